@@ -1,0 +1,67 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let package = Package(
+    name: "corral",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "corral", targets: ["corral"]),
+        .library(name: "CorralCore", targets: ["CorralCore"]),
+        .library(name: "CorralServer", targets: ["CorralServer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        .target(name: "CCorralShims"),
+        .target(
+            name: "CorralCore",
+            dependencies: [
+                "CCorralShims",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .target(
+            name: "CorralServer",
+            dependencies: [
+                "CorralCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        .executableTarget(
+            name: "corral",
+            dependencies: [
+                "CorralCore",
+                "CorralServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .target(
+            name: "CorralTestSupport",
+            dependencies: ["CorralCore"],
+            path: "Tests/CorralTestSupport"
+        ),
+        .testTarget(
+            name: "CorralCoreTests",
+            dependencies: ["CorralCore", "CorralTestSupport"]
+        ),
+        .testTarget(
+            name: "CorralServerTests",
+            dependencies: [
+                "CorralServer",
+                "CorralTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+    ]
+)

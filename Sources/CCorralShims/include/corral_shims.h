@@ -1,0 +1,84 @@
+#ifndef CORRAL_SHIMS_H
+#define CORRAL_SHIMS_H
+
+// Syscalls and structures Glibc does not expose to Swift, or exposes in a shape Swift cannot use
+// (packed structs, variadic calls, code that must run between clone and execve).
+// Every function returns 0 or a positive errno value unless documented otherwise; none of them
+// retries, the Swift layer (Platform/Syscall.swift) does.
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/// What to start and how. The child becomes the leader of a new session and process group.
+typedef struct {
+    /// Absolute path of the executable (resolved by the caller: no PATH search in the child).
+    const char *path;
+    /// NULL-terminated argument vector.
+    char *const *argv;
+    /// NULL-terminated environment, complete (nothing is inherited implicitly).
+    char *const *envp;
+    /// Working directory, or NULL to keep the caller's.
+    const char *cwd;
+    /// Becomes the child's fd 0.
+    int stdin_fd;
+    /// Becomes the child's fds 1 and 2.
+    int output_fd;
+    /// A cgroup v2 directory fd to start the child in (CLONE_INTO_CGROUP), or -1.
+    int cgroup_fd;
+    /// An fd passed to the child as `inherit_target_fd`, or -1.
+    int inherit_fd;
+    int inherit_target_fd;
+} corral_spawn_request;
+
+typedef struct {
+    pid_t pid;
+    /// A pidfd for the child, close-on-exec.
+    int pidfd;
+    /// 1 when the child started inside `cgroup_fd`.
+    int in_cgroup;
+    /// Which step failed in the child when the result is an errno from the child
+    /// (0 none, 1 setup, 2 chdir, 3 execve).
+    int failed_step;
+} corral_spawn_result;
+
+/// Starts a process per `request`. On success returns 0 once the child has called execve.
+/// If the child failed before execve, it has been reaped and its errno is returned with
+/// `failed_step` set. If clone3 with CLONE_INTO_CGROUP is refused, returns that errno with
+/// `failed_step` 0 and nothing started, so the caller can fall back.
+int corral_spawn(const corral_spawn_request *request, corral_spawn_result *result);
+
+int corral_pidfd_open(pid_t pid, int *pidfd_out);
+int corral_pidfd_send_signal(int pidfd, int signal);
+
+/// Reaps `pidfd`'s process if it has exited. `exited` is 0 when it is still running;
+/// otherwise `code` is CLD_EXITED/CLD_KILLED/CLD_DUMPED and `status` the exit status or signal.
+int corral_waitid_pidfd(int pidfd, int *exited, int *code, int *status);
+
+/// Like `corral_waitid_pidfd` for a child pid, or any child with pid -1 and `peek_only` set
+/// (WNOWAIT: the zombie stays). `pid_out` is the child's pid, 0 when none has exited.
+int corral_waitid_pid(pid_t pid, int peek_only, pid_t *pid_out, int *code, int *status);
+
+int corral_set_child_subreaper(void);
+
+/// Installs a SIGCHLD handler that writes to `eventfd` (an eventfd) each time a child changes state.
+int corral_install_sigchld_notifier(int eventfd);
+
+/// A close-on-exec, non-blocking eventfd; returns the fd or -errno.
+int corral_eventfd(void);
+/// A close-on-exec epoll instance; returns the fd or -errno.
+int corral_epoll_create(void);
+
+/// epoll with a 64-bit token per fd (struct epoll_event is packed on x86_64, which Swift cannot import).
+int corral_epoll_add(int epfd, int fd, uint64_t token);
+int corral_epoll_remove(int epfd, int fd);
+/// Returns the number of tokens written (>= 0) or -errno.
+int corral_epoll_wait(int epfd, uint64_t *tokens, int max_tokens, int timeout_ms);
+
+/// Unix datagram socket bound to `path` (a leading '@' means the abstract namespace) with
+/// SO_PASSCRED, so every datagram carries its sender's pid.
+int corral_notify_socket_open(const char *path, int *fd_out);
+/// Receives one datagram without blocking. Returns 0 with `*length` bytes in `buffer`
+/// and the sender's pid (0 if unknown); EAGAIN when nothing is queued.
+int corral_notify_socket_receive(int fd, char *buffer, size_t capacity, size_t *length, pid_t *sender);
+
+#endif

@@ -1,0 +1,176 @@
+// Spawning an agent: clone3 (CLONE_PIDFD, optionally CLONE_INTO_CGROUP), then in the child only
+// async-signal-safe calls up to execve. The child reports a failure through a close-on-exec pipe,
+// so the parent knows synchronously whether execve happened.
+#define _GNU_SOURCE
+#include "corral_shims.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+struct corral_clone_args {
+    uint64_t flags;
+    uint64_t pidfd;
+    uint64_t child_tid;
+    uint64_t parent_tid;
+    uint64_t exit_signal;
+    uint64_t stack;
+    uint64_t stack_size;
+    uint64_t tls;
+    uint64_t set_tid;
+    uint64_t set_tid_size;
+    uint64_t cgroup;
+};
+
+enum { STEP_NONE = 0, STEP_SETUP = 1, STEP_CHDIR = 2, STEP_EXEC = 3 };
+
+static void child_fail(int pipe_fd, int step) {
+    int report[2] = {step, errno};
+    ssize_t ignored = write(pipe_fd, report, sizeof(report));
+    (void)ignored;
+    _exit(127);
+}
+
+// Runs in the child: no allocation, no locks, only syscalls.
+static void child_exec(const corral_spawn_request *request, int pipe_fd) {
+    // Dispositions set to "ignore" survive execve; handlers do not but are reset here as well,
+    // so no corral handler can run in the child before exec.
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < _NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        (void)sigaction(sig, &dfl, NULL);
+    }
+    sigset_t empty;
+    sigemptyset(&empty);
+    if (sigprocmask(SIG_SETMASK, &empty, NULL) != 0) child_fail(pipe_fd, STEP_SETUP);
+
+    if (setsid() < 0) child_fail(pipe_fd, STEP_SETUP);
+
+    // Move the error pipe out of the way of the descriptors we are about to install.
+    if (pipe_fd <= 2 || pipe_fd == request->inherit_target_fd) {
+        int moved = fcntl(pipe_fd, F_DUPFD_CLOEXEC, 10);
+        if (moved < 0) child_fail(pipe_fd, STEP_SETUP);
+        pipe_fd = moved;
+    }
+    if (request->inherit_fd >= 0) {
+        // dup2 onto itself would keep close-on-exec; go through a fresh descriptor.
+        int tmp = fcntl(request->inherit_fd, F_DUPFD, 10);
+        if (tmp < 0) child_fail(pipe_fd, STEP_SETUP);
+        if (dup2(tmp, request->inherit_target_fd) < 0) child_fail(pipe_fd, STEP_SETUP);
+        if (tmp != request->inherit_target_fd) close(tmp);
+    }
+    if (dup2(request->stdin_fd, 0) < 0) child_fail(pipe_fd, STEP_SETUP);
+    if (dup2(request->output_fd, 1) < 0) child_fail(pipe_fd, STEP_SETUP);
+    if (dup2(request->output_fd, 2) < 0) child_fail(pipe_fd, STEP_SETUP);
+
+    if (request->cwd != NULL && chdir(request->cwd) != 0) child_fail(pipe_fd, STEP_CHDIR);
+
+    // Nothing of corral's (listening socket, database, pidfds) may leak into the agent.
+    int first_closed = (request->inherit_fd >= 0 && request->inherit_target_fd == 3) ? 4 : 3;
+    if (syscall(SYS_close_range, first_closed, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+        for (int fd = first_closed; fd < 65536; fd++) {
+            if (fd != pipe_fd && fd != request->inherit_target_fd) (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+        }
+    }
+    if (request->inherit_fd >= 0 && request->inherit_target_fd > 3) {
+        (void)fcntl(request->inherit_target_fd, F_SETFD, 0);
+    }
+
+    execve(request->path, request->argv, request->envp);
+    child_fail(pipe_fd, STEP_EXEC);
+}
+
+static pid_t clone3_with(struct corral_clone_args *args) {
+    return (pid_t)syscall(SYS_clone3, args, sizeof(*args));
+}
+
+int corral_spawn(const corral_spawn_request *request, corral_spawn_result *result) {
+    memset(result, 0, sizeof(*result));
+    result->pidfd = -1;
+
+    int pipe_fds[2];
+    if (pipe2(pipe_fds, O_CLOEXEC) != 0) return errno;
+
+    // Block every signal around the clone so the child starts with all of them blocked and
+    // cannot run an inherited handler before it has reset them.
+    sigset_t all, saved;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &saved);
+
+    int pidfd = -1;
+    struct corral_clone_args args;
+    memset(&args, 0, sizeof(args));
+    args.flags = CLONE_PIDFD;
+    args.pidfd = (uint64_t)(uintptr_t)&pidfd;
+    args.exit_signal = SIGCHLD;
+    if (request->cgroup_fd >= 0) {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = (uint64_t)request->cgroup_fd;
+    }
+
+    pid_t pid = clone3_with(&args);
+    int clone_errno = errno;
+    int used_fork = 0;
+    if (pid < 0 && (clone_errno == ENOSYS || clone_errno == E2BIG) && request->cgroup_fd < 0) {
+        // Kernels before 5.3: plain fork, pidfd opened afterwards (the child cannot be reaped
+        // by anyone else in between, so its pid cannot be recycled).
+        pid = fork();
+        clone_errno = errno;
+        used_fork = 1;
+    }
+    if (pid == 0) {
+        close(pipe_fds[0]);
+        child_exec(request, pipe_fds[1]);
+    }
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    close(pipe_fds[1]);
+    if (pid < 0) {
+        close(pipe_fds[0]);
+        return clone_errno;
+    }
+    if (used_fork) {
+        pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    }
+
+    int report[2] = {0, 0};
+    ssize_t got;
+    do {
+        got = read(pipe_fds[0], report, sizeof(report));
+    } while (got < 0 && errno == EINTR);
+    close(pipe_fds[0]);
+
+    if (got == (ssize_t)sizeof(report)) {
+        // The child failed before execve and has exited: reap it so nothing is left.
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        if (pidfd >= 0) close(pidfd);
+        result->failed_step = report[0];
+        return report[1] != 0 ? report[1] : EIO;
+    }
+    if (pidfd >= 0) (void)fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+    result->pid = pid;
+    result->pidfd = pidfd;
+    result->in_cgroup = request->cgroup_fd >= 0;
+    return 0;
+}

@@ -1,0 +1,313 @@
+import Foundation
+import Logging
+
+/// Builds a `CorralConfiguration` from a JSON file and the environment.
+///
+/// Keys (file key / environment variable, type, default):
+/// - `listen` / `CORRAL_LISTEN`, `"host:port"`, `"127.0.0.1:8080"`
+/// - `store` / `CORRAL_STORE`, `"sqlite:PATH"` | `"memory"`, `"sqlite:corral.db"` (relative paths
+///   are inside the data directory)
+/// - `data_dir` / `CORRAL_DATA_DIR`, path, `"corral-data"` (relative to the working directory)
+/// - `session_timeout_seconds` / `CORRAL_SESSION_TIMEOUT_SECONDS` or `SESSION_TIMEOUT`, number, 14400
+/// - `max_session_timeout_seconds` / `CORRAL_MAX_SESSION_TIMEOUT_SECONDS`, number, 86400
+/// - `grace_seconds` / `CORRAL_GRACE_SECONDS`, number, 2
+/// - `startup_timeout_seconds` / `CORRAL_STARTUP_TIMEOUT_SECONDS`, number, 30
+/// - `api_token` / `CORRAL_API_TOKEN`, string or null, null (no authentication)
+/// - `default_agent` / `CORRAL_DEFAULT_AGENT`, profile name, `"demo"`
+/// - `agents` / `CORRAL_AGENTS` (JSON), object of profiles, the demo agent. A profile:
+///   `command` (non-empty array of strings), `env` (object of strings, `{}`), `cwd` (string or
+///   null), `ready` (`"exec"` | `"notify"`, `"exec"`), `memory_limit_mb` (positive integer or null)
+/// - `max_sessions` / `CORRAL_MAX_SESSIONS`, positive integer, 1000
+/// - `sweep_interval_seconds` / `CORRAL_SWEEP_INTERVAL_SECONDS`, number, 60
+/// - `log_level` / `CORRAL_LOG_LEVEL`, `trace` … `critical`, `info`
+///
+/// The environment overrides the file. Unknown keys and bad values are errors naming the key.
+public enum ConfigurationLoader {
+    private enum Kind { case string, number, nullableString, json }
+
+    private static let keys: [(name: String, kind: Kind)] = [
+        ("listen", .string), ("store", .string), ("data_dir", .string),
+        ("session_timeout_seconds", .number), ("max_session_timeout_seconds", .number),
+        ("grace_seconds", .number), ("startup_timeout_seconds", .number),
+        ("api_token", .nullableString), ("default_agent", .string), ("agents", .json),
+        ("max_sessions", .number), ("sweep_interval_seconds", .number), ("log_level", .string),
+    ]
+
+    /// - Parameters:
+    ///   - file: a JSON configuration file, or nil for the embedded defaults.
+    ///   - environment: the process environment (`CORRAL_<KEY>` overrides).
+    ///   - workingDirectory: what relative `data_dir` paths are relative to.
+    public static func load(
+        file: String?,
+        environment: [String: String],
+        workingDirectory: String = FileManager.default.currentDirectoryPath
+    ) throws(CorralError) -> CorralConfiguration {
+        var values: [String: (JSONValue, source: String)] = [:]
+        if let file {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw configurationError("cannot read configuration file \(file)")
+            }
+            guard case .object(let object)? = JSONValue.parse(data) else {
+                throw configurationError("\(file) is not a JSON object")
+            }
+            for (key, value) in object { values[key] = (value, key) }
+        }
+        for (key, kind) in keys {
+            let variable = "CORRAL_" + key.uppercased()
+            var raw = environment[variable]
+            var source = variable
+            if key == "session_timeout_seconds", raw == nil, let alias = environment["SESSION_TIMEOUT"] {
+                raw = alias
+                source = "SESSION_TIMEOUT"
+            }
+            guard let raw else { continue }
+            values[key] = (try environmentValue(raw, kind: kind, variable: source), source)
+        }
+        return try build(values, workingDirectory: workingDirectory)
+    }
+
+    private static func environmentValue(_ raw: String, kind: Kind, variable: String) throws(CorralError) -> JSONValue {
+        switch kind {
+        case .string: return .string(raw)
+        case .nullableString: return raw.isEmpty ? .null : .string(raw)
+        case .number:
+            guard let number = Double(raw.trimmingCharacters(in: .whitespaces)) else {
+                throw configurationError("\(variable): expected a number, got '\(raw)'")
+            }
+            return .number(number)
+        case .json:
+            guard let value = JSONValue.parse(Array(raw.utf8)) else {
+                throw configurationError("\(variable): expected JSON")
+            }
+            return value
+        }
+    }
+
+    private static func build(
+        _ values: [String: (JSONValue, source: String)],
+        workingDirectory: String
+    ) throws(CorralError) -> CorralConfiguration {
+        let known = Set(keys.map(\.name))
+        if let unknown = values.keys.filter({ !known.contains($0) }).sorted().first {
+            throw configurationError("\(unknown): unknown configuration key (known keys: \(keys.map(\.name).joined(separator: ", ")))")
+        }
+        var configuration = CorralConfiguration()
+        let reader = Reader(values: values)
+
+        if let listen = try reader.string("listen") {
+            configuration.listen = try parseListen(listen, key: reader.source("listen"))
+        }
+        if let store = try reader.string("store") {
+            configuration.store = try parseStore(store, key: reader.source("store"))
+        }
+        if let directory = try reader.string("data_dir") {
+            guard !directory.isEmpty else { throw configurationError("\(reader.source("data_dir")): must not be empty") }
+            configuration.dataDirectory = directory
+        }
+        if !configuration.dataDirectory.hasPrefix("/") {
+            configuration.dataDirectory = workingDirectory + "/" + configuration.dataDirectory
+        }
+        configuration.dataDirectory = URL(fileURLWithPath: configuration.dataDirectory).standardizedFileURL.path
+        configuration.agents = [DemoAgent.profileName: DemoAgent.profile(dataDirectory: configuration.dataDirectory)]
+
+        configuration.sessionTimeoutSeconds = try reader.positive("session_timeout_seconds") ?? configuration.sessionTimeoutSeconds
+        configuration.maxSessionTimeoutSeconds = try reader.positive("max_session_timeout_seconds") ?? configuration.maxSessionTimeoutSeconds
+        configuration.graceSeconds = try reader.number("grace_seconds", minimum: 0) ?? configuration.graceSeconds
+        configuration.startupTimeoutSeconds = try reader.positive("startup_timeout_seconds") ?? configuration.startupTimeoutSeconds
+        configuration.sweepIntervalSeconds = try reader.positive("sweep_interval_seconds") ?? configuration.sweepIntervalSeconds
+        if let maxSessions = try reader.integer("max_sessions", minimum: 1) { configuration.maxSessions = maxSessions }
+        if configuration.sessionTimeoutSeconds > configuration.maxSessionTimeoutSeconds {
+            throw configurationError(
+                "\(reader.source("session_timeout_seconds")): \(configuration.sessionTimeoutSeconds) is above max_session_timeout_seconds (\(configuration.maxSessionTimeoutSeconds))"
+            )
+        }
+        if let token = try reader.nullableString("api_token") {
+            guard !token.isEmpty else { throw configurationError("\(reader.source("api_token")): must not be empty (use null for no token)") }
+            configuration.apiToken = token
+        }
+        if let level = try reader.string("log_level") {
+            guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
+                throw configurationError("\(reader.source("log_level")): expected one of trace, debug, info, notice, warning, error, critical")
+            }
+            configuration.logLevel = parsed
+        }
+        if let agents = values["agents"] {
+            guard case .object(let profiles) = agents.0 else {
+                throw configurationError("\(agents.source): expected an object of agent profiles, got \(agents.0.typeName)")
+            }
+            guard !profiles.isEmpty else { throw configurationError("\(agents.source): at least one agent profile is needed") }
+            var parsed: [String: AgentProfile] = [:]
+            for (name, value) in profiles {
+                parsed[name] = try parseProfile(value, key: "\(agents.source).\(name)")
+            }
+            configuration.agents = parsed
+            if values["default_agent"] == nil, parsed[configuration.defaultAgent] == nil, parsed.count == 1 {
+                configuration.defaultAgent = parsed.keys.first!
+            }
+        }
+        if let defaultAgent = try reader.string("default_agent") {
+            configuration.defaultAgent = defaultAgent
+        }
+        guard configuration.agents[configuration.defaultAgent] != nil else {
+            throw configurationError(
+                "default_agent: '\(configuration.defaultAgent)' is not one of the agent profiles (\(configuration.agents.keys.sorted().joined(separator: ", ")))"
+            )
+        }
+        return configuration
+    }
+
+    static func parseListen(_ text: String, key: String) throws(CorralError) -> CorralConfiguration.ListenAddress {
+        var host: Substring
+        var port: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
+                throw configurationError("\(key): expected [IPv6]:PORT, got '\(text)'")
+            }
+            host = text[text.index(after: text.startIndex)..<close]
+            port = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":") else {
+                throw configurationError("\(key): expected HOST:PORT, got '\(text)'")
+            }
+            host = text[..<colon]
+            port = text[text.index(after: colon)...]
+        }
+        if host.isEmpty { host = "127.0.0.1" }
+        guard let number = Int(port), (0...65535).contains(number) else {
+            throw configurationError("\(key): '\(port)' is not a port number (0-65535)")
+        }
+        return .init(host: String(host), port: number)
+    }
+
+    static func parseStore(_ text: String, key: String) throws(CorralError) -> CorralConfiguration.StoreLocation {
+        if text == "memory" { return .memory }
+        if text.hasPrefix("sqlite:") {
+            let path = String(text.dropFirst("sqlite:".count))
+            guard !path.isEmpty else { throw configurationError("\(key): sqlite: needs a path, e.g. sqlite:corral.db") }
+            return .sqlite(path: path)
+        }
+        if text.hasPrefix("redis://") || text.hasPrefix("rediss://") {
+            throw configurationError("\(key): the Redis store is not available in this version; use sqlite:PATH or memory")
+        }
+        throw configurationError("\(key): expected sqlite:PATH or memory, got '\(text)'")
+    }
+
+    private static let profileKeys: Set<String> = ["command", "env", "cwd", "ready", "memory_limit_mb"]
+
+    static func parseProfile(_ value: JSONValue, key: String) throws(CorralError) -> AgentProfile {
+        guard case .object(let fields) = value else {
+            throw configurationError("\(key): expected an object, got \(value.typeName)")
+        }
+        if let unknown = fields.keys.filter({ !profileKeys.contains($0) }).sorted().first {
+            throw configurationError("\(key).\(unknown): unknown key (known: \(profileKeys.sorted().joined(separator: ", ")))")
+        }
+        guard case .array(let items)? = fields["command"], !items.isEmpty else {
+            throw configurationError("\(key).command: expected a non-empty array of strings (the argv, no shell)")
+        }
+        var command: [String] = []
+        for (index, item) in items.enumerated() {
+            guard case .string(let argument) = item, !argument.contains("\0") else {
+                throw configurationError("\(key).command[\(index)]: expected a string")
+            }
+            command.append(argument)
+        }
+        guard !command[0].isEmpty else { throw configurationError("\(key).command[0]: the program must not be empty") }
+        var profile = AgentProfile(command: command)
+        switch fields["env"] {
+        case nil, .null?: break
+        case .object(let variables)?:
+            for (name, value) in variables {
+                guard EnvironmentName.isValid(name) else {
+                    throw configurationError("\(key).env.\(name): not a valid environment variable name")
+                }
+                guard case .string(let text) = value, !text.contains("\0") else {
+                    throw configurationError("\(key).env.\(name): expected a string")
+                }
+                profile.environment[name] = text
+            }
+        case let other?: throw configurationError("\(key).env: expected an object of strings, got \(other.typeName)")
+        }
+        switch fields["cwd"] {
+        case nil, .null?: break
+        case .string(let directory)? where !directory.isEmpty: profile.workingDirectory = directory
+        case let other?: throw configurationError("\(key).cwd: expected a directory path or null, got \(other.typeName)")
+        }
+        switch fields["ready"] {
+        case nil, .null?: break
+        case .string(let mode)?:
+            guard let readiness = AgentProfile.Readiness(rawValue: mode) else {
+                throw configurationError("\(key).ready: expected \"exec\" or \"notify\", got \"\(mode)\"")
+            }
+            profile.readiness = readiness
+        case let other?: throw configurationError("\(key).ready: expected \"exec\" or \"notify\", got \(other.typeName)")
+        }
+        switch fields["memory_limit_mb"] {
+        case nil, .null?: break
+        case .number(let megabytes)? where megabytes >= 1 && megabytes == megabytes.rounded() && megabytes < 1e9:
+            profile.memoryLimitMB = Int(megabytes)
+        case let other?: throw configurationError("\(key).memory_limit_mb: expected a positive integer or null, got \(other)")
+        }
+        return profile
+    }
+
+    static func configurationError(_ message: String) -> CorralError {
+        CorralError(.configuration, "configuration: \(message)")
+    }
+
+    /// Typed access to the merged values, with errors naming where each value came from.
+    private struct Reader {
+        let values: [String: (JSONValue, source: String)]
+
+        func source(_ key: String) -> String { values[key]?.source ?? key }
+
+        func string(_ key: String) throws(CorralError) -> String? {
+            guard let (value, source) = values[key] else { return nil }
+            guard case .string(let text) = value else {
+                throw configurationError("\(source): expected a string, got \(value.typeName)")
+            }
+            return text
+        }
+
+        func nullableString(_ key: String) throws(CorralError) -> String? {
+            if case .null? = values[key]?.0 { return nil }
+            return try string(key)
+        }
+
+        func number(_ key: String, minimum: Double) throws(CorralError) -> Double? {
+            guard let (value, source) = values[key] else { return nil }
+            guard case .number(let number) = value, number.isFinite else {
+                throw configurationError("\(source): expected a number, got \(value.typeName)")
+            }
+            guard number >= minimum else {
+                throw configurationError("\(source): must be at least \(minimum), got \(number)")
+            }
+            return number
+        }
+
+        func positive(_ key: String) throws(CorralError) -> Double? {
+            guard let number = try number(key, minimum: 0) else { return nil }
+            guard number > 0 else { throw configurationError("\(source(key)): must be greater than 0") }
+            return number
+        }
+
+        func integer(_ key: String, minimum: Int) throws(CorralError) -> Int? {
+            guard let number = try number(key, minimum: Double(minimum)) else { return nil }
+            guard number == number.rounded(), number < 1e12 else {
+                throw configurationError("\(source(key)): expected a whole number, got \(number)")
+            }
+            return Int(number)
+        }
+    }
+}
+
+/// Environment variable names corral accepts in profiles.
+enum EnvironmentName {
+    static func isValid(_ name: String) -> Bool {
+        guard let first = name.utf8.first, first == UInt8(ascii: "_") || (first | 0x20) >= UInt8(ascii: "a") && (first | 0x20) <= UInt8(ascii: "z")
+        else { return false }
+        return name.utf8.allSatisfy { byte in
+            byte == UInt8(ascii: "_") || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+                || ((byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "z"))
+        }
+    }
+}

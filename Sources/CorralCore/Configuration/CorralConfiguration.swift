@@ -1,0 +1,51 @@
+import Logging
+
+/// Everything `corral serve` runs with. Defaults are the embedded ones: a demo agent, an SQLite
+/// store in `corral-data/` under the working directory. `ConfigurationLoader` builds it from a
+/// JSON file and the environment.
+public struct CorralConfiguration: Sendable {
+    public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+        public var host: String
+        public var port: Int
+
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+
+        public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    }
+
+    public enum StoreLocation: Sendable, Equatable {
+        /// A path; relative paths are inside the data directory.
+        case sqlite(path: String)
+        case memory
+    }
+
+    public var listen = ListenAddress(host: "127.0.0.1", port: 8080)
+    public var store = StoreLocation.sqlite(path: "corral.db")
+    /// Session logs, the notify socket and (by default) the database live here.
+    public var dataDirectory = "corral-data"
+    public var sessionTimeoutSeconds: Double = 14_400
+    /// Upper bound for a session's `timeout_seconds`.
+    public var maxSessionTimeoutSeconds: Double = 86_400
+    public var graceSeconds: Double = 2
+    public var startupTimeoutSeconds: Double = 30
+    public var apiToken: String?
+    public var defaultAgent = DemoAgent.profileName
+    public var agents: [String: AgentProfile] = [:]
+    public var maxSessions = 1000
+    public var sweepIntervalSeconds: Double = 60
+    public var logLevel = Logger.Level.info
+
+    /// The embedded defaults, with the demo agent stored under `dataDirectory`.
+    public init() {
+        agents = [DemoAgent.profileName: DemoAgent.profile(dataDirectory: dataDirectory)]
+    }
+
+    /// The SQLite path with relative paths resolved inside the data directory.
+    public var resolvedStorePath: String? {
+        guard case .sqlite(let path) = store else { return nil }
+        return path.hasPrefix("/") ? path : dataDirectory + "/" + path
+    }
+}

@@ -1,0 +1,55 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// How the end of a session went.
+public enum TerminationOutcome: String, Sendable, Codable {
+    /// Nothing was left to signal: the agent and its tree had already exited.
+    case exited
+    /// Everything was gone within the grace period after SIGTERM.
+    case terminated
+    /// Something was still there after the grace period and got SIGKILL.
+    case killed
+}
+
+/// Ends a contained tree: SIGTERM (and SIGCONT, so stopped processes can act on it) to all, wait
+/// until nothing is left or the grace period is over, then SIGKILL until nothing is left. The
+/// waiting wakes on every reap (the leader's pidfd, SIGCHLD for orphans) and otherwise checks
+/// at short intervals for members that other members reap.
+public struct TreeTerminator: Sendable {
+    let reaped: ChangeSignal
+    /// The longest pause between two checks for members corral is not the parent of.
+    var pollCeiling: Duration = .milliseconds(20)
+
+    public init(reaped: ChangeSignal) {
+        self.reaped = reaped
+    }
+
+    public func terminate(_ tree: any ContainedTree, grace: Duration) async -> TerminationOutcome {
+        let clock = ContinuousClock()
+        if tree.isEmpty { return .exited }
+        tree.signalAll(SIGTERM)
+        tree.signalAll(SIGCONT)
+        if await waitUntilEmpty(tree, deadline: clock.now + grace) { return .terminated }
+        // Processes may fork between the signal and their death: repeat until empty.
+        while true {
+            tree.signalAll(SIGKILL)
+            if await waitUntilEmpty(tree, deadline: clock.now + .seconds(1)) { return .killed }
+        }
+    }
+
+    /// Returns true once the tree is empty, false at the deadline.
+    public func waitUntilEmpty(_ tree: any ContainedTree, deadline: ContinuousClock.Instant) async -> Bool {
+        var interval = Duration.milliseconds(1)
+        while true {
+            let generation = reaped.generation
+            if tree.isEmpty { return true }
+            let now = ContinuousClock.now
+            if now >= deadline { return false }
+            await reaped.wait(since: generation, until: min(deadline, now + interval))
+            interval = min(interval * 2, pollCeiling)
+        }
+    }
+}

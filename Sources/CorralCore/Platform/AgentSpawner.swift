@@ -1,0 +1,111 @@
+import CCorralShims
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// What the spawner needs to start one agent.
+struct SpawnRequest {
+    var executable: String
+    var arguments: [String]
+    var environment: [String]
+    var workingDirectory: String?
+    /// Receives the agent's stdout and stderr.
+    var outputFD: Int32
+    /// A cgroup v2 directory to start the agent in, or nil.
+    var cgroupFD: Int32?
+}
+
+/// A process started as leader of its own session and process group.
+struct SpawnedProcess {
+    let pidFD: PidFD
+    let startedInCgroup: Bool
+    var pid: Int32 { pidFD.pid }
+}
+
+/// Starts agents through the C shim (clone3 + setsid + execve), never through a shell.
+enum AgentSpawner {
+    enum Failure: Error {
+        /// The child was created but failed before execve (and has been reaped).
+        case childFailed(step: String, SystemError)
+        /// Starting inside the cgroup was refused; nothing was started.
+        case cgroupRefused(SystemError)
+        case system(SystemError)
+    }
+
+    static func spawn(_ request: SpawnRequest) throws(Failure) -> SpawnedProcess {
+        let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        guard devNull >= 0 else { throw .system(SystemError("open(/dev/null)", errno: errno)) }
+        defer { Syscall.close(devNull) }
+
+        let argv = CStringArray(request.arguments)
+        let envp = CStringArray(request.environment)
+        var result = corral_spawn_result()
+        let code: Int32 = request.executable.withCString { path in
+            withOptionalCString(request.workingDirectory) { cwd in
+                var spec = corral_spawn_request(
+                    path: path,
+                    argv: argv.pointer,
+                    envp: envp.pointer,
+                    cwd: cwd,
+                    stdin_fd: devNull,
+                    output_fd: request.outputFD,
+                    cgroup_fd: request.cgroupFD ?? -1,
+                    inherit_fd: -1,
+                    inherit_target_fd: -1
+                )
+                return corral_spawn(&spec, &result)
+            }
+        }
+        if code != 0 {
+            switch result.failed_step {
+            case 0 where request.cgroupFD != nil:
+                throw .cgroupRefused(SystemError("clone3(CLONE_INTO_CGROUP)", errno: code))
+            case 0: throw .system(SystemError("clone3", errno: code))
+            case 2: throw .childFailed(step: "chdir", SystemError("chdir(\(request.workingDirectory ?? ""))", errno: code))
+            case 3: throw .childFailed(step: "execve", SystemError("execve(\(request.executable))", errno: code))
+            default: throw .childFailed(step: "setup", SystemError("child setup", errno: code))
+            }
+        }
+        let pidFD: PidFD
+        if result.pidfd >= 0 {
+            pidFD = PidFD(pid: result.pid, adopting: result.pidfd)
+        } else {
+            do {
+                pidFD = try PidFD.open(pid: result.pid)
+            } catch {
+                // No way to watch it safely: do not leave it running.
+                _ = Glibc.kill(-result.pid, SIGKILL)
+                throw .system(error)
+            }
+        }
+        return SpawnedProcess(pidFD: pidFD, startedInCgroup: result.in_cgroup != 0)
+    }
+
+    private static func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
+        guard let string else { return body(nil) }
+        return string.withCString { body($0) }
+    }
+}
+
+/// A NULL-terminated array of C strings, freed on deinit.
+private final class CStringArray {
+    let pointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
+    private let count: Int
+
+    init(_ strings: [String]) {
+        count = strings.count
+        pointer = .allocate(capacity: strings.count + 1)
+        for (index, string) in strings.enumerated() {
+            pointer[index] = strdup(string)
+        }
+        pointer[strings.count] = nil
+    }
+
+    deinit {
+        for index in 0..<count { free(pointer[index]) }
+        pointer.deallocate()
+    }
+}

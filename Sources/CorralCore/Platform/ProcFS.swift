@@ -1,0 +1,90 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Reading `/proc`. Any process may vanish between two reads: every reader returns nil for a
+/// process that is gone rather than failing.
+public enum ProcFS {
+    public static func stat(_ pid: Int32) -> ProcStat? {
+        guard let bytes = readFile("/proc/\(pid)/stat", limit: 4096) else { return nil }
+        return ProcStat(parsing: Substring(String(decoding: bytes, as: UTF8.self)))
+    }
+
+    /// The argument vector; empty for zombies and kernel threads.
+    public static func commandLine(_ pid: Int32) -> [String]? {
+        guard let bytes = readFile("/proc/\(pid)/cmdline", limit: 64 * 1024) else { return nil }
+        return bytes.split(separator: 0, omittingEmptySubsequences: false)
+            .map { String(decoding: $0, as: UTF8.self) }
+            .dropLastEmpty()
+    }
+
+    /// One variable of the process's initial environment, or nil if unset or unreadable.
+    public static func environmentValue(_ pid: Int32, _ name: String) -> String? {
+        guard let bytes = readFile("/proc/\(pid)/environ", limit: 1 << 20) else { return nil }
+        let prefix = Array((name + "=").utf8)
+        for entry in bytes.split(separator: 0) where entry.starts(with: prefix) {
+            return String(decoding: entry.dropFirst(prefix.count), as: UTF8.self)
+        }
+        return nil
+    }
+
+    /// Every pid in /proc.
+    public static func allPIDs() -> [Int32] {
+        guard let dir = opendir("/proc") else { return [] }
+        defer { closedir(dir) }
+        var pids: [Int32] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if let pid = Int32(name) { pids.append(pid) }
+        }
+        return pids
+    }
+
+    /// Direct children of the current process (all of its threads).
+    public static func childrenOfCurrentProcess() -> [Int32] {
+        let pid = getpid()
+        guard let dir = opendir("/proc/\(pid)/task") else { return [] }
+        defer { closedir(dir) }
+        var children: [Int32] = []
+        while let entry = readdir(dir) {
+            let tid = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            guard Int32(tid) != nil, let bytes = readFile("/proc/\(pid)/task/\(tid)/children", limit: 1 << 22)
+            else { continue }
+            for field in bytes.split(separator: UInt8(ascii: " ")) {
+                if let child = Int32(String(decoding: field, as: UTF8.self)) { children.append(child) }
+            }
+        }
+        return children
+    }
+
+    /// Reads a whole (small) file with plain syscalls; nil if it cannot be opened.
+    public static func readFile(_ path: String, limit: Int) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { Syscall.close(fd) }
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while result.count < limit {
+            let got = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if got < 0 {
+                if errno == EINTR { continue }
+                return result.isEmpty ? nil : result
+            }
+            if got == 0 { break }
+            result.append(contentsOf: chunk[0..<got])
+        }
+        return result
+    }
+}
+
+extension Array where Element == String {
+    fileprivate func dropLastEmpty() -> [String] {
+        last == "" ? Array(dropLast()) : self
+    }
+}

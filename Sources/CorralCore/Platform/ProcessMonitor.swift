@@ -1,0 +1,204 @@
+import CCorralShims
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// One thread with epoll over every watched leader's pidfd, SIGCHLD and other readable
+/// descriptors (notify sockets). It reaps corral's children (leaders through their pidfd, orphans
+/// of a session adopted as child subreaper) and calls the handler registered for each. Watching
+/// 10,000 idle sessions costs nothing here: no thread per session, no periodic scan.
+///
+/// There is one per process (`shared`): children, SIGCHLD and the subreaper flag are process-wide,
+/// so two monitors would steal each other's exits.
+public final class ProcessMonitor: Sendable {
+    public typealias ExitHandler = @Sendable (ExitStatus) -> Void
+    public typealias ReadableHandler = @Sendable () -> Void
+
+    private enum Watch {
+        case leader(PidFD, ExitHandler)
+        case readable(Int32, ReadableHandler)
+    }
+
+    private struct State {
+        var watches: [UInt64: Watch] = [:]
+        var leaderTokens: [Int32: UInt64] = [:]
+        var nextToken: UInt64 = Token.firstWatch
+        var started = false
+    }
+
+    private enum Token {
+        static let sigchld: UInt64 = 1
+        static let firstWatch: UInt64 = 100
+    }
+
+    public static let shared = ProcessMonitor()
+
+    /// Pulsed whenever a process of a session may have gone: a leader or an orphan was reaped.
+    public let reaped = ChangeSignal()
+    private let epollFD: Int32
+    private let sigchldFD: Int32
+    private let ownSessionID: Int32
+    private let state = Mutex(State())
+    /// Held while a child is spawned and registered, so the reaper never mistakes a fresh
+    /// leader for an orphan.
+    private let spawnGate = NSLock()
+
+    private init() {
+        epollFD = corral_epoll_create()
+        sigchldFD = (try? Syscall.eventFD()) ?? -1
+        ownSessionID = Syscall.currentSessionID
+        precondition(epollFD >= 0 && sigchldFD >= 0, "cannot create the process monitor's epoll or eventfd")
+        _ = corral_epoll_add(epollFD, sigchldFD, Token.sigchld)
+    }
+
+    /// Becomes child subreaper, installs the SIGCHLD notifier and starts the thread (once).
+    public func start() throws(SystemError) {
+        let alreadyStarted = state.withLock { state in
+            defer { state.started = true }
+            return state.started
+        }
+        guard !alreadyStarted else { return }
+        try Syscall.setChildSubreaper()
+        try Syscall.shim("sigaction(SIGCHLD)") { corral_install_sigchld_notifier(sigchldFD) }
+        let thread = Thread { [self] in self.loop() }
+        thread.name = "corral-monitor"
+        thread.start()
+        // Children that exited before the notifier was installed.
+        Syscall.signalEventFD(sigchldFD)
+    }
+
+    /// Runs `body` (which spawns a leader and calls `watch`) so that the reaper cannot reap the new
+    /// leader before it is registered.
+    public func withSpawnGate<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        spawnGate.lock()
+        defer { spawnGate.unlock() }
+        return try body()
+    }
+
+    /// Watches a leader; `handler` runs on the monitor thread once it has exited and been reaped.
+    public func watch(_ pidFD: PidFD, onExit handler: @escaping ExitHandler) throws(SystemError) -> UInt64 {
+        let token = register(.leader(pidFD, handler), leader: pidFD.pid)
+        try add(pidFD.descriptor, token: token, what: "pidfd \(pidFD.pid)")
+        return token
+    }
+
+    /// Calls `handler` on the monitor thread whenever `fd` is readable. The fd stays the caller's.
+    public func watchReadable(_ fd: Int32, handler: @escaping ReadableHandler) throws(SystemError) -> UInt64 {
+        let token = register(.readable(fd, handler), leader: nil)
+        try add(fd, token: token, what: "fd \(fd)")
+        return token
+    }
+
+    /// Stops watching; descriptors stay open (they belong to the caller).
+    public func unwatch(_ token: UInt64) {
+        let watch = state.withLock { state -> Watch? in
+            guard let watch = state.watches.removeValue(forKey: token) else { return nil }
+            if case .leader(let pidFD, _) = watch { state.leaderTokens.removeValue(forKey: pidFD.pid) }
+            return watch
+        }
+        switch watch {
+        case .leader(let pidFD, _)?: _ = corral_epoll_remove(epollFD, pidFD.descriptor)
+        case .readable(let fd, _)?: _ = corral_epoll_remove(epollFD, fd)
+        case nil: break
+        }
+    }
+
+    private func register(_ watch: Watch, leader: Int32?) -> UInt64 {
+        state.withLock { state in
+            defer { state.nextToken += 1 }
+            state.watches[state.nextToken] = watch
+            if let leader { state.leaderTokens[leader] = state.nextToken }
+            return state.nextToken
+        }
+    }
+
+    private func add(_ fd: Int32, token: UInt64, what: String) throws(SystemError) {
+        do {
+            try Syscall.shim("epoll_ctl(\(what))") { corral_epoll_add(epollFD, fd, token) }
+        } catch {
+            unwatch(token)
+            throw error
+        }
+    }
+
+    // MARK: The monitor thread
+
+    private func loop() {
+        var tokens = [UInt64](repeating: 0, count: 64)
+        while true {
+            let count = tokens.withUnsafeMutableBufferPointer { buffer in
+                corral_epoll_wait(epollFD, buffer.baseAddress, Int32(buffer.count), -1)
+            }
+            if count < 0 { continue }  // EINTR
+            for token in tokens[0..<Int(count)] {
+                if token == Token.sigchld {
+                    Syscall.drainEventFD(sigchldFD)
+                    reapChildren()
+                    continue
+                }
+                switch state.withLock({ $0.watches[token] }) {
+                case .leader(let pidFD, let handler)?:
+                    guard let status = pidFD.reapIfExited() else { continue }
+                    finishLeader(token: token, status: status, handler: handler)
+                case .readable(_, let handler)?:
+                    handler()
+                case nil:
+                    continue
+                }
+            }
+        }
+    }
+
+    private func finishLeader(token: UInt64, status: ExitStatus, handler: ExitHandler) {
+        unwatch(token)
+        reaped.pulse()
+        handler(status)
+    }
+
+    /// Reaps every exited child that belongs to a session: leaders (reported) and orphans
+    /// adopted as subreaper (whose session differs from corral's own). Children in corral's
+    /// own session are not corral's agents: they are left for whoever started them.
+    private func reapChildren() {
+        withSpawnGate {
+            var reapedAny = false
+            while true {
+                var pid: Int32 = 0
+                var code: Int32 = 0
+                var status: Int32 = 0
+                guard corral_waitid_pid(-1, 1, &pid, &code, &status) == 0, pid > 0 else { break }
+                guard reapOne(pid, reapedAny: &reapedAny) else {
+                    // A zombie that is not ours blocks waitid(P_ALL): look at each child instead.
+                    for child in ProcFS.childrenOfCurrentProcess() where child != pid {
+                        if let stat = ProcFS.stat(child), stat.isZombie { _ = reapOne(child, reapedAny: &reapedAny) }
+                    }
+                    break
+                }
+            }
+            if reapedAny { reaped.pulse() }
+        }
+    }
+
+    /// Returns false if `pid` is not a child corral may reap.
+    private func reapOne(_ pid: Int32, reapedAny: inout Bool) -> Bool {
+        let leader = state.withLock { state -> (UInt64, Watch)? in
+            guard let token = state.leaderTokens[pid], let watch = state.watches[token] else { return nil }
+            return (token, watch)
+        }
+        if let (token, watch) = leader, case .leader(let pidFD, let handler) = watch {
+            finishLeader(token: token, status: pidFD.reapIfExited() ?? .unknown, handler: handler)
+            return true
+        }
+        guard let stat = ProcFS.stat(pid), stat.sid != ownSessionID else { return false }
+        var reapedPID: Int32 = 0
+        var code: Int32 = 0
+        var status: Int32 = 0
+        _ = corral_waitid_pid(pid, 0, &reapedPID, &code, &status)
+        reapedAny = true
+        return true
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+
+/// Turns a profile and a session into what the spawner runs: the program's absolute path and the
+/// complete environment.
+enum AgentCommand {
+    /// Variables of corral's own environment that agents never inherit: corral's configuration
+    /// and secrets, and the service manager's protocol variables meant for corral itself.
+    static func isWithheld(_ name: String) -> Bool {
+        name.hasPrefix("CORRAL_") || name == "SESSION_TIMEOUT"
+            || ["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_PID", "WATCHDOG_USEC", "INVOCATION_ID"].contains(name)
+    }
+
+    static func environment(
+        inherited: [String: String],
+        profile: AgentProfile,
+        agent: String,
+        record: SessionRecord,
+        notifySocket: String?
+    ) -> [String] {
+        var variables = inherited.filter { !isWithheld($0.key) }
+        variables.merge(profile.environment) { _, profileValue in profileValue }
+        variables["CORRAL_SESSION_ID"] = record.id.rawValue
+        variables["CORRAL_AGENT"] = agent
+        let metadata = (try? JSONSerialization.data(withJSONObject: record.metadata, options: [.sortedKeys])) ?? Data("{}".utf8)
+        variables["CORRAL_METADATA"] = String(decoding: metadata, as: UTF8.self)
+        if profile.readiness == .notify, let notifySocket {
+            variables["NOTIFY_SOCKET"] = notifySocket
+        }
+        return variables.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+    }
+
+    /// The absolute path of `program`: as given if it contains a "/", else the first executable
+    /// match in `searchPath` (the agent's PATH).
+    static func resolve(_ program: String, workingDirectory: String?, searchPath: String?) -> String? {
+        if program.contains("/") {
+            let base = workingDirectory ?? FileManager.default.currentDirectoryPath
+            let path = program.hasPrefix("/") ? program : base + "/" + program
+            return access(path, X_OK) == 0 ? path : nil
+        }
+        for directory in (searchPath ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") where !directory.isEmpty {
+            let candidate = "\(directory)/\(program)"
+            var info = stat()
+            if access(candidate, X_OK) == 0, stat(candidate, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG {
+                return candidate.hasPrefix("/") ? candidate : FileManager.default.currentDirectoryPath + "/" + candidate
+            }
+        }
+        return nil
+    }
+}

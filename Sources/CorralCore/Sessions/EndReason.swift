@@ -1,0 +1,32 @@
+/// Why a session ended.
+public enum EndReason: Sendable, Equatable, CustomStringConvertible {
+    /// `DELETE /api/sessions/{id}` (or the CLI).
+    case deleted
+    /// The session reached its deadline.
+    case timeout
+    /// A `ready: notify` agent did not send `READY=1` in time.
+    case startupTimeout
+    /// The agent's leader exited by itself.
+    case exited(ExitStatus)
+    /// corral is shutting down.
+    case shutdown
+    /// The session could not be set up (e.g. its record could not be written) and was undone.
+    case failedToStart
+
+    /// The stable name used in logs and metrics.
+    public var name: String {
+        switch self {
+        case .deleted: "deleted"
+        case .timeout: "timeout"
+        case .startupTimeout: "startup_timeout"
+        case .exited: "exited"
+        case .shutdown: "shutdown"
+        case .failedToStart: "failed_to_start"
+        }
+    }
+
+    public var description: String {
+        if case .exited(let status) = self { return "exited (\(status))" }
+        return name
+    }
+}

@@ -1,0 +1,101 @@
+/// The life of one session as a value: events in, actions out. The supervisor performs the
+/// actions; this type holds no processes, timers or clocks, so every path can be tested alone.
+///
+/// ```
+/// launching ─spawned(exec)──▶ running ─┐
+///     │      spawned(notify)▶ starting ─┤ endRequested / deadline / startup timeout / exited
+///     └──── endRequested ───────────────┴──▶ stopping(reason) ─terminated─▶ ended(reason)
+/// ```
+struct SessionLifecycle: Sendable, Equatable {
+    enum State: Sendable, Equatable {
+        /// Recorded, not yet spawned.
+        case launching
+        /// Spawned, waiting for `READY=1`.
+        case starting
+        case running
+        case stopping(EndReason)
+        case ended(EndReason)
+    }
+
+    enum Event: Sendable, Equatable {
+        case spawned(AgentProfile.Readiness)
+        case ready
+        case leaderExited(ExitStatus)
+        case deadlineReached
+        case startupTimedOut
+        case endRequested(EndReason)
+        case terminated
+    }
+
+    enum Action: Sendable, Equatable {
+        case persist(SessionStatus)
+        case startDeadlineTimer
+        case startStartupTimer
+        case cancelStartupTimer
+        case cancelTimers
+        /// End the tree (signals, wait for empty).
+        case terminate(EndReason)
+        /// Forget the session: delete its record, answer waiters.
+        case remove(EndReason)
+    }
+
+    private(set) var state: State = .launching
+
+    /// The status the API shows.
+    var status: SessionStatus {
+        switch state {
+        case .launching, .starting: .starting
+        case .running: .running
+        case .stopping, .ended: .stopping
+        }
+    }
+
+    var isStopping: Bool {
+        switch state {
+        case .stopping, .ended: true
+        default: false
+        }
+    }
+
+    mutating func handle(_ event: Event) -> [Action] {
+        switch (state, event) {
+        case (.launching, .spawned(.exec)):
+            state = .running
+            return [.persist(.running), .startDeadlineTimer]
+        case (.launching, .spawned(.notify)):
+            state = .starting
+            return [.persist(.starting), .startDeadlineTimer, .startStartupTimer]
+        case (.launching, .endRequested(let reason)):
+            // Not spawned yet: the end happens as soon as the spawn returns.
+            state = .stopping(reason)
+            return []
+        case (.stopping(let reason), .spawned):
+            return [.terminate(reason)]
+
+        case (.starting, .ready):
+            state = .running
+            return [.cancelStartupTimer, .persist(.running)]
+
+        case (.starting, .leaderExited(let status)), (.running, .leaderExited(let status)):
+            return stop(.exited(status))
+        case (.starting, .deadlineReached), (.running, .deadlineReached):
+            return stop(.timeout)
+        case (.starting, .startupTimedOut):
+            return stop(.startupTimeout)
+        case (.starting, .endRequested(let reason)), (.running, .endRequested(let reason)):
+            return stop(reason)
+
+        case (.stopping(let reason), .terminated):
+            state = .ended(reason)
+            return [.remove(reason)]
+
+        default:
+            return []
+        }
+    }
+
+    private mutating func stop(_ reason: EndReason) -> [Action] {
+        state = .stopping(reason)
+        return [.cancelTimers, .persist(.stopping), .terminate(reason)]
+    }
+}

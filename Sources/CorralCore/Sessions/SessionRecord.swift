@@ -1,0 +1,60 @@
+import Foundation
+
+/// Where a session is in its life, as the API shows it.
+public enum SessionStatus: String, Sendable, Codable, Equatable {
+    /// Spawned, waiting for `READY=1` (profiles with `ready: notify`), or not yet spawned.
+    case starting
+    case running
+    /// Being ended: signals sent, waiting for the tree to be empty.
+    case stopping
+}
+
+/// What the store keeps about a session: enough to find, verify and end its processes after a
+/// restart of corral.
+public struct SessionRecord: Sendable, Equatable, Codable {
+    public var id: SessionID
+    public var agent: String
+    public var status: SessionStatus
+    /// The leader's pid; nil until it has been spawned.
+    public var pid: Int32?
+    public var pgid: Int32?
+    public var isGroupLeader: Bool
+    /// Field 22 of the leader's `/proc/PID/stat`: with the pid, the leader's identity.
+    public var leaderStartTime: UInt64?
+    public var containment: ContainmentKind
+    public var createdAt: Date
+    public var expiresAt: Date
+    public var readyAt: Date?
+    public var metadata: [String: String]
+    public var logPath: String
+
+    public init(
+        id: SessionID,
+        agent: String,
+        status: SessionStatus = .starting,
+        pid: Int32? = nil,
+        pgid: Int32? = nil,
+        isGroupLeader: Bool = false,
+        leaderStartTime: UInt64? = nil,
+        containment: ContainmentKind = .processGroup,
+        createdAt: Date,
+        expiresAt: Date,
+        readyAt: Date? = nil,
+        metadata: [String: String] = [:],
+        logPath: String
+    ) {
+        self.id = id
+        self.agent = agent
+        self.status = status
+        self.pid = pid
+        self.pgid = pgid
+        self.isGroupLeader = isGroupLeader
+        self.leaderStartTime = leaderStartTime
+        self.containment = containment
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.readyAt = readyAt
+        self.metadata = metadata
+        self.logPath = logPath
+    }
+}

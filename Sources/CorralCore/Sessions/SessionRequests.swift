@@ -1,0 +1,37 @@
+import Foundation
+
+/// A request to start a session, validated by the caller's layer for shape and by the
+/// supervisor for meaning (known agent, timeout in range, id free, capacity).
+public struct StartRequest: Sendable {
+    public var agent: String?
+    public var sessionID: SessionID?
+    public var metadata: [String: String]
+    public var timeoutSeconds: Double?
+
+    public init(agent: String? = nil, sessionID: SessionID? = nil, metadata: [String: String] = [:], timeoutSeconds: Double? = nil) {
+        self.agent = agent
+        self.sessionID = sessionID
+        self.metadata = metadata
+        self.timeoutSeconds = timeoutSeconds
+    }
+}
+
+/// How a session ended: what it took and why.
+public struct EndResult: Sendable {
+    public let sessionID: SessionID
+    public let agent: String
+    public let reason: EndReason
+    public let outcome: TerminationOutcome
+    /// From the moment the end began to the moment nothing of the session was left.
+    public let duration: Duration
+    /// How the leader exited, when corral saw it (it is corral's child).
+    public let leaderExit: ExitStatus?
+}
+
+/// What `GET /api/debug/session/{id}/processes` shows.
+public struct ProcessReport: Sendable {
+    public let record: SessionRecord
+    public let isProcessAlive: Bool
+    public let isGroupAlive: Bool
+    public let listing: ProcessListing
+}

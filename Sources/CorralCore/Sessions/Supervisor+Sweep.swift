@@ -1,0 +1,43 @@
+import Foundation
+import Logging
+
+extension Supervisor {
+    func sweepPeriodically() async {
+        let interval = Duration.seconds(configuration.sweepIntervalSeconds)
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: interval) } catch { return }
+            await sweep()
+        }
+    }
+
+    /// The safety net behind the per-session timers and exit events: ends sessions past their
+    /// deadline and removes records whose processes are gone.
+    func sweep() async {
+        let now = Date()
+        for session in sessions.values where !session.lifecycle.isStopping && session.tree != nil {
+            if session.record.expiresAt <= now {
+                perform(session.lifecycle.handle(.deadlineReached), for: session)
+            }
+        }
+        let records: [SessionRecord]
+        do {
+            records = try await store.allRecords()
+        } catch {
+            metrics.storeFailed()
+            logger.error("sweep could not read the session store", metadata: [LogKey.error: "\(error)"])
+            return
+        }
+        for record in records where sessions[record.id] == nil {
+            if let pid = record.pid, let stat = ProcFS.stat(pid), !stat.isZombie, stat.startTime == record.leaderStartTime {
+                logger.about(record).warning("a session from an earlier run of corral is still running and is not supervised")
+                continue
+            }
+            do {
+                try await store.delete(record.id)
+                logger.about(record).notice("removed the record of a session whose processes are gone")
+            } catch {
+                metrics.storeFailed()
+            }
+        }
+    }
+}

@@ -1,0 +1,422 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// The only place that changes sessions. It records every change in the store before acting on
+/// it, spawns and ends agents through the `Containment`, and turns exits, readiness messages and
+/// timers into lifecycle events. A swift-service-lifecycle `Service`: on graceful shutdown it
+/// ends every session.
+public actor Supervisor: Service {
+    enum Event: Sendable {
+        case leaderExited(SessionID, instance: UInt64, ExitStatus)
+        case notification(senderPID: Int32, message: String)
+    }
+
+    let configuration: CorralConfiguration
+    let store: any SessionStore
+    let containment: any Containment
+    let dataDirectory: DataDirectory
+    let monitor: ProcessMonitor
+    let terminator: TreeTerminator
+    let metrics: CorralMetrics
+    let logger: Logger
+    private let inheritedEnvironment: [String: String]
+    let events: AsyncStream<Event>
+    let eventSink: AsyncStream<Event>.Continuation
+
+    var sessions: [SessionID: LiveSession] = [:]
+    var sessionsByLeader: [Int32: SessionID] = [:]
+    private var nextInstance: UInt64 = 0
+    private var notifySocket: NotifySocket?
+    private var notifyToken: UInt64?
+    private var prepared = false
+    var accepting = false
+
+    public init(
+        configuration: CorralConfiguration,
+        dataDirectory: DataDirectory,
+        store: any SessionStore,
+        containment: any Containment = ProcessGroupContainment(),
+        metrics: CorralMetrics = .discarding,
+        logger: Logger,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) {
+        self.configuration = configuration
+        self.dataDirectory = dataDirectory
+        self.store = store
+        self.containment = containment
+        self.monitor = .shared
+        self.terminator = TreeTerminator(reaped: ProcessMonitor.shared.reaped)
+        self.metrics = metrics
+        self.logger = logger
+        self.inheritedEnvironment = environment
+        (events, eventSink) = AsyncStream.makeStream(of: Event.self)
+    }
+
+    /// Everything that must be in place before requests are served: the notify socket, the
+    /// process monitor, the demo agent's script, and a first sweep of the store.
+    public func prepare() async throws(CorralError) {
+        guard !prepared else { return }
+        prepared = true
+        if configuration.agents.values.contains(where: { $0.command.contains(DemoAgent.scriptPath(dataDirectory: dataDirectory.path)) }) {
+            try dataDirectory.install(DemoAgent.script, as: DemoAgent.fileName, mode: 0o700)
+        }
+        do {
+            try monitor.start()
+            let socket = try NotifySocket(path: dataDirectory.path + "/notify.sock")
+            let sink = eventSink
+            notifyToken = try monitor.watchReadable(socket.descriptor) {
+                for (sender, message) in socket.receiveAll() {
+                    sink.yield(.notification(senderPID: sender, message: message))
+                }
+            }
+            notifySocket = socket
+        } catch {
+            throw CorralError(.system, "cannot set up process supervision", underlying: error)
+        }
+        if let limit = Syscall.raiseOpenFileLimit() {
+            logger.debug("open file limit", metadata: ["limit": "\(limit)"])
+        }
+        await sweep()
+        accepting = true
+        logger.info(
+            "supervisor ready",
+            metadata: [LogKey.containment: "\(containment.kind.rawValue)", "data_dir": "\(dataDirectory.path)"]
+        )
+    }
+
+    public func run() async throws {
+        try await prepare()
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                for await event in self.events { await self.handle(event) }
+            }
+            group.addTask { await self.sweepPeriodically() }
+            try? await gracefulShutdown()
+            await self.shutdown()
+            group.cancelAll()
+        }
+    }
+
+    // MARK: Queries
+
+    public func session(_ id: SessionID) -> SessionRecord? {
+        sessions[id].map(snapshot)
+    }
+
+    public func allSessions() -> [SessionRecord] {
+        sessions.values.map(snapshot).sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+    }
+
+    public var sessionCount: Int { sessions.count }
+
+    /// Every process of the session, read from /proc (off the actor: it may take a while on a
+    /// busy host).
+    public func processes(_ id: SessionID) async throws(CorralError) -> ProcessReport {
+        guard let session = sessions[id] else { throw Self.unknownSession(id) }
+        let record = snapshot(session)
+        guard let tree = session.tree else {
+            return ProcessReport(record: record, isProcessAlive: false, isGroupAlive: false, listing: ProcessListing())
+        }
+        return await Task.detached {
+            let listing = tree.members(sessionID: id)
+            let leaderAlive = listing.entries.first?.pid == tree.leader.pid
+            return ProcessReport(record: record, isProcessAlive: leaderAlive, isGroupAlive: !tree.isEmpty, listing: listing)
+        }.value
+    }
+
+    private func snapshot(_ session: LiveSession) -> SessionRecord {
+        var record = session.record
+        record.status = session.lifecycle.status
+        return record
+    }
+
+    // MARK: Starting
+
+    public func start(_ request: StartRequest) async throws(CorralError) -> SessionRecord {
+        let began = ContinuousClock.now
+        guard accepting else {
+            throw CorralError(.unavailable, prepared ? "corral is shutting down; no new sessions are accepted" : "corral is still starting; try again")
+        }
+        let agent = request.agent ?? configuration.defaultAgent
+        guard let profile = configuration.agents[agent] else {
+            throw CorralError(.notFound, "unknown agent '\(agent)'; configured agents: \(configuration.agents.keys.sorted().joined(separator: ", "))")
+        }
+        let timeout = request.timeoutSeconds ?? configuration.sessionTimeoutSeconds
+        guard timeout > 0, timeout <= configuration.maxSessionTimeoutSeconds else {
+            throw CorralError(.invalidInput, "timeout_seconds must be greater than 0 and at most \(Self.format(configuration.maxSessionTimeoutSeconds))")
+        }
+        guard sessions.count < configuration.maxSessions else {
+            throw CorralError(.unavailable, "at capacity: \(configuration.maxSessions) sessions are running (max_sessions); end one or raise max_sessions")
+        }
+        let id = request.sessionID ?? uniqueID()
+        guard sessions[id] == nil else { throw Self.idInUse(id) }
+        let searchPath = profile.environment["PATH"] ?? inheritedEnvironment["PATH"]
+        guard let executable = AgentCommand.resolve(profile.command[0], workingDirectory: profile.workingDirectory, searchPath: searchPath) else {
+            metrics.spawnFailed()
+            throw CorralError(.spawnFailed, "agent '\(agent)': program '\(profile.command[0])' was not found or is not executable")
+        }
+
+        let log = try dataDirectory.createLog(for: id)
+        defer { Syscall.close(log.fd) }
+        let now = Date()
+        let record = SessionRecord(
+            id: id,
+            agent: agent,
+            containment: containment.kind,
+            createdAt: now,
+            expiresAt: now.addingTimeInterval(timeout),
+            metadata: request.metadata,
+            logPath: log.path
+        )
+        nextInstance += 1
+        let session = LiveSession(instance: nextInstance, record: record, profile: profile)
+        sessions[id] = session
+        do {
+            try await store.insert(record)
+        } catch {
+            sessions[id] = nil
+            if error.code == .conflict { throw Self.idInUse(id) }
+            metrics.storeFailed()
+            throw CorralError(.unavailable, "the session could not be recorded, so no agent was started: \(error.message)")
+        }
+
+        do {
+            try spawn(session, executable: executable, logFD: log.fd)
+        } catch {
+            metrics.spawnFailed()
+            sessions[id] = nil
+            logger.about(record).error("agent could not be started", metadata: [LogKey.error: "\(error)"])
+            try? await store.delete(id)
+            throw error
+        }
+
+        perform(session.lifecycle.handle(.spawned(profile.readiness)), for: session)
+        guard await session.lastWrite?.value ?? true else {
+            // corral never runs an agent it has not recorded.
+            let result = await endAndWait(session, reason: .failedToStart)
+            throw CorralError(.unavailable, "the session could not be recorded, so its agent was stopped (\(result.outcome.rawValue))")
+        }
+        metrics.sessionStarted(agent: agent, after: .now - began)
+        metrics.activeSessions(sessions.count)
+        return snapshot(session)
+    }
+
+    /// Spawns the agent and registers its leader, all before any other actor work can run.
+    private func spawn(_ session: LiveSession, executable: String, logFD: Int32) throws(CorralError) {
+        let id = session.record.id
+        let instance = session.instance
+        let sink = eventSink
+        let environment = AgentCommand.environment(
+            inherited: inheritedEnvironment,
+            profile: session.profile,
+            agent: session.record.agent,
+            record: session.record,
+            notifySocket: notifySocket?.address
+        )
+        let launch = AgentLaunch(
+            sessionID: id,
+            executable: executable,
+            arguments: session.profile.command,
+            environment: environment,
+            workingDirectory: session.profile.workingDirectory,
+            outputFD: logFD
+        )
+        let tree = try containment.launch(launch, monitor: monitor) { tree throws(CorralError) in
+            do throws(SystemError) {
+                session.watchToken = try monitor.watch(tree.leader) { status in
+                    sink.yield(.leaderExited(id, instance: instance, status))
+                }
+            } catch {
+                throw CorralError(.spawnFailed, "cannot watch the agent's exit", underlying: error)
+            }
+        }
+        session.tree = tree
+        session.record.pid = tree.leader.pid
+        session.record.pgid = tree.pgid
+        session.record.isGroupLeader = tree.pgid == tree.leader.pid
+        session.record.leaderStartTime = tree.leaderStartTime
+        session.record.containment = tree.kind
+        sessionsByLeader[tree.leader.pid] = id
+        logger.about(session.record).info(
+            "agent spawned",
+            metadata: [LogKey.groupLeader: "\(session.record.isGroupLeader)", LogKey.containment: "\(tree.kind.rawValue)"]
+        )
+    }
+
+    private func uniqueID() -> SessionID {
+        while true {
+            let id = SessionID.generate()
+            if sessions[id] == nil { return id }
+        }
+    }
+
+    // MARK: Ending
+
+    /// Ends the session and answers once nothing of it is left. A session already ending is not
+    /// ended twice: the caller gets the result of the end under way.
+    public func end(_ id: SessionID, reason: EndReason = .deleted) async throws(CorralError) -> EndResult {
+        guard let session = sessions[id] else { throw Self.unknownSession(id) }
+        return await endAndWait(session, reason: reason)
+    }
+
+    func endAndWait(_ session: LiveSession, reason: EndReason) async -> EndResult {
+        perform(session.lifecycle.handle(.endRequested(reason)), for: session)
+        return await withCheckedContinuation { session.endWaiters.append($0) }
+    }
+
+    /// Ends every session (corral is shutting down) and stops accepting new ones.
+    public func shutdown() async {
+        accepting = false
+        let ids = Array(sessions.keys)
+        if !ids.isEmpty { logger.info("ending every session before exit", metadata: ["count": "\(ids.count)"]) }
+        await withDiscardingTaskGroup { group in
+            for id in ids {
+                group.addTask { _ = try? await self.end(id, reason: .shutdown) }
+            }
+        }
+        if let notifyToken { monitor.unwatch(notifyToken) }
+        notifyToken = nil
+    }
+
+    // MARK: Lifecycle actions
+
+    func perform(_ actions: [SessionLifecycle.Action], for session: LiveSession) {
+        for action in actions {
+            switch action {
+            case .persist(let status):
+                session.record.status = status
+                if status == .running, session.record.readyAt == nil { session.record.readyAt = Date() }
+                enqueueWrite(session)
+            case .startDeadlineTimer:
+                session.deadlineTimer = timer(session, in: session.record.expiresAt.timeIntervalSinceNow, event: .deadlineReached)
+            case .startStartupTimer:
+                session.startupTimer = timer(session, in: configuration.startupTimeoutSeconds, event: .startupTimedOut)
+            case .cancelStartupTimer:
+                session.startupTimer?.cancel()
+                session.startupTimer = nil
+            case .cancelTimers:
+                session.cancelTimers()
+            case .terminate(let reason):
+                beginTermination(session, reason: reason)
+            case .remove(let reason):
+                remove(session, reason: reason)
+            }
+        }
+    }
+
+    private func timer(_ session: LiveSession, in seconds: Double, event: SessionLifecycle.Event) -> Task<Void, Never> {
+        let id = session.record.id
+        let instance = session.instance
+        let deadline = ContinuousClock.now + .seconds(max(0, seconds))
+        return Task { [weak self] in
+            do { try await Task.sleep(until: deadline, clock: .continuous) } catch { return }
+            await self?.deliver(event, to: id, instance: instance)
+        }
+    }
+
+    func deliver(_ event: SessionLifecycle.Event, to id: SessionID, instance: UInt64) {
+        guard let session = sessions[id], session.instance == instance else { return }
+        perform(session.lifecycle.handle(event), for: session)
+    }
+
+    private func beginTermination(_ session: LiveSession, reason: EndReason) {
+        session.endBegan = session.endBegan ?? .now
+        // Not spawned yet: the end goes on once the spawn has returned.
+        guard let tree = session.tree else { return }
+        logger.about(session.record).info("ending session", metadata: [LogKey.reason: "\(reason)"])
+        let id = session.record.id
+        let instance = session.instance
+        let grace = Duration.seconds(configuration.graceSeconds)
+        Task { [terminator] in
+            let outcome = await terminator.terminate(tree, grace: grace)
+            self.terminationFinished(id, instance: instance, outcome: outcome)
+        }
+    }
+
+    private func terminationFinished(_ id: SessionID, instance: UInt64, outcome: TerminationOutcome) {
+        guard let session = sessions[id], session.instance == instance else { return }
+        session.lastOutcome = outcome
+        perform(session.lifecycle.handle(.terminated), for: session)
+    }
+
+    private func remove(_ session: LiveSession, reason: EndReason) {
+        session.cancelTimers()
+        if let token = session.watchToken { monitor.unwatch(token) }
+        session.watchToken = nil
+        if let tree = session.tree {
+            tree.release()
+            sessionsByLeader[tree.leader.pid] = nil
+        }
+        let write = enqueueWrite(session, delete: true)
+        let duration = session.endBegan.map { .now - $0 } ?? .zero
+        let result = EndResult(
+            sessionID: session.record.id,
+            agent: session.record.agent,
+            reason: reason,
+            outcome: session.lastOutcome ?? .exited,
+            duration: duration,
+            leaderExit: session.leaderExit
+        )
+        var metadata: Logger.Metadata = [
+            LogKey.reason: "\(reason.name)", LogKey.outcome: "\(result.outcome.rawValue)", LogKey.durationMS: "\(duration.milliseconds)",
+        ]
+        if let exit = session.leaderExit { metadata[LogKey.exit] = "\(exit)" }
+        logger.about(session.record).info("session ended", metadata: metadata)
+        metrics.sessionEnded(agent: session.record.agent, reason: reason, after: duration)
+        let id = session.record.id
+        let instance = session.instance
+        Task {
+            _ = await write.value
+            self.forget(id, instance: instance, result: result)
+        }
+    }
+
+    /// The last step: once the record is gone from the store, the session is gone from the API.
+    private func forget(_ id: SessionID, instance: UInt64, result: EndResult) {
+        guard let session = sessions[id], session.instance == instance else { return }
+        sessions[id] = nil
+        metrics.activeSessions(sessions.count)
+        for waiter in session.endWaiters { waiter.resume(returning: result) }
+        session.endWaiters.removeAll()
+    }
+
+    /// Queues a store write of the session's current record (or its deletion) behind the
+    /// session's earlier writes, so they land in order.
+    @discardableResult
+    private func enqueueWrite(_ session: LiveSession, delete: Bool = false) -> Task<Bool, Never> {
+        let previous = session.lastWrite
+        let record = session.record
+        let task = Task { [store, logger, metrics] () -> Bool in
+            _ = await previous?.value
+            do {
+                if delete {
+                    try await store.delete(record.id)
+                } else {
+                    try await store.update(record)
+                }
+                return true
+            } catch {
+                metrics.storeFailed()
+                logger.about(record).error("session store write failed", metadata: [LogKey.error: "\(error)"])
+                return false
+            }
+        }
+        session.lastWrite = task
+        return task
+    }
+
+    // MARK: Errors
+
+    static func unknownSession(_ id: SessionID) -> CorralError {
+        CorralError(.notFound, "no session '\(id)' (it may have ended)")
+    }
+
+    static func idInUse(_ id: SessionID) -> CorralError {
+        CorralError(.conflict, "session id '\(id)' is already in use; end that session first or choose another id")
+    }
+
+    static func format(_ seconds: Double) -> String {
+        seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
+    }
+}

@@ -1,0 +1,29 @@
+/// Records in memory only: for tests and for running without persistence (`store: memory`).
+public actor MemoryStore: SessionStore {
+    private var records: [SessionID: SessionRecord] = [:]
+
+    public init() {}
+
+    public func insert(_ record: SessionRecord) throws(CorralError) {
+        guard records[record.id] == nil else {
+            throw CorralError(.conflict, "session id \(record.id) is already in use")
+        }
+        records[record.id] = record
+    }
+
+    public func update(_ record: SessionRecord) {
+        records[record.id] = record
+    }
+
+    public func delete(_ id: SessionID) {
+        records[id] = nil
+    }
+
+    public func record(_ id: SessionID) -> SessionRecord? {
+        records[id]
+    }
+
+    public func allRecords() -> [SessionRecord] {
+        records.values.sorted { $0.createdAt < $1.createdAt }
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+import GRDB
+
+/// Records in an embedded SQLite database (WAL mode), the default store.
+public final class SQLiteStore: SessionStore {
+    private let pool: DatabasePool
+
+    /// Opens (creating if needed, mode 0600) the database at `path`.
+    public init(path: String) throws(CorralError) {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw CorralError(.store, "cannot open the SQLite store at \(path)", underlying: SystemError("open", errno: errno))
+        }
+        close(fd)
+        do {
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(5)
+            configuration.label = "corral"
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw CorralError(.store, "cannot open the SQLite store at \(path): \(error)")
+        }
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: sessions") { db in
+            try db.create(table: "sessions") { table in
+                table.primaryKey("id", .text)
+                table.column("agent", .text).notNull()
+                table.column("status", .text).notNull()
+                table.column("pid", .integer)
+                table.column("pgid", .integer)
+                table.column("is_group_leader", .boolean).notNull()
+                table.column("leader_start_time", .integer)
+                table.column("containment", .text).notNull()
+                table.column("created_at", .double).notNull()
+                table.column("expires_at", .double).notNull()
+                table.column("ready_at", .double)
+                table.column("metadata", .text).notNull()
+                table.column("log_path", .text).notNull()
+            }
+        }
+        return migrator
+    }
+
+    public func insert(_ record: SessionRecord) async throws(CorralError) {
+        do {
+            try await pool.write { db in try Self.write(record, db, replace: false) }
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
+            throw CorralError(.conflict, "session id \(record.id) is already in use")
+        } catch {
+            throw Self.failure("insert \(record.id)", error)
+        }
+    }
+
+    public func update(_ record: SessionRecord) async throws(CorralError) {
+        do {
+            try await pool.write { db in try Self.write(record, db, replace: true) }
+        } catch {
+            throw Self.failure("update \(record.id)", error)
+        }
+    }
+
+    public func delete(_ id: SessionID) async throws(CorralError) {
+        do {
+            try await pool.write { db in
+                try db.execute(sql: "DELETE FROM sessions WHERE id = ?", arguments: [id.rawValue])
+            }
+        } catch {
+            throw Self.failure("delete \(id)", error)
+        }
+    }
+
+    public func record(_ id: SessionID) async throws(CorralError) -> SessionRecord? {
+        do {
+            return try await pool.read { db in
+                try Row.fetchOne(db, sql: "SELECT * FROM sessions WHERE id = ?", arguments: [id.rawValue])
+                    .flatMap(Self.record(from:))
+            }
+        } catch {
+            throw Self.failure("read \(id)", error)
+        }
+    }
+
+    public func allRecords() async throws(CorralError) -> [SessionRecord] {
+        do {
+            return try await pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT * FROM sessions ORDER BY created_at").compactMap(Self.record(from:))
+            }
+        } catch {
+            throw Self.failure("read all sessions", error)
+        }
+    }
+
+    private static func write(_ record: SessionRecord, _ db: Database, replace: Bool) throws {
+        let metadata = String(decoding: try JSONEncoder().encode(record.metadata), as: UTF8.self)
+        try db.execute(
+            sql: """
+                INSERT \(replace ? "OR REPLACE " : "")INTO sessions
+                (id, agent, status, pid, pgid, is_group_leader, leader_start_time, containment,
+                 created_at, expires_at, ready_at, metadata, log_path)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                record.id.rawValue, record.agent, record.status.rawValue, record.pid, record.pgid,
+                record.isGroupLeader, record.leaderStartTime.map { Int64(bitPattern: $0) },
+                record.containment.rawValue, record.createdAt.timeIntervalSince1970,
+                record.expiresAt.timeIntervalSince1970, record.readyAt?.timeIntervalSince1970,
+                metadata, record.logPath,
+            ]
+        )
+    }
+
+    /// A row that cannot be understood (written by a newer corral, edited by hand) is skipped.
+    private static func record(from row: Row) -> SessionRecord? {
+        guard let id = SessionID(row["id"] as String? ?? ""),
+            let status = SessionStatus(rawValue: row["status"] as String? ?? ""),
+            let containment = ContainmentKind(rawValue: row["containment"] as String? ?? "")
+        else { return nil }
+        let metadataText: String = row["metadata"] ?? "{}"
+        let metadata = (try? JSONDecoder().decode([String: String].self, from: Data(metadataText.utf8))) ?? [:]
+        let startTime: Int64? = row["leader_start_time"]
+        let readyAt: Double? = row["ready_at"]
+        return SessionRecord(
+            id: id,
+            agent: row["agent"],
+            status: status,
+            pid: row["pid"],
+            pgid: row["pgid"],
+            isGroupLeader: row["is_group_leader"],
+            leaderStartTime: startTime.map { UInt64(bitPattern: $0) },
+            containment: containment,
+            createdAt: Date(timeIntervalSince1970: row["created_at"]),
+            expiresAt: Date(timeIntervalSince1970: row["expires_at"]),
+            readyAt: readyAt.map { Date(timeIntervalSince1970: $0) },
+            metadata: metadata,
+            logPath: row["log_path"]
+        )
+    }
+
+    private static func failure(_ action: String, _ error: any Error) -> CorralError {
+        CorralError(.store, "the session store could not \(action): \(error)")
+    }
+}

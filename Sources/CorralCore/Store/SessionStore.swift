@@ -1,0 +1,12 @@
+/// Where session records live. The record is corral's recovery log: it is written before an
+/// agent is spawned and before any answer is sent, and read back at start-up.
+public protocol SessionStore: Sendable {
+    /// Adds a record; throws `CorralError.Code.conflict` if the id is taken.
+    func insert(_ record: SessionRecord) async throws(CorralError)
+    /// Replaces an existing record (inserting it if it is missing).
+    func update(_ record: SessionRecord) async throws(CorralError)
+    /// Removes a record; removing a missing one is not an error.
+    func delete(_ id: SessionID) async throws(CorralError)
+    func record(_ id: SessionID) async throws(CorralError) -> SessionRecord?
+    func allRecords() async throws(CorralError) -> [SessionRecord]
+}

@@ -1,0 +1,78 @@
+import CorralCore
+import Hummingbird
+import Logging
+import Prometheus
+
+/// The parts of a running corral that a caller (the `serve` command, a test) may want to reach.
+public struct CorralServices: Sendable {
+    public let supervisor: Supervisor
+    public let store: any SessionStore
+    public let dataDirectory: DataDirectory
+    public let metricsRegistry: PrometheusCollectorRegistry
+}
+
+public enum CorralApp {
+    /// Request bodies above this size are refused with 413.
+    public static let maxBodyBytes = 64 * 1024
+
+    /// Opens the data directory and the store and builds the supervisor.
+    public static func makeServices(configuration: CorralConfiguration, logger: Logger) throws(CorralError) -> CorralServices {
+        let dataDirectory = try DataDirectory(path: configuration.dataDirectory)
+        let store: any SessionStore
+        switch configuration.store {
+        case .memory: store = MemoryStore()
+        case .sqlite: store = try SQLiteStore(path: configuration.resolvedStorePath!)
+        }
+        let registry = PrometheusCollectorRegistry()
+        let supervisor = Supervisor(
+            configuration: configuration,
+            dataDirectory: dataDirectory,
+            store: store,
+            metrics: CorralMetrics(factory: PrometheusMetricsFactory(registry: registry)),
+            logger: logger
+        )
+        return CorralServices(supervisor: supervisor, store: store, dataDirectory: dataDirectory, metricsRegistry: registry)
+    }
+
+    /// The whole HTTP application: routes, auth, errors, and the supervisor as a service that
+    /// starts before the server listens and ends every session when it stops.
+    public static func buildApplication(
+        configuration: CorralConfiguration,
+        services: CorralServices,
+        logger: Logger
+    ) -> some ApplicationProtocol {
+        let router = buildRouter(configuration: configuration, services: services)
+        var app = Application(
+            router: router,
+            configuration: .init(
+                address: .hostname(configuration.listen.host, port: configuration.listen.port),
+                serverName: "corral"
+            ),
+            logger: logger
+        )
+        app.addServices(services.supervisor)
+        app.beforeServerStarts {
+            try await services.supervisor.prepare()
+        }
+        return app
+    }
+
+    public static func buildRouter(configuration: CorralConfiguration, services: CorralServices) -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: ErrorMiddleware())
+        router.get("healthz") { _, _ in JSONBody.response(["status": "ok"]) }
+        router.get("metrics") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: services.metricsRegistry.emitToBuffer()))
+            )
+        }
+        let api = router.group("api")
+        if let token = configuration.apiToken {
+            api.add(middleware: BearerAuthMiddleware(token: token))
+        }
+        SessionRoutes(supervisor: services.supervisor, store: services.store, maxBodyBytes: maxBodyBytes).register(on: api)
+        return router
+    }
+}

@@ -1,0 +1,33 @@
+import CorralCore
+import Hummingbird
+import Logging
+
+/// Every error leaves the server as `{"error": "<message>"}` with a fitting status; nothing a
+/// client sends can turn into a crash or an empty 500.
+struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            return try error.response(from: request, context: context)
+        } catch let error as CorralError {
+            if error.code != .notFound && error.code != .invalidInput && error.code != .conflict {
+                context.logger.warning("request failed", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            }
+            return try APIError(error).response(from: request, context: context)
+        } catch let error as HTTPError {
+            let message: String
+            switch error.status {
+            case .notFound: message = error.body ?? "no route \(request.method) \(request.uri.path)"
+            case .contentTooLarge: message = "request body too large"
+            default: message = error.body ?? error.status.reasonPhrase
+            }
+            return try APIError(error.status, message, headers: error.headers).response(from: request, context: context)
+        } catch let error as any HTTPResponseError {
+            return try APIError(error.status, error.status.reasonPhrase).response(from: request, context: context)
+        } catch {
+            context.logger.error("unexpected error", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            return try APIError(.internalServerError, "internal error: \(error)").response(from: request, context: context)
+        }
+    }
+}

@@ -1,0 +1,157 @@
+import CorralCore
+import Foundation
+
+/// The API's JSON shapes (see the contract): snake_case, times in RFC 3339 UTC.
+struct SessionJSON: Encodable {
+    let sessionID: String
+    let agent: String
+    let pid: Int32?
+    let pgid: Int32?
+    let isGroupLeader: Bool
+    let status: String
+    let containment: String
+    let startedAt: String
+    let expiresAt: String
+    let metadata: [String: String]
+
+    enum CodingKeys: String, CodingKey {
+        case sessionID = "session_id", agent, pid, pgid, isGroupLeader = "is_group_leader", status, containment
+        case startedAt = "started_at", expiresAt = "expires_at", metadata
+    }
+
+    init(_ record: SessionRecord) {
+        sessionID = record.id.rawValue
+        agent = record.agent
+        pid = record.pid
+        pgid = record.pgid
+        isGroupLeader = record.isGroupLeader
+        status = record.status.rawValue
+        containment = record.containment.rawValue
+        startedAt = RFC3339.string(record.createdAt)
+        expiresAt = RFC3339.string(record.expiresAt)
+        metadata = record.metadata
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(sessionID, forKey: .sessionID)
+        try container.encode(agent, forKey: .agent)
+        try container.encode(pid, forKey: .pid)  // null until spawned, never missing
+        try container.encode(pgid, forKey: .pgid)
+        try container.encode(isGroupLeader, forKey: .isGroupLeader)
+        try container.encode(status, forKey: .status)
+        try container.encode(containment, forKey: .containment)
+        try container.encode(startedAt, forKey: .startedAt)
+        try container.encode(expiresAt, forKey: .expiresAt)
+        try container.encode(metadata, forKey: .metadata)
+    }
+}
+
+struct SessionListJSON: Encodable {
+    let sessions: [SessionJSON]
+}
+
+struct EndResultJSON: Encodable {
+    let sessionID: String
+    let outcome: String
+    let reason: String
+    let durationMS: Int64
+
+    enum CodingKeys: String, CodingKey {
+        case sessionID = "session_id", outcome, reason, durationMS = "duration_ms"
+    }
+
+    init(_ result: EndResult) {
+        sessionID = result.sessionID.rawValue
+        outcome = result.outcome.rawValue
+        reason = result.reason.name
+        durationMS = result.duration.components.seconds * 1000 + result.duration.components.attoseconds / 1_000_000_000_000_000
+    }
+}
+
+/// The stored record, as `session_data` in the process inspection.
+struct StoredRecordJSON: Encodable {
+    let record: SessionRecord
+
+    enum CodingKeys: String, CodingKey {
+        case sessionID = "session_id", agent, status, pid, pgid, isGroupLeader = "is_group_leader"
+        case leaderStartTime = "leader_start_time", containment, createdAt = "created_at", expiresAt = "expires_at"
+        case readyAt = "ready_at", metadata, logPath = "log_path"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(record.id.rawValue, forKey: .sessionID)
+        try container.encode(record.agent, forKey: .agent)
+        try container.encode(record.status.rawValue, forKey: .status)
+        try container.encode(record.pid, forKey: .pid)
+        try container.encode(record.pgid, forKey: .pgid)
+        try container.encode(record.isGroupLeader, forKey: .isGroupLeader)
+        try container.encode(record.leaderStartTime, forKey: .leaderStartTime)
+        try container.encode(record.containment.rawValue, forKey: .containment)
+        try container.encode(RFC3339.string(record.createdAt), forKey: .createdAt)
+        try container.encode(RFC3339.string(record.expiresAt), forKey: .expiresAt)
+        try container.encode(record.readyAt.map(RFC3339.string), forKey: .readyAt)
+        try container.encode(record.metadata, forKey: .metadata)
+        try container.encode(record.logPath, forKey: .logPath)
+    }
+}
+
+struct ProcessReportJSON: Encodable {
+    struct Process: Encodable {
+        let pid: Int32
+        let ppid: Int32
+        let pgid: Int32
+        let cmd: String
+    }
+
+    let sessionID: String
+    let pid: Int32?
+    let pgid: Int32?
+    let isGroupLeader: Bool
+    let isProcessAlive: Bool
+    let isGroupAlive: Bool
+    let childProcesses: [Process]
+    let sessionData: StoredRecordJSON?
+    let errors: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case sessionID = "session_id", pid, pgid, isGroupLeader = "is_group_leader", isProcessAlive = "is_process_alive"
+        case isGroupAlive = "is_group_alive", childProcesses = "child_processes", sessionData = "session_data", errors
+    }
+
+    init(_ report: ProcessReport, stored: SessionRecord?, storeError: String?) {
+        sessionID = report.record.id.rawValue
+        pid = report.record.pid
+        pgid = report.record.pgid
+        isGroupLeader = report.record.isGroupLeader
+        isProcessAlive = report.isProcessAlive
+        isGroupAlive = report.isGroupAlive
+        childProcesses = report.listing.entries.map { Process(pid: $0.pid, ppid: $0.ppid, pgid: $0.pgid, cmd: $0.command) }
+        sessionData = stored.map(StoredRecordJSON.init)
+        errors = report.listing.errors + (storeError.map { [$0] } ?? [])
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(sessionID, forKey: .sessionID)
+        try container.encode(pid, forKey: .pid)
+        try container.encode(pgid, forKey: .pgid)
+        try container.encode(isGroupLeader, forKey: .isGroupLeader)
+        try container.encode(isProcessAlive, forKey: .isProcessAlive)
+        try container.encode(isGroupAlive, forKey: .isGroupAlive)
+        try container.encode(childProcesses, forKey: .childProcesses)
+        if let sessionData {
+            try container.encode(sessionData, forKey: .sessionData)
+        } else {
+            try container.encode([String: String](), forKey: .sessionData)
+        }
+        try container.encode(errors, forKey: .errors)
+    }
+}
+
+enum RFC3339 {
+    static func string(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt))
+    }
+}

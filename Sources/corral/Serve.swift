@@ -1,0 +1,58 @@
+import ArgumentParser
+import CorralCore
+import CorralServer
+import Foundation
+import Logging
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the HTTP API and supervise sessions.",
+        discussion: """
+            With no configuration, corral listens on 127.0.0.1:8080, keeps its state in ./corral-data \
+            and offers a demo agent. Every key of the JSON configuration can be overridden by an \
+            environment variable CORRAL_<KEY>, e.g. CORRAL_LISTEN=0.0.0.0:9000.
+
+            Examples:
+              corral serve
+              corral serve --config /etc/corral.json
+              CORRAL_GRACE_SECONDS=5 corral serve
+            """
+    )
+
+    @Option(name: .long, help: ArgumentHelp("A JSON configuration file (default: $CORRAL_CONFIG).", valueName: "file"))
+    var config: String?
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let configuration: CorralConfiguration
+        do {
+            configuration = try ConfigurationLoader.load(file: config ?? environment["CORRAL_CONFIG"], environment: environment)
+        } catch {
+            FileHandle.standardError.write(Data("corral: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        let level = configuration.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "corral")
+        let services: CorralServices
+        do {
+            services = try CorralApp.makeServices(configuration: configuration, logger: logger)
+        } catch {
+            FileHandle.standardError.write(Data("corral: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        logger.info(
+            "corral starting",
+            metadata: [
+                "listen": "\(configuration.listen)", "data_dir": "\(configuration.dataDirectory)",
+                "agents": "\(configuration.agents.keys.sorted().joined(separator: ","))",
+            ]
+        )
+        let app = CorralApp.buildApplication(configuration: configuration, services: services, logger: logger)
+        try await app.runService()
+    }
+}
