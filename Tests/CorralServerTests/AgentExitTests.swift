@@ -1,0 +1,62 @@
+import CorralCore
+import CorralTestSupport
+import Foundation
+import Testing
+
+@Suite("Agents that end or fail by themselves")
+struct AgentExitTests {
+    @Test func agentExitingLeavesNoChildBehind() async throws {
+        try await TestCorral().run { client in
+            let session = try await client.start(#"{"agent": "leave-child"}"#)
+            #expect(try await ProcessProbe.waitUntil { try await client.isGone(session.id) })
+            #expect(session.nothingLeft)
+        }
+    }
+
+    @Test func crashingAgentIsRemoved() async throws {
+        try await TestCorral(store: .sqlite(path: "corral.db")).run { client in
+            let session = try await client.start(#"{"agent": "crash"}"#)
+            #expect(try await ProcessProbe.waitUntil { try await client.isGone(session.id) })
+            #expect(try await client.services.store.record(SessionID(session.id)!) == nil)
+            #expect(session.nothingLeft)
+        }
+    }
+
+    @Test func agentNeverReadyIsKilledAtTheStartupTimeout() async throws {
+        try await TestCorral().run { client in
+            let began = ContinuousClock.now
+            let session = try await client.start(#"{"agent": "never-ready"}"#)
+            #expect(session.status == "starting")
+            #expect(try await ProcessProbe.waitUntil { try await client.isGone(session.id) })
+            #expect(ContinuousClock.now - began >= .seconds(2), "killed before startup_timeout_seconds")
+            #expect(session.nothingLeft)
+        }
+    }
+
+    @Test func agentReadyAfterADelayRuns() async throws {
+        try await TestCorral().run { client in
+            let session = try await client.start(#"{"agent": "ready-after-delay"}"#)
+            #expect(session.status == "starting")
+            #expect(try await ProcessProbe.waitUntil {
+                try await client.request(.get, "/api/sessions/\(session.id)").json["status"] as? String == "running"
+            })
+            // Past the startup timeout it is still there: readiness cancelled the timer.
+            try await Task.sleep(for: .seconds(2.5))
+            #expect(try await client.request(.get, "/api/sessions/\(session.id)").status == .ok)
+            #expect(try await client.request(.delete, "/api/sessions/\(session.id)").status == .ok)
+            #expect(session.nothingLeft)
+        }
+    }
+
+    @Test func missingProgramIsAClearError() async throws {
+        try await TestCorral(configure: { configuration in
+            configuration.agents["missing"] = AgentProfile(command: ["/nonexistent/agent"])
+        }).run { client in
+            let reply = try await client.request(.post, "/api/sessions", body: #"{"agent": "missing", "session_id": "m1"}"#)
+            #expect(reply.status == .internalServerError)
+            #expect((reply.json["error"] as? String)?.contains("/nonexistent/agent") == true)
+            #expect(try await client.isGone("m1"))
+            #expect(try await client.services.store.allRecords().isEmpty)
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import CorralCore
+import CorralTestSupport
+import Foundation
+import Testing
+
+@Suite("Ending sessions")
+struct SessionEndTests {
+    /// The seed's termination test.
+    @Test(arguments: [CorralConfiguration.StoreLocation.memory, .sqlite(path: "corral.db")])
+    func deleteLeavesNothingAndForgetsTheSession(store: CorralConfiguration.StoreLocation) async throws {
+        try await TestCorral(store: store).run { client in
+            let session = try await client.start(#"{"metadata": {"room": "r1"}}"#)
+            #expect(ProcessProbe.isAlive(session.pid))
+            #expect(session.pid == session.pgid)
+            #expect(session.isGroupLeader)
+            #expect(ProcessProbe.groupExists(session.pgid))
+            #expect(session.status == "running")
+            // The agent's child is in the group too.
+            #expect(await ProcessProbe.waitUntil { ProcessProbe.sessionProcesses(session.id).count == 2 })
+
+            let end = try await client.request(.delete, "/api/sessions/\(session.id)")
+            #expect(end.status == .ok)
+            #expect(end.json["session_id"] as? String == session.id)
+            #expect(end.json["outcome"] as? String == "terminated")
+            #expect(end.json["duration_ms"] is Int)
+
+            #expect(try await client.isGone(session.id))
+            #expect(try await client.services.store.record(SessionID(session.id)!) == nil)
+            #expect(session.nothingLeft)
+            #expect(try await client.request(.delete, "/api/sessions/\(session.id)").status == .notFound)
+        }
+    }
+
+    /// The seed's concurrency test.
+    @Test func concurrentSessionsAreIndependent() async throws {
+        try await TestCorral().run { client in
+            let sessions = try await withThrowingTaskGroup(of: TestCorral.Session.self) { group in
+                for _ in 0..<5 { group.addTask { try await client.start() } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(Set(sessions.map(\.pid)).count == 5)
+            #expect(Set(sessions.map(\.pgid)).count == 5)
+            #expect(sessions.allSatisfy { $0.isGroupLeader && $0.pid == $0.pgid })
+            var logs = Set<String>()
+            for session in sessions {
+                let record = try #require(try await client.services.store.record(SessionID(session.id)!))
+                logs.insert(record.logPath)
+                #expect(record.logPath.hasPrefix(client.services.dataDirectory.logsPath + "/"))
+            }
+            #expect(logs.count == 5)
+
+            var remaining = sessions
+            for session in sessions.shuffled() {
+                #expect(try await client.request(.delete, "/api/sessions/\(session.id)").status == .ok)
+                #expect(session.nothingLeft)
+                remaining.removeAll { $0.id == session.id }
+                for other in remaining {
+                    #expect(ProcessProbe.isAlive(other.pid), "ending \(session.id) touched \(other.id)")
+                    #expect(ProcessProbe.sessionProcesses(other.id).count == 2)
+                }
+            }
+        }
+    }
+
+    @Test func agentIgnoringSIGTERMIsKilledAfterTheGracePeriod() async throws {
+        try await TestCorral().run { client in
+            let session = try await client.start(#"{"agent": "ignore-term"}"#)
+            #expect(await ProcessProbe.waitUntil { ProcessProbe.sessionProcesses(session.id).count >= 2 })
+            let began = ContinuousClock.now
+            let end = try await client.request(.delete, "/api/sessions/\(session.id)")
+            let elapsed = ContinuousClock.now - began
+            #expect(end.status == .ok)
+            #expect(end.json["outcome"] as? String == "killed")
+            #expect(elapsed >= .seconds(1), "SIGKILL came before the grace period was over")
+            #expect(session.nothingLeft)
+        }
+    }
+
+    @Test func pipelineOfThreeChildrenEndsTogether() async throws {
+        try await TestCorral().run { client in
+            let session = try await client.start(#"{"agent": "pipeline"}"#)
+            #expect(await ProcessProbe.waitUntil { ProcessProbe.sessionProcesses(session.id).count == 4 })
+            let report = try await client.request(.get, "/api/debug/session/\(session.id)/processes")
+            let listed = try #require(report.json["child_processes"] as? [[String: Any]])
+            #expect(listed.count == 4)
+            #expect(listed.first?["pid"] as? Int == Int(session.pid))
+            #expect(listed.allSatisfy { $0["pgid"] as? Int == Int(session.pgid) })
+            #expect(try await client.request(.delete, "/api/sessions/\(session.id)").status == .ok)
+            #expect(session.nothingLeft)
+        }
+    }
+
+    @Test func sessionTimeoutEndsTheWholeTree() async throws {
+        try await TestCorral().run { client in
+            let began = ContinuousClock.now
+            let session = try await client.start(#"{"timeout_seconds": 2}"#)
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(10)) { try await client.isGone(session.id) })
+            #expect(ContinuousClock.now - began >= .seconds(2), "ended before its timeout")
+            #expect(session.nothingLeft)
+        }
+    }
+
+    @Test func shutdownEndsEverySession() async throws {
+        let sessions = try await TestCorral().run { client in
+            [try await client.start(), try await client.start(#"{"agent": "ignore-term"}"#)]
+        }
+        // run() returned: the app has shut down, and with it every session.
+        for session in sessions { #expect(session.nothingLeft) }
+    }
+}

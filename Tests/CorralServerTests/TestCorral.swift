@@ -1,0 +1,108 @@
+import CorralCore
+import CorralServer
+import CorralTestSupport
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Testing
+
+/// A real corral (router, supervisor, store, processes) for one test, with the fixture agents.
+/// Every agent it starts carries a tag of this run; afterwards anything still carrying it is
+/// killed by pid and the test fails.
+struct TestCorral {
+    let tag = "run-\(UUID().uuidString)"
+    var configuration: CorralConfiguration
+
+    init(store: CorralConfiguration.StoreLocation = .memory, configure: (inout CorralConfiguration) -> Void = { _ in }) {
+        var configuration = CorralConfiguration()
+        configuration.dataDirectory = NSTemporaryDirectory() + "corral-test-" + UUID().uuidString
+        configuration.store = store
+        configuration.agents = TestAgents.profiles(tag: tag)
+        configuration.defaultAgent = "cooperative"
+        configuration.graceSeconds = 1
+        configuration.startupTimeoutSeconds = 2
+        configure(&configuration)
+        self.configuration = configuration
+    }
+
+    func run<T: Sendable>(
+        _ body: @Sendable (Client) async throws -> T,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> T {
+        var logger = Logger(label: "corral-test")
+        logger.logLevel = .warning
+        let services = try CorralApp.makeServices(configuration: configuration, logger: logger)
+        let app = CorralApp.buildApplication(configuration: configuration, services: services, logger: logger)
+        defer { try? FileManager.default.removeItem(atPath: configuration.dataDirectory) }
+        let result: T
+        do {
+            result = try await app.test(.router) { client in
+                try await body(Client(client: client, services: services, token: configuration.apiToken))
+            }
+        } catch {
+            ProcessProbe.kill(ProcessProbe.processes(withEnvironment: "CORRAL_TEST_RUN", value: tag))
+            throw error
+        }
+        let leftovers = ProcessProbe.processes(withEnvironment: "CORRAL_TEST_RUN", value: tag)
+        ProcessProbe.kill(leftovers)
+        #expect(leftovers.isEmpty, "processes left behind by the test run: \(leftovers)", sourceLocation: sourceLocation)
+        return result
+    }
+
+    /// The test client, with JSON helpers.
+    struct Client: Sendable {
+        let client: any TestClientProtocol
+        let services: CorralServices
+        let token: String?
+
+        struct Reply: Sendable {
+            let status: HTTPResponse.Status
+            let text: String
+            var json: [String: Any] {
+                (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
+            }
+        }
+
+        func request(_ method: HTTPRequest.Method, _ uri: String, body: String? = nil, headers: HTTPFields = [:]) async throws -> Reply {
+            var headers = headers
+            if let token, headers[.authorization] == nil { headers[.authorization] = "Bearer \(token)" }
+            let response = try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
+            return Reply(status: response.status, text: String(buffer: response.body))
+        }
+
+        /// Starts a session and returns its JSON, failing the test unless the answer is 201.
+        func start(_ body: String = "{}", sourceLocation: SourceLocation = #_sourceLocation) async throws -> Session {
+            let reply = try await request(.post, "/api/sessions", body: body)
+            try #require(reply.status == .created, "POST /api/sessions: \(reply.status) \(reply.text)", sourceLocation: sourceLocation)
+            return Session(reply.json)
+        }
+
+        func isGone(_ id: String) async throws -> Bool {
+            try await request(.get, "/api/sessions/\(id)").status == .notFound
+        }
+    }
+
+    struct Session: Sendable {
+        let id: String
+        let pid: Int32
+        let pgid: Int32
+        let isGroupLeader: Bool
+        let status: String
+
+        init(_ json: [String: Any]) {
+            id = json["session_id"] as? String ?? ""
+            pid = Int32(json["pid"] as? Int ?? 0)
+            pgid = Int32(json["pgid"] as? Int ?? 0)
+            isGroupLeader = json["is_group_leader"] as? Bool ?? false
+            status = json["status"] as? String ?? ""
+        }
+    }
+}
+
+extension TestCorral.Session {
+    /// Nothing of the session is left: no live process carries its id, its group is empty.
+    var nothingLeft: Bool {
+        ProcessProbe.sessionProcesses(id).isEmpty && !ProcessProbe.groupExists(pgid)
+    }
+}

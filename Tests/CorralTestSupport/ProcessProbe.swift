@@ -1,0 +1,53 @@
+import CorralCore
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Looks at real processes from a test: which are alive, which belong to a test run, and
+/// waiting (with a deadline) for a condition instead of sleeping.
+public enum ProcessProbe {
+    /// True if a live (non-zombie) process has this pid and, if given, this start time.
+    public static func isAlive(_ pid: Int32, startTime: UInt64? = nil) -> Bool {
+        guard let stat = ProcFS.stat(pid), !stat.isZombie else { return false }
+        return startTime == nil || stat.startTime == startTime
+    }
+
+    /// True if any process (zombies included) is still in process group `pgid`.
+    public static func groupExists(_ pgid: Int32) -> Bool {
+        guard pgid > 1 else { return false }
+        return Glibc.kill(-pgid, 0) == 0 || errno == EPERM
+    }
+
+    /// Live processes whose environment has `name=value`.
+    public static func processes(withEnvironment name: String, value: String) -> [Int32] {
+        ProcFS.allPIDs().filter { pid in
+            pid != getpid() && ProcFS.environmentValue(pid, name) == value
+        }
+    }
+
+    /// Live processes of a corral session, found by the `CORRAL_SESSION_ID` corral gives them.
+    public static func sessionProcesses(_ id: String) -> [Int32] {
+        processes(withEnvironment: "CORRAL_SESSION_ID", value: id).filter { isAlive($0) }
+    }
+
+    /// SIGKILLs each pid (a test's own leftovers, found by a tag only that test uses).
+    public static func kill(_ pids: [Int32]) {
+        for pid in pids { Glibc.kill(pid, SIGKILL) }
+    }
+
+    /// Polls `condition` until it holds or `timeout` passes; returns whether it held.
+    public static func waitUntil(
+        timeout: Duration = .seconds(10),
+        every interval: Duration = .milliseconds(10),
+        _ condition: () async throws -> Bool
+    ) async rethrows -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if try await condition() { return true }
+            if ContinuousClock.now >= deadline { return false }
+            try? await Task.sleep(for: interval)
+        }
+    }
+}

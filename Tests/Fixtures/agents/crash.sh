@@ -1,0 +1,4 @@
+#!/bin/sh
+# Crashes at once.
+echo "crashing"
+exit 3

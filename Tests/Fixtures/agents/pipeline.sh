@@ -1,0 +1,4 @@
+#!/bin/sh
+# Three children in a pipeline, like an agent feeding audio through ffmpeg.
+echo "pipeline agent $$"
+sleep 1000 | cat | cat
