@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -19,6 +20,27 @@ int corral_eventfd(void) {
 int corral_epoll_create(void) {
     int fd = epoll_create1(EPOLL_CLOEXEC);
     return fd < 0 ? -errno : fd;
+}
+
+int corral_inotify_init(void) {
+    int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    return fd < 0 ? -errno : fd;
+}
+
+int corral_inotify_watch_modify(int fd, const char *path) {
+    int watch = inotify_add_watch(fd, path, IN_MODIFY);
+    return watch < 0 ? -errno : watch;
+}
+
+int corral_inotify_unwatch(int fd, int watch) {
+    if (inotify_rm_watch(fd, watch) != 0) return errno;
+    return 0;
+}
+
+void corral_inotify_drain(int fd) {
+    char buffer[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    while (read(fd, buffer, sizeof(buffer)) > 0) {
+    }
 }
 
 int corral_epoll_add(int epfd, int fd, uint64_t token) {

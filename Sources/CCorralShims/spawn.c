@@ -50,7 +50,7 @@ static void child_fail(int pipe_fd, int step) {
 }
 
 // Runs in the child: no allocation, no locks, only syscalls.
-static void child_exec(const corral_spawn_request *request, int pipe_fd) {
+static void child_exec(const corral_spawn_request *request, int pipe_fd, int hold_fd) {
     // Dispositions set to "ignore" survive execve; handlers do not but are reset here as well,
     // so no corral handler can run in the child before exec.
     struct sigaction dfl;
@@ -71,6 +71,11 @@ static void child_exec(const corral_spawn_request *request, int pipe_fd) {
         int moved = fcntl(pipe_fd, F_DUPFD_CLOEXEC, 10);
         if (moved < 0) child_fail(pipe_fd, STEP_SETUP);
         pipe_fd = moved;
+    }
+    if (hold_fd >= 0 && (hold_fd <= 2 || hold_fd == request->inherit_target_fd)) {
+        int moved = fcntl(hold_fd, F_DUPFD_CLOEXEC, 10);
+        if (moved < 0) child_fail(pipe_fd, STEP_SETUP);
+        hold_fd = moved;
     }
     if (request->inherit_fd >= 0) {
         // dup2 onto itself would keep close-on-exec; go through a fresh descriptor.
@@ -96,6 +101,16 @@ static void child_exec(const corral_spawn_request *request, int pipe_fd) {
         (void)fcntl(request->inherit_target_fd, F_SETFD, 0);
     }
 
+    if (hold_fd >= 0) {
+        // Wait for the parent to place us; EOF without a byte means "do not run".
+        char go = 0;
+        ssize_t got;
+        do {
+            got = read(hold_fd, &go, 1);
+        } while (got < 0 && errno == EINTR);
+        if (got != 1) _exit(127);
+    }
+
     execve(request->path, request->argv, request->envp);
     child_fail(pipe_fd, STEP_EXEC);
 }
@@ -104,12 +119,42 @@ static pid_t clone3_with(struct corral_clone_args *args) {
     return (pid_t)syscall(SYS_clone3, args, sizeof(*args));
 }
 
+// Waits for the child's report: EOF means execve succeeded.
+static int await_exec(corral_spawn_result *result) {
+    int report[2] = {0, 0};
+    ssize_t got;
+    do {
+        got = read(result->report_fd, report, sizeof(report));
+    } while (got < 0 && errno == EINTR);
+    close(result->report_fd);
+    result->report_fd = -1;
+
+    if (got == 0) return 0;
+    // The child failed before execve (or vanished) and has exited: reap it so nothing is left.
+    int status;
+    while (waitpid(result->pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (result->pidfd >= 0) close(result->pidfd);
+    result->pidfd = -1;
+    result->failed_step = got == (ssize_t)sizeof(report) ? report[0] : STEP_SETUP;
+    return got == (ssize_t)sizeof(report) && report[1] != 0 ? report[1] : EIO;
+}
+
 int corral_spawn(const corral_spawn_request *request, corral_spawn_result *result) {
     memset(result, 0, sizeof(*result));
     result->pidfd = -1;
+    result->release_fd = -1;
+    result->report_fd = -1;
 
     int pipe_fds[2];
     if (pipe2(pipe_fds, O_CLOEXEC) != 0) return errno;
+    int hold_fds[2] = {-1, -1};
+    if (request->hold && pipe2(hold_fds, O_CLOEXEC) != 0) {
+        int saved = errno;
+        close(pipe_fds[0]);
+        close(pipe_fds[1]);
+        return saved;
+    }
 
     // Block every signal around the clone so the child starts with all of them blocked and
     // cannot run an inherited handler before it has reset them.
@@ -140,37 +185,52 @@ int corral_spawn(const corral_spawn_request *request, corral_spawn_result *resul
     }
     if (pid == 0) {
         close(pipe_fds[0]);
-        child_exec(request, pipe_fds[1]);
+        if (hold_fds[1] >= 0) close(hold_fds[1]);
+        child_exec(request, pipe_fds[1], hold_fds[0]);
     }
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
     close(pipe_fds[1]);
+    if (hold_fds[0] >= 0) close(hold_fds[0]);
     if (pid < 0) {
         close(pipe_fds[0]);
+        if (hold_fds[1] >= 0) close(hold_fds[1]);
         return clone_errno;
     }
     if (used_fork) {
         pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     }
-
-    int report[2] = {0, 0};
-    ssize_t got;
-    do {
-        got = read(pipe_fds[0], report, sizeof(report));
-    } while (got < 0 && errno == EINTR);
-    close(pipe_fds[0]);
-
-    if (got == (ssize_t)sizeof(report)) {
-        // The child failed before execve and has exited: reap it so nothing is left.
-        int status;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-        }
-        if (pidfd >= 0) close(pidfd);
-        result->failed_step = report[0];
-        return report[1] != 0 ? report[1] : EIO;
-    }
     if (pidfd >= 0) (void)fcntl(pidfd, F_SETFD, FD_CLOEXEC);
     result->pid = pid;
     result->pidfd = pidfd;
     result->in_cgroup = request->cgroup_fd >= 0;
-    return 0;
+    result->report_fd = pipe_fds[0];
+    if (request->hold) {
+        result->release_fd = hold_fds[1];
+        return 0;
+    }
+    return await_exec(result);
+}
+
+int corral_spawn_release(corral_spawn_result *result) {
+    char go = 1;
+    ssize_t written;
+    do {
+        written = write(result->release_fd, &go, 1);
+    } while (written < 0 && errno == EINTR);
+    close(result->release_fd);
+    result->release_fd = -1;
+    return await_exec(result);
+}
+
+void corral_spawn_abort(corral_spawn_result *result) {
+    // Closing the hold pipe without a byte makes the child exit before execve.
+    if (result->release_fd >= 0) close(result->release_fd);
+    result->release_fd = -1;
+    if (result->report_fd >= 0) close(result->report_fd);
+    result->report_fd = -1;
+    int status;
+    while (waitpid(result->pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (result->pidfd >= 0) close(result->pidfd);
+    result->pidfd = -1;
 }

@@ -8,6 +8,7 @@ public struct CorralServices: Sendable {
     public let supervisor: Supervisor
     public let store: any SessionStore
     public let dataDirectory: DataDirectory
+    public let containment: any Containment
     public let metricsRegistry: PrometheusCollectorRegistry
 }
 
@@ -24,14 +25,22 @@ public enum CorralApp {
         case .sqlite: store = try SQLiteStore(path: configuration.resolvedStorePath!)
         }
         let registry = PrometheusCollectorRegistry()
+        let containment = try ContainmentSelector.select(configuration, logger: logger)
         let supervisor = Supervisor(
             configuration: configuration,
             dataDirectory: dataDirectory,
             store: store,
+            containment: containment,
             metrics: CorralMetrics(factory: PrometheusMetricsFactory(registry: registry)),
             logger: logger
         )
-        return CorralServices(supervisor: supervisor, store: store, dataDirectory: dataDirectory, metricsRegistry: registry)
+        return CorralServices(
+            supervisor: supervisor,
+            store: store,
+            dataDirectory: dataDirectory,
+            containment: containment,
+            metricsRegistry: registry
+        )
     }
 
     /// The whole HTTP application: routes, auth, errors, and the supervisor as a service that

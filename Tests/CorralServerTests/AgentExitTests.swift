@@ -34,14 +34,15 @@ struct AgentExitTests {
     }
 
     @Test func agentReadyAfterADelayRuns() async throws {
-        try await TestCorral().run { client in
+        try await TestCorral(configure: { $0.startupTimeoutSeconds = 3 }).run { client in
+            let began = ContinuousClock.now
             let session = try await client.start(#"{"agent": "ready-after-delay"}"#)
             #expect(session.status == "starting")
             #expect(try await ProcessProbe.waitUntil {
                 try await client.request(.get, "/api/sessions/\(session.id)").json["status"] as? String == "running"
             })
             // Past the startup timeout it is still there: readiness cancelled the timer.
-            try await Task.sleep(for: .seconds(2.5))
+            try await Task.sleep(until: began + .seconds(3.5))
             #expect(try await client.request(.get, "/api/sessions/\(session.id)").status == .ok)
             #expect(try await client.request(.delete, "/api/sessions/\(session.id)").status == .ok)
             #expect(session.nothingLeft)

@@ -14,10 +14,18 @@ struct TestCorral {
     let tag = "run-\(UUID().uuidString)"
     var configuration: CorralConfiguration
 
-    init(store: CorralConfiguration.StoreLocation = .memory, configure: (inout CorralConfiguration) -> Void = { _ in }) {
+    init(
+        store: CorralConfiguration.StoreLocation = .memory,
+        containment: CorralConfiguration.ContainmentMode = .processGroup,
+        configure: (inout CorralConfiguration) -> Void = { _ in }
+    ) {
         var configuration = CorralConfiguration()
         configuration.dataDirectory = NSTemporaryDirectory() + "corral-test-" + UUID().uuidString
         configuration.store = store
+        configuration.containment = containment
+        if containment != .processGroup, let parent = CgroupSupport.parent {
+            configuration.cgroupRoot = parent + "/corral-test-" + UUID().uuidString
+        }
         configuration.agents = TestAgents.profiles(tag: tag)
         configuration.defaultAgent = "cooperative"
         configuration.graceSeconds = 1
@@ -47,6 +55,11 @@ struct TestCorral {
         let leftovers = ProcessProbe.processes(withEnvironment: "CORRAL_TEST_RUN", value: tag)
         ProcessProbe.kill(leftovers)
         #expect(leftovers.isEmpty, "processes left behind by the test run: \(leftovers)", sourceLocation: sourceLocation)
+        if let root = configuration.cgroupRoot {
+            let left = FileManager.default.fileExists(atPath: root)
+            if left { CgroupSupport.removeTree(root) }
+            #expect(!left, "the test's cgroup root \(root) was left behind", sourceLocation: sourceLocation)
+        }
         return result
     }
 
@@ -81,6 +94,18 @@ struct TestCorral {
         func isGone(_ id: String) async throws -> Bool {
             try await request(.get, "/api/sessions/\(id)").status == .notFound
         }
+
+        /// How many sessions ended for `reason`, from /metrics.
+        func endedCount(agent: String, reason: String) async throws -> Int {
+            let text = try await request(.get, "/metrics").text
+            let prefix = "corral_sessions_ended_total{agent=\"\(agent)\",reason=\"\(reason)\"} "
+            return text.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Int($0.dropFirst(prefix.count)) } ?? 0
+        }
+
+        /// The session's cgroup directory, when it has one.
+        func cgroupPath(_ id: String) -> String? {
+            (services.containment as? CgroupContainment).map { $0.root.path + "/s-" + id }
+        }
     }
 
     struct Session: Sendable {
@@ -89,6 +114,7 @@ struct TestCorral {
         let pgid: Int32
         let isGroupLeader: Bool
         let status: String
+        let containment: String
 
         init(_ json: [String: Any]) {
             id = json["session_id"] as? String ?? ""
@@ -96,6 +122,7 @@ struct TestCorral {
             pgid = Int32(json["pgid"] as? Int ?? 0)
             isGroupLeader = json["is_group_leader"] as? Bool ?? false
             status = json["status"] as? String ?? ""
+            containment = json["containment"] as? String ?? ""
         }
     }
 }

@@ -14,19 +14,42 @@ public enum TestAgents {
     /// Every fixture, named by its file's stem, plus `sleeper` (plain `sleep`, no shell).
     public static func profiles(tag: String) -> [String: AgentProfile] {
         let environment = ["CORRAL_TEST_RUN": tag]
-        func script(_ file: String, readiness: AgentProfile.Readiness = .exec) -> AgentProfile {
-            AgentProfile(command: [path(file)], environment: environment, readiness: readiness)
+        func script(_ file: String, _ arguments: String..., readiness: AgentProfile.Readiness = .exec) -> AgentProfile {
+            AgentProfile(command: [path(file)] + arguments, environment: environment, readiness: readiness)
         }
-        return [
+        var profiles: [String: AgentProfile] = [
             "sleeper": AgentProfile(command: ["sleep", "1000"], environment: environment),
             "cooperative": script("cooperative.sh"),
             "ignore-term": script("ignore-term.sh"),
             "pipeline": script("pipeline.sh"),
             "leave-child": script("leave-child.sh"),
             "crash": script("crash.sh"),
-            "escape": script("escape.sh"),
             "never-ready": script("never-ready.sh", readiness: .notify),
-            "ready-after-delay": script("ready-after-delay.py", readiness: .notify),
+            "ready-after-delay": AgentProfile(
+                command: [path("ready-after-delay.py")],
+                environment: environment.merging(["READY_DELAY": "1.5"]) { $1 },
+                readiness: .notify
+            ),
         ]
+        for (name, file) in escapers {
+            profiles[name] = script(file)
+            profiles[name + "-exits"] = script(file, "exit")
+        }
+        var bomb = script("fork-bomb.sh")
+        bomb.pidsLimit = 50
+        profiles["fork-bomb"] = bomb
+        var hog = script("memory-hog.py")
+        hog.memoryLimitMB = 64
+        profiles["memory-hog"] = hog
+        return profiles
     }
+
+    /// Agents whose processes try to outlive their session (each also as `NAME-exits`, which
+    /// exits by itself once its processes are started).
+    public static let escapers = [
+        "setsid-child": "setsid-child.sh",
+        "double-fork": "double-fork.py",
+        "fork-100": "fork-100.sh",
+        "ignore-term-everywhere": "ignore-term-everywhere.sh",
+    ]
 }

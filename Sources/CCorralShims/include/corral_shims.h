@@ -28,6 +28,9 @@ typedef struct {
     /// An fd passed to the child as `inherit_target_fd`, or -1.
     int inherit_fd;
     int inherit_target_fd;
+    /// When non-zero, the child stops right before execve until `corral_spawn_release`, so the
+    /// caller can move it (e.g. into cgroups) before it runs any code of its own.
+    int hold;
 } corral_spawn_request;
 
 typedef struct {
@@ -39,13 +42,23 @@ typedef struct {
     /// Which step failed in the child when the result is an errno from the child
     /// (0 none, 1 setup, 2 chdir, 3 execve).
     int failed_step;
+    /// For a held child: the pipe ends `corral_spawn_release` / `corral_spawn_abort` use.
+    int release_fd;
+    int report_fd;
 } corral_spawn_result;
 
-/// Starts a process per `request`. On success returns 0 once the child has called execve.
-/// If the child failed before execve, it has been reaped and its errno is returned with
-/// `failed_step` set. If clone3 with CLONE_INTO_CGROUP is refused, returns that errno with
-/// `failed_step` 0 and nothing started, so the caller can fall back.
+/// Starts a process per `request`. On success returns 0 once the child has called execve (or,
+/// with `hold`, once it waits before execve). If the child failed before execve, it has been
+/// reaped and its errno is returned with `failed_step` set. If clone3 with CLONE_INTO_CGROUP is
+/// refused, returns that errno with `failed_step` 0 and nothing started, so the caller can fall
+/// back.
 int corral_spawn(const corral_spawn_request *request, corral_spawn_result *result);
+
+/// Lets a held child continue to execve and waits for the outcome, like `corral_spawn`.
+int corral_spawn_release(corral_spawn_result *result);
+
+/// Kills and reaps a held child that must not run.
+void corral_spawn_abort(corral_spawn_result *result);
 
 int corral_pidfd_open(pid_t pid, int *pidfd_out);
 int corral_pidfd_send_signal(int pidfd, int signal);
@@ -73,6 +86,14 @@ int corral_epoll_add(int epfd, int fd, uint64_t token);
 int corral_epoll_remove(int epfd, int fd);
 /// Returns the number of tokens written (>= 0) or -errno.
 int corral_epoll_wait(int epfd, uint64_t *tokens, int max_tokens, int timeout_ms);
+
+/// A close-on-exec, non-blocking inotify instance; returns the fd or -errno.
+int corral_inotify_init(void);
+/// Watches `path` for modification (cgroup.events changes); returns the watch descriptor or -errno.
+int corral_inotify_watch_modify(int fd, const char *path);
+int corral_inotify_unwatch(int fd, int watch);
+/// Reads and discards pending inotify events.
+void corral_inotify_drain(int fd);
 
 /// Unix datagram socket bound to `path` (a leading '@' means the abstract namespace) with
 /// SO_PASSCRED, so every datagram carries its sender's pid.

@@ -14,18 +14,30 @@ public struct AgentProfile: Sendable, Equatable {
     public var workingDirectory: String?
     public var readiness: Readiness
     public var memoryLimitMB: Int?
+    /// The most processes the session may have at once.
+    public var pidsLimit: Int?
+    /// CPU time as a fraction of one core (0.5, 2).
+    public var cpuLimit: Double?
 
     public init(
         command: [String],
         environment: [String: String] = [:],
         workingDirectory: String? = nil,
         readiness: Readiness = .exec,
-        memoryLimitMB: Int? = nil
+        memoryLimitMB: Int? = nil,
+        pidsLimit: Int? = nil,
+        cpuLimit: Double? = nil
     ) {
         self.command = command
         self.environment = environment
         self.workingDirectory = workingDirectory
         self.readiness = readiness
         self.memoryLimitMB = memoryLimitMB
+        self.pidsLimit = pidsLimit
+        self.cpuLimit = cpuLimit
+    }
+
+    public var limits: ResourceLimits {
+        ResourceLimits(memoryBytes: memoryLimitMB.map { UInt64($0) * 1024 * 1024 }, pids: pidsLimit, cpu: cpuLimit)
     }
 }

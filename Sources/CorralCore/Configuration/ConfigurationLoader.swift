@@ -16,10 +16,15 @@ import Logging
 /// - `default_agent` / `CORRAL_DEFAULT_AGENT`, profile name, `"demo"`
 /// - `agents` / `CORRAL_AGENTS` (JSON), object of profiles, the demo agent. A profile:
 ///   `command` (non-empty array of strings), `env` (object of strings, `{}`), `cwd` (string or
-///   null), `ready` (`"exec"` | `"notify"`, `"exec"`), `memory_limit_mb` (positive integer or null)
+///   null), `ready` (`"exec"` | `"notify"`, `"exec"`), `memory_limit_mb` (positive integer or null),
+///   `pids_limit` (positive integer or null), `cpu_limit` (cores, e.g. 0.5, or null)
 /// - `max_sessions` / `CORRAL_MAX_SESSIONS`, positive integer, 1000
 /// - `sweep_interval_seconds` / `CORRAL_SWEEP_INTERVAL_SECONDS`, number, 60
 /// - `log_level` / `CORRAL_LOG_LEVEL`, `trace` … `critical`, `info`
+/// - `containment` / `CORRAL_CONTAINMENT`, `auto` | `cgroup` | `cgroup-attach` | `process-group`, `auto`
+/// - `cgroup_root` / `CORRAL_CGROUP_ROOT`, a directory in the cgroup v2 hierarchy or null, null
+///   (`corral` next to corral's own cgroup)
+/// - `watch_interval_seconds` / `CORRAL_WATCH_INTERVAL_SECONDS`, number, 2 (limit checks)
 ///
 /// The environment overrides the file. Unknown keys and bad values are errors naming the key.
 public enum ConfigurationLoader {
@@ -31,6 +36,7 @@ public enum ConfigurationLoader {
         ("grace_seconds", .number), ("startup_timeout_seconds", .number),
         ("api_token", .nullableString), ("default_agent", .string), ("agents", .json),
         ("max_sessions", .number), ("sweep_interval_seconds", .number), ("log_level", .string),
+        ("containment", .string), ("cgroup_root", .nullableString), ("watch_interval_seconds", .number),
     ]
 
     /// - Parameters:
@@ -125,6 +131,21 @@ public enum ConfigurationLoader {
             guard !token.isEmpty else { throw configurationError("\(reader.source("api_token")): must not be empty (use null for no token)") }
             configuration.apiToken = token
         }
+        configuration.watchIntervalSeconds = try reader.positive("watch_interval_seconds") ?? configuration.watchIntervalSeconds
+        if let mode = try reader.string("containment") {
+            guard let parsed = CorralConfiguration.ContainmentMode(rawValue: mode) else {
+                throw configurationError(
+                    "\(reader.source("containment")): expected one of \(CorralConfiguration.ContainmentMode.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
+            }
+            configuration.containment = parsed
+        }
+        if let root = try reader.nullableString("cgroup_root") {
+            guard root.hasPrefix("/"), !root.split(separator: "/").contains("..") else {
+                throw configurationError("\(reader.source("cgroup_root")): expected an absolute path in the cgroup v2 hierarchy")
+            }
+            configuration.cgroupRoot = root
+        }
         if let level = try reader.string("log_level") {
             guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
                 throw configurationError("\(reader.source("log_level")): expected one of trace, debug, info, notice, warning, error, critical")
@@ -192,7 +213,7 @@ public enum ConfigurationLoader {
         throw configurationError("\(key): expected sqlite:PATH or memory, got '\(text)'")
     }
 
-    private static let profileKeys: Set<String> = ["command", "env", "cwd", "ready", "memory_limit_mb"]
+    private static let profileKeys: Set<String> = ["command", "env", "cwd", "ready", "memory_limit_mb", "pids_limit", "cpu_limit"]
 
     static func parseProfile(_ value: JSONValue, key: String) throws(CorralError) -> AgentProfile {
         guard case .object(let fields) = value else {
@@ -246,6 +267,18 @@ public enum ConfigurationLoader {
         case .number(let megabytes)? where megabytes >= 1 && megabytes == megabytes.rounded() && megabytes < 1e9:
             profile.memoryLimitMB = Int(megabytes)
         case let other?: throw configurationError("\(key).memory_limit_mb: expected a positive integer or null, got \(other)")
+        }
+        switch fields["pids_limit"] {
+        case nil, .null?: break
+        case .number(let count)? where count >= 1 && count == count.rounded() && count < 1e9:
+            profile.pidsLimit = Int(count)
+        case let other?: throw configurationError("\(key).pids_limit: expected a positive integer or null, got \(other)")
+        }
+        switch fields["cpu_limit"] {
+        case nil, .null?: break
+        case .number(let cores)? where cores >= 0.01 && cores <= 4096:
+            profile.cpuLimit = cores
+        case let other?: throw configurationError("\(key).cpu_limit: expected a fraction of a core (e.g. 0.5) or null, got \(other)")
         }
         return profile
     }

@@ -16,6 +16,18 @@ public struct CorralConfiguration: Sendable {
         public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
     }
 
+    /// Which containment sessions get.
+    public enum ContainmentMode: String, Sendable, Equatable, CaseIterable {
+        /// A cgroup per session where the host allows it, else process groups (logged).
+        case auto
+        /// A cgroup per session, spawned straight into it; start-up fails without cgroups.
+        case cgroup
+        /// A cgroup per session, entered before exec (the fallback mode, forced).
+        case cgroupAttach = "cgroup-attach"
+        /// Process groups and escape tracking only.
+        case processGroup = "process-group"
+    }
+
     public enum StoreLocation: Sendable, Equatable {
         /// A path; relative paths are inside the data directory.
         case sqlite(path: String)
@@ -36,6 +48,11 @@ public struct CorralConfiguration: Sendable {
     public var agents: [String: AgentProfile] = [:]
     public var maxSessions = 1000
     public var sweepIntervalSeconds: Double = 60
+    public var containment = ContainmentMode.auto
+    /// corral's parent cgroup; nil for `corral` next to corral's own cgroup in the v2 hierarchy.
+    public var cgroupRoot: String?
+    /// How often session limits are checked and escaped processes recorded.
+    public var watchIntervalSeconds: Double = 2
     public var logLevel = Logger.Level.info
 
     /// The embedded defaults, with the demo agent stored under `dataDirectory`.

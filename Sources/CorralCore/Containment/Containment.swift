@@ -9,6 +9,7 @@ public struct AgentLaunch: Sendable {
     public var workingDirectory: String?
     /// The session log, opened by the caller; it becomes the agent's stdout and stderr.
     public var outputFD: Int32
+    public var limits: ResourceLimits
 }
 
 /// Starts agents so that their whole process tree can later be signalled, inspected and found
@@ -33,14 +34,34 @@ public protocol ContainedTree: Sendable {
     /// The leader's start time (`/proc/PID/stat` field 22), read right after the spawn.
     var leaderStartTime: UInt64? { get }
 
-    /// Sends `signal` to every process of the session.
+    /// Sends `signal` to every process of the session, each through a pidfd opened after
+    /// checking that the process still belongs to the session.
     func signalAll(_ signal: Int32)
-    /// True once no process of the session is left (zombies count until reaped).
+    /// SIGKILL to every process of the session (atomically where the kernel can).
+    func killAll()
+    /// True once no process of the session is left.
     var isEmpty: Bool { get }
     /// Every process of the session, the leader first.
-    func members(sessionID: SessionID) -> ProcessListing
-    /// Releases what the tree holds (the pidfd); call once it is empty.
+    func members() -> ProcessListing
+    /// Limits the kernel enforces for this tree (the rest are watched by the supervisor).
+    var enforcedLimits: Set<LimitViolation> { get }
+    /// A limit the kernel enforced (an OOM kill, a refused fork), if any.
+    func limitViolation() -> LimitViolation?
+    /// Memory and process count of the whole session. `table` is a /proc snapshot shared by
+    /// every session checked in one pass, for trees that have to scan /proc.
+    func usage(in table: ProcessTable?) -> ResourceUsage
+    /// Records what only a /proc snapshot can tell (process-group trees: their escapees).
+    func track(_ table: ProcessTable)
+    /// Whether `usage` and `track` need a /proc snapshot.
+    var needsProcessTable: Bool { get }
+    /// Releases what the tree holds (pidfd, cgroup); call once it is empty.
     func release()
+}
+
+/// What a session uses, across all of its processes.
+public struct ResourceUsage: Sendable, Equatable {
+    public var memoryBytes: UInt64
+    public var processes: Int
 }
 
 /// The processes of a session as read from /proc.

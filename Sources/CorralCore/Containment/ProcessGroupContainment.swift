@@ -1,13 +1,18 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
 
-/// Containment by process group: each agent leads its own session and process group, and the
-/// group is what gets signalled. A descendant that calls `setsid()` leaves the group; it is still
-/// listed by `members` (corral is its subreaper and it carries `CORRAL_SESSION_ID`) but not
-/// signalled.
+/// Containment by process group, for hosts without a usable cgroup v2 hierarchy. Each agent
+/// leads its own session and process group, and the group is signalled as a whole. Descendants
+/// that leave the group (`setsid()`, a double-forked daemon) are found by ancestry, by their
+/// kernel session, by the `CORRAL_SESSION_ID` in their environment (corral is their subreaper
+/// once their parent dies) and by a record kept as they appear; they are signalled one by one
+/// through pidfds. What it cannot catch: a process that leaves the group, clears its environment
+/// and loses its parent between two tracking passes; limits are only watched, not enforced.
 public struct ProcessGroupContainment: Containment {
     public var kind: ContainmentKind { .processGroup }
 
@@ -19,83 +24,146 @@ public struct ProcessGroupContainment: Containment {
         register: (any ContainedTree) throws(CorralError) -> Void
     ) throws(CorralError) -> any ContainedTree {
         try monitor.withSpawnGate { () throws(CorralError) -> any ContainedTree in
-            let spawned = try Self.spawn(launch, cgroupFD: nil)
-            let pid = spawned.pid
-            let pgid = Syscall.processGroup(of: pid)
-            guard pgid == pid else {
-                spawned.pidFD.killAndReap()
-                throw CorralError(
-                    .spawnFailed,
-                    "agent pid \(pid) is not the leader of its process group (pgid \(pgid.map(String.init) ?? "unknown")); refused and killed"
-                )
+            let spawned: SpawnedProcess
+            do throws(AgentSpawner.Failure) {
+                spawned = try AgentSpawner.spawn(SpawnRequest(launch, cgroupFD: nil))
+            } catch {
+                throw error.asCorralError(launch)
             }
-            let tree = ProcessGroupTree(leader: spawned.pidFD, leaderStartTime: ProcFS.stat(pid)?.startTime)
+            let tree = ProcessGroupTree(
+                sessionID: launch.sessionID,
+                leader: spawned.pidFD,
+                leaderStartTime: ProcFS.stat(spawned.pid)?.startTime
+            )
+            try Self.checkGroupLeader(tree)
             do throws(CorralError) {
                 try register(tree)
             } catch {
-                spawned.pidFD.killAndReap()
-                _ = try? Syscall.signalProcessGroup(pid, SIGKILL)
+                tree.abandon()
                 throw error
             }
             return tree
         }
     }
 
-    static func spawn(_ launch: AgentLaunch, cgroupFD: Int32?) throws(CorralError) -> SpawnedProcess {
-        do {
-            return try AgentSpawner.spawn(
-                SpawnRequest(
-                    executable: launch.executable,
-                    arguments: launch.arguments,
-                    environment: launch.environment,
-                    workingDirectory: launch.workingDirectory,
-                    outputFD: launch.outputFD,
-                    cgroupFD: cgroupFD
-                )
+    /// The spawn made the agent a session (and so group) leader; refuse it if that did not hold.
+    static func checkGroupLeader(_ tree: any ContainedTree) throws(CorralError) {
+        let pid = tree.leader.pid
+        let pgid = Syscall.processGroup(of: pid)
+        guard pgid == pid else {
+            tree.leader.killAndReap()
+            throw CorralError(
+                .spawnFailed,
+                "agent pid \(pid) is not the leader of its process group (pgid \(pgid.map(String.init) ?? "unknown")); refused and killed"
             )
-        } catch {
-            switch error {
-            case .childFailed(let step, let cause) where step == "execve":
-                throw CorralError(.spawnFailed, "could not execute \(launch.executable)", underlying: cause)
-            case .childFailed(let step, let cause) where step == "chdir":
-                throw CorralError(.spawnFailed, "could not enter the working directory \(launch.workingDirectory ?? "")", underlying: cause)
-            case .childFailed(_, let cause), .cgroupRefused(let cause), .system(let cause):
-                throw CorralError(.spawnFailed, "could not start the agent", underlying: cause)
-            }
         }
     }
 }
 
-/// One session held by its process group.
+/// One session held by its process group, plus the escaped descendants found so far.
 final class ProcessGroupTree: ContainedTree {
+    let sessionID: SessionID
     let leader: PidFD
     let leaderStartTime: UInt64?
     var kind: ContainmentKind { .processGroup }
     var pgid: Int32 { leader.pid }
+    var enforcedLimits: Set<LimitViolation> { [] }
 
-    init(leader: PidFD, leaderStartTime: UInt64?) {
+    /// Processes of the session outside its group, by pidfd.
+    private let escapees = Mutex<[Int32: PidFD]>([:])
+    /// Processes of the session seen outside its group (pid → start time), recorded as they
+    /// appear so that one that later loses every other trace is still known.
+    private let sightings = Mutex<[Int32: UInt64]>([:])
+
+    init(sessionID: SessionID, leader: PidFD, leaderStartTime: UInt64?) {
+        self.sessionID = sessionID
         self.leader = leader
         self.leaderStartTime = leaderStartTime
+    }
+
+    private var scannerSession: SessionProcessScanner.Session {
+        .init(id: sessionID, leader: leader.pid, leaderStartTime: leaderStartTime)
     }
 
     func signalAll(_ signal: Int32) {
         _ = try? leader.signal(signal)
         // Safe while the group has members: Linux does not reuse a pid that is still a group id.
         _ = try? Syscall.signalProcessGroup(pgid, signal)
+        refreshEscapees()
+        for escapee in escapees.withLock({ Array($0.values) }) {
+            _ = try? escapee.signal(signal)
+        }
     }
 
-    var isEmpty: Bool { !Syscall.processGroupExists(pgid) }
+    func killAll() { signalAll(SIGKILL) }
 
-    func members(sessionID: SessionID) -> ProcessListing {
-        SessionProcessScanner.scan(
-            leader: leader.pid,
-            leaderStartTime: leaderStartTime,
-            pgid: pgid,
-            sessionID: sessionID
-        )
+    /// The group is empty and so is every escapee, including any not seen before: an agent that
+    /// exits by itself may leave only processes outside its group.
+    var isEmpty: Bool {
+        guard !Syscall.processGroupExists(pgid) else { return false }
+        refreshEscapees()
+        return escapees.withLock { $0.values.allSatisfy(\.hasExited) }
+    }
+
+    func members() -> ProcessListing {
+        let table = ProcessTable.read()
+        return SessionProcessScanner.listing(of: memberPIDs(in: table), table: table)
+    }
+
+    func limitViolation() -> LimitViolation? { nil }
+
+    var needsProcessTable: Bool { true }
+
+    func usage(in table: ProcessTable?) -> ResourceUsage {
+        let pids = memberPIDs(in: table ?? ProcessTable.read())
+        return ResourceUsage(memoryBytes: SessionProcessScanner.residentBytes(of: pids), processes: pids.count)
+    }
+
+    /// Records the session's processes outside its group as they appear in `table`.
+    func track(_ table: ProcessTable) {
+        let outside = SessionProcessScanner.members(of: scannerSession, in: table).filter { table.processes[$0]?.pgid != pgid }
+        guard !outside.isEmpty else { return }
+        sightings.withLock { sightings in
+            for pid in outside { sightings[pid] = table.processes[pid]?.startTime }
+        }
     }
 
     func release() {
         leader.close()
+        escapees.withLock { escapees in
+            for escapee in escapees.values { escapee.close() }
+            escapees.removeAll()
+        }
+    }
+
+    /// Kills what was spawned when the session could not be registered.
+    func abandon() {
+        leader.killAndReap()
+        _ = try? Syscall.signalProcessGroup(pgid, SIGKILL)
+    }
+
+    private func memberPIDs(in table: ProcessTable) -> [Int32] {
+        var pids = SessionProcessScanner.members(of: scannerSession, in: table)
+        let known = Set(pids)
+        for (pid, start) in sightings.withLock({ $0 }) where !known.contains(pid) && table.processes[pid]?.startTime == start {
+            pids.append(pid)
+        }
+        return pids
+    }
+
+    /// Opens pidfds for the session's processes outside its group. A pidfd is kept only if the
+    /// process it refers to is still the one seen (same start time), so a recycled pid is never
+    /// signalled.
+    private func refreshEscapees() {
+        let table = ProcessTable.read()
+        for pid in memberPIDs(in: table) {
+            guard let stat = table.processes[pid], stat.pgid != pgid, pid != leader.pid else { continue }
+            guard escapees.withLock({ $0[pid] == nil }), let pidFD = try? PidFD.open(pid: pid) else { continue }
+            guard ProcFS.stat(pid)?.startTime == stat.startTime else {
+                pidFD.close()
+                continue
+            }
+            escapees.withLock { $0[pid] = pidFD }
+        }
     }
 }

@@ -1,27 +1,41 @@
-/// Finds every process of a session in /proc, including those that left its process group:
-/// its group, its kernel session, their descendants, and orphans adopted by corral (as child
-/// subreaper) that carry the session's `CORRAL_SESSION_ID`.
+/// Finds every process of a process-group session in a /proc snapshot, including those that
+/// left its process group: its group, its kernel session, their descendants, and orphans adopted
+/// by corral (as child subreaper) that carry the session's `CORRAL_SESSION_ID`.
 enum SessionProcessScanner {
-    static func scan(leader: Int32, leaderStartTime: UInt64?, pgid: Int32, sessionID: SessionID) -> ProcessListing {
-        let table = ProcessTable.read()
+    struct Session {
+        let id: SessionID
+        let leader: Int32
+        let leaderStartTime: UInt64?
+        var pgid: Int32 { leader }
+    }
+
+    /// The session's pids, the leader first, then breadth-first.
+    static func members(of session: Session, in table: ProcessTable) -> [Int32] {
         let ownPID = Syscall.currentPID
+        let ownSession = Syscall.currentSessionID
         var roots: [Int32] = []
-        if let stat = table.processes[leader], leaderStartTime == nil || stat.startTime == leaderStartTime {
-            roots.append(leader)
+        if let stat = table.processes[session.leader], !stat.isZombie,
+            session.leaderStartTime == nil || stat.startTime == session.leaderStartTime
+        {
+            roots.append(session.leader)
         }
-        for (pid, stat) in table.processes.sorted(by: { $0.key < $1.key }) where pid != leader {
-            if stat.pgid == pgid || stat.sid == leader {
+        for (pid, stat) in table.processes.sorted(by: { $0.key < $1.key }) where pid != session.leader {
+            if stat.pgid == session.pgid || stat.sid == session.leader {
                 roots.append(pid)
-            } else if stat.ppid == ownPID, stat.sid != Syscall.currentSessionID,
-                ProcFS.environmentValue(pid, "CORRAL_SESSION_ID") == sessionID.rawValue
+            } else if stat.ppid == ownPID, stat.sid != ownSession,
+                ProcFS.environmentValue(pid, "CORRAL_SESSION_ID") == session.id.rawValue
             {
                 roots.append(pid)
             }
         }
+        return table.withDescendants(of: roots)
+    }
+
+    /// Reads pid, ppid, pgid and command line of each process, in order.
+    static func listing(of pids: [Int32], table: ProcessTable? = nil) -> ProcessListing {
         var listing = ProcessListing()
-        for pid in table.withDescendants(of: roots) {
-            guard let stat = table.processes[pid] else { continue }
-            guard let arguments = ProcFS.commandLine(pid) else {
+        for pid in pids {
+            guard let stat = table?.processes[pid] ?? ProcFS.stat(pid), let arguments = ProcFS.commandLine(pid) else {
                 listing.errors.append("process \(pid) vanished while it was being read")
                 continue
             }
@@ -29,5 +43,9 @@ enum SessionProcessScanner {
             listing.entries.append(.init(pid: pid, ppid: stat.ppid, pgid: stat.pgid, sid: stat.sid, command: command))
         }
         return listing
+    }
+
+    static func residentBytes(of pids: [Int32]) -> UInt64 {
+        pids.reduce(0) { $0 + (ProcFS.residentBytes($1) ?? 0) }
     }
 }

@@ -16,6 +16,9 @@ struct SpawnRequest {
     var outputFD: Int32
     /// A cgroup v2 directory to start the agent in, or nil.
     var cgroupFD: Int32?
+    /// Runs with the child's pid after it is created and before it calls execve (it waits), to
+    /// place it (e.g. into cgroups) before it runs any code of its own. Throwing kills it.
+    var placeBeforeExec: ((Int32) throws(CorralError) -> Void)?
 }
 
 /// A process started as leader of its own session and process group.
@@ -32,6 +35,8 @@ enum AgentSpawner {
         case childFailed(step: String, SystemError)
         /// Starting inside the cgroup was refused; nothing was started.
         case cgroupRefused(SystemError)
+        /// `placeBeforeExec` failed; the child was killed before it ran.
+        case placementFailed(CorralError)
         case system(SystemError)
     }
 
@@ -43,6 +48,7 @@ enum AgentSpawner {
         let argv = CStringArray(request.arguments)
         let envp = CStringArray(request.environment)
         var result = corral_spawn_result()
+        var placementError: CorralError?
         let code: Int32 = request.executable.withCString { path in
             withOptionalCString(request.workingDirectory) { cwd in
                 var spec = corral_spawn_request(
@@ -54,11 +60,24 @@ enum AgentSpawner {
                     output_fd: request.outputFD,
                     cgroup_fd: request.cgroupFD ?? -1,
                     inherit_fd: -1,
-                    inherit_target_fd: -1
+                    inherit_target_fd: -1,
+                    hold: request.placeBeforeExec == nil ? 0 : 1
                 )
-                return corral_spawn(&spec, &result)
+                var code = corral_spawn(&spec, &result)
+                if code == 0, let place = request.placeBeforeExec {
+                    do throws(CorralError) {
+                        try place(result.pid)
+                    } catch {
+                        corral_spawn_abort(&result)
+                        placementError = error
+                        return -1
+                    }
+                    code = corral_spawn_release(&result)
+                }
+                return code
             }
         }
+        if let placementError { throw .placementFailed(placementError) }
         if code != 0 {
             switch result.failed_step {
             case 0 where request.cgroupFD != nil:

@@ -60,6 +60,15 @@ public final class PidFD: Sendable {
         }
     }
 
+    /// True once the process has exited (a pidfd becomes readable then), reaped or not.
+    public var hasExited: Bool {
+        state.withLock { fd in
+            guard fd >= 0 else { return true }
+            var poll = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            return Glibc.poll(&poll, 1, 0) > 0
+        }
+    }
+
     public func close() {
         state.withLock { fd in
             if fd >= 0 { Syscall.close(fd) }

@@ -20,6 +20,14 @@ public enum ProcFS {
             .dropLastEmpty()
     }
 
+    /// Resident memory (RSS) in bytes, from /proc/PID/statm.
+    public static func residentBytes(_ pid: Int32) -> UInt64? {
+        guard let bytes = readFile("/proc/\(pid)/statm", limit: 256) else { return nil }
+        let fields = bytes.split(separator: UInt8(ascii: " "))
+        guard fields.count >= 2, let pages = UInt64(String(decoding: fields[1], as: UTF8.self)) else { return nil }
+        return pages * UInt64(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
     /// One variable of the process's initial environment, or nil if unset or unreadable.
     public static func environmentValue(_ pid: Int32, _ name: String) -> String? {
         guard let bytes = readFile("/proc/\(pid)/environ", limit: 1 << 20) else { return nil }

@@ -33,15 +33,18 @@ public final class ProcessMonitor: Sendable {
 
     private enum Token {
         static let sigchld: UInt64 = 1
+        static let inotify: UInt64 = 2
         static let firstWatch: UInt64 = 100
     }
 
     public static let shared = ProcessMonitor()
 
-    /// Pulsed whenever a process of a session may have gone: a leader or an orphan was reaped.
+    /// Pulsed whenever a process of a session may have gone: a leader or an orphan was reaped,
+    /// or a watched cgroup's events changed.
     public let reaped = ChangeSignal()
     private let epollFD: Int32
     private let sigchldFD: Int32
+    private let inotifyFD: Int32
     private let ownSessionID: Int32
     private let state = Mutex(State())
     /// Held while a child is spawned and registered, so the reaper never mistakes a fresh
@@ -52,8 +55,10 @@ public final class ProcessMonitor: Sendable {
         epollFD = corral_epoll_create()
         sigchldFD = (try? Syscall.eventFD()) ?? -1
         ownSessionID = Syscall.currentSessionID
+        inotifyFD = corral_inotify_init()
         precondition(epollFD >= 0 && sigchldFD >= 0, "cannot create the process monitor's epoll or eventfd")
         _ = corral_epoll_add(epollFD, sigchldFD, Token.sigchld)
+        if inotifyFD >= 0 { _ = corral_epoll_add(epollFD, inotifyFD, Token.inotify) }
     }
 
     /// Becomes child subreaper, installs the SIGCHLD notifier and starts the thread (once).
@@ -92,6 +97,18 @@ public final class ProcessMonitor: Sendable {
         let token = register(.readable(fd, handler), leader: nil)
         try add(fd, token: token, what: "fd \(fd)")
         return token
+    }
+
+    /// Pulses `reaped` whenever the file at `path` is modified (a cgroup's `cgroup.events`).
+    /// Returns nil if it cannot be watched; waiters then fall back to their periodic check.
+    public func watchModifications(of path: String) -> Int32? {
+        guard inotifyFD >= 0 else { return nil }
+        let watch = corral_inotify_watch_modify(inotifyFD, path)
+        return watch >= 0 ? watch : nil
+    }
+
+    public func unwatchModifications(_ watch: Int32) {
+        _ = corral_inotify_unwatch(inotifyFD, watch)
     }
 
     /// Stops watching; descriptors stay open (they belong to the caller).
@@ -139,6 +156,11 @@ public final class ProcessMonitor: Sendable {
                 if token == Token.sigchld {
                     Syscall.drainEventFD(sigchldFD)
                     reapChildren()
+                    continue
+                }
+                if token == Token.inotify {
+                    corral_inotify_drain(inotifyFD)
+                    reaped.pulse()
                     continue
                 }
                 switch state.withLock({ $0.watches[token] }) {

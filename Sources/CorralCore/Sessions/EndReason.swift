@@ -12,6 +12,17 @@ public enum EndReason: Sendable, Equatable, CustomStringConvertible {
     case shutdown
     /// The session could not be set up (e.g. its record could not be written) and was undone.
     case failedToStart
+    /// The session went over its profile's `memory_limit_mb`.
+    case memoryLimit
+    /// The session went over its profile's `pids_limit`.
+    case pidsLimit
+
+    init(_ violation: LimitViolation) {
+        switch violation {
+        case .memory: self = .memoryLimit
+        case .pids: self = .pidsLimit
+        }
+    }
 
     /// The stable name used in logs and metrics.
     public var name: String {
@@ -22,6 +33,8 @@ public enum EndReason: Sendable, Equatable, CustomStringConvertible {
         case .exited: "exited"
         case .shutdown: "shutdown"
         case .failedToStart: "failed_to_start"
+        case .memoryLimit: "memory_limit"
+        case .pidsLimit: "pids_limit"
         }
     }
 

@@ -18,6 +18,7 @@ final class LiveSession {
     var endWaiters: [CheckedContinuation<EndResult, Never>] = []
     /// The last `STATUS=` the agent sent on the notify socket.
     var statusText: String?
+    var warnedAboutMemory = false
 
     init(instance: UInt64, record: SessionRecord, profile: AgentProfile) {
         self.instance = instance

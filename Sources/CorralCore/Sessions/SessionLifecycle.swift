@@ -23,6 +23,7 @@ struct SessionLifecycle: Sendable, Equatable {
         case leaderExited(ExitStatus)
         case deadlineReached
         case startupTimedOut
+        case limitExceeded(LimitViolation)
         case endRequested(EndReason)
         case terminated
     }
@@ -82,6 +83,8 @@ struct SessionLifecycle: Sendable, Equatable {
             return stop(.timeout)
         case (.starting, .startupTimedOut):
             return stop(.startupTimeout)
+        case (.starting, .limitExceeded(let violation)), (.running, .limitExceeded(let violation)):
+            return stop(EndReason(violation))
         case (.starting, .endRequested(let reason)), (.running, .endRequested(let reason)):
             return stop(reason)
 

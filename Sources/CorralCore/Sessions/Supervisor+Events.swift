@@ -14,9 +14,17 @@ extension Supervisor {
     private func leaderExited(_ id: SessionID, instance: UInt64, status: ExitStatus) {
         guard let session = sessions[id], session.instance == instance else { return }
         session.leaderExit = status
-        if !session.lifecycle.isStopping {
-            logger.about(session.record).notice("agent exited by itself; ending what is left of its session", metadata: [LogKey.exit: "\(status)"])
+        guard !session.lifecycle.isStopping else { return }
+        // An agent killed by the kernel for going over a limit did not just exit.
+        if let violation = session.tree?.limitViolation() {
+            logger.about(session.record).warning(
+                "agent was killed for going over its limit; ending its session",
+                metadata: [LogKey.exit: "\(status)", "limit": "\(EndReason(violation).name)"]
+            )
+            perform(session.lifecycle.handle(.limitExceeded(violation)), for: session)
+            return
         }
+        logger.about(session.record).notice("agent exited by itself; ending what is left of its session", metadata: [LogKey.exit: "\(status)"])
         perform(session.lifecycle.handle(.leaderExited(status)), for: session)
     }
 

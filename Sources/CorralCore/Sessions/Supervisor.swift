@@ -30,13 +30,14 @@ public actor Supervisor: Service {
     private var notifySocket: NotifySocket?
     private var notifyToken: UInt64?
     private var prepared = false
+    private var preparation: Task<Result<Void, CorralError>, Never>?
     var accepting = false
 
     public init(
         configuration: CorralConfiguration,
         dataDirectory: DataDirectory,
         store: any SessionStore,
-        containment: any Containment = ProcessGroupContainment(),
+        containment: any Containment,
         metrics: CorralMetrics = .discarding,
         logger: Logger,
         environment: [String: String] = ProcessInfo.processInfo.environment
@@ -55,8 +56,23 @@ public actor Supervisor: Service {
 
     /// Everything that must be in place before requests are served: the notify socket, the
     /// process monitor, the demo agent's script, and a first sweep of the store.
+    /// Safe to call more than once (the server's prelude and `run` both do): every caller waits
+    /// for the one preparation.
     public func prepare() async throws(CorralError) {
-        guard !prepared else { return }
+        let preparation =
+            self.preparation
+            ?? Task { () -> Result<Void, CorralError> in
+                do throws(CorralError) {
+                    return .success(try await self.prepareOnce())
+                } catch {
+                    return .failure(error)
+                }
+            }
+        self.preparation = preparation
+        try await preparation.value.get()
+    }
+
+    private func prepareOnce() async throws(CorralError) {
         prepared = true
         if configuration.agents.values.contains(where: { $0.command.contains(DemoAgent.scriptPath(dataDirectory: dataDirectory.path)) }) {
             try dataDirectory.install(DemoAgent.script, as: DemoAgent.fileName, mode: 0o700)
@@ -79,6 +95,11 @@ public actor Supervisor: Service {
         }
         await sweep()
         accepting = true
+        if containment.kind == .processGroup {
+            for (name, profile) in configuration.agents where profile.cpuLimit != nil {
+                logger.warning("cpu_limit cannot be enforced without cgroups", metadata: [LogKey.agent: "\(name)"])
+            }
+        }
         logger.info(
             "supervisor ready",
             metadata: [LogKey.containment: "\(containment.kind.rawValue)", "data_dir": "\(dataDirectory.path)"]
@@ -92,6 +113,7 @@ public actor Supervisor: Service {
                 for await event in self.events { await self.handle(event) }
             }
             group.addTask { await self.sweepPeriodically() }
+            group.addTask { await self.watchPeriodically() }
             try? await gracefulShutdown()
             await self.shutdown()
             group.cancelAll()
@@ -119,7 +141,7 @@ public actor Supervisor: Service {
             return ProcessReport(record: record, isProcessAlive: false, isGroupAlive: false, listing: ProcessListing())
         }
         return await Task.detached {
-            let listing = tree.members(sessionID: id)
+            let listing = tree.members()
             let leaderAlive = listing.entries.first?.pid == tree.leader.pid
             return ProcessReport(record: record, isProcessAlive: leaderAlive, isGroupAlive: !tree.isEmpty, listing: listing)
         }.value
@@ -220,7 +242,8 @@ public actor Supervisor: Service {
             arguments: session.profile.command,
             environment: environment,
             workingDirectory: session.profile.workingDirectory,
-            outputFD: logFD
+            outputFD: logFD,
+            limits: session.profile.limits
         )
         let tree = try containment.launch(launch, monitor: monitor) { tree throws(CorralError) in
             do throws(SystemError) {
@@ -277,6 +300,7 @@ public actor Supervisor: Service {
         }
         if let notifyToken { monitor.unwatch(notifyToken) }
         notifyToken = nil
+        (containment as? CgroupContainment)?.root.removeIfUnused()
     }
 
     // MARK: Lifecycle actions

@@ -1,0 +1,29 @@
+extension SpawnRequest {
+    init(_ launch: AgentLaunch, cgroupFD: Int32?, placeBeforeExec: ((Int32) throws(CorralError) -> Void)? = nil) {
+        self.init(
+            executable: launch.executable,
+            arguments: launch.arguments,
+            environment: launch.environment,
+            workingDirectory: launch.workingDirectory,
+            outputFD: launch.outputFD,
+            cgroupFD: cgroupFD,
+            placeBeforeExec: placeBeforeExec
+        )
+    }
+}
+
+extension AgentSpawner.Failure {
+    /// What the API reports when an agent could not be started.
+    func asCorralError(_ launch: AgentLaunch) -> CorralError {
+        switch self {
+        case .childFailed(let step, let cause) where step == "execve":
+            CorralError(.spawnFailed, "could not execute \(launch.executable)", underlying: cause)
+        case .childFailed(let step, let cause) where step == "chdir":
+            CorralError(.spawnFailed, "could not enter the working directory \(launch.workingDirectory ?? "")", underlying: cause)
+        case .childFailed(_, let cause), .cgroupRefused(let cause), .system(let cause):
+            CorralError(.spawnFailed, "could not start the agent", underlying: cause)
+        case .placementFailed(let cause):
+            cause
+        }
+    }
+}

@@ -1,0 +1,183 @@
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Containment by cgroup v2: each session gets its own cgroup below corral's root, and the agent
+/// starts inside it with no moment in which it could fork outside (`clone3` with
+/// `CLONE_INTO_CGROUP`). Nothing the agent starts can leave: `setsid()` children, double-forked
+/// daemons and fork bombs are all in `cgroup.procs`, and `cgroup.kill` ends them at once.
+public final class CgroupContainment: Containment {
+    /// How the agent gets into its cgroup.
+    public enum Placement: String, Sendable {
+        /// `clone3(CLONE_INTO_CGROUP)`: born inside.
+        case cloneIntoCgroup = "clone3"
+        /// Spawned held before execve, moved into the cgroup, then released: it never runs its
+        /// own code outside. The fallback where clone3 cannot place it.
+        case attachBeforeExec = "attach"
+    }
+
+    public var kind: ContainmentKind { .cgroup }
+    public let root: CgroupRoot
+    private let placementState: Mutex<Placement>
+    private let logger: Logger
+
+    public var placement: Placement { placementState.withLock { $0 } }
+
+    public init(root: CgroupRoot, placement: Placement = .cloneIntoCgroup, logger: Logger) {
+        self.root = root
+        self.placementState = Mutex(placement)
+        self.logger = logger
+    }
+
+    public func launch(
+        _ launch: AgentLaunch,
+        monitor: ProcessMonitor,
+        register: (any ContainedTree) throws(CorralError) -> Void
+    ) throws(CorralError) -> any ContainedTree {
+        let cgroup: SessionCgroup
+        do {
+            cgroup = try SessionCgroup(root: root, sessionID: launch.sessionID, limits: launch.limits)
+        } catch {
+            logger.warning(
+                "no cgroup for this session; it runs with process-group containment",
+                metadata: ["session": "\(launch.sessionID)", "error": "\(error)"]
+            )
+            return try ProcessGroupContainment().launch(launch, monitor: monitor, register: register)
+        }
+        return try monitor.withSpawnGate { () throws(CorralError) -> any ContainedTree in
+            let spawned: SpawnedProcess
+            do throws(CorralError) {
+                spawned = try spawn(launch, into: cgroup)
+            } catch {
+                cgroup.remove()
+                throw error
+            }
+            let tree = CgroupTree(
+                sessionID: launch.sessionID,
+                leader: spawned.pidFD,
+                leaderStartTime: ProcFS.stat(spawned.pid)?.startTime,
+                cgroup: cgroup,
+                root: root,
+                monitor: monitor
+            )
+            do throws(CorralError) {
+                try ProcessGroupContainment.checkGroupLeader(tree)
+                try register(tree)
+            } catch {
+                tree.abandon()
+                throw error
+            }
+            return tree
+        }
+    }
+
+    private func spawn(_ launch: AgentLaunch, into cgroup: SessionCgroup) throws(CorralError) -> SpawnedProcess {
+        let placement = self.placement
+        do throws(AgentSpawner.Failure) {
+            switch placement {
+            case .cloneIntoCgroup:
+                // v1 limit cgroups cannot be entered by clone3: the held child is moved there.
+                let placeInV1: ((Int32) throws(CorralError) -> Void)? =
+                    cgroup.needsAttachForLimits ? { pid throws(CorralError) in try cgroup.attach(pid, includingV2: false) } : nil
+                return try AgentSpawner.spawn(SpawnRequest(launch, cgroupFD: cgroup.descriptor, placeBeforeExec: placeInV1))
+            case .attachBeforeExec:
+                return try AgentSpawner.spawn(
+                    SpawnRequest(launch, cgroupFD: nil) { pid throws(CorralError) in try cgroup.attach(pid, includingV2: true) }
+                )
+            }
+        } catch .cgroupRefused(let cause) {
+            logger.warning(
+                "clone3(CLONE_INTO_CGROUP) was refused; agents are now moved into their cgroup before they run",
+                metadata: ["error": "\(cause)"]
+            )
+            placementState.withLock { $0 = .attachBeforeExec }
+            return try spawn(launch, into: cgroup)
+        } catch {
+            throw error.asCorralError(launch)
+        }
+    }
+}
+
+/// One session held by its cgroup.
+final class CgroupTree: ContainedTree {
+    let sessionID: SessionID
+    let leader: PidFD
+    let leaderStartTime: UInt64?
+    let cgroup: SessionCgroup
+    let enforcedLimits: Set<LimitViolation>
+    private let monitor: ProcessMonitor
+    private let eventsWatch: Int32?
+    var kind: ContainmentKind { .cgroup }
+    var pgid: Int32 { leader.pid }
+
+    init(sessionID: SessionID, leader: PidFD, leaderStartTime: UInt64?, cgroup: SessionCgroup, root: CgroupRoot, monitor: ProcessMonitor) {
+        self.sessionID = sessionID
+        self.leader = leader
+        self.leaderStartTime = leaderStartTime
+        self.cgroup = cgroup
+        self.monitor = monitor
+        var enforced = Set<LimitViolation>()
+        if root.v2Controllers.contains("memory") || cgroup.v1Paths["memory"] != nil { enforced.insert(.memory) }
+        if root.v2Controllers.contains("pids") || cgroup.v1Paths["pids"] != nil { enforced.insert(.pids) }
+        self.enforcedLimits = enforced
+        // Each change of cgroup.events (populated 1 → 0) wakes whoever waits for the end.
+        self.eventsWatch = monitor.watchModifications(of: cgroup.eventsFile)
+    }
+
+    func signalAll(_ signal: Int32) {
+        _ = try? leader.signal(signal)
+        for pid in cgroup.processes where pid != leader.pid {
+            // The pid may have been recycled since cgroup.procs was read: open a pidfd first,
+            // then check that the process it names is still in this cgroup.
+            guard let pidFD = try? PidFD.open(pid: pid) else { continue }
+            if cgroup.contains(pid) { _ = try? pidFD.signal(signal) }
+            pidFD.close()
+        }
+    }
+
+    func killAll() {
+        if !cgroup.kill() { signalAll(SIGKILL) }
+    }
+
+    var isEmpty: Bool { !cgroup.isPopulated }
+
+    func members() -> ProcessListing {
+        var pids = cgroup.processes
+        if let index = pids.firstIndex(of: leader.pid) {
+            pids.remove(at: index)
+            pids.insert(leader.pid, at: 0)
+        }
+        return SessionProcessScanner.listing(of: pids)
+    }
+
+    func limitViolation() -> LimitViolation? { cgroup.violation() }
+
+    var needsProcessTable: Bool { false }
+
+    func usage(in table: ProcessTable?) -> ResourceUsage {
+        let pids = cgroup.processes
+        return ResourceUsage(memoryBytes: cgroup.memoryBytes() ?? SessionProcessScanner.residentBytes(of: pids), processes: pids.count)
+    }
+
+    func track(_ table: ProcessTable) {}
+
+    func release() {
+        if let eventsWatch { monitor.unwatchModifications(eventsWatch) }
+        cgroup.remove()
+        leader.close()
+    }
+
+    /// Kills what was spawned when the session could not be registered.
+    func abandon() {
+        leader.killAndReap()
+        if !cgroup.kill() { signalAll(SIGKILL) }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while cgroup.isPopulated && ContinuousClock.now < deadline { usleep(1000) }
+        release()
+    }
+}

@@ -1,0 +1,184 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Limits a profile asks for.
+public struct ResourceLimits: Sendable, Equatable {
+    public var memoryBytes: UInt64?
+    public var pids: Int?
+    /// In cores (0.5 = half a core).
+    public var cpu: Double?
+
+    public init(memoryBytes: UInt64? = nil, pids: Int? = nil, cpu: Double? = nil) {
+        self.memoryBytes = memoryBytes
+        self.pids = pids
+        self.cpu = cpu
+    }
+
+    public var isEmpty: Bool { memoryBytes == nil && pids == nil && cpu == nil }
+}
+
+/// Why a session broke its limits.
+public enum LimitViolation: Sendable, Equatable {
+    case memory
+    case pids
+}
+
+/// One session's cgroup v2 directory (and v1 directories for limits). Nothing the agent starts
+/// can leave it; `populated 0` in `cgroup.events` means nothing of the session is left.
+public final class SessionCgroup: Sendable {
+    static let prefix = "s-"
+
+    public let path: String
+    /// Relative to the v2 mount, as `/proc/PID/cgroup` shows it.
+    let relativePath: String
+    let descriptor: Int32
+    let v1Paths: [String: String]
+
+    /// Creates the session's cgroups and writes the limits. A leftover empty cgroup with the same
+    /// name is replaced; a populated one is refused.
+    init(root: CgroupRoot, sessionID: SessionID, limits: ResourceLimits) throws(CorralError) {
+        let name = Self.prefix + sessionID.rawValue
+        let path = root.path + "/" + name
+        if mkdir(path, 0o755) != 0 {
+            guard errno == EEXIST, CgroupFS.removeDirectory(path), mkdir(path, 0o755) == 0 else {
+                throw CorralError(.spawnFailed, "cannot create the session cgroup \(path) (a process from an earlier session may still be in it)", underlying: SystemError("mkdir", errno: errno))
+            }
+        }
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else {
+            CgroupFS.removeDirectory(path)
+            throw CorralError(.spawnFailed, "cannot open the session cgroup \(path)", underlying: SystemError("open", errno: errno))
+        }
+        self.path = path
+        self.relativePath = String(path.dropFirst(root.host.v2Mount?.count ?? 0))
+        self.descriptor = fd
+        var v1Paths: [String: String] = [:]
+        for (controller, directory) in root.v1Directories {
+            let wanted =
+                switch controller {
+                case "memory": limits.memoryBytes != nil
+                case "pids": limits.pids != nil
+                case "cpu": limits.cpu != nil
+                default: false
+                }
+            guard wanted else { continue }
+            let v1Path = directory + "/" + name
+            if mkdir(v1Path, 0o755) == 0 || (errno == EEXIST) { v1Paths[controller] = v1Path }
+        }
+        self.v1Paths = v1Paths
+        do {
+            try apply(limits, root: root)
+        } catch {
+            remove()
+            throw error
+        }
+    }
+
+    deinit {
+        Syscall.close(descriptor)
+    }
+
+    private func apply(_ limits: ResourceLimits, root: CgroupRoot) throws(CorralError) {
+        do {
+            if let bytes = limits.memoryBytes {
+                if root.v2Controllers.contains("memory") {
+                    try CgroupFS.write(String(bytes), to: path + "/memory.max")
+                    // The whole session goes together on OOM, not one random process.
+                    try? CgroupFS.write("1", to: path + "/memory.oom.group")
+                    try? CgroupFS.write("0", to: path + "/memory.swap.max")
+                } else if let v1 = v1Paths["memory"] {
+                    try CgroupFS.write(String(bytes), to: v1 + "/memory.limit_in_bytes")
+                    if CgroupFS.exists(v1 + "/memory.memsw.limit_in_bytes") {
+                        try? CgroupFS.write(String(bytes), to: v1 + "/memory.memsw.limit_in_bytes")
+                    }
+                }
+            }
+            if let pids = limits.pids {
+                if root.v2Controllers.contains("pids") {
+                    try CgroupFS.write(String(pids), to: path + "/pids.max")
+                } else if let v1 = v1Paths["pids"] {
+                    try CgroupFS.write(String(pids), to: v1 + "/pids.max")
+                }
+            }
+            if let cpu = limits.cpu {
+                let period = 100_000
+                let quota = max(1000, Int((cpu * Double(period)).rounded()))
+                if root.v2Controllers.contains("cpu") {
+                    try CgroupFS.write("\(quota) \(period)", to: path + "/cpu.max")
+                } else if let v1 = v1Paths["cpu"] {
+                    try CgroupFS.write(String(period), to: v1 + "/cpu.cfs_period_us")
+                    try CgroupFS.write(String(quota), to: v1 + "/cpu.cfs_quota_us")
+                }
+            }
+        } catch {
+            throw CorralError(.spawnFailed, "cannot set the session's limits in \(path)", underlying: error)
+        }
+    }
+
+    /// Moves a process into the session's v1 cgroups, and into the v2 one if `includingV2`.
+    func attach(_ pid: Int32, includingV2: Bool) throws(CorralError) {
+        do {
+            if includingV2 { try CgroupFS.write(String(pid), to: path + "/cgroup.procs") }
+            for v1 in v1Paths.values { try CgroupFS.write(String(pid), to: v1 + "/cgroup.procs") }
+        } catch {
+            throw CorralError(.spawnFailed, "cannot move the agent into its cgroups", underlying: error)
+        }
+    }
+
+    var needsAttachForLimits: Bool { !v1Paths.isEmpty }
+
+    var processes: [Int32] { CgroupFS.pids(path + "/cgroup.procs") }
+
+    var isPopulated: Bool {
+        // If the file cannot be read the cgroup is gone, and so is everything in it.
+        CgroupFS.keyValues(path + "/cgroup.events")["populated"].map { $0 != 0 } ?? false
+    }
+
+    var eventsFile: String { path + "/cgroup.events" }
+
+    /// True if `pid` is (still) in this cgroup.
+    func contains(_ pid: Int32) -> Bool {
+        guard let text = CgroupFS.read("/proc/\(pid)/cgroup") else { return false }
+        return text.split(separator: "\n").contains { $0 == "0::\(relativePath)" || $0.hasPrefix("0::\(relativePath)/") }
+    }
+
+    /// SIGKILLs everything in the cgroup at once (kernel 5.14+); false if `cgroup.kill` is missing.
+    func kill() -> Bool {
+        (try? CgroupFS.write("1", to: path + "/cgroup.kill")) != nil
+    }
+
+    /// A limit the kernel enforced (an OOM kill, a refused fork), if any.
+    func violation() -> LimitViolation? {
+        let memoryEvents = CgroupFS.keyValues(path + "/memory.events")
+        if (memoryEvents["oom_kill"] ?? 0) > 0 || (memoryEvents["oom_group_kill"] ?? 0) > 0 { return .memory }
+        if let v1 = v1Paths["memory"], (CgroupFS.keyValues(v1 + "/memory.oom_control")["oom_kill"] ?? 0) > 0 { return .memory }
+        if (CgroupFS.keyValues(path + "/pids.events")["max"] ?? 0) > 0 { return .pids }
+        if let v1 = v1Paths["pids"], (CgroupFS.keyValues(v1 + "/pids.events")["max"] ?? 0) > 0 { return .pids }
+        return nil
+    }
+
+    /// Memory charged to the session, if a memory controller counts it.
+    func memoryBytes() -> UInt64? {
+        if let text = CgroupFS.read(path + "/memory.current") { return UInt64(text.trimmingWhitespace) }
+        if let v1 = v1Paths["memory"], let text = CgroupFS.read(v1 + "/memory.usage_in_bytes") { return UInt64(text.trimmingWhitespace) }
+        return nil
+    }
+
+    /// Removes the cgroups; call once empty.
+    func remove() {
+        CgroupFS.removeDirectory(path)
+        for v1 in v1Paths.values { CgroupFS.removeDirectory(v1) }
+    }
+}
+
+extension String {
+    var trimmingWhitespace: Substring {
+        var text = Substring(self)
+        while let last = text.last, last.isWhitespace { text = text.dropLast() }
+        while let first = text.first, first.isWhitespace { text = text.dropFirst() }
+        return text
+    }
+}

@@ -1,0 +1,59 @@
+import Foundation
+import Logging
+
+extension Supervisor {
+    func watchPeriodically() async {
+        let interval = Duration.seconds(configuration.watchIntervalSeconds)
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: interval) } catch { return }
+            await watchSessions()
+        }
+    }
+
+    /// One pass over live sessions: records escaped processes (process-group trees) and checks
+    /// limits. The reading happens off the actor; the decisions on it.
+    func watchSessions() async {
+        struct Watched: Sendable {
+            let id: SessionID
+            let instance: UInt64
+            let tree: any ContainedTree
+            let limits: ResourceLimits
+        }
+        let watched = sessions.values.compactMap { session -> Watched? in
+            guard let tree = session.tree, !session.lifecycle.isStopping else { return nil }
+            return Watched(id: session.record.id, instance: session.instance, tree: tree, limits: session.profile.limits)
+        }
+        guard !watched.isEmpty else { return }
+        let readings = await Task.detached { () -> [(Watched, ResourceUsage?, LimitViolation?)] in
+            let table = watched.contains { $0.tree.needsProcessTable } ? ProcessTable.read() : nil
+            return watched.map { item in
+                if let table, item.tree.needsProcessTable { item.tree.track(table) }
+                guard item.limits.memoryBytes != nil || item.limits.pids != nil else { return (item, nil, nil) }
+                return (item, item.tree.usage(in: table), item.tree.limitViolation())
+            }
+        }.value
+        for (item, usage, kernelViolation) in readings {
+            guard let session = sessions[item.id], session.instance == item.instance, let usage else { continue }
+            if let violation = kernelViolation ?? exceeded(item.limits, usage, enforced: item.tree.enforcedLimits) {
+                logger.about(session.record).warning(
+                    "session over its limit; ending it",
+                    metadata: ["limit": "\(EndReason(violation).name)", "memory_bytes": "\(usage.memoryBytes)", "processes": "\(usage.processes)"]
+                )
+                perform(session.lifecycle.handle(.limitExceeded(violation)), for: session)
+            } else if let limit = item.limits.memoryBytes, usage.memoryBytes * 10 >= limit * 8, !session.warnedAboutMemory {
+                session.warnedAboutMemory = true
+                logger.about(session.record).warning(
+                    "session uses over 80% of its memory limit",
+                    metadata: ["memory_bytes": "\(usage.memoryBytes)", "limit_bytes": "\(limit)"]
+                )
+            }
+        }
+    }
+
+    /// A limit the kernel does not enforce for this tree and the session went over.
+    private func exceeded(_ limits: ResourceLimits, _ usage: ResourceUsage, enforced: Set<LimitViolation>) -> LimitViolation? {
+        if let bytes = limits.memoryBytes, !enforced.contains(.memory), usage.memoryBytes > bytes { return .memory }
+        if let pids = limits.pids, !enforced.contains(.pids), usage.processes > pids { return .pids }
+        return nil
+    }
+}

@@ -1,0 +1,140 @@
+import CorralCore
+import CorralTestSupport
+import Foundation
+import Testing
+
+/// The containment modes this host can test: cgroup modes only where a cgroup v2 hierarchy is
+/// writable (the reason is printed otherwise).
+let testedModes: [CorralConfiguration.ContainmentMode] = {
+    guard CgroupSupport.available else {
+        print("note: \(CgroupSupport.unavailableReason)")
+        return [.processGroup]
+    }
+    return [.cgroup, .cgroupAttach, .processGroup]
+}()
+
+@Suite("Containment: nothing of a session outlives it")
+struct ContainmentTests {
+    /// Minimum number of processes each escaping agent has once it is set up.
+    static let settled: [String: Int] = ["setsid-child": 3, "double-fork": 2, "fork-100": 101, "ignore-term-everywhere": 3]
+
+    static func expectNothingLeft(_ session: TestCorral.Session, _ client: TestCorral.Client, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(ProcessProbe.sessionProcesses(session.id).isEmpty, "processes of \(session.id) left", sourceLocation: sourceLocation)
+        #expect(!ProcessProbe.groupExists(session.pgid), sourceLocation: sourceLocation)
+        if let cgroup = client.cgroupPath(session.id) {
+            #expect(!FileManager.default.fileExists(atPath: cgroup), "\(cgroup) left", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test(arguments: testedModes, TestAgents.escapers.keys.sorted())
+    func deleteEndsEveryProcess(mode: CorralConfiguration.ContainmentMode, agent: String) async throws {
+        try await TestCorral(containment: mode).run { client in
+            let session = try await client.start(#"{"agent": "\#(agent)"}"#)
+            #expect(session.containment == (mode == .processGroup ? "process-group" : "cgroup"))
+            #expect(await ProcessProbe.waitUntil { ProcessProbe.sessionProcesses(session.id).count >= Self.settled[agent]! })
+            let end = try await client.request(.delete, "/api/sessions/\(session.id)")
+            #expect(end.status == .ok)
+            Self.expectNothingLeft(session, client)
+        }
+    }
+
+    @Test(arguments: testedModes, TestAgents.escapers.keys.sorted())
+    func timeoutEndsEveryProcess(mode: CorralConfiguration.ContainmentMode, agent: String) async throws {
+        try await TestCorral(containment: mode).run { client in
+            let session = try await client.start(#"{"agent": "\#(agent)", "timeout_seconds": 1}"#)
+            #expect(try await ProcessProbe.waitUntil { try await client.isGone(session.id) })
+            Self.expectNothingLeft(session, client)
+        }
+    }
+
+    @Test(arguments: testedModes, TestAgents.escapers.keys.sorted())
+    func agentExitEndsEveryProcess(mode: CorralConfiguration.ContainmentMode, agent: String) async throws {
+        try await TestCorral(containment: mode).run { client in
+            let session = try await client.start(#"{"agent": "\#(agent)-exits"}"#)
+            #expect(try await ProcessProbe.waitUntil { try await client.isGone(session.id) })
+            Self.expectNothingLeft(session, client)
+        }
+    }
+
+    @Test(arguments: testedModes)
+    func inspectionListsProcessesThatLeftTheGroup(mode: CorralConfiguration.ContainmentMode) async throws {
+        try await TestCorral(containment: mode).run { client in
+            let session = try await client.start(#"{"agent": "setsid-child"}"#)
+            #expect(await ProcessProbe.waitUntil { ProcessProbe.sessionProcesses(session.id).count == 3 })
+            let report = try await client.request(.get, "/api/debug/session/\(session.id)/processes")
+            #expect(report.status == .ok)
+            let json = report.json
+            #expect(json["is_process_alive"] as? Bool == true)
+            #expect(json["is_group_alive"] as? Bool == true)
+            #expect(json["is_group_leader"] as? Bool == true)
+            #expect((json["session_data"] as? [String: Any])?["pid"] as? Int == Int(session.pid))
+            let processes = try #require(json["child_processes"] as? [[String: Any]])
+            #expect(processes.first?["pid"] as? Int == Int(session.pid))
+            let pids = Set(processes.compactMap { $0["pid"] as? Int }.map(Int32.init))
+            #expect(pids == Set(ProcessProbe.sessionProcesses(session.id)))
+            let escaped = processes.filter { $0["pgid"] as? Int != Int(session.pgid) }
+            #expect(escaped.count == 1, "the setsid child is listed: \(processes)")
+            #expect(try await client.request(.delete, "/api/sessions/\(session.id)").status == .ok)
+            Self.expectNothingLeft(session, client)
+        }
+    }
+
+    @Test(arguments: testedModes)
+    func memoryHogEndsWithMemoryLimit(mode: CorralConfiguration.ContainmentMode) async throws {
+        try await TestCorral(containment: mode, configure: { $0.watchIntervalSeconds = 0.2 }).run { client in
+            let session = try await client.start(#"{"agent": "memory-hog"}"#)
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(20)) { try await client.isGone(session.id) })
+            #expect(try await client.endedCount(agent: "memory-hog", reason: "memory_limit") == 1)
+            Self.expectNothingLeft(session, client)
+        }
+    }
+
+    @Test(.enabled(if: CgroupSupport.available, "\(CgroupSupport.unavailableReason)"))
+    func forkBombIsCappedAndEndsWithPidsLimit() async throws {
+        try await TestCorral(containment: .cgroup, configure: { $0.watchIntervalSeconds = 0.2 }).run { client in
+            let pidsEnforced = (client.services.containment as? CgroupContainment)?.root.enforcement(of: "pids") != nil
+            try #require(pidsEnforced, "no pids controller (v2 or v1) on this host")
+            let before = ProcFS.allPIDs().count
+            let session = try await client.start(#"{"agent": "fork-bomb"}"#)
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(20)) { try await client.isGone(session.id) })
+            #expect(try await client.endedCount(agent: "fork-bomb", reason: "pids_limit") == 1)
+            Self.expectNothingLeft(session, client)
+            #expect(ProcFS.allPIDs().count < before + 60, "the bomb was not capped")
+        }
+    }
+}
+
+@Suite("Choosing the containment")
+struct ContainmentSelectionTests {
+    @Test func forcedCgroupWithoutAUsableRootStopsStartUp() throws {
+        var configuration = TestCorral(containment: .cgroup).configuration
+        configuration.cgroupRoot = "/proc/not-a-cgroup/corral"
+        #expect(throws: CorralError.self) {
+            _ = try ContainmentSelector.select(configuration, logger: .init(label: "test"))
+        }
+    }
+
+    @Test func autoFallsBackToProcessGroups() async throws {
+        try await TestCorral(containment: .auto, configure: { $0.cgroupRoot = "/proc/not-a-cgroup/corral" }).run { client in
+            let session = try await client.start(#"{"agent": "setsid-child"}"#)
+            #expect(session.containment == "process-group")
+            #expect(try await client.request(.delete, "/api/sessions/\(session.id)").status == .ok)
+            #expect(ProcessProbe.sessionProcesses(session.id).isEmpty)
+        }
+    }
+
+    @Test(.enabled(if: CgroupSupport.available, "\(CgroupSupport.unavailableReason)"))
+    func autoUsesCgroupsWhereTheHostHasThem() async throws {
+        try await TestCorral(containment: .auto).run { client in
+            let session = try await client.start(#"{"agent": "sleeper"}"#)
+            #expect(session.containment == "cgroup")
+            let cgroup = try #require(client.cgroupPath(session.id))
+            #expect(cgroupProcesses(cgroup).contains(session.pid))
+        }
+    }
+}
+
+/// The pids in a cgroup, read the plain way.
+func cgroupProcesses(_ path: String) -> [Int32] {
+    ((try? String(contentsOfFile: path + "/cgroup.procs", encoding: .utf8)) ?? "").split(separator: "\n").compactMap { Int32($0) }
+}

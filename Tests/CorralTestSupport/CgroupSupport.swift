@@ -1,0 +1,36 @@
+import CorralCore
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Whether this host lets tests create cgroups, and where.
+public enum CgroupSupport {
+    /// corral's own cgroup in the v2 hierarchy if a child cgroup can be created there, else nil.
+    public static let parent: String? = {
+        guard let directory = CgroupHost.discover().v2OwnDirectory else { return nil }
+        let probe = directory + "/corral-test-probe-\(getpid())"
+        guard mkdir(probe, 0o755) == 0 else { return nil }
+        rmdir(probe)
+        return directory
+    }()
+
+    public static var available: Bool { parent != nil }
+
+    public static let unavailableReason = "no writable cgroup v2 hierarchy on this host: cgroup containment tests are skipped"
+
+    /// Removes a cgroup tree a failed test left (children first), after killing what is in it.
+    public static func removeTree(_ path: String) {
+        if let children = try? FileManager.default.contentsOfDirectory(atPath: path) {
+            for child in children where !child.contains(".") || child.hasPrefix("s-") || child.hasPrefix("corral") {
+                var isDirectory: ObjCBool = false
+                if FileManager.default.fileExists(atPath: path + "/" + child, isDirectory: &isDirectory), isDirectory.boolValue {
+                    removeTree(path + "/" + child)
+                }
+            }
+        }
+        try? "1".write(toFile: path + "/cgroup.kill", atomically: false, encoding: .utf8)
+        for _ in 0..<100 where rmdir(path) != 0 { usleep(10_000) }
+    }
+}
