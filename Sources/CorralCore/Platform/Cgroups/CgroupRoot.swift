@@ -41,7 +41,7 @@ public final class CgroupRoot: Sendable {
         }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             Syscall.close(fd)
-            throw CorralError(.configuration, "another corral is using the cgroup \(path); give each corral its own cgroup_root")
+            throw CorralError(.conflict, "another corral is using the cgroup \(path); give each corral its own cgroup_root")
         }
         // A cgroup we may use must accept a new child: probe it.
         let probe = path + "/corral-probe-\(getpid())"
