@@ -2,6 +2,7 @@ import CorralCore
 import Hummingbird
 import Logging
 import Prometheus
+import ServiceLifecycle
 
 /// The parts of a running corral that a caller (the `serve` command, a test) may want to reach.
 public struct CorralServices: Sendable {
@@ -44,11 +45,13 @@ public enum CorralApp {
     }
 
     /// The whole HTTP application: routes, auth, errors, and the supervisor as a service that
-    /// starts before the server listens and ends every session when it stops.
+    /// starts before the server listens and ends every session when it stops. With
+    /// `includingSupervisor: false` the caller runs the supervisor itself (see `run`).
     public static func buildApplication(
         configuration: CorralConfiguration,
         services: CorralServices,
-        logger: Logger
+        logger: Logger,
+        includingSupervisor: Bool = true
     ) -> some ApplicationProtocol {
         let router = buildRouter(configuration: configuration, services: services)
         var app = Application(
@@ -59,11 +62,25 @@ public enum CorralApp {
             ),
             logger: logger
         )
-        app.addServices(services.supervisor)
+        if includingSupervisor { app.addServices(services.supervisor) }
         app.beforeServerStarts {
             try await services.supervisor.prepare()
         }
         return app
+    }
+
+    /// Runs corral until SIGTERM or SIGINT. The supervisor is stopped before the server, so that
+    /// while it drains the API still answers (GET, DELETE) and refuses new sessions with 503.
+    public static func run(configuration: CorralConfiguration, services: CorralServices, logger: Logger) async throws {
+        let app = buildApplication(configuration: configuration, services: services, logger: logger, includingSupervisor: false)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: app), .init(service: services.supervisor)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
     }
 
     public static func buildRouter(configuration: CorralConfiguration, services: CorralServices) -> Router<BasicRequestContext> {

@@ -52,7 +52,6 @@ struct Serve: AsyncParsableCommand {
                 "agents": "\(configuration.agents.keys.sorted().joined(separator: ","))",
             ]
         )
-        let app = CorralApp.buildApplication(configuration: configuration, services: services, logger: logger)
-        try await app.runService()
+        try await CorralApp.run(configuration: configuration, services: services, logger: logger)
     }
 }

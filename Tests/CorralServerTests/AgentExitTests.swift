@@ -34,15 +34,19 @@ struct AgentExitTests {
     }
 
     @Test func agentReadyAfterADelayRuns() async throws {
-        try await TestCorral(configure: { $0.startupTimeoutSeconds = 3 }).run { client in
+        // A generous startup timeout: the test's requests must fit before it even on a loaded host.
+        try await TestCorral(configure: { $0.startupTimeoutSeconds = 12 }).run { client in
+            let readyFile = client.services.dataDirectory.path + "/ready-now"
             let began = ContinuousClock.now
-            let session = try await client.start(#"{"agent": "ready-after-delay"}"#)
+            let session = try await client.start(#"{"agent": "ready-after-delay", "metadata": {"ready_file": "\#(readyFile)"}}"#)
             #expect(session.status == "starting")
+            #expect(try await client.request(.get, "/api/sessions/\(session.id)").json["status"] as? String == "starting")
+            #expect(FileManager.default.createFile(atPath: readyFile, contents: nil))
             #expect(try await ProcessProbe.waitUntil {
                 try await client.request(.get, "/api/sessions/\(session.id)").json["status"] as? String == "running"
             })
             // Past the startup timeout it is still there: readiness cancelled the timer.
-            try await Task.sleep(until: began + .seconds(3.5))
+            try await Task.sleep(until: began + .seconds(12.5))
             #expect(try await client.request(.get, "/api/sessions/\(session.id)").status == .ok)
             #expect(try await client.request(.delete, "/api/sessions/\(session.id)").status == .ok)
             #expect(session.nothingLeft)

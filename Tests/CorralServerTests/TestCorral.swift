@@ -39,7 +39,7 @@ struct TestCorral {
         sourceLocation: SourceLocation = #_sourceLocation
     ) async throws -> T {
         var logger = Logger(label: "corral-test")
-        logger.logLevel = .warning
+        logger.logLevel = ProcessInfo.processInfo.environment["CORRAL_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
         let services = try CorralApp.makeServices(configuration: configuration, logger: logger)
         let app = CorralApp.buildApplication(configuration: configuration, services: services, logger: logger)
         defer { try? FileManager.default.removeItem(atPath: configuration.dataDirectory) }

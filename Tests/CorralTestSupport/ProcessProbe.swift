@@ -20,10 +20,13 @@ public enum ProcessProbe {
         return Glibc.kill(-pgid, 0) == 0 || errno == EPERM
     }
 
-    /// Live processes whose environment has `name=value`.
+    /// Live processes whose environment has `name=value`. Everything a test starts descends
+    /// from the test process (which is child subreaper, so orphans come back to it): only its
+    /// descendants' environments are read.
     public static func processes(withEnvironment name: String, value: String) -> [Int32] {
-        ProcFS.allPIDs().filter { pid in
-            pid != getpid() && ProcFS.environmentValue(pid, name) == value
+        let table = ProcessTable.read()
+        return table.withDescendants(of: [getpid()]).dropFirst().filter { pid in
+            table.processes[pid]?.isZombie == false && ProcFS.environmentValue(pid, name) == value
         }
     }
 
@@ -40,7 +43,7 @@ public enum ProcessProbe {
     /// Polls `condition` until it holds or `timeout` passes; returns whether it held.
     public static func waitUntil(
         timeout: Duration = .seconds(10),
-        every interval: Duration = .milliseconds(10),
+        every interval: Duration = .milliseconds(50),
         _ condition: () async throws -> Bool
     ) async rethrows -> Bool {
         let deadline = ContinuousClock.now + timeout

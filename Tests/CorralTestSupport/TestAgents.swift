@@ -25,11 +25,7 @@ public enum TestAgents {
             "leave-child": script("leave-child.sh"),
             "crash": script("crash.sh"),
             "never-ready": script("never-ready.sh", readiness: .notify),
-            "ready-after-delay": AgentProfile(
-                command: [path("ready-after-delay.py")],
-                environment: environment.merging(["READY_DELAY": "1.5"]) { $1 },
-                readiness: .notify
-            ),
+            "ready-after-delay": script("ready-after-delay.py", readiness: .notify),
         ]
         for (name, file) in escapers {
             profiles[name] = script(file)

@@ -25,6 +25,8 @@ import Logging
 /// - `cgroup_root` / `CORRAL_CGROUP_ROOT`, a directory in the cgroup v2 hierarchy or null, null
 ///   (`corral` next to corral's own cgroup)
 /// - `watch_interval_seconds` / `CORRAL_WATCH_INTERVAL_SECONDS`, number, 2 (limit checks)
+/// - `shutdown` / `CORRAL_SHUTDOWN`, `terminate` | `drain` | `detach`, `terminate`
+/// - `drain_timeout_seconds` / `CORRAL_DRAIN_TIMEOUT_SECONDS`, number, 300
 ///
 /// The environment overrides the file. Unknown keys and bad values are errors naming the key.
 public enum ConfigurationLoader {
@@ -37,6 +39,7 @@ public enum ConfigurationLoader {
         ("api_token", .nullableString), ("default_agent", .string), ("agents", .json),
         ("max_sessions", .number), ("sweep_interval_seconds", .number), ("log_level", .string),
         ("containment", .string), ("cgroup_root", .nullableString), ("watch_interval_seconds", .number),
+        ("shutdown", .string), ("drain_timeout_seconds", .number),
     ]
 
     /// - Parameters:
@@ -139,6 +142,15 @@ public enum ConfigurationLoader {
                 )
             }
             configuration.containment = parsed
+        }
+        configuration.drainTimeoutSeconds = try reader.number("drain_timeout_seconds", minimum: 0) ?? configuration.drainTimeoutSeconds
+        if let mode = try reader.string("shutdown") {
+            guard let parsed = CorralConfiguration.ShutdownMode(rawValue: mode) else {
+                throw configurationError(
+                    "\(reader.source("shutdown")): expected one of \(CorralConfiguration.ShutdownMode.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
+            }
+            configuration.shutdown = parsed
         }
         if let root = try reader.nullableString("cgroup_root") {
             guard root.hasPrefix("/"), !root.split(separator: "/").contains("..") else {

@@ -28,6 +28,17 @@ public struct CorralConfiguration: Sendable {
         case processGroup = "process-group"
     }
 
+    /// What stopping corral does to running sessions.
+    public enum ShutdownMode: String, Sendable, Equatable, CaseIterable {
+        /// End every session, as DELETE would, then exit.
+        case terminate
+        /// Refuse new sessions, wait up to `drain_timeout_seconds` for the rest to end, then
+        /// terminate what is left.
+        case drain
+        /// Exit leaving sessions running for the next corral to adopt.
+        case detach
+    }
+
     public enum StoreLocation: Sendable, Equatable {
         /// A path; relative paths are inside the data directory.
         case sqlite(path: String)
@@ -53,6 +64,8 @@ public struct CorralConfiguration: Sendable {
     public var cgroupRoot: String?
     /// How often session limits are checked and escaped processes recorded.
     public var watchIntervalSeconds: Double = 2
+    public var shutdown = ShutdownMode.terminate
+    public var drainTimeoutSeconds: Double = 300
     public var logLevel = Logger.Level.info
 
     /// The embedded defaults, with the demo agent stored under `dataDirectory`.

@@ -76,6 +76,39 @@ public final class CgroupContainment: Containment {
         }
     }
 
+    public func adopt(_ record: SessionRecord, leader: PidFD, monitor: ProcessMonitor) -> any ContainedTree {
+        guard let path = record.cgroupPath, let cgroup = SessionCgroup(adopting: path, root: root) else {
+            return ProcessGroupContainment().adopt(record, leader: leader, monitor: monitor)
+        }
+        return CgroupTree(
+            sessionID: record.id,
+            leader: leader,
+            leaderStartTime: record.leaderStartTime,
+            cgroup: cgroup,
+            root: root,
+            monitor: monitor
+        )
+    }
+
+    public func cleanUpRemains(of record: SessionRecord, instanceID: String) {
+        if let path = record.cgroupPath, let cgroup = SessionCgroup(adopting: path, root: root) {
+            cgroup.killAndRemove()
+        }
+        ProcessGroupContainment().cleanUpRemains(of: record, instanceID: instanceID)
+    }
+
+    /// Kills and removes session cgroups below the root that belong to no session in `keep`.
+    public func removeUnknownCgroups(keeping keep: Set<String>) -> [String] {
+        var removed: [String] = []
+        for name in root.sessionDirectories() {
+            let path = root.path + "/" + name
+            guard !keep.contains(path), let cgroup = SessionCgroup(adopting: path, root: root) else { continue }
+            cgroup.killAndRemove()
+            removed.append(path)
+        }
+        return removed
+    }
+
     private func spawn(_ launch: AgentLaunch, into cgroup: SessionCgroup) throws(CorralError) -> SpawnedProcess {
         let placement = self.placement
         do throws(AgentSpawner.Failure) {
@@ -114,6 +147,7 @@ final class CgroupTree: ContainedTree {
     private let eventsWatch: Int32?
     var kind: ContainmentKind { .cgroup }
     var pgid: Int32 { leader.pid }
+    var cgroupPath: String? { cgroup.path }
 
     init(sessionID: SessionID, leader: PidFD, leaderStartTime: UInt64?, cgroup: SessionCgroup, root: CgroupRoot, monitor: ProcessMonitor) {
         self.sessionID = sessionID
@@ -167,8 +201,12 @@ final class CgroupTree: ContainedTree {
     func track(_ table: ProcessTable) {}
 
     func release() {
-        if let eventsWatch { monitor.unwatchModifications(eventsWatch) }
+        detach()
         cgroup.remove()
+    }
+
+    func detach() {
+        if let eventsWatch { monitor.unwatchModifications(eventsWatch) }
         leader.close()
     }
 

@@ -24,6 +24,14 @@ public protocol Containment: Sendable {
         monitor: ProcessMonitor,
         register: (any ContainedTree) throws(CorralError) -> Void
     ) throws(CorralError) -> any ContainedTree
+
+    /// Takes back a session that an earlier corral started, given a pidfd for its leader whose
+    /// identity has been checked.
+    func adopt(_ record: SessionRecord, leader: PidFD, monitor: ProcessMonitor) -> any ContainedTree
+
+    /// Kills whatever is left of a session whose leader is gone (or is no longer the session's
+    /// process), without trusting its pid: its cgroup, or the processes carrying its id.
+    func cleanUpRemains(of record: SessionRecord, instanceID: String)
 }
 
 /// One session's processes.
@@ -33,6 +41,8 @@ public protocol ContainedTree: Sendable {
     var pgid: Int32 { get }
     /// The leader's start time (`/proc/PID/stat` field 22), read right after the spawn.
     var leaderStartTime: UInt64? { get }
+    /// The session's cgroup directory, with cgroup containment.
+    var cgroupPath: String? { get }
 
     /// Sends `signal` to every process of the session, each through a pidfd opened after
     /// checking that the process still belongs to the session.
@@ -56,6 +66,9 @@ public protocol ContainedTree: Sendable {
     var needsProcessTable: Bool { get }
     /// Releases what the tree holds (pidfd, cgroup); call once it is empty.
     func release()
+    /// Lets go of the tree without ending it (corral exits, the next one adopts it): descriptors
+    /// are closed, the cgroup stays.
+    func detach()
 }
 
 /// What a session uses, across all of its processes.

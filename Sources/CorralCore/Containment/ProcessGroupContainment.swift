@@ -46,6 +46,14 @@ public struct ProcessGroupContainment: Containment {
         }
     }
 
+    public func adopt(_ record: SessionRecord, leader: PidFD, monitor: ProcessMonitor) -> any ContainedTree {
+        ProcessGroupTree(sessionID: record.id, leader: leader, leaderStartTime: record.leaderStartTime, adopted: true)
+    }
+
+    public func cleanUpRemains(of record: SessionRecord, instanceID: String) {
+        TaggedProcesses.kill(instanceID: instanceID) { $0 == record.id.rawValue }
+    }
+
     /// The spawn made the agent a session (and so group) leader; refuse it if that did not hold.
     static func checkGroupLeader(_ tree: any ContainedTree) throws(CorralError) {
         let pid = tree.leader.pid
@@ -67,18 +75,22 @@ final class ProcessGroupTree: ContainedTree {
     let leaderStartTime: UInt64?
     var kind: ContainmentKind { .processGroup }
     var pgid: Int32 { leader.pid }
+    var cgroupPath: String? { nil }
     var enforcedLimits: Set<LimitViolation> { [] }
 
+    /// Taken over from an earlier corral: the session's orphans are not re-parented to this one.
+    private let adopted: Bool
     /// Processes of the session outside its group, by pidfd.
     private let escapees = Mutex<[Int32: PidFD]>([:])
     /// Processes of the session seen outside its group (pid → start time), recorded as they
     /// appear so that one that later loses every other trace is still known.
     private let sightings = Mutex<[Int32: UInt64]>([:])
 
-    init(sessionID: SessionID, leader: PidFD, leaderStartTime: UInt64?) {
+    init(sessionID: SessionID, leader: PidFD, leaderStartTime: UInt64?, adopted: Bool = false) {
         self.sessionID = sessionID
         self.leader = leader
         self.leaderStartTime = leaderStartTime
+        self.adopted = adopted
     }
 
     private var scannerSession: SessionProcessScanner.Session {
@@ -98,9 +110,16 @@ final class ProcessGroupTree: ContainedTree {
     func killAll() { signalAll(SIGKILL) }
 
     /// The group is empty and so is every escapee, including any not seen before: an agent that
-    /// exits by itself may leave only processes outside its group.
+    /// exits by itself may leave only processes outside its group. Cheap checks first (a signal 0
+    /// to the group, the known escapees' pidfds); /proc is read only once they say "empty".
     var isEmpty: Bool {
-        guard !Syscall.processGroupExists(pgid) else { return false }
+        if Syscall.processGroupExists(pgid) {
+            // Zombies count as group members but run nothing. corral reaps the orphans of the
+            // sessions it started (it is their subreaper); those of an adopted session belong to
+            // init, which on some hosts never reaps them.
+            guard adopted, leader.hasExited, !ProcessTable.read().hasLiveMember(ofGroup: pgid) else { return false }
+        }
+        guard escapees.withLock({ $0.values.allSatisfy(\.hasExited) }) else { return false }
         refreshEscapees()
         return escapees.withLock { $0.values.allSatisfy(\.hasExited) }
     }
@@ -128,7 +147,9 @@ final class ProcessGroupTree: ContainedTree {
         }
     }
 
-    func release() {
+    func release() { detach() }
+
+    func detach() {
         leader.close()
         escapees.withLock { escapees in
             for escapee in escapees.values { escapee.close() }

@@ -13,6 +13,10 @@ import Musl
 public final class DataDirectory: Sendable {
     public let path: String
     public var logsPath: String { path + "/logs" }
+    /// Identifies this corral's state (kept in `instance-id`): agents carry it as
+    /// `CORRAL_INSTANCE_ID`, so after a crash corral knows which orphans are its own and never
+    /// touches another corral's.
+    public let instanceID: String
     private let logsFD: Int32
     private let lockFD: Int32
 
@@ -41,6 +45,13 @@ public final class DataDirectory: Sendable {
         logsFD = open(path + "/logs", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard logsFD >= 0 else {
             throw CorralError(.configuration, "cannot open \(path)/logs", underlying: SystemError("open", errno: errno))
+        }
+        let stored = (try? String(contentsOfFile: path + "/instance-id", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let stored, !stored.isEmpty, stored.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" }) {
+            instanceID = stored
+        } else {
+            instanceID = UUID().uuidString.lowercased()
+            try install(instanceID + "\n", as: "instance-id", mode: 0o600)
         }
     }
 

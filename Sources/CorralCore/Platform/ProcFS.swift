@@ -38,6 +38,14 @@ public enum ProcFS {
         return nil
     }
 
+    /// Whether `pid` is in the cgroup v2 directory `cgroupPath` (an absolute path under the v2 mount).
+    public static func isInCgroup(_ pid: Int32, cgroupPath: String) -> Bool {
+        guard let text = readFile("/proc/\(pid)/cgroup", limit: 64 * 1024).map({ String(decoding: $0, as: UTF8.self) }) else { return false }
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("0::") }) else { return false }
+        let relative = line.dropFirst(3)
+        return cgroupPath.hasSuffix(String(relative)) && !relative.isEmpty && relative != "/"
+    }
+
     /// Every pid in /proc.
     public static func allPIDs() -> [Int32] {
         guard let dir = opendir("/proc") else { return [] }

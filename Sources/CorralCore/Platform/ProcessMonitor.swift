@@ -115,7 +115,10 @@ public final class ProcessMonitor: Sendable {
     public func unwatch(_ token: UInt64) {
         let watch = state.withLock { state -> Watch? in
             guard let watch = state.watches.removeValue(forKey: token) else { return nil }
-            if case .leader(let pidFD, _) = watch { state.leaderTokens.removeValue(forKey: pidFD.pid) }
+            // The pid may belong to a newer leader by now: remove only this watch's entry.
+            if case .leader(let pidFD, _) = watch, state.leaderTokens[pidFD.pid] == token {
+                state.leaderTokens.removeValue(forKey: pidFD.pid)
+            }
             return watch
         }
         switch watch {

@@ -14,6 +14,11 @@ public struct ProcessTable: Sendable {
         return table
     }
 
+    /// Whether a process that is not a zombie is in group `pgid`.
+    public func hasLiveMember(ofGroup pgid: Int32) -> Bool {
+        processes.values.contains { $0.pgid == pgid && !$0.isZombie }
+    }
+
     /// `roots` and all their descendants, each once, in breadth-first order.
     public func withDescendants(of roots: [Int32]) -> [Int32] {
         var seen = Set<Int32>()

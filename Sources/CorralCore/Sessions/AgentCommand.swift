@@ -15,12 +15,14 @@ enum AgentCommand {
         profile: AgentProfile,
         agent: String,
         record: SessionRecord,
+        instanceID: String,
         notifySocket: String?
     ) -> [String] {
         var variables = inherited.filter { !isWithheld($0.key) }
         variables.merge(profile.environment) { _, profileValue in profileValue }
         variables["CORRAL_SESSION_ID"] = record.id.rawValue
         variables["CORRAL_AGENT"] = agent
+        variables["CORRAL_INSTANCE_ID"] = instanceID
         let metadata = (try? JSONSerialization.data(withJSONObject: record.metadata, options: [.sortedKeys])) ?? Data("{}".utf8)
         variables["CORRAL_METADATA"] = String(decoding: metadata, as: UTF8.self)
         if profile.readiness == .notify, let notifySocket {

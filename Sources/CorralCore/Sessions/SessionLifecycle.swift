@@ -19,6 +19,8 @@ struct SessionLifecycle: Sendable, Equatable {
 
     enum Event: Sendable, Equatable {
         case spawned(AgentProfile.Readiness)
+        /// A session an earlier corral started, taken back with the status it had.
+        case adopted(SessionStatus)
         case ready
         case leaderExited(ExitStatus)
         case deadlineReached
@@ -72,6 +74,15 @@ struct SessionLifecycle: Sendable, Equatable {
             return []
         case (.stopping(let reason), .spawned):
             return [.terminate(reason)]
+        case (.launching, .adopted(.starting)):
+            state = .starting
+            return [.startDeadlineTimer, .startStartupTimer]
+        case (.launching, .adopted(.running)):
+            state = .running
+            return [.startDeadlineTimer]
+        case (.launching, .adopted(.stopping)):
+            // corral died while ending it: finish the end.
+            return stop(.deleted)
 
         case (.starting, .ready):
             state = .running

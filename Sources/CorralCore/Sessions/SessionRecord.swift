@@ -22,6 +22,8 @@ public struct SessionRecord: Sendable, Equatable, Codable {
     /// Field 22 of the leader's `/proc/PID/stat`: with the pid, the leader's identity.
     public var leaderStartTime: UInt64?
     public var containment: ContainmentKind
+    /// The session's cgroup directory, with cgroup containment.
+    public var cgroupPath: String?
     public var createdAt: Date
     public var expiresAt: Date
     public var readyAt: Date?
@@ -37,6 +39,7 @@ public struct SessionRecord: Sendable, Equatable, Codable {
         isGroupLeader: Bool = false,
         leaderStartTime: UInt64? = nil,
         containment: ContainmentKind = .processGroup,
+        cgroupPath: String? = nil,
         createdAt: Date,
         expiresAt: Date,
         readyAt: Date? = nil,
@@ -51,6 +54,7 @@ public struct SessionRecord: Sendable, Equatable, Codable {
         self.isGroupLeader = isGroupLeader
         self.leaderStartTime = leaderStartTime
         self.containment = containment
+        self.cgroupPath = cgroupPath
         self.createdAt = createdAt
         self.expiresAt = expiresAt
         self.readyAt = readyAt

@@ -14,9 +14,13 @@ extension Supervisor {
     /// deadline and removes records whose processes are gone.
     func sweep() async {
         let now = Date()
-        for session in sessions.values where !session.lifecycle.isStopping && session.tree != nil {
+        for session in sessions.values where !session.lifecycle.isStopping {
+            guard let tree = session.tree else { continue }
             if session.record.expiresAt <= now {
                 perform(session.lifecycle.handle(.deadlineReached), for: session)
+            } else if session.watchToken == nil, tree.leader.hasExited {
+                // An adopted leader whose exit could not be watched.
+                perform(session.lifecycle.handle(.leaderExited(.unknown)), for: session)
             }
         }
         let records: [SessionRecord]

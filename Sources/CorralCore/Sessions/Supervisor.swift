@@ -93,7 +93,7 @@ public actor Supervisor: Service {
         if let limit = Syscall.raiseOpenFileLimit() {
             logger.debug("open file limit", metadata: ["limit": "\(limit)"])
         }
-        await sweep()
+        await reconcile()
         accepting = true
         if containment.kind == .processGroup {
             for (name, profile) in configuration.agents where profile.cpuLimit != nil {
@@ -158,7 +158,12 @@ public actor Supervisor: Service {
     public func start(_ request: StartRequest) async throws(CorralError) -> SessionRecord {
         let began = ContinuousClock.now
         guard accepting else {
-            throw CorralError(.unavailable, prepared ? "corral is shutting down; no new sessions are accepted" : "corral is still starting; try again")
+            throw CorralError(
+                .unavailable,
+                !prepared ? "corral is still starting; try again"
+                    : configuration.shutdown == .drain ? "corral is draining before it stops; no new sessions are accepted"
+                    : "corral is shutting down; no new sessions are accepted"
+            )
         }
         let agent = request.agent ?? configuration.defaultAgent
         guard let profile = configuration.agents[agent] else {
@@ -191,8 +196,7 @@ public actor Supervisor: Service {
             metadata: request.metadata,
             logPath: log.path
         )
-        nextInstance += 1
-        let session = LiveSession(instance: nextInstance, record: record, profile: profile)
+        let session = LiveSession(instance: nextInstanceNumber(), record: record, profile: profile)
         sessions[id] = session
         do {
             try await store.insert(record)
@@ -234,6 +238,7 @@ public actor Supervisor: Service {
             profile: session.profile,
             agent: session.record.agent,
             record: session.record,
+            instanceID: dataDirectory.instanceID,
             notifySocket: notifySocket?.address
         )
         let launch = AgentLaunch(
@@ -260,11 +265,17 @@ public actor Supervisor: Service {
         session.record.isGroupLeader = tree.pgid == tree.leader.pid
         session.record.leaderStartTime = tree.leaderStartTime
         session.record.containment = tree.kind
+        session.record.cgroupPath = tree.cgroupPath
         sessionsByLeader[tree.leader.pid] = id
         logger.about(session.record).info(
             "agent spawned",
             metadata: [LogKey.groupLeader: "\(session.record.isGroupLeader)", LogKey.containment: "\(tree.kind.rawValue)"]
         )
+    }
+
+    func nextInstanceNumber() -> UInt64 {
+        nextInstance += 1
+        return nextInstance
     }
 
     private func uniqueID() -> SessionID {
@@ -288,9 +299,26 @@ public actor Supervisor: Service {
         return await withCheckedContinuation { session.endWaiters.append($0) }
     }
 
-    /// Ends every session (corral is shutting down) and stops accepting new ones.
+    /// What happens to sessions when corral stops, per `shutdown`: ended (`terminate`), given
+    /// time to end by themselves first (`drain`), or left running for the next corral
+    /// (`detach`). New sessions are refused from the start.
     public func shutdown() async {
         accepting = false
+        switch configuration.shutdown {
+        case .terminate:
+            await endAll()
+        case .drain:
+            await drain()
+            await endAll()
+        case .detach:
+            await detachAll()
+        }
+        if let notifyToken { monitor.unwatch(notifyToken) }
+        notifyToken = nil
+        (containment as? CgroupContainment)?.root.removeIfUnused()
+    }
+
+    private func endAll() async {
         let ids = Array(sessions.keys)
         if !ids.isEmpty { logger.info("ending every session before exit", metadata: ["count": "\(ids.count)"]) }
         await withDiscardingTaskGroup { group in
@@ -298,9 +326,34 @@ public actor Supervisor: Service {
                 group.addTask { _ = try? await self.end(id, reason: .shutdown) }
             }
         }
-        if let notifyToken { monitor.unwatch(notifyToken) }
-        notifyToken = nil
-        (containment as? CgroupContainment)?.root.removeIfUnused()
+    }
+
+    private func drain() async {
+        let deadline = ContinuousClock.now + .seconds(configuration.drainTimeoutSeconds)
+        logger.info(
+            "draining: new sessions are refused, running ones may end by themselves",
+            metadata: ["count": "\(sessions.count)", "timeout_seconds": "\(configuration.drainTimeoutSeconds)"]
+        )
+        while !sessions.isEmpty, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// Lets go of every session without ending it: their records, processes and cgroups stay
+    /// for the next corral to adopt.
+    private func detachAll() async {
+        for session in sessions.values {
+            session.cancelTimers()
+            if let token = session.watchToken { monitor.unwatch(token) }
+            session.watchToken = nil
+            session.tree?.detach()
+            _ = await session.lastWrite?.value
+        }
+        if !sessions.isEmpty {
+            logger.notice("detached: sessions keep running for the next corral to adopt", metadata: ["count": "\(sessions.count)"])
+        }
+        sessions.removeAll()
+        sessionsByLeader.removeAll()
     }
 
     // MARK: Lifecycle actions
@@ -315,7 +368,8 @@ public actor Supervisor: Service {
             case .startDeadlineTimer:
                 session.deadlineTimer = timer(session, in: session.record.expiresAt.timeIntervalSinceNow, event: .deadlineReached)
             case .startStartupTimer:
-                session.startupTimer = timer(session, in: configuration.startupTimeoutSeconds, event: .startupTimedOut)
+                let deadline = session.record.createdAt.addingTimeInterval(configuration.startupTimeoutSeconds)
+                session.startupTimer = timer(session, in: deadline.timeIntervalSinceNow, event: .startupTimedOut)
             case .cancelStartupTimer:
                 session.startupTimer?.cancel()
                 session.startupTimer = nil

@@ -42,6 +42,11 @@ public final class SQLiteStore: SessionStore {
                 table.column("log_path", .text).notNull()
             }
         }
+        migrator.registerMigration("v2: cgroup path") { db in
+            try db.alter(table: "sessions") { table in
+                table.add(column: "cgroup_path", .text)
+            }
+        }
         return migrator
     }
 
@@ -100,13 +105,13 @@ public final class SQLiteStore: SessionStore {
             sql: """
                 INSERT \(replace ? "OR REPLACE " : "")INTO sessions
                 (id, agent, status, pid, pgid, is_group_leader, leader_start_time, containment,
-                 created_at, expires_at, ready_at, metadata, log_path)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 cgroup_path, created_at, expires_at, ready_at, metadata, log_path)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 record.id.rawValue, record.agent, record.status.rawValue, record.pid, record.pgid,
                 record.isGroupLeader, record.leaderStartTime.map { Int64(bitPattern: $0) },
-                record.containment.rawValue, record.createdAt.timeIntervalSince1970,
+                record.containment.rawValue, record.cgroupPath, record.createdAt.timeIntervalSince1970,
                 record.expiresAt.timeIntervalSince1970, record.readyAt?.timeIntervalSince1970,
                 metadata, record.logPath,
             ]
@@ -132,6 +137,7 @@ public final class SQLiteStore: SessionStore {
             isGroupLeader: row["is_group_leader"],
             leaderStartTime: startTime.map { UInt64(bitPattern: $0) },
             containment: containment,
+            cgroupPath: row["cgroup_path"],
             createdAt: Date(timeIntervalSince1970: row["created_at"]),
             expiresAt: Date(timeIntervalSince1970: row["expires_at"]),
             readyAt: readyAt.map { Date(timeIntervalSince1970: $0) },

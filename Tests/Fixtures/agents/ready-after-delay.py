@@ -1,9 +1,15 @@
 #!/usr/bin/env python3
-# A notify agent that loads for READY_DELAY seconds, then sends READY=1; starts a child first.
-import os, socket, subprocess, time
+# A notify agent that "loads" until the file named by the session metadata's "ready_file"
+# exists (or for READY_DELAY seconds without one), then sends READY=1; starts a child first.
+import json, os, socket, subprocess, time
 
 child = subprocess.Popen(["sleep", "1000"])
-time.sleep(float(os.environ.get("READY_DELAY", "0.5")))
+ready_file = json.loads(os.environ.get("CORRAL_METADATA", "{}")).get("ready_file")
+if ready_file:
+    while not os.path.exists(ready_file):
+        time.sleep(0.01)
+else:
+    time.sleep(float(os.environ.get("READY_DELAY", "0.5")))
 address = os.environ["NOTIFY_SOCKET"]
 if address.startswith("@"):
     address = "\0" + address[1:]

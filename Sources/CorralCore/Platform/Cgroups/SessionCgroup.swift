@@ -77,8 +77,40 @@ public final class SessionCgroup: Sendable {
         }
     }
 
+    /// Opens an existing session cgroup (left by an earlier corral), or nil if it is gone.
+    init?(adopting path: String, root: CgroupRoot) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        self.path = path
+        self.relativePath = String(path.dropFirst(root.host.v2Mount?.count ?? 0))
+        self.descriptor = fd
+        let name = String(path.split(separator: "/").last ?? "")
+        var v1Paths: [String: String] = [:]
+        for (controller, directory) in root.v1Directories where CgroupFS.exists(directory + "/" + name) {
+            v1Paths[controller] = directory + "/" + name
+        }
+        self.v1Paths = v1Paths
+    }
+
     deinit {
         Syscall.close(descriptor)
+    }
+
+    /// Kills everything in the cgroup (identity-safe by construction), waits for it to be empty
+    /// (bounded), and removes it.
+    func killAndRemove() {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while isPopulated && ContinuousClock.now < deadline {
+            if !kill() {
+                for pid in processes {
+                    guard let pidFD = try? PidFD.open(pid: pid) else { continue }
+                    if contains(pid) { _ = try? pidFD.signal(SIGKILL) }
+                    pidFD.close()
+                }
+            }
+            usleep(2000)
+        }
+        remove()
     }
 
     private func apply(_ limits: ResourceLimits, root: CgroupRoot) throws(CorralError) {

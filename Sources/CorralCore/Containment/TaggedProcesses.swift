@@ -1,0 +1,38 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Processes found by the tags corral puts in every agent's environment
+/// (`CORRAL_INSTANCE_ID`, `CORRAL_SESSION_ID`): how corral recognises its own processes after a
+/// crash, and never another corral's.
+enum TaggedProcesses {
+    struct Tagged {
+        let pid: Int32
+        let sessionID: String
+    }
+
+    /// Live processes of this corral instance whose session id satisfies `matches`.
+    static func find(instanceID: String, where matches: (String) -> Bool) -> [Tagged] {
+        let own = Syscall.currentPID
+        return ProcFS.allPIDs().compactMap { pid in
+            guard pid != own, ProcFS.environmentValue(pid, "CORRAL_INSTANCE_ID") == instanceID,
+                let session = ProcFS.environmentValue(pid, "CORRAL_SESSION_ID"), matches(session)
+            else { return nil }
+            return Tagged(pid: pid, sessionID: session)
+        }
+    }
+
+    /// SIGKILLs each such process through a pidfd opened before checking its tags again, so a
+    /// recycled pid is never hit. Returns what was killed.
+    @discardableResult
+    static func kill(instanceID: String, where matches: (String) -> Bool) -> [Tagged] {
+        find(instanceID: instanceID, where: matches).filter { tagged in
+            guard let pidFD = try? PidFD.open(pid: tagged.pid) else { return false }
+            defer { pidFD.close() }
+            guard ProcFS.environmentValue(tagged.pid, "CORRAL_INSTANCE_ID") == instanceID,
+                ProcFS.environmentValue(tagged.pid, "CORRAL_SESSION_ID") == tagged.sessionID
+            else { return false }
+            return (try? pidFD.signal(SIGKILL)) == true
+        }
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+import Logging
+
+extension Supervisor {
+    /// Start-up reconciliation of the store with the host, before any request is served:
+    /// - a record whose leader is alive and is the same process (pid and start time, and in the
+    ///   session's cgroup where it has one) is adopted: pidfd, exit watch, timers from the stored
+    ///   deadlines;
+    /// - a record whose leader is gone, or whose pid now names another process, is removed, and
+    ///   what is left of its session is killed without trusting the pid (its cgroup, or the
+    ///   processes carrying its id); the other process is never signalled;
+    /// - processes of this corral instance, or session cgroups below its root, that belong to no
+    ///   adopted session (a crash between spawn and record) are killed as orphans.
+    func reconcile() async {
+        let records: [SessionRecord]
+        do {
+            records = try await store.allRecords()
+        } catch {
+            metrics.storeFailed()
+            logger.error("cannot read the session store to re-adopt sessions", metadata: [LogKey.error: "\(error)"])
+            return
+        }
+        for record in records where sessions[record.id] == nil {
+            if let leader = verifiedLeader(record) {
+                adopt(record, leader: leader)
+            } else {
+                containment.cleanUpRemains(of: record, instanceID: dataDirectory.instanceID)
+                do {
+                    try await store.delete(record.id)
+                } catch {
+                    metrics.storeFailed()
+                }
+            }
+        }
+        killOrphans()
+    }
+
+    /// A pidfd for the record's leader if it is still the session's process. The pidfd is opened
+    /// first and the identity checked after, so the pidfd cannot name a process that took the
+    /// pid in between.
+    private func verifiedLeader(_ record: SessionRecord) -> PidFD? {
+        let log = logger.about(record)
+        guard let pid = record.pid, let startTime = record.leaderStartTime else {
+            log.notice("removing the record of a session that never got an agent (corral stopped while starting it)")
+            return nil
+        }
+        guard let pidFD = try? PidFD.open(pid: pid) else {
+            log.notice("the session's agent is gone; removing its record and what is left of it")
+            return nil
+        }
+        guard let stat = ProcFS.stat(pid), !stat.isZombie else {
+            pidFD.close()
+            log.notice("the session's agent is gone; removing its record and what is left of it")
+            return nil
+        }
+        guard stat.startTime == startTime else {
+            pidFD.close()
+            log.warning(
+                "pid \(pid) now belongs to another process; it is not signalled, and the session's record is removed",
+                metadata: ["recorded_start_time": "\(startTime)", "start_time": "\(stat.startTime)"]
+            )
+            return nil
+        }
+        if let cgroup = record.cgroupPath, !ProcFS.isInCgroup(pid, cgroupPath: cgroup) {
+            pidFD.close()
+            log.warning("pid \(pid) is no longer in the session's cgroup; it is not signalled, and the session's record is removed")
+            return nil
+        }
+        return pidFD
+    }
+
+    private func adopt(_ record: SessionRecord, leader: PidFD) {
+        guard let profile = configuration.agents[record.agent] else {
+            // The profile is gone from the configuration: still supervise the session, with the
+            // settings it was started with.
+            return adopt(record, leader: leader, profile: AgentProfile(command: ["?"]))
+        }
+        adopt(record, leader: leader, profile: profile)
+    }
+
+    private func adopt(_ record: SessionRecord, leader: PidFD, profile: AgentProfile) {
+        let tree = containment.adopt(record, leader: leader, monitor: monitor)
+        let session = LiveSession(instance: nextInstanceNumber(), record: record, profile: profile)
+        session.tree = tree
+        sessions[record.id] = session
+        sessionsByLeader[leader.pid] = record.id
+        let id = record.id
+        let instance = session.instance
+        let sink = eventSink
+        do {
+            session.watchToken = try monitor.watch(leader) { status in
+                sink.yield(.leaderExited(id, instance: instance, status))
+            }
+        } catch {
+            logger.about(record).error("cannot watch an adopted agent; its exit is found by the sweeper", metadata: [LogKey.error: "\(error)"])
+        }
+        logger.about(record).notice(
+            "re-adopted a session started before corral restarted",
+            metadata: [LogKey.containment: "\(tree.kind.rawValue)", "status": "\(record.status.rawValue)"]
+        )
+        perform(session.lifecycle.handle(.adopted(record.status)), for: session)
+    }
+
+    private func killOrphans() {
+        let adopted = Set(sessions.keys.map(\.rawValue))
+        for orphan in TaggedProcesses.kill(instanceID: dataDirectory.instanceID, where: { !adopted.contains($0) }) {
+            logger.warning("killed an orphan: a process of this corral whose session has no record", metadata: [LogKey.pid: "\(orphan.pid)", LogKey.session: "\(orphan.sessionID)"])
+        }
+        if let cgroups = containment as? CgroupContainment {
+            let keep = Set(sessions.values.compactMap(\.record.cgroupPath))
+            for path in cgroups.removeUnknownCgroups(keeping: keep) {
+                logger.warning("killed and removed an orphaned session cgroup", metadata: ["cgroup": "\(path)"])
+            }
+        }
+    }
+}

@@ -1,0 +1,146 @@
+import CorralCore
+import CorralTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("Nothing lost when corral dies", .serialized)
+struct RecoveryTests {
+    @Test(arguments: testedModes.filter { $0 != .cgroupAttach })
+    func liveSessionsAreReadoptedAfterSIGKILL(mode: CorralConfiguration.ContainmentMode) async throws {
+        try await CrashTestBed.run(containment: mode) { bed in
+            let corral = try await bed.startCorral()
+            var started: [[String: Any]] = []
+            for index in (0..<10).reversed() {
+                let agent = index % 2 == 0 ? "cooperative" : "setsid-child"
+                // Three of them (started last) expire soon: their timers must survive the crash.
+                let timeout = index < 3 ? 8 : 600
+                started.append(try await corral.start(#"{"session_id": "s\#(index)", "agent": "\#(agent)", "timeout_seconds": \#(timeout)}"#))
+            }
+            let pids = Dictionary(uniqueKeysWithValues: started.map { ($0.sessionID, $0.pid) })
+
+            await bed.crash()
+            for pid in pids.values { #expect(ProcessProbe.isAlive(pid), "agent \(pid) died with corral") }
+
+            let restarted = try await bed.startCorral()
+            let listed = try await restarted.sessions()
+            #expect(Dictionary(uniqueKeysWithValues: listed.map { ($0.sessionID, $0.pid) }) == pids)
+
+            // Restored timers end the short sessions, tree and all.
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) { try await restarted.sessions().count == 7 })
+            for id in ["s0", "s1", "s2"] {
+                #expect(ProcessProbe.sessionProcesses(id).filter { bed.taggedProcesses.contains($0) }.isEmpty)
+            }
+            // The others can be ended like any session.
+            for id in (3..<10).map({ "s\($0)" }) {
+                let reply = try await restarted.request(.DELETE, "/api/sessions/\(id)")
+                #expect(reply.status == 200, "\(reply.text)")
+            }
+            #expect(bed.taggedProcesses.isEmpty)
+            #expect(try await restarted.sessions().isEmpty)
+        }
+    }
+
+    @Test(arguments: testedModes.filter { $0 != .cgroupAttach })
+    func crashWhileStartingLeavesNoOrphan(mode: CorralConfiguration.ContainmentMode) async throws {
+        try await CrashTestBed.run(containment: mode) { bed in
+            try await bed.startCorral()
+            let instance = try #require(bed.instanceID)
+            await bed.crash()
+
+            // What a crash between spawn and record leaves: a record without a pid, and a process
+            // carrying the session's id and this corral's instance (in its own kernel session, as
+            // agents are).
+            let store = try SQLiteStore(path: bed.dataDirectory + "/corral.db")
+            let now = Date()
+            try await store.insert(SessionRecord(id: SessionID("half-started")!, agent: "sleeper", createdAt: now, expiresAt: now + 600, logPath: "/dev/null"))
+            let orphan = try spawnTagged(
+                ["CORRAL_INSTANCE_ID=\(instance)", "CORRAL_SESSION_ID=half-started", "CORRAL_TEST_RUN=\(bed.tag)"]
+            )
+            // A process of another corral instance with the same session id is not ours to touch.
+            let stranger = try spawnTagged(["CORRAL_INSTANCE_ID=someone-else", "CORRAL_SESSION_ID=half-started", "CORRAL_TEST_RUN=\(bed.tag)"])
+            #expect(ProcessProbe.isAlive(orphan))
+
+            let corral = try await bed.startCorral()
+            #expect(await ProcessProbe.waitUntil { !ProcessProbe.isAlive(orphan) }, "the orphan survived re-adoption")
+            #expect(ProcessProbe.isAlive(stranger), "another corral's process was killed")
+            #expect(try await corral.sessions().isEmpty)
+            #expect(try await store.record(SessionID("half-started")!) == nil)
+            ProcessProbe.kill([stranger])
+        }
+    }
+
+    @Test(arguments: testedModes.filter { $0 != .cgroupAttach })
+    func crashWhileEndingFinishesTheEnd(mode: CorralConfiguration.ContainmentMode) async throws {
+        try await CrashTestBed.run(containment: mode, extra: ["grace_seconds": 30]) { bed in
+            let corral = try await bed.startCorral()
+            let session = try await corral.start(#"{"agent": "ignore-term"}"#)
+            let id = session.sessionID
+            // The DELETE waits out the long grace period; corral dies meanwhile.
+            let deletion = Task { _ = try? await corral.request(.DELETE, "/api/sessions/\(id)") }
+            #expect(try await ProcessProbe.waitUntil {
+                try await corral.request(.GET, "/api/sessions/\(id)").json["status"] as? String == "stopping"
+            })
+            await bed.crash()
+            await deletion.value
+            #expect(ProcessProbe.isAlive(session.pid))
+
+            var restartConfig = bed.config
+            restartConfig["grace_seconds"] = 1
+            bed.config = restartConfig
+            let restarted = try await bed.startCorral()
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(15)) { try await restarted.sessions().isEmpty })
+            #expect(await ProcessProbe.waitUntil { bed.taggedProcesses.isEmpty })
+        }
+    }
+
+    @Test func recycledPIDIsNeverSignalled() async throws {
+        try await CrashTestBed.run(containment: .processGroup, extra: ["sweep_interval_seconds": 0.5]) { bed in
+            try await bed.startCorral()
+            await bed.crash()
+
+            // An unrelated process now holds the pid a record names; the record's start time is
+            // that of the process that had the pid before.
+            let unrelated = try spawnTagged(["CORRAL_TEST_RUN=\(bed.tag)"], newSession: true)
+            let startTime = try #require(ProcFS.stat(unrelated)?.startTime)
+            let store = try SQLiteStore(path: bed.dataDirectory + "/corral.db")
+            let now = Date()
+            let record = SessionRecord(
+                id: SessionID("recycled")!, agent: "sleeper", status: .running, pid: unrelated, pgid: unrelated,
+                isGroupLeader: true, leaderStartTime: startTime - 1, createdAt: now, expiresAt: now + 600, logPath: "/dev/null"
+            )
+            try await store.insert(record)
+
+            let corral = try await bed.startCorral()
+            #expect(try await corral.sessions().isEmpty)
+            #expect(try await store.record(record.id) == nil)
+            #expect(corral.log.contains("now belongs to another process"))
+            // Several sweeps later it is still alive.
+            let sweepsDone = ContinuousClock.now + .seconds(2)
+            try await Task.sleep(until: sweepsDone)
+            #expect(ProcessProbe.isAlive(unrelated, startTime: startTime))
+            ProcessProbe.kill([unrelated])
+        }
+    }
+}
+
+/// Starts `sleep 1000` with exactly this environment, as a child of the test; with
+/// `newSession` (or by default) in a kernel session of its own, as agents are, so the test
+/// process's reaper collects it once it dies.
+func spawnTagged(_ environment: [String], newSession: Bool = true) throws -> Int32 {
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    // POSIX_SPAWN_SETSID (glibc 2.26+; the constant is not imported into Swift).
+    if newSession { posix_spawnattr_setflags(&attributes, 0x80) }
+    var pid: Int32 = 0
+    let argv: [UnsafeMutablePointer<CChar>?] = [strdup("sleep"), strdup("1000"), nil]
+    let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
+    defer { (argv + envp).forEach { free($0) } }
+    let result = posix_spawn(&pid, "/bin/sleep", nil, &attributes, argv, envp)
+    guard result == 0 else { throw SystemError("posix_spawn", errno: result) }
+    return pid
+}

@@ -1,0 +1,153 @@
+import AsyncHTTPClient
+import CorralCore
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real `corral serve` binary, started as a child of the test (in the test's own kernel
+/// session, so corral's own reaper leaves it alone) and stopped by pid: for crash and shutdown
+/// tests.
+public final class CorralProcess: @unchecked Sendable {
+    public let pid: Int32
+    public let port: Int
+    public let configFile: String
+    public let logFile: String
+    private var reaped = false
+
+    /// The `corral` executable next to the test bundle (`swift test` builds it).
+    public static let executable: String = {
+        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("corral").path
+        if FileManager.default.isExecutableFile(atPath: besideTests) { return besideTests }
+        let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return package.appendingPathComponent(".build/debug/corral").path
+    }()
+
+    /// Starts corral with `config` (written to a file; `listen` is set to a free port) and waits
+    /// until it serves.
+    public static func start(config: [String: Any], directory: String) async throws -> CorralProcess {
+        var config = config
+        config["listen"] = "127.0.0.1:0"
+        let configFile = directory + "/corral-\(UUID().uuidString).json"
+        try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted]).write(to: URL(fileURLWithPath: configFile))
+        // A log per run: a restarted corral must not be read from its predecessor's log.
+        let logFile = directory + "/corral-\(UUID().uuidString).log"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, logFile, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let arguments = [executable, "serve", "--config", configFile]
+        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CORRAL_") && $0.key != "SESSION_TIMEOUT" }
+            .map { "\($0.key)=\($0.value)" }
+        var pid: Int32 = 0
+        let result = withCStrings(arguments) { argv in
+            withCStrings(environment) { envp in posix_spawn(&pid, executable, &actions, nil, argv, envp) }
+        }
+        guard result == 0 else { throw CorralError(.spawnFailed, "cannot start \(executable)", underlying: SystemError("posix_spawn", errno: result)) }
+        let process = CorralProcess(pid: pid, port: 0, configFile: configFile, logFile: logFile)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if let port = process.listeningPort() {
+                return CorralProcess(pid: pid, port: port, configFile: configFile, logFile: logFile)
+            }
+            if process.exited() {
+                throw CorralError(.spawnFailed, "corral exited at start-up: \(process.log)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        await process.kill()
+        throw CorralError(.spawnFailed, "corral did not start listening: \(process.log)")
+    }
+
+    private init(pid: Int32, port: Int, configFile: String, logFile: String) {
+        self.pid = pid
+        self.port = port
+        self.configFile = configFile
+        self.logFile = logFile
+    }
+
+    public var log: String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }
+
+    private func listeningPort() -> Int? {
+        guard let range = log.range(of: "listening on 127.0.0.1:") else { return nil }
+        return Int(log[range.upperBound...].prefix(while: \.isNumber))
+    }
+
+    /// SIGKILL, as a crash would, and reap.
+    public func kill() async {
+        if !reaped { Glibc.kill(pid, SIGKILL) }
+        await waitForExit(timeout: .seconds(10))
+    }
+
+    /// SIGTERM and wait; returns the exit status, or nil if it did not exit in time.
+    public func terminate(timeout: Duration = .seconds(30)) async -> Int32? {
+        if !reaped { Glibc.kill(pid, SIGTERM) }
+        return await waitForExit(timeout: timeout)
+    }
+
+    public func exited() -> Bool {
+        reapIfExited() != nil
+    }
+
+    /// Waits for the child's exit (the process is the test's own child), polling without
+    /// holding a thread of the test's concurrency pool.
+    @discardableResult
+    public func waitForExit(timeout: Duration) async -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let status = reapIfExited() { return status }
+            if ContinuousClock.now >= deadline { return nil }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    private var status: Int32?
+
+    private func reapIfExited() -> Int32? {
+        if reaped { return status }
+        var status: Int32 = 0
+        guard waitpid(pid, &status, WNOHANG) == pid else { return nil }
+        reaped = true
+        self.status = status
+        return status
+    }
+
+    public struct Reply: Sendable {
+        public let status: Int
+        public let text: String
+        public var json: [String: Any] {
+            (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
+        }
+    }
+
+    public func request(_ method: HTTPMethod, _ path: String, body: String? = nil, timeout: Duration = .seconds(20)) async throws -> Reply {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        request.method = method
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .init(timeout))
+        let bytes = try await response.body.collect(upTo: 16 << 20)
+        return Reply(status: Int(response.status.code), text: String(buffer: bytes))
+    }
+
+    /// Starts a session; fails unless the answer is 201.
+    public func start(_ body: String) async throws -> [String: Any] {
+        let reply = try await request(.POST, "/api/sessions", body: body)
+        guard reply.status == 201 else { throw CorralError(.spawnFailed, "POST /api/sessions: \(reply.status) \(reply.text)") }
+        return reply.json
+    }
+
+    public func sessions() async throws -> [[String: Any]] {
+        try await request(.GET, "/api/sessions").json["sessions"] as? [[String: Any]] ?? []
+    }
+}
+
+private func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
+    let pointers = strings.map { strdup($0) } + [nil]
+    defer { pointers.forEach { free($0) } }
+    return body(pointers)
+}
