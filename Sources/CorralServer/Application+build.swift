@@ -26,13 +26,19 @@ public enum CorralApp {
         case .sqlite: store = try SQLiteStore(path: configuration.resolvedStorePath!)
         }
         let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.valueHistogramBuckets["corral_session_processes"] = [1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000]
+        factory.durationHistogramBuckets["corral_session_end_duration_seconds"] = [
+            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+            .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
+        ]
         let containment = try ContainmentSelector.select(configuration, logger: logger)
         let supervisor = Supervisor(
             configuration: configuration,
             dataDirectory: dataDirectory,
             store: store,
             containment: containment,
-            metrics: CorralMetrics(factory: PrometheusMetricsFactory(registry: registry)),
+            metrics: CorralMetrics(factory: factory),
             logger: logger
         )
         return CorralServices(
@@ -62,7 +68,10 @@ public enum CorralApp {
             ),
             logger: logger
         )
-        if includingSupervisor { app.addServices(services.supervisor) }
+        if includingSupervisor {
+            app.addServices(services.supervisor)
+            if let webhook = webhookService(configuration, services, logger) { app.addServices(webhook) }
+        }
         app.beforeServerStarts {
             try await services.supervisor.prepare()
         }
@@ -73,14 +82,23 @@ public enum CorralApp {
     /// while it drains the API still answers (GET, DELETE) and refuses new sessions with 503.
     public static func run(configuration: CorralConfiguration, services: CorralServices, logger: Logger) async throws {
         let app = buildApplication(configuration: configuration, services: services, logger: logger, includingSupervisor: false)
+        // Stopped in reverse order: the supervisor first (the server still answers while it
+        // drains), the webhook last (it still delivers the events of the last ends).
+        var ordered: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let webhook = webhookService(configuration, services, logger) { ordered.append(.init(service: webhook)) }
+        ordered += [.init(service: app), .init(service: services.supervisor)]
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: app), .init(service: services.supervisor)],
+                services: ordered,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )
         )
         try await group.run()
+    }
+
+    private static func webhookService(_ configuration: CorralConfiguration, _ services: CorralServices, _ logger: Logger) -> WebhookService? {
+        configuration.eventsWebhookURL.map { WebhookService(url: $0, events: services.supervisor.events, logger: logger) }
     }
 
     public static func buildRouter(configuration: CorralConfiguration, services: CorralServices) -> Router<BasicRequestContext> {
@@ -99,6 +117,7 @@ public enum CorralApp {
             api.add(middleware: BearerAuthMiddleware(token: token))
         }
         SessionRoutes(supervisor: services.supervisor, store: services.store, maxBodyBytes: maxBodyBytes).register(on: api)
+        StreamingRoutes(supervisor: services.supervisor, events: services.supervisor.events).register(on: api)
         return router
     }
 }

@@ -13,13 +13,15 @@ struct SessionJSON: Encodable {
     let startedAt: String
     let expiresAt: String
     let metadata: [String: String]
+    let usage: ResourceUsage?
 
     enum CodingKeys: String, CodingKey {
         case sessionID = "session_id", agent, pid, pgid, isGroupLeader = "is_group_leader", status, containment
-        case startedAt = "started_at", expiresAt = "expires_at", metadata
+        case startedAt = "started_at", expiresAt = "expires_at", metadata, processes, memoryBytes = "memory_bytes"
     }
 
-    init(_ record: SessionRecord) {
+    init(_ record: SessionRecord, usage: ResourceUsage? = nil) {
+        self.usage = usage
         sessionID = record.id.rawValue
         agent = record.agent
         pid = record.pid
@@ -44,6 +46,10 @@ struct SessionJSON: Encodable {
         try container.encode(startedAt, forKey: .startedAt)
         try container.encode(expiresAt, forKey: .expiresAt)
         try container.encode(metadata, forKey: .metadata)
+        if let usage {
+            try container.encode(usage.processes, forKey: .processes)
+            try container.encode(usage.memoryBytes, forKey: .memoryBytes)
+        }
     }
 }
 

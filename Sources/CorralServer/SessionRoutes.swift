@@ -29,8 +29,14 @@ struct SessionRoutes<Context: RequestContext> {
         return JSONBody.response(SessionJSON(record), status: .created)
     }
 
+    /// `GET /api/sessions[?usage=true]`: with `usage`, each session also shows `processes` and
+    /// `memory_bytes` (read from its cgroup or /proc: more work, so asked for explicitly).
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
-        JSONBody.response(SessionListJSON(sessions: await supervisor.allSessions().map(SessionJSON.init)))
+        if try StreamingRoutes<Context>.flag(request.uri.queryParameters["usage"].map(String.init), name: "usage") {
+            let sessions = await supervisor.allSessionsWithUsage().map { SessionJSON($0.0, usage: $0.1) }
+            return JSONBody.response(SessionListJSON(sessions: sessions))
+        }
+        return JSONBody.response(SessionListJSON(sessions: await supervisor.allSessions().map { SessionJSON($0) }))
     }
 
     @Sendable func show(_ request: Request, context: Context) async throws -> Response {

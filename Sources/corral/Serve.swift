@@ -32,7 +32,9 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let level = configuration.logLevel
+        let format = configuration.logFormat
         LoggingSystem.bootstrap { label in
+            if format == .json { return JSONLogHandler(label: label, level: level) }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler

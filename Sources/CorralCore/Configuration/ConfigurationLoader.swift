@@ -27,6 +27,10 @@ import Logging
 /// - `watch_interval_seconds` / `CORRAL_WATCH_INTERVAL_SECONDS`, number, 2 (limit checks)
 /// - `shutdown` / `CORRAL_SHUTDOWN`, `terminate` | `drain` | `detach`, `terminate`
 /// - `drain_timeout_seconds` / `CORRAL_DRAIN_TIMEOUT_SECONDS`, number, 300
+/// - `log_max_bytes` / `CORRAL_LOG_MAX_BYTES`, integer, 10485760 (0: no cap)
+/// - `log_retention_seconds` / `CORRAL_LOG_RETENTION_SECONDS`, number, 604800 (7 days)
+/// - `log_format` / `CORRAL_LOG_FORMAT`, `text` | `json`, `text`
+/// - `events_webhook_url` / `CORRAL_EVENTS_WEBHOOK_URL`, `http(s)://…` or null, null
 ///
 /// The environment overrides the file. Unknown keys and bad values are errors naming the key.
 public enum ConfigurationLoader {
@@ -40,6 +44,8 @@ public enum ConfigurationLoader {
         ("max_sessions", .number), ("sweep_interval_seconds", .number), ("log_level", .string),
         ("containment", .string), ("cgroup_root", .nullableString), ("watch_interval_seconds", .number),
         ("shutdown", .string), ("drain_timeout_seconds", .number),
+        ("log_max_bytes", .number), ("log_retention_seconds", .number), ("log_format", .string),
+        ("events_webhook_url", .nullableString),
     ]
 
     /// - Parameters:
@@ -151,6 +157,20 @@ public enum ConfigurationLoader {
                 )
             }
             configuration.shutdown = parsed
+        }
+        if let bytes = try reader.integer("log_max_bytes", minimum: 0) { configuration.logMaxBytes = UInt64(bytes) }
+        configuration.logRetentionSeconds = try reader.positive("log_retention_seconds") ?? configuration.logRetentionSeconds
+        if let format = try reader.string("log_format") {
+            guard let parsed = CorralConfiguration.LogFormat(rawValue: format) else {
+                throw configurationError("\(reader.source("log_format")): expected text or json")
+            }
+            configuration.logFormat = parsed
+        }
+        if let url = try reader.nullableString("events_webhook_url") {
+            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
+                throw configurationError("\(reader.source("events_webhook_url")): expected an http:// or https:// URL")
+            }
+            configuration.eventsWebhookURL = url
         }
         if let root = try reader.nullableString("cgroup_root") {
             guard root.hasPrefix("/"), !root.split(separator: "/").contains("..") else {

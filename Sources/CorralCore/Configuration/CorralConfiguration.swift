@@ -65,6 +65,19 @@ public struct CorralConfiguration: Sendable {
     /// How often session limits are checked and escaped processes recorded.
     public var watchIntervalSeconds: Double = 2
     public var shutdown = ShutdownMode.terminate
+    /// A session log over this size is rotated (one old copy kept); 0 for no cap.
+    public var logMaxBytes: UInt64 = 10 * 1024 * 1024
+    /// Logs of ended sessions are removed this long after their last write.
+    public var logRetentionSeconds: Double = 7 * 24 * 3600
+    /// `text` or `json` (one JSON object per line) for corral's own log.
+    public var logFormat = LogFormat.text
+    /// Where session events are POSTed, if anywhere.
+    public var eventsWebhookURL: String?
+
+    public enum LogFormat: String, Sendable, Equatable, CaseIterable {
+        case text
+        case json
+    }
     public var drainTimeoutSeconds: Double = 300
     public var logLevel = Logger.Level.info
 

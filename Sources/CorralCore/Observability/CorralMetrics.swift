@@ -1,22 +1,32 @@
 import CoreMetrics
 
 /// corral's metrics, made through an injected swift-metrics factory (the server passes a
-/// Prometheus one; tests and embedders may pass their own). Names follow Prometheus conventions.
+/// Prometheus one; tests and embedders may pass their own). Names follow Prometheus conventions:
+/// - `corral_sessions_active{agent,status}` gauge
+/// - `corral_sessions_started_total{agent}`, `corral_sessions_ended_total{agent,reason}` counters
+/// - `corral_session_start_duration_seconds`, `corral_session_end_duration_seconds` histograms
+/// - `corral_session_processes` histogram: processes in a session when its end began
+/// - `corral_orphans_killed_total`, `corral_escapes_caught_total`, `corral_spawn_failures_total`,
+///   `corral_store_errors_total` counters
 public struct CorralMetrics: Sendable {
     private let factory: any MetricsFactory
-    private let active: Gauge
     private let spawnFailures: Counter
     private let storeErrors: Counter
     private let startDuration: Timer
     private let endDuration: Timer
+    private let orphans: Counter
+    private let escapes: Counter
+    private let processes: Recorder
 
     public init(factory: any MetricsFactory) {
         self.factory = factory
-        active = Gauge(label: "corral_sessions_active", factory: factory)
         spawnFailures = Counter(label: "corral_spawn_failures_total", factory: factory)
         storeErrors = Counter(label: "corral_store_errors_total", factory: factory)
         startDuration = Timer(label: "corral_session_start_duration_seconds", factory: factory)
         endDuration = Timer(label: "corral_session_end_duration_seconds", factory: factory)
+        orphans = Counter(label: "corral_orphans_killed_total", factory: factory)
+        escapes = Counter(label: "corral_escapes_caught_total", factory: factory)
+        processes = Recorder(label: "corral_session_processes", factory: factory)
     }
 
     /// Metrics that go nowhere.
@@ -36,7 +46,15 @@ public struct CorralMetrics: Sendable {
         endDuration.recordNanoseconds(duration.nanoseconds)
     }
 
-    func activeSessions(_ count: Int) { active.record(count) }
+    /// Live sessions by agent and status.
+    func activeSessions(agent: String, status: SessionStatus, count: Int) {
+        Gauge(label: "corral_sessions_active", dimensions: [("agent", agent), ("status", status.rawValue)], factory: factory).record(count)
+    }
+
+    /// How many processes a session had when its end began.
+    func processesAtEnd(_ count: Int) { processes.record(count) }
+    func orphanKilled() { orphans.increment() }
+    func escapesCaught(_ count: Int) { escapes.increment(by: Int64(count)) }
     func spawnFailed() { spawnFailures.increment() }
     func storeFailed() { storeErrors.increment() }
 }

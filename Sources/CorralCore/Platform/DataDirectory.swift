@@ -74,6 +74,56 @@ public final class DataDirectory: Sendable {
         throw CorralError(.spawnFailed, "too many old logs for session \(id) in \(logsPath)")
     }
 
+    /// The most recent log of a session id (ended sessions' logs stay until they expire).
+    public func latestLog(for id: SessionID) -> String? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: logsPath)) ?? []
+        let candidates = names.filter { $0 == "\(id.rawValue).log" || ($0.hasPrefix("\(id.rawValue)~") && $0.hasSuffix(".log")) }
+        return candidates.map { logsPath + "/" + $0 }.max { modificationTime($0) < modificationTime($1) }
+    }
+
+    /// Caps a live session's log: once it is over `maxBytes`, its content moves to `NAME.1`
+    /// (replacing the previous one) and the log starts again empty. The agent keeps writing to
+    /// the same open file (O_APPEND), so nothing has to be reopened.
+    func rotateIfLarge(_ path: String, maxBytes: UInt64) -> Bool {
+        var info = stat()
+        guard maxBytes > 0, stat(path, &info) == 0, UInt64(info.st_size) > maxBytes else { return false }
+        let rotated = path + ".1"
+        unlink(rotated)
+        let source = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard source >= 0 else { return false }
+        defer { Glibc.close(source) }
+        let target = open(rotated, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard target >= 0 else { return false }
+        defer { Glibc.close(target) }
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let got = buffer.withUnsafeMutableBytes { read(source, $0.baseAddress, $0.count) }
+            if got <= 0 { break }
+            _ = buffer.withUnsafeBytes { write(target, $0.baseAddress, got) }
+        }
+        return truncate(path, 0) == 0
+    }
+
+    /// Removes logs (and rotated logs) last written more than `age` ago, except `keep`.
+    func removeLogs(olderThan age: TimeInterval, keeping keep: Set<String>) -> Int {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: logsPath)) ?? []
+        let cutoff = Date().addingTimeInterval(-age)
+        var removed = 0
+        for name in names where name.hasSuffix(".log") || name.hasSuffix(".log.1") {
+            let path = logsPath + "/" + name
+            let base = name.hasSuffix(".1") ? String(path.dropLast(2)) : path
+            guard !keep.contains(base), modificationTime(path) < cutoff else { continue }
+            if unlink(path) == 0 { removed += 1 }
+        }
+        return removed
+    }
+
+    private func modificationTime(_ path: String) -> Date {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return .distantPast }
+        return Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec) + TimeInterval(info.st_mtim.tv_nsec) / 1e9)
+    }
+
     /// Writes a file (mode `mode`) in the data directory, replacing an older one.
     func install(_ contents: String, as name: String, mode: mode_t) throws(CorralError) {
         let target = path + "/" + name

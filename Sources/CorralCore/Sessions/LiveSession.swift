@@ -19,6 +19,10 @@ final class LiveSession {
     /// The last `STATUS=` the agent sent on the notify socket.
     var statusText: String?
     var warnedAboutMemory = false
+    /// The status this session is counted under in the active-sessions gauge.
+    var countedStatus: SessionStatus?
+    /// `session.started` has been published.
+    var announced = false
 
     init(instance: UInt64, record: SessionRecord, profile: AgentProfile) {
         self.instance = instance

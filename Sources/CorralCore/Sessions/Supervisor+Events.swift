@@ -44,6 +44,7 @@ extension Supervisor {
             case ("READY", "1"):
                 if session.lifecycle.status == .starting {
                     logger.about(session.record).info("agent ready")
+                    events.publish(.ready, session: session.record)
                 }
                 perform(session.lifecycle.handle(.ready), for: session)
             case ("STATUS", let text):

@@ -19,12 +19,16 @@ extension Supervisor {
             let tree: any ContainedTree
             let limits: ResourceLimits
         }
+        let logs = sessions.values.map(\.record.logPath)
+        let maxBytes = configuration.logMaxBytes
+        let dataDirectory = dataDirectory
         let watched = sessions.values.compactMap { session -> Watched? in
             guard let tree = session.tree, !session.lifecycle.isStopping else { return nil }
             return Watched(id: session.record.id, instance: session.instance, tree: tree, limits: session.profile.limits)
         }
         guard !watched.isEmpty else { return }
         let readings = await Task.detached { () -> [(Watched, ResourceUsage?, LimitViolation?)] in
+            for log in logs { _ = dataDirectory.rotateIfLarge(log, maxBytes: maxBytes) }
             let table = watched.contains { $0.tree.needsProcessTable } ? ProcessTable.read() : nil
             return watched.map { item in
                 if let table, item.tree.needsProcessTable { item.tree.track(table) }
@@ -39,12 +43,20 @@ extension Supervisor {
                     "session over its limit; ending it",
                     metadata: ["limit": "\(EndReason(violation).name)", "memory_bytes": "\(usage.memoryBytes)", "processes": "\(usage.processes)"]
                 )
+                events.publish(
+                    .limit, session: session.record,
+                    details: ["limit": .string(EndReason(violation).name), "exceeded": .bool(true), "memory_bytes": .number(Double(usage.memoryBytes)), "processes": .number(Double(usage.processes))]
+                )
                 perform(session.lifecycle.handle(.limitExceeded(violation)), for: session)
             } else if let limit = item.limits.memoryBytes, usage.memoryBytes * 10 >= limit * 8, !session.warnedAboutMemory {
                 session.warnedAboutMemory = true
                 logger.about(session.record).warning(
                     "session uses over 80% of its memory limit",
                     metadata: ["memory_bytes": "\(usage.memoryBytes)", "limit_bytes": "\(limit)"]
+                )
+                events.publish(
+                    .limit, session: session.record,
+                    details: ["limit": .string("memory_limit"), "exceeded": .bool(false), "memory_bytes": .number(Double(usage.memoryBytes)), "limit_bytes": .number(Double(limit))]
                 )
             }
         }

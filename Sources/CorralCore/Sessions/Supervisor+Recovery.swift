@@ -83,10 +83,12 @@ extension Supervisor {
         let session = LiveSession(instance: nextInstanceNumber(), record: record, profile: profile)
         session.tree = tree
         sessions[record.id] = session
+        count(session, as: record.status)
+        session.announced = true
         sessionsByLeader[leader.pid] = record.id
         let id = record.id
         let instance = session.instance
-        let sink = eventSink
+        let sink = inboxSink
         do {
             session.watchToken = try monitor.watch(leader) { status in
                 sink.yield(.leaderExited(id, instance: instance, status))
@@ -104,11 +106,13 @@ extension Supervisor {
     private func killOrphans() {
         let adopted = Set(sessions.keys.map(\.rawValue))
         for orphan in TaggedProcesses.kill(instanceID: dataDirectory.instanceID, where: { !adopted.contains($0) }) {
+            metrics.orphanKilled()
             logger.warning("killed an orphan: a process of this corral whose session has no record", metadata: [LogKey.pid: "\(orphan.pid)", LogKey.session: "\(orphan.sessionID)"])
         }
         if let cgroups = containment as? CgroupContainment {
             let keep = Set(sessions.values.compactMap(\.record.cgroupPath))
             for path in cgroups.removeUnknownCgroups(keeping: keep) {
+                metrics.orphanKilled()
                 logger.warning("killed and removed an orphaned session cgroup", metadata: ["cgroup": "\(path)"])
             }
         }

@@ -23,6 +23,11 @@ extension Supervisor {
                 perform(session.lifecycle.handle(.leaderExited(.unknown)), for: session)
             }
         }
+        let removedLogs = dataDirectory.removeLogs(
+            olderThan: configuration.logRetentionSeconds,
+            keeping: Set(sessions.values.map(\.record.logPath))
+        )
+        if removedLogs > 0 { logger.info("removed expired session logs", metadata: ["count": "\(removedLogs)"]) }
         let records: [SessionRecord]
         do {
             records = try await store.allRecords()

@@ -19,13 +19,17 @@ public actor Supervisor: Service {
     let monitor: ProcessMonitor
     let terminator: TreeTerminator
     let metrics: CorralMetrics
+    public nonisolated let events: EventBus
     let logger: Logger
     private let inheritedEnvironment: [String: String]
-    let events: AsyncStream<Event>
-    let eventSink: AsyncStream<Event>.Continuation
+    /// Exits and notify messages from the monitor thread, handled in order on the actor.
+    let inbox: AsyncStream<Event>
+    let inboxSink: AsyncStream<Event>.Continuation
 
     var sessions: [SessionID: LiveSession] = [:]
     var sessionsByLeader: [Int32: SessionID] = [:]
+    /// Live sessions by agent and status, kept in step with every change (O(1) each).
+    private var activeCounts: [String: [SessionStatus: Int]] = [:]
     private var nextInstance: UInt64 = 0
     private var notifySocket: NotifySocket?
     private var notifyToken: UInt64?
@@ -39,6 +43,7 @@ public actor Supervisor: Service {
         store: any SessionStore,
         containment: any Containment,
         metrics: CorralMetrics = .discarding,
+        events: EventBus = EventBus(),
         logger: Logger,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) {
@@ -49,9 +54,10 @@ public actor Supervisor: Service {
         self.monitor = .shared
         self.terminator = TreeTerminator(reaped: ProcessMonitor.shared.reaped)
         self.metrics = metrics
+        self.events = events
         self.logger = logger
         self.inheritedEnvironment = environment
-        (events, eventSink) = AsyncStream.makeStream(of: Event.self)
+        (inbox, inboxSink) = AsyncStream.makeStream(of: Event.self)
     }
 
     /// Everything that must be in place before requests are served: the notify socket, the
@@ -80,7 +86,7 @@ public actor Supervisor: Service {
         do {
             try monitor.start()
             let socket = try NotifySocket(path: dataDirectory.path + "/notify.sock")
-            let sink = eventSink
+            let sink = inboxSink
             notifyToken = try monitor.watchReadable(socket.descriptor) {
                 for (sender, message) in socket.receiveAll() {
                     sink.yield(.notification(senderPID: sender, message: message))
@@ -110,7 +116,7 @@ public actor Supervisor: Service {
         try await prepare()
         await withDiscardingTaskGroup { group in
             group.addTask {
-                for await event in self.events { await self.handle(event) }
+                for await event in self.inbox { await self.handle(event) }
             }
             group.addTask { await self.sweepPeriodically() }
             group.addTask { await self.watchPeriodically() }
@@ -131,6 +137,24 @@ public actor Supervisor: Service {
     }
 
     public var sessionCount: Int { sessions.count }
+
+    /// Every live session with what it uses (process count, memory), read off the actor.
+    public func allSessionsWithUsage() async -> [(SessionRecord, ResourceUsage?)] {
+        let entries = sessions.values.map { (snapshot($0), $0.tree) }.sorted { ($0.0.createdAt, $0.0.id) < ($1.0.createdAt, $1.0.id) }
+        return await Task.detached {
+            let table = entries.contains { $0.1?.needsProcessTable == true } ? ProcessTable.read() : nil
+            return entries.map { ($0.0, $0.1?.usage(in: table)) }
+        }.value
+    }
+
+    /// The session's log: the live session's, else the latest one left by a session with this
+    /// id (logs outlive their sessions until `log_retention_seconds`).
+    public func logPath(for id: SessionID) -> (path: String, live: Bool)? {
+        if let session = sessions[id] { return (session.record.logPath, true) }
+        return dataDirectory.latestLog(for: id).map { ($0, false) }
+    }
+
+    public func isLive(_ id: SessionID) -> Bool { sessions[id] != nil }
 
     /// Every process of the session, read from /proc (off the actor: it may take a while on a
     /// busy host).
@@ -198,9 +222,11 @@ public actor Supervisor: Service {
         )
         let session = LiveSession(instance: nextInstanceNumber(), record: record, profile: profile)
         sessions[id] = session
+        count(session, as: .starting)
         do {
             try await store.insert(record)
         } catch {
+            count(session, as: nil)
             sessions[id] = nil
             if error.code == .conflict { throw Self.idInUse(id) }
             metrics.storeFailed()
@@ -211,6 +237,7 @@ public actor Supervisor: Service {
             try spawn(session, executable: executable, logFD: log.fd)
         } catch {
             metrics.spawnFailed()
+            count(session, as: nil)
             sessions[id] = nil
             logger.about(record).error("agent could not be started", metadata: [LogKey.error: "\(error)"])
             try? await store.delete(id)
@@ -224,7 +251,15 @@ public actor Supervisor: Service {
             throw CorralError(.unavailable, "the session could not be recorded, so its agent was stopped (\(result.outcome.rawValue))")
         }
         metrics.sessionStarted(agent: agent, after: .now - began)
-        metrics.activeSessions(sessions.count)
+        session.announced = true
+        events.publish(
+            .started,
+            session: session.record,
+            details: [
+                "pid": .number(Double(session.record.pid ?? 0)), "pgid": .number(Double(session.record.pgid ?? 0)),
+                "containment": .string(session.record.containment.rawValue), "status": .string(session.lifecycle.status.rawValue),
+            ]
+        )
         return snapshot(session)
     }
 
@@ -232,7 +267,7 @@ public actor Supervisor: Service {
     private func spawn(_ session: LiveSession, executable: String, logFD: Int32) throws(CorralError) {
         let id = session.record.id
         let instance = session.instance
-        let sink = eventSink
+        let sink = inboxSink
         let environment = AgentCommand.environment(
             inherited: inheritedEnvironment,
             profile: session.profile,
@@ -271,6 +306,21 @@ public actor Supervisor: Service {
             "agent spawned",
             metadata: [LogKey.groupLeader: "\(session.record.isGroupLeader)", LogKey.containment: "\(tree.kind.rawValue)"]
         )
+    }
+
+    /// Moves the session to `status` (nil: gone) in the active-sessions gauge.
+    func count(_ session: LiveSession, as status: SessionStatus?) {
+        guard session.countedStatus != status else { return }
+        let agent = session.record.agent
+        if let old = session.countedStatus {
+            activeCounts[agent, default: [:]][old, default: 0] -= 1
+            metrics.activeSessions(agent: agent, status: old, count: activeCounts[agent]![old]!)
+        }
+        if let status {
+            activeCounts[agent, default: [:]][status, default: 0] += 1
+            metrics.activeSessions(agent: agent, status: status, count: activeCounts[agent]![status]!)
+        }
+        session.countedStatus = status
     }
 
     func nextInstanceNumber() -> UInt64 {
@@ -316,6 +366,7 @@ public actor Supervisor: Service {
         if let notifyToken { monitor.unwatch(notifyToken) }
         notifyToken = nil
         (containment as? CgroupContainment)?.root.removeIfUnused()
+        events.finishAll()
     }
 
     private func endAll() async {
@@ -362,9 +413,15 @@ public actor Supervisor: Service {
         for action in actions {
             switch action {
             case .persist(let status):
+                let changed = session.record.status != status
                 session.record.status = status
                 if status == .running, session.record.readyAt == nil { session.record.readyAt = Date() }
                 enqueueWrite(session)
+                count(session, as: status)
+                // The first status goes out with `session.started`.
+                if changed && session.announced {
+                    events.publish(.status, session: session.record, details: ["status": .string(status.rawValue)])
+                }
             case .startDeadlineTimer:
                 session.deadlineTimer = timer(session, in: session.record.expiresAt.timeIntervalSinceNow, event: .deadlineReached)
             case .startStartupTimer:
@@ -406,7 +463,16 @@ public actor Supervisor: Service {
         let id = session.record.id
         let instance = session.instance
         let grace = Duration.seconds(configuration.graceSeconds)
-        Task { [terminator] in
+        let record = session.record
+        Task { [terminator, metrics, events, logger] in
+            let members = tree.members()
+            metrics.processesAtEnd(members.entries.count)
+            let escaped = members.entries.filter { $0.pgid != tree.pgid }
+            if !escaped.isEmpty {
+                metrics.escapesCaught(escaped.count)
+                logger.about(record).notice("processes outside the session's process group are ended with it", metadata: ["pids": "\(escaped.map(\.pid))"])
+                events.publish(.escape, session: record, details: ["pids": .array(escaped.map { .number(Double($0.pid)) })])
+            }
             let outcome = await terminator.terminate(tree, grace: grace)
             self.terminationFinished(id, instance: instance, outcome: outcome)
         }
@@ -442,6 +508,13 @@ public actor Supervisor: Service {
         if let exit = session.leaderExit { metadata[LogKey.exit] = "\(exit)" }
         logger.about(session.record).info("session ended", metadata: metadata)
         metrics.sessionEnded(agent: session.record.agent, reason: reason, after: duration)
+        var details: [String: JSONValue] = [
+            "reason": .string(reason.name), "outcome": .string(result.outcome.rawValue),
+            "duration_ms": .number(Double(duration.milliseconds)),
+            "session_duration_ms": .number((Date().timeIntervalSince(session.record.createdAt) * 1000).rounded()),
+        ]
+        if let exit = session.leaderExit { details["exit"] = .string(exit.description) }
+        events.publish(.ended, session: session.record, details: details)
         let id = session.record.id
         let instance = session.instance
         Task {
@@ -454,7 +527,7 @@ public actor Supervisor: Service {
     private func forget(_ id: SessionID, instance: UInt64, result: EndResult) {
         guard let session = sessions[id], session.instance == instance else { return }
         sessions[id] = nil
-        metrics.activeSessions(sessions.count)
+        count(session, as: nil)
         for waiter in session.endWaiters { waiter.resume(returning: result) }
         session.endWaiters.removeAll()
     }

@@ -1,0 +1,108 @@
+import CorralCore
+import Foundation
+import Hummingbird
+
+/// The long-lived responses: `/api/events` (Server-Sent Events) and a session's log, followed.
+struct StreamingRoutes<Context: RequestContext> {
+    let supervisor: Supervisor
+    let events: EventBus
+    /// Sent as an SSE comment on an idle event stream, so proxies keep it open.
+    var heartbeat: Duration = .seconds(15)
+    var followPollInterval: Duration = .milliseconds(200)
+
+    func register(on api: RouterGroup<Context>) {
+        api.get("events", use: eventStream)
+        api.get("sessions/:id/logs", use: logs)
+    }
+
+    /// `GET /api/events`: every session event from now on, as `event: <type>`, `id: <sequence>`,
+    /// `data: <json>`. Ends when corral stops.
+    @Sendable func eventStream(_ request: Request, context: Context) async throws -> Response {
+        let subscription = events.subscribe()
+        let heartbeat = self.heartbeat
+        let (chunks, sink) = AsyncStream.makeStream(of: ByteBuffer.self, bufferingPolicy: .bufferingNewest(4096))
+        let producer = Task {
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                    for await event in subscription {
+                        let data = (try? encoder.encode(event)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+                        sink.yield(ByteBuffer(string: "event: \(event.kind.rawValue)\nid: \(event.sequence)\ndata: \(data)\n\n"))
+                    }
+                    sink.finish()
+                }
+                group.addTask {
+                    while !Task.isCancelled {
+                        do { try await Task.sleep(for: heartbeat) } catch { return }
+                        sink.yield(ByteBuffer(string: ": keep-alive\n\n"))
+                    }
+                }
+            }
+        }
+        sink.onTermination = { _ in producer.cancel() }
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+            body: ResponseBody { writer in
+                defer { producer.cancel() }
+                // Something to flush at once: the client knows it is subscribed.
+                try await writer.write(ByteBuffer(string: ": subscribed\n\n"))
+                for await chunk in chunks { try await writer.write(chunk) }
+                try await writer.finish(nil)
+            }
+        )
+    }
+
+    /// `GET /api/sessions/{id}/logs?tail=N&follow=true`: the last N lines (default 100), then, with
+    /// `follow`, what the agent writes until its session ends.
+    @Sendable func logs(_ request: Request, context: Context) async throws -> Response {
+        guard let id = SessionID(context.parameters.get("id") ?? "") else {
+            throw APIError(.badRequest, "invalid session id; \(SessionID.rule)")
+        }
+        let query = request.uri.queryParameters
+        var lines = 100
+        if let text = query["tail"] {
+            guard let value = Int(text), (0...100_000).contains(value) else {
+                throw APIError(.badRequest, "tail: expected a number of lines from 0 to 100000")
+            }
+            lines = value
+        }
+        let follow = try Self.flag(query["follow"].map(String.init), name: "follow")
+        guard let (path, live) = await supervisor.logPath(for: id), let (tail, end) = LogTail.last(lines, of: path) else {
+            throw APIError(.notFound, "no log for session '\(id)'")
+        }
+        let headers: HTTPFields = [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-cache"]
+        guard follow && live else {
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: tail)))
+        }
+        let supervisor = self.supervisor
+        let interval = followPollInterval
+        return Response(
+            status: .ok,
+            headers: headers,
+            body: ResponseBody { writer in
+                try await writer.write(ByteBuffer(bytes: tail))
+                var offset = end
+                while true {
+                    let stillLive = await supervisor.isLive(id)
+                    if let (bytes, next) = LogTail.appended(to: path, since: offset) {
+                        offset = next
+                        if !bytes.isEmpty { try await writer.write(ByteBuffer(bytes: bytes)) }
+                    }
+                    if !stillLive { break }
+                    try await Task.sleep(for: interval)
+                }
+                try await writer.finish(nil)
+            }
+        )
+    }
+
+    static func flag(_ value: String?, name: String) throws(APIError) -> Bool {
+        switch value?.lowercased() {
+        case nil, "0", "false", "no": return false
+        case "", "1", "true", "yes": return true
+        default: throw APIError(.badRequest, "\(name): expected true or false")
+        }
+    }
+}

@@ -1,0 +1,212 @@
+import ArgumentParser
+import Foundation
+
+struct Sessions: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List live sessions.",
+        discussion: """
+            Examples:
+              corral sessions
+              corral sessions --json
+              CORRAL_URL=http://10.0.0.5:8080 corral sessions
+            """
+    )
+
+    @OptionGroup var options: ClientOptions
+
+    func run() async throws {
+        let client = try options.client()
+        try await runClient { () throws(APIClient.Failure) in
+            let reply = try await client.send(.GET, "/api/sessions?usage=true")
+            if options.json { return printJSON(reply.body) }
+            let sessions = reply.json()["sessions"] as? [[String: Any]] ?? []
+            guard !sessions.isEmpty else { return print("no live sessions") }
+            let rows = sessions.map { session -> [String] in
+                [
+                    session["session_id"] as? String ?? "",
+                    session["agent"] as? String ?? "",
+                    session["status"] as? String ?? "",
+                    Formatting.date(session["started_at"] as? String).map { Formatting.age(since: $0) } ?? "",
+                    (session["pid"] as? Int).map(String.init) ?? "-",
+                    (session["pgid"] as? Int).map(String.init) ?? "-",
+                    (session["processes"] as? Int).map(String.init) ?? "-",
+                    (session["memory_bytes"] as? Int).map(Formatting.bytes) ?? "-",
+                ]
+            }
+            print(Formatting.table(["ID", "AGENT", "STATUS", "AGE", "PID", "PGID", "PROCS", "MEMORY"], rows))
+        }
+    }
+}
+
+struct Start: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Start a session.",
+        discussion: """
+            Metadata goes to the agent as CORRAL_METADATA (JSON), never on its command line.
+
+            Examples:
+              corral start
+              corral start demo --id call-42 --meta room=lobby --meta caller=+4930123 --timeout 3600
+            """
+    )
+
+    @Argument(help: "The agent profile (default: the server's default_agent).")
+    var agent: String?
+
+    @Option(name: .customLong("id"), help: "The session id (default: generated).")
+    var sessionID: String?
+
+    @Option(name: .customLong("meta"), help: ArgumentHelp("Metadata as key=value; repeatable.", valueName: "key=value"))
+    var metadata: [String] = []
+
+    @Option(help: ArgumentHelp("Seconds until the session is ended.", valueName: "seconds"))
+    var timeout: Double?
+
+    @OptionGroup var options: ClientOptions
+
+    func validate() throws {
+        for entry in metadata where !entry.contains("=") || entry.hasPrefix("=") {
+            throw ValidationError("--meta: expected key=value, got '\(entry)'")
+        }
+        if let timeout, timeout <= 0 { throw ValidationError("--timeout: must be greater than 0") }
+    }
+
+    func run() async throws {
+        let client = try options.client()
+        var body: [String: Any] = [:]
+        if let agent { body["agent"] = agent }
+        if let sessionID { body["session_id"] = sessionID }
+        if let timeout { body["timeout_seconds"] = timeout }
+        if !metadata.isEmpty {
+            body["metadata"] = Dictionary(metadata.map { entry in
+                let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                return (String(parts[0]), String(parts[1]))
+            }) { _, last in last }
+        }
+        try await runClient { () throws(APIClient.Failure) in
+            let reply = try await client.send(.POST, "/api/sessions", body: body)
+            if options.json { return printJSON(reply.body) }
+            let session = reply.json()
+            print(
+                "started \(session["session_id"] as? String ?? "?") (agent \(session["agent"] as? String ?? "?"), pid \(session["pid"] as? Int ?? 0), \(session["containment"] as? String ?? "?"), \(session["status"] as? String ?? "?"))"
+            )
+        }
+    }
+}
+
+struct End: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "End sessions: SIGTERM to each whole tree, SIGKILL after the grace period.",
+        discussion: """
+            Returns once nothing of each session is left. Exit status 1 if any could not be ended.
+
+            Examples:
+              corral end call-42
+              corral end call-42 call-43 --json
+            """
+    )
+
+    @Argument(help: "Session ids.")
+    var ids: [String]
+
+    @OptionGroup var options: ClientOptions
+
+    func validate() throws {
+        if ids.isEmpty { throw ValidationError("name at least one session id") }
+    }
+
+    func run() async throws {
+        let client = try options.client()
+        var results: [Any] = []
+        var failure: APIClient.Failure?
+        for id in ids {
+            do throws(APIClient.Failure) {
+                let reply = try await client.send(.DELETE, "/api/sessions/\(Self.escape(id))")
+                let result = reply.json()
+                results.append(result)
+                if !options.json {
+                    print("\(id): \(result["outcome"] as? String ?? "?") in \(result["duration_ms"] as? Int ?? 0) ms")
+                }
+            } catch {
+                if case .unreachable = error { try await runClient { () throws(APIClient.Failure) in throw error } }
+                results.append(["session_id": id, "error": "\(error)"])
+                if !options.json { FileHandle.standardError.write(Data("corral: \(id): \(error)\n".utf8)) }
+                failure = error
+            }
+        }
+        if options.json, let data = try? JSONSerialization.data(withJSONObject: results) { printJSON(data) }
+        if let failure { throw ExitCode(failure.exitCode) }
+    }
+
+    static func escape(_ id: String) -> String {
+        id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? id
+    }
+}
+
+struct Inspect: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show a session's processes as a tree.",
+        discussion: """
+            Every process of the session, including those that left its process group.
+
+            Examples:
+              corral inspect call-42
+              corral inspect call-42 --json
+            """
+    )
+
+    @Argument(help: "The session id.")
+    var id: String
+
+    @OptionGroup var options: ClientOptions
+
+    func run() async throws {
+        let client = try options.client()
+        try await runClient { () throws(APIClient.Failure) in
+            let reply = try await client.send(.GET, "/api/debug/session/\(End.escape(id))/processes")
+            if options.json { return printJSON(reply.body) }
+            let report = reply.json()
+            let processes = report["child_processes"] as? [[String: Any]] ?? []
+            print("session \(id): pid \(report["pid"] as? Int ?? 0), pgid \(report["pgid"] as? Int ?? 0), leader alive: \(report["is_process_alive"] as? Bool ?? false), group alive: \(report["is_group_alive"] as? Bool ?? false)")
+            print(ProcessTree(processes, sessionPGID: report["pgid"] as? Int ?? 0).rendered)
+            for error in report["errors"] as? [String] ?? [] { print("! \(error)") }
+        }
+    }
+}
+
+struct Logs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a session's log (its agent's stdout and stderr).",
+        discussion: """
+            Logs outlive their sessions (log_retention_seconds).
+
+            Examples:
+              corral logs call-42
+              corral logs call-42 --tail 20 --follow
+            """
+    )
+
+    @Argument(help: "The session id.")
+    var id: String
+
+    @Option(help: "How many of the last lines to print.")
+    var tail = 100
+
+    @Flag(help: "Keep printing what the agent writes until its session ends.")
+    var follow = false
+
+    @OptionGroup var options: ClientOptions
+
+    func validate() throws {
+        if tail < 0 { throw ValidationError("--tail: must be 0 or more") }
+    }
+
+    func run() async throws {
+        let client = try options.client()
+        try await runClient { () throws(APIClient.Failure) in
+            try await client.stream("/api/sessions/\(End.escape(id))/logs?tail=\(tail)&follow=\(follow)") { chunk in
+                FileHandle.standardOutput.write(Data(buffer: chunk))
+            }
+        }
+    }
+}

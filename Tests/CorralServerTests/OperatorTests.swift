@@ -1,0 +1,205 @@
+import CorralCore
+import CorralTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("What an operator sees: CLI, metrics, events, logs")
+struct OperatorTests {
+    func cli(_ corral: CorralProcess, _ arguments: String..., environment: [String: String] = [:]) async throws -> CommandRunner.Result {
+        var environment = environment
+        environment["CORRAL_URL"] = environment["CORRAL_URL"] ?? "http://127.0.0.1:\(corral.port)"
+        return try await CommandRunner.run(CorralProcess.executable, arguments, environment: environment)
+    }
+
+    @Test func cliCommandsAndExitCodes() async throws {
+        try await CrashTestBed.run(containment: .processGroup) { bed in
+            let corral = try await bed.startCorral()
+            let started = try await cli(corral, "start", "cooperative", "--id", "call-1", "--meta", "room=lobby", "--meta", "caller=+49", "--timeout", "600")
+            #expect(started.status == 0, "\(started.errors)")
+            #expect(started.output.contains("started call-1"))
+            let json = try await cli(corral, "start", "setsid-child", "--id", "call-2", "--json")
+            #expect(json.status == 0)
+            #expect(((try? JSONSerialization.jsonObject(with: Data(json.output.utf8))) as? [String: Any])?["session_id"] as? String == "call-2")
+
+            let table = try await cli(corral, "sessions")
+            #expect(table.status == 0)
+            let lines = table.output.split(separator: "\n")
+            #expect(lines.first?.hasPrefix("ID") == true && lines.first?.contains("MEMORY") == true)
+            #expect(lines.contains { $0.hasPrefix("call-1") && $0.contains("cooperative") && $0.contains("running") })
+            #expect(lines.count == 3)
+
+            let listed = try await cli(corral, "sessions", "--json")
+            let sessions = ((try? JSONSerialization.jsonObject(with: Data(listed.output.utf8))) as? [String: Any])?["sessions"] as? [[String: Any]]
+            #expect(sessions?.count == 2)
+            #expect(sessions?.first { $0["session_id"] as? String == "call-1" }?["metadata"] as? [String: String] == ["room": "lobby", "caller": "+49"])
+            #expect(sessions?.allSatisfy { ($0["processes"] as? Int ?? 0) >= 1 } == true)
+
+            _ = await ProcessProbe.waitUntil { ProcessProbe.sessionProcesses("call-2").count == 3 }
+            let tree = try await cli(corral, "inspect", "call-2")
+            #expect(tree.status == 0)
+            #expect(tree.output.contains("└─") || tree.output.contains("├─"), "\(tree.output)")
+            #expect(tree.output.contains("left the group"), "the setsid child is marked: \(tree.output)")
+
+            let logs = try await cli(corral, "logs", "call-1", "--tail", "1")
+            #expect(logs.status == 0)
+            #expect(logs.output.contains("cooperative agent"))
+
+            let ended = try await cli(corral, "end", "call-1", "call-2")
+            #expect(ended.status == 0, "\(ended.errors)")
+            #expect(ended.output.contains("call-1: terminated"))
+
+            // The server refuses: exit 1, with the server's message.
+            let missing = try await cli(corral, "end", "call-1")
+            #expect(missing.status == 1)
+            #expect(missing.errors.contains("no session 'call-1'"))
+            let unknownAgent = try await cli(corral, "start", "no-such-agent")
+            #expect(unknownAgent.status == 1)
+            // Usage errors: exit 2.
+            #expect(try await cli(corral, "end").status == 2)
+            #expect(try await cli(corral, "start", "--meta", "novalue").status == 2)
+            #expect(try await cli(corral, "frobnicate").status == 2)
+            // Nobody there: exit 3.
+            let unreachable = try await cli(corral, "sessions", environment: ["CORRAL_URL": "http://127.0.0.1:1"])
+            #expect(unreachable.status == 3)
+            #expect(unreachable.errors.contains("cannot reach corral"))
+            // Logs outlive their session.
+            let after = try await cli(corral, "logs", "call-1")
+            #expect(after.output.contains("cooperative agent"))
+        }
+    }
+
+    @Test func cliSendsTheTokenFromTheEnvironmentOrAFile() async throws {
+        try await CrashTestBed.run(containment: .processGroup, extra: ["api_token": "s3cret"]) { bed in
+            let corral = try await bed.startCorral()
+            #expect(try await cli(corral, "sessions").status == 1)
+            #expect(try await cli(corral, "sessions", environment: ["CORRAL_TOKEN": "s3cret"]).status == 0)
+            let file = bed.directory + "/token"
+            try "s3cret\n".write(toFile: file, atomically: true, encoding: .utf8)
+            #expect(try await cli(corral, "sessions", "--token-file", file).status == 0)
+            #expect(try await cli(corral, "sessions", "--token-file", bed.directory + "/missing").status == 2)
+        }
+    }
+
+    @Test func metricsCountAKnownSequence() async throws {
+        try await CrashTestBed.run(containment: .processGroup, extra: ["grace_seconds": 0.5]) { bed in
+            let corral = try await bed.startCorral()
+            for index in 0..<3 { _ = try await corral.start(#"{"agent": "cooperative", "session_id": "d\#(index)"}"#) }
+            _ = try await corral.start(#"{"agent": "sleeper", "session_id": "t0", "timeout_seconds": 1}"#)
+            _ = try await corral.start(#"{"agent": "sleeper", "session_id": "keep"}"#)
+            for index in 0..<3 { #expect(try await corral.request(.DELETE, "/api/sessions/d\(index)").status == 200) }
+            #expect(try await ProcessProbe.waitUntil { try await corral.request(.GET, "/api/sessions/t0").status == 404 })
+
+            let metrics = PrometheusText(try await corral.request(.GET, "/metrics").text)
+            #expect(metrics.value("corral_sessions_started_total", ["agent": "cooperative"]) == 3)
+            #expect(metrics.value("corral_sessions_started_total", ["agent": "sleeper"]) == 2)
+            #expect(metrics.value("corral_sessions_ended_total", ["agent": "cooperative", "reason": "deleted"]) == 3)
+            #expect(metrics.value("corral_sessions_ended_total", ["agent": "sleeper", "reason": "timeout"]) == 1)
+            #expect(metrics.value("corral_sessions_active", ["agent": "sleeper", "status": "running"]) == 1)
+            #expect(metrics.value("corral_sessions_active", ["agent": "cooperative", "status": "running"]) == 0)
+            #expect(metrics.value("corral_session_start_duration_seconds_count") == 5)
+            #expect(metrics.value("corral_session_end_duration_seconds_count") == 4)
+            #expect(metrics.value("corral_session_processes_count") == 4)
+            // Each cooperative agent had itself and one child when its end began.
+            #expect(metrics.value("corral_session_processes_bucket", ["le": "2.0"]) == 4)
+            #expect(metrics.value("corral_spawn_failures_total") == 0)
+        }
+    }
+
+    @Test func eventsArriveInOrder() async throws {
+        try await CrashTestBed.run(containment: testedModes.first!) { bed in
+            let corral = try await bed.startCorral()
+            let stream = try await EventStream.open("http://127.0.0.1:\(corral.port)/api/events")
+            _ = try await corral.start(#"{"agent": "setsid-child", "session_id": "e1"}"#)
+            #expect(await ProcessProbe.waitUntil { ProcessProbe.sessionProcesses("e1").count == 3 })
+            #expect(try await corral.request(.DELETE, "/api/sessions/e1").status == 200)
+            let events = try await stream.next(4)
+            #expect(events.map { $0["type"] as? String } == ["session.started", "session.status", "session.escape", "session.ended"])
+            #expect(events.allSatisfy { $0["session_id"] as? String == "e1" })
+            #expect(events[1]["status"] as? String == "stopping")
+            #expect((events[2]["pids"] as? [Int])?.count == 1)
+            #expect(events[3]["reason"] as? String == "deleted")
+            #expect(events[3]["duration_ms"] is Int)
+            let sequences = events.compactMap { $0["sequence"] as? Int }
+            #expect(sequences == sequences.sorted())
+            stream.close()
+        }
+    }
+
+    @Test func logsAreFollowedRotatedAndExpired() async throws {
+        try await CrashTestBed.run(
+            containment: .processGroup,
+            extra: ["log_max_bytes": 4096, "watch_interval_seconds": 0.2, "log_retention_seconds": 60, "sweep_interval_seconds": 0.5]
+        ) { bed in
+            var config = bed.config
+            var agents = config["agents"] as! [String: Any]
+            agents["chatty"] = ["command": ["/bin/sh", "-c", "i=0; while :; do echo line $i; i=$((i+1)); sleep 0.002; done"], "env": ["CORRAL_TEST_RUN": bed.tag]]
+            config["agents"] = agents
+            bed.config = config
+            let corral = try await bed.startCorral()
+            _ = try await corral.start(#"{"agent": "chatty", "session_id": "chat"}"#)
+            let logPath = bed.dataDirectory + "/logs/chat.log"
+            #expect(await ProcessProbe.waitUntil { FileManager.default.fileExists(atPath: logPath + ".1") }, "the log was not rotated")
+            #expect(await ProcessProbe.waitUntil {
+                ((try? FileManager.default.attributesOfItem(atPath: logPath)[.size] as? Int) ?? .max) < 4096 * 4
+            })
+            let tail = try await corral.request(.GET, "/api/sessions/chat/logs?tail=3")
+            #expect(tail.status == 200)
+            #expect(tail.text.split(separator: "\n").count == 3)
+            #expect(tail.text.split(separator: "\n").allSatisfy { $0.hasPrefix("line ") })
+            #expect(try await corral.request(.GET, "/api/sessions/chat/logs?tail=-1").status == 400)
+            #expect(try await corral.request(.GET, "/api/sessions/nobody/logs").status == 404)
+            #expect(try await corral.request(.DELETE, "/api/sessions/chat").status == 200)
+
+            // A log older than log_retention_seconds is removed by the sweeper.
+            var old = timeval(tv_sec: time(nil) - 3600, tv_usec: 0)
+            var times = [old, old]
+            _ = utimes(logPath, &times)
+            _ = utimes(logPath + ".1", &times)
+            old.tv_sec += 0
+            #expect(await ProcessProbe.waitUntil { !FileManager.default.fileExists(atPath: logPath) })
+            #expect(!FileManager.default.fileExists(atPath: logPath + ".1"))
+        }
+    }
+
+    @Test func jsonLogsCarryTheSession() async throws {
+        try await CrashTestBed.run(containment: .processGroup, extra: ["log_format": "json"]) { bed in
+            let corral = try await bed.startCorral()
+            _ = try await corral.start(#"{"agent": "sleeper", "session_id": "j1"}"#)
+            #expect(try await corral.request(.DELETE, "/api/sessions/j1").status == 200)
+            let lines = corral.log.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+            let spawned = lines.first { $0["message"] as? String == "agent spawned" }
+            #expect(spawned?["session"] as? String == "j1")
+            #expect(spawned?["agent"] as? String == "sleeper")
+            #expect(spawned?["pid"] != nil && spawned?["pgid"] != nil && spawned?["level"] as? String == "info")
+            #expect(lines.contains { $0["message"] as? String == "session ended" && $0["reason"] as? String == "deleted" })
+        }
+    }
+}
+
+/// Prometheus text exposition, parsed enough to read single values.
+struct PrometheusText {
+    let samples: [(name: String, labels: [String: String], value: Double)]
+
+    init(_ text: String) {
+        samples = text.split(separator: "\n").compactMap { line in
+            guard !line.hasPrefix("#"), let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { return nil }
+            let series = line[..<space]
+            guard let brace = series.firstIndex(of: "{") else { return (String(series), [:], value) }
+            var labels: [String: String] = [:]
+            for pair in series[series.index(after: brace)..<series.index(before: series.endIndex)].split(separator: ",") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                if parts.count == 2 { labels[String(parts[0])] = String(parts[1].dropFirst().dropLast()) }
+            }
+            return (String(series[..<brace]), labels, value)
+        }
+    }
+
+    /// The value of the series with exactly these labels (nil if absent).
+    func value(_ name: String, _ labels: [String: String] = [:]) -> Double? {
+        samples.first { $0.name == name && $0.labels == labels }?.value
+    }
+}
