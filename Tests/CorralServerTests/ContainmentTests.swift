@@ -13,7 +13,7 @@ let testedModes: [CorralConfiguration.ContainmentMode] = {
     return [.cgroup, .cgroupAttach, .processGroup]
 }()
 
-@Suite("Containment: nothing of a session outlives it")
+@Suite("Containment: nothing of a session outlives it", .serialized)
 struct ContainmentTests {
     /// Minimum number of processes each escaping agent has once it is set up.
     static let settled: [String: Int] = ["setsid-child": 3, "double-fork": 2, "fork-100": 101, "ignore-term-everywhere": 3]

@@ -43,7 +43,7 @@ public enum ProcessProbe {
     /// Polls `condition` until it holds or `timeout` passes; returns whether it held.
     public static func waitUntil(
         timeout: Duration = .seconds(10),
-        every interval: Duration = .milliseconds(50),
+        every interval: Duration = .milliseconds(100),
         _ condition: () async throws -> Bool
     ) async rethrows -> Bool {
         let deadline = ContinuousClock.now + timeout

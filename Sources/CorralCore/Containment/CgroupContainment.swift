@@ -189,6 +189,10 @@ final class CgroupTree: ContainedTree {
         return SessionProcessScanner.listing(of: pids)
     }
 
+    func memberGroups() -> [(pid: Int32, pgid: Int32)] {
+        cgroup.processes.compactMap { pid in ProcFS.stat(pid).map { (pid, $0.pgid) } }
+    }
+
     func limitViolation() -> LimitViolation? { cgroup.violation() }
 
     var needsProcessTable: Bool { false }

@@ -53,6 +53,8 @@ public protocol ContainedTree: Sendable {
     var isEmpty: Bool { get }
     /// Every process of the session, the leader first.
     func members() -> ProcessListing
+    /// Every process of the session with its process group, without reading command lines.
+    func memberGroups() -> [(pid: Int32, pgid: Int32)]
     /// Limits the kernel enforces for this tree (the rest are watched by the supervisor).
     var enforcedLimits: Set<LimitViolation> { get }
     /// A limit the kernel enforced (an OOM kill, a refused fork), if any.

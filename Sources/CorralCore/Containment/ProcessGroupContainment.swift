@@ -129,6 +129,11 @@ final class ProcessGroupTree: ContainedTree {
         return SessionProcessScanner.listing(of: memberPIDs(in: table), table: table)
     }
 
+    func memberGroups() -> [(pid: Int32, pgid: Int32)] {
+        let table = ProcessTable.read()
+        return memberPIDs(in: table).compactMap { pid in table.processes[pid].map { (pid, $0.pgid) } }
+    }
+
     func limitViolation() -> LimitViolation? { nil }
 
     var needsProcessTable: Bool { true }

@@ -29,14 +29,26 @@ public struct TreeTerminator: Sendable {
 
     public func terminate(_ tree: any ContainedTree, grace: Duration) async -> TerminationOutcome {
         let clock = ContinuousClock()
-        if tree.isEmpty { return .exited }
-        tree.signalAll(SIGTERM)
-        tree.signalAll(SIGCONT)
+        if await isEmpty(tree) { return .exited }
+        await signal(tree, SIGTERM, SIGCONT)
         if await waitUntilEmpty(tree, deadline: clock.now + grace) { return .terminated }
         // Processes may fork between the signal and their death: repeat until empty.
         while true {
-            tree.signalAll(SIGKILL)
+            await signal(tree, SIGKILL)
             if await waitUntilEmpty(tree, deadline: clock.now + .seconds(1)) { return .killed }
+        }
+    }
+
+    /// Trees that read /proc to answer are asked off the concurrency pool.
+    private func isEmpty(_ tree: any ContainedTree) async -> Bool {
+        tree.needsProcessTable ? await Blocking.run { tree.isEmpty } : tree.isEmpty
+    }
+
+    private func signal(_ tree: any ContainedTree, _ signals: Int32...) async {
+        if tree.needsProcessTable {
+            await Blocking.run { for signal in signals { tree.signalAll(signal) } }
+        } else {
+            for signal in signals { tree.signalAll(signal) }
         }
     }
 
@@ -45,7 +57,7 @@ public struct TreeTerminator: Sendable {
         var interval = Duration.milliseconds(1)
         while true {
             let generation = reaped.generation
-            if tree.isEmpty { return true }
+            if await isEmpty(tree) { return true }
             let now = ContinuousClock.now
             if now >= deadline { return false }
             await reaped.wait(since: generation, until: min(deadline, now + interval))

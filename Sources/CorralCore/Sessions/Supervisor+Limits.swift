@@ -27,7 +27,7 @@ extension Supervisor {
             return Watched(id: session.record.id, instance: session.instance, tree: tree, limits: session.profile.limits)
         }
         guard !watched.isEmpty else { return }
-        let readings = await Task.detached { () -> [(Watched, ResourceUsage?, LimitViolation?)] in
+        let readings = await Blocking.run { () -> [(Watched, ResourceUsage?, LimitViolation?)] in
             for log in logs { _ = dataDirectory.rotateIfLarge(log, maxBytes: maxBytes) }
             let table = watched.contains { $0.tree.needsProcessTable } ? ProcessTable.read() : nil
             return watched.map { item in
@@ -35,7 +35,7 @@ extension Supervisor {
                 guard item.limits.memoryBytes != nil || item.limits.pids != nil else { return (item, nil, nil) }
                 return (item, item.tree.usage(in: table), item.tree.limitViolation())
             }
-        }.value
+        }
         for (item, usage, kernelViolation) in readings {
             guard let session = sessions[item.id], session.instance == item.instance, let usage else { continue }
             if let violation = kernelViolation ?? exceeded(item.limits, usage, enforced: item.tree.enforcedLimits) {

@@ -141,10 +141,10 @@ public actor Supervisor: Service {
     /// Every live session with what it uses (process count, memory), read off the actor.
     public func allSessionsWithUsage() async -> [(SessionRecord, ResourceUsage?)] {
         let entries = sessions.values.map { (snapshot($0), $0.tree) }.sorted { ($0.0.createdAt, $0.0.id) < ($1.0.createdAt, $1.0.id) }
-        return await Task.detached {
+        return await Blocking.run {
             let table = entries.contains { $0.1?.needsProcessTable == true } ? ProcessTable.read() : nil
             return entries.map { ($0.0, $0.1?.usage(in: table)) }
-        }.value
+        }
     }
 
     /// The session's log: the live session's, else the latest one left by a session with this
@@ -164,11 +164,11 @@ public actor Supervisor: Service {
         guard let tree = session.tree else {
             return ProcessReport(record: record, isProcessAlive: false, isGroupAlive: false, listing: ProcessListing())
         }
-        return await Task.detached {
+        return await Blocking.run {
             let listing = tree.members()
             let leaderAlive = listing.entries.first?.pid == tree.leader.pid
             return ProcessReport(record: record, isProcessAlive: leaderAlive, isGroupAlive: !tree.isEmpty, listing: listing)
-        }.value
+        }
     }
 
     private func snapshot(_ session: LiveSession) -> SessionRecord {
@@ -465,9 +465,9 @@ public actor Supervisor: Service {
         let grace = Duration.seconds(configuration.graceSeconds)
         let record = session.record
         Task { [terminator, metrics, events, logger] in
-            let members = tree.members()
-            metrics.processesAtEnd(members.entries.count)
-            let escaped = members.entries.filter { $0.pgid != tree.pgid }
+            let members = await Blocking.run { tree.memberGroups() }
+            metrics.processesAtEnd(members.count)
+            let escaped = members.filter { $0.pgid != tree.pgid }
             if !escaped.isEmpty {
                 metrics.escapesCaught(escaped.count)
                 logger.about(record).notice("processes outside the session's process group are ended with it", metadata: ["pids": "\(escaped.map(\.pid))"])
