@@ -105,6 +105,17 @@ public enum CorralApp {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ErrorMiddleware())
         router.get("healthz") { _, _ in JSONBody.response(["status": "ok"]) }
+        // The dashboard page holds no data; what it shows comes from /api/*, with the token.
+        router.get("/") { _, _ in
+            Response(
+                status: .ok,
+                headers: [
+                    .contentType: "text/html; charset=utf-8",
+                    .contentSecurityPolicy: "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; img-src 'self' data:",
+                ],
+                body: .init(byteBuffer: ByteBuffer(string: DashboardPage.html))
+            )
+        }
         router.get("metrics") { _, _ in
             Response(
                 status: .ok,

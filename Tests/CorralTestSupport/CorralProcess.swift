@@ -125,9 +125,16 @@ public final class CorralProcess: @unchecked Sendable {
         }
     }
 
-    public func request(_ method: HTTPMethod, _ path: String, body: String? = nil, timeout: Duration = .seconds(20)) async throws -> Reply {
+    public func request(
+        _ method: HTTPMethod,
+        _ path: String,
+        body: String? = nil,
+        headers: [String: String] = [:],
+        timeout: Duration = .seconds(20)
+    ) async throws -> Reply {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
         request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
         let response = try await TestHTTP.client.execute(request, timeout: .init(timeout))
         let bytes = try await response.body.collect(upTo: 16 << 20)

@@ -1,0 +1,308 @@
+/// The operator dashboard served at `/`: one self-contained page (no build step, no CDN, works
+/// offline). It reads the same API as the CLI, follows `/api/events` to update live, and asks for
+/// the API token once when the server wants one (kept in session storage).
+enum DashboardPage {
+    static let html = #"""
+        <!doctype html>
+        <html lang="en">
+        <head>
+        <meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>corral</title>
+        <style>
+        :root {
+          --bg: #f7f7f5; --panel: #ffffff; --text: #1d1f21; --muted: #6b7075; --line: #e3e3df;
+          --accent: #2f6fde; --ok: #1f8a4c; --warn: #b7791f; --bad: #c53030; --chip: #eef1f5;
+          color-scheme: light dark;
+        }
+        @media (prefers-color-scheme: dark) {
+          :root { --bg: #15171a; --panel: #1d2024; --text: #e6e6e3; --muted: #9aa0a6; --line: #2e3238;
+                  --accent: #6ea0ff; --ok: #4cc38a; --warn: #e0a94a; --bad: #f07070; --chip: #262a30; }
+        }
+        * { box-sizing: border-box; }
+        body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; background: var(--bg); color: var(--text); }
+        header { display: flex; align-items: center; gap: 24px; padding: 14px 24px; border-bottom: 1px solid var(--line); background: var(--panel); }
+        header h1 { font-size: 18px; margin: 0; letter-spacing: .02em; }
+        .counters { display: flex; gap: 18px; flex-wrap: wrap; }
+        .counter { display: flex; flex-direction: column; }
+        .counter b { font-size: 20px; font-variant-numeric: tabular-nums; }
+        .counter span { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .05em; }
+        #live { margin-left: auto; color: var(--muted); font-size: 12px; }
+        #live.on::before { content: "●"; color: var(--ok); margin-right: 6px; }
+        #live.off::before { content: "●"; color: var(--bad); margin-right: 6px; }
+        main { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 16px; padding: 16px 24px; }
+        section { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; overflow: hidden; }
+        section h2 { font-size: 13px; margin: 0; padding: 10px 14px; border-bottom: 1px solid var(--line); color: var(--muted); text-transform: uppercase; letter-spacing: .05em; }
+        table { width: 100%; border-collapse: collapse; }
+        th, td { text-align: left; padding: 8px 12px; border-bottom: 1px solid var(--line); white-space: nowrap; }
+        th { font-weight: 600; font-size: 12px; color: var(--muted); }
+        td.num { font-variant-numeric: tabular-nums; }
+        tr.session { cursor: pointer; }
+        tr.session:hover, tr.session.selected { background: var(--chip); }
+        .status { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; background: var(--chip); }
+        .status.running { color: var(--ok); } .status.starting { color: var(--warn); } .status.stopping { color: var(--bad); }
+        button { font: inherit; border: 1px solid var(--line); background: var(--panel); color: var(--text); border-radius: 6px; padding: 3px 10px; cursor: pointer; }
+        button.end { color: var(--bad); border-color: var(--bad); }
+        button:hover { filter: brightness(0.95); }
+        #empty { padding: 24px; color: var(--muted); text-align: center; }
+        pre { margin: 0; padding: 12px 14px; font: 12px/1.5 ui-monospace, SFMono-Regular, Menlo, monospace; overflow: auto; max-height: 320px; white-space: pre; }
+        #details .meta { padding: 10px 14px; color: var(--muted); font-size: 13px; border-bottom: 1px solid var(--line); }
+        #token { position: fixed; inset: 0; background: rgba(0,0,0,.45); display: none; align-items: center; justify-content: center; }
+        #token form { background: var(--panel); padding: 20px; border-radius: 8px; border: 1px solid var(--line); display: flex; gap: 8px; flex-direction: column; width: 340px; }
+        #token input { font: inherit; padding: 6px 8px; border: 1px solid var(--line); border-radius: 6px; background: var(--bg); color: var(--text); }
+        .error { color: var(--bad); padding: 8px 14px; }
+        @media (max-width: 900px) { main { grid-template-columns: 1fr; } }
+        </style>
+        </head>
+        <body>
+        <header>
+          <h1>corral</h1>
+          <div class="counters">
+            <div class="counter"><b id="count-active">0</b><span>active</span></div>
+            <div class="counter"><b id="count-starting">0</b><span>starting</span></div>
+            <div class="counter"><b id="count-running">0</b><span>running</span></div>
+            <div class="counter"><b id="count-stopping">0</b><span>stopping</span></div>
+            <div class="counter"><b id="count-ended">0</b><span>ended here</span></div>
+          </div>
+          <div id="live" class="off">connecting</div>
+        </header>
+        <main>
+          <section>
+            <h2>Sessions</h2>
+            <table>
+              <thead><tr><th>Session</th><th>Agent</th><th>Status</th><th>Age</th><th>Left</th><th>PID / PGID</th><th>Procs</th><th>Memory</th><th></th></tr></thead>
+              <tbody id="sessions"></tbody>
+            </table>
+            <div id="empty">No live sessions.</div>
+            <div id="error" class="error"></div>
+          </section>
+          <section id="details">
+            <h2>Session</h2>
+            <div class="meta" id="details-meta">Select a session to see its processes and log.</div>
+            <h2>Processes</h2>
+            <pre id="tree"></pre>
+            <h2>Log</h2>
+            <pre id="log"></pre>
+          </section>
+        </main>
+        <div id="token"><form id="token-form">
+          <strong>This corral needs its API token</strong>
+          <input id="token-input" type="password" autocomplete="off" placeholder="token">
+          <button type="submit">Use token</button>
+        </form></div>
+        <script>
+        "use strict";
+        const sessions = new Map();
+        let selected = null, ended = 0, tokenWaiters = [];
+        const $ = (id) => document.getElementById(id);
+
+        function headers() {
+          const token = sessionStorage.getItem("corral-token");
+          return token ? { "Authorization": "Bearer " + token } : {};
+        }
+        function askToken() {
+          $("token").style.display = "flex";
+          $("token-input").focus();
+          return new Promise((resolve) => tokenWaiters.push(resolve));
+        }
+        $("token-form").addEventListener("submit", (event) => {
+          event.preventDefault();
+          sessionStorage.setItem("corral-token", $("token-input").value.trim());
+          $("token").style.display = "none";
+          tokenWaiters.splice(0).forEach((resolve) => resolve());
+        });
+        async function api(path, options = {}) {
+          for (;;) {
+            const response = await fetch(path, { ...options, headers: { ...headers(), ...(options.headers || {}) } });
+            if (response.status === 401) { await askToken(); continue; }
+            return response;
+          }
+        }
+
+        const fmtDuration = (s) => {
+          s = Math.max(0, Math.floor(s));
+          if (s < 60) return s + "s";
+          if (s < 3600) return Math.floor(s / 60) + "m" + String(s % 60).padStart(2, "0") + "s";
+          return Math.floor(s / 3600) + "h" + String(Math.floor(s % 3600 / 60)).padStart(2, "0") + "m";
+        };
+        const fmtBytes = (b) => b == null ? "–" : b < 1024 ? b + " B" : b < 1048576 ? (b / 1024).toFixed(1) + " KiB" : (b / 1048576).toFixed(1) + " MiB";
+        const text = (value) => document.createTextNode(value == null ? "–" : String(value));
+
+        // Rows are built once per session and then updated in place: a row rebuilt under the
+        // pointer would swallow a click on its End button.
+        const rows = new Map();
+        function buildRow(id) {
+          const row = document.createElement("tr");
+          row.className = "session";
+          row.dataset.id = id;
+          for (let i = 0; i < 8; i++) row.appendChild(document.createElement("td"));
+          row.cells[2].appendChild(document.createElement("span"));
+          for (let i = 3; i <= 7; i++) row.cells[i].className = "num";
+          const action = document.createElement("td");
+          const button = document.createElement("button");
+          button.className = "end";
+          button.textContent = "End";
+          button.dataset.id = id;
+          button.addEventListener("click", (event) => { event.stopPropagation(); endSession(id); });
+          action.appendChild(button);
+          row.appendChild(action);
+          row.addEventListener("click", () => select(id));
+          return row;
+        }
+        function setText(cell, value) {
+          const shown = value == null ? "–" : String(value);
+          if (cell.textContent !== shown) cell.textContent = shown;
+        }
+
+        function render() {
+          const body = $("sessions");
+          const now = Date.now();
+          const counts = { starting: 0, running: 0, stopping: 0 };
+          const list = [...sessions.values()].sort((a, b) => a.started_at < b.started_at ? -1 : 1);
+          for (const [id, row] of rows) {
+            if (!sessions.has(id)) { row.remove(); rows.delete(id); }
+          }
+          list.forEach((s, index) => {
+            counts[s.status] = (counts[s.status] || 0) + 1;
+            let row = rows.get(s.session_id);
+            if (!row) { row = buildRow(s.session_id); rows.set(s.session_id, row); }
+            if (body.children[index] !== row) body.insertBefore(row, body.children[index] || null);
+            row.classList.toggle("selected", s.session_id === selected);
+            const cells = row.cells;
+            setText(cells[0], s.session_id);
+            setText(cells[1], s.agent);
+            const chip = cells[2].firstChild;
+            chip.className = "status " + s.status;
+            setText(chip, s.status);
+            setText(cells[3], fmtDuration((now - Date.parse(s.started_at)) / 1000));
+            setText(cells[4], fmtDuration((Date.parse(s.expires_at) - now) / 1000));
+            setText(cells[5], (s.pid ?? "–") + " / " + (s.pgid ?? "–"));
+            setText(cells[6], s.processes);
+            setText(cells[7], fmtBytes(s.memory_bytes));
+          });
+          $("empty").style.display = list.length ? "none" : "block";
+          $("count-active").textContent = list.length;
+          for (const key of ["starting", "running", "stopping"]) $("count-" + key).textContent = counts[key] || 0;
+          $("count-ended").textContent = ended;
+        }
+
+        async function refresh() {
+          try {
+            const response = await api("/api/sessions?usage=true");
+            if (!response.ok) throw new Error((await response.json()).error || response.status);
+            const data = await response.json();
+            sessions.clear();
+            for (const s of data.sessions) sessions.set(s.session_id, s);
+            $("error").textContent = "";
+            render();
+          } catch (error) {
+            $("error").textContent = "Cannot list sessions: " + error.message;
+          }
+        }
+
+        async function endSession(id) {
+          if (!confirm("End session " + id + "? Every process of it will be stopped.")) return;
+          const response = await api("/api/sessions/" + encodeURIComponent(id), { method: "DELETE" });
+          if (response.ok || response.status === 404) {
+            if (sessions.delete(id) && response.ok) ended += 1;
+            if (selected === id) selected = null;
+            render();
+          } else {
+            $("error").textContent = "Could not end " + id + ": " + ((await response.json()).error || response.status);
+          }
+        }
+
+        function drawTree(processes, pgid) {
+          const pids = new Set(processes.map((p) => p.pid));
+          const children = new Map();
+          const roots = [];
+          for (const p of processes) {
+            if (pids.has(p.ppid) && p.ppid !== p.pid) (children.get(p.ppid) || children.set(p.ppid, []).get(p.ppid)).push(p);
+            else roots.push(p);
+          }
+          const lines = [];
+          const draw = (p, prefix, connector, childPrefix) => {
+            lines.push(prefix + connector + p.pid + " " + p.cmd + (p.pgid !== pgid ? "   [left the group]" : ""));
+            const kids = children.get(p.pid) || [];
+            kids.forEach((kid, i) => {
+              const last = i === kids.length - 1;
+              draw(kid, prefix + childPrefix, last ? "└─ " : "├─ ", last ? "   " : "│  ");
+            });
+          };
+          roots.forEach((root) => draw(root, "", "", ""));
+          return lines.join("\n");
+        }
+
+        async function select(id) {
+          selected = id;
+          render();
+          const s = sessions.get(id);
+          $("details-meta").textContent = s ? id + " · " + s.agent + " · " + s.containment + " · pid " + s.pid : id;
+          const [processes, log] = await Promise.all([
+            api("/api/debug/session/" + encodeURIComponent(id) + "/processes"),
+            api("/api/sessions/" + encodeURIComponent(id) + "/logs?tail=50"),
+          ]);
+          if (selected !== id) return;
+          if (processes.ok) {
+            const report = await processes.json();
+            $("tree").textContent = drawTree(report.child_processes, report.pgid);
+          } else {
+            $("tree").textContent = "(ended)";
+          }
+          $("log").textContent = log.ok ? await log.text() : "";
+        }
+
+        async function follow() {
+          for (;;) {
+            try {
+              const response = await api("/api/events");
+              if (!response.ok || !response.body) throw new Error("events: " + response.status);
+              $("live").className = "on";
+              $("live").textContent = "live";
+              const reader = response.body.getReader();
+              const decoder = new TextDecoder();
+              let buffer = "";
+              for (;;) {
+                const { value, done } = await reader.read();
+                if (done) break;
+                buffer += decoder.decode(value, { stream: true });
+                let end;
+                while ((end = buffer.indexOf("\n\n")) >= 0) {
+                  const block = buffer.slice(0, end);
+                  buffer = buffer.slice(end + 2);
+                  const data = block.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
+                  if (data) handle(JSON.parse(data));
+                }
+              }
+            } catch (error) {
+              // Reconnect below.
+            }
+            $("live").className = "off";
+            $("live").textContent = "reconnecting";
+            await new Promise((resolve) => setTimeout(resolve, 2000));
+            refresh();
+          }
+        }
+
+        function handle(event) {
+          const s = sessions.get(event.session_id);
+          switch (event.type) {
+            case "session.started": refresh(); break;
+            case "session.ready": case "session.status":
+              if (s) { s.status = event.status || "running"; render(); } break;
+            case "session.ended":
+              if (sessions.delete(event.session_id)) ended += 1;
+              if (selected === event.session_id) { $("details-meta").textContent = event.session_id + " ended (" + event.reason + ")"; }
+              render(); break;
+          }
+        }
+
+        refresh();
+        follow();
+        setInterval(refresh, 5000);
+        setInterval(render, 1000);
+        </script>
+        </body>
+        </html>
+        """#
+}

@@ -1,0 +1,40 @@
+import CorralCore
+import CorralTestSupport
+import Foundation
+import Testing
+
+/// Debian's chromium, which `.ci/run` installs.
+let chromium: String? = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+@Suite("Dashboard")
+struct DashboardTests {
+    @Test(.enabled(if: chromium != nil, "chromium is not installed (apt-get install chromium); the dashboard test is skipped"))
+    func endsASessionThroughTheButton() async throws {
+        try await CrashTestBed.run(containment: .processGroup, extra: ["api_token": "dash-token"]) { bed in
+            let corral = try await bed.startCorral()
+            let authorized = ["Authorization": "Bearer dash-token"]
+            for id in ["call-a", "call-b"] {
+                let reply = try await corral.request(.POST, "/api/sessions", body: #"{"session_id": "\#(id)", "agent": "cooperative"}"#, headers: authorized)
+                #expect(reply.status == 201)
+            }
+            let page = try await corral.request(.GET, "/")
+            #expect(page.status == 200)
+            #expect(page.text.contains("<title>corral</title>"))
+            #expect(!page.text.contains("http://") && !page.text.contains("https://"), "the page must not load anything from elsewhere")
+
+            // The page asks for the token once: the check script types it into the form.
+            let screenshot = bed.directory + "/dashboard.png"
+            let result = try await CommandRunner.run(
+                "/usr/bin/env",
+                ["python3", TestAgents.directory + "/../dashboard_check.py", chromium!, "http://127.0.0.1:\(corral.port)/", "call-a,call-b", "call-a", screenshot],
+                environment: ["DASHBOARD_TOKEN": "dash-token"],
+                timeout: .seconds(120)
+            )
+            #expect(result.status == 0, "\(result.output)\(result.errors)")
+            #expect(try await corral.request(.GET, "/api/sessions/call-a", headers: authorized).status == 404)
+            #expect(try await corral.request(.GET, "/api/sessions/call-b", headers: authorized).status == 200)
+            let png = try Data(contentsOf: URL(fileURLWithPath: screenshot))
+            #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]))
+        }
+    }
+}
