@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "corral", targets: ["corral"]),
+        .executable(name: "corral-bench", targets: ["corral-bench"]),
         .library(name: "CorralCore", targets: ["CorralCore"]),
         .library(name: "CorralServer", targets: ["CorralServer"]),
     ],
@@ -46,6 +47,13 @@ let package = Package(
             dependencies: [
                 "CorralCore",
                 "CorralServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
+        .executableTarget(
+            name: "corral-bench",
+            dependencies: [
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]

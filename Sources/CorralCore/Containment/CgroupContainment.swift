@@ -117,7 +117,10 @@ public final class CgroupContainment: Containment {
                 // v1 limit cgroups cannot be entered by clone3: the held child is moved there.
                 let placeInV1: ((Int32) throws(CorralError) -> Void)? =
                     cgroup.needsAttachForLimits ? { pid throws(CorralError) in try cgroup.attach(pid, includingV2: false) } : nil
-                return try AgentSpawner.spawn(SpawnRequest(launch, cgroupFD: cgroup.descriptor, placeBeforeExec: placeInV1))
+                return try cgroup.withDescriptor { fd throws(AgentSpawner.Failure) in
+                    guard fd >= 0 else { throw .system(SystemError("open(\(cgroup.path))", errno: errno)) }
+                    return try AgentSpawner.spawn(SpawnRequest(launch, cgroupFD: fd, placeBeforeExec: placeInV1))
+                }
             case .attachBeforeExec:
                 return try AgentSpawner.spawn(
                     SpawnRequest(launch, cgroupFD: nil) { pid throws(CorralError) in try cgroup.attach(pid, includingV2: true) }

@@ -19,14 +19,19 @@ extension Supervisor {
             let tree: any ContainedTree
             let limits: ResourceLimits
         }
-        let logs = sessions.values.map(\.record.logPath)
+        // Logs grow slowly next to the limits: their sizes are looked at every 15th pass.
+        watchPasses &+= 1
+        let logs = configuration.logMaxBytes > 0 && watchPasses % 15 == 0 ? sessions.values.map(\.record.logPath) : []
         let maxBytes = configuration.logMaxBytes
         let dataDirectory = dataDirectory
         let watched = sessions.values.compactMap { session -> Watched? in
             guard let tree = session.tree, !session.lifecycle.isStopping else { return nil }
+            // Nothing to look at: no watched limit, and a cgroup keeps escapes in on its own.
+            let limits = session.profile.limits
+            guard limits.memoryBytes != nil || limits.pids != nil || tree.needsProcessTable else { return nil }
             return Watched(id: session.record.id, instance: session.instance, tree: tree, limits: session.profile.limits)
         }
-        guard !watched.isEmpty else { return }
+        guard !watched.isEmpty || !logs.isEmpty else { return }
         let readings = await Blocking.run { () -> [(Watched, ResourceUsage?, LimitViolation?)] in
             for log in logs { _ = dataDirectory.rotateIfLarge(log, maxBytes: maxBytes) }
             let table = watched.contains { $0.tree.needsProcessTable } ? ProcessTable.read() : nil

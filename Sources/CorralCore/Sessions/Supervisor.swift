@@ -31,6 +31,7 @@ public actor Supervisor: Service {
     /// Live sessions by agent and status, kept in step with every change (O(1) each).
     private var activeCounts: [String: [SessionStatus: Int]] = [:]
     private var nextInstance: UInt64 = 0
+    var watchPasses: UInt64 = 0
     private var notifySocket: NotifySocket?
     private var notifyToken: UInt64?
     private var prepared = false

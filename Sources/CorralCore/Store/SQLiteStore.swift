@@ -16,6 +16,10 @@ public final class SQLiteStore: SessionStore {
             var configuration = Configuration()
             configuration.busyMode = .timeout(5)
             configuration.label = "corral"
+            // In WAL mode, NORMAL makes each commit durable against a crash of corral (the case
+            // that matters: records must survive kill -9) without an fsync per commit; only a
+            // power loss can take back the last commits.
+            configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
             pool = try DatabasePool(path: path, configuration: configuration)
             try Self.migrator.migrate(pool)
         } catch {

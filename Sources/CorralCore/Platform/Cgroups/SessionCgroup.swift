@@ -34,7 +34,6 @@ public final class SessionCgroup: Sendable {
     public let path: String
     /// Relative to the v2 mount, as `/proc/PID/cgroup` shows it.
     let relativePath: String
-    let descriptor: Int32
     let v1Paths: [String: String]
 
     /// Creates the session's cgroups and writes the limits. A leftover empty cgroup with the same
@@ -47,14 +46,8 @@ public final class SessionCgroup: Sendable {
                 throw CorralError(.spawnFailed, "cannot create the session cgroup \(path) (a process from an earlier session may still be in it)", underlying: SystemError("mkdir", errno: errno))
             }
         }
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else {
-            CgroupFS.removeDirectory(path)
-            throw CorralError(.spawnFailed, "cannot open the session cgroup \(path)", underlying: SystemError("open", errno: errno))
-        }
         self.path = path
         self.relativePath = String(path.dropFirst(root.host.v2Mount?.count ?? 0))
-        self.descriptor = fd
         var v1Paths: [String: String] = [:]
         for (controller, directory) in root.v1Directories {
             let wanted =
@@ -77,13 +70,11 @@ public final class SessionCgroup: Sendable {
         }
     }
 
-    /// Opens an existing session cgroup (left by an earlier corral), or nil if it is gone.
+    /// An existing session cgroup (left by an earlier corral), or nil if it is gone.
     init?(adopting path: String, root: CgroupRoot) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
+        guard CgroupFS.exists(path + "/cgroup.procs") else { return nil }
         self.path = path
         self.relativePath = String(path.dropFirst(root.host.v2Mount?.count ?? 0))
-        self.descriptor = fd
         let name = String(path.split(separator: "/").last ?? "")
         var v1Paths: [String: String] = [:]
         for (controller, directory) in root.v1Directories where CgroupFS.exists(directory + "/" + name) {
@@ -92,8 +83,12 @@ public final class SessionCgroup: Sendable {
         self.v1Paths = v1Paths
     }
 
-    deinit {
-        Syscall.close(descriptor)
+    /// The cgroup's directory, opened for `clone3(CLONE_INTO_CGROUP)`. Held only while spawning:
+    /// 10,000 sessions must not cost 10,000 descriptors.
+    func withDescriptor<T, E: Error>(_ body: (Int32) throws(E) -> T) throws(E) -> T {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        defer { if fd >= 0 { Syscall.close(fd) } }
+        return try body(fd)
     }
 
     /// Kills everything in the cgroup (identity-safe by construction), waits for it to be empty

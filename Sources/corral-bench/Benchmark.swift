@@ -1,0 +1,157 @@
+import ArgumentParser
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Measures how fast corral starts and ends sessions and what many sessions cost, against the
+/// floor this host allows (a C program that spawns, signals and reaps), in one run.
+@main
+struct Benchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "corral-bench",
+        abstract: "Benchmark corral (release build) against the kernel's floor on this host.",
+        discussion: """
+            Run it through bench/run, which builds the release binaries first. Results go to \
+            bench/results/latest.md and latest.json and are printed.
+            """
+    )
+
+    @Option(help: "Repetitions of the latency measurements; medians over them are reported.")
+    var runs = 3
+
+    @Option(help: "Sequential start/end cycles per run.")
+    var cycles = 500
+
+    @Option(help: "Session counts for the scale measurement, comma-separated (empty: skip).")
+    var scale = "1000,10000"
+
+    @Option(help: "Idle seconds over which corral's CPU time is measured at each scale.")
+    var idleSeconds = 30
+
+    @Option(help: "Where results are written.")
+    var output = "bench/results"
+
+    func run() async throws {
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let work = NSTemporaryDirectory() + "corral-bench-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let limit = try compile(repository + "/bench/limit.c", into: work)
+        let agent = try compile(repository + "/bench/agent.c", into: work)
+        let corralBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("corral").path
+        let tag = UUID().uuidString
+        let grace = 1.0
+        let config: [String: Any] = [
+            "store": "sqlite:corral.db",
+            "grace_seconds": grace,
+            "max_sessions": 20_000,
+            "log_level": "warning",
+            "default_agent": "trivial",
+            "agents": [
+                "trivial": ["command": ["sleep", "100000"], "env": ["CORRAL_BENCH": tag]],
+                "cooperative": ["command": [agent, "cooperative"], "env": ["CORRAL_BENCH": tag]],
+                "stubborn": ["command": [agent, "stubborn"], "env": ["CORRAL_BENCH": tag]],
+            ],
+        ]
+        var report = Report(host: Host.describe(), cycles: cycles, runs: runs, grace: grace)
+        for run in 1...runs {
+            print("run \(run)/\(runs): limit")
+            report.limitStart.append(try limitRun(limit, cycles: cycles).start)
+            report.limitEnd.append(try limitRun(limit, cycles: cycles).end)
+            let directory = work + "/run-\(run)"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let corral = try await BenchCorral.start(executable: corralBinary, directory: directory, config: config)
+            do {
+                print("run \(run)/\(runs): start latency")
+                report.start.append(try await Scenarios.startLatency(corral, cycles: cycles))
+                print("run \(run)/\(runs): end latency")
+                report.end.append(try await Scenarios.endLatency(corral, cycles: max(cycles / 2, 1)))
+                print("run \(run)/\(runs): SIGTERM-ignoring agent")
+                report.stubborn.append(try await Scenarios.stubbornOvershoot(corral, cycles: 5, grace: grace))
+                print("run \(run)/\(runs): burst")
+                report.bursts.append(try await Scenarios.burst(corral, count: 100, run: run))
+                if run == 1 {
+                    report.modeLine = corralLog(directory).contains("containment=cgroup") ? "cgroup" : "process-group"
+                }
+            } catch {
+                await corral.stop()
+                throw error
+            }
+            await corral.stop()
+        }
+        let sizes = scale.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        if !sizes.isEmpty {
+            let directory = work + "/scale"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let corral = try await BenchCorral.start(executable: corralBinary, directory: directory, config: config)
+            for size in sizes {
+                print("scale: \(size) sessions")
+                do {
+                    report.scale.append(try await Scenarios.scale(corral, count: size, idleSeconds: idleSeconds, tag: tag))
+                } catch {
+                    print("scale \(size) failed: \(error)")
+                    break
+                }
+            }
+            await corral.stop()
+        }
+        let leftovers = Scenarios.tagged(tag)
+        for pid in leftovers { kill(pid, SIGKILL) }
+        report.leftBehind = leftovers.count
+
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        let markdown = report.markdown
+        try markdown.write(toFile: output + "/latest.md", atomically: true, encoding: .utf8)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(report).write(to: URL(fileURLWithPath: output + "/latest.json"))
+        print(markdown)
+    }
+
+    private func compile(_ source: String, into directory: String) throws -> String {
+        let output = directory + "/" + URL(fileURLWithPath: source).deletingPathExtension().lastPathComponent
+        let status = try runProcess(["/usr/bin/env", "cc", "-O2", "-o", output, source]).status
+        guard status == 0 else { throw BenchError("cannot compile \(source) (cc exit \(status))") }
+        return output
+    }
+
+    private func limitRun(_ binary: String, cycles: Int) throws -> (start: Distribution, end: Distribution) {
+        let result = try runProcess([binary, String(cycles)])
+        guard result.status == 0, let json = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: [Double]] else {
+            throw BenchError("the limit program failed")
+        }
+        return (Distribution((json["start_us"] ?? []).map { $0 / 1000 }), Distribution((json["end_us"] ?? []).map { $0 / 1000 }))
+    }
+
+    private func corralLog(_ directory: String) -> String {
+        (try? String(contentsOfFile: directory + "/corral.log", encoding: .utf8)) ?? ""
+    }
+}
+
+/// Runs a short helper to completion, collecting its standard output.
+func runProcess(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    let output = NSTemporaryDirectory() + "corral-bench-out-" + UUID().uuidString
+    defer { unlink(output) }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var pid: Int32 = 0
+    guard posix_spawn(&pid, arguments[0], &actions, nil, argv, environ) == 0 else { throw BenchError("cannot run \(arguments[0])") }
+    var status: Int32 = 0
+    waitpid(pid, &status, 0)
+    return ((status >> 8) & 0xff, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
+}
+
+enum Host {
+    static func describe() -> String {
+        var name = utsname()
+        uname(&name)
+        let release = withUnsafeBytes(of: name.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        return "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(ProcessInfo.processInfo.physicalMemory / 1_073_741_824) GiB, Linux \(release)"
+    }
+}
