@@ -86,7 +86,8 @@ public final class CgroupContainment: Containment {
             leaderStartTime: record.leaderStartTime,
             cgroup: cgroup,
             root: root,
-            monitor: monitor
+            monitor: monitor,
+            adopted: true
         )
     }
 
@@ -148,12 +149,23 @@ final class CgroupTree: ContainedTree {
     let enforcedLimits: Set<LimitViolation>
     private let monitor: ProcessMonitor
     private let eventsWatch: Int32?
+    /// Taken over from an earlier corral: the session's orphans are not re-parented to this one.
+    private let adopted: Bool
     var kind: ContainmentKind { .cgroup }
     var pgid: Int32 { leader.pid }
     var cgroupPath: String? { cgroup.path }
 
-    init(sessionID: SessionID, leader: PidFD, leaderStartTime: UInt64?, cgroup: SessionCgroup, root: CgroupRoot, monitor: ProcessMonitor) {
+    init(
+        sessionID: SessionID,
+        leader: PidFD,
+        leaderStartTime: UInt64?,
+        cgroup: SessionCgroup,
+        root: CgroupRoot,
+        monitor: ProcessMonitor,
+        adopted: Bool = false
+    ) {
         self.sessionID = sessionID
+        self.adopted = adopted
         self.leader = leader
         self.leaderStartTime = leaderStartTime
         self.cgroup = cgroup
@@ -181,7 +193,13 @@ final class CgroupTree: ContainedTree {
         if !cgroup.kill() { signalAll(SIGKILL) }
     }
 
-    var isEmpty: Bool { !cgroup.isPopulated }
+    /// Nothing runs in the cgroup (`populated 0`), and, for a session corral started, its dead
+    /// processes have been reaped too: a process group with zombies still answers signal 0, and
+    /// a caller checking the group right after the end must find it gone.
+    var isEmpty: Bool {
+        guard !cgroup.isPopulated else { return false }
+        return adopted || !Syscall.processGroupExists(pgid)
+    }
 
     func members() -> ProcessListing {
         var pids = cgroup.processes
