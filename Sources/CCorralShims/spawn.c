@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <pthread.h>
@@ -88,6 +89,14 @@ static void child_exec(const corral_spawn_request *request, int pipe_fd, int hol
     if (dup2(request->output_fd, 1) < 0) child_fail(pipe_fd, STEP_SETUP);
     if (dup2(request->output_fd, 2) < 0) child_fail(pipe_fd, STEP_SETUP);
 
+    if (request->set_ids) {
+        // Groups first: after setuid the right to change them is gone.
+        if (setgroups((size_t)request->group_count, request->groups) != 0) child_fail(pipe_fd, STEP_SETUP);
+        if (setgid(request->gid) != 0) child_fail(pipe_fd, STEP_SETUP);
+        if (setuid(request->uid) != 0) child_fail(pipe_fd, STEP_SETUP);
+    }
+
+    // After dropping privileges, so the directory is entered with the agent's own rights.
     if (request->cwd != NULL && chdir(request->cwd) != 0) child_fail(pipe_fd, STEP_CHDIR);
 
     // Nothing of corral's (listening socket, database, pidfds) may leak into the agent.

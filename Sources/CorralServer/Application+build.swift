@@ -1,6 +1,9 @@
 import CorralCore
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
+import NIOSSL
 import Prometheus
 import ServiceLifecycle
 
@@ -11,6 +14,9 @@ public struct CorralServices: Sendable {
     public let dataDirectory: DataDirectory
     public let containment: any Containment
     public let metricsRegistry: PrometheusCollectorRegistry
+    public let auditLog: AuditLog
+    /// Every route the router has, filled in when it is built.
+    public let routes = RouteCatalog()
 }
 
 public enum CorralApp {
@@ -46,7 +52,8 @@ public enum CorralApp {
             store: store,
             dataDirectory: dataDirectory,
             containment: containment,
-            metricsRegistry: registry
+            metricsRegistry: registry,
+            auditLog: try AuditLog(path: configuration.resolvedAuditLogPath, maxBytes: configuration.auditLogMaxBytes)
         )
     }
 
@@ -58,10 +65,11 @@ public enum CorralApp {
         services: CorralServices,
         logger: Logger,
         includingSupervisor: Bool = true
-    ) -> some ApplicationProtocol {
+    ) throws(CorralError) -> some ApplicationProtocol {
         let router = buildRouter(configuration: configuration, services: services)
         var app = Application(
             router: router,
+            server: try serverBuilder(configuration),
             configuration: .init(
                 address: .hostname(configuration.listen.host, port: configuration.listen.port),
                 serverName: "corral"
@@ -81,7 +89,7 @@ public enum CorralApp {
     /// Runs corral until SIGTERM or SIGINT. The supervisor is stopped before the server, so that
     /// while it drains the API still answers (GET, DELETE) and refuses new sessions with 503.
     public static func run(configuration: CorralConfiguration, services: CorralServices, logger: Logger) async throws {
-        let app = buildApplication(configuration: configuration, services: services, logger: logger, includingSupervisor: false)
+        let app = try buildApplication(configuration: configuration, services: services, logger: logger, includingSupervisor: false)
         // Stopped in reverse order: the supervisor first (the server still answers while it
         // drains), the webhook last (it still delivers the events of the last ends).
         var ordered: [ServiceGroupConfiguration.ServiceConfiguration] = []
@@ -101,12 +109,35 @@ public enum CorralApp {
         configuration.eventsWebhookURL.map { WebhookService(url: $0, events: services.supervisor.events, logger: logger) }
     }
 
-    public static func buildRouter(configuration: CorralConfiguration, services: CorralServices) -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
-        router.add(middleware: ErrorMiddleware())
-        router.get("healthz") { _, _ in JSONBody.response(["status": "ok"]) }
+    /// HTTP/1.1, with TLS when a certificate is configured; idle connections (slow clients) are
+    /// closed after `idle_timeout_seconds`, and headers are bounded.
+    static func serverBuilder(_ configuration: CorralConfiguration) throws(CorralError) -> HTTPServerBuilder {
+        let http = HTTPServerBuilder.http1(
+            configuration: .init(
+                idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds.rounded(.up))),
+                httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 32 * 1024, maxHeaderFieldCount: 100)
+            )
+        )
+        guard let certificate = configuration.tlsCertificateFile, let key = configuration.tlsKeyFile else { return http }
+        do {
+            let tls = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+            )
+            return try .tls(http, tlsConfiguration: tls)
+        } catch {
+            throw CorralError(.configuration, "cannot set up TLS with \(certificate) and \(key): \(error)")
+        }
+    }
+
+    public static func buildRouter(configuration: CorralConfiguration, services: CorralServices) -> Router<CorralRequestContext> {
+        let router = Router(context: CorralRequestContext.self)
+        let catalog = services.routes
+        router.add(middleware: ErrorMiddleware(routes: catalog))
+        router.add(middleware: ConcurrencyLimitMiddleware(limit: configuration.maxConcurrentRequests))
+        router.on(.get, "healthz", fullPath: "/healthz", catalog: catalog) { _, _ in JSONBody.response(["status": "ok"]) }
         // The dashboard page holds no data; what it shows comes from /api/*, with the token.
-        router.get("/") { _, _ in
+        router.on(.get, "/", fullPath: "/", catalog: catalog) { _, _ in
             Response(
                 status: .ok,
                 headers: [
@@ -116,19 +147,35 @@ public enum CorralApp {
                 body: .init(byteBuffer: ByteBuffer(string: DashboardPage.html))
             )
         }
-        router.get("metrics") { _, _ in
+        router.on(.get, "metrics", fullPath: "/metrics", catalog: catalog) { _, _ in
             Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: services.metricsRegistry.emitToBuffer()))
             )
         }
-        let api = router.group("api")
-        if let token = configuration.apiToken {
-            api.add(middleware: BearerAuthMiddleware(token: token))
+        router.on(.get, "openapi.json", fullPath: "/openapi.json", catalog: catalog) { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json))
+            )
         }
-        SessionRoutes(supervisor: services.supervisor, store: services.store, maxBodyBytes: maxBodyBytes).register(on: api)
-        StreamingRoutes(supervisor: services.supervisor, events: services.supervisor.events).register(on: api)
+        let api = router.group("api")
+        if configuration.requiresAuthentication {
+            api.add(middleware: AuthMiddleware(configuration: configuration, audit: services.auditLog))
+        }
+        api.add(middleware: AuditMiddleware(audit: services.auditLog))
+        let redactor = Redactor(patterns: configuration.redactPatterns)
+        SessionRoutes(
+            supervisor: services.supervisor,
+            store: services.store,
+            maxBodyBytes: maxBodyBytes,
+            startLimiter: StartRateLimiter(perSecond: configuration.sessionStartsPerSecond),
+            redactor: redactor
+        ).register(on: api, catalog: catalog)
+        StreamingRoutes(supervisor: services.supervisor, events: services.supervisor.events, redactor: redactor)
+            .register(on: api, catalog: catalog)
         return router
     }
 }

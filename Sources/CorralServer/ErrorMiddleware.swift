@@ -5,6 +5,8 @@ import Logging
 /// Every error leaves the server as `{"error": "<message>"}` with a fitting status; nothing a
 /// client sends can turn into a crash or an empty 500.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    let routes: RouteCatalog
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
@@ -18,8 +20,20 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as HTTPError {
             let message: String
             switch error.status {
+            case .notFound where error.body == nil:
+                // A path that exists with other methods: 405, and which methods it has.
+                let allowed = Set(routes.methods(matching: request.uri.path)).sorted()
+                if !allowed.isEmpty {
+                    return try APIError(
+                        .methodNotAllowed,
+                        "\(request.method) is not allowed on \(request.uri.path); use \(allowed.joined(separator: ", "))",
+                        headers: [.allow: allowed.joined(separator: ", ")]
+                    ).response(from: request, context: context)
+                }
+                message = "no route \(request.method) \(request.uri.path)"
             case .notFound: message = error.body ?? "no route \(request.method) \(request.uri.path)"
             case .contentTooLarge: message = "request body too large"
+            case .requestHeaderFieldsTooLarge: message = "request headers too large"
             default: message = error.body ?? error.status.reasonPhrase
             }
             return try APIError(error.status, message, headers: error.headers).response(from: request, context: context)

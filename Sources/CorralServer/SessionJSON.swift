@@ -109,6 +109,8 @@ struct ProcessReportJSON: Encodable {
         let ppid: Int32
         let pgid: Int32
         let cmd: String
+        /// Admins only.
+        let env: [String: String]?
     }
 
     let sessionID: String
@@ -126,14 +128,19 @@ struct ProcessReportJSON: Encodable {
         case isGroupAlive = "is_group_alive", childProcesses = "child_processes", sessionData = "session_data", errors
     }
 
-    init(_ report: ProcessReport, stored: SessionRecord?, storeError: String?) {
+    /// With a redactor (callers below admin), secrets in command lines are hidden.
+    init(_ report: ProcessReport, stored: SessionRecord?, storeError: String?, redactor: Redactor?) {
         sessionID = report.record.id.rawValue
         pid = report.record.pid
         pgid = report.record.pgid
         isGroupLeader = report.record.isGroupLeader
         isProcessAlive = report.isProcessAlive
         isGroupAlive = report.isGroupAlive
-        childProcesses = report.listing.entries.map { Process(pid: $0.pid, ppid: $0.ppid, pgid: $0.pgid, cmd: $0.command) }
+        childProcesses = report.listing.entries.map { entry in
+            let command =
+                if let redactor, !entry.arguments.isEmpty { redactor.arguments(entry.arguments).joined(separator: " ") } else { entry.command }
+            return Process(pid: entry.pid, ppid: entry.ppid, pgid: entry.pgid, cmd: command, env: entry.environment)
+        }
         sessionData = stored.map(StoredRecordJSON.init)
         errors = report.listing.errors + (storeError.map { [$0] } ?? [])
     }

@@ -2,21 +2,26 @@ import CorralCore
 import Hummingbird
 
 /// `/api/sessions` and `/api/debug/session/{id}/processes`.
-struct SessionRoutes<Context: RequestContext> {
+struct SessionRoutes {
+    typealias Context = CorralRequestContext
+
     let supervisor: Supervisor
     let store: any SessionStore
     /// Bodies above this size get 413 before they are parsed.
     let maxBodyBytes: Int
+    let startLimiter: StartRateLimiter
+    let redactor: Redactor
 
-    func register(on api: RouterGroup<Context>) {
-        api.post("sessions", use: start)
-        api.get("sessions", use: list)
-        api.get("sessions/:id", use: show)
-        api.delete("sessions/:id", use: end)
-        api.get("debug/session/:id/processes", use: processes)
+    func register(on api: RouterGroup<Context>, catalog: RouteCatalog) {
+        api.on(.post, "sessions", fullPath: "/api/sessions", catalog: catalog, use: start)
+        api.on(.get, "sessions", fullPath: "/api/sessions", catalog: catalog, use: list)
+        api.on(.get, "sessions/:id", fullPath: "/api/sessions/:id", catalog: catalog, use: show)
+        api.on(.delete, "sessions/:id", fullPath: "/api/sessions/:id", catalog: catalog, use: end)
+        api.on(.get, "debug/session/:id/processes", fullPath: "/api/debug/session/:id/processes", catalog: catalog, use: processes)
     }
 
     @Sendable func start(_ request: Request, context: Context) async throws -> Response {
+        let caller = try context.require(.operate)
         let bytes: [UInt8]
         do {
             let buffer = try await request.body.collect(upTo: maxBodyBytes)
@@ -25,14 +30,18 @@ struct SessionRoutes<Context: RequestContext> {
             throw APIError(.contentTooLarge, "the request body is larger than \(maxBodyBytes / 1024) KiB")
         }
         let startRequest = try StartSessionBody.parse(bytes)
+        try startLimiter.admit(caller.name)
         let record = try await supervisor.start(startRequest)
-        return JSONBody.response(SessionJSON(record), status: .created)
+        var response = JSONBody.response(SessionJSON(record), status: .created)
+        response.headers[AuditMiddleware.sessionHeader] = record.id.rawValue
+        return response
     }
 
     /// `GET /api/sessions[?usage=true]`: with `usage`, each session also shows `processes` and
     /// `memory_bytes` (read from its cgroup or /proc: more work, so asked for explicitly).
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
-        if try StreamingRoutes<Context>.flag(request.uri.queryParameters["usage"].map(String.init), name: "usage") {
+        try context.require(.read)
+        if try StreamingRoutes.flag(request.uri.queryParameters["usage"].map(String.init), name: "usage") {
             let sessions = await supervisor.allSessionsWithUsage().map { SessionJSON($0.0, usage: $0.1) }
             return JSONBody.response(SessionListJSON(sessions: sessions))
         }
@@ -40,6 +49,7 @@ struct SessionRoutes<Context: RequestContext> {
     }
 
     @Sendable func show(_ request: Request, context: Context) async throws -> Response {
+        try context.require(.read)
         let id = try sessionID(context)
         guard let record = await supervisor.session(id) else {
             throw APIError(.notFound, "no session '\(id)' (it may have ended)")
@@ -48,13 +58,17 @@ struct SessionRoutes<Context: RequestContext> {
     }
 
     @Sendable func end(_ request: Request, context: Context) async throws -> Response {
+        try context.require(.operate)
         let result = try await supervisor.end(try sessionID(context))
         return JSONBody.response(EndResultJSON(result))
     }
 
+    /// Admins see every command line and environment as it is; everyone else sees secrets
+    /// replaced by `[redacted]` and no environments.
     @Sendable func processes(_ request: Request, context: Context) async throws -> Response {
+        let caller = try context.require(.read)
         let id = try sessionID(context)
-        let report = try await supervisor.processes(id)
+        let report = try await supervisor.processes(id, withEnvironments: caller.role == .admin)
         var stored: SessionRecord?
         var storeError: String?
         do {
@@ -62,7 +76,7 @@ struct SessionRoutes<Context: RequestContext> {
         } catch {
             storeError = "the stored record could not be read: \(error.message)"
         }
-        return JSONBody.response(ProcessReportJSON(report, stored: stored, storeError: storeError))
+        return JSONBody.response(ProcessReportJSON(report, stored: stored, storeError: storeError, redactor: caller.role == .admin ? nil : redactor))
     }
 
     private func sessionID(_ context: Context) throws(APIError) -> SessionID {

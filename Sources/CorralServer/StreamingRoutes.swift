@@ -3,21 +3,25 @@ import Foundation
 import Hummingbird
 
 /// The long-lived responses: `/api/events` (Server-Sent Events) and a session's log, followed.
-struct StreamingRoutes<Context: RequestContext> {
+struct StreamingRoutes {
+    typealias Context = CorralRequestContext
+
     let supervisor: Supervisor
     let events: EventBus
+    let redactor: Redactor
     /// Sent as an SSE comment on an idle event stream, so proxies keep it open.
     var heartbeat: Duration = .seconds(15)
     var followPollInterval: Duration = .milliseconds(200)
 
-    func register(on api: RouterGroup<Context>) {
-        api.get("events", use: eventStream)
-        api.get("sessions/:id/logs", use: logs)
+    func register(on api: RouterGroup<Context>, catalog: RouteCatalog) {
+        api.on(.get, "events", fullPath: "/api/events", catalog: catalog, use: eventStream)
+        api.on(.get, "sessions/:id/logs", fullPath: "/api/sessions/:id/logs", catalog: catalog, use: logs)
     }
 
     /// `GET /api/events`: every session event from now on, as `event: <type>`, `id: <sequence>`,
     /// `data: <json>`. Ends when corral stops.
     @Sendable func eventStream(_ request: Request, context: Context) async throws -> Response {
+        try context.require(.read)
         let subscription = events.subscribe()
         let heartbeat = self.heartbeat
         let (chunks, sink) = AsyncStream.makeStream(of: ByteBuffer.self, bufferingPolicy: .bufferingNewest(4096))
@@ -55,8 +59,11 @@ struct StreamingRoutes<Context: RequestContext> {
     }
 
     /// `GET /api/sessions/{id}/logs?tail=N&follow=true`: the last N lines (default 100), then, with
-    /// `follow`, what the agent writes until its session ends.
+    /// `follow`, what the agent writes until its session ends. For everyone but admins, secrets
+    /// in the lines (`NAME=value` with a secret's name, URL passwords) are redacted.
     @Sendable func logs(_ request: Request, context: Context) async throws -> Response {
+        let caller = try context.require(.read)
+        let filter = LineRedactor(redactor: caller.role == .admin ? nil : redactor)
         guard let id = SessionID(context.parameters.get("id") ?? "") else {
             throw APIError(.badRequest, "invalid session id; \(SessionID.rule)")
         }
@@ -74,7 +81,7 @@ struct StreamingRoutes<Context: RequestContext> {
         }
         let headers: HTTPFields = [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-cache"]
         guard follow && live else {
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: tail)))
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: filter.all(tail))))
         }
         let supervisor = self.supervisor
         let interval = followPollInterval
@@ -82,17 +89,21 @@ struct StreamingRoutes<Context: RequestContext> {
             status: .ok,
             headers: headers,
             body: ResponseBody { writer in
-                try await writer.write(ByteBuffer(bytes: tail))
+                var filter = filter
+                try await writer.write(ByteBuffer(bytes: filter.complete(tail)))
                 var offset = end
                 while true {
                     let stillLive = await supervisor.isLive(id)
                     if let (bytes, next) = LogTail.appended(to: path, since: offset) {
                         offset = next
-                        if !bytes.isEmpty { try await writer.write(ByteBuffer(bytes: bytes)) }
+                        let complete = filter.complete(bytes)
+                        if !complete.isEmpty { try await writer.write(ByteBuffer(bytes: complete)) }
                     }
                     if !stillLive { break }
                     try await Task.sleep(for: interval)
                 }
+                let rest = filter.flush()
+                if !rest.isEmpty { try await writer.write(ByteBuffer(bytes: rest)) }
                 try await writer.finish(nil)
             }
         )

@@ -32,7 +32,8 @@ final class BenchCorral: @unchecked Sendable {
         let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { (argv + envp).forEach { free($0) } }
         var pid: Int32 = 0
-        guard posix_spawn(&pid, executable, &actions, nil, argv, envp) == 0 else { throw BenchError("cannot start \(executable)") }
+        let spawned = withCleanSpawnAttributes { attributes in posix_spawn(&pid, executable, &actions, &attributes, argv, envp) }
+        guard spawned == 0 else { throw BenchError("cannot start \(executable)") }
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 128

@@ -141,7 +141,8 @@ func runProcess(_ arguments: [String]) throws -> (status: Int32, output: String)
     let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
     var pid: Int32 = 0
-    guard posix_spawn(&pid, arguments[0], &actions, nil, argv, environ) == 0 else { throw BenchError("cannot run \(arguments[0])") }
+    let spawned = withCleanSpawnAttributes { attributes in posix_spawn(&pid, arguments[0], &actions, &attributes, argv, environ) }
+    guard spawned == 0 else { throw BenchError("cannot run \(arguments[0])") }
     var status: Int32 = 0
     waitpid(pid, &status, 0)
     return ((status >> 8) & 0xff, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")

@@ -131,16 +131,13 @@ struct RecoveryTests {
 /// `newSession` (or by default) in a kernel session of its own, as agents are, so the test
 /// process's reaper collects it once it dies.
 func spawnTagged(_ environment: [String], newSession: Bool = true) throws -> Int32 {
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    // POSIX_SPAWN_SETSID (glibc 2.26+; the constant is not imported into Swift).
-    if newSession { posix_spawnattr_setflags(&attributes, 0x80) }
     var pid: Int32 = 0
     let argv: [UnsafeMutablePointer<CChar>?] = [strdup("sleep"), strdup("1000"), nil]
     let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
     defer { (argv + envp).forEach { free($0) } }
-    let result = posix_spawn(&pid, "/bin/sleep", nil, &attributes, argv, envp)
+    let result = withCleanSpawnAttributes(setsid: newSession) { attributes in
+        posix_spawn(&pid, "/bin/sleep", nil, &attributes, argv, envp)
+    }
     guard result == 0 else { throw SystemError("posix_spawn", errno: result) }
     return pid
 }

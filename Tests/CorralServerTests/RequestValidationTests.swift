@@ -38,6 +38,9 @@ struct RequestValidationTests {
         Case(method: .get, path: "/api/sessions/bad%2Fid", body: nil, status: .badRequest),
         Case(method: .get, path: "/api/debug/session/unknown-session/processes", body: nil, status: .notFound),
         Case(method: .get, path: "/api/nothing-here", body: nil, status: .notFound),
+        Case(method: .put, path: "/api/sessions", body: "{}", status: .methodNotAllowed),
+        Case(method: .patch, path: "/api/sessions/some-id", body: "{}", status: .methodNotAllowed),
+        Case(method: .get, path: "/api/sessions?usage=maybe", body: nil, status: .badRequest),
     ]
 
     @Test(arguments: cases)

@@ -41,7 +41,7 @@ struct TestCorral {
         var logger = Logger(label: "corral-test")
         logger.logLevel = ProcessInfo.processInfo.environment["CORRAL_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
         let services = try CorralApp.makeServices(configuration: configuration, logger: logger)
-        let app = CorralApp.buildApplication(configuration: configuration, services: services, logger: logger)
+        let app = try CorralApp.buildApplication(configuration: configuration, services: services, logger: logger)
         defer { try? FileManager.default.removeItem(atPath: configuration.dataDirectory) }
         let result: T
         do {
@@ -72,6 +72,7 @@ struct TestCorral {
         struct Reply: Sendable {
             let status: HTTPResponse.Status
             let text: String
+            var headers: HTTPFields = [:]
             var json: [String: Any] {
                 (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
             }
@@ -81,7 +82,7 @@ struct TestCorral {
             var headers = headers
             if let token, headers[.authorization] == nil { headers[.authorization] = "Bearer \(token)" }
             let response = try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
-            return Reply(status: response.status, text: String(buffer: response.body))
+            return Reply(status: response.status, text: String(buffer: response.body), headers: response.headers)
         }
 
         /// Starts a session and returns its JSON, failing the test unless the answer is 201.

@@ -30,7 +30,7 @@ public enum CommandRunner {
         let envp: [UnsafeMutablePointer<CChar>?] = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { (argv + envp).forEach { free($0) } }
         var pid: Int32 = 0
-        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
+        let spawned = withCleanSpawnAttributes { attributes in posix_spawn(&pid, executable, &actions, &attributes, argv, envp) }
         guard spawned == 0 else { throw SystemErrorDescription("posix_spawn \(executable): errno \(spawned)") }
         let deadline = ContinuousClock.now + timeout
         var status: Int32 = 0

@@ -46,7 +46,9 @@ public final class CorralProcess: @unchecked Sendable {
             .map { "\($0.key)=\($0.value)" }
         var pid: Int32 = 0
         let result = withCStrings(arguments) { argv in
-            withCStrings(environment) { envp in posix_spawn(&pid, executable, &actions, nil, argv, envp) }
+            withCStrings(environment) { envp in
+                withCleanSpawnAttributes { attributes in posix_spawn(&pid, executable, &actions, &attributes, argv, envp) }
+            }
         }
         guard result == 0 else { throw CorralError(.spawnFailed, "cannot start \(executable)", underlying: SystemError("posix_spawn", errno: result)) }
         let process = CorralProcess(pid: pid, port: 0, configFile: configFile, logFile: logFile)

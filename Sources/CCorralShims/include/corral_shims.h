@@ -31,6 +31,13 @@ typedef struct {
     /// When non-zero, the child stops right before execve until `corral_spawn_release`, so the
     /// caller can move it (e.g. into cgroups) before it runs any code of its own.
     int hold;
+    /// When non-zero, the child drops to `uid`/`gid` with `groups` as supplementary groups
+    /// (corral runs as root; the agent does not).
+    int set_ids;
+    uid_t uid;
+    gid_t gid;
+    const gid_t *groups;
+    int group_count;
 } corral_spawn_request;
 
 typedef struct {

@@ -18,6 +18,8 @@ public struct AgentProfile: Sendable, Equatable {
     public var pidsLimit: Int?
     /// CPU time as a fraction of one core (0.5, 2).
     public var cpuLimit: Double?
+    /// Who the agent runs as (`user`/`group` in the profile), if not corral's own user.
+    public var user: AgentUser?
 
     public init(
         command: [String],
@@ -39,5 +41,19 @@ public struct AgentProfile: Sendable, Equatable {
 
     public var limits: ResourceLimits {
         ResourceLimits(memoryBytes: memoryLimitMB.map { UInt64($0) * 1024 * 1024 }, pids: pidsLimit, cpu: cpuLimit)
+    }
+}
+
+/// A user (and groups) an agent runs as, resolved from names when the configuration is loaded.
+public struct AgentUser: Sendable, Equatable {
+    public let uid: UInt32
+    public let gid: UInt32
+    /// Supplementary groups.
+    public let groups: [UInt32]
+
+    public init(uid: UInt32, gid: UInt32, groups: [UInt32]) {
+        self.uid = uid
+        self.gid = gid
+        self.groups = groups
     }
 }

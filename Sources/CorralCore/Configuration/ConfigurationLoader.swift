@@ -31,6 +31,17 @@ import Logging
 /// - `log_retention_seconds` / `CORRAL_LOG_RETENTION_SECONDS`, number, 604800 (7 days)
 /// - `log_format` / `CORRAL_LOG_FORMAT`, `text` | `json`, `text`
 /// - `events_webhook_url` / `CORRAL_EVENTS_WEBHOOK_URL`, `http(s)://…` or null, null
+/// - `api_token_file` / `CORRAL_API_TOKEN_FILE`, a file holding the admin token, null
+/// - `tokens` / `CORRAL_TOKENS` (JSON), `[{"name", "sha256" (hex), "role": "read"|"operate"|"admin"}]`, `[]`
+/// - `audit_log` / `CORRAL_AUDIT_LOG`, path, `audit.log` in the data directory
+/// - `audit_log_max_bytes` / `CORRAL_AUDIT_LOG_MAX_BYTES`, integer, 10485760
+/// - `redact_patterns` / `CORRAL_REDACT_PATTERNS` (JSON), array of names with `*`, the defaults of
+///   `Redactor`
+/// - `max_concurrent_requests` / `CORRAL_MAX_CONCURRENT_REQUESTS`, positive integer, 256
+/// - `session_starts_per_second` / `CORRAL_SESSION_STARTS_PER_SECOND`, number, 50 (per token)
+/// - `idle_timeout_seconds` / `CORRAL_IDLE_TIMEOUT_SECONDS`, number, 60
+/// - `tls_cert_file`, `tls_key_file` / `CORRAL_TLS_CERT_FILE`, `CORRAL_TLS_KEY_FILE`, PEM paths, null
+/// A profile may also set `user` and `group` (names or numbers) to run its agent as.
 ///
 /// The environment overrides the file. Unknown keys and bad values are errors naming the key.
 public enum ConfigurationLoader {
@@ -46,6 +57,9 @@ public enum ConfigurationLoader {
         ("shutdown", .string), ("drain_timeout_seconds", .number),
         ("log_max_bytes", .number), ("log_retention_seconds", .number), ("log_format", .string),
         ("events_webhook_url", .nullableString),
+        ("api_token_file", .nullableString), ("tokens", .json), ("audit_log", .nullableString), ("audit_log_max_bytes", .number),
+        ("redact_patterns", .json), ("max_concurrent_requests", .number), ("session_starts_per_second", .number),
+        ("idle_timeout_seconds", .number), ("tls_cert_file", .nullableString), ("tls_key_file", .nullableString),
     ]
 
     /// - Parameters:
@@ -172,6 +186,7 @@ public enum ConfigurationLoader {
             }
             configuration.eventsWebhookURL = url
         }
+        try readSecurity(reader, values, into: &configuration)
         if let root = try reader.nullableString("cgroup_root") {
             guard root.hasPrefix("/"), !root.split(separator: "/").contains("..") else {
                 throw configurationError("\(reader.source("cgroup_root")): expected an absolute path in the cgroup v2 hierarchy")
@@ -207,6 +222,89 @@ public enum ConfigurationLoader {
             )
         }
         return configuration
+    }
+
+    private static func readSecurity(
+        _ reader: Reader,
+        _ values: [String: (JSONValue, source: String)],
+        into configuration: inout CorralConfiguration
+    ) throws(CorralError) {
+        if let file = try reader.nullableString("api_token_file") {
+            guard configuration.apiToken == nil else {
+                throw configurationError("\(reader.source("api_token_file")): set either api_token or api_token_file, not both")
+            }
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw configurationError("\(reader.source("api_token_file")): cannot read \(file)")
+            }
+            let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !token.isEmpty else { throw configurationError("\(reader.source("api_token_file")): \(file) is empty") }
+            configuration.apiToken = token
+        }
+        if let (value, source) = values["tokens"] {
+            guard case .array(let items) = value else { throw configurationError("\(source): expected an array of tokens") }
+            var names = Set<String>()
+            for (index, item) in items.enumerated() {
+                let key = "\(source)[\(index)]"
+                guard case .object(let fields) = item else { throw configurationError("\(key): expected an object") }
+                if let unknown = fields.keys.filter({ !["name", "sha256", "role"].contains($0) }).sorted().first {
+                    throw configurationError("\(key).\(unknown): unknown key (known: name, sha256, role)")
+                }
+                guard case .string(let name)? = fields["name"], !name.isEmpty, names.insert(name).inserted else {
+                    throw configurationError("\(key).name: expected a unique, non-empty name")
+                }
+                guard case .string(let hex)? = fields["sha256"], let digest = hexBytes(hex), digest.count == 32 else {
+                    throw configurationError("\(key).sha256: expected the token's SHA-256 as 64 hex digits (e.g. printf %s TOKEN | sha256sum)")
+                }
+                guard case .string(let roleName)? = fields["role"], let role = Role(rawValue: roleName) else {
+                    throw configurationError("\(key).role: expected read, operate or admin")
+                }
+                configuration.tokens.append(AccessToken(name: name, sha256: digest, role: role))
+            }
+        }
+        if let path = try reader.nullableString("audit_log") {
+            guard !path.isEmpty else { throw configurationError("\(reader.source("audit_log")): must not be empty") }
+            configuration.auditLogPath = path.hasPrefix("/") ? path : configuration.dataDirectory + "/" + path
+        }
+        if let bytes = try reader.integer("audit_log_max_bytes", minimum: 0) { configuration.auditLogMaxBytes = UInt64(bytes) }
+        if let (value, source) = values["redact_patterns"] {
+            guard case .array(let items) = value else { throw configurationError("\(source): expected an array of strings") }
+            configuration.redactPatterns = try items.enumerated().map { (index, item) throws(CorralError) -> String in
+                guard case .string(let pattern) = item, !pattern.isEmpty else {
+                    throw configurationError("\(source)[\(index)]: expected a non-empty string")
+                }
+                return pattern
+            }
+        }
+        if let count = try reader.integer("max_concurrent_requests", minimum: 1) { configuration.maxConcurrentRequests = count }
+        configuration.sessionStartsPerSecond = try reader.positive("session_starts_per_second") ?? configuration.sessionStartsPerSecond
+        configuration.idleTimeoutSeconds = try reader.positive("idle_timeout_seconds") ?? configuration.idleTimeoutSeconds
+        configuration.tlsCertificateFile = try reader.nullableString("tls_cert_file")
+        configuration.tlsKeyFile = try reader.nullableString("tls_key_file")
+        guard (configuration.tlsCertificateFile == nil) == (configuration.tlsKeyFile == nil) else {
+            throw configurationError("tls_cert_file and tls_key_file: set both, or neither")
+        }
+        for file in [configuration.tlsCertificateFile, configuration.tlsKeyFile].compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: file) {
+            throw configurationError("tls: cannot read \(file)")
+        }
+    }
+
+    static func hexBytes(_ text: String) -> [UInt8]? {
+        let characters = Array(text.lowercased().utf8)
+        guard characters.count % 2 == 0 else { return nil }
+        var bytes: [UInt8] = []
+        for index in stride(from: 0, to: characters.count, by: 2) {
+            guard let high = hexValue(characters[index]), let low = hexValue(characters[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        return bytes
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        default: nil
+        }
     }
 
     static func parseListen(_ text: String, key: String) throws(CorralError) -> CorralConfiguration.ListenAddress {
@@ -245,7 +343,9 @@ public enum ConfigurationLoader {
         throw configurationError("\(key): expected sqlite:PATH or memory, got '\(text)'")
     }
 
-    private static let profileKeys: Set<String> = ["command", "env", "cwd", "ready", "memory_limit_mb", "pids_limit", "cpu_limit"]
+    private static let profileKeys: Set<String> = [
+        "command", "env", "cwd", "ready", "memory_limit_mb", "pids_limit", "cpu_limit", "user", "group",
+    ]
 
     static func parseProfile(_ value: JSONValue, key: String) throws(CorralError) -> AgentProfile {
         guard case .object(let fields) = value else {
@@ -312,7 +412,41 @@ public enum ConfigurationLoader {
             profile.cpuLimit = cores
         case let other?: throw configurationError("\(key).cpu_limit: expected a fraction of a core (e.g. 0.5) or null, got \(other)")
         }
+        profile.user = try parseUser(fields, key: key)
         return profile
+    }
+
+    /// `user` and `group`: resolved now, so a typo stops start-up instead of failing a session.
+    private static func parseUser(_ fields: [String: JSONValue], key: String) throws(CorralError) -> AgentUser? {
+        func text(_ name: String) throws(CorralError) -> String? {
+            switch fields[name] {
+            case nil, .null?: return nil
+            case .string(let value)? where !value.isEmpty: return value
+            case .number(let value)? where value >= 0 && value == value.rounded(): return String(Int(value))
+            case let other?: throw configurationError("\(key).\(name): expected a name or a number, got \(other.typeName)")
+            }
+        }
+        let userName = try text("user")
+        let groupName = try text("group")
+        guard userName != nil || groupName != nil else { return nil }
+        guard Users.isRoot else {
+            throw configurationError("\(key).user/group: running agents as another user needs corral to run as root")
+        }
+        var uid: UInt32 = 0
+        var gid: UInt32 = 0
+        var groups: [UInt32] = []
+        if let userName {
+            guard let account = Users.user(userName) else { throw configurationError("\(key).user: no user '\(userName)'") }
+            uid = account.uid
+            gid = account.gid
+            groups = Users.groups(of: account.name, gid: account.gid)
+        }
+        if let groupName {
+            guard let group = Users.group(groupName) else { throw configurationError("\(key).group: no group '\(groupName)'") }
+            gid = group
+            groups = userName == nil ? [group] : Array(Set(groups + [group]))
+        }
+        return AgentUser(uid: uid, gid: gid, groups: groups)
     }
 
     static func configurationError(_ message: String) -> CorralError {

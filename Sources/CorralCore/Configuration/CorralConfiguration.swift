@@ -54,7 +54,28 @@ public struct CorralConfiguration: Sendable {
     public var maxSessionTimeoutSeconds: Double = 86_400
     public var graceSeconds: Double = 2
     public var startupTimeoutSeconds: Double = 30
+    /// The single admin token (`api_token`, or read from `api_token_file`).
     public var apiToken: String?
+    /// Named tokens with roles; only their SHA-256 is known.
+    public var tokens: [AccessToken] = []
+    /// nil: `audit.log` in the data directory.
+    public var auditLogPath: String?
+    public var auditLogMaxBytes: UInt64 = 10 * 1024 * 1024
+    /// Names of secrets to hide from non-admin callers.
+    public var redactPatterns = Redactor.defaultPatterns
+    /// Requests served at once; past it, 503 with Retry-After.
+    public var maxConcurrentRequests = 256
+    /// Session starts per second allowed per token (bursts of twice that); past it, 429.
+    public var sessionStartsPerSecond: Double = 50
+    /// A connection with nothing to read or write for this long is closed (slow clients).
+    public var idleTimeoutSeconds: Double = 60
+    public var tlsCertificateFile: String?
+    public var tlsKeyFile: String?
+
+    /// Whether callers must present a token.
+    public var requiresAuthentication: Bool { apiToken != nil || !tokens.isEmpty }
+
+    public var resolvedAuditLogPath: String { auditLogPath ?? dataDirectory + "/audit.log" }
     public var defaultAgent = DemoAgent.profileName
     public var agents: [String: AgentProfile] = [:]
     public var maxSessions = 1000

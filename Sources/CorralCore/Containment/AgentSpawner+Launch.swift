@@ -7,7 +7,8 @@ extension SpawnRequest {
             workingDirectory: launch.workingDirectory,
             outputFD: launch.outputFD,
             cgroupFD: cgroupFD,
-            placeBeforeExec: placeBeforeExec
+            placeBeforeExec: placeBeforeExec,
+            user: launch.user
         )
     }
 }

@@ -10,6 +10,8 @@ public struct AgentLaunch: Sendable {
     /// The session log, opened by the caller; it becomes the agent's stdout and stderr.
     public var outputFD: Int32
     public var limits: ResourceLimits
+    /// The user to run as, if not corral's.
+    public var user: AgentUser?
 }
 
 /// Starts agents so that their whole process tree can later be signalled, inspected and found
@@ -86,7 +88,15 @@ public struct ProcessListing: Sendable {
         public let ppid: Int32
         public let pgid: Int32
         public let sid: Int32
-        public let command: String
+        /// The argument vector; empty for zombies and kernel threads.
+        public let arguments: [String]
+        /// The command name from /proc/PID/stat, for processes without arguments.
+        public let name: String
+        /// Filled in only when asked for (admins): the initial environment.
+        public var environment: [String: String]?
+
+        /// The command line as `ps` would show it.
+        public var command: String { arguments.isEmpty ? "[\(name)]" : arguments.joined(separator: " ") }
     }
 
     public var entries: [Entry] = []

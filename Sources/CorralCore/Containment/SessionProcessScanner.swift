@@ -39,8 +39,7 @@ enum SessionProcessScanner {
                 listing.errors.append("process \(pid) vanished while it was being read")
                 continue
             }
-            let command = arguments.isEmpty ? "[\(stat.name)]" : arguments.joined(separator: " ")
-            listing.entries.append(.init(pid: pid, ppid: stat.ppid, pgid: stat.pgid, sid: stat.sid, command: command))
+            listing.entries.append(.init(pid: pid, ppid: stat.ppid, pgid: stat.pgid, sid: stat.sid, arguments: arguments, name: stat.name))
         }
         return listing
     }

@@ -19,6 +19,8 @@ struct SpawnRequest {
     /// Runs with the child's pid after it is created and before it calls execve (it waits), to
     /// place it (e.g. into cgroups) before it runs any code of its own. Throwing kills it.
     var placeBeforeExec: ((Int32) throws(CorralError) -> Void)?
+    /// The user the agent runs as, if not corral's.
+    var user: AgentUser?
 }
 
 /// A process started as leader of its own session and process group.
@@ -49,8 +51,9 @@ enum AgentSpawner {
         let envp = CStringArray(request.environment)
         var result = corral_spawn_result()
         var placementError: CorralError?
+        let groups = request.user?.groups ?? []
         let code: Int32 = request.executable.withCString { path in
-            withOptionalCString(request.workingDirectory) { cwd in
+            withOptionalCString(request.workingDirectory) { cwd in groups.withUnsafeBufferPointer { groupList in
                 var spec = corral_spawn_request(
                     path: path,
                     argv: argv.pointer,
@@ -61,7 +64,12 @@ enum AgentSpawner {
                     cgroup_fd: request.cgroupFD ?? -1,
                     inherit_fd: -1,
                     inherit_target_fd: -1,
-                    hold: request.placeBeforeExec == nil ? 0 : 1
+                    hold: request.placeBeforeExec == nil ? 0 : 1,
+                    set_ids: request.user == nil ? 0 : 1,
+                    uid: request.user?.uid ?? 0,
+                    gid: request.user?.gid ?? 0,
+                    groups: groupList.baseAddress,
+                    group_count: Int32(groupList.count)
                 )
                 var code = corral_spawn(&spec, &result)
                 if code == 0, let place = request.placeBeforeExec {
@@ -75,7 +83,7 @@ enum AgentSpawner {
                     code = corral_spawn_release(&result)
                 }
                 return code
-            }
+            } }
         }
         if let placementError { throw .placementFailed(placementError) }
         if code != 0 {

@@ -20,6 +20,17 @@ public enum ProcFS {
             .dropLastEmpty()
     }
 
+    /// The process's initial environment.
+    public static func environment(_ pid: Int32) -> [String: String]? {
+        guard let bytes = readFile("/proc/\(pid)/environ", limit: 1 << 20) else { return nil }
+        var variables: [String: String] = [:]
+        for entry in bytes.split(separator: 0) {
+            guard let equals = entry.firstIndex(of: UInt8(ascii: "=")) else { continue }
+            variables[String(decoding: entry[..<equals], as: UTF8.self)] = String(decoding: entry[(equals + 1)...], as: UTF8.self)
+        }
+        return variables
+    }
+
     /// Resident memory (RSS) in bytes, from /proc/PID/statm.
     public static func residentBytes(_ pid: Int32) -> UInt64? {
         guard let bytes = readFile("/proc/\(pid)/statm", limit: 256) else { return nil }

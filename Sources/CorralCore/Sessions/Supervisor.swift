@@ -159,14 +159,17 @@ public actor Supervisor: Service {
 
     /// Every process of the session, read from /proc (off the actor: it may take a while on a
     /// busy host).
-    public func processes(_ id: SessionID) async throws(CorralError) -> ProcessReport {
+    public func processes(_ id: SessionID, withEnvironments: Bool = false) async throws(CorralError) -> ProcessReport {
         guard let session = sessions[id] else { throw Self.unknownSession(id) }
         let record = snapshot(session)
         guard let tree = session.tree else {
             return ProcessReport(record: record, isProcessAlive: false, isGroupAlive: false, listing: ProcessListing())
         }
         return await Blocking.run {
-            let listing = tree.members()
+            var listing = tree.members()
+            if withEnvironments {
+                for index in listing.entries.indices { listing.entries[index].environment = ProcFS.environment(listing.entries[index].pid) }
+            }
             let leaderAlive = listing.entries.first?.pid == tree.leader.pid
             return ProcessReport(record: record, isProcessAlive: leaderAlive, isGroupAlive: !tree.isEmpty, listing: listing)
         }
@@ -284,7 +287,8 @@ public actor Supervisor: Service {
             environment: environment,
             workingDirectory: session.profile.workingDirectory,
             outputFD: logFD,
-            limits: session.profile.limits
+            limits: session.profile.limits,
+            user: session.profile.user
         )
         let tree = try containment.launch(launch, monitor: monitor) { tree throws(CorralError) in
             do throws(SystemError) {

@@ -1,0 +1,29 @@
+import CorralCore
+import Hummingbird
+
+/// The request context of corral's routes: who is calling (set by `AuthMiddleware`) and from
+/// where (for the audit log).
+public struct CorralRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var identity: Identity?
+    public let remoteAddress: String?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress.map { address in
+            address.ipAddress.map { "\($0):\(address.port ?? 0)" } ?? "\(address)"
+        }
+    }
+
+    /// The caller, who must hold at least `role` (403 otherwise).
+    @discardableResult
+    func require(_ role: Role) throws(APIError) -> Identity {
+        let caller = identity ?? .unauthenticated
+        guard caller.role >= role else {
+            throw APIError(.forbidden, "the token '\(caller.name)' has role \(caller.role.rawValue); this needs \(role.rawValue)")
+        }
+        return caller
+    }
+
+    var caller: Identity { identity ?? .unauthenticated }
+}

@@ -1,0 +1,210 @@
+/// The OpenAPI 3.1 description of the whole HTTP API, served at `/openapi.json`. A test checks it
+/// against the routes the server registers and the answers it gives.
+enum OpenAPIDocument {
+    static let json = #"""
+        {
+          "openapi": "3.1.0",
+          "info": {
+            "title": "corral",
+            "version": "1.0.0",
+            "description": "Supervises voice-agent sessions: one agent process tree per session, ended completely. All /api routes need `Authorization: Bearer <token>` when tokens are configured; roles: read (list, inspect, logs, events), operate (also start and end), admin (also unredacted command lines and environments)."
+          },
+          "security": [{"bearer": []}],
+          "paths": {
+            "/healthz": {
+              "get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "alive", "content": {"application/json": {"schema": {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}}}}}}}
+            },
+            "/metrics": {
+              "get": {"summary": "Prometheus metrics", "security": [], "responses": {"200": {"description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}
+            },
+            "/openapi.json": {
+              "get": {"summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}}
+            },
+            "/": {
+              "get": {"summary": "The dashboard page", "security": [], "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}}}
+            },
+            "/api/sessions": {
+              "post": {
+                "summary": "Start a session",
+                "description": "Spawns the agent profile's command as the leader of a new session and process group. Needs role operate.",
+                "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/StartRequest"}}}},
+                "responses": {
+                  "201": {"description": "started", "headers": {"Corral-Session-Id": {"schema": {"type": "string"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Session"}}}},
+                  "400": {"$ref": "#/components/responses/Error"},
+                  "401": {"$ref": "#/components/responses/Error"},
+                  "403": {"$ref": "#/components/responses/Error"},
+                  "404": {"$ref": "#/components/responses/Error"},
+                  "409": {"$ref": "#/components/responses/Error"},
+                  "413": {"$ref": "#/components/responses/Error"},
+                  "429": {"$ref": "#/components/responses/Error"},
+                  "500": {"$ref": "#/components/responses/Error"},
+                  "503": {"$ref": "#/components/responses/Error"}
+                }
+              },
+              "get": {
+                "summary": "List live sessions",
+                "parameters": [{"name": "usage", "in": "query", "required": false, "schema": {"type": "string", "enum": ["", "true", "false", "1", "0", "yes", "no"]}, "description": "Also report processes and memory_bytes per session."}],
+                "responses": {
+                  "200": {"description": "the sessions", "content": {"application/json": {"schema": {"type": "object", "required": ["sessions"], "properties": {"sessions": {"type": "array", "items": {"$ref": "#/components/schemas/Session"}}}}}}},
+                  "400": {"$ref": "#/components/responses/Error"},
+                  "401": {"$ref": "#/components/responses/Error"},
+                  "503": {"$ref": "#/components/responses/Error"}
+                }
+              }
+            },
+            "/api/sessions/{id}": {
+              "parameters": [{"$ref": "#/components/parameters/SessionID"}],
+              "get": {
+                "summary": "One live session",
+                "responses": {
+                  "200": {"description": "the session", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Session"}}}},
+                  "400": {"$ref": "#/components/responses/Error"},
+                  "401": {"$ref": "#/components/responses/Error"},
+                  "404": {"$ref": "#/components/responses/Error"},
+                  "503": {"$ref": "#/components/responses/Error"}
+                }
+              },
+              "delete": {
+                "summary": "End a session",
+                "description": "SIGTERM to every process of the session, SIGKILL after grace_seconds; answers once nothing of it is left. Needs role operate.",
+                "responses": {
+                  "200": {"description": "ended", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EndResult"}}}},
+                  "400": {"$ref": "#/components/responses/Error"},
+                  "401": {"$ref": "#/components/responses/Error"},
+                  "403": {"$ref": "#/components/responses/Error"},
+                  "404": {"$ref": "#/components/responses/Error"},
+                  "503": {"$ref": "#/components/responses/Error"}
+                }
+              }
+            },
+            "/api/sessions/{id}/logs": {
+              "parameters": [{"$ref": "#/components/parameters/SessionID"}],
+              "get": {
+                "summary": "The agent's output",
+                "parameters": [
+                  {"name": "tail", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0, "maximum": 100000, "default": 100}},
+                  {"name": "follow", "in": "query", "required": false, "schema": {"type": "string", "enum": ["", "true", "false", "1", "0", "yes", "no"]}}
+                ],
+                "responses": {
+                  "200": {"description": "the last lines, then (follow) what is written until the session ends", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                  "400": {"$ref": "#/components/responses/Error"},
+                  "401": {"$ref": "#/components/responses/Error"},
+                  "404": {"$ref": "#/components/responses/Error"},
+                  "503": {"$ref": "#/components/responses/Error"}
+                }
+              }
+            },
+            "/api/debug/session/{id}/processes": {
+              "parameters": [{"$ref": "#/components/parameters/SessionID"}],
+              "get": {
+                "summary": "Every process of a session",
+                "responses": {
+                  "200": {"description": "the processes, the leader first", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProcessReport"}}}},
+                  "400": {"$ref": "#/components/responses/Error"},
+                  "401": {"$ref": "#/components/responses/Error"},
+                  "404": {"$ref": "#/components/responses/Error"},
+                  "503": {"$ref": "#/components/responses/Error"}
+                }
+              }
+            },
+            "/api/events": {
+              "get": {
+                "summary": "Session events as Server-Sent Events",
+                "responses": {
+                  "200": {"description": "event: <type>, id: <sequence>, data: <Event as JSON>", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                  "401": {"$ref": "#/components/responses/Error"},
+                  "503": {"$ref": "#/components/responses/Error"}
+                }
+              }
+            }
+          },
+          "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "parameters": {
+              "SessionID": {"name": "id", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"}}
+            },
+            "responses": {
+              "Error": {"description": "what went wrong", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            },
+            "schemas": {
+              "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+              "StartRequest": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                  "agent": {"type": ["string", "null"], "minLength": 1},
+                  "session_id": {"type": ["string", "null"], "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"},
+                  "metadata": {"type": ["object", "null"], "maxProperties": 64, "additionalProperties": {"type": "string"}},
+                  "timeout_seconds": {"type": ["number", "null"], "exclusiveMinimum": 0}
+                }
+              },
+              "Session": {
+                "type": "object",
+                "required": ["session_id", "agent", "pid", "pgid", "is_group_leader", "status", "containment", "started_at", "expires_at", "metadata"],
+                "properties": {
+                  "session_id": {"type": "string"},
+                  "agent": {"type": "string"},
+                  "pid": {"type": ["integer", "null"]},
+                  "pgid": {"type": ["integer", "null"]},
+                  "is_group_leader": {"type": "boolean"},
+                  "status": {"type": "string", "enum": ["starting", "running", "stopping"]},
+                  "containment": {"type": "string", "enum": ["cgroup", "process-group"]},
+                  "started_at": {"type": "string", "format": "date-time"},
+                  "expires_at": {"type": "string", "format": "date-time"},
+                  "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+                  "processes": {"type": "integer"},
+                  "memory_bytes": {"type": "integer"}
+                }
+              },
+              "EndResult": {
+                "type": "object",
+                "required": ["session_id", "outcome", "reason", "duration_ms"],
+                "properties": {
+                  "session_id": {"type": "string"},
+                  "outcome": {"type": "string", "enum": ["exited", "terminated", "killed"]},
+                  "reason": {"type": "string"},
+                  "duration_ms": {"type": "integer", "minimum": 0}
+                }
+              },
+              "Process": {
+                "type": "object",
+                "required": ["pid", "ppid", "pgid", "cmd"],
+                "properties": {
+                  "pid": {"type": "integer"},
+                  "ppid": {"type": "integer"},
+                  "pgid": {"type": "integer"},
+                  "cmd": {"type": "string"},
+                  "env": {"type": "object", "additionalProperties": {"type": "string"}, "description": "admin only"}
+                }
+              },
+              "ProcessReport": {
+                "type": "object",
+                "required": ["session_id", "pid", "pgid", "is_group_leader", "is_process_alive", "is_group_alive", "child_processes", "session_data", "errors"],
+                "properties": {
+                  "session_id": {"type": "string"},
+                  "pid": {"type": ["integer", "null"]},
+                  "pgid": {"type": ["integer", "null"]},
+                  "is_group_leader": {"type": "boolean"},
+                  "is_process_alive": {"type": "boolean"},
+                  "is_group_alive": {"type": "boolean"},
+                  "child_processes": {"type": "array", "items": {"$ref": "#/components/schemas/Process"}},
+                  "session_data": {"type": "object"},
+                  "errors": {"type": "array", "items": {"type": "string"}}
+                }
+              },
+              "Event": {
+                "type": "object",
+                "required": ["sequence", "type", "time", "session_id", "agent"],
+                "properties": {
+                  "sequence": {"type": "integer"},
+                  "type": {"type": "string", "enum": ["session.started", "session.ready", "session.status", "session.ended", "session.escape", "session.limit"]},
+                  "time": {"type": "string", "format": "date-time"},
+                  "session_id": {"type": "string"},
+                  "agent": {"type": "string"}
+                }
+              }
+            }
+          }
+        }
+        """#
+}

@@ -1,0 +1,68 @@
+import CorralCore
+import Foundation
+import Hummingbird
+import Synchronization
+
+/// At most `limit` requests in progress at once; past it, 503 with `Retry-After`.
+struct ConcurrencyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
+    private final class Counter: Sendable {
+        let value = Atomic<Int>(0)
+    }
+
+    let limit: Int
+    private let inFlight = Counter()
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let now = inFlight.value.add(1, ordering: .relaxed).newValue
+        defer { inFlight.value.subtract(1, ordering: .relaxed) }
+        guard now <= limit else {
+            throw APIError(.serviceUnavailable, "too many requests in progress (max_concurrent_requests \(limit)); retry shortly", headers: [.retryAfter: "1"])
+        }
+        return try await next(request, context)
+    }
+}
+
+/// Session starts per second per token: a token bucket each, refilled at `rate` per second and
+/// holding up to twice that. An empty bucket answers 429 with the seconds until the next start.
+final class StartRateLimiter: Sendable {
+    private struct Bucket {
+        var tokens: Double
+        var updated: ContinuousClock.Instant
+    }
+
+    private let rate: Double
+    private let capacity: Double
+    private let buckets = Mutex<[String: Bucket]>([:])
+
+    init(perSecond rate: Double) {
+        self.rate = rate
+        self.capacity = max(1, rate * 2)
+    }
+
+    func admit(_ caller: String) throws(APIError) {
+        let now = ContinuousClock.now
+        let wait: Double? = buckets.withLock { buckets in
+            var bucket = buckets[caller] ?? Bucket(tokens: capacity, updated: now)
+            let elapsed = (now - bucket.updated)
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            bucket.tokens = min(capacity, bucket.tokens + seconds * rate)
+            bucket.updated = now
+            defer { buckets[caller] = bucket }
+            guard bucket.tokens >= 1 else { return (1 - bucket.tokens) / rate }
+            bucket.tokens -= 1
+            return nil
+        }
+        if let wait {
+            let seconds = max(1, Int(wait.rounded(.up)))
+            throw APIError(
+                .tooManyRequests,
+                "too many session starts for '\(caller)' (session_starts_per_second \(rate)); retry in \(seconds) s",
+                headers: [.retryAfter: String(seconds)]
+            )
+        }
+    }
+}

@@ -1,0 +1,219 @@
+import CorralCore
+import CorralTestSupport
+import Crypto
+import Foundation
+import HTTPTypes
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+func sha256(_ text: String) -> [UInt8] {
+    Array(SHA256.hash(data: Array(text.utf8)))
+}
+
+@Suite("Security: roles, redaction, audit, limits, files")
+struct SecurityTests {
+    static func configure(_ configuration: inout CorralConfiguration) {
+        configuration.tokens = [
+            AccessToken(name: "viewer", sha256: sha256("read-token"), role: .read),
+            AccessToken(name: "ops", sha256: sha256("operate-token"), role: .operate),
+            AccessToken(name: "root", sha256: sha256("admin-token"), role: .admin),
+        ]
+        configuration.agents["secretive"] = AgentProfile(
+            command: ["/bin/sh", "-c", "echo DB_PASSWORD=hunter2 postgres://app:pw@db/calls; sleep 1000", "agent", "--token=abc123"],
+            environment: ["CORRAL_TEST_RUN": configuration.agents["sleeper"]!.environment["CORRAL_TEST_RUN"]!, "MY_SECRET": "s3cr3t", "ROOM": "lobby"]
+        )
+    }
+
+    func client(_ client: TestCorral.Client, token: String?) -> TestCorral.Client {
+        TestCorral.Client(client: client.client, services: client.services, token: token)
+    }
+
+    @Test func rolesPerRoute() async throws {
+        try await TestCorral(configure: Self.configure).run { base in
+            let viewer = client(base, token: "read-token")
+            let ops = client(base, token: "operate-token")
+            let stranger = client(base, token: "wrong-token")
+
+            #expect(try await stranger.request(.get, "/api/sessions").status == .unauthorized)
+            #expect(try await viewer.request(.post, "/api/sessions", body: #"{"agent": "sleeper"}"#).status == .forbidden)
+            let session = try await ops.start(#"{"agent": "sleeper", "session_id": "roles-1"}"#)
+            #expect(try await viewer.request(.get, "/api/sessions").status == .ok)
+            #expect(try await viewer.request(.get, "/api/sessions/roles-1").status == .ok)
+            #expect(try await viewer.request(.get, "/api/debug/session/roles-1/processes").status == .ok)
+            #expect(try await viewer.request(.get, "/api/sessions/roles-1/logs").status == .ok)
+            #expect(try await viewer.request(.delete, "/api/sessions/roles-1").status == .forbidden)
+            #expect(try await ops.request(.delete, "/api/sessions/\(session.id)").status == .ok)
+            #expect(try await stranger.request(.get, "/healthz").status == .ok)
+        }
+    }
+
+    @Test func secretsAreRedactedForAllButAdmins() async throws {
+        try await TestCorral(configure: Self.configure).run { base in
+            let viewer = client(base, token: "read-token")
+            let admin = client(base, token: "admin-token")
+            _ = try await admin.start(#"{"agent": "secretive", "session_id": "secrets"}"#)
+            #expect(try await ProcessProbe.waitUntil { try await viewer.request(.get, "/api/sessions/secrets/logs").text.contains("calls") })
+
+            let redacted = try await viewer.request(.get, "/api/debug/session/secrets/processes").text
+            #expect(redacted.contains("--token=[redacted]"), "\(redacted)")
+            #expect(!redacted.contains("abc123"))
+            #expect(!redacted.contains("s3cr3t"), "no environments for non-admins")
+            let plain = try await admin.request(.get, "/api/debug/session/secrets/processes")
+            #expect(plain.text.contains("--token=abc123"))
+            let processes = plain.json["child_processes"] as? [[String: Any]] ?? []
+            #expect((processes.first?["env"] as? [String: String])?["MY_SECRET"] == "s3cr3t")
+
+            let log = try await viewer.request(.get, "/api/sessions/secrets/logs").text
+            #expect(log.contains("DB_PASSWORD=[redacted]") && log.contains("postgres://app:[redacted]@db/calls"), "\(log)")
+            #expect(!log.contains("hunter2") && !log.contains(":pw@"))
+            #expect(try await admin.request(.get, "/api/sessions/secrets/logs").text.contains("hunter2"))
+        }
+    }
+
+    @Test func auditRecordsEachActionAndRefusal() async throws {
+        try await TestCorral(configure: Self.configure).run { base in
+            let ops = client(base, token: "operate-token")
+            _ = try await ops.start(#"{"agent": "sleeper", "session_id": "audited", "metadata": {"patient": "Jane Doe"}}"#)
+            _ = try await ops.request(.get, "/api/debug/session/audited/processes")
+            _ = try await ops.request(.get, "/api/sessions/audited/logs")
+            _ = try await ops.request(.delete, "/api/sessions/audited")
+            _ = try await client(base, token: "nope").request(.get, "/api/sessions")
+            _ = try await client(base, token: "read-token").request(.post, "/api/sessions", body: "{}")
+            let path = base.services.auditLog.path
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            let entries = text.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+            let summary = entries.map { "\($0["who"] as? String ?? "") \($0["action"] as? String ?? "") \($0["session"] as? String ?? "-") \($0["result"] as? Int ?? 0)" }
+            #expect(summary == [
+                "ops start audited 201", "ops inspect audited 200", "ops logs audited 200", "ops end audited 200",
+                "unknown authenticate - 401", "viewer start - 403",
+            ])
+            #expect(!text.contains("Jane Doe"), "metadata values never reach the audit log")
+            #expect(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int == 0o600)
+        }
+    }
+
+    @Test func sessionStartsPerSecondPerToken() async throws {
+        try await TestCorral(configure: { configuration in
+            Self.configure(&configuration)
+            // One start per 10 s: the bucket holds one, and cannot refill during the test.
+            configuration.sessionStartsPerSecond = 0.1
+        }).run { base in
+            let ops = client(base, token: "operate-token")
+            let admin = client(base, token: "admin-token")
+            var statuses: [HTTPResponse.Status] = []
+            var retryAfter: String?
+            for _ in 0..<4 {
+                let reply = try await ops.request(.post, "/api/sessions", body: #"{"agent": "sleeper"}"#)
+                statuses.append(reply.status)
+                if reply.status == .tooManyRequests { retryAfter = reply.headers[.retryAfter] }
+            }
+            #expect(statuses == [.created, .tooManyRequests, .tooManyRequests, .tooManyRequests])
+            #expect(retryAfter.flatMap(Int.init).map { $0 >= 1 && $0 <= 10 } == true, "\(retryAfter ?? "none")")
+            // Another token has its own budget.
+            #expect(try await admin.request(.post, "/api/sessions", body: #"{"agent": "sleeper"}"#).status == .created)
+        }
+    }
+
+    @Test func concurrentRequestsAreBounded() async throws {
+        try await TestCorral(configure: { configuration in
+            configuration.maxConcurrentRequests = 1
+            configuration.graceSeconds = 3
+        }).run { base in
+            _ = try await base.start(#"{"agent": "ignore-term", "session_id": "slow-end"}"#)
+            let slow = Task { try await base.request(.delete, "/api/sessions/slow-end") }
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(5)) {
+                let reply = try await base.request(.get, "/healthz")
+                return reply.status == .serviceUnavailable && reply.headers[.retryAfter] == "1"
+            })
+            #expect(try await slow.value.status == .ok)
+            #expect(try await base.request(.get, "/healthz").status == .ok)
+        }
+    }
+
+    @Test func agentsInheritNoDescriptorsAndFilesArePrivate() async throws {
+        try await TestCorral(store: .sqlite(path: "corral.db")).run { base in
+            let session = try await base.start(#"{"agent": "sleeper", "session_id": "fds"}"#)
+            let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(session.pid)/fd").compactMap(Int.init).sorted()
+            #expect(descriptors == [0, 1, 2], "the agent inherited \(descriptors)")
+            let data = base.services.dataDirectory.path
+            func mode(_ path: String) throws -> Int? { try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int }
+            #expect(try mode(data) == 0o700)
+            #expect(try mode(data + "/logs") == 0o700)
+            #expect(try mode(data + "/logs/fds.log") == 0o600)
+            #expect(try mode(data + "/corral.db") == 0o600)
+            #expect(try mode(data + "/audit.log") == 0o600)
+        }
+    }
+
+    @Test(.enabled(if: geteuid() == 0, "dropping privileges needs root"))
+    func agentsRunAsTheProfilesUser() async throws {
+        try await TestCorral(configure: { configuration in
+            var profile = configuration.agents["sleeper"]!
+            profile.user = AgentUser(uid: 65534, gid: 65534, groups: [65534])
+            configuration.agents["unprivileged"] = profile
+        }).run { base in
+            let session = try await base.start(#"{"agent": "unprivileged"}"#)
+            let status = try String(contentsOfFile: "/proc/\(session.pid)/status", encoding: .utf8)
+            let uid = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }?.split(whereSeparator: \.isWhitespace).dropFirst().map(String.init)
+            let gid = status.split(separator: "\n").first { $0.hasPrefix("Gid:") }?.split(whereSeparator: \.isWhitespace).dropFirst().map(String.init)
+            #expect(uid == ["65534", "65534", "65534", "65534"])
+            #expect(gid == ["65534", "65534", "65534", "65534"])
+            #expect(try await base.request(.delete, "/api/sessions/\(session.id)").status == .ok)
+        }
+    }
+
+    @Test func oversizedHeadersAreRefused() async throws {
+        try await CrashTestBed.run(containment: .processGroup) { bed in
+            let corral = try await bed.startCorral()
+            let reply = try await corral.request(.GET, "/healthz", headers: ["X-Padding": String(repeating: "a", count: 40_000)])
+            #expect(reply.status == 431 || reply.status == 400, "\(reply.status)")
+            #expect(try await corral.request(.GET, "/healthz").status == 200)
+        }
+    }
+
+    @Test func slowClientsAreDisconnected() async throws {
+        try await CrashTestBed.run(containment: .processGroup, extra: ["idle_timeout_seconds": 1]) { bed in
+            let corral = try await bed.startCorral()
+            // Half a request, then nothing: the connection must not stay open.
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(corral.port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            #expect(connected == 0)
+            let partial = "GET /healthz HTTP/1.1\r\nHost: x\r\n"
+            _ = partial.withCString { send(fd, $0, strlen($0), 0) }
+            var timeout = timeval(tv_sec: 10, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            let began = ContinuousClock.now
+            var buffer = [UInt8](repeating: 0, count: 512)
+            let got = recv(fd, &buffer, buffer.count, 0)
+            #expect(got <= 0 || String(decoding: buffer.prefix(got), as: UTF8.self).hasPrefix("HTTP/1.1 4"), "the server answered \(got) bytes")
+            #expect(ContinuousClock.now - began < .seconds(8), "the idle connection was kept open")
+        }
+    }
+
+    @Test func tlsWhenACertificateIsConfigured() async throws {
+        let directory = NSTemporaryDirectory() + "corral-tls-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let made = try await CommandRunner.run(
+            "/usr/bin/env",
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+             "-subj", "/CN=127.0.0.1", "-keyout", directory + "/key.pem", "-out", directory + "/cert.pem"]
+        )
+        try #require(made.status == 0, "openssl: \(made.errors)")
+        try await CrashTestBed.run(containment: .processGroup, extra: ["tls_cert_file": directory + "/cert.pem", "tls_key_file": directory + "/key.pem"]) { bed in
+            let corral = try await bed.startCorral()
+            let secure = try await CommandRunner.run("/usr/bin/env", ["curl", "-sk", "https://127.0.0.1:\(corral.port)/healthz"])
+            #expect(secure.output.contains("\"ok\""), "\(secure.output) \(secure.errors)")
+            let plain = try await CommandRunner.run("/usr/bin/env", ["curl", "-s", "--max-time", "5", "http://127.0.0.1:\(corral.port)/healthz"])
+            #expect(!plain.output.contains("\"ok\""))
+        }
+    }
+}
