@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "corral-bench", targets: ["corral-bench"]),
         .library(name: "CorralCore", targets: ["CorralCore"]),
         .library(name: "CorralServer", targets: ["CorralServer"]),
+        .library(name: "RedisClient", targets: ["RedisClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -20,13 +21,22 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
     ],
     targets: [
         .target(name: "CCorralShims"),
         .target(
+            name: "RedisClient",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .target(
             name: "CorralCore",
             dependencies: [
                 "CCorralShims",
+                "RedisClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -37,6 +47,7 @@ let package = Package(
             name: "CorralServer",
             dependencies: [
                 "CorralCore",
+                "RedisClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -65,13 +76,18 @@ let package = Package(
             name: "CorralTestSupport",
             dependencies: [
                 "CorralCore",
+                "RedisClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Tests/CorralTestSupport"
         ),
         .testTarget(
             name: "CorralCoreTests",
-            dependencies: ["CorralCore", "CorralTestSupport"]
+            dependencies: ["CorralCore", "CorralTestSupport", "RedisClient"]
+        ),
+        .testTarget(
+            name: "RedisClientTests",
+            dependencies: ["RedisClient", "CorralTestSupport"]
         ),
         .testTarget(
             name: "CorralServerTests",

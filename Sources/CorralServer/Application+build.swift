@@ -5,6 +5,7 @@ import HummingbirdTLS
 import Logging
 import NIOSSL
 import Prometheus
+import RedisClient
 import ServiceLifecycle
 
 /// The parts of a running corral that a caller (the `serve` command, a test) may want to reach.
@@ -17,6 +18,8 @@ public struct CorralServices: Sendable {
     public let auditLog: AuditLog
     /// Every route the router has, filled in when it is built.
     public let routes = RouteCatalog()
+    /// With a Redis store: this node's place among the others.
+    public let cluster: Cluster?
 }
 
 public enum CorralApp {
@@ -27,9 +30,17 @@ public enum CorralApp {
     public static func makeServices(configuration: CorralConfiguration, logger: Logger) throws(CorralError) -> CorralServices {
         let dataDirectory = try DataDirectory(path: configuration.dataDirectory)
         let store: any SessionStore
+        var redis: RedisClient?
         switch configuration.store {
         case .memory: store = MemoryStore()
         case .sqlite: store = try SQLiteStore(path: configuration.resolvedStorePath!)
+        case .redis(let url):
+            do {
+                redis = try RedisClient(url)
+            } catch {
+                throw CorralError(.configuration, "store: \(error.message)")
+            }
+            store = RedisStore(client: redis!)
         }
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -53,7 +64,8 @@ public enum CorralApp {
             dataDirectory: dataDirectory,
             containment: containment,
             metricsRegistry: registry,
-            auditLog: try AuditLog(path: configuration.resolvedAuditLogPath, maxBytes: configuration.auditLogMaxBytes)
+            auditLog: try AuditLog(path: configuration.resolvedAuditLogPath, maxBytes: configuration.auditLogMaxBytes),
+            cluster: redis.map { Cluster(configuration: configuration, client: $0, supervisor: supervisor, logger: logger) }
         )
     }
 
@@ -74,11 +86,13 @@ public enum CorralApp {
                 address: .hostname(configuration.listen.host, port: configuration.listen.port),
                 serverName: "corral"
             ),
+            onServerRunning: { channel in await services.cluster?.serverStarted(port: channel.localAddress?.port) },
             logger: logger
         )
         if includingSupervisor {
             app.addServices(services.supervisor)
             if let webhook = webhookService(configuration, services, logger) { app.addServices(webhook) }
+            if let cluster = services.cluster { app.addServices(cluster) }
         }
         app.beforeServerStarts {
             try await services.supervisor.prepare()
@@ -94,6 +108,7 @@ public enum CorralApp {
         // drains), the webhook last (it still delivers the events of the last ends).
         var ordered: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let webhook = webhookService(configuration, services, logger) { ordered.append(.init(service: webhook)) }
+        if let cluster = services.cluster { ordered.append(.init(service: cluster)) }
         ordered += [.init(service: app), .init(service: services.supervisor)]
         let group = ServiceGroup(
             configuration: .init(
@@ -136,6 +151,13 @@ public enum CorralApp {
         router.add(middleware: ErrorMiddleware(routes: catalog))
         router.add(middleware: ConcurrencyLimitMiddleware(limit: configuration.maxConcurrentRequests))
         router.on(.get, "healthz", fullPath: "/healthz", catalog: catalog) { _, _ in JSONBody.response(["status": "ok"]) }
+        // Ready to take sessions: the store answers.
+        router.on(.get, "readyz", fullPath: "/readyz", catalog: catalog) { _, _ in
+            guard await services.supervisor.storeIsReachable() else {
+                return JSONBody.response(["status": "unavailable", "error": "the session store cannot be reached"], status: .serviceUnavailable)
+            }
+            return JSONBody.response(["status": "ready"])
+        }
         // The dashboard page holds no data; what it shows comes from /api/*, with the token.
         router.on(.get, "/", fullPath: "/", catalog: catalog) { _, _ in
             Response(
@@ -167,14 +189,19 @@ public enum CorralApp {
         }
         api.add(middleware: AuditMiddleware(audit: services.auditLog))
         let redactor = Redactor(patterns: configuration.redactPatterns)
+        let clusterRouting = services.cluster.map {
+            ClusterRouting(cluster: $0, forwarder: Forwarder(nodeID: configuration.nodeID), store: services.store)
+        }
         SessionRoutes(
             supervisor: services.supervisor,
             store: services.store,
             maxBodyBytes: maxBodyBytes,
             startLimiter: StartRateLimiter(perSecond: configuration.sessionStartsPerSecond),
-            redactor: redactor
+            redactor: redactor,
+            cluster: clusterRouting,
+            maxSessions: configuration.maxSessions
         ).register(on: api, catalog: catalog)
-        StreamingRoutes(supervisor: services.supervisor, events: services.supervisor.events, redactor: redactor)
+        StreamingRoutes(supervisor: services.supervisor, events: services.supervisor.events, redactor: redactor, cluster: clusterRouting)
             .register(on: api, catalog: catalog)
         return router
     }

@@ -14,6 +14,12 @@ enum OpenAPIDocument {
             "/healthz": {
               "get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "alive", "content": {"application/json": {"schema": {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}}}}}}}
             },
+            "/readyz": {
+              "get": {"summary": "Readiness: the session store answers", "security": [], "responses": {
+                "200": {"description": "ready", "content": {"application/json": {"schema": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}}}},
+                "503": {"description": "the store cannot be reached", "content": {"application/json": {"schema": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}, "error": {"type": "string"}}}}}}
+              }}
+            },
             "/metrics": {
               "get": {"summary": "Prometheus metrics", "security": [], "responses": {"200": {"description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}
             },
@@ -147,7 +153,8 @@ enum OpenAPIDocument {
                   "pid": {"type": ["integer", "null"]},
                   "pgid": {"type": ["integer", "null"]},
                   "is_group_leader": {"type": "boolean"},
-                  "status": {"type": "string", "enum": ["starting", "running", "stopping"]},
+                  "status": {"type": "string", "enum": ["starting", "running", "stopping", "lost"], "description": "lost: the session's node does not answer (several nodes)"},
+                  "node": {"type": "string", "description": "the node running it"},
                   "containment": {"type": "string", "enum": ["cgroup", "process-group"]},
                   "started_at": {"type": "string", "format": "date-time"},
                   "expires_at": {"type": "string", "format": "date-time"},

@@ -14,20 +14,23 @@ struct SessionJSON: Encodable {
     let expiresAt: String
     let metadata: [String: String]
     let usage: ResourceUsage?
+    let node: String?
 
     enum CodingKeys: String, CodingKey {
         case sessionID = "session_id", agent, pid, pgid, isGroupLeader = "is_group_leader", status, containment
-        case startedAt = "started_at", expiresAt = "expires_at", metadata, processes, memoryBytes = "memory_bytes"
+        case startedAt = "started_at", expiresAt = "expires_at", metadata, processes, memoryBytes = "memory_bytes", node
     }
 
-    init(_ record: SessionRecord, usage: ResourceUsage? = nil) {
+    /// `status` overrides the record's (`lost`: its node does not answer).
+    init(_ record: SessionRecord, usage: ResourceUsage? = nil, status: String? = nil) {
         self.usage = usage
+        self.node = record.node
         sessionID = record.id.rawValue
         agent = record.agent
         pid = record.pid
         pgid = record.pgid
         isGroupLeader = record.isGroupLeader
-        status = record.status.rawValue
+        self.status = status ?? record.status.rawValue
         containment = record.containment.rawValue
         startedAt = RFC3339.string(record.createdAt)
         expiresAt = RFC3339.string(record.expiresAt)
@@ -50,6 +53,7 @@ struct SessionJSON: Encodable {
             try container.encode(usage.processes, forKey: .processes)
             try container.encode(usage.memoryBytes, forKey: .memoryBytes)
         }
+        try container.encodeIfPresent(node, forKey: .node)
     }
 }
 

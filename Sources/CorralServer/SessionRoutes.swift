@@ -11,6 +11,9 @@ struct SessionRoutes {
     let maxBodyBytes: Int
     let startLimiter: StartRateLimiter
     let redactor: Redactor
+    /// Set when several nodes share a Redis store.
+    let cluster: ClusterRouting?
+    let maxSessions: Int
 
     func register(on api: RouterGroup<Context>, catalog: RouteCatalog) {
         api.on(.post, "sessions", fullPath: "/api/sessions", catalog: catalog, use: start)
@@ -31,6 +34,12 @@ struct SessionRoutes {
         }
         let startRequest = try StartSessionBody.parse(bytes)
         try startLimiter.admit(caller.name)
+        // No room here: the least-loaded node with room takes it.
+        if let cluster, !ClusterRouting.isForwarded(request), await supervisor.sessionCount >= maxSessions,
+            let node = await cluster.nodeWithRoom()
+        {
+            return try await cluster.forwarder.forward(request, body: ByteBuffer(bytes: bytes), to: node)
+        }
         let record = try await supervisor.start(startRequest)
         var response = JSONBody.response(SessionJSON(record), status: .created)
         response.headers[AuditMiddleware.sessionHeader] = record.id.rawValue
@@ -43,23 +52,37 @@ struct SessionRoutes {
         try context.require(.read)
         if try StreamingRoutes.flag(request.uri.queryParameters["usage"].map(String.init), name: "usage") {
             let sessions = await supervisor.allSessionsWithUsage().map { SessionJSON($0.0, usage: $0.1) }
-            return JSONBody.response(SessionListJSON(sessions: sessions))
+            return JSONBody.response(SessionListJSON(sessions: sessions + (try await remoteSessions())))
         }
-        return JSONBody.response(SessionListJSON(sessions: await supervisor.allSessions().map { SessionJSON($0) }))
+        let local = await supervisor.allSessions().map { SessionJSON($0) }
+        return JSONBody.response(SessionListJSON(sessions: local + (try await remoteSessions())))
+    }
+
+    /// Other nodes' sessions (cluster mode): `lost` while their node does not answer.
+    private func remoteSessions() async throws -> [SessionJSON] {
+        guard let cluster else { return [] }
+        do {
+            return try await cluster.remoteSessions().map { record, live in SessionJSON(record, status: live ? nil : "lost") }
+        } catch let error as CorralError {
+            throw APIError(.serviceUnavailable, "cannot list other nodes' sessions: \(error.message)")
+        }
     }
 
     @Sendable func show(_ request: Request, context: Context) async throws -> Response {
         try context.require(.read)
         let id = try sessionID(context)
-        guard let record = await supervisor.session(id) else {
-            throw APIError(.notFound, "no session '\(id)' (it may have ended)")
+        if let record = await supervisor.session(id) { return JSONBody.response(SessionJSON(record)) }
+        if let cluster, let remote = try await cluster.locate(id) {
+            return JSONBody.response(SessionJSON(remote.record, status: remote.node?.live == true ? nil : "lost"))
         }
-        return JSONBody.response(SessionJSON(record))
+        throw APIError(.notFound, "no session '\(id)' (it may have ended)")
     }
 
     @Sendable func end(_ request: Request, context: Context) async throws -> Response {
         try context.require(.operate)
-        let result = try await supervisor.end(try sessionID(context))
+        let id = try sessionID(context)
+        if let remote = try await remoteLocation(of: id, request) { return try await cluster!.forward(request, to: remote) }
+        let result = try await supervisor.end(id)
         return JSONBody.response(EndResultJSON(result))
     }
 
@@ -68,6 +91,7 @@ struct SessionRoutes {
     @Sendable func processes(_ request: Request, context: Context) async throws -> Response {
         let caller = try context.require(.read)
         let id = try sessionID(context)
+        if let remote = try await remoteLocation(of: id, request) { return try await cluster!.forward(request, to: remote) }
         let report = try await supervisor.processes(id, withEnvironments: caller.role == .admin)
         var stored: SessionRecord?
         var storeError: String?
@@ -77,6 +101,12 @@ struct SessionRoutes {
             storeError = "the stored record could not be read: \(error.message)"
         }
         return JSONBody.response(ProcessReportJSON(report, stored: stored, storeError: storeError, redactor: caller.role == .admin ? nil : redactor))
+    }
+
+    /// Where a session runs when it is not here and this request may be passed on.
+    private func remoteLocation(of id: SessionID, _ request: Request) async throws -> ClusterRouting.Remote? {
+        guard let cluster, !ClusterRouting.isForwarded(request), await !supervisor.isLive(id) else { return nil }
+        return try await cluster.locate(id)
     }
 
     private func sessionID(_ context: Context) throws(APIError) -> SessionID {

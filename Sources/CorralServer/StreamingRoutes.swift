@@ -9,6 +9,7 @@ struct StreamingRoutes {
     let supervisor: Supervisor
     let events: EventBus
     let redactor: Redactor
+    let cluster: ClusterRouting?
     /// Sent as an SSE comment on an idle event stream, so proxies keep it open.
     var heartbeat: Duration = .seconds(15)
     var followPollInterval: Duration = .milliseconds(200)
@@ -76,6 +77,9 @@ struct StreamingRoutes {
             lines = value
         }
         let follow = try Self.flag(query["follow"].map(String.init), name: "follow")
+        if let cluster, !ClusterRouting.isForwarded(request), await !supervisor.isLive(id), let remote = try await cluster.locate(id) {
+            return try await cluster.forward(request, to: remote)
+        }
         guard let (path, live) = await supervisor.logPath(for: id), let (tail, end) = LogTail.last(lines, of: path) else {
             throw APIError(.notFound, "no log for session '\(id)'")
         }

@@ -1,10 +1,15 @@
 import CorralCore
+import CorralTestSupport
 import Foundation
+import RedisClient
 import Testing
 
 @Suite("Session stores")
 struct SessionStoreTests {
-    enum Kind: String, CaseIterable, Sendable { case memory, sqlite }
+    enum Kind: String, CaseIterable, Sendable { case memory, sqlite, redis }
+
+    /// The kinds this host can test (Redis needs redis-server).
+    static let kinds: [Kind] = RedisServer.available ? Kind.allCases : [.memory, .sqlite]
 
     /// A fresh store of each kind; SQLite in its own temporary file.
     static func withStore(_ kind: Kind, _ body: (any SessionStore) async throws -> Void) async throws {
@@ -16,10 +21,17 @@ struct SessionStoreTests {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: directory) }
             try await body(try SQLiteStore(path: directory + "/corral.db"))
+        case .redis:
+            try await RedisServer.with { (server: RedisServer) async throws in
+                let client = try RedisClient(server.url)
+                defer { client.close() }
+                try await body(RedisStore(client: client))
+            }
         }
     }
 
-    static func record(_ id: String, createdAt: Date = Date(timeIntervalSince1970: 1_800_000_000)) -> SessionRecord {
+    /// Far enough in the future for Redis's expiry (the record's deadline) to be in the future too.
+    static func record(_ id: String, createdAt: Date = Date(timeIntervalSince1970: 1_900_000_000)) -> SessionRecord {
         SessionRecord(
             id: SessionID(id)!,
             agent: "demo",
@@ -32,11 +44,12 @@ struct SessionStoreTests {
             expiresAt: createdAt.addingTimeInterval(14_400),
             readyAt: createdAt.addingTimeInterval(0.25),
             metadata: ["room": "r1", "patient": "ünïcode \"quoted\""],
-            logPath: "/data/logs/\(id).log"
+            logPath: "/data/logs/\(id).log",
+            node: "node-a"
         )
     }
 
-    @Test(arguments: Kind.allCases)
+    @Test(arguments: kinds)
     func roundTripsEveryField(kind: Kind) async throws {
         try await Self.withStore(kind) { store in
             let record = Self.record("s1")
@@ -45,7 +58,7 @@ struct SessionStoreTests {
         }
     }
 
-    @Test(arguments: Kind.allCases)
+    @Test(arguments: kinds)
     func insertRefusesATakenID(kind: Kind) async throws {
         try await Self.withStore(kind) { store in
             try await store.insert(Self.record("s1"))
@@ -54,11 +67,11 @@ struct SessionStoreTests {
         }
     }
 
-    @Test(arguments: Kind.allCases)
+    @Test(arguments: kinds)
     func updateDeleteAndList(kind: Kind) async throws {
         try await Self.withStore(kind) { store in
-            let first = Self.record("a", createdAt: Date(timeIntervalSince1970: 1_800_000_000))
-            var second = Self.record("b", createdAt: Date(timeIntervalSince1970: 1_800_000_100))
+            let first = Self.record("a", createdAt: Date(timeIntervalSince1970: 1_900_000_000))
+            var second = Self.record("b", createdAt: Date(timeIntervalSince1970: 1_900_000_100))
             try await store.insert(second)
             try await store.insert(first)
             second.status = .stopping
@@ -81,5 +94,33 @@ struct SessionStoreTests {
         #expect(try await SQLiteStore(path: directory + "/corral.db").record(record.id) == record)
         let mode = try FileManager.default.attributesOfItem(atPath: directory + "/corral.db")[.posixPermissions] as? Int
         #expect(mode == 0o600)
+    }
+}
+
+@Suite("Redis layout", .enabled(if: RedisServer.available, "\(RedisServer.unavailableReason)"))
+struct RedisLayoutTests {
+    @Test func keysAndExpiry() async throws {
+        try await RedisServer.with { (server: RedisServer) async throws in
+            let client = try RedisClient(server.url)
+            defer { client.close() }
+            let store = RedisStore(client: client)
+            let now = Date()
+            var record = SessionRecord(id: SessionID("k1")!, agent: "demo", createdAt: now, expiresAt: now.addingTimeInterval(600), logPath: "/l")
+            try await store.insert(record)
+            #expect(try await client.send("EXISTS", "agent:k1:pid").integer == 0, "no pid before the spawn")
+            record.pid = 4242
+            record.pgid = 4242
+            try await store.update(record)
+            #expect(try await client.send("HGET", "session:k1", "agentPid").string == "4242")
+            #expect(try await client.send("HGET", "session:k1", "agentPgid").string == "4242")
+            #expect(try await client.send("GET", "agent:k1:pid").string == "4242")
+            let sessionTTL = try await client.send("TTL", "session:k1").integer ?? -1
+            let pidTTL = try await client.send("TTL", "agent:k1:pid").integer ?? -1
+            #expect(sessionTTL > 600 && sessionTTL <= 900, "the session's timeout (plus a margin): \(sessionTTL)")
+            #expect(pidTTL > 600 && pidTTL <= 900)
+            try await store.delete(record.id)
+            #expect(try await client.send("EXISTS", "session:k1", "agent:k1:pid").integer == 0)
+            #expect(try await client.send("SISMEMBER", "corral:sessions", "k1").integer == 0)
+        }
     }
 }

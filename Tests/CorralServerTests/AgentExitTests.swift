@@ -5,32 +5,36 @@ import Testing
 
 @Suite("Agents that end or fail by themselves")
 struct AgentExitTests {
-    @Test func agentExitingLeavesNoChildBehind() async throws {
-        try await TestCorral().run { client in
+    @Test(arguments: testedStores)
+    func agentExitingLeavesNoChildBehind(store: StoreKind) async throws {
+        try await withStore(store) { location in try await TestCorral(store: location).run { client in
             let session = try await client.start(#"{"agent": "leave-child"}"#)
             #expect(try await ProcessProbe.waitUntil { try await client.isGone(session.id) })
             #expect(session.nothingLeft)
-        }
+        } }
     }
 
-    @Test func crashingAgentIsRemoved() async throws {
-        try await TestCorral(store: .sqlite(path: "corral.db")).run { client in
+    @Test(arguments: testedStores)
+    func crashingAgentIsRemoved(store: StoreKind) async throws {
+        try await withStore(store) { location in try await TestCorral(store: location).run { client in
             let session = try await client.start(#"{"agent": "crash"}"#)
             #expect(try await ProcessProbe.waitUntil { try await client.isGone(session.id) })
             #expect(try await client.services.store.record(SessionID(session.id)!) == nil)
             #expect(session.nothingLeft)
-        }
+        } }
     }
 
-    @Test func agentNeverReadyIsKilledAtTheStartupTimeout() async throws {
-        try await TestCorral().run { client in
+    @Test(arguments: testedStores)
+    func agentNeverReadyIsKilledAtTheStartupTimeout(store: StoreKind) async throws {
+        // Long enough for the POST to answer before it on a loaded host.
+        try await withStore(store) { location in try await TestCorral(store: location, configure: { $0.startupTimeoutSeconds = 5 }).run { client in
             let began = ContinuousClock.now
             let session = try await client.start(#"{"agent": "never-ready"}"#)
             #expect(session.status == "starting")
-            #expect(try await ProcessProbe.waitUntil { try await client.isGone(session.id) })
-            #expect(ContinuousClock.now - began >= .seconds(2), "killed before startup_timeout_seconds")
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(20)) { try await client.isGone(session.id) })
+            #expect(ContinuousClock.now - began >= .seconds(5), "killed before startup_timeout_seconds")
             #expect(session.nothingLeft)
-        }
+        } }
     }
 
     @Test func agentReadyAfterADelayRuns() async throws {

@@ -6,9 +6,9 @@ import Testing
 @Suite("Ending sessions")
 struct SessionEndTests {
     /// The seed's termination test.
-    @Test(arguments: [CorralConfiguration.StoreLocation.memory, .sqlite(path: "corral.db")])
-    func deleteLeavesNothingAndForgetsTheSession(store: CorralConfiguration.StoreLocation) async throws {
-        try await TestCorral(store: store).run { client in
+    @Test(arguments: testedStores)
+    func deleteLeavesNothingAndForgetsTheSession(store: StoreKind) async throws {
+        try await withStore(store) { location in try await TestCorral(store: location).run { client in
             let session = try await client.start(#"{"metadata": {"room": "r1"}}"#)
             #expect(ProcessProbe.isAlive(session.pid))
             #expect(session.pid == session.pgid)
@@ -28,12 +28,13 @@ struct SessionEndTests {
             #expect(try await client.services.store.record(SessionID(session.id)!) == nil)
             #expect(session.nothingLeft)
             #expect(try await client.request(.delete, "/api/sessions/\(session.id)").status == .notFound)
-        }
+        } }
     }
 
     /// The seed's concurrency test.
-    @Test func concurrentSessionsAreIndependent() async throws {
-        try await TestCorral().run { client in
+    @Test(arguments: testedStores)
+    func concurrentSessionsAreIndependent(store: StoreKind) async throws {
+        try await withStore(store) { location in try await TestCorral(store: location).run { client in
             let sessions = try await withThrowingTaskGroup(of: TestCorral.Session.self) { group in
                 for _ in 0..<5 { group.addTask { try await client.start() } }
                 return try await group.reduce(into: []) { $0.append($1) }
@@ -59,11 +60,12 @@ struct SessionEndTests {
                     #expect(ProcessProbe.sessionProcesses(other.id).count == 2)
                 }
             }
-        }
+        } }
     }
 
-    @Test func agentIgnoringSIGTERMIsKilledAfterTheGracePeriod() async throws {
-        try await TestCorral().run { client in
+    @Test(arguments: testedStores)
+    func agentIgnoringSIGTERMIsKilledAfterTheGracePeriod(store: StoreKind) async throws {
+        try await withStore(store) { location in try await TestCorral(store: location).run { client in
             let session = try await client.start(#"{"agent": "ignore-term"}"#)
             #expect(await ProcessProbe.waitUntil { ProcessProbe.sessionProcesses(session.id).count >= 2 })
             let began = ContinuousClock.now
@@ -73,11 +75,12 @@ struct SessionEndTests {
             #expect(end.json["outcome"] as? String == "killed")
             #expect(elapsed >= .seconds(1), "SIGKILL came before the grace period was over")
             #expect(session.nothingLeft)
-        }
+        } }
     }
 
-    @Test func pipelineOfThreeChildrenEndsTogether() async throws {
-        try await TestCorral().run { client in
+    @Test(arguments: testedStores)
+    func pipelineOfThreeChildrenEndsTogether(store: StoreKind) async throws {
+        try await withStore(store) { location in try await TestCorral(store: location).run { client in
             let session = try await client.start(#"{"agent": "pipeline"}"#)
             #expect(await ProcessProbe.waitUntil { ProcessProbe.sessionProcesses(session.id).count == 4 })
             let report = try await client.request(.get, "/api/debug/session/\(session.id)/processes")
@@ -87,17 +90,18 @@ struct SessionEndTests {
             #expect(listed.allSatisfy { $0["pgid"] as? Int == Int(session.pgid) })
             #expect(try await client.request(.delete, "/api/sessions/\(session.id)").status == .ok)
             #expect(session.nothingLeft)
-        }
+        } }
     }
 
-    @Test func sessionTimeoutEndsTheWholeTree() async throws {
-        try await TestCorral().run { client in
+    @Test(arguments: testedStores)
+    func sessionTimeoutEndsTheWholeTree(store: StoreKind) async throws {
+        try await withStore(store) { location in try await TestCorral(store: location).run { client in
             let began = ContinuousClock.now
             let session = try await client.start(#"{"timeout_seconds": 2}"#)
             #expect(try await ProcessProbe.waitUntil(timeout: .seconds(10)) { try await client.isGone(session.id) })
             #expect(ContinuousClock.now - began >= .seconds(2), "ended before its timeout")
             #expect(session.nothingLeft)
-        }
+        } }
     }
 
     @Test func shutdownEndsEverySession() async throws {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import RedisClient
 
 /// Builds a `CorralConfiguration` from a JSON file and the environment.
 ///
@@ -41,6 +42,10 @@ import Logging
 /// - `session_starts_per_second` / `CORRAL_SESSION_STARTS_PER_SECOND`, number, 50 (per token)
 /// - `idle_timeout_seconds` / `CORRAL_IDLE_TIMEOUT_SECONDS`, number, 60
 /// - `tls_cert_file`, `tls_key_file` / `CORRAL_TLS_CERT_FILE`, `CORRAL_TLS_KEY_FILE`, PEM paths, null
+/// - `node_id` / `CORRAL_NODE_ID`, string, the host name
+/// - `advertise_url` / `CORRAL_ADVERTISE_URL`, `http(s)://host:port` other nodes reach this one at,
+///   derived from `listen`
+/// - `heartbeat_interval_seconds` / `CORRAL_HEARTBEAT_INTERVAL_SECONDS`, number, 2
 /// A profile may also set `user` and `group` (names or numbers) to run its agent as.
 ///
 /// The environment overrides the file. Unknown keys and bad values are errors naming the key.
@@ -60,6 +65,7 @@ public enum ConfigurationLoader {
         ("api_token_file", .nullableString), ("tokens", .json), ("audit_log", .nullableString), ("audit_log_max_bytes", .number),
         ("redact_patterns", .json), ("max_concurrent_requests", .number), ("session_starts_per_second", .number),
         ("idle_timeout_seconds", .number), ("tls_cert_file", .nullableString), ("tls_key_file", .nullableString),
+        ("node_id", .string), ("advertise_url", .nullableString), ("heartbeat_interval_seconds", .number),
     ]
 
     /// - Parameters:
@@ -187,6 +193,19 @@ public enum ConfigurationLoader {
             configuration.eventsWebhookURL = url
         }
         try readSecurity(reader, values, into: &configuration)
+        if let node = try reader.string("node_id") {
+            guard !node.isEmpty, node.utf8.count <= 128, node.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }) else {
+                throw configurationError("\(reader.source("node_id")): 1 to 128 letters, digits, '.', '_' or '-'")
+            }
+            configuration.nodeID = node
+        }
+        if let url = try reader.nullableString("advertise_url") {
+            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
+                throw configurationError("\(reader.source("advertise_url")): expected http(s)://host:port")
+            }
+            configuration.advertiseURL = url.hasSuffix("/") ? String(url.dropLast()) : url
+        }
+        configuration.heartbeatIntervalSeconds = try reader.positive("heartbeat_interval_seconds") ?? configuration.heartbeatIntervalSeconds
         if let root = try reader.nullableString("cgroup_root") {
             guard root.hasPrefix("/"), !root.split(separator: "/").contains("..") else {
                 throw configurationError("\(reader.source("cgroup_root")): expected an absolute path in the cgroup v2 hierarchy")
@@ -338,9 +357,14 @@ public enum ConfigurationLoader {
             return .sqlite(path: path)
         }
         if text.hasPrefix("redis://") || text.hasPrefix("rediss://") {
-            throw configurationError("\(key): the Redis store is not available in this version; use sqlite:PATH or memory")
+            do {
+                _ = try RedisURL(parsing: text)
+            } catch {
+                throw configurationError("\(key): \(error.message)")
+            }
+            return .redis(url: text)
         }
-        throw configurationError("\(key): expected sqlite:PATH or memory, got '\(text)'")
+        throw configurationError("\(key): expected sqlite:PATH, memory or redis://[:password@]host:port[/db], got '\(text)'")
     }
 
     private static let profileKeys: Set<String> = [

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 
 /// Everything `corral serve` runs with. Defaults are the embedded ones: a demo agent, an SQLite
@@ -43,9 +44,31 @@ public struct CorralConfiguration: Sendable {
         /// A path; relative paths are inside the data directory.
         case sqlite(path: String)
         case memory
+        /// `redis://[:password@]host:port[/db]`.
+        case redis(url: String)
     }
 
     public var listen = ListenAddress(host: "127.0.0.1", port: 8080)
+    /// This node's name in a cluster (the host name by default); every record carries it.
+    public var nodeID = CorralConfiguration.hostName
+    /// How other nodes reach this one (forwarded DELETE, inspection, starts); nil: derived from
+    /// `listen`.
+    public var advertiseURL: String?
+    /// How often a node says it is alive (with Redis); three missed beats and it is lost.
+    public var heartbeatIntervalSeconds: Double = 2
+
+    public static var hostName: String {
+        let name = Syscall.hostName
+        return name.isEmpty ? "corral" : name
+    }
+
+    /// The URL other nodes use for this one.
+    public var resolvedAdvertiseURL: String {
+        if let advertiseURL { return advertiseURL }
+        let scheme = tlsCertificateFile == nil ? "http" : "https"
+        let host = ["0.0.0.0", "::", ""].contains(listen.host) ? CorralConfiguration.hostName : listen.host
+        return "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(listen.port)"
+    }
     public var store = StoreLocation.sqlite(path: "corral.db")
     /// Session logs, the notify socket and (by default) the database live here.
     public var dataDirectory = "corral-data"

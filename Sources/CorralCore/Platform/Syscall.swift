@@ -36,6 +36,12 @@ enum Syscall {
 
     static var currentPID: Int32 { getpid() }
 
+    static var hostName: String {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "" }
+        return String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
+    }
+
     static var currentSessionID: Int32 { getsid(0) }
 
     /// The process group of `pid`, or nil if there is no such process.

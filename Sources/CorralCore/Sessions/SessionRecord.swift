@@ -29,6 +29,8 @@ public struct SessionRecord: Sendable, Equatable, Codable {
     public var readyAt: Date?
     public var metadata: [String: String]
     public var logPath: String
+    /// The corral node running the session (`node_id`); nil in records written before nodes.
+    public var node: String?
 
     public init(
         id: SessionID,
@@ -44,7 +46,8 @@ public struct SessionRecord: Sendable, Equatable, Codable {
         expiresAt: Date,
         readyAt: Date? = nil,
         metadata: [String: String] = [:],
-        logPath: String
+        logPath: String,
+        node: String? = nil
     ) {
         self.id = id
         self.agent = agent
@@ -60,5 +63,6 @@ public struct SessionRecord: Sendable, Equatable, Codable {
         self.readyAt = readyAt
         self.metadata = metadata
         self.logPath = logPath
+        self.node = node
     }
 }

@@ -15,12 +15,15 @@ extension Supervisor {
         let records: [SessionRecord]
         do {
             records = try await store.allRecords()
+            reconciliationPending = false
         } catch {
             metrics.storeFailed()
-            logger.error("cannot read the session store to re-adopt sessions", metadata: [LogKey.error: "\(error)"])
+            storeReachable = false
+            reconciliationPending = true
+            logger.error("cannot read the session store to re-adopt sessions; retried once it answers", metadata: [LogKey.error: "\(error)"])
             return
         }
-        for record in records where sessions[record.id] == nil {
+        for record in records where sessions[record.id] == nil && isOwn(record) {
             if let leader = verifiedLeader(record) {
                 adopt(record, leader: leader)
             } else {
@@ -33,6 +36,63 @@ extension Supervisor {
             }
         }
         killOrphans()
+    }
+
+    /// Records of this node (or from before nodes existed); other nodes' records are theirs.
+    func isOwn(_ record: SessionRecord) -> Bool {
+        record.node == nil || record.node == configuration.nodeID
+    }
+
+    /// Retries failed store writes until the store answers; then, since the store may have lost
+    /// what was written while it was away (a Redis restarted empty), writes every live session's
+    /// record again and removes this node's records of sessions that are gone.
+    func storeRecoveryLoop() async {
+        var delay = Duration.milliseconds(250)
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: delay) } catch { return }
+            guard !storeReachable || !unsynced.isEmpty || reconciliationPending else {
+                delay = .milliseconds(250)
+                continue
+            }
+            do {
+                try await store.ping()
+            } catch {
+                delay = min(delay * 2, .seconds(5))
+                continue
+            }
+            delay = .milliseconds(250)
+            if reconciliationPending {
+                await reconcile()
+                continue
+            }
+            let wasDown = !storeReachable
+            storeReachable = true
+            await resynchronize(everything: wasDown)
+        }
+    }
+
+    private func resynchronize(everything: Bool) async {
+        let pending = everything ? Set(sessions.keys).union(unsynced) : unsynced
+        for id in pending {
+            do {
+                if let session = sessions[id] {
+                    try await store.update(session.record)
+                } else {
+                    try await store.delete(id)
+                }
+                unsynced.remove(id)
+            } catch {
+                storeReachable = false
+                return
+            }
+        }
+        guard everything else { return }
+        if let records = try? await store.allRecords() {
+            for record in records where isOwn(record) && sessions[record.id] == nil {
+                try? await store.delete(record.id)
+            }
+        }
+        logger.notice("the session store answers again; records re-synchronised", metadata: ["sessions": "\(sessions.count)"])
     }
 
     /// A pidfd for the record's leader if it is still the session's process. The pidfd is opened

@@ -36,7 +36,7 @@ extension Supervisor {
             logger.error("sweep could not read the session store", metadata: [LogKey.error: "\(error)"])
             return
         }
-        for record in records where sessions[record.id] == nil {
+        for record in records where sessions[record.id] == nil && isOwn(record) {
             if let pid = record.pid, let stat = ProcFS.stat(pid), !stat.isZombie, stat.startTime == record.leaderStartTime {
                 logger.about(record).warning("a session from an earlier run of corral is still running and is not supervised")
                 continue

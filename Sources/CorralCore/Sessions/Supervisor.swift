@@ -27,6 +27,13 @@ public actor Supervisor: Service {
     let inboxSink: AsyncStream<Event>.Continuation
 
     var sessions: [SessionID: LiveSession] = [:]
+    /// Sessions whose last store write failed: their record is written again (or deleted, if
+    /// they ended) once the store answers.
+    var unsynced: Set<SessionID> = []
+    /// False from a failed store operation until one succeeds again.
+    var storeReachable = true
+    /// Start-up reconciliation could not read the store; it runs once the store answers.
+    var reconciliationPending = false
     var sessionsByLeader: [Int32: SessionID] = [:]
     /// Live sessions by agent and status, kept in step with every change (O(1) each).
     private var activeCounts: [String: [SessionStatus: Int]] = [:]
@@ -121,6 +128,7 @@ public actor Supervisor: Service {
             }
             group.addTask { await self.sweepPeriodically() }
             group.addTask { await self.watchPeriodically() }
+            group.addTask { await self.storeRecoveryLoop() }
             try? await gracefulShutdown()
             await self.shutdown()
             group.cancelAll()
@@ -156,6 +164,17 @@ public actor Supervisor: Service {
     }
 
     public func isLive(_ id: SessionID) -> Bool { sessions[id] != nil }
+
+    /// Whether the store answers now (`/readyz`).
+    public func storeIsReachable() async -> Bool {
+        do {
+            try await store.ping()
+            return true
+        } catch {
+            storeReachable = false
+            return false
+        }
+    }
 
     /// Every process of the session, read from /proc (off the actor: it may take a while on a
     /// busy host).
@@ -222,7 +241,8 @@ public actor Supervisor: Service {
             createdAt: now,
             expiresAt: now.addingTimeInterval(timeout),
             metadata: request.metadata,
-            logPath: log.path
+            logPath: log.path,
+            node: configuration.nodeID
         )
         let session = LiveSession(instance: nextInstanceNumber(), record: record, profile: profile)
         sessions[id] = session
@@ -233,6 +253,7 @@ public actor Supervisor: Service {
             count(session, as: nil)
             sessions[id] = nil
             if error.code == .conflict { throw Self.idInUse(id) }
+            storeReachable = false
             metrics.storeFailed()
             throw CorralError(.unavailable, "the session could not be recorded, so no agent was started: \(error.message)")
         }
@@ -538,7 +559,8 @@ public actor Supervisor: Service {
     }
 
     /// Queues a store write of the session's current record (or its deletion) behind the
-    /// session's earlier writes, so they land in order.
+    /// session's earlier writes, so they land in order. A write that fails is remembered and
+    /// retried until the store answers again (`storeRecoveryLoop`); the session goes on meanwhile.
     @discardableResult
     private func enqueueWrite(_ session: LiveSession, delete: Bool = false) -> Task<Bool, Never> {
         let previous = session.lastWrite
@@ -551,15 +573,26 @@ public actor Supervisor: Service {
                 } else {
                     try await store.update(record)
                 }
+                self.writeSucceeded(record.id)
                 return true
             } catch {
                 metrics.storeFailed()
-                logger.about(record).error("session store write failed", metadata: [LogKey.error: "\(error)"])
+                logger.about(record).error("session store write failed; it is retried until the store answers", metadata: [LogKey.error: "\(error)"])
+                self.writeFailed(record.id)
                 return false
             }
         }
         session.lastWrite = task
         return task
+    }
+
+    private func writeSucceeded(_ id: SessionID) {
+        unsynced.remove(id)
+    }
+
+    private func writeFailed(_ id: SessionID) {
+        unsynced.insert(id)
+        storeReachable = false
     }
 
     // MARK: Errors

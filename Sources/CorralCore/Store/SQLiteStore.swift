@@ -51,6 +51,11 @@ public final class SQLiteStore: SessionStore {
                 table.add(column: "cgroup_path", .text)
             }
         }
+        migrator.registerMigration("v3: node") { db in
+            try db.alter(table: "sessions") { table in
+                table.add(column: "node", .text)
+            }
+        }
         return migrator
     }
 
@@ -109,15 +114,15 @@ public final class SQLiteStore: SessionStore {
             sql: """
                 INSERT \(replace ? "OR REPLACE " : "")INTO sessions
                 (id, agent, status, pid, pgid, is_group_leader, leader_start_time, containment,
-                 cgroup_path, created_at, expires_at, ready_at, metadata, log_path)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 cgroup_path, created_at, expires_at, ready_at, metadata, log_path, node)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 record.id.rawValue, record.agent, record.status.rawValue, record.pid, record.pgid,
                 record.isGroupLeader, record.leaderStartTime.map { Int64(bitPattern: $0) },
                 record.containment.rawValue, record.cgroupPath, record.createdAt.timeIntervalSince1970,
                 record.expiresAt.timeIntervalSince1970, record.readyAt?.timeIntervalSince1970,
-                metadata, record.logPath,
+                metadata, record.logPath, record.node,
             ]
         )
     }
@@ -146,7 +151,8 @@ public final class SQLiteStore: SessionStore {
             expiresAt: Date(timeIntervalSince1970: row["expires_at"]),
             readyAt: readyAt.map { Date(timeIntervalSince1970: $0) },
             metadata: metadata,
-            logPath: row["log_path"]
+            logPath: row["log_path"],
+            node: row["node"]
         )
     }
 

@@ -9,4 +9,10 @@ public protocol SessionStore: Sendable {
     func delete(_ id: SessionID) async throws(CorralError)
     func record(_ id: SessionID) async throws(CorralError) -> SessionRecord?
     func allRecords() async throws(CorralError) -> [SessionRecord]
+    /// Throws if the store cannot be reached now (`/readyz`).
+    func ping() async throws(CorralError)
+}
+
+extension SessionStore {
+    public func ping() async throws(CorralError) {}
 }

@@ -1,0 +1,152 @@
+import Foundation
+import RedisClient
+
+/// Records in Redis, for several corral nodes sharing the work. The layout:
+/// - `session:{id}`: a hash with the record (`agentPid`, `agentPgid`, `node`, …);
+/// - `agent:{id}:pid`: the leader's pid;
+/// - `corral:sessions`: the set of session ids (so listing needs no SCAN);
+/// both per-session keys expire with the session (its remaining time plus `expiryMargin`), the
+/// expiry refreshed with every change. Multi-key changes are atomic (a Lua script for the
+/// insert-if-absent, MULTI/EXEC for the rest).
+public final class RedisStore: SessionStore {
+    public let client: RedisClient
+    /// Kept past the deadline, so that a record outlives the end of its session.
+    let expiryMargin: TimeInterval = 300
+    static let index = "corral:sessions"
+
+    public init(client: RedisClient) {
+        self.client = client
+    }
+
+    static func sessionKey(_ id: SessionID) -> String { "session:\(id.rawValue)" }
+    static func pidKey(_ id: SessionID) -> String { "agent:\(id.rawValue):pid" }
+
+    private static let insertScript = """
+        if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+        redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+        redis.call('EXPIRE', KEYS[1], ARGV[1])
+        if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[1]) end
+        redis.call('SADD', KEYS[3], ARGV[3])
+        return 1
+        """
+
+    public func insert(_ record: SessionRecord) async throws(CorralError) {
+        let keys = [Self.sessionKey(record.id), Self.pidKey(record.id), Self.index]
+        let arguments = [String(ttl(record)), record.pid.map(String.init) ?? "", record.id.rawValue] + Self.fields(record)
+        let answer = try await run("insert \(record.id)") { () throws(RedisError) in
+            try await client.send(["EVAL", Self.insertScript, String(keys.count)] + keys + arguments)
+        }
+        guard answer.integer == 1 else { throw CorralError(.conflict, "session id \(record.id) is already in use") }
+    }
+
+    public func update(_ record: SessionRecord) async throws(CorralError) {
+        let ttl = String(ttl(record))
+        var commands: [[String]] = [
+            ["DEL", Self.sessionKey(record.id)],
+            ["HSET", Self.sessionKey(record.id)] + Self.fields(record),
+            ["EXPIRE", Self.sessionKey(record.id), ttl],
+            ["SADD", Self.index, record.id.rawValue],
+        ]
+        commands.append(record.pid.map { ["SET", Self.pidKey(record.id), String($0), "EX", ttl] } ?? ["DEL", Self.pidKey(record.id)])
+        _ = try await run("update \(record.id)") { () throws(RedisError) in try await client.transaction(commands) }
+    }
+
+    public func delete(_ id: SessionID) async throws(CorralError) {
+        _ = try await run("delete \(id)") { () throws(RedisError) in
+            try await client.transaction([["DEL", Self.sessionKey(id), Self.pidKey(id)], ["SREM", Self.index, id.rawValue]])
+        }
+    }
+
+    public func record(_ id: SessionID) async throws(CorralError) -> SessionRecord? {
+        let answer = try await run("read \(id)") { () throws(RedisError) in try await client.send(["HGETALL", Self.sessionKey(id)]) }
+        return Self.record(from: answer)
+    }
+
+    public func allRecords() async throws(CorralError) -> [SessionRecord] {
+        let members = try await run("list sessions") { () throws(RedisError) in try await client.send(["SMEMBERS", Self.index]) }
+        let ids = (members.array ?? []).compactMap { $0.string.flatMap(SessionID.init) }
+        guard !ids.isEmpty else { return [] }
+        let answers = try await run("read sessions") { () throws(RedisError) in
+            try await client.pipeline(ids.map { ["HGETALL", Self.sessionKey($0)] })
+        }
+        var records: [SessionRecord] = []
+        var expired: [String] = []
+        for (id, answer) in zip(ids, answers) {
+            if let record = Self.record(from: answer) { records.append(record) } else { expired.append(id.rawValue) }
+        }
+        // Hashes that expired leave their id in the index: tidy it.
+        if !expired.isEmpty { _ = try? await client.send(["SREM", Self.index] + expired) }
+        return records.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+    }
+
+    public func ping() async throws(CorralError) {
+        _ = try await run("ping") { () throws(RedisError) in try await client.send(["PING"]) }
+    }
+
+    private func ttl(_ record: SessionRecord) -> Int {
+        max(1, Int((record.expiresAt.timeIntervalSinceNow + expiryMargin).rounded(.up)))
+    }
+
+    private func run<T>(_ action: String, _ body: () async throws(RedisError) -> T) async throws(CorralError) -> T {
+        do {
+            return try await body()
+        } catch {
+            throw CorralError(.store, "the Redis store could not \(action): \(error)")
+        }
+    }
+
+    static func fields(_ record: SessionRecord) -> [String] {
+        var fields: [String: String] = [
+            "id": record.id.rawValue,
+            "agent": record.agent,
+            "status": record.status.rawValue,
+            "isGroupLeader": record.isGroupLeader ? "1" : "0",
+            "containment": record.containment.rawValue,
+            "createdAt": String(record.createdAt.timeIntervalSince1970),
+            "expiresAt": String(record.expiresAt.timeIntervalSince1970),
+            "metadata": String(decoding: (try? JSONEncoder().encode(record.metadata)) ?? Data("{}".utf8), as: UTF8.self),
+            "logPath": record.logPath,
+        ]
+        fields["agentPid"] = record.pid.map(String.init)
+        fields["agentPgid"] = record.pgid.map(String.init)
+        fields["leaderStartTime"] = record.leaderStartTime.map(String.init)
+        fields["cgroupPath"] = record.cgroupPath
+        fields["readyAt"] = record.readyAt.map { String($0.timeIntervalSince1970) }
+        fields["node"] = record.node
+        return fields.sorted { $0.key < $1.key }.flatMap { [$0.key, $0.value] }
+    }
+
+    /// A record from an HGETALL answer; nil for a missing (or unreadable) hash.
+    static func record(from answer: RESPValue) -> SessionRecord? {
+        guard let items = answer.array, !items.isEmpty else { return nil }
+        var fields: [String: String] = [:]
+        var index = 0
+        while index + 1 < items.count {
+            if let key = items[index].string, let value = items[index + 1].string { fields[key] = value }
+            index += 2
+        }
+        guard let id = fields["id"].flatMap(SessionID.init), let agent = fields["agent"],
+            let status = fields["status"].flatMap(SessionStatus.init), let containment = fields["containment"].flatMap(ContainmentKind.init),
+            let created = fields["createdAt"].flatMap(Double.init), let expires = fields["expiresAt"].flatMap(Double.init),
+            let logPath = fields["logPath"]
+        else { return nil }
+        let metadata = fields["metadata"].flatMap { try? JSONDecoder().decode([String: String].self, from: Data($0.utf8)) } ?? [:]
+        return SessionRecord(
+            id: id,
+            agent: agent,
+            status: status,
+            pid: fields["agentPid"].flatMap(Int32.init),
+            pgid: fields["agentPgid"].flatMap(Int32.init),
+            isGroupLeader: fields["isGroupLeader"] == "1",
+            leaderStartTime: fields["leaderStartTime"].flatMap(UInt64.init),
+            containment: containment,
+            cgroupPath: fields["cgroupPath"],
+            createdAt: Date(timeIntervalSince1970: created),
+            expiresAt: Date(timeIntervalSince1970: expires),
+            readyAt: fields["readyAt"].flatMap(Double.init).map { Date(timeIntervalSince1970: $0) },
+            metadata: metadata,
+            logPath: logPath,
+            node: fields["node"]
+        )
+    }
+}

@@ -1,0 +1,54 @@
+import CorralCore
+import Hummingbird
+import NIOCore
+
+/// What the routes need to answer for the whole cluster: the store (every node's records), the
+/// live nodes, and a way to pass a request on to the node that runs a session.
+struct ClusterRouting: Sendable {
+    let cluster: Cluster
+    let forwarder: Forwarder
+    let store: any SessionStore
+
+    /// A session's record on another node, and that node (nil if it never announced itself).
+    struct Remote {
+        let record: SessionRecord
+        let node: Cluster.Node?
+    }
+
+    func locate(_ id: SessionID) async throws -> Remote? {
+        guard let record = try await store.record(id), record.node != nil, record.node != cluster.nodeID else { return nil }
+        let nodes = (try? await cluster.nodes()) ?? []
+        return Remote(record: record, node: nodes.first { $0.id == record.node })
+    }
+
+    /// Records of sessions on other nodes, each with whether its node is alive.
+    func remoteSessions() async throws -> [(SessionRecord, live: Bool)] {
+        let nodes = Dictionary(((try? await cluster.nodes()) ?? []).map { ($0.id, $0.live) }) { first, _ in first }
+        return try await store.allRecords().compactMap { record in
+            guard let node = record.node, node != cluster.nodeID else { return nil }
+            return (record, nodes[node] ?? false)
+        }
+    }
+
+    /// Sends the request to the node running `remote`, or explains that it cannot be reached.
+    func forward(_ request: Request, body: ByteBuffer? = nil, to remote: Remote) async throws -> Response {
+        guard let node = remote.node, node.live else {
+            throw APIError(
+                .serviceUnavailable,
+                "session '\(remote.record.id)' runs on node \(remote.record.node ?? "?"), which is not answering; it shows as lost until that node is back"
+            )
+        }
+        return try await forwarder.forward(request, body: body, to: node)
+    }
+
+    /// The live node (not this one) with the most room, for a start this node has no room for.
+    func nodeWithRoom() async -> Cluster.Node? {
+        ((try? await cluster.nodes()) ?? [])
+            .filter { $0.live && $0.id != cluster.nodeID && $0.sessions < $0.capacity }
+            .min { ($0.sessions, $0.id) < ($1.sessions, $1.id) }
+    }
+
+    static func isForwarded(_ request: Request) -> Bool {
+        request.headers[Forwarder.header] != nil
+    }
+}

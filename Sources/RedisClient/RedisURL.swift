@@ -1,0 +1,79 @@
+/// `redis://[:password@]host:port[/db]` (also `redis://user:password@…`, Redis 6 ACL users).
+public struct RedisURL: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    public var database: Int
+    public var user: String?
+    public var password: String?
+
+    public init(host: String, port: Int = 6379, database: Int = 0, user: String? = nil, password: String? = nil) {
+        self.host = host
+        self.port = port
+        self.database = database
+        self.user = user
+        self.password = password
+    }
+
+    public init(parsing text: String) throws(RedisError) {
+        if text.hasPrefix("rediss://") {
+            throw RedisError(.invalidURL, "rediss:// (Redis over TLS) is not supported by this client; use redis:// on a trusted network, or a TLS tunnel")
+        }
+        guard text.hasPrefix("redis://") else { throw RedisError(.invalidURL, "expected redis://[:password@]host:port[/db], got '\(text)'") }
+        var rest = Substring(text.dropFirst("redis://".count))
+        var database = 0
+        if let slash = rest.firstIndex(of: "/") {
+            let path = rest[rest.index(after: slash)...]
+            if !path.isEmpty {
+                guard let number = Int(path), number >= 0 else { throw RedisError(.invalidURL, "'\(path)' is not a database number") }
+                database = number
+            }
+            rest = rest[..<slash]
+        }
+        var user: String?
+        var password: String?
+        if let at = rest.lastIndex(of: "@") {
+            let credentials = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+            if let colon = credentials.firstIndex(of: ":") {
+                let name = credentials[..<colon]
+                user = name.isEmpty ? nil : String(name)
+                password = String(credentials[credentials.index(after: colon)...]).removingPercentEncoding
+            } else {
+                password = String(credentials).removingPercentEncoding
+            }
+        }
+        var host = String(rest)
+        var port = 6379
+        if let colon = rest.lastIndex(of: ":"), !rest.hasPrefix("[") || rest[..<colon].hasSuffix("]") {
+            guard let number = Int(rest[rest.index(after: colon)...]), (1...65535).contains(number) else {
+                throw RedisError(.invalidURL, "'\(rest[rest.index(after: colon)...])' is not a port")
+            }
+            port = number
+            host = String(rest[..<colon])
+        }
+        host = host.trimmingCharacters(in: ["[", "]"])
+        guard !host.isEmpty else { throw RedisError(.invalidURL, "no host in '\(text)'") }
+        self.init(host: host, port: port, database: database, user: user, password: password)
+    }
+}
+
+extension String {
+    fileprivate var removingPercentEncoding: String {
+        var bytes: [UInt8] = []
+        var iterator = utf8.makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "%"), let high = iterator.next(), let low = iterator.next(),
+                let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
+            {
+                bytes.append(value)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    fileprivate func trimmingCharacters(in set: Set<Character>) -> String {
+        String(drop { set.contains($0) }.reversed().drop { set.contains($0) }.reversed())
+    }
+}

@@ -1,0 +1,97 @@
+import CorralCore
+import CorralTestSupport
+import Foundation
+import RedisClient
+import Testing
+
+@Suite("Redis store: outages and several nodes", .serialized, .enabled(if: RedisServer.available, "\(RedisServer.unavailableReason)"))
+struct ClusterTests {
+    @Test func redisOutageLosesNothing() async throws {
+        try await RedisServer.with { (redis: RedisServer) async throws in try await CrashTestBed.run(containment: .processGroup, extra: ["store": redis.url]) { bed in
+            let corral = try await bed.startCorral()
+            let kept = try await corral.start(#"{"agent": "sleeper", "session_id": "kept"}"#)
+            let ended = try await corral.start(#"{"agent": "sleeper", "session_id": "ended"}"#)
+            #expect(try await corral.request(.GET, "/readyz").status == 200)
+
+            await redis.stop()
+            #expect(try await ProcessProbe.waitUntil { try await corral.request(.GET, "/readyz").status == 503 })
+            #expect(try await corral.request(.GET, "/healthz").status == 200)
+            let refused = try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper"}"#)
+            #expect(refused.status == 503, "no agent runs without a record: \(refused.text)")
+            // Ending a running session still works: the kill happens, the record change waits.
+            #expect(try await corral.request(.DELETE, "/api/sessions/ended").status == 200)
+            #expect(!ProcessProbe.isAlive(ended.pid))
+            #expect(ProcessProbe.isAlive(kept.pid))
+
+            // Redis comes back empty (no persistence): corral writes its live sessions again.
+            let again = try await RedisServer(port: redis.port).start()
+            #expect(try await ProcessProbe.waitUntil { try await corral.request(.GET, "/readyz").status == 200 })
+            let client = try RedisClient(redis.url)
+            defer { client.close() }
+            #expect(try await ProcessProbe.waitUntil { try await client.send("HGET", "session:kept", "agentPid").string == String(kept.pid) })
+            #expect(try await client.send("EXISTS", "session:ended").integer == 0)
+            #expect(try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper", "session_id": "after"}"#).status == 201)
+            #expect(try await corral.request(.DELETE, "/api/sessions/kept").status == 200)
+            #expect(try await corral.request(.DELETE, "/api/sessions/after").status == 200)
+            #expect(try await client.send("SMEMBERS", "corral:sessions").array?.isEmpty == true)
+            await again.stop()
+        } }
+    }
+
+    @Test func threeNodesShareTheWork() async throws {
+        try await RedisServer.with { (redis: RedisServer) async throws in try await threeNodes(redis) }
+    }
+
+    func threeNodes(_ redis: RedisServer) async throws {
+        func node(_ name: String, maxSessions: Int = 100) -> [String: Any] {
+            ["store": redis.url, "node_id": name, "heartbeat_interval_seconds": 0.3, "max_sessions": maxSessions]
+        }
+        try await CrashTestBed.run(containment: .processGroup, extra: node("node-a", maxSessions: 2)) { a in
+            try await CrashTestBed.run(containment: .processGroup, extra: node("node-b")) { b in
+                try await CrashTestBed.run(containment: .processGroup, extra: node("node-c")) { c in
+                    let nodeA = try await a.startCorral()
+                    var nodeB = try await b.startCorral()
+                    let nodeC = try await c.startCorral()
+
+                    // Started through A, runs on A; listed through C.
+                    let first = try await nodeA.start(#"{"agent": "sleeper", "session_id": "n1"}"#)
+                    _ = try await nodeA.start(#"{"agent": "sleeper", "session_id": "n2"}"#)
+                    #expect(first["node"] as? String == "node-a")
+                    let listed = try await nodeC.sessions()
+                    #expect(Set(listed.map(\.sessionID)) == ["n1", "n2"])
+                    #expect(listed.allSatisfy { $0["node"] as? String == "node-a" })
+                    #expect(try await nodeC.request(.GET, "/api/sessions/n1").status == 200)
+
+                    // Ended through B: passed on to A.
+                    let end = try await nodeB.request(.DELETE, "/api/sessions/n1")
+                    #expect(end.status == 200, "\(end.text)")
+                    #expect(!ProcessProbe.isAlive(first.pid))
+                    #expect(try await nodeC.request(.GET, "/api/sessions/n1").status == 404)
+                    let inspected = try await nodeC.request(.GET, "/api/debug/session/n2/processes")
+                    #expect(inspected.status == 200 && inspected.text.contains("sleep 1000"))
+
+                    // A is full (max_sessions 2): a start through it runs on the least-loaded node.
+                    _ = try await nodeA.start(#"{"agent": "sleeper", "session_id": "n3"}"#)
+                    let overflow = try await nodeA.start(#"{"agent": "sleeper", "session_id": "n4"}"#)
+                    #expect(["node-b", "node-c"].contains(overflow["node"] as? String ?? ""), "\(overflow)")
+
+                    // B dies: its sessions show as lost elsewhere, and come back with it.
+                    let onB = try await nodeB.start(#"{"agent": "sleeper", "session_id": "on-b"}"#)
+                    await b.crash()
+                    #expect(try await ProcessProbe.waitUntil {
+                        try await nodeC.sessions().first { $0.sessionID == "on-b" }?["status"] as? String == "lost"
+                    })
+                    #expect(try await nodeC.request(.DELETE, "/api/sessions/on-b").status == 503)
+                    #expect(ProcessProbe.isAlive(onB.pid), "a crash of corral does not end its sessions")
+                    nodeB = try await b.startCorral()
+                    #expect(try await ProcessProbe.waitUntil {
+                        try await nodeC.sessions().first { $0.sessionID == "on-b" }?["status"] as? String == "running"
+                    })
+                    #expect(try await nodeC.request(.DELETE, "/api/sessions/on-b").status == 200)
+                    #expect(!ProcessProbe.isAlive(onB.pid))
+                    _ = nodeA
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import Foundation
+import RedisClient
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real `redis-server` for one test, on a free loopback port, stopped by its pid.
+public final class RedisServer: @unchecked Sendable {
+    public static let executable = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    public static var available: Bool { executable != nil }
+    public static let unavailableReason = "redis-server is not installed (apt-get install redis-server); the Redis tests are skipped"
+
+    public let port: Int
+    public let password: String?
+    public private(set) var pid: Int32 = 0
+
+    public var url: String { "redis://\(password.map { ":\($0)@" } ?? "")127.0.0.1:\(port)" }
+
+    public init(password: String? = nil, port: Int? = nil) {
+        self.password = password
+        self.port = port ?? Self.freePort()
+    }
+
+    /// Starts it and waits until it answers PING.
+    @discardableResult
+    public func start() async throws -> RedisServer {
+        guard let executable = Self.executable else { throw SystemErrorDescription(Self.unavailableReason) }
+        var arguments = [executable, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"]
+        if let password { arguments += ["--requirepass", password] }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var child: Int32 = 0
+        let result = withCleanSpawnAttributes { attributes in posix_spawn(&child, executable, &actions, &attributes, argv, environ) }
+        guard result == 0 else { throw SystemErrorDescription("cannot start redis-server: errno \(result)") }
+        pid = child
+        let client = RedisClient(url: RedisURL(host: "127.0.0.1", port: port, password: password))
+        defer { client.close() }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if (try? await client.send("PING")) != nil { return self }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        await stop()
+        throw SystemErrorDescription("redis-server did not answer on port \(port)")
+    }
+
+    /// Stops it (SIGTERM, then SIGKILL) and reaps it.
+    public func stop() async {
+        guard pid > 0 else { return }
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        let deadline = ContinuousClock.now + .seconds(10)
+        while waitpid(pid, &status, WNOHANG) != pid {
+            if ContinuousClock.now > deadline {
+                kill(pid, SIGKILL)
+                waitpid(pid, &status, 0)
+                break
+            }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        pid = 0
+    }
+
+    /// Runs `body` with a started server, always stopping it.
+    public static func with<T>(password: String? = nil, _ body: (RedisServer) async throws -> T) async throws -> T {
+        let server = try await RedisServer(password: password).start()
+        do {
+            let result = try await body(server)
+            await server.stop()
+            return result
+        } catch {
+            await server.stop()
+            throw error
+        }
+    }
+
+    /// A port nothing listens on right now.
+    public static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
