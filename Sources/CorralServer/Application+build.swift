@@ -56,6 +56,10 @@ public enum CorralApp {
             store: store,
             containment: containment,
             metrics: CorralMetrics(factory: factory),
+            credentials: configuration.livekit.map { livekit in
+                let credentials = LiveKitCredentials(configuration: livekit)
+                return { record, profile in credentials.environment(for: record, profile: profile) }
+            },
             logger: logger
         )
         return CorralServices(
@@ -78,7 +82,7 @@ public enum CorralApp {
         logger: Logger,
         includingSupervisor: Bool = true
     ) throws(CorralError) -> some ApplicationProtocol {
-        let router = buildRouter(configuration: configuration, services: services)
+        let router = buildRouter(configuration: configuration, services: services, logger: logger)
         var app = Application(
             router: router,
             server: try serverBuilder(configuration),
@@ -145,7 +149,11 @@ public enum CorralApp {
         }
     }
 
-    public static func buildRouter(configuration: CorralConfiguration, services: CorralServices) -> Router<CorralRequestContext> {
+    public static func buildRouter(
+        configuration: CorralConfiguration,
+        services: CorralServices,
+        logger: Logger = Logger(label: "corral")
+    ) -> Router<CorralRequestContext> {
         let router = Router(context: CorralRequestContext.self)
         let catalog = services.routes
         router.add(middleware: ErrorMiddleware(routes: catalog))
@@ -183,6 +191,8 @@ public enum CorralApp {
                 body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json))
             )
         }
+        LiveKitWebhook(configuration: configuration.livekit, supervisor: services.supervisor, audit: services.auditLog, logger: logger)
+            .register(on: router, catalog: catalog)
         let api = router.group("api")
         if configuration.requiresAuthentication {
             api.add(middleware: AuthMiddleware(configuration: configuration, audit: services.auditLog))

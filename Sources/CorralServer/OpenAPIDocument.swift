@@ -113,6 +113,22 @@ enum OpenAPIDocument {
                 }
               }
             },
+            "/api/livekit/webhook": {
+              "post": {
+                "summary": "LiveKit webhooks",
+                "description": "Authenticated by LiveKit's signature, not the API token: the Authorization header is LiveKit's HS256 JWT (no Bearer prefix) with a sha256 claim of the body. room_finished ends the room's sessions, participant_left ends the agent's, room_started starts auto_dispatch_agent.",
+                "security": [],
+                "requestBody": {"required": true, "content": {"application/webhook+json": {"schema": {"type": "object"}}, "application/json": {"schema": {"type": "object"}}}},
+                "responses": {
+                  "200": {"description": "handled", "content": {"application/json": {"schema": {"type": "object", "required": ["event"], "properties": {"event": {"type": "string"}}}}}},
+                  "400": {"$ref": "#/components/responses/Error"},
+                  "401": {"$ref": "#/components/responses/Error"},
+                  "404": {"$ref": "#/components/responses/Error"},
+                  "413": {"$ref": "#/components/responses/Error"},
+                  "503": {"$ref": "#/components/responses/Error"}
+                }
+              }
+            },
             "/api/events": {
               "get": {
                 "summary": "Session events as Server-Sent Events",
@@ -141,7 +157,8 @@ enum OpenAPIDocument {
                   "agent": {"type": ["string", "null"], "minLength": 1},
                   "session_id": {"type": ["string", "null"], "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"},
                   "metadata": {"type": ["object", "null"], "maxProperties": 64, "additionalProperties": {"type": "string"}},
-                  "timeout_seconds": {"type": ["number", "null"], "exclusiveMinimum": 0}
+                  "timeout_seconds": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                  "livekit": {"type": ["object", "null"], "additionalProperties": false, "required": ["room"], "properties": {"room": {"type": "string", "minLength": 1, "maxLength": 256}, "identity": {"type": ["string", "null"], "minLength": 1, "maxLength": 256}}}
                 }
               },
               "Session": {
@@ -155,6 +172,7 @@ enum OpenAPIDocument {
                   "is_group_leader": {"type": "boolean"},
                   "status": {"type": "string", "enum": ["starting", "running", "stopping", "lost"], "description": "lost: the session's node does not answer (several nodes)"},
                   "node": {"type": "string", "description": "the node running it"},
+                  "livekit": {"type": "object", "properties": {"room": {"type": "string"}, "identity": {"type": "string"}}},
                   "containment": {"type": "string", "enum": ["cgroup", "process-group"]},
                   "started_at": {"type": "string", "format": "date-time"},
                   "expires_at": {"type": "string", "format": "date-time"},

@@ -15,16 +15,18 @@ struct SessionJSON: Encodable {
     let metadata: [String: String]
     let usage: ResourceUsage?
     let node: String?
+    let livekit: [String: String]?
 
     enum CodingKeys: String, CodingKey {
         case sessionID = "session_id", agent, pid, pgid, isGroupLeader = "is_group_leader", status, containment
-        case startedAt = "started_at", expiresAt = "expires_at", metadata, processes, memoryBytes = "memory_bytes", node
+        case startedAt = "started_at", expiresAt = "expires_at", metadata, processes, memoryBytes = "memory_bytes", node, livekit
     }
 
     /// `status` overrides the record's (`lost`: its node does not answer).
     init(_ record: SessionRecord, usage: ResourceUsage? = nil, status: String? = nil) {
         self.usage = usage
         self.node = record.node
+        self.livekit = record.livekitRoom.map { room in ["room": room, "identity": record.livekitIdentity ?? ""] }
         sessionID = record.id.rawValue
         agent = record.agent
         pid = record.pid
@@ -54,6 +56,7 @@ struct SessionJSON: Encodable {
             try container.encode(usage.memoryBytes, forKey: .memoryBytes)
         }
         try container.encodeIfPresent(node, forKey: .node)
+        try container.encodeIfPresent(livekit, forKey: .livekit)
     }
 }
 

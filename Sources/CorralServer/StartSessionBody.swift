@@ -3,7 +3,7 @@ import CorralCore
 /// The body of `POST /api/sessions`, checked field by field so that each mistake gets a message
 /// naming the field.
 enum StartSessionBody {
-    static let fields = ["agent", "session_id", "metadata", "timeout_seconds"]
+    static let fields = ["agent", "session_id", "metadata", "timeout_seconds", "livekit"]
     static let maxMetadataEntries = 64
     static let maxMetadataKeyLength = 128
 
@@ -55,6 +55,24 @@ enum StartSessionBody {
         case .number(let seconds)? where seconds.isFinite && seconds > 0: request.timeoutSeconds = seconds
         case .number?: throw APIError(.badRequest, "timeout_seconds: must be greater than 0")
         case let other?: throw APIError(.badRequest, "timeout_seconds: expected a number, got \(other.typeName)")
+        }
+        switch object["livekit"] {
+        case nil, .null?: break
+        case .object(let binding)?:
+            if let unknown = binding.keys.filter({ !["room", "identity"].contains($0) }).sorted().first {
+                throw APIError(.badRequest, "livekit.\(unknown): unknown field; expected room, identity")
+            }
+            guard case .string(let room)? = binding["room"], !room.isEmpty, room.utf8.count <= 256, !room.contains("\0") else {
+                throw APIError(.badRequest, "livekit.room: expected the room's name (1 to 256 bytes)")
+            }
+            request.livekitRoom = room
+            switch binding["identity"] {
+            case nil, .null?: break
+            case .string(let identity)? where !identity.isEmpty && identity.utf8.count <= 256 && !identity.contains("\0"):
+                request.livekitIdentity = identity
+            default: throw APIError(.badRequest, "livekit.identity: expected a string of 1 to 256 bytes")
+            }
+        case let other?: throw APIError(.badRequest, "livekit: expected an object {room, identity?}, got \(other.typeName)")
         }
         return request
     }

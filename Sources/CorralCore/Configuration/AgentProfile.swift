@@ -20,6 +20,9 @@ public struct AgentProfile: Sendable, Equatable {
     public var cpuLimit: Double?
     /// Who the agent runs as (`user`/`group` in the profile), if not corral's own user.
     public var user: AgentUser?
+    /// A LiveKit agent: its sessions need a room, and it gets `LIVEKIT_URL`, `LIVEKIT_ROOM` and
+    /// a `LIVEKIT_TOKEN` minted for it.
+    public var livekit = false
 
     public init(
         command: [String],

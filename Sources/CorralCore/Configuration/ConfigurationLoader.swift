@@ -46,7 +46,10 @@ import RedisClient
 /// - `advertise_url` / `CORRAL_ADVERTISE_URL`, `http(s)://host:port` other nodes reach this one at,
 ///   derived from `listen`
 /// - `heartbeat_interval_seconds` / `CORRAL_HEARTBEAT_INTERVAL_SECONDS`, number, 2
-/// A profile may also set `user` and `group` (names or numbers) to run its agent as.
+/// - `livekit` / `CORRAL_LIVEKIT` (JSON), `{"url", "api_key", "api_secret" | "api_secret_file",
+///   "auto_dispatch_agent"?, "sessions_per_room"? (1), "token_margin_seconds"? (600)}`, null
+/// A profile may also set `user` and `group` (names or numbers) to run its agent as, and
+/// `livekit: true` to give its agent LiveKit credentials.
 ///
 /// The environment overrides the file. Unknown keys and bad values are errors naming the key.
 public enum ConfigurationLoader {
@@ -66,6 +69,7 @@ public enum ConfigurationLoader {
         ("redact_patterns", .json), ("max_concurrent_requests", .number), ("session_starts_per_second", .number),
         ("idle_timeout_seconds", .number), ("tls_cert_file", .nullableString), ("tls_key_file", .nullableString),
         ("node_id", .string), ("advertise_url", .nullableString), ("heartbeat_interval_seconds", .number),
+        ("livekit", .json),
     ]
 
     /// - Parameters:
@@ -206,6 +210,12 @@ public enum ConfigurationLoader {
             configuration.advertiseURL = url.hasSuffix("/") ? String(url.dropLast()) : url
         }
         configuration.heartbeatIntervalSeconds = try reader.positive("heartbeat_interval_seconds") ?? configuration.heartbeatIntervalSeconds
+        if let (value, source) = values["livekit"], value != .null {
+            configuration.livekit = try parseLiveKit(value, key: source)
+            if let agent = configuration.livekit?.autoDispatchAgent, configuration.agents[agent] == nil, values["agents"] != nil {
+                throw configurationError("\(source).auto_dispatch_agent: '\(agent)' is not one of the agent profiles")
+            }
+        }
         if let root = try reader.nullableString("cgroup_root") {
             guard root.hasPrefix("/"), !root.split(separator: "/").contains("..") else {
                 throw configurationError("\(reader.source("cgroup_root")): expected an absolute path in the cgroup v2 hierarchy")
@@ -234,6 +244,9 @@ public enum ConfigurationLoader {
         }
         if let defaultAgent = try reader.string("default_agent") {
             configuration.defaultAgent = defaultAgent
+        }
+        if configuration.livekit == nil, let name = configuration.agents.first(where: { $0.value.livekit })?.key {
+            throw configurationError("agents.\(name).livekit: a LiveKit agent needs the livekit configuration (url, api_key, api_secret)")
         }
         guard configuration.agents[configuration.defaultAgent] != nil else {
             throw configurationError(
@@ -368,7 +381,7 @@ public enum ConfigurationLoader {
     }
 
     private static let profileKeys: Set<String> = [
-        "command", "env", "cwd", "ready", "memory_limit_mb", "pids_limit", "cpu_limit", "user", "group",
+        "command", "env", "cwd", "ready", "memory_limit_mb", "pids_limit", "cpu_limit", "user", "group", "livekit",
     ]
 
     static func parseProfile(_ value: JSONValue, key: String) throws(CorralError) -> AgentProfile {
@@ -437,7 +450,53 @@ public enum ConfigurationLoader {
         case let other?: throw configurationError("\(key).cpu_limit: expected a fraction of a core (e.g. 0.5) or null, got \(other)")
         }
         profile.user = try parseUser(fields, key: key)
+        switch fields["livekit"] {
+        case nil, .null?: break
+        case .bool(let flag)?: profile.livekit = flag
+        case let other?: throw configurationError("\(key).livekit: expected true or false, got \(other.typeName)")
+        }
         return profile
+    }
+
+    private static func parseLiveKit(_ value: JSONValue, key: String) throws(CorralError) -> LiveKitConfiguration {
+        guard case .object(let fields) = value else { throw configurationError("\(key): expected an object") }
+        let known = ["url", "api_key", "api_secret", "api_secret_file", "auto_dispatch_agent", "sessions_per_room", "token_margin_seconds"]
+        if let unknown = fields.keys.filter({ !known.contains($0) }).sorted().first {
+            throw configurationError("\(key).\(unknown): unknown key (known: \(known.joined(separator: ", ")))")
+        }
+        func text(_ name: String) throws(CorralError) -> String? {
+            switch fields[name] {
+            case nil, .null?: return nil
+            case .string(let value)? where !value.isEmpty: return value
+            default: throw configurationError("\(key).\(name): expected a non-empty string")
+            }
+        }
+        guard let url = try text("url"), url.hasPrefix("ws://") || url.hasPrefix("wss://") || url.hasPrefix("http://") || url.hasPrefix("https://") else {
+            throw configurationError("\(key).url: expected the LiveKit server URL (wss://…)")
+        }
+        guard let apiKey = try text("api_key") else { throw configurationError("\(key).api_key: required") }
+        var secret = try text("api_secret")
+        if let file = try text("api_secret_file") {
+            guard secret == nil else { throw configurationError("\(key): set api_secret or api_secret_file, not both") }
+            guard let contents = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw configurationError("\(key).api_secret_file: cannot read \(file)")
+            }
+            secret = contents.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        guard let secret, !secret.isEmpty else { throw configurationError("\(key): api_secret or api_secret_file is required") }
+        var livekit = LiveKitConfiguration(url: url, apiKey: apiKey, apiSecret: secret)
+        livekit.autoDispatchAgent = try text("auto_dispatch_agent")
+        switch fields["sessions_per_room"] {
+        case nil, .null?: break
+        case .number(let count)? where count >= 1 && count == count.rounded(): livekit.sessionsPerRoom = Int(count)
+        default: throw configurationError("\(key).sessions_per_room: expected a positive integer")
+        }
+        switch fields["token_margin_seconds"] {
+        case nil, .null?: break
+        case .number(let seconds)? where seconds >= 0: livekit.tokenMarginSeconds = seconds
+        default: throw configurationError("\(key).token_margin_seconds: expected a number of seconds")
+        }
+        return livekit
     }
 
     /// `user` and `group`: resolved now, so a typo stops start-up instead of failing a session.

@@ -62,6 +62,10 @@ public struct CorralConfiguration: Sendable {
         return name.isEmpty ? "corral" : name
     }
 
+    /// LiveKit: where agents connect, and the key pair that signs their tokens and LiveKit's
+    /// webhooks.
+    public var livekit: LiveKitConfiguration?
+
     /// The URL other nodes use for this one.
     public var resolvedAdvertiseURL: String {
         if let advertiseURL { return advertiseURL }
@@ -134,5 +138,26 @@ public struct CorralConfiguration: Sendable {
     public var resolvedStorePath: String? {
         guard case .sqlite(let path) = store else { return nil }
         return path.hasPrefix("/") ? path : dataDirectory + "/" + path
+    }
+}
+
+/// `livekit` in the configuration.
+public struct LiveKitConfiguration: Sendable, Equatable {
+    /// `wss://…` (or `ws://`), given to agents as `LIVEKIT_URL`.
+    public var url: String
+    public var apiKey: String
+    /// Never logged, never shown, never given to an agent.
+    public var apiSecret: String
+    /// A profile started for every room LiveKit reports started (`room_started`), or nil.
+    public var autoDispatchAgent: String?
+    /// Sessions of one profile a room may have at once.
+    public var sessionsPerRoom = 1
+    /// How long an agent's token stays valid past its session's deadline.
+    public var tokenMarginSeconds: Double = 600
+
+    public init(url: String, apiKey: String, apiSecret: String) {
+        self.url = url
+        self.apiKey = apiKey
+        self.apiSecret = apiSecret
     }
 }

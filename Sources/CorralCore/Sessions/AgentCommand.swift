@@ -16,7 +16,8 @@ enum AgentCommand {
         agent: String,
         record: SessionRecord,
         instanceID: String,
-        notifySocket: String?
+        notifySocket: String?,
+        credentials: [String: String] = [:]
     ) -> [String] {
         var variables = inherited.filter { !isWithheld($0.key) }
         variables.merge(profile.environment) { _, profileValue in profileValue }
@@ -28,6 +29,7 @@ enum AgentCommand {
         if profile.readiness == .notify, let notifySocket {
             variables["NOTIFY_SOCKET"] = notifySocket
         }
+        variables.merge(credentials) { _, credential in credential }
         return variables.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
     }
 

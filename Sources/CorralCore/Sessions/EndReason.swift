@@ -16,6 +16,10 @@ public enum EndReason: Sendable, Equatable, CustomStringConvertible {
     case memoryLimit
     /// The session went over its profile's `pids_limit`.
     case pidsLimit
+    /// LiveKit said the session's room finished.
+    case roomFinished
+    /// LiveKit said the agent's participant left its room.
+    case participantLeft
 
     init(_ violation: LimitViolation) {
         switch violation {
@@ -35,6 +39,8 @@ public enum EndReason: Sendable, Equatable, CustomStringConvertible {
         case .failedToStart: "failed_to_start"
         case .memoryLimit: "memory_limit"
         case .pidsLimit: "pids_limit"
+        case .roomFinished: "room_finished"
+        case .participantLeft: "participant_left"
         }
     }
 

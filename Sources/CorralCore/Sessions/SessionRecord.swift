@@ -31,6 +31,9 @@ public struct SessionRecord: Sendable, Equatable, Codable {
     public var logPath: String
     /// The corral node running the session (`node_id`); nil in records written before nodes.
     public var node: String?
+    /// The LiveKit room the session serves, and the agent's identity in it.
+    public var livekitRoom: String?
+    public var livekitIdentity: String?
 
     public init(
         id: SessionID,
@@ -47,7 +50,9 @@ public struct SessionRecord: Sendable, Equatable, Codable {
         readyAt: Date? = nil,
         metadata: [String: String] = [:],
         logPath: String,
-        node: String? = nil
+        node: String? = nil,
+        livekitRoom: String? = nil,
+        livekitIdentity: String? = nil
     ) {
         self.id = id
         self.agent = agent
@@ -64,5 +69,7 @@ public struct SessionRecord: Sendable, Equatable, Codable {
         self.metadata = metadata
         self.logPath = logPath
         self.node = node
+        self.livekitRoom = livekitRoom
+        self.livekitIdentity = livekitIdentity
     }
 }

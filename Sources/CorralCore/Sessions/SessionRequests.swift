@@ -7,12 +7,24 @@ public struct StartRequest: Sendable {
     public var sessionID: SessionID?
     public var metadata: [String: String]
     public var timeoutSeconds: Double?
+    /// The LiveKit room the session serves (and the agent's identity there, else derived).
+    public var livekitRoom: String?
+    public var livekitIdentity: String?
 
-    public init(agent: String? = nil, sessionID: SessionID? = nil, metadata: [String: String] = [:], timeoutSeconds: Double? = nil) {
+    public init(
+        agent: String? = nil,
+        sessionID: SessionID? = nil,
+        metadata: [String: String] = [:],
+        timeoutSeconds: Double? = nil,
+        livekitRoom: String? = nil,
+        livekitIdentity: String? = nil
+    ) {
         self.agent = agent
         self.sessionID = sessionID
         self.metadata = metadata
         self.timeoutSeconds = timeoutSeconds
+        self.livekitRoom = livekitRoom
+        self.livekitIdentity = livekitIdentity
     }
 }
 

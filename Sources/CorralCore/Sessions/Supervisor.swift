@@ -22,6 +22,10 @@ public actor Supervisor: Service {
     public nonisolated let events: EventBus
     let logger: Logger
     private let inheritedEnvironment: [String: String]
+    /// Variables a session's agent gets on top of its profile's (e.g. LiveKit credentials),
+    /// computed when it is spawned.
+    public typealias CredentialProvider = @Sendable (SessionRecord, AgentProfile) -> [String: String]
+    private let credentials: CredentialProvider?
     /// Exits and notify messages from the monitor thread, handled in order on the actor.
     let inbox: AsyncStream<Event>
     let inboxSink: AsyncStream<Event>.Continuation
@@ -52,6 +56,7 @@ public actor Supervisor: Service {
         containment: any Containment,
         metrics: CorralMetrics = .discarding,
         events: EventBus = EventBus(),
+        credentials: CredentialProvider? = nil,
         logger: Logger,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) {
@@ -63,6 +68,7 @@ public actor Supervisor: Service {
         self.terminator = TreeTerminator(reaped: ProcessMonitor.shared.reaped)
         self.metrics = metrics
         self.events = events
+        self.credentials = credentials
         self.logger = logger
         self.inheritedEnvironment = environment
         (inbox, inboxSink) = AsyncStream.makeStream(of: Event.self)
@@ -147,6 +153,16 @@ public actor Supervisor: Service {
 
     public var sessionCount: Int { sessions.count }
 
+    /// Live sessions bound to a LiveKit room.
+    public func sessions(inRoom room: String) -> [SessionID] {
+        sessions.values.filter { $0.record.livekitRoom == room }.map(\.record.id)
+    }
+
+    /// The live session whose agent has this LiveKit identity.
+    public func session(withIdentity identity: String) -> SessionID? {
+        sessions.values.first { $0.record.livekitIdentity == identity }?.record.id
+    }
+
     /// Every live session with what it uses (process count, memory), read off the actor.
     public func allSessionsWithUsage() async -> [(SessionRecord, ResourceUsage?)] {
         let entries = sessions.values.map { (snapshot($0), $0.tree) }.sorted { ($0.0.createdAt, $0.0.id) < ($1.0.createdAt, $1.0.id) }
@@ -225,6 +241,16 @@ public actor Supervisor: Service {
         }
         let id = request.sessionID ?? uniqueID()
         guard sessions[id] == nil else { throw Self.idInUse(id) }
+        if profile.livekit && request.livekitRoom == nil {
+            throw CorralError(.invalidInput, "agent '\(agent)' is a LiveKit agent: give the room it serves (livekit.room)")
+        }
+        if let room = request.livekitRoom {
+            let limit = configuration.livekit?.sessionsPerRoom ?? 1
+            let present = sessions.values.filter { $0.record.livekitRoom == room && $0.record.agent == agent }.count
+            guard present < limit else {
+                throw CorralError(.conflict, "room '\(room)' already has \(present) session(s) of agent '\(agent)' (livekit.sessions_per_room is \(limit))")
+            }
+        }
         let searchPath = profile.environment["PATH"] ?? inheritedEnvironment["PATH"]
         guard let executable = AgentCommand.resolve(profile.command[0], workingDirectory: profile.workingDirectory, searchPath: searchPath) else {
             metrics.spawnFailed()
@@ -242,7 +268,9 @@ public actor Supervisor: Service {
             expiresAt: now.addingTimeInterval(timeout),
             metadata: request.metadata,
             logPath: log.path,
-            node: configuration.nodeID
+            node: configuration.nodeID,
+            livekitRoom: request.livekitRoom,
+            livekitIdentity: request.livekitRoom.map { _ in request.livekitIdentity ?? "agent-\(id.rawValue)" }
         )
         let session = LiveSession(instance: nextInstanceNumber(), record: record, profile: profile)
         sessions[id] = session
@@ -299,7 +327,8 @@ public actor Supervisor: Service {
             agent: session.record.agent,
             record: session.record,
             instanceID: dataDirectory.instanceID,
-            notifySocket: notifySocket?.address
+            notifySocket: notifySocket?.address,
+            credentials: credentials?(session.record, session.profile) ?? [:]
         )
         let launch = AgentLaunch(
             sessionID: id,

@@ -113,6 +113,8 @@ public final class RedisStore: SessionStore {
         fields["cgroupPath"] = record.cgroupPath
         fields["readyAt"] = record.readyAt.map { String($0.timeIntervalSince1970) }
         fields["node"] = record.node
+        fields["livekitRoom"] = record.livekitRoom
+        fields["livekitIdentity"] = record.livekitIdentity
         return fields.sorted { $0.key < $1.key }.flatMap { [$0.key, $0.value] }
     }
 
@@ -146,7 +148,9 @@ public final class RedisStore: SessionStore {
             readyAt: fields["readyAt"].flatMap(Double.init).map { Date(timeIntervalSince1970: $0) },
             metadata: metadata,
             logPath: logPath,
-            node: fields["node"]
+            node: fields["node"],
+            livekitRoom: fields["livekitRoom"],
+            livekitIdentity: fields["livekitIdentity"]
         )
     }
 }

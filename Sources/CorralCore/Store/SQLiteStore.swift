@@ -56,6 +56,12 @@ public final class SQLiteStore: SessionStore {
                 table.add(column: "node", .text)
             }
         }
+        migrator.registerMigration("v4: livekit") { db in
+            try db.alter(table: "sessions") { table in
+                table.add(column: "livekit_room", .text)
+                table.add(column: "livekit_identity", .text)
+            }
+        }
         return migrator
     }
 
@@ -114,15 +120,15 @@ public final class SQLiteStore: SessionStore {
             sql: """
                 INSERT \(replace ? "OR REPLACE " : "")INTO sessions
                 (id, agent, status, pid, pgid, is_group_leader, leader_start_time, containment,
-                 cgroup_path, created_at, expires_at, ready_at, metadata, log_path, node)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 cgroup_path, created_at, expires_at, ready_at, metadata, log_path, node, livekit_room, livekit_identity)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 record.id.rawValue, record.agent, record.status.rawValue, record.pid, record.pgid,
                 record.isGroupLeader, record.leaderStartTime.map { Int64(bitPattern: $0) },
                 record.containment.rawValue, record.cgroupPath, record.createdAt.timeIntervalSince1970,
                 record.expiresAt.timeIntervalSince1970, record.readyAt?.timeIntervalSince1970,
-                metadata, record.logPath, record.node,
+                metadata, record.logPath, record.node, record.livekitRoom, record.livekitIdentity,
             ]
         )
     }
@@ -152,7 +158,9 @@ public final class SQLiteStore: SessionStore {
             readyAt: readyAt.map { Date(timeIntervalSince1970: $0) },
             metadata: metadata,
             logPath: row["log_path"],
-            node: row["node"]
+            node: row["node"],
+            livekitRoom: row["livekit_room"],
+            livekitIdentity: row["livekit_identity"]
         )
     }
 
