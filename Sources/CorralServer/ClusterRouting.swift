@@ -16,7 +16,7 @@ struct ClusterRouting: Sendable {
     }
 
     func locate(_ id: SessionID) async throws -> Remote? {
-        guard let record = try await store.record(id), record.node != nil, record.node != cluster.nodeID else { return nil }
+        guard let record = try await store.record(id), !record.isIdle, record.node != nil, record.node != cluster.nodeID else { return nil }
         let nodes = (try? await cluster.nodes()) ?? []
         return Remote(record: record, node: nodes.first { $0.id == record.node })
     }
@@ -25,7 +25,7 @@ struct ClusterRouting: Sendable {
     func remoteSessions() async throws -> [(SessionRecord, live: Bool)] {
         let nodes = Dictionary(((try? await cluster.nodes()) ?? []).map { ($0.id, $0.live) }) { first, _ in first }
         return try await store.allRecords().compactMap { record in
-            guard let node = record.node, node != cluster.nodeID else { return nil }
+            guard !record.isIdle, let node = record.node, node != cluster.nodeID else { return nil }
             return (record, nodes[node] ?? false)
         }
     }

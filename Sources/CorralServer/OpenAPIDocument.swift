@@ -129,6 +129,16 @@ enum OpenAPIDocument {
                 }
               }
             },
+            "/api/prewarm": {
+              "get": {
+                "summary": "This node's idle prewarmed agents and each profile's prewarm target",
+                "responses": {
+                  "200": {"description": "idle agents", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Prewarm"}}}},
+                  "401": {"$ref": "#/components/responses/Error"},
+                  "403": {"$ref": "#/components/responses/Error"}
+                }
+              }
+            },
             "/api/events": {
               "get": {
                 "summary": "Session events as Server-Sent Events",
@@ -174,11 +184,33 @@ enum OpenAPIDocument {
                   "node": {"type": "string", "description": "the node running it"},
                   "livekit": {"type": "object", "properties": {"room": {"type": "string"}, "identity": {"type": "string"}}},
                   "containment": {"type": "string", "enum": ["cgroup", "process-group"]},
+                  "start": {"type": "string", "enum": ["warm", "cold"], "description": "warm: a prewarmed idle agent took the session; cold: spawned for it"},
                   "started_at": {"type": "string", "format": "date-time"},
                   "expires_at": {"type": "string", "format": "date-time"},
                   "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
                   "processes": {"type": "integer"},
                   "memory_bytes": {"type": "integer"}
+                }
+              },
+              "Prewarm": {
+                "type": "object",
+                "required": ["targets", "idle"],
+                "properties": {
+                  "targets": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}},
+                  "idle": {"type": "array", "items": {
+                    "type": "object",
+                    "required": ["idle_id", "agent", "pid", "state", "containment", "started_at"],
+                    "properties": {
+                      "idle_id": {"type": "string"},
+                      "agent": {"type": "string"},
+                      "pid": {"type": ["integer", "null"]},
+                      "state": {"type": "string", "enum": ["loading", "ready"]},
+                      "containment": {"type": "string", "enum": ["cgroup", "process-group"]},
+                      "started_at": {"type": "string", "format": "date-time"},
+                      "processes": {"type": "integer"},
+                      "memory_bytes": {"type": "integer"}
+                    }
+                  }}
                 }
               },
               "EndResult": {

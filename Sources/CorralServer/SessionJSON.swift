@@ -16,9 +16,11 @@ struct SessionJSON: Encodable {
     let usage: ResourceUsage?
     let node: String?
     let livekit: [String: String]?
+    /// `warm` (a prewarmed agent took it) or `cold` (spawned for it).
+    let start: String
 
     enum CodingKeys: String, CodingKey {
-        case sessionID = "session_id", agent, pid, pgid, isGroupLeader = "is_group_leader", status, containment
+        case sessionID = "session_id", agent, pid, pgid, isGroupLeader = "is_group_leader", status, containment, start
         case startedAt = "started_at", expiresAt = "expires_at", metadata, processes, memoryBytes = "memory_bytes", node, livekit
     }
 
@@ -34,6 +36,7 @@ struct SessionJSON: Encodable {
         isGroupLeader = record.isGroupLeader
         self.status = status ?? record.status.rawValue
         containment = record.containment.rawValue
+        start = record.start.rawValue
         startedAt = RFC3339.string(record.createdAt)
         expiresAt = RFC3339.string(record.expiresAt)
         metadata = record.metadata
@@ -48,6 +51,7 @@ struct SessionJSON: Encodable {
         try container.encode(isGroupLeader, forKey: .isGroupLeader)
         try container.encode(status, forKey: .status)
         try container.encode(containment, forKey: .containment)
+        try container.encode(start, forKey: .start)
         try container.encode(startedAt, forKey: .startedAt)
         try container.encode(expiresAt, forKey: .expiresAt)
         try container.encode(metadata, forKey: .metadata)
@@ -58,6 +62,39 @@ struct SessionJSON: Encodable {
         try container.encodeIfPresent(node, forKey: .node)
         try container.encodeIfPresent(livekit, forKey: .livekit)
     }
+}
+
+/// An idle prewarmed agent (`GET /api/prewarm`).
+struct IdleAgentJSON: Encodable {
+    let idleID: String
+    let agent: String
+    let pid: Int32?
+    let state: String
+    let containment: String
+    let startedAt: String
+    let processes: Int?
+    let memoryBytes: UInt64?
+
+    enum CodingKeys: String, CodingKey {
+        case idleID = "idle_id", agent, pid, state, containment, startedAt = "started_at", processes, memoryBytes = "memory_bytes"
+    }
+
+    init(_ idle: Supervisor.IdleAgent) {
+        idleID = idle.record.id.rawValue
+        agent = idle.record.agent
+        pid = idle.record.pid
+        state = idle.ready ? "ready" : "loading"
+        containment = idle.record.containment.rawValue
+        startedAt = RFC3339.string(idle.record.createdAt)
+        processes = idle.usage?.processes
+        memoryBytes = idle.usage?.memoryBytes
+    }
+}
+
+/// Idle agents and each prewarmed profile's target.
+struct PrewarmJSON: Encodable {
+    let targets: [String: Int]
+    let idle: [IdleAgentJSON]
 }
 
 struct SessionListJSON: Encodable {

@@ -21,6 +21,14 @@ struct SessionRoutes {
         api.on(.get, "sessions/:id", fullPath: "/api/sessions/:id", catalog: catalog, use: show)
         api.on(.delete, "sessions/:id", fullPath: "/api/sessions/:id", catalog: catalog, use: end)
         api.on(.get, "debug/session/:id/processes", fullPath: "/api/debug/session/:id/processes", catalog: catalog, use: processes)
+        api.on(.get, "prewarm", fullPath: "/api/prewarm", catalog: catalog, use: prewarm)
+    }
+
+    /// `GET /api/prewarm`: this node's idle prewarmed agents, and each profile's `prewarm`.
+    @Sendable func prewarm(_ request: Request, context: Context) async throws -> Response {
+        try context.require(.read)
+        let idle = await supervisor.idleAgents().map(IdleAgentJSON.init)
+        return JSONBody.response(PrewarmJSON(targets: await supervisor.prewarmTargets, idle: idle))
     }
 
     @Sendable func start(_ request: Request, context: Context) async throws -> Response {

@@ -44,9 +44,15 @@ final class BenchCorral: @unchecked Sendable {
             if let range = log.range(of: "listening on 127.0.0.1:"), let port = Int(log[range.upperBound...].prefix(while: \.isNumber)) {
                 return BenchCorral(pid: pid, port: port, directory: directory, client: client)
             }
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid {
+                try? await client.shutdown()
+                throw BenchError("corral exited at start-up: \(log.suffix(2000))")
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
         kill(pid, SIGKILL)
+        try? await client.shutdown()
         throw BenchError("corral did not start: \(logFile)")
     }
 

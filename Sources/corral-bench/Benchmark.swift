@@ -30,6 +30,9 @@ struct Benchmark: AsyncParsableCommand {
     @Option(help: "Idle seconds over which corral's CPU time is measured at each scale.")
     var idleSeconds = 30
 
+    @Option(help: "Cold and warm starts per run of the 1.5 s-loading agent.")
+    var readyCycles = 10
+
     @Option(help: "Where results are written.")
     var output = "bench/results"
 
@@ -40,6 +43,7 @@ struct Benchmark: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: work) }
         let limit = try compile(repository + "/bench/limit.c", into: work)
         let agent = try compile(repository + "/bench/agent.c", into: work)
+        let slowAgent = repository + "/bench/prewarm_agent.py"
         let corralBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("corral").path
         let tag = UUID().uuidString
         let grace = 1.0
@@ -47,12 +51,14 @@ struct Benchmark: AsyncParsableCommand {
             "store": "sqlite:corral.db",
             "grace_seconds": grace,
             "max_sessions": 20_000,
-            "log_level": "warning",
+            "log_level": "info",
             "default_agent": "trivial",
             "agents": [
                 "trivial": ["command": ["sleep", "100000"], "env": ["CORRAL_BENCH": tag]],
                 "cooperative": ["command": [agent, "cooperative"], "env": ["CORRAL_BENCH": tag]],
                 "stubborn": ["command": [agent, "stubborn"], "env": ["CORRAL_BENCH": tag]],
+                "slow-cold": ["command": ["/usr/bin/python3", slowAgent], "ready": "notify", "env": ["CORRAL_BENCH": tag]],
+                "slow-warm": ["command": ["/usr/bin/python3", slowAgent], "ready": "notify", "prewarm": 2, "env": ["CORRAL_BENCH": tag]],
             ],
         ]
         var report = Report(host: Host.describe(), cycles: cycles, runs: runs, grace: grace)
@@ -70,6 +76,10 @@ struct Benchmark: AsyncParsableCommand {
                 report.end.append(try await Scenarios.endLatency(corral, cycles: max(cycles / 2, 1)))
                 print("run \(run)/\(runs): SIGTERM-ignoring agent")
                 report.stubborn.append(try await Scenarios.stubbornOvershoot(corral, cycles: 5, grace: grace))
+                print("run \(run)/\(runs): ready, cold and warm")
+                let readiness = try await Scenarios.readiness(corral, cycles: readyCycles)
+                report.coldReady.append(readiness.cold)
+                report.warmReady.append(readiness.warm)
                 print("run \(run)/\(runs): burst")
                 report.bursts.append(try await Scenarios.burst(corral, count: 100, run: run))
                 if run == 1 {

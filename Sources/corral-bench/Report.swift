@@ -12,6 +12,8 @@ struct Report: Codable {
     var start: [Distribution] = []
     var end: [Distribution] = []
     var stubborn: [Distribution] = []
+    var coldReady: [Distribution] = []
+    var warmReady: [Distribution] = []
     var bursts: [Scenarios.Burst] = []
     var scale: [Scenarios.Scale] = []
     var leftBehind = 0
@@ -29,6 +31,8 @@ struct Report: Codable {
         let start = Distribution.median(of: start)
         let end = Distribution.median(of: end)
         let stubborn = Distribution.median(of: stubborn)
+        let coldReady = Distribution.median(of: coldReady)
+        let warmReady = Distribution.median(of: warmReady)
         func ms(_ value: Double) -> String { String(format: "%.2f", value) }
         func ratio(_ value: Double, _ floor: Double) -> String { String(format: "%.1f×", value / floor) }
         var lines = [
@@ -44,6 +48,8 @@ struct Report: Codable {
             "| start: POST → 201 (`sleep`) | \(ms(start.p50)) | \(ms(start.p90)) | \(ms(start.p99)) | \(ratio(start.p50, limitStart.p50)) | \(ratio(start.p99, limitStart.p99)) |",
             "| end: DELETE → 200, agent + child | \(ms(end.p50)) | \(ms(end.p90)) | \(ms(end.p99)) | \(ratio(end.p50, limitEnd.p50)) | \(ratio(end.p99, limitEnd.p99)) |",
             "| end of a SIGTERM-ignorer, past grace (\(grace) s) | \(ms(stubborn.p50)) | \(ms(stubborn.p90)) | \(ms(stubborn.p99)) | | |",
+            "| ready: POST → agent ready, cold (loads 1.5 s) | \(ms(coldReady.p50)) | \(ms(coldReady.p90)) | \(ms(coldReady.p99)) | \(ratio(coldReady.p50, limitStart.p50)) | \(ratio(coldReady.p99, limitStart.p99)) |",
+            "| ready: POST → agent ready, warm (`prewarm: 2`) | \(ms(warmReady.p50)) | \(ms(warmReady.p90)) | \(ms(warmReady.p99)) | \(ratio(warmReady.p50, limitStart.p50)) | \(ratio(warmReady.p99, limitStart.p99)) |",
             "",
             "| burst of 100 | wall ms (median) | errors |",
             "|---|---|---|",

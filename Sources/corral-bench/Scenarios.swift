@@ -127,6 +127,49 @@ enum Scenarios {
         return ((ContinuousClock.now - began).ms, errors)
     }
 
+    /// POST until the agent has said it is ready (the session is `running`), for an agent that
+    /// loads for 1.5 s: started cold, then taken from the prewarmed pool (waiting, untimed, for the
+    /// pool to have a ready agent again before each warm start).
+    static func readiness(_ corral: BenchCorral, cycles: Int) async throws -> (cold: Distribution, warm: Distribution) {
+        func untilRunning(_ agent: String, _ id: String) async throws -> Double {
+            let began = ContinuousClock.now
+            let reply = try await corral.request(.POST, "/api/sessions", body: #"{"agent": "\#(agent)", "session_id": "\#(id)"}"#)
+            guard reply.status == 201 else { throw BenchError("POST \(id): \(reply.status) \(String(buffer: reply.body))") }
+            var status = json(reply)?["status"] as? String
+            while status != "running" {
+                guard ContinuousClock.now - began < .seconds(30) else { throw BenchError("\(id) never got ready") }
+                try await Task.sleep(for: .milliseconds(1))
+                status = json(try await corral.request(.GET, "/api/sessions/\(id)"))?["status"] as? String
+            }
+            return (ContinuousClock.now - began).ms
+        }
+        var cold: [Double] = []
+        var warm: [Double] = []
+        for index in 0..<cycles {
+            cold.append(try await untilRunning("slow-cold", "cold-\(index)"))
+            _ = try await corral.request(.DELETE, "/api/sessions/cold-\(index)")
+        }
+        for index in 0..<cycles {
+            let deadline = ContinuousClock.now + .seconds(30)
+            while try await readyIdleAgents(corral) == 0 {
+                guard ContinuousClock.now < deadline else { throw BenchError("the prewarmed pool never refilled") }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            warm.append(try await untilRunning("slow-warm", "warm-\(index)"))
+            _ = try await corral.request(.DELETE, "/api/sessions/warm-\(index)")
+        }
+        return (Distribution(cold), Distribution(warm))
+    }
+
+    private static func json(_ reply: BenchCorral.Reply) -> [String: Any]? {
+        (try? JSONSerialization.jsonObject(with: Data(reply.body.readableBytesView))) as? [String: Any]
+    }
+
+    private static func readyIdleAgents(_ corral: BenchCorral) async throws -> Int {
+        let idle = json(try await corral.request(.GET, "/api/prewarm"))?["idle"] as? [[String: Any]] ?? []
+        return idle.filter { $0["state"] as? String == "ready" }.count
+    }
+
     static func waitForProcesses(_ corral: BenchCorral, _ id: String, count: Int) async throws {
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {

@@ -97,6 +97,10 @@ struct ConfigurationLoaderTests {
         (#"{"agents": {"a": {"command": ["sleep"], "env": {"1A": "x"}}}}"#, "agents.a.env.1A"),
         (#"{"agents": {"a": {"command": ["sleep"], "memory_limit_mb": 0}}}"#, "agents.a.memory_limit_mb"),
         (#"{"agents": {"a": {"command": ["sleep"], "shell": true}}}"#, "agents.a.shell"),
+        (#"{"agents": {"a": {"command": ["sleep"], "prewarm": -1}}}"#, "agents.a.prewarm"),
+        (#"{"agents": {"a": {"command": ["sleep"], "prewarm": 1.5}}}"#, "agents.a.prewarm"),
+        (#"{"max_sessions": 2, "agents": {"a": {"command": ["sleep"], "prewarm": 3}}}"#, "max_sessions"),
+        (#"{"assign_timeout_seconds": 0}"#, "assign_timeout_seconds"),
         (#"{"log_level": "loud"}"#, "log_level"),
         ("[1]", "JSON object"),
         ("{", "JSON object"),
@@ -104,6 +108,13 @@ struct ConfigurationLoaderTests {
     func badValuesNameTheKey(json: String, key: String) {
         let message = message(json)
         #expect(message?.contains(key) == true, "\(message ?? "loaded without error")")
+    }
+
+    @Test func prewarmSettingsLoad() throws {
+        let configuration = try load(#"{"assign_timeout_seconds": 0.5, "agents": {"voice": {"command": ["agent"], "prewarm": 2}}}"#)
+        #expect(configuration.agents["voice"]?.prewarm == 2)
+        #expect(configuration.assignTimeoutSeconds == 0.5)
+        #expect(try load(nil).agents.values.allSatisfy { $0.prewarm == 0 })
     }
 
     @Test func badEnvironmentValuesNameTheVariable() {

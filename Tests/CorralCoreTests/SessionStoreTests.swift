@@ -85,6 +85,35 @@ struct SessionStoreTests {
         }
     }
 
+    @Test(arguments: kinds)
+    func replaceMovesAnIdleAgentsRecordToItsSessionAtomically(kind: Kind) async throws {
+        try await Self.withStore(kind) { store in
+            var idle = Self.record("idle_1")
+            idle.start = .idle
+            try await store.insert(idle)
+            try await store.insert(Self.record("taken"))
+            var session = idle
+            session.id = SessionID("call-1")!
+            session.start = .warm
+            session.processTag = idle.id
+            try await store.replace(idle.id, with: session)
+            #expect(try await store.record(idle.id) == nil)
+            #expect(try await store.record(session.id) == session, "start and process tag round-trip")
+            #expect(try await store.allRecords().map(\.id.rawValue).sorted() == ["call-1", "taken"])
+
+            // A taken id changes nothing.
+            var other = Self.record("idle_2")
+            other.start = .idle
+            try await store.insert(other)
+            var clash = other
+            clash.id = SessionID("taken")!
+            let error = await #expect(throws: CorralError.self) { try await store.replace(other.id, with: clash) }
+            #expect(error?.code == .conflict)
+            #expect(try await store.record(other.id) == other)
+            #expect(try await store.record(SessionID("taken")!) == Self.record("taken"))
+        }
+    }
+
     @Test func sqliteKeepsRecordsAcrossReopening() async throws {
         let directory = NSTemporaryDirectory() + "corral-store-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -10,7 +10,7 @@ struct AgentExitTests {
         try await withStore(store) { location in try await TestCorral(store: location).run { client in
             let session = try await client.start(#"{"agent": "leave-child"}"#)
             #expect(try await ProcessProbe.waitUntil { try await client.isGone(session.id) })
-            #expect(session.nothingLeft)
+            #expect(await session.nothingLeft())
         } }
     }
 
@@ -20,7 +20,7 @@ struct AgentExitTests {
             let session = try await client.start(#"{"agent": "crash"}"#)
             #expect(try await ProcessProbe.waitUntil { try await client.isGone(session.id) })
             #expect(try await client.services.store.record(SessionID(session.id)!) == nil)
-            #expect(session.nothingLeft)
+            #expect(await session.nothingLeft())
         } }
     }
 
@@ -33,7 +33,7 @@ struct AgentExitTests {
             #expect(session.status == "starting")
             #expect(try await ProcessProbe.waitUntil(timeout: .seconds(20)) { try await client.isGone(session.id) })
             #expect(ContinuousClock.now - began >= .seconds(5), "killed before startup_timeout_seconds")
-            #expect(session.nothingLeft)
+            #expect(await session.nothingLeft())
         } }
     }
 
@@ -53,7 +53,7 @@ struct AgentExitTests {
             try await Task.sleep(until: began + .seconds(12.5))
             #expect(try await client.request(.get, "/api/sessions/\(session.id)").status == .ok)
             #expect(try await client.request(.delete, "/api/sessions/\(session.id)").status == .ok)
-            #expect(session.nothingLeft)
+            #expect(await session.nothingLeft())
         }
     }
 

@@ -18,8 +18,8 @@ struct ContainmentTests {
     /// Minimum number of processes each escaping agent has once it is set up.
     static let settled: [String: Int] = ["setsid-child": 3, "double-fork": 2, "fork-100": 101, "ignore-term-everywhere": 3]
 
-    static func expectNothingLeft(_ session: TestCorral.Session, _ client: TestCorral.Client, sourceLocation: SourceLocation = #_sourceLocation) {
-        #expect(ProcessProbe.sessionProcesses(session.id).isEmpty, "processes of \(session.id) left", sourceLocation: sourceLocation)
+    static func expectNothingLeft(_ session: TestCorral.Session, _ client: TestCorral.Client, sourceLocation: SourceLocation = #_sourceLocation) async {
+        #expect(await ProcessProbe.sessionProcesses(session.id).isEmpty, "processes of \(session.id) left", sourceLocation: sourceLocation)
         #expect(!ProcessProbe.groupExists(session.pgid), sourceLocation: sourceLocation)
         if let cgroup = client.cgroupPath(session.id) {
             #expect(!FileManager.default.fileExists(atPath: cgroup), "\(cgroup) left", sourceLocation: sourceLocation)
@@ -31,10 +31,10 @@ struct ContainmentTests {
         try await TestCorral(containment: mode).run { client in
             let session = try await client.start(#"{"agent": "\#(agent)"}"#)
             #expect(session.containment == (mode == .processGroup ? "process-group" : "cgroup"))
-            #expect(await ProcessProbe.waitUntil { ProcessProbe.sessionProcesses(session.id).count >= Self.settled[agent]! })
+            #expect(await ProcessProbe.waitUntil { await ProcessProbe.sessionProcesses(session.id).count >= Self.settled[agent]! })
             let end = try await client.request(.delete, "/api/sessions/\(session.id)")
             #expect(end.status == .ok)
-            Self.expectNothingLeft(session, client)
+            await Self.expectNothingLeft(session, client)
         }
     }
 
@@ -43,7 +43,7 @@ struct ContainmentTests {
         try await TestCorral(containment: mode).run { client in
             let session = try await client.start(#"{"agent": "\#(agent)", "timeout_seconds": 1}"#)
             #expect(try await ProcessProbe.waitUntil { try await client.isGone(session.id) })
-            Self.expectNothingLeft(session, client)
+            await Self.expectNothingLeft(session, client)
         }
     }
 
@@ -52,7 +52,7 @@ struct ContainmentTests {
         try await TestCorral(containment: mode).run { client in
             let session = try await client.start(#"{"agent": "\#(agent)-exits"}"#)
             #expect(try await ProcessProbe.waitUntil { try await client.isGone(session.id) })
-            Self.expectNothingLeft(session, client)
+            await Self.expectNothingLeft(session, client)
         }
     }
 
@@ -60,7 +60,7 @@ struct ContainmentTests {
     func inspectionListsProcessesThatLeftTheGroup(mode: CorralConfiguration.ContainmentMode) async throws {
         try await TestCorral(containment: mode).run { client in
             let session = try await client.start(#"{"agent": "setsid-child"}"#)
-            #expect(await ProcessProbe.waitUntil { ProcessProbe.sessionProcesses(session.id).count == 3 })
+            #expect(await ProcessProbe.waitUntil { await ProcessProbe.sessionProcesses(session.id).count == 3 })
             let report = try await client.request(.get, "/api/debug/session/\(session.id)/processes")
             #expect(report.status == .ok)
             let json = report.json
@@ -71,11 +71,11 @@ struct ContainmentTests {
             let processes = try #require(json["child_processes"] as? [[String: Any]])
             #expect(processes.first?["pid"] as? Int == Int(session.pid))
             let pids = Set(processes.compactMap { $0["pid"] as? Int }.map(Int32.init))
-            #expect(pids == Set(ProcessProbe.sessionProcesses(session.id)))
+            #expect(pids == Set(await ProcessProbe.sessionProcesses(session.id)))
             let escaped = processes.filter { $0["pgid"] as? Int != Int(session.pgid) }
             #expect(escaped.count == 1, "the setsid child is listed: \(processes)")
             #expect(try await client.request(.delete, "/api/sessions/\(session.id)").status == .ok)
-            Self.expectNothingLeft(session, client)
+            await Self.expectNothingLeft(session, client)
         }
     }
 
@@ -85,7 +85,7 @@ struct ContainmentTests {
             let session = try await client.start(#"{"agent": "memory-hog"}"#)
             #expect(try await ProcessProbe.waitUntil(timeout: .seconds(20)) { try await client.isGone(session.id) })
             #expect(try await client.endedCount(agent: "memory-hog", reason: "memory_limit") == 1)
-            Self.expectNothingLeft(session, client)
+            await Self.expectNothingLeft(session, client)
         }
     }
 
@@ -97,12 +97,12 @@ struct ContainmentTests {
             let session = try await client.start(#"{"agent": "fork-bomb"}"#)
             var most = 0
             #expect(try await ProcessProbe.waitUntil(timeout: .seconds(20)) {
-                most = max(most, ProcessProbe.sessionProcesses(session.id).count)
+                most = max(most, await ProcessProbe.sessionProcesses(session.id).count)
                 return try await client.isGone(session.id)
             })
             #expect(most <= 50, "the bomb was not capped at pids_limit: \(most) processes")
             #expect(try await client.endedCount(agent: "fork-bomb", reason: "pids_limit") == 1)
-            Self.expectNothingLeft(session, client)
+            await Self.expectNothingLeft(session, client)
         }
     }
 }
@@ -122,7 +122,7 @@ struct ContainmentSelectionTests {
             let session = try await client.start(#"{"agent": "setsid-child"}"#)
             #expect(session.containment == "process-group")
             #expect(try await client.request(.delete, "/api/sessions/\(session.id)").status == .ok)
-            #expect(ProcessProbe.sessionProcesses(session.id).isEmpty)
+            #expect(await ProcessProbe.sessionProcesses(session.id).isEmpty)
         }
     }
 

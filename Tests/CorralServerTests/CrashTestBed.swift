@@ -78,8 +78,8 @@ final class CrashTestBed: @unchecked Sendable {
     }
 
     /// Live processes carrying this bed's tag.
-    var taggedProcesses: [Int32] {
-        ProcessProbe.processes(withEnvironment: "CORRAL_TEST_RUN", value: tag).filter { ProcessProbe.isAlive($0) }
+    func taggedProcesses() async -> [Int32] {
+        await ProcessProbe.processes(withEnvironment: "CORRAL_TEST_RUN", value: tag).filter { ProcessProbe.isAlive($0) }
     }
 
     /// Stops corral (SIGTERM), then checks and cleans: no tagged process, no cgroup root.
@@ -89,7 +89,7 @@ final class CrashTestBed: @unchecked Sendable {
             #expect(status == 0, "corral did not exit cleanly: \(corral.log.suffix(2000))", sourceLocation: sourceLocation)
         }
         corral = nil
-        let leftovers = taggedProcesses
+        let leftovers = await taggedProcesses()
         ProcessProbe.kill(leftovers)
         #expect(leftovers.isEmpty, "processes left behind: \(leftovers)", sourceLocation: sourceLocation)
         if let cgroupRoot, FileManager.default.fileExists(atPath: cgroupRoot) {

@@ -84,7 +84,7 @@ struct LiveKitTests {
             let accepted = try await signedWebhook(client, finished)
             #expect(accepted.status == .ok, "\(accepted.text)")
             #expect(try await ProcessProbe.waitUntil { try await client.isGone(inRoom.id) })
-            #expect(inRoom.nothingLeft)
+            #expect(await inRoom.nothingLeft())
             // The same delivery again changes nothing.
             #expect(try await signedWebhook(client, finished).status == .ok)
 

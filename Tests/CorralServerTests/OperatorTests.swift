@@ -38,7 +38,7 @@ struct OperatorTests {
             #expect(sessions?.first { $0["session_id"] as? String == "call-1" }?["metadata"] as? [String: String] == ["room": "lobby", "caller": "+49"])
             #expect(sessions?.allSatisfy { ($0["processes"] as? Int ?? 0) >= 1 } == true)
 
-            _ = await ProcessProbe.waitUntil { ProcessProbe.sessionProcesses("call-2").count == 3 }
+            _ = await ProcessProbe.waitUntil { await ProcessProbe.sessionProcesses("call-2").count == 3 }
             let tree = try await cli(corral, "inspect", "call-2")
             #expect(tree.status == 0)
             #expect(tree.output.contains("└─") || tree.output.contains("├─"), "\(tree.output)")
@@ -114,7 +114,7 @@ struct OperatorTests {
             let corral = try await bed.startCorral()
             let stream = try await EventStream.open("http://127.0.0.1:\(corral.port)/api/events")
             _ = try await corral.start(#"{"agent": "setsid-child", "session_id": "e1"}"#)
-            #expect(await ProcessProbe.waitUntil { ProcessProbe.sessionProcesses("e1").count == 3 })
+            #expect(await ProcessProbe.waitUntil { await ProcessProbe.sessionProcesses("e1").count == 3 })
             #expect(try await corral.request(.DELETE, "/api/sessions/e1").status == 200)
             let events = try await stream.next(4)
             #expect(events.map { $0["type"] as? String } == ["session.started", "session.status", "session.escape", "session.ended"])

@@ -31,15 +31,16 @@ struct RecoveryTests {
 
             // Restored timers end the short sessions, tree and all.
             #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) { try await restarted.sessions().count == 7 })
+            let tagged = await bed.taggedProcesses()
             for id in ["s0", "s1", "s2"] {
-                #expect(ProcessProbe.sessionProcesses(id).filter { bed.taggedProcesses.contains($0) }.isEmpty)
+                #expect(await ProcessProbe.sessionProcesses(id).filter { tagged.contains($0) }.isEmpty)
             }
             // The others can be ended like any session.
             for id in (3..<10).map({ "s\($0)" }) {
                 let reply = try await restarted.request(.DELETE, "/api/sessions/\(id)")
                 #expect(reply.status == 200, "\(reply.text)")
             }
-            #expect(bed.taggedProcesses.isEmpty)
+            #expect(await bed.taggedProcesses().isEmpty)
             #expect(try await restarted.sessions().isEmpty)
         }
     }
@@ -93,7 +94,7 @@ struct RecoveryTests {
             bed.config = restartConfig
             let restarted = try await bed.startCorral()
             #expect(try await ProcessProbe.waitUntil(timeout: .seconds(15)) { try await restarted.sessions().isEmpty })
-            #expect(await ProcessProbe.waitUntil { bed.taggedProcesses.isEmpty })
+            #expect(await ProcessProbe.waitUntil { await bed.taggedProcesses().isEmpty })
         }
     }
 

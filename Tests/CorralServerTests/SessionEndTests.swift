@@ -16,7 +16,7 @@ struct SessionEndTests {
             #expect(ProcessProbe.groupExists(session.pgid))
             #expect(session.status == "running")
             // The agent's child is in the group too.
-            #expect(await ProcessProbe.waitUntil { ProcessProbe.sessionProcesses(session.id).count == 2 })
+            #expect(await ProcessProbe.waitUntil { await ProcessProbe.sessionProcesses(session.id).count == 2 })
 
             let end = try await client.request(.delete, "/api/sessions/\(session.id)")
             #expect(end.status == .ok)
@@ -26,7 +26,7 @@ struct SessionEndTests {
 
             #expect(try await client.isGone(session.id))
             #expect(try await client.services.store.record(SessionID(session.id)!) == nil)
-            #expect(session.nothingLeft)
+            #expect(await session.nothingLeft())
             #expect(try await client.request(.delete, "/api/sessions/\(session.id)").status == .notFound)
         } }
     }
@@ -53,11 +53,11 @@ struct SessionEndTests {
             var remaining = sessions
             for session in sessions.shuffled() {
                 #expect(try await client.request(.delete, "/api/sessions/\(session.id)").status == .ok)
-                #expect(session.nothingLeft)
+                #expect(await session.nothingLeft())
                 remaining.removeAll { $0.id == session.id }
                 for other in remaining {
                     #expect(ProcessProbe.isAlive(other.pid), "ending \(session.id) touched \(other.id)")
-                    #expect(ProcessProbe.sessionProcesses(other.id).count == 2)
+                    #expect(await ProcessProbe.sessionProcesses(other.id).count == 2)
                 }
             }
         } }
@@ -67,14 +67,14 @@ struct SessionEndTests {
     func agentIgnoringSIGTERMIsKilledAfterTheGracePeriod(store: StoreKind) async throws {
         try await withStore(store) { location in try await TestCorral(store: location).run { client in
             let session = try await client.start(#"{"agent": "ignore-term"}"#)
-            #expect(await ProcessProbe.waitUntil { ProcessProbe.sessionProcesses(session.id).count >= 2 })
+            #expect(await ProcessProbe.waitUntil { await ProcessProbe.sessionProcesses(session.id).count >= 2 })
             let began = ContinuousClock.now
             let end = try await client.request(.delete, "/api/sessions/\(session.id)")
             let elapsed = ContinuousClock.now - began
             #expect(end.status == .ok)
             #expect(end.json["outcome"] as? String == "killed")
             #expect(elapsed >= .seconds(1), "SIGKILL came before the grace period was over")
-            #expect(session.nothingLeft)
+            #expect(await session.nothingLeft())
         } }
     }
 
@@ -82,14 +82,14 @@ struct SessionEndTests {
     func pipelineOfThreeChildrenEndsTogether(store: StoreKind) async throws {
         try await withStore(store) { location in try await TestCorral(store: location).run { client in
             let session = try await client.start(#"{"agent": "pipeline"}"#)
-            #expect(await ProcessProbe.waitUntil { ProcessProbe.sessionProcesses(session.id).count == 4 })
+            #expect(await ProcessProbe.waitUntil { await ProcessProbe.sessionProcesses(session.id).count == 4 })
             let report = try await client.request(.get, "/api/debug/session/\(session.id)/processes")
             let listed = try #require(report.json["child_processes"] as? [[String: Any]])
             #expect(listed.count == 4)
             #expect(listed.first?["pid"] as? Int == Int(session.pid))
             #expect(listed.allSatisfy { $0["pgid"] as? Int == Int(session.pgid) })
             #expect(try await client.request(.delete, "/api/sessions/\(session.id)").status == .ok)
-            #expect(session.nothingLeft)
+            #expect(await session.nothingLeft())
         } }
     }
 
@@ -100,7 +100,7 @@ struct SessionEndTests {
             let session = try await client.start(#"{"timeout_seconds": 2}"#)
             #expect(try await ProcessProbe.waitUntil(timeout: .seconds(10)) { try await client.isGone(session.id) })
             #expect(ContinuousClock.now - began >= .seconds(2), "ended before its timeout")
-            #expect(session.nothingLeft)
+            #expect(await session.nothingLeft())
         } }
     }
 
@@ -109,6 +109,6 @@ struct SessionEndTests {
             [try await client.start(), try await client.start(#"{"agent": "ignore-term"}"#)]
         }
         // run() returned: the app has shut down, and with it every session.
-        for session in sessions { #expect(session.nothingLeft) }
+        for session in sessions { #expect(await session.nothingLeft()) }
     }
 }

@@ -12,7 +12,7 @@ struct ShutdownTests {
             #expect(await corral.terminate() == 0)
             bed.corral = nil
             for session in sessions { #expect(!ProcessProbe.isAlive(session.pid)) }
-            #expect(bed.taggedProcesses.isEmpty)
+            #expect(await bed.taggedProcesses().isEmpty)
             #expect(try await SQLiteStore(path: bed.dataDirectory + "/corral.db").allRecords().isEmpty)
         }
     }
@@ -34,7 +34,7 @@ struct ShutdownTests {
             bed.corral = nil
             #expect(ContinuousClock.now - began >= .seconds(3), "drain_timeout_seconds was not waited out")
             #expect(!ProcessProbe.isAlive(staying.pid))
-            #expect(bed.taggedProcesses.isEmpty)
+            #expect(await bed.taggedProcesses().isEmpty)
         }
     }
 
@@ -170,7 +170,7 @@ struct ChurnTests {
             }
             // Nothing of a session that is not listed is running.
             #expect(await ProcessProbe.waitUntil {
-                bed.taggedProcesses.allSatisfy { pid in
+                await bed.taggedProcesses().allSatisfy { pid in
                     ProcFS.environmentValue(pid, "CORRAL_SESSION_ID").map(listedIDs.contains) ?? false
                 }
             })

@@ -49,10 +49,10 @@ struct TestCorral {
                 try await body(Client(client: client, services: services, token: configuration.apiToken))
             }
         } catch {
-            ProcessProbe.kill(ProcessProbe.processes(withEnvironment: "CORRAL_TEST_RUN", value: tag))
+            ProcessProbe.kill(await ProcessProbe.processes(withEnvironment: "CORRAL_TEST_RUN", value: tag))
             throw error
         }
-        let leftovers = ProcessProbe.processes(withEnvironment: "CORRAL_TEST_RUN", value: tag)
+        let leftovers = await ProcessProbe.processes(withEnvironment: "CORRAL_TEST_RUN", value: tag)
         ProcessProbe.kill(leftovers)
         #expect(leftovers.isEmpty, "processes left behind by the test run: \(leftovers)", sourceLocation: sourceLocation)
         if let root = configuration.cgroupRoot {
@@ -130,7 +130,7 @@ struct TestCorral {
 
 extension TestCorral.Session {
     /// Nothing of the session is left: no live process carries its id, its group is empty.
-    var nothingLeft: Bool {
-        ProcessProbe.sessionProcesses(id).isEmpty && !ProcessProbe.groupExists(pgid)
+    func nothingLeft() async -> Bool {
+        await ProcessProbe.sessionProcesses(id).isEmpty && !ProcessProbe.groupExists(pgid)
     }
 }

@@ -23,16 +23,26 @@ public enum ProcessProbe {
     /// Live processes whose environment has `name=value`. Everything a test starts descends
     /// from the test process (which is child subreaper, so orphans come back to it): only its
     /// descendants' environments are read.
-    public static func processes(withEnvironment name: String, value: String) -> [Int32] {
-        let table = ProcessTable.read()
-        return table.withDescendants(of: [getpid()]).dropFirst().filter { pid in
-            table.processes[pid]?.isZombie == false && ProcFS.environmentValue(pid, name) == value
+    ///
+    /// Reading every descendant's environment takes a while on a busy host: it runs on a thread
+    /// of its own, never on the Swift concurrency pool (on Linux, dispatch's default-QoS
+    /// threads), whose two threads on this machine must stay free for the timers and actors of
+    /// the corrals under test.
+    public static func processes(withEnvironment name: String, value: String) async -> [Int32] {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                let table = ProcessTable.read()
+                let pids = table.withDescendants(of: [getpid()]).dropFirst().filter { pid in
+                    table.processes[pid]?.isZombie == false && ProcFS.environmentValue(pid, name) == value
+                }
+                continuation.resume(returning: Array(pids))
+            }
         }
     }
 
     /// Live processes of a corral session, found by the `CORRAL_SESSION_ID` corral gives them.
-    public static func sessionProcesses(_ id: String) -> [Int32] {
-        processes(withEnvironment: "CORRAL_SESSION_ID", value: id).filter { isAlive($0) }
+    public static func sessionProcesses(_ id: String) async -> [Int32] {
+        await processes(withEnvironment: "CORRAL_SESSION_ID", value: id).filter { isAlive($0) }
     }
 
     /// SIGKILLs each pid (a test's own leftovers, found by a tag only that test uses).

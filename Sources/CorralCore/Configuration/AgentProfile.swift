@@ -23,6 +23,8 @@ public struct AgentProfile: Sendable, Equatable {
     /// A LiveKit agent: its sessions need a room, and it gets `LIVEKIT_URL`, `LIVEKIT_ROOM` and
     /// a `LIVEKIT_TOKEN` minted for it.
     public var livekit = false
+    /// Idle agents of this profile kept running, loaded and ready, to be handed sessions.
+    public var prewarm = 0
 
     public init(
         command: [String],

@@ -13,6 +13,8 @@ import RedisClient
 /// - `max_session_timeout_seconds` / `CORRAL_MAX_SESSION_TIMEOUT_SECONDS`, number, 86400
 /// - `grace_seconds` / `CORRAL_GRACE_SECONDS`, number, 2
 /// - `startup_timeout_seconds` / `CORRAL_STARTUP_TIMEOUT_SECONDS`, number, 30
+/// - `assign_timeout_seconds` / `CORRAL_ASSIGN_TIMEOUT_SECONDS`, number, 2: how long a prewarmed
+///   agent has to acknowledge a session
 /// - `api_token` / `CORRAL_API_TOKEN`, string or null, null (no authentication)
 /// - `default_agent` / `CORRAL_DEFAULT_AGENT`, profile name, `"demo"`
 /// - `agents` / `CORRAL_AGENTS` (JSON), object of profiles, the demo agent. A profile:
@@ -58,7 +60,7 @@ public enum ConfigurationLoader {
     private static let keys: [(name: String, kind: Kind)] = [
         ("listen", .string), ("store", .string), ("data_dir", .string),
         ("session_timeout_seconds", .number), ("max_session_timeout_seconds", .number),
-        ("grace_seconds", .number), ("startup_timeout_seconds", .number),
+        ("grace_seconds", .number), ("startup_timeout_seconds", .number), ("assign_timeout_seconds", .number),
         ("api_token", .nullableString), ("default_agent", .string), ("agents", .json),
         ("max_sessions", .number), ("sweep_interval_seconds", .number), ("log_level", .string),
         ("containment", .string), ("cgroup_root", .nullableString), ("watch_interval_seconds", .number),
@@ -153,6 +155,7 @@ public enum ConfigurationLoader {
         configuration.maxSessionTimeoutSeconds = try reader.positive("max_session_timeout_seconds") ?? configuration.maxSessionTimeoutSeconds
         configuration.graceSeconds = try reader.number("grace_seconds", minimum: 0) ?? configuration.graceSeconds
         configuration.startupTimeoutSeconds = try reader.positive("startup_timeout_seconds") ?? configuration.startupTimeoutSeconds
+        configuration.assignTimeoutSeconds = try reader.positive("assign_timeout_seconds") ?? configuration.assignTimeoutSeconds
         configuration.sweepIntervalSeconds = try reader.positive("sweep_interval_seconds") ?? configuration.sweepIntervalSeconds
         if let maxSessions = try reader.integer("max_sessions", minimum: 1) { configuration.maxSessions = maxSessions }
         if configuration.sessionTimeoutSeconds > configuration.maxSessionTimeoutSeconds {
@@ -247,6 +250,10 @@ public enum ConfigurationLoader {
         }
         if configuration.livekit == nil, let name = configuration.agents.first(where: { $0.value.livekit })?.key {
             throw configurationError("agents.\(name).livekit: a LiveKit agent needs the livekit configuration (url, api_key, api_secret)")
+        }
+        let idle = configuration.agents.values.reduce(0) { $0 + $1.prewarm }
+        if idle > configuration.maxSessions {
+            throw configurationError("agents: \(idle) prewarmed idle agents do not fit in max_sessions (\(configuration.maxSessions)); idle agents count toward it")
         }
         guard configuration.agents[configuration.defaultAgent] != nil else {
             throw configurationError(
@@ -381,7 +388,7 @@ public enum ConfigurationLoader {
     }
 
     private static let profileKeys: Set<String> = [
-        "command", "env", "cwd", "ready", "memory_limit_mb", "pids_limit", "cpu_limit", "user", "group", "livekit",
+        "command", "env", "cwd", "ready", "memory_limit_mb", "pids_limit", "cpu_limit", "user", "group", "livekit", "prewarm",
     ]
 
     static func parseProfile(_ value: JSONValue, key: String) throws(CorralError) -> AgentProfile {
@@ -454,6 +461,12 @@ public enum ConfigurationLoader {
         case nil, .null?: break
         case .bool(let flag)?: profile.livekit = flag
         case let other?: throw configurationError("\(key).livekit: expected true or false, got \(other.typeName)")
+        }
+        switch fields["prewarm"] {
+        case nil, .null?: break
+        case .number(let count)? where count >= 0 && count <= 1000 && count == count.rounded():
+            profile.prewarm = Int(count)
+        case let other?: throw configurationError("\(key).prewarm: expected a number of idle agents from 0 to 1000, got \(other)")
         }
         return profile
     }

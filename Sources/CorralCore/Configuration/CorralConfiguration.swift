@@ -81,6 +81,8 @@ public struct CorralConfiguration: Sendable {
     public var maxSessionTimeoutSeconds: Double = 86_400
     public var graceSeconds: Double = 2
     public var startupTimeoutSeconds: Double = 30
+    /// How long a prewarmed agent has to acknowledge the session it is handed.
+    public var assignTimeoutSeconds: Double = 2
     /// The single admin token (`api_token`, or read from `api_token_file`).
     public var apiToken: String?
     /// Named tokens with roles; only their SHA-256 is known.

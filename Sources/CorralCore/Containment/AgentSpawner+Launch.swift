@@ -8,7 +8,8 @@ extension SpawnRequest {
             outputFD: launch.outputFD,
             cgroupFD: cgroupFD,
             placeBeforeExec: placeBeforeExec,
-            user: launch.user
+            user: launch.user,
+            inheritedFD: launch.assignFD.map { ($0, AgentLaunch.assignTargetFD) }
         )
     }
 }

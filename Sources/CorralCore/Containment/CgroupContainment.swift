@@ -81,7 +81,7 @@ public final class CgroupContainment: Containment {
             return ProcessGroupContainment().adopt(record, leader: leader, monitor: monitor)
         }
         return CgroupTree(
-            sessionID: record.id,
+            sessionID: record.tag,
             leader: leader,
             leaderStartTime: record.leaderStartTime,
             cgroup: cgroup,

@@ -12,6 +12,11 @@ public struct AgentLaunch: Sendable {
     public var limits: ResourceLimits
     /// The user to run as, if not corral's.
     public var user: AgentUser?
+    /// A prewarmed agent's end of its assignment channel, passed as `AgentLaunch.assignTargetFD`.
+    public var assignFD: Int32?
+
+    /// The descriptor number a prewarmed agent finds its assignment channel at (`CORRAL_ASSIGN_FD`).
+    public static let assignTargetFD: Int32 = 3
 }
 
 /// Starts agents so that their whole process tree can later be signalled, inspected and found
@@ -73,6 +78,19 @@ public protocol ContainedTree: Sendable {
     /// Lets go of the tree without ending it (corral exits, the next one adopts it): descriptors
     /// are closed, the cgroup stays.
     func detach()
+    /// Processes carrying `id` in `CORRAL_SESSION_ID` are the session's too (a prewarmed agent
+    /// passes the session's id on to the processes it starts after taking it).
+    func recognise(_ id: SessionID)
+    /// True when a check that reads no /proc already shows a live member; false means "ask
+    /// `isEmpty`".
+    var isKnownNonEmpty: Bool { get }
+}
+
+extension ContainedTree {
+    /// A cgroup holds every process of the session whatever it carries.
+    public func recognise(_ id: SessionID) {}
+
+    public var isKnownNonEmpty: Bool { false }
 }
 
 /// What a session uses, across all of its processes.

@@ -47,11 +47,13 @@ public struct ProcessGroupContainment: Containment {
     }
 
     public func adopt(_ record: SessionRecord, leader: PidFD, monitor: ProcessMonitor) -> any ContainedTree {
-        ProcessGroupTree(sessionID: record.id, leader: leader, leaderStartTime: record.leaderStartTime, adopted: true)
+        let tree = ProcessGroupTree(sessionID: record.tag, leader: leader, leaderStartTime: record.leaderStartTime, adopted: true)
+        tree.recognise(record.id)
+        return tree
     }
 
     public func cleanUpRemains(of record: SessionRecord, instanceID: String) {
-        TaggedProcesses.kill(instanceID: instanceID) { $0 == record.id.rawValue }
+        TaggedProcesses.kill(instanceID: instanceID) { $0 == record.tag.rawValue || $0 == record.id.rawValue }
     }
 
     /// The spawn made the agent a session (and so group) leader; refuse it if that did not hold.
@@ -85,16 +87,23 @@ final class ProcessGroupTree: ContainedTree {
     /// Processes of the session seen outside its group (pid → start time), recorded as they
     /// appear so that one that later loses every other trace is still known.
     private let sightings = Mutex<[Int32: UInt64]>([:])
+    /// The `CORRAL_SESSION_ID` values its processes carry.
+    private let tags: Mutex<Set<String>>
 
     init(sessionID: SessionID, leader: PidFD, leaderStartTime: UInt64?, adopted: Bool = false) {
         self.sessionID = sessionID
+        self.tags = Mutex([sessionID.rawValue])
         self.leader = leader
         self.leaderStartTime = leaderStartTime
         self.adopted = adopted
     }
 
     private var scannerSession: SessionProcessScanner.Session {
-        .init(id: sessionID, leader: leader.pid, leaderStartTime: leaderStartTime)
+        .init(ids: tags.withLock { $0 }, leader: leader.pid, leaderStartTime: leaderStartTime)
+    }
+
+    func recognise(_ id: SessionID) {
+        _ = tags.withLock { $0.insert(id.rawValue) }
     }
 
     func signalAll(_ signal: Int32) {
@@ -122,6 +131,11 @@ final class ProcessGroupTree: ContainedTree {
         guard escapees.withLock({ $0.values.allSatisfy(\.hasExited) }) else { return false }
         refreshEscapees()
         return escapees.withLock { $0.values.allSatisfy(\.hasExited) }
+    }
+
+    var isKnownNonEmpty: Bool {
+        (Syscall.processGroupExists(pgid) && !(adopted && leader.hasExited))
+            || escapees.withLock { $0.values.contains { !$0.hasExited } }
     }
 
     func members() -> ProcessListing {

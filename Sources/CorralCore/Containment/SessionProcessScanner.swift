@@ -3,7 +3,8 @@
 /// by corral (as child subreaper) that carry the session's `CORRAL_SESSION_ID`.
 enum SessionProcessScanner {
     struct Session {
-        let id: SessionID
+        /// The values of `CORRAL_SESSION_ID` its processes may carry.
+        let ids: Set<String>
         let leader: Int32
         let leaderStartTime: UInt64?
         var pgid: Int32 { leader }
@@ -23,7 +24,7 @@ enum SessionProcessScanner {
             if stat.pgid == session.pgid || stat.sid == session.leader {
                 roots.append(pid)
             } else if stat.ppid == ownPID, stat.sid != ownSession,
-                ProcFS.environmentValue(pid, "CORRAL_SESSION_ID") == session.id.rawValue
+                let tag = ProcFS.environmentValue(pid, "CORRAL_SESSION_ID"), session.ids.contains(tag)
             {
                 roots.append(pid)
             }

@@ -39,14 +39,17 @@ public struct TreeTerminator: Sendable {
         }
     }
 
-    /// Trees that read /proc to answer are asked off the concurrency pool.
+    /// Trees that read /proc to answer are asked off the concurrency pool, once the cheap checks
+    /// no longer see a live member.
     private func isEmpty(_ tree: any ContainedTree) async -> Bool {
-        tree.needsProcessTable ? await Blocking.run { tree.isEmpty } : tree.isEmpty
+        guard tree.needsProcessTable else { return tree.isEmpty }
+        if tree.isKnownNonEmpty { return false }
+        return await Blocking.run(.urgent) { tree.isEmpty }
     }
 
     private func signal(_ tree: any ContainedTree, _ signals: Int32...) async {
         if tree.needsProcessTable {
-            await Blocking.run { for signal in signals { tree.signalAll(signal) } }
+            await Blocking.run(.urgent) { for signal in signals { tree.signalAll(signal) } }
         } else {
             for signal in signals { tree.signalAll(signal) }
         }

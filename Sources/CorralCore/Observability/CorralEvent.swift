@@ -11,6 +11,9 @@ public struct CorralEvent: Sendable, Encodable {
         case escape = "session.escape"
         /// A session neared (80% of memory) or went over a limit.
         case limit = "session.limit"
+        /// A prewarmed idle agent crashed, never got ready or did not take its session (the
+        /// event's session id is the idle agent's).
+        case prewarmFailed = "prewarm.failed"
     }
 
     /// Increases by one with every event of this corral process.

@@ -8,6 +8,9 @@ import CoreMetrics
 /// - `corral_session_processes` histogram: processes in a session when its end began
 /// - `corral_orphans_killed_total`, `corral_escapes_caught_total`, `corral_spawn_failures_total`,
 ///   `corral_store_errors_total` counters
+/// - prewarming: `corral_session_starts_by_path_total{agent,start=warm|cold}`,
+///   `corral_prewarm_failures_total{agent}` counters; `corral_idle_agents{agent,state=loading|ready}`
+///   and `corral_idle_agents_memory_bytes{agent}` gauges
 public struct CorralMetrics: Sendable {
     private let factory: any MetricsFactory
     private let spawnFailures: Counter
@@ -32,8 +35,9 @@ public struct CorralMetrics: Sendable {
     /// Metrics that go nowhere.
     public static var discarding: CorralMetrics { CorralMetrics(factory: NOOPMetricsHandler.instance) }
 
-    func sessionStarted(agent: String, after duration: Duration) {
+    func sessionStarted(agent: String, path: StartPath, after duration: Duration) {
         Counter(label: "corral_sessions_started_total", dimensions: [("agent", agent)], factory: factory).increment()
+        Counter(label: "corral_session_starts_by_path_total", dimensions: [("agent", agent), ("start", path.rawValue)], factory: factory).increment()
         startDuration.recordNanoseconds(duration.nanoseconds)
     }
 
@@ -49,6 +53,20 @@ public struct CorralMetrics: Sendable {
     /// Live sessions by agent and status.
     func activeSessions(agent: String, status: SessionStatus, count: Int) {
         Gauge(label: "corral_sessions_active", dimensions: [("agent", agent), ("status", status.rawValue)], factory: factory).record(count)
+    }
+
+    /// Idle prewarmed agents by agent and state (`loading` until `READY=1`, then `ready`).
+    func idleAgents(agent: String, state: String, count: Int) {
+        Gauge(label: "corral_idle_agents", dimensions: [("agent", agent), ("state", state)], factory: factory).record(count)
+    }
+
+    func idleAgentsMemory(agent: String, bytes: UInt64) {
+        Gauge(label: "corral_idle_agents_memory_bytes", dimensions: [("agent", agent)], factory: factory).record(Int64(clamping: bytes))
+    }
+
+    /// A prewarmed agent that crashed, never got ready or did not take its session.
+    func prewarmFailed(agent: String) {
+        Counter(label: "corral_prewarm_failures_total", dimensions: [("agent", agent)], factory: factory).increment()
     }
 
     /// How many processes a session had when its end began.

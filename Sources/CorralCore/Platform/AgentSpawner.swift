@@ -21,6 +21,8 @@ struct SpawnRequest {
     var placeBeforeExec: ((Int32) throws(CorralError) -> Void)?
     /// The user the agent runs as, if not corral's.
     var user: AgentUser?
+    /// A descriptor the agent inherits, and the number it gets there.
+    var inheritedFD: (fd: Int32, target: Int32)?
 }
 
 /// A process started as leader of its own session and process group.
@@ -62,8 +64,8 @@ enum AgentSpawner {
                     stdin_fd: devNull,
                     output_fd: request.outputFD,
                     cgroup_fd: request.cgroupFD ?? -1,
-                    inherit_fd: -1,
-                    inherit_target_fd: -1,
+                    inherit_fd: request.inheritedFD?.fd ?? -1,
+                    inherit_target_fd: request.inheritedFD?.target ?? -1,
                     hold: request.placeBeforeExec == nil ? 0 : 1,
                     set_ids: request.user == nil ? 0 : 1,
                     uid: request.user?.uid ?? 0,

@@ -74,6 +74,22 @@ public final class DataDirectory: Sendable {
         throw CorralError(.spawnFailed, "too many old logs for session \(id) in \(logsPath)")
     }
 
+    /// Renames a prewarmed agent's log to the session it took (it keeps writing to the same
+    /// open file). Returns the new path, or nil if the log stays where it is.
+    func moveLog(_ path: String, to id: SessionID) -> String? {
+        let source = (path as NSString).lastPathComponent
+        for attempt in 0..<1000 {
+            let name = attempt == 0 ? "\(id.rawValue).log" : "\(id.rawValue)~\(attempt).log"
+            // link + unlink: a rename that never replaces an existing log.
+            if linkat(logsFD, source, logsFD, name, 0) == 0 {
+                unlinkat(logsFD, source, 0)
+                return logsPath + "/" + name
+            }
+            if errno != EEXIST { return nil }
+        }
+        return nil
+    }
+
     /// The most recent log of a session id (ended sessions' logs stay until they expire).
     public func latestLog(for id: SessionID) -> String? {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: logsPath)) ?? []

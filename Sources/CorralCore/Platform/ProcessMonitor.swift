@@ -189,23 +189,30 @@ public final class ProcessMonitor: Sendable {
     /// adopted as subreaper (whose session differs from corral's own). Children in corral's
     /// own session are not corral's agents: they are left for whoever started them.
     private func reapChildren() {
+        var reapedAny = false
+        var blocked = false
         withSpawnGate {
-            var reapedAny = false
             while true {
                 var pid: Int32 = 0
                 var code: Int32 = 0
                 var status: Int32 = 0
                 guard corral_waitid_pid(-1, 1, &pid, &code, &status) == 0, pid > 0 else { break }
                 guard reapOne(pid, reapedAny: &reapedAny) else {
-                    // A zombie that is not ours blocks waitid(P_ALL): look at each child instead.
-                    for child in ProcFS.childrenOfCurrentProcess() where child != pid {
-                        if let stat = ProcFS.stat(child), stat.isZombie { _ = reapOne(child, reapedAny: &reapedAny) }
-                    }
+                    blocked = true
                     break
                 }
             }
-            if reapedAny { reaped.pulse() }
         }
+        if blocked {
+            // A zombie that is not ours blocks waitid(P_ALL): look at each child instead. The
+            // scan reads /proc for every child, so it runs outside the spawn gate (spawns wait on
+            // it); each reap takes the gate again.
+            let zombies = ProcFS.childrenOfCurrentProcess().filter { ProcFS.stat($0)?.isZombie == true }
+            for zombie in zombies {
+                _ = withSpawnGate { reapOne(zombie, reapedAny: &reapedAny) }
+            }
+        }
+        if reapedAny { reaped.pulse() }
     }
 
     /// Returns false if `pid` is not a child corral may reap.

@@ -17,7 +17,8 @@ enum AgentCommand {
         record: SessionRecord,
         instanceID: String,
         notifySocket: String?,
-        credentials: [String: String] = [:]
+        credentials: [String: String] = [:],
+        assignFD: Int32? = nil
     ) -> [String] {
         var variables = inherited.filter { !isWithheld($0.key) }
         variables.merge(profile.environment) { _, profileValue in profileValue }
@@ -26,9 +27,11 @@ enum AgentCommand {
         variables["CORRAL_INSTANCE_ID"] = instanceID
         let metadata = (try? JSONSerialization.data(withJSONObject: record.metadata, options: [.sortedKeys])) ?? Data("{}".utf8)
         variables["CORRAL_METADATA"] = String(decoding: metadata, as: UTF8.self)
-        if profile.readiness == .notify, let notifySocket {
+        // A prewarmed agent always says when it is loaded, whatever the profile's `ready`.
+        if profile.readiness == .notify || assignFD != nil, let notifySocket {
             variables["NOTIFY_SOCKET"] = notifySocket
         }
+        if let assignFD { variables["CORRAL_ASSIGN_FD"] = String(assignFD) }
         variables.merge(credentials) { _, credential in credential }
         return variables.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
     }

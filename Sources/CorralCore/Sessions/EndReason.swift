@@ -20,6 +20,11 @@ public enum EndReason: Sendable, Equatable, CustomStringConvertible {
     case roomFinished
     /// LiveKit said the agent's participant left its room.
     case participantLeft
+    /// A prewarmed agent did not acknowledge the session it was handed.
+    case assignFailed
+    /// An idle prewarmed agent found after a restart of corral: its assignment channel is gone,
+    /// so it is replaced by a fresh one.
+    case replaced
 
     init(_ violation: LimitViolation) {
         switch violation {
@@ -41,6 +46,8 @@ public enum EndReason: Sendable, Equatable, CustomStringConvertible {
         case .pidsLimit: "pids_limit"
         case .roomFinished: "room_finished"
         case .participantLeft: "participant_left"
+        case .assignFailed: "assign_failed"
+        case .replaced: "replaced"
         }
     }
 

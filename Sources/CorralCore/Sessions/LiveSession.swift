@@ -19,10 +19,21 @@ final class LiveSession {
     /// The last `STATUS=` the agent sent on the notify socket.
     var statusText: String?
     var warnedAboutMemory = false
-    /// The status this session is counted under in the active-sessions gauge.
-    var countedStatus: SessionStatus?
+    /// Where this session is counted: the active-sessions gauge, or the idle-agents gauge.
+    struct Counted: Equatable {
+        let idle: Bool
+        let status: SessionStatus
+    }
+    var counted: Counted?
     /// `session.started` has been published.
     var announced = false
+    /// A prewarmed agent's channel for being handed its session (nil for cold sessions and for
+    /// idle agents adopted after a restart, whose channel died with the earlier corral).
+    var assignment: AssignmentChannel?
+    /// An idle agent being handed a session: no other request may take it.
+    var assigning = false
+    /// Ids this session had before (an idle agent's), kept in the supervisor's `aliases`.
+    var formerIDs: [SessionID] = []
 
     init(instance: UInt64, record: SessionRecord, profile: AgentProfile) {
         self.instance = instance

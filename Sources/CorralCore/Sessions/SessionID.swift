@@ -13,13 +13,13 @@ public struct SessionID: Hashable, Sendable, Comparable, CustomStringConvertible
         self.rawValue = text
     }
 
-    /// `session_<unix-ms>_<9 random [a-z0-9]>`.
-    public static func generate(now: Date = Date()) -> SessionID {
+    /// `<prefix>_<unix-ms>_<9 random [a-z0-9]>` (prefix `session`, or `idle` for prewarmed agents).
+    public static func generate(prefix: String = "session", now: Date = Date()) -> SessionID {
         let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
         var generator = SystemRandomNumberGenerator()
         let suffix = String((0..<9).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] })
         let milliseconds = Int64((now.timeIntervalSince1970 * 1000).rounded(.down))
-        return SessionID("session_\(milliseconds)_\(suffix)")!
+        return SessionID("\(prefix)_\(milliseconds)_\(suffix)")!
     }
 
     public static let rule = "1 to 128 characters: letters, digits, '.', '_' or '-', starting with a letter or digit"

@@ -9,6 +9,16 @@ public enum SessionStatus: String, Sendable, Codable, Equatable {
     case stopping
 }
 
+/// How a session's agent came to serve it.
+public enum StartPath: String, Sendable, Codable, Equatable {
+    /// Spawned for the session.
+    case cold
+    /// A prewarmed agent that was idle and was handed the session.
+    case warm
+    /// A prewarmed agent waiting for a session: not a session yet, never shown as one.
+    case idle
+}
+
 /// What the store keeps about a session: enough to find, verify and end its processes after a
 /// restart of corral.
 public struct SessionRecord: Sendable, Equatable, Codable {
@@ -34,6 +44,14 @@ public struct SessionRecord: Sendable, Equatable, Codable {
     /// The LiveKit room the session serves, and the agent's identity in it.
     public var livekitRoom: String?
     public var livekitIdentity: String?
+    public var start: StartPath
+    /// The id the agent's processes carry in `CORRAL_SESSION_ID` when it is not `id`: a warm
+    /// session's agent was started under its idle id.
+    public var processTag: SessionID?
+
+    /// The id in the environment of the session's processes, by which they are recognised.
+    public var tag: SessionID { processTag ?? id }
+    public var isIdle: Bool { start == .idle }
 
     public init(
         id: SessionID,
@@ -52,7 +70,9 @@ public struct SessionRecord: Sendable, Equatable, Codable {
         logPath: String,
         node: String? = nil,
         livekitRoom: String? = nil,
-        livekitIdentity: String? = nil
+        livekitIdentity: String? = nil,
+        start: StartPath = .cold,
+        processTag: SessionID? = nil
     ) {
         self.id = id
         self.agent = agent
@@ -71,5 +91,7 @@ public struct SessionRecord: Sendable, Equatable, Codable {
         self.node = node
         self.livekitRoom = livekitRoom
         self.livekitIdentity = livekitIdentity
+        self.start = start
+        self.processTag = processTag
     }
 }

@@ -47,3 +47,15 @@ public struct ProcessReport: Sendable {
     public let isGroupAlive: Bool
     public let listing: ProcessListing
 }
+
+/// What a session (or an idle prewarmed agent) is started with, once its request has been
+/// checked.
+struct SessionSettings: Sendable {
+    var id: SessionID
+    var agent: String
+    var profile: AgentProfile
+    var timeout: Double
+    var metadata: [String: String] = [:]
+    var livekitRoom: String?
+    var livekitIdentity: String?
+}

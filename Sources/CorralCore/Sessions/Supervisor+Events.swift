@@ -12,7 +12,7 @@ extension Supervisor {
     }
 
     private func leaderExited(_ id: SessionID, instance: UInt64, status: ExitStatus) {
-        guard let session = sessions[id], session.instance == instance else { return }
+        guard let session = live(id, instance: instance) else { return }
         session.leaderExit = status
         guard !session.lifecycle.isStopping else { return }
         // An agent killed by the kernel for going over a limit did not just exit.
@@ -42,7 +42,9 @@ extension Supervisor {
             guard parts.count == 2 else { continue }
             switch (parts[0], parts[1]) {
             case ("READY", "1"):
-                if session.lifecycle.status == .starting {
+                if session.record.isIdle {
+                    if session.lifecycle.status == .starting { idleAgentReady(session) }
+                } else if session.lifecycle.status == .starting {
                     logger.about(session.record).info("agent ready")
                     events.publish(.ready, session: session.record)
                 }

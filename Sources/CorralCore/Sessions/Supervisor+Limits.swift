@@ -7,6 +7,7 @@ extension Supervisor {
         while !Task.isCancelled {
             do { try await Task.sleep(for: interval) } catch { return }
             await watchSessions()
+            if !pools.isEmpty { await recordIdleMemory() }
         }
     }
 
@@ -42,7 +43,7 @@ extension Supervisor {
             }
         }
         for (item, usage, kernelViolation) in readings {
-            guard let session = sessions[item.id], session.instance == item.instance, let usage else { continue }
+            guard let session = live(item.id, instance: item.instance), let usage else { continue }
             if let violation = kernelViolation ?? exceeded(item.limits, usage, enforced: item.tree.enforcedLimits) {
                 logger.about(session.record).warning(
                     "session over its limit; ending it",

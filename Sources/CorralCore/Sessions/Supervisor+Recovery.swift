@@ -27,7 +27,9 @@ extension Supervisor {
             if let leader = verifiedLeader(record) {
                 adopt(record, leader: leader)
             } else {
-                containment.cleanUpRemains(of: record, instanceID: dataDirectory.instanceID)
+                let containment = containment
+                let instanceID = dataDirectory.instanceID
+                await Blocking.run { containment.cleanUpRemains(of: record, instanceID: instanceID) }
                 do {
                     try await store.delete(record.id)
                 } catch {
@@ -35,7 +37,7 @@ extension Supervisor {
                 }
             }
         }
-        killOrphans()
+        await killOrphans()
     }
 
     /// Records of this node (or from before nodes existed); other nodes' records are theirs.
@@ -144,7 +146,7 @@ extension Supervisor {
         session.tree = tree
         sessions[record.id] = session
         count(session, as: record.status)
-        session.announced = true
+        session.announced = !record.isIdle
         sessionsByLeader[leader.pid] = record.id
         let id = record.id
         let instance = session.instance
@@ -157,15 +159,23 @@ extension Supervisor {
             logger.about(record).error("cannot watch an adopted agent; its exit is found by the sweeper", metadata: [LogKey.error: "\(error)"])
         }
         logger.about(record).notice(
-            "re-adopted a session started before corral restarted",
+            record.isIdle ? "re-adopted an idle prewarmed agent started before corral restarted" : "re-adopted a session started before corral restarted",
             metadata: [LogKey.containment: "\(tree.kind.rawValue)", "status": "\(record.status.rawValue)"]
         )
         perform(session.lifecycle.handle(.adopted(record.status)), for: session)
+        if record.isIdle {
+            // Its assignment channel died with the earlier corral: a fresh one replaces it.
+            logger.about(record).notice("an idle prewarmed agent from before the restart is replaced")
+            perform(session.lifecycle.handle(.endRequested(.replaced)), for: session)
+        }
     }
 
-    private func killOrphans() {
-        let adopted = Set(sessions.keys.map(\.rawValue))
-        for orphan in TaggedProcesses.kill(instanceID: dataDirectory.instanceID, where: { !adopted.contains($0) }) {
+    private func killOrphans() async {
+        let adopted = Set(sessions.values.flatMap { [$0.record.id.rawValue, $0.record.tag.rawValue] })
+        let instanceID = dataDirectory.instanceID
+        // Reads every process's environment: off the concurrency pool.
+        let orphans = await Blocking.run { TaggedProcesses.kill(instanceID: instanceID, where: { !adopted.contains($0) }) }
+        for orphan in orphans {
             metrics.orphanKilled()
             logger.warning("killed an orphan: a process of this corral whose session has no record", metadata: [LogKey.pid: "\(orphan.pid)", LogKey.session: "\(orphan.sessionID)"])
         }

@@ -25,7 +25,7 @@ public actor Supervisor: Service {
     /// Variables a session's agent gets on top of its profile's (e.g. LiveKit credentials),
     /// computed when it is spawned.
     public typealias CredentialProvider = @Sendable (SessionRecord, AgentProfile) -> [String: String]
-    private let credentials: CredentialProvider?
+    let credentials: CredentialProvider?
     /// Exits and notify messages from the monitor thread, handled in order on the actor.
     let inbox: AsyncStream<Event>
     let inboxSink: AsyncStream<Event>.Continuation
@@ -39,8 +39,17 @@ public actor Supervisor: Service {
     /// Start-up reconciliation could not read the store; it runs once the store answers.
     var reconciliationPending = false
     var sessionsByLeader: [Int32: SessionID] = [:]
-    /// Live sessions by agent and status, kept in step with every change (O(1) each).
+    /// The ids prewarmed agents had while idle, to the session ids they took: exits and timers
+    /// registered under the idle id still reach the session.
+    var aliases: [SessionID: SessionID] = [:]
+    /// Session ids (with agent and room) of warm starts under way, not yet in `sessions`.
+    var reserved: [SessionID: (agent: String, room: String?)] = [:]
+    /// Idle prewarmed agents, by profile (only profiles with `prewarm` > 0).
+    var pools: [String: PrewarmPool] = [:]
+    /// Live sessions by agent and status, kept in step with every change (O(1) each); idle
+    /// agents are counted apart, by agent and `loading`/`ready`.
     private var activeCounts: [String: [SessionStatus: Int]] = [:]
+    private var idleCounts: [String: [SessionStatus: Int]] = [:]
     private var nextInstance: UInt64 = 0
     var watchPasses: UInt64 = 0
     private var notifySocket: NotifySocket?
@@ -72,6 +81,9 @@ public actor Supervisor: Service {
         self.logger = logger
         self.inheritedEnvironment = environment
         (inbox, inboxSink) = AsyncStream.makeStream(of: Event.self)
+        for (name, profile) in configuration.agents where profile.prewarm > 0 {
+            pools[name] = PrewarmPool(target: profile.prewarm)
+        }
     }
 
     /// Everything that must be in place before requests are served: the notify socket, the
@@ -115,6 +127,7 @@ public actor Supervisor: Service {
         }
         await reconcile()
         accepting = true
+        refillPools()
         if containment.kind == .processGroup {
             for (name, profile) in configuration.agents where profile.cpuLimit != nil {
                 logger.warning("cpu_limit cannot be enforced without cgroups", metadata: [LogKey.agent: "\(name)"])
@@ -143,14 +156,16 @@ public actor Supervisor: Service {
 
     // MARK: Queries
 
+    /// A live session; idle prewarmed agents are not sessions.
     public func session(_ id: SessionID) -> SessionRecord? {
-        sessions[id].map(snapshot)
+        sessions[id].flatMap { $0.record.isIdle ? nil : snapshot($0) }
     }
 
     public func allSessions() -> [SessionRecord] {
-        sessions.values.map(snapshot).sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+        sessions.values.filter { !$0.record.isIdle }.map(snapshot).sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
     }
 
+    /// Sessions and idle prewarmed agents: what counts toward `max_sessions`.
     public var sessionCount: Int { sessions.count }
 
     /// Live sessions bound to a LiveKit room.
@@ -165,7 +180,7 @@ public actor Supervisor: Service {
 
     /// Every live session with what it uses (process count, memory), read off the actor.
     public func allSessionsWithUsage() async -> [(SessionRecord, ResourceUsage?)] {
-        let entries = sessions.values.map { (snapshot($0), $0.tree) }.sorted { ($0.0.createdAt, $0.0.id) < ($1.0.createdAt, $1.0.id) }
+        let entries = sessions.values.filter { !$0.record.isIdle }.map { (snapshot($0), $0.tree) }.sorted { ($0.0.createdAt, $0.0.id) < ($1.0.createdAt, $1.0.id) }
         return await Blocking.run {
             let table = entries.contains { $0.1?.needsProcessTable == true } ? ProcessTable.read() : nil
             return entries.map { ($0.0, $0.1?.usage(in: table)) }
@@ -175,11 +190,11 @@ public actor Supervisor: Service {
     /// The session's log: the live session's, else the latest one left by a session with this
     /// id (logs outlive their sessions until `log_retention_seconds`).
     public func logPath(for id: SessionID) -> (path: String, live: Bool)? {
-        if let session = sessions[id] { return (session.record.logPath, true) }
+        if let session = sessions[id], !session.record.isIdle { return (session.record.logPath, true) }
         return dataDirectory.latestLog(for: id).map { ($0, false) }
     }
 
-    public func isLive(_ id: SessionID) -> Bool { sessions[id] != nil }
+    public func isLive(_ id: SessionID) -> Bool { session(id) != nil }
 
     /// Whether the store answers now (`/readyz`).
     public func storeIsReachable() async -> Bool {
@@ -195,7 +210,7 @@ public actor Supervisor: Service {
     /// Every process of the session, read from /proc (off the actor: it may take a while on a
     /// busy host).
     public func processes(_ id: SessionID, withEnvironments: Bool = false) async throws(CorralError) -> ProcessReport {
-        guard let session = sessions[id] else { throw Self.unknownSession(id) }
+        guard let session = sessions[id], !session.record.isIdle else { throw Self.unknownSession(id) }
         let record = snapshot(session)
         guard let tree = session.tree else {
             return ProcessReport(record: record, isProcessAlive: false, isGroupAlive: false, listing: ProcessListing())
@@ -236,43 +251,92 @@ public actor Supervisor: Service {
         guard timeout > 0, timeout <= configuration.maxSessionTimeoutSeconds else {
             throw CorralError(.invalidInput, "timeout_seconds must be greater than 0 and at most \(Self.format(configuration.maxSessionTimeoutSeconds))")
         }
-        guard sessions.count < configuration.maxSessions else {
-            throw CorralError(.unavailable, "at capacity: \(configuration.maxSessions) sessions are running (max_sessions); end one or raise max_sessions")
-        }
         let id = request.sessionID ?? uniqueID()
-        guard sessions[id] == nil else { throw Self.idInUse(id) }
+        guard sessions[id] == nil, reserved[id] == nil else { throw Self.idInUse(id) }
         if profile.livekit && request.livekitRoom == nil {
             throw CorralError(.invalidInput, "agent '\(agent)' is a LiveKit agent: give the room it serves (livekit.room)")
         }
         if let room = request.livekitRoom {
             let limit = configuration.livekit?.sessionsPerRoom ?? 1
-            let present = sessions.values.filter { $0.record.livekitRoom == room && $0.record.agent == agent }.count
+            let present =
+                sessions.values.filter { $0.record.livekitRoom == room && $0.record.agent == agent }.count
+                + reserved.values.filter { $0.room == room && $0.agent == agent }.count
             guard present < limit else {
                 throw CorralError(.conflict, "room '\(room)' already has \(present) session(s) of agent '\(agent)' (livekit.sessions_per_room is \(limit))")
             }
         }
+        let settings = SessionSettings(
+            id: id, agent: agent, profile: profile, timeout: timeout, metadata: request.metadata,
+            livekitRoom: request.livekitRoom,
+            livekitIdentity: request.livekitRoom.map { _ in request.livekitIdentity ?? "agent-\(id.rawValue)" }
+        )
+        if profile.prewarm > 0, let record = try await startWarm(settings) {
+            metrics.sessionStarted(agent: agent, path: .warm, after: .now - began)
+            return record
+        }
+        guard sessions.count < configuration.maxSessions else {
+            throw CorralError(.unavailable, "at capacity: \(configuration.maxSessions) sessions are running (max_sessions); end one or raise max_sessions")
+        }
+        let session = try await launch(settings, start: .cold)
+        metrics.sessionStarted(agent: agent, path: .cold, after: .now - began)
+        announceStarted(session)
+        return snapshot(session)
+    }
+
+    /// Publishes `session.started` (once: later status changes go out as `session.status`).
+    func announceStarted(_ session: LiveSession) {
+        session.announced = true
+        events.publish(
+            .started,
+            session: session.record,
+            details: [
+                "pid": .number(Double(session.record.pid ?? 0)), "pgid": .number(Double(session.record.pgid ?? 0)),
+                "containment": .string(session.record.containment.rawValue), "status": .string(session.lifecycle.status.rawValue),
+                "start": .string(session.record.start.rawValue),
+            ]
+        )
+    }
+
+    /// Records and spawns an agent: a session's (`cold`) or an idle prewarmed one (`idle`).
+    /// corral never runs an agent it has not recorded.
+    func launch(_ settings: SessionSettings, start: StartPath) async throws(CorralError) -> LiveSession {
+        let id = settings.id
+        let profile = settings.profile
         let searchPath = profile.environment["PATH"] ?? inheritedEnvironment["PATH"]
         guard let executable = AgentCommand.resolve(profile.command[0], workingDirectory: profile.workingDirectory, searchPath: searchPath) else {
             metrics.spawnFailed()
-            throw CorralError(.spawnFailed, "agent '\(agent)': program '\(profile.command[0])' was not found or is not executable")
+            throw CorralError(.spawnFailed, "agent '\(settings.agent)': program '\(profile.command[0])' was not found or is not executable")
         }
-
-        let log = try dataDirectory.createLog(for: id)
+        let channel: AssignmentChannel?
+        do {
+            channel = start == .idle ? try AssignmentChannel() : nil
+        } catch {
+            throw CorralError(.spawnFailed, "cannot create a prewarmed agent's assignment channel", underlying: error)
+        }
+        let log: (fd: Int32, path: String)
+        do {
+            log = try dataDirectory.createLog(for: id)
+        } catch {
+            channel?.close()
+            throw error
+        }
         defer { Syscall.close(log.fd) }
         let now = Date()
         let record = SessionRecord(
             id: id,
-            agent: agent,
+            agent: settings.agent,
             containment: containment.kind,
             createdAt: now,
-            expiresAt: now.addingTimeInterval(timeout),
-            metadata: request.metadata,
+            expiresAt: now.addingTimeInterval(settings.timeout),
+            metadata: settings.metadata,
             logPath: log.path,
             node: configuration.nodeID,
-            livekitRoom: request.livekitRoom,
-            livekitIdentity: request.livekitRoom.map { _ in request.livekitIdentity ?? "agent-\(id.rawValue)" }
+            livekitRoom: settings.livekitRoom,
+            livekitIdentity: settings.livekitIdentity,
+            start: start
         )
         let session = LiveSession(instance: nextInstanceNumber(), record: record, profile: profile)
+        session.assignment = channel
         sessions[id] = session
         count(session, as: .starting)
         do {
@@ -280,6 +344,7 @@ public actor Supervisor: Service {
         } catch {
             count(session, as: nil)
             sessions[id] = nil
+            channel?.close()
             if error.code == .conflict { throw Self.idInUse(id) }
             storeReachable = false
             metrics.storeFailed()
@@ -288,32 +353,24 @@ public actor Supervisor: Service {
 
         do {
             try spawn(session, executable: executable, logFD: log.fd)
+            channel?.closeAgentEnd()
         } catch {
             metrics.spawnFailed()
             count(session, as: nil)
             sessions[id] = nil
+            channel?.close()
             logger.about(record).error("agent could not be started", metadata: [LogKey.error: "\(error)"])
             try? await store.delete(id)
             throw error
         }
 
-        perform(session.lifecycle.handle(.spawned(profile.readiness)), for: session)
+        // An idle agent always says when it has loaded, whatever the profile's `ready`.
+        perform(session.lifecycle.handle(.spawned(start == .idle ? .notify : profile.readiness)), for: session)
         guard await session.lastWrite?.value ?? true else {
-            // corral never runs an agent it has not recorded.
             let result = await endAndWait(session, reason: .failedToStart)
             throw CorralError(.unavailable, "the session could not be recorded, so its agent was stopped (\(result.outcome.rawValue))")
         }
-        metrics.sessionStarted(agent: agent, after: .now - began)
-        session.announced = true
-        events.publish(
-            .started,
-            session: session.record,
-            details: [
-                "pid": .number(Double(session.record.pid ?? 0)), "pgid": .number(Double(session.record.pgid ?? 0)),
-                "containment": .string(session.record.containment.rawValue), "status": .string(session.lifecycle.status.rawValue),
-            ]
-        )
-        return snapshot(session)
+        return session
     }
 
     /// Spawns the agent and registers its leader, all before any other actor work can run.
@@ -328,7 +385,8 @@ public actor Supervisor: Service {
             record: session.record,
             instanceID: dataDirectory.instanceID,
             notifySocket: notifySocket?.address,
-            credentials: credentials?(session.record, session.profile) ?? [:]
+            credentials: session.record.isIdle ? [:] : credentials?(session.record, session.profile) ?? [:],
+            assignFD: session.assignment == nil ? nil : AgentLaunch.assignTargetFD
         )
         let launch = AgentLaunch(
             sessionID: id,
@@ -338,7 +396,8 @@ public actor Supervisor: Service {
             workingDirectory: session.profile.workingDirectory,
             outputFD: logFD,
             limits: session.profile.limits,
-            user: session.profile.user
+            user: session.profile.user,
+            assignFD: session.assignment?.agentDescriptor
         )
         let tree = try containment.launch(launch, monitor: monitor) { tree throws(CorralError) in
             do throws(SystemError) {
@@ -363,19 +422,38 @@ public actor Supervisor: Service {
         )
     }
 
-    /// Moves the session to `status` (nil: gone) in the active-sessions gauge.
+    /// Moves the session to `status` (nil: gone) in the active-sessions gauge, or an idle agent
+    /// in the idle-agents gauge.
     func count(_ session: LiveSession, as status: SessionStatus?) {
-        guard session.countedStatus != status else { return }
+        let counted = status.map { LiveSession.Counted(idle: session.record.isIdle, status: $0) }
+        guard session.counted != counted else { return }
         let agent = session.record.agent
-        if let old = session.countedStatus {
-            activeCounts[agent, default: [:]][old, default: 0] -= 1
-            metrics.activeSessions(agent: agent, status: old, count: activeCounts[agent]![old]!)
+        if let old = session.counted { adjustCount(old, agent: agent, by: -1) }
+        if let counted { adjustCount(counted, agent: agent, by: 1) }
+        session.counted = counted
+    }
+
+    private func adjustCount(_ counted: LiveSession.Counted, agent: String, by delta: Int) {
+        guard counted.idle else {
+            activeCounts[agent, default: [:]][counted.status, default: 0] += delta
+            metrics.activeSessions(agent: agent, status: counted.status, count: activeCounts[agent]![counted.status]!)
+            return
         }
-        if let status {
-            activeCounts[agent, default: [:]][status, default: 0] += 1
-            metrics.activeSessions(agent: agent, status: status, count: activeCounts[agent]![status]!)
+        idleCounts[agent, default: [:]][counted.status, default: 0] += delta
+        let state = switch counted.status {
+        case .starting: "loading"
+        case .running: "ready"
+        case .stopping: "stopping"
         }
-        session.countedStatus = status
+        metrics.idleAgents(agent: agent, state: state, count: idleCounts[agent]![counted.status]!)
+    }
+
+    /// The session `id` named when an exit watch, timer or task was set up (it may have taken
+    /// another id since: a prewarmed agent handed a session), if it is still that instance.
+    func live(_ id: SessionID, instance: UInt64) -> LiveSession? {
+        if let session = sessions[id], session.instance == instance { return session }
+        if let current = aliases[id], let session = sessions[current], session.instance == instance { return session }
+        return nil
     }
 
     func nextInstanceNumber() -> UInt64 {
@@ -395,7 +473,7 @@ public actor Supervisor: Service {
     /// Ends the session and answers once nothing of it is left. A session already ending is not
     /// ended twice: the caller gets the result of the end under way.
     public func end(_ id: SessionID, reason: EndReason = .deleted) async throws(CorralError) -> EndResult {
-        guard let session = sessions[id] else { throw Self.unknownSession(id) }
+        guard let session = sessions[id], !session.record.isIdle || reason == .shutdown else { throw Self.unknownSession(id) }
         return await endAndWait(session, reason: reason)
     }
 
@@ -409,6 +487,7 @@ public actor Supervisor: Service {
     /// (`detach`). New sessions are refused from the start.
     public func shutdown() async {
         accepting = false
+        for pool in pools.values { pool.refill?.cancel() }
         switch configuration.shutdown {
         case .terminate:
             await endAll()
@@ -436,11 +515,12 @@ public actor Supervisor: Service {
 
     private func drain() async {
         let deadline = ContinuousClock.now + .seconds(configuration.drainTimeoutSeconds)
+        await endIdleAgents()
         logger.info(
             "draining: new sessions are refused, running ones may end by themselves",
             metadata: ["count": "\(sessions.count)", "timeout_seconds": "\(configuration.drainTimeoutSeconds)"]
         )
-        while !sessions.isEmpty, ContinuousClock.now < deadline {
+        while sessions.values.contains(where: { !$0.record.isIdle }), ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(50))
         }
     }
@@ -506,7 +586,7 @@ public actor Supervisor: Service {
     }
 
     func deliver(_ event: SessionLifecycle.Event, to id: SessionID, instance: UInt64) {
-        guard let session = sessions[id], session.instance == instance else { return }
+        guard let session = live(id, instance: instance) else { return }
         perform(session.lifecycle.handle(event), for: session)
     }
 
@@ -520,7 +600,7 @@ public actor Supervisor: Service {
         let grace = Duration.seconds(configuration.graceSeconds)
         let record = session.record
         Task { [terminator, metrics, events, logger] in
-            let members = await Blocking.run { tree.memberGroups() }
+            let members = await Blocking.run(.urgent) { tree.memberGroups() }
             metrics.processesAtEnd(members.count)
             let escaped = members.filter { $0.pgid != tree.pgid }
             if !escaped.isEmpty {
@@ -534,7 +614,7 @@ public actor Supervisor: Service {
     }
 
     private func terminationFinished(_ id: SessionID, instance: UInt64, outcome: TerminationOutcome) {
-        guard let session = sessions[id], session.instance == instance else { return }
+        guard let session = live(id, instance: instance) else { return }
         session.lastOutcome = outcome
         perform(session.lifecycle.handle(.terminated), for: session)
     }
@@ -561,15 +641,19 @@ public actor Supervisor: Service {
             LogKey.reason: "\(reason.name)", LogKey.outcome: "\(result.outcome.rawValue)", LogKey.durationMS: "\(duration.milliseconds)",
         ]
         if let exit = session.leaderExit { metadata[LogKey.exit] = "\(exit)" }
-        logger.about(session.record).info("session ended", metadata: metadata)
-        metrics.sessionEnded(agent: session.record.agent, reason: reason, after: duration)
-        var details: [String: JSONValue] = [
-            "reason": .string(reason.name), "outcome": .string(result.outcome.rawValue),
-            "duration_ms": .number(Double(duration.milliseconds)),
-            "session_duration_ms": .number((Date().timeIntervalSince(session.record.createdAt) * 1000).rounded()),
-        ]
-        if let exit = session.leaderExit { details["exit"] = .string(exit.description) }
-        events.publish(.ended, session: session.record, details: details)
+        if session.record.isIdle {
+            idleAgentEnded(session, reason: reason, metadata: metadata)
+        } else {
+            logger.about(session.record).info("session ended", metadata: metadata)
+            metrics.sessionEnded(agent: session.record.agent, reason: reason, after: duration)
+            var details: [String: JSONValue] = [
+                "reason": .string(reason.name), "outcome": .string(result.outcome.rawValue),
+                "duration_ms": .number(Double(duration.milliseconds)),
+                "session_duration_ms": .number((Date().timeIntervalSince(session.record.createdAt) * 1000).rounded()),
+            ]
+            if let exit = session.leaderExit { details["exit"] = .string(exit.description) }
+            events.publish(.ended, session: session.record, details: details)
+        }
         let id = session.record.id
         let instance = session.instance
         Task {
@@ -580,18 +664,23 @@ public actor Supervisor: Service {
 
     /// The last step: once the record is gone from the store, the session is gone from the API.
     private func forget(_ id: SessionID, instance: UInt64, result: EndResult) {
-        guard let session = sessions[id], session.instance == instance else { return }
-        sessions[id] = nil
+        guard let session = live(id, instance: instance) else { return }
+        sessions[session.record.id] = nil
         count(session, as: nil)
+        for former in session.formerIDs { aliases[former] = nil }
+        session.assignment?.close()
+        session.assignment = nil
         for waiter in session.endWaiters { waiter.resume(returning: result) }
         session.endWaiters.removeAll()
+        // Room for an idle agent, or one to replace.
+        refillPools()
     }
 
     /// Queues a store write of the session's current record (or its deletion) behind the
     /// session's earlier writes, so they land in order. A write that fails is remembered and
     /// retried until the store answers again (`storeRecoveryLoop`); the session goes on meanwhile.
     @discardableResult
-    private func enqueueWrite(_ session: LiveSession, delete: Bool = false) -> Task<Bool, Never> {
+    func enqueueWrite(_ session: LiveSession, delete: Bool = false) -> Task<Bool, Never> {
         let previous = session.lastWrite
         let record = session.record
         let task = Task { [store, logger, metrics] () -> Bool in

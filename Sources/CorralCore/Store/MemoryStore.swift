@@ -15,6 +15,14 @@ public actor MemoryStore: SessionStore {
         records[record.id] = record
     }
 
+    public func replace(_ oldID: SessionID, with record: SessionRecord) throws(CorralError) {
+        guard records[record.id] == nil else {
+            throw CorralError(.conflict, "session id \(record.id) is already in use")
+        }
+        records[oldID] = nil
+        records[record.id] = record
+    }
+
     public func delete(_ id: SessionID) {
         records[id] = nil
     }

@@ -51,6 +51,26 @@ public final class RedisStore: SessionStore {
         _ = try await run("update \(record.id)") { () throws(RedisError) in try await client.transaction(commands) }
     }
 
+    private static let replaceScript = """
+        if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+        redis.call('DEL', KEYS[4], KEYS[5])
+        redis.call('SREM', KEYS[3], ARGV[4])
+        redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+        redis.call('EXPIRE', KEYS[1], ARGV[1])
+        if ARGV[2] ~= '' then redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[1]) end
+        redis.call('SADD', KEYS[3], ARGV[3])
+        return 1
+        """
+
+    public func replace(_ oldID: SessionID, with record: SessionRecord) async throws(CorralError) {
+        let keys = [Self.sessionKey(record.id), Self.pidKey(record.id), Self.index, Self.sessionKey(oldID), Self.pidKey(oldID)]
+        let arguments = [String(ttl(record)), record.pid.map(String.init) ?? "", record.id.rawValue, oldID.rawValue] + Self.fields(record)
+        let answer = try await run("record \(record.id) in place of \(oldID)") { () throws(RedisError) in
+            try await client.send(["EVAL", Self.replaceScript, String(keys.count)] + keys + arguments)
+        }
+        guard answer.integer == 1 else { throw CorralError(.conflict, "session id \(record.id) is already in use") }
+    }
+
     public func delete(_ id: SessionID) async throws(CorralError) {
         _ = try await run("delete \(id)") { () throws(RedisError) in
             try await client.transaction([["DEL", Self.sessionKey(id), Self.pidKey(id)], ["SREM", Self.index, id.rawValue]])
@@ -115,6 +135,8 @@ public final class RedisStore: SessionStore {
         fields["node"] = record.node
         fields["livekitRoom"] = record.livekitRoom
         fields["livekitIdentity"] = record.livekitIdentity
+        fields["start"] = record.start.rawValue
+        fields["processTag"] = record.processTag?.rawValue
         return fields.sorted { $0.key < $1.key }.flatMap { [$0.key, $0.value] }
     }
 
@@ -150,7 +172,9 @@ public final class RedisStore: SessionStore {
             logPath: logPath,
             node: fields["node"],
             livekitRoom: fields["livekitRoom"],
-            livekitIdentity: fields["livekitIdentity"]
+            livekitIdentity: fields["livekitIdentity"],
+            start: fields["start"].flatMap(StartPath.init(rawValue:)) ?? .cold,
+            processTag: fields["processTag"].flatMap(SessionID.init)
         )
     }
 }

@@ -62,6 +62,12 @@ public final class SQLiteStore: SessionStore {
                 table.add(column: "livekit_identity", .text)
             }
         }
+        migrator.registerMigration("v5: prewarm") { db in
+            try db.alter(table: "sessions") { table in
+                table.add(column: "start_path", .text)
+                table.add(column: "process_tag", .text)
+            }
+        }
         return migrator
     }
 
@@ -80,6 +86,19 @@ public final class SQLiteStore: SessionStore {
             try await pool.write { db in try Self.write(record, db, replace: true) }
         } catch {
             throw Self.failure("update \(record.id)", error)
+        }
+    }
+
+    public func replace(_ oldID: SessionID, with record: SessionRecord) async throws(CorralError) {
+        do {
+            try await pool.write { db in
+                try db.execute(sql: "DELETE FROM sessions WHERE id = ?", arguments: [oldID.rawValue])
+                try Self.write(record, db, replace: false)
+            }
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
+            throw CorralError(.conflict, "session id \(record.id) is already in use")
+        } catch {
+            throw Self.failure("record \(record.id) in place of \(oldID)", error)
         }
     }
 
@@ -120,8 +139,9 @@ public final class SQLiteStore: SessionStore {
             sql: """
                 INSERT \(replace ? "OR REPLACE " : "")INTO sessions
                 (id, agent, status, pid, pgid, is_group_leader, leader_start_time, containment,
-                 cgroup_path, created_at, expires_at, ready_at, metadata, log_path, node, livekit_room, livekit_identity)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 cgroup_path, created_at, expires_at, ready_at, metadata, log_path, node, livekit_room, livekit_identity,
+                 start_path, process_tag)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
                 record.id.rawValue, record.agent, record.status.rawValue, record.pid, record.pgid,
@@ -129,6 +149,7 @@ public final class SQLiteStore: SessionStore {
                 record.containment.rawValue, record.cgroupPath, record.createdAt.timeIntervalSince1970,
                 record.expiresAt.timeIntervalSince1970, record.readyAt?.timeIntervalSince1970,
                 metadata, record.logPath, record.node, record.livekitRoom, record.livekitIdentity,
+                record.start.rawValue, record.processTag?.rawValue,
             ]
         )
     }
@@ -160,7 +181,9 @@ public final class SQLiteStore: SessionStore {
             logPath: row["log_path"],
             node: row["node"],
             livekitRoom: row["livekit_room"],
-            livekitIdentity: row["livekit_identity"]
+            livekitIdentity: row["livekit_identity"],
+            start: (row["start_path"] as String?).flatMap(StartPath.init(rawValue:)) ?? .cold,
+            processTag: (row["process_tag"] as String?).flatMap(SessionID.init)
         )
     }
 

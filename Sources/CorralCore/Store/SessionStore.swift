@@ -7,6 +7,9 @@ public protocol SessionStore: Sendable {
     func update(_ record: SessionRecord) async throws(CorralError)
     /// Removes a record; removing a missing one is not an error.
     func delete(_ id: SessionID) async throws(CorralError)
+    /// Atomically removes `oldID`'s record and adds `record` under its own id (a prewarmed agent
+    /// taking a session); throws `conflict` if `record.id` is taken, changing nothing.
+    func replace(_ oldID: SessionID, with record: SessionRecord) async throws(CorralError)
     func record(_ id: SessionID) async throws(CorralError) -> SessionRecord?
     func allRecords() async throws(CorralError) -> [SessionRecord]
     /// Throws if the store cannot be reached now (`/readyz`).

@@ -63,6 +63,7 @@ enum DashboardPage {
             <div class="counter"><b id="count-running">0</b><span>running</span></div>
             <div class="counter"><b id="count-stopping">0</b><span>stopping</span></div>
             <div class="counter"><b id="count-ended">0</b><span>ended here</span></div>
+            <div class="counter" id="idle-counter"><b id="count-idle">0</b><span id="idle-label">idle prewarmed</span></div>
           </div>
           <div id="live" class="off">connecting</div>
         </header>
@@ -198,6 +199,21 @@ enum DashboardPage {
           } catch (error) {
             $("error").textContent = "Cannot list sessions: " + error.message;
           }
+          refreshIdle();
+        }
+
+        // Prewarmed agents waiting for a session: how many are ready, and what they hold.
+        async function refreshIdle() {
+          try {
+            const response = await api("/api/prewarm");
+            if (!response.ok) return;
+            const data = await response.json();
+            const ready = data.idle.filter((a) => a.state === "ready").length;
+            const target = Object.values(data.targets).reduce((a, b) => a + b, 0);
+            const memory = data.idle.reduce((sum, a) => sum + (a.memory_bytes || 0), 0);
+            $("count-idle").textContent = ready + "/" + target;
+            $("idle-label").textContent = "idle ready · " + fmtBytes(memory);
+          } catch (error) {}
         }
 
         async function endSession(id) {
