@@ -51,6 +51,8 @@ struct Benchmark: AsyncParsableCommand {
             "store": "sqlite:corral.db",
             "grace_seconds": grace,
             "max_sessions": 20_000,
+            // The benchmark measures corral's own cost, not its per-token rate limit (default 50/s).
+            "session_starts_per_second": 1_000_000,
             "log_level": "info",
             "default_agent": "trivial",
             "agents": [

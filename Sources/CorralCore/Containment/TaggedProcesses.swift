@@ -26,7 +26,13 @@ enum TaggedProcesses {
     /// recycled pid is never hit. Returns what was killed.
     @discardableResult
     static func kill(instanceID: String, where matches: (String) -> Bool) -> [Tagged] {
-        find(instanceID: instanceID, where: matches).filter { tagged in
+        kill(find(instanceID: instanceID, where: matches), instanceID: instanceID)
+    }
+
+    /// SIGKILLs each of `found` still carrying the same tags, through a pidfd opened before
+    /// checking them again. Returns what was killed.
+    static func kill(_ found: [Tagged], instanceID: String) -> [Tagged] {
+        found.filter { tagged in
             guard let pidFD = try? PidFD.open(pid: tagged.pid) else { return false }
             defer { pidFD.close() }
             guard ProcFS.environmentValue(tagged.pid, "CORRAL_INSTANCE_ID") == instanceID,

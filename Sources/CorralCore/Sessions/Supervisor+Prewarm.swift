@@ -103,11 +103,13 @@ extension Supervisor {
         pools[idle.record.agent]?.succeeded()
     }
 
-    /// Called as an idle agent is removed: anything but corral's own decision is a failure.
-    func idleAgentEnded(_ idle: LiveSession, reason: EndReason, metadata: Logger.Metadata) {
+    /// Called as an idle agent begins to stop: anything but corral's own decision is a failure,
+    /// counted now (not once it is gone) so that the next spawn already waits. A failure to
+    /// record it is reported where the launch fails.
+    func idleAgentStopping(_ idle: LiveSession, reason: EndReason) {
         switch reason {
-        case .shutdown, .replaced, .deleted, .timeout:
-            logger.about(idle.record).info("prewarmed agent ended", metadata: metadata)
+        case .shutdown, .replaced, .deleted, .timeout, .failedToStart:
+            break
         default:
             prewarmFailed(idle.record.agent, idleID: idle.record.id, record: idle.record, why: reason.description)
         }
@@ -159,8 +161,16 @@ extension Supervisor {
                 refusal = error.description
             }
             idle.assigning = false
-            // It may have died while corral waited.
-            guard sessions[idle.record.id] === idle, !idle.lifecycle.isStopping else { continue }
+            // It may have died while corral waited; its channel is then corral's to close.
+            guard sessions[idle.record.id] === idle, !idle.lifecycle.isStopping else {
+                if sessions[idle.record.id] !== idle { channel.close() }
+                continue
+            }
+            guard accepting else {
+                // corral began to stop while the agent answered: the session never existed.
+                perform(idle.lifecycle.handle(.endRequested(.shutdown)), for: idle)
+                throw CorralError(.unavailable, "corral is shutting down; no new sessions are accepted")
+            }
             if let refusal {
                 logger.about(idle.record).warning(
                     "a prewarmed agent did not take its session; it is ended and the session goes to another agent",
@@ -169,7 +179,7 @@ extension Supervisor {
                 perform(idle.lifecycle.handle(.endRequested(.assignFailed)), for: idle)
                 continue
             }
-            return try await handOver(idle, to: record)
+            if let record = try await handOver(idle, to: record) { return record }
         }
         return nil
     }
@@ -185,19 +195,18 @@ extension Supervisor {
         return nil
     }
 
-    /// The acknowledged idle agent becomes the session: renamed in memory (its exit watch and
-    /// timers still find it through `aliases`), then in the store in one atomic change.
-    private func handOver(_ idle: LiveSession, to record: SessionRecord) async throws(CorralError) -> SessionRecord {
-        let idleRecord = idle.record
-        rename(idle, to: record)
-        idle.tree?.recognise(record.id)
-        idle.cancelTimers()
-        perform([.startDeadlineTimer], for: idle)
+    /// The acknowledged idle agent becomes the session: first in the store (one atomic change
+    /// from its idle record to the session's), then, with no suspension in between, in memory
+    /// (its exit watch and timers still find it through `aliases`). Until the store has answered
+    /// it stays the idle agent, so whatever happens to it meanwhile is written under its idle
+    /// id, never under an id another node may hold. Returns nil if it ended meanwhile.
+    private func handOver(_ idle: LiveSession, to record: SessionRecord) async throws(CorralError) -> SessionRecord? {
+        let idleID = idle.record.id
         let previous = idle.lastWrite
         let replaced = Task { [store] () -> CorralError? in
             _ = await previous?.value
             do throws(CorralError) {
-                try await store.replace(idleRecord.id, with: record)
+                try await store.replace(idleID, with: record)
                 return nil
             } catch {
                 return error
@@ -206,19 +215,29 @@ extension Supervisor {
         idle.lastWrite = Task { await replaced.value == nil }
         if let error = await replaced.value {
             metrics.storeFailed()
-            // Undo the rename so that ending the agent removes the idle record, never a record
-            // by that id that another node may hold.
-            if sessions[record.id] === idle { rename(idle, to: idleRecord) }
             if error.code != .conflict { storeReachable = false }
+            // It was told of a session it cannot have.
             let result = await endAndWait(idle, reason: .failedToStart)
             if error.code == .conflict { throw Self.idInUse(record.id) }
             throw CorralError(.unavailable, "the session could not be recorded, so its agent was stopped (\(result.outcome.rawValue)): \(error.message)")
         }
-        if let moved = dataDirectory.moveLog(idleRecord.logPath, to: record.id) {
+        guard sessions[idleID] === idle, !idle.lifecycle.isStopping else {
+            // It ended while the store answered: the record just written is this node's to undo.
+            try? await store.delete(record.id)
+            return nil
+        }
+        rename(idle, to: record)
+        idle.tree?.recognise(record.id)
+        idle.cancelTimers()
+        perform([.startDeadlineTimer], for: idle)
+        // The channel has served its purpose.
+        idle.assignment?.close()
+        idle.assignment = nil
+        if let moved = dataDirectory.moveLog(idle.record.logPath, to: record.id) {
             idle.record.logPath = moved
             enqueueWrite(idle)
         }
-        logger.about(idle.record).info("prewarmed agent took the session", metadata: ["idle_id": "\(idleRecord.id)", LogKey.pid: "\(record.pid ?? 0)"])
+        logger.about(idle.record).info("prewarmed agent took the session", metadata: ["idle_id": "\(idleID)", LogKey.pid: "\(record.pid ?? 0)"])
         announceStarted(idle)
         events.publish(.ready, session: idle.record)
         refillPools()
@@ -231,9 +250,7 @@ extension Supervisor {
         count(session, as: nil)
         sessions[old] = nil
         sessions[record.id] = session
-        aliases[record.id] = nil
         aliases[old] = record.id
-        session.formerIDs.removeAll { $0 == record.id }
         session.formerIDs.append(old)
         if let pid = record.pid { sessionsByLeader[pid] = record.id }
         session.record = record
@@ -260,7 +277,9 @@ extension Supervisor {
         if let room = record.livekitRoom {
             message["livekit"] = .object(["room": .string(room), "identity": .string(record.livekitIdentity ?? "")])
         }
-        return (try? JSONEncoder().encode(JSONValue.object(message))) ?? Data()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return (try? encoder.encode(JSONValue.object(message))) ?? Data()
     }
 
     /// Whether an agent's answer is `{"type": "ack", "session_id": ID}`.

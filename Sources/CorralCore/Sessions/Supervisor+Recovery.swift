@@ -23,7 +23,7 @@ extension Supervisor {
             logger.error("cannot read the session store to re-adopt sessions; retried once it answers", metadata: [LogKey.error: "\(error)"])
             return
         }
-        for record in records where sessions[record.id] == nil && isOwn(record) {
+        for record in records where isOwn(record) && !isSupervised(record) {
             if let leader = verifiedLeader(record) {
                 adopt(record, leader: leader)
             } else {
@@ -38,6 +38,12 @@ extension Supervisor {
             }
         }
         await killOrphans()
+    }
+
+    /// Whether the record's session (or its leader) is already one of this corral's: the loop
+    /// above suspends between records, and an idle agent may take a session meanwhile.
+    private func isSupervised(_ record: SessionRecord) -> Bool {
+        sessions[record.id] != nil || aliases[record.id] != nil || record.pid.map { sessionsByLeader[$0] != nil } == true
     }
 
     /// Records of this node (or from before nodes existed); other nodes' records are theirs.
@@ -171,10 +177,13 @@ extension Supervisor {
     }
 
     private func killOrphans() async {
-        let adopted = Set(sessions.values.flatMap { [$0.record.id.rawValue, $0.record.tag.rawValue] })
         let instanceID = dataDirectory.instanceID
-        // Reads every process's environment: off the concurrency pool.
-        let orphans = await Blocking.run { TaggedProcesses.kill(instanceID: instanceID, where: { !adopted.contains($0) }) }
+        // Reading every process's environment happens off the concurrency pool; which of them
+        // belong to no session is decided back on the actor, against the sessions of that moment
+        // (sessions may have started during the scan), and they are killed before it suspends.
+        let tagged = await Blocking.run { TaggedProcesses.find(instanceID: instanceID) { _ in true } }
+        let supervised = Set(sessions.values.flatMap { [$0.record.id.rawValue, $0.record.tag.rawValue] })
+        let orphans = TaggedProcesses.kill(tagged.filter { !supervised.contains($0.sessionID) }, instanceID: instanceID)
         for orphan in orphans {
             metrics.orphanKilled()
             logger.warning("killed an orphan: a process of this corral whose session has no record", metadata: [LogKey.pid: "\(orphan.pid)", LogKey.session: "\(orphan.sessionID)"])

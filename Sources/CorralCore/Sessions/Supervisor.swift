@@ -300,6 +300,9 @@ public actor Supervisor: Service {
     /// Records and spawns an agent: a session's (`cold`) or an idle prewarmed one (`idle`).
     /// corral never runs an agent it has not recorded.
     func launch(_ settings: SessionSettings, start: StartPath) async throws(CorralError) -> LiveSession {
+        // Checked here, right before the session joins `sessions`, so that no agent starts after
+        // shutdown has collected the sessions to end.
+        guard accepting else { throw CorralError(.unavailable, "corral is shutting down; no new sessions are accepted") }
         let id = settings.id
         let profile = settings.profile
         let searchPath = profile.environment["PATH"] ?? inheritedEnvironment["PATH"]
@@ -345,6 +348,7 @@ public actor Supervisor: Service {
             count(session, as: nil)
             sessions[id] = nil
             channel?.close()
+            refillPools()
             if error.code == .conflict { throw Self.idInUse(id) }
             storeReachable = false
             metrics.storeFailed()
@@ -359,6 +363,7 @@ public actor Supervisor: Service {
             count(session, as: nil)
             sessions[id] = nil
             channel?.close()
+            refillPools()
             logger.about(record).error("agent could not be started", metadata: [LogKey.error: "\(error)"])
             try? await store.delete(id)
             throw error
@@ -473,7 +478,9 @@ public actor Supervisor: Service {
     /// Ends the session and answers once nothing of it is left. A session already ending is not
     /// ended twice: the caller gets the result of the end under way.
     public func end(_ id: SessionID, reason: EndReason = .deleted) async throws(CorralError) -> EndResult {
-        guard let session = sessions[id], !session.record.isIdle || reason == .shutdown else { throw Self.unknownSession(id) }
+        // At shutdown, ids collected earlier may name idle agents, or sessions they became since.
+        let session = sessions[id] ?? (reason == .shutdown ? aliases[id].flatMap { sessions[$0] } : nil)
+        guard let session, !session.record.isIdle || reason == .shutdown else { throw Self.unknownSession(id) }
         return await endAndWait(session, reason: reason)
     }
 
@@ -591,6 +598,7 @@ public actor Supervisor: Service {
     }
 
     private func beginTermination(_ session: LiveSession, reason: EndReason) {
+        if session.endBegan == nil, session.record.isIdle { idleAgentStopping(session, reason: reason) }
         session.endBegan = session.endBegan ?? .now
         // Not spawned yet: the end goes on once the spawn has returned.
         guard let tree = session.tree else { return }
@@ -642,7 +650,7 @@ public actor Supervisor: Service {
         ]
         if let exit = session.leaderExit { metadata[LogKey.exit] = "\(exit)" }
         if session.record.isIdle {
-            idleAgentEnded(session, reason: reason, metadata: metadata)
+            logger.about(session.record).info("prewarmed agent ended", metadata: metadata)
         } else {
             logger.about(session.record).info("session ended", metadata: metadata)
             metrics.sessionEnded(agent: session.record.agent, reason: reason, after: duration)
@@ -668,8 +676,11 @@ public actor Supervisor: Service {
         sessions[session.record.id] = nil
         count(session, as: nil)
         for former in session.formerIDs { aliases[former] = nil }
-        session.assignment?.close()
-        session.assignment = nil
+        // An exchange under way still watches the channel: it closes it when it returns.
+        if !session.assigning {
+            session.assignment?.close()
+            session.assignment = nil
+        }
         for waiter in session.endWaiters { waiter.resume(returning: result) }
         session.endWaiters.removeAll()
         // Room for an idle agent, or one to replace.
