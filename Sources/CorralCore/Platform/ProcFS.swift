@@ -9,7 +9,7 @@ import Musl
 public enum ProcFS {
     public static func stat(_ pid: Int32) -> ProcStat? {
         guard let bytes = readFile("/proc/\(pid)/stat", limit: 4096) else { return nil }
-        return ProcStat(parsing: Substring(String(decoding: bytes, as: UTF8.self)))
+        return ProcStat(parsing: bytes)
     }
 
     /// The argument vector; empty for zombies and kernel threads.
