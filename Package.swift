@@ -68,13 +68,18 @@ let package = Package(
         .executableTarget(
             name: "corral-bench",
             dependencies: [
+                "CleanSpawn",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
+        // posix_spawn with a clean signal state, for the programs the tests and the benchmark
+        // start (corral itself spawns agents through CCorralShims).
+        .target(name: "CleanSpawn"),
         .target(
             name: "CorralTestSupport",
             dependencies: [
+                "CleanSpawn",
                 "CorralCore",
                 "RedisClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -92,6 +97,7 @@ let package = Package(
         .testTarget(
             name: "CorralServerTests",
             dependencies: [
+                "CleanSpawn",
                 "CorralServer",
                 "CorralTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CleanSpawn
 import Foundation
 import NIOCore
 import NIOHTTP1

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CleanSpawn
 import Foundation
 
 #if canImport(Glibc)

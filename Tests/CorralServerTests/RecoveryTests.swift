@@ -1,3 +1,4 @@
+import CleanSpawn
 import CorralCore
 import CorralTestSupport
 import Foundation

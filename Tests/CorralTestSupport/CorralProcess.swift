@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CleanSpawn
 import CorralCore
 import Foundation
 import NIOCore

@@ -1,3 +1,4 @@
+import CleanSpawn
 import Foundation
 import RedisClient
 
