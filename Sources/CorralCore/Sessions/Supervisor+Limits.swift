@@ -20,9 +20,13 @@ extension Supervisor {
             let tree: any ContainedTree
             let limits: ResourceLimits
         }
-        // Logs grow slowly next to the limits: their sizes are looked at every 15th pass.
-        watchPasses &+= 1
-        let logs = configuration.logMaxBytes > 0 && watchPasses % 15 == 0 ? sessions.values.map(\.record.logPath) : []
+        // Logs grow slowly next to the limits: their sizes are looked at every 15 intervals. By
+        // the clock, not by counting passes: a pass over a large process table can take longer
+        // than the interval, and rotation must not fall behind with it.
+        let now = ContinuousClock.now
+        let logsDue = configuration.logMaxBytes > 0 && now - lastLogCheck >= .seconds(configuration.watchIntervalSeconds * 15)
+        if logsDue { lastLogCheck = now }
+        let logs = logsDue ? sessions.values.map(\.record.logPath) : []
         let maxBytes = configuration.logMaxBytes
         let dataDirectory = dataDirectory
         let watched = sessions.values.compactMap { session -> Watched? in

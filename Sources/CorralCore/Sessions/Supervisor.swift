@@ -51,7 +51,8 @@ public actor Supervisor: Service {
     private var activeCounts: [String: [SessionStatus: Int]] = [:]
     private var idleCounts: [String: [SessionStatus: Int]] = [:]
     private var nextInstance: UInt64 = 0
-    var watchPasses: UInt64 = 0
+    /// When log sizes were last looked at (see `watchSessions`).
+    var lastLogCheck = ContinuousClock.now
     private var notifySocket: NotifySocket?
     private var notifyToken: UInt64?
     private var prepared = false
