@@ -1,6 +1,17 @@
-// Spawning an agent: clone3 (CLONE_PIDFD, optionally CLONE_INTO_CGROUP), then in the child only
-// async-signal-safe calls up to execve. The child reports a failure through a close-on-exec pipe,
-// so the parent knows synchronously whether execve happened.
+// Spawning an agent. The child makes only raw syscalls up to execve and reports a failure
+// through a close-on-exec pipe, so the parent knows synchronously whether execve happened.
+//
+// The usual path is vfork-style, as posix_spawn does: clone with CLONE_VM | CLONE_VFORK on a
+// stack of its own. Nothing of corral's address space is copied (a fork of corral copies its
+// page tables, makes every page copy-on-write, and the child tears that copy down again at
+// execve: most of the cost of a start, measured). The child shares corral's memory until execve,
+// so it writes nothing but its own stack, and calls no libc function that keeps state (setuid
+// and friends go through syscall(): glibc's wrappers would try to reach corral's threads).
+// It joins its cgroup itself, by writing 0 to cgroup.procs, before anything else.
+//
+// A held child (one the caller places before it runs) cannot share memory with a parent that
+// is suspended until execve, so it is forked with clone3 (CLONE_PIDFD, optionally
+// CLONE_INTO_CGROUP), as are all children on kernels without CLONE_PIDFD for clone (< 5.2).
 #define _GNU_SOURCE
 #include "corral_shims.h"
 
@@ -13,6 +24,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -41,7 +53,7 @@ struct corral_clone_args {
     uint64_t cgroup;
 };
 
-enum { STEP_NONE = 0, STEP_SETUP = 1, STEP_CHDIR = 2, STEP_EXEC = 3 };
+enum { STEP_NONE = 0, STEP_SETUP = 1, STEP_CHDIR = 2, STEP_EXEC = 3, STEP_CGROUP = 4 };
 
 static void child_fail(int pipe_fd, int step) {
     int report[2] = {step, errno};
@@ -91,9 +103,10 @@ static void child_exec(const corral_spawn_request *request, int pipe_fd, int hol
 
     if (request->set_ids) {
         // Groups first: after setuid the right to change them is gone.
-        if (setgroups((size_t)request->group_count, request->groups) != 0) child_fail(pipe_fd, STEP_SETUP);
-        if (setgid(request->gid) != 0) child_fail(pipe_fd, STEP_SETUP);
-        if (setuid(request->uid) != 0) child_fail(pipe_fd, STEP_SETUP);
+        // Raw syscalls: they change this process alone, which is what a child needs.
+        if (syscall(SYS_setgroups, (size_t)request->group_count, request->groups) != 0) child_fail(pipe_fd, STEP_SETUP);
+        if (syscall(SYS_setgid, request->gid) != 0) child_fail(pipe_fd, STEP_SETUP);
+        if (syscall(SYS_setuid, request->uid) != 0) child_fail(pipe_fd, STEP_SETUP);
     }
 
     // After dropping privileges, so the directory is entered with the agent's own rights.
@@ -126,6 +139,40 @@ static void child_exec(const corral_spawn_request *request, int pipe_fd, int hol
 
 static pid_t clone3_with(struct corral_clone_args *args) {
     return (pid_t)syscall(SYS_clone3, args, sizeof(*args));
+}
+
+struct shared_child {
+    const corral_spawn_request *request;
+    int pipe_fd;
+};
+
+// The vfork-style child: joins the cgroup, then goes on as any child.
+static int shared_child_main(void *argument) {
+    const struct shared_child *child = argument;
+    int pipe_fd = child->pipe_fd;
+    if (child->request->cgroup_fd >= 0) {
+        int procs = openat(child->request->cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+        if (procs < 0) child_fail(pipe_fd, STEP_CGROUP);
+        if (write(procs, "0", 1) != 1) child_fail(pipe_fd, STEP_CGROUP);
+        close(procs);
+    }
+    child_exec(child->request, pipe_fd, -1);
+    return 127;
+}
+
+enum { SHARED_CHILD_STACK = 64 * 1024 };
+
+// Starts the vfork-style child; returns when it has called execve or exited. -1 with errno
+// EINVAL when the kernel does not know CLONE_PIDFD.
+static pid_t clone_shared(const corral_spawn_request *request, int pipe_fd, int *pidfd) {
+    void *stack = mmap(NULL, SHARED_CHILD_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return -1;
+    struct shared_child child = {request, pipe_fd};
+    pid_t pid = clone(shared_child_main, (char *)stack + SHARED_CHILD_STACK, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &child, pidfd);
+    int saved = errno;
+    munmap(stack, SHARED_CHILD_STACK);
+    errno = saved;
+    return pid;
 }
 
 // Waits for the child's report: EOF means execve succeeded.
@@ -182,8 +229,12 @@ int corral_spawn(const corral_spawn_request *request, corral_spawn_result *resul
         args.cgroup = (uint64_t)request->cgroup_fd;
     }
 
-    pid_t pid = clone3_with(&args);
+    pid_t pid = request->hold ? -1 : clone_shared(request, pipe_fds[1], &pidfd);
     int clone_errno = errno;
+    if (request->hold || (pid < 0 && clone_errno == EINVAL)) {
+        pid = clone3_with(&args);
+        clone_errno = errno;
+    }
     int used_fork = 0;
     if (pid < 0 && (clone_errno == ENOSYS || clone_errno == E2BIG) && request->cgroup_fd < 0) {
         // Kernels before 5.3: plain fork, pidfd opened afterwards (the child cannot be reaped

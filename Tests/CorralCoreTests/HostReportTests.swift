@@ -24,7 +24,7 @@ struct HostReportTests {
         let report = HostReport.gather(configuration)
         #expect(report.mode == "cgroup")
         #expect(report.canContain)
-        #expect(report.checks.first { $0.name == "clone3(CLONE_INTO_CGROUP)" }?.ok == true)
+        #expect(report.checks.first { $0.name == "start inside the cgroup" }?.ok == true)
         #expect(report.escapes.first { $0.name == "double-forked daemon" }?.contained == true)
         #expect(!FileManager.default.fileExists(atPath: root), "the probe left its cgroup root")
     }

@@ -23,7 +23,8 @@ typedef struct {
     int stdin_fd;
     /// Becomes the child's fds 1 and 2.
     int output_fd;
-    /// A cgroup v2 directory fd to start the child in (CLONE_INTO_CGROUP), or -1.
+    /// A cgroup v2 directory fd to start the child in, or -1. The child enters it before it
+    /// does anything else (CLONE_INTO_CGROUP when it is forked).
     int cgroup_fd;
     /// An fd passed to the child as `inherit_target_fd`, or -1.
     int inherit_fd;
@@ -47,7 +48,7 @@ typedef struct {
     /// 1 when the child started inside `cgroup_fd`.
     int in_cgroup;
     /// Which step failed in the child when the result is an errno from the child
-    /// (0 none, 1 setup, 2 chdir, 3 execve).
+    /// (0 none, 1 setup, 2 chdir, 3 execve, 4 entering `cgroup_fd`).
     int failed_step;
     /// For a held child: the pipe ends `corral_spawn_release` / `corral_spawn_abort` use.
     int release_fd;
@@ -56,9 +57,9 @@ typedef struct {
 
 /// Starts a process per `request`. On success returns 0 once the child has called execve (or,
 /// with `hold`, once it waits before execve). If the child failed before execve, it has been
-/// reaped and its errno is returned with `failed_step` set. If clone3 with CLONE_INTO_CGROUP is
-/// refused, returns that errno with `failed_step` 0 and nothing started, so the caller can fall
-/// back.
+/// reaped and its errno is returned with `failed_step` set. If entering `cgroup_fd` is refused
+/// (clone3 with CLONE_INTO_CGROUP: `failed_step` 0; the child's own move: 4), nothing is left
+/// running, so the caller can fall back.
 int corral_spawn(const corral_spawn_request *request, corral_spawn_result *result);
 
 /// Lets a held child continue to execve and waits for the outcome, like `corral_spawn`.

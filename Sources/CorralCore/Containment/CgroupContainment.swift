@@ -8,16 +8,17 @@ import Musl
 #endif
 
 /// Containment by cgroup v2: each session gets its own cgroup below corral's root, and the agent
-/// starts inside it with no moment in which it could fork outside (`clone3` with
-/// `CLONE_INTO_CGROUP`). Nothing the agent starts can leave: `setsid()` children, double-forked
+/// starts inside it with no moment in which it could fork outside (it enters the cgroup before
+/// execve, as the first thing the new process does). Nothing the agent starts can leave: `setsid()` children, double-forked
 /// daemons and fork bombs are all in `cgroup.procs`, and `cgroup.kill` ends them at once.
 public final class CgroupContainment: Containment {
     /// How the agent gets into its cgroup.
     public enum Placement: String, Sendable {
-        /// `clone3(CLONE_INTO_CGROUP)`: born inside.
+        /// Born inside: the new process enters the cgroup itself before anything else (a forked,
+        /// held child is cloned into it with `clone3(CLONE_INTO_CGROUP)`).
         case cloneIntoCgroup = "clone3"
         /// Spawned held before execve, moved into the cgroup, then released: it never runs its
-        /// own code outside. The fallback where clone3 cannot place it.
+        /// own code outside. The fallback where a new process cannot enter it itself.
         case attachBeforeExec = "attach"
     }
 
@@ -115,7 +116,7 @@ public final class CgroupContainment: Containment {
         do throws(AgentSpawner.Failure) {
             switch placement {
             case .cloneIntoCgroup:
-                // v1 limit cgroups cannot be entered by clone3: the held child is moved there.
+                // v1 limit cgroups are not entered by the spawn: the held child is moved there.
                 let placeInV1: ((Int32) throws(CorralError) -> Void)? =
                     cgroup.needsAttachForLimits ? { pid throws(CorralError) in try cgroup.attach(pid, includingV2: false) } : nil
                 return try cgroup.withDescriptor { fd throws(AgentSpawner.Failure) in
@@ -129,7 +130,7 @@ public final class CgroupContainment: Containment {
             }
         } catch .cgroupRefused(let cause) {
             logger.warning(
-                "clone3(CLONE_INTO_CGROUP) was refused; agents are now moved into their cgroup before they run",
+                "starting agents inside their cgroup was refused; they are now moved there before they run",
                 metadata: ["error": "\(cause)"]
             )
             placementState.withLock { $0 = .attachBeforeExec }

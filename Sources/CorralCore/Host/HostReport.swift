@@ -72,7 +72,7 @@ public struct HostReport: Sendable, Codable {
                 let intoCgroup = probeSpawn(cgroupFD: fd)
                 checks.append(
                     Check(
-                        name: "clone3(CLONE_INTO_CGROUP)",
+                        name: "start inside the cgroup",
                         ok: intoCgroup == nil,
                         detail: intoCgroup.map { "\($0); agents will be moved into their cgroup before exec" } ?? "agents start inside their cgroup"
                     )

@@ -32,7 +32,7 @@ struct SpawnedProcess {
     var pid: Int32 { pidFD.pid }
 }
 
-/// Starts agents through the C shim (clone3 + setsid + execve), never through a shell.
+/// Starts agents through the C shim (clone + setsid + execve), never through a shell.
 enum AgentSpawner {
     enum Failure: Error {
         /// The child was created but failed before execve (and has been reaped).
@@ -92,6 +92,7 @@ enum AgentSpawner {
             switch result.failed_step {
             case 0 where request.cgroupFD != nil:
                 throw .cgroupRefused(SystemError("clone3(CLONE_INTO_CGROUP)", errno: code))
+            case 4: throw .cgroupRefused(SystemError("entering the cgroup (cgroup.procs)", errno: code))
             case 0: throw .system(SystemError("clone3", errno: code))
             case 2: throw .childFailed(step: "chdir", SystemError("chdir(\(request.workingDirectory ?? ""))", errno: code))
             case 3: throw .childFailed(step: "execve", SystemError("execve(\(request.executable))", errno: code))

@@ -83,8 +83,8 @@ public final class SessionCgroup: Sendable {
         self.v1Paths = v1Paths
     }
 
-    /// The cgroup's directory, opened for `clone3(CLONE_INTO_CGROUP)`. Held only while spawning:
-    /// 10,000 sessions must not cost 10,000 descriptors.
+    /// The cgroup's directory, opened for the spawn to start the agent inside. Held only while
+    /// spawning: 10,000 sessions must not cost 10,000 descriptors.
     func withDescriptor<T, E: Error>(_ body: (Int32) throws(E) -> T) throws(E) -> T {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         defer { if fd >= 0 { Syscall.close(fd) } }
