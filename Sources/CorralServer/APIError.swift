@@ -44,4 +44,12 @@ enum JSONBody {
             body: .init(byteBuffer: ByteBuffer(bytes: data))
         )
     }
+
+    static func response(_ json: JSONWriter, status: HTTPResponse.Status = .ok) -> Response {
+        Response(
+            status: status,
+            headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: json.bytes))
+        )
+    }
 }

@@ -62,6 +62,50 @@ struct SessionJSON: Encodable {
         try container.encodeIfPresent(node, forKey: .node)
         try container.encodeIfPresent(livekit, forKey: .livekit)
     }
+
+    /// The same object as `encode(to:)` with a sorted-keys encoder, written directly (lists).
+    func write(to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("agent")
+        writer.string(agent)
+        writer.key("containment")
+        writer.string(containment)
+        writer.key("expires_at")
+        writer.string(expiresAt)
+        writer.key("is_group_leader")
+        writer.bool(isGroupLeader)
+        if let livekit {
+            writer.key("livekit")
+            writer.object(livekit)
+        }
+        if let usage {
+            writer.key("memory_bytes")
+            writer.integer(usage.memoryBytes)
+        }
+        writer.key("metadata")
+        writer.object(metadata)
+        if let node {
+            writer.key("node")
+            writer.string(node)
+        }
+        writer.key("pgid")
+        if let pgid { writer.integer(pgid) } else { writer.null() }
+        writer.key("pid")
+        if let pid { writer.integer(pid) } else { writer.null() }
+        if let usage {
+            writer.key("processes")
+            writer.integer(usage.processes)
+        }
+        writer.key("session_id")
+        writer.string(sessionID)
+        writer.key("start")
+        writer.string(start)
+        writer.key("started_at")
+        writer.string(startedAt)
+        writer.key("status")
+        writer.string(status)
+        writer.endObject()
+    }
 }
 
 /// An idle prewarmed agent (`GET /api/prewarm`).
@@ -99,6 +143,18 @@ struct PrewarmJSON: Encodable {
 
 struct SessionListJSON: Encodable {
     let sessions: [SessionJSON]
+
+    /// `{"sessions":[...]}`, written directly: this response grows with the session count.
+    var json: JSONWriter {
+        var writer = JSONWriter(capacity: 64 + sessions.count * 400)
+        writer.beginObject()
+        writer.key("sessions")
+        writer.beginArray()
+        for session in sessions { session.write(to: &writer) }
+        writer.endArray()
+        writer.endObject()
+        return writer
+    }
 }
 
 struct EndResultJSON: Encodable {
@@ -207,8 +263,44 @@ struct ProcessReportJSON: Encodable {
     }
 }
 
+/// `2026-11-29T12:19:24.123Z`: UTC, milliseconds.
 enum RFC3339 {
+    /// By hand from `gmtime_r`: Foundation's format style costs microseconds per call, and a
+    /// session list formats two dates per session.
     static func string(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt))
+        let interval = date.timeIntervalSince1970
+        let whole = interval.rounded(.down)
+        var seconds = time_t(whole)
+        var milliseconds = Int(((interval - whole) * 1000).rounded(.down))
+        if milliseconds > 999 { milliseconds = 999 }
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(24)
+        func digits(_ value: Int, _ count: Int) {
+            var divisor = 1
+            for _ in 1..<count { divisor *= 10 }
+            var rest = value
+            while divisor > 0 {
+                bytes.append(UInt8(ascii: "0") + UInt8(rest / divisor % 10))
+                rest %= divisor
+                divisor /= 10
+            }
+        }
+        digits(Int(parts.tm_year) + 1900, 4)
+        bytes.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mon) + 1, 2)
+        bytes.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mday), 2)
+        bytes.append(UInt8(ascii: "T"))
+        digits(Int(parts.tm_hour), 2)
+        bytes.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_min), 2)
+        bytes.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_sec), 2)
+        bytes.append(UInt8(ascii: "."))
+        digits(milliseconds, 3)
+        bytes.append(UInt8(ascii: "Z"))
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -60,10 +60,10 @@ struct SessionRoutes {
         try context.require(.read)
         if try StreamingRoutes.flag(request.uri.queryParameters["usage"].map(String.init), name: "usage") {
             let sessions = await supervisor.allSessionsWithUsage().map { SessionJSON($0.0, usage: $0.1) }
-            return JSONBody.response(SessionListJSON(sessions: sessions + (try await remoteSessions())))
+            return JSONBody.response(SessionListJSON(sessions: sessions + (try await remoteSessions())).json)
         }
         let local = await supervisor.allSessions().map { SessionJSON($0) }
-        return JSONBody.response(SessionListJSON(sessions: local + (try await remoteSessions())))
+        return JSONBody.response(SessionListJSON(sessions: local + (try await remoteSessions())).json)
     }
 
     /// Other nodes' sessions (cluster mode): `lost` while their node does not answer.
