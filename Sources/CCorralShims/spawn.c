@@ -38,6 +38,9 @@
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1U << 1)
+#endif
 
 struct corral_clone_args {
     uint64_t flags;
@@ -141,38 +144,147 @@ static pid_t clone3_with(struct corral_clone_args *args) {
     return (pid_t)syscall(SYS_clone3, args, sizeof(*args));
 }
 
+// Descriptors the vfork-style child takes with it, at low numbers of their own.
+//
+// A child normally gets a copy of corral's whole descriptor table and closes every descriptor at
+// execve: with 10,000 sessions (a pidfd each) that was most of a start, and it grew with every
+// session (perf: filp_flush, dnotify_flush in do_close_on_exec). Instead the child shares the
+// table at clone (CLONE_FILES) and its first act is close_range(boundary, ~0,
+// CLOSE_RANGE_UNSHARE): the kernel gives it a table of only the descriptors below `boundary`.
+// What it needs is first duplicated into these slots, reserved once, low, and held on /dev/null
+// between spawns. A lock keeps one spawn at a time on them.
+enum { SLOT_STDIN, SLOT_OUTPUT, SLOT_REPORT, SLOT_CGROUP, SLOT_INHERIT, SLOT_COUNT };
+
+static struct {
+    pthread_mutex_t lock;
+    int state;  // 0 not yet reserved, 1 in use, -1 unusable (reserving or unsharing failed)
+    int null_fd;
+    int fd[SLOT_COUNT];
+    int boundary;
+} slots = {PTHREAD_MUTEX_INITIALIZER, 0, -1, {-1, -1, -1, -1, -1}, 0};
+
+// Under the lock.
+static int slots_reserve(void) {
+    if (slots.state != 0) return slots.state > 0;
+    slots.state = -1;
+    slots.null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (slots.null_fd < 0) return 0;
+    for (int i = 0; i < SLOT_COUNT; i++) {
+        // Never 0-2: the child installs its own there.
+        slots.fd[i] = fcntl(slots.null_fd, F_DUPFD_CLOEXEC, 3);
+        if (slots.fd[i] < 0) {
+            for (int j = 0; j < i; j++) close(slots.fd[j]);
+            close(slots.null_fd);
+            return 0;
+        }
+        if (slots.fd[i] + 1 > slots.boundary) slots.boundary = slots.fd[i] + 1;
+    }
+    slots.state = 1;
+    return 1;
+}
+
+// Under the lock: points the slots back at /dev/null, so no spawn keeps a log or cgroup open.
+static void slots_clear(void) {
+    for (int i = 0; i < SLOT_COUNT; i++) (void)dup3(slots.null_fd, slots.fd[i], O_CLOEXEC);
+}
+
+// Under the lock: `copy` gets the slot numbers in place of the caller's descriptors.
+static int slots_fill(const corral_spawn_request *request, int pipe_fd, corral_spawn_request *copy, int *child_pipe_fd) {
+    *copy = *request;
+    if (dup3(request->stdin_fd, slots.fd[SLOT_STDIN], O_CLOEXEC) < 0) return 0;
+    copy->stdin_fd = slots.fd[SLOT_STDIN];
+    if (dup3(request->output_fd, slots.fd[SLOT_OUTPUT], O_CLOEXEC) < 0) return 0;
+    copy->output_fd = slots.fd[SLOT_OUTPUT];
+    if (dup3(pipe_fd, slots.fd[SLOT_REPORT], O_CLOEXEC) < 0) return 0;
+    *child_pipe_fd = slots.fd[SLOT_REPORT];
+    if (request->cgroup_fd >= 0) {
+        if (dup3(request->cgroup_fd, slots.fd[SLOT_CGROUP], O_CLOEXEC) < 0) return 0;
+        copy->cgroup_fd = slots.fd[SLOT_CGROUP];
+    }
+    if (request->inherit_fd >= 0) {
+        if (dup3(request->inherit_fd, slots.fd[SLOT_INHERIT], O_CLOEXEC) < 0) return 0;
+        copy->inherit_fd = slots.fd[SLOT_INHERIT];
+    }
+    return 1;
+}
+
 struct shared_child {
-    const corral_spawn_request *request;
+    corral_spawn_request request;
     int pipe_fd;
+    // > 0: the table is shared; unshare it keeping the descriptors below this.
+    int files_boundary;
+    // Set by the child (shared memory) when it could not unshare (kernels before 5.9).
+    volatile int unshare_failed;
 };
 
-// The vfork-style child: joins the cgroup, then goes on as any child.
+// The vfork-style child: takes its own descriptor table, joins the cgroup, then goes on as any
+// child.
 static int shared_child_main(void *argument) {
-    const struct shared_child *child = argument;
+    struct shared_child *child = argument;
+    if (child->files_boundary > 0 && syscall(SYS_close_range, (unsigned)child->files_boundary, ~0U, CLOSE_RANGE_UNSHARE) != 0) {
+        // Nothing may be touched in a table corral's threads are using: give up, the parent
+        // starts this agent again without sharing.
+        child->unshare_failed = 1;
+        _exit(127);
+    }
     int pipe_fd = child->pipe_fd;
-    if (child->request->cgroup_fd >= 0) {
-        int procs = openat(child->request->cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+    if (child->request.cgroup_fd >= 0) {
+        int procs = openat(child->request.cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
         if (procs < 0) child_fail(pipe_fd, STEP_CGROUP);
         if (write(procs, "0", 1) != 1) child_fail(pipe_fd, STEP_CGROUP);
         close(procs);
     }
-    child_exec(child->request, pipe_fd, -1);
+    child_exec(&child->request, pipe_fd, -1);
     return 127;
 }
 
 enum { SHARED_CHILD_STACK = 64 * 1024 };
 
-// Starts the vfork-style child; returns when it has called execve or exited. -1 with errno
-// EINVAL when the kernel does not know CLONE_PIDFD.
-static pid_t clone_shared(const corral_spawn_request *request, int pipe_fd, int *pidfd) {
+static pid_t clone_shared_with(struct shared_child *child, int share_files, int *pidfd) {
     void *stack = mmap(NULL, SHARED_CHILD_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stack == MAP_FAILED) return -1;
-    struct shared_child child = {request, pipe_fd};
-    pid_t pid = clone(shared_child_main, (char *)stack + SHARED_CHILD_STACK, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &child, pidfd);
+    int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD | (share_files ? CLONE_FILES : 0);
+    pid_t pid = clone(shared_child_main, (char *)stack + SHARED_CHILD_STACK, flags, child, pidfd);
     int saved = errno;
     munmap(stack, SHARED_CHILD_STACK);
     errno = saved;
     return pid;
+}
+
+// Starts the vfork-style child; returns when it has called execve or exited. -1 with errno
+// EINVAL when the kernel does not know CLONE_PIDFD.
+static pid_t clone_shared(const corral_spawn_request *request, int pipe_fd, int *pidfd) {
+    struct shared_child child;
+    memset(&child, 0, sizeof(child));
+    pthread_mutex_lock(&slots.lock);
+    if (slots_reserve()) {
+        pid_t pid = -1;
+        int saved = EINVAL;
+        if (slots_fill(request, pipe_fd, &child.request, &child.pipe_fd)) {
+            child.files_boundary = slots.boundary;
+            pid = clone_shared_with(&child, 1, pidfd);
+            saved = errno;
+        }
+        slots_clear();
+        if (pid > 0 && child.unshare_failed) {
+            int status;
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+            }
+            if (*pidfd >= 0) close(*pidfd);
+            *pidfd = -1;
+            slots.state = -1;
+        } else if (pid > 0 || saved != EINVAL) {
+            pthread_mutex_unlock(&slots.lock);
+            errno = saved;
+            return pid;
+        }
+    }
+    pthread_mutex_unlock(&slots.lock);
+    // Without slots: the child copies corral's table and closes it all at execve.
+    memset(&child, 0, sizeof(child));
+    child.request = *request;
+    child.pipe_fd = pipe_fd;
+    return clone_shared_with(&child, 0, pidfd);
 }
 
 // Waits for the child's report: EOF means execve succeeded.
