@@ -78,6 +78,9 @@ struct SessionStoreTests {
             try await store.update(second)
             #expect(try await store.record(second.id)?.status == .stopping)
             #expect(try await store.allRecords().map(\.id.rawValue) == ["a", "b"])
+            #expect(try await store.records(excluding: [first.id]) == [second])
+            #expect(try await store.records(excluding: [first.id, second.id]).isEmpty)
+            #expect(try await store.records(excluding: []).map(\.id.rawValue).sorted() == ["a", "b"])
             try await store.delete(first.id)
             try await store.delete(first.id)  // deleting twice is not an error
             #expect(try await store.record(first.id) == nil)

@@ -4,9 +4,17 @@ final class LiveSession {
     /// and exit events.
     let instance: UInt64
     let profile: AgentProfile
+    let limits: ResourceLimits
     var record: SessionRecord
     var lifecycle = SessionLifecycle()
-    var tree: (any ContainedTree)?
+    var tree: (any ContainedTree)? {
+        didSet { isWatched = tree.map { $0.needsProcessTable || limits.memoryBytes != nil || limits.pids != nil } ?? false }
+    }
+    /// The limit watch has something to look at: a limit to check, or a tree that only the
+    /// process table shows (a cgroup keeps escapes in on its own). Kept as a flag because the
+    /// watch asks it of every session on every pass, and looking at `tree` (an existential)
+    /// each time was most of corral's idle CPU at 10,000 sessions (perf).
+    private(set) var isWatched = false
     var watchToken: UInt64?
     var deadlineTimer: Task<Void, Never>?
     var startupTimer: Task<Void, Never>?
@@ -39,6 +47,7 @@ final class LiveSession {
         self.instance = instance
         self.record = record
         self.profile = profile
+        self.limits = profile.limits
     }
 
     func cancelTimers() {

@@ -26,15 +26,12 @@ extension Supervisor {
         let now = ContinuousClock.now
         let logsDue = configuration.logMaxBytes > 0 && now - lastLogCheck >= .seconds(configuration.watchIntervalSeconds * 15)
         if logsDue { lastLogCheck = now }
-        let logs = logsDue ? sessions.values.map(\.record.logPath) : []
+        let logs = logsDue ? sessions.values.map { $0.record.logPath } : []
         let maxBytes = configuration.logMaxBytes
         let dataDirectory = dataDirectory
         let watched = sessions.values.compactMap { session -> Watched? in
-            guard let tree = session.tree, !session.lifecycle.isStopping else { return nil }
-            // Nothing to look at: no watched limit, and a cgroup keeps escapes in on its own.
-            let limits = session.profile.limits
-            guard limits.memoryBytes != nil || limits.pids != nil || tree.needsProcessTable else { return nil }
-            return Watched(id: session.record.id, instance: session.instance, tree: tree, limits: session.profile.limits)
+            guard session.isWatched, !session.lifecycle.isStopping, let tree = session.tree else { return nil }
+            return Watched(id: session.record.id, instance: session.instance, tree: tree, limits: session.limits)
         }
         guard !watched.isEmpty || !logs.isEmpty else { return }
         let readings = await Blocking.run { () -> [(Watched, ResourceUsage?, LimitViolation?)] in

@@ -23,14 +23,15 @@ extension Supervisor {
                 perform(session.lifecycle.handle(.leaderExited(.unknown)), for: session)
             }
         }
-        let removedLogs = dataDirectory.removeLogs(
-            olderThan: configuration.logRetentionSeconds,
-            keeping: Set(sessions.values.map(\.record.logPath))
-        )
+        // A stat per log: off the actor.
+        let dataDirectory = dataDirectory
+        let retention = configuration.logRetentionSeconds
+        let keep = Set(sessions.values.map { $0.record.logPath })
+        let removedLogs = await Blocking.run { dataDirectory.removeLogs(olderThan: retention, keeping: keep) }
         if removedLogs > 0 { logger.info("removed expired session logs", metadata: ["count": "\(removedLogs)"]) }
         let records: [SessionRecord]
         do {
-            records = try await store.allRecords()
+            records = try await store.records(excluding: Set(sessions.keys))
         } catch {
             metrics.storeFailed()
             logger.error("sweep could not read the session store", metadata: [LogKey.error: "\(error)"])

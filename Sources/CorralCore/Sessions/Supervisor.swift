@@ -401,7 +401,7 @@ public actor Supervisor: Service {
             environment: environment,
             workingDirectory: session.profile.workingDirectory,
             outputFD: logFD,
-            limits: session.profile.limits,
+            limits: session.limits,
             user: session.profile.user,
             assignFD: session.assignment?.agentDescriptor
         )

@@ -83,8 +83,22 @@ public final class RedisStore: SessionStore {
     }
 
     public func allRecords() async throws(CorralError) -> [SessionRecord] {
-        let members = try await run("list sessions") { () throws(RedisError) in try await client.send(["SMEMBERS", Self.index]) }
-        let ids = (members.array ?? []).compactMap { $0.string.flatMap(SessionID.init) }
+        try await records(Self.sessionIDs(in: try await indexMembers()))
+    }
+
+    public func records(excluding known: Set<SessionID>) async throws(CorralError) -> [SessionRecord] {
+        try await records(Self.sessionIDs(in: try await indexMembers()).filter { !known.contains($0) })
+    }
+
+    private func indexMembers() async throws(CorralError) -> RESPValue {
+        try await run("list sessions") { () throws(RedisError) in try await client.send(["SMEMBERS", Self.index]) }
+    }
+
+    private static func sessionIDs(in members: RESPValue) -> [SessionID] {
+        (members.array ?? []).compactMap { $0.string.flatMap(SessionID.init) }
+    }
+
+    private func records(_ ids: [SessionID]) async throws(CorralError) -> [SessionRecord] {
         guard !ids.isEmpty else { return [] }
         let answers = try await run("read sessions") { () throws(RedisError) in
             try await client.pipeline(ids.map { ["HGETALL", Self.sessionKey($0)] })

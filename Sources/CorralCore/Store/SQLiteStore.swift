@@ -133,6 +133,21 @@ public final class SQLiteStore: SessionStore {
         }
     }
 
+    public func records(excluding known: Set<SessionID>) async throws(CorralError) -> [SessionRecord] {
+        do {
+            return try await pool.read { db in
+                let others = try String.fetchAll(db, sql: "SELECT id FROM sessions").filter { id in
+                    SessionID(id).map { !known.contains($0) } ?? true
+                }
+                return try others.compactMap { id in
+                    try Row.fetchOne(db, sql: "SELECT * FROM sessions WHERE id = ?", arguments: [id]).flatMap(Self.record(from:))
+                }
+            }
+        } catch {
+            throw Self.failure("read sessions", error)
+        }
+    }
+
     private static func write(_ record: SessionRecord, _ db: Database, replace: Bool) throws {
         let metadata = String(decoding: try JSONEncoder().encode(record.metadata), as: UTF8.self)
         try db.execute(
