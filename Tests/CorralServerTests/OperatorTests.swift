@@ -147,8 +147,13 @@ struct OperatorTests {
             #expect(await ProcessProbe.waitUntil(timeout: .seconds(30)) {
                 ((try? FileManager.default.attributesOfItem(atPath: logPath)[.size] as? Int) ?? .max) < 4096 * 4
             })
-            let tail = try await corral.request(.GET, "/api/sessions/chat/logs?tail=3")
+            // Right after a rotation the log is empty until the agent writes again.
+            var tail = try await corral.request(.GET, "/api/sessions/chat/logs?tail=3")
             #expect(tail.status == 200)
+            #expect(try await ProcessProbe.waitUntil {
+                tail = try await corral.request(.GET, "/api/sessions/chat/logs?tail=3")
+                return tail.text.split(separator: "\n").count >= 3
+            })
             #expect(tail.text.split(separator: "\n").count == 3)
             #expect(tail.text.split(separator: "\n").allSatisfy { $0.hasPrefix("line ") })
             #expect(try await corral.request(.GET, "/api/sessions/chat/logs?tail=-1").status == 400)
