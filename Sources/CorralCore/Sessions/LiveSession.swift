@@ -15,6 +15,10 @@ final class LiveSession {
     /// watch asks it of every session on every pass, and looking at `tree` (an existential)
     /// each time was most of corral's idle CPU at 10,000 sessions (perf).
     private(set) var isWatched = false
+    /// An idle prewarmed agent. Read from the stored `start` field: going through the record's
+    /// computed `isIdle` copies the whole record, and lists and the idle-agent gauge ask it of
+    /// every session (perf: most of corral's idle CPU at 10,000 sessions with a prewarmed profile).
+    var isIdle: Bool { record.start == .idle }
     var watchToken: UInt64?
     var deadlineTimer: Task<Void, Never>?
     var startupTimer: Task<Void, Never>?

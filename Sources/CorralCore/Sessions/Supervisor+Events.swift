@@ -42,7 +42,7 @@ extension Supervisor {
             guard parts.count == 2 else { continue }
             switch (parts[0], parts[1]) {
             case ("READY", "1"):
-                if session.record.isIdle {
+                if session.isIdle {
                     if session.lifecycle.status == .starting { idleAgentReady(session) }
                 } else if session.lifecycle.status == .starting {
                     logger.about(session.record).info("agent ready")

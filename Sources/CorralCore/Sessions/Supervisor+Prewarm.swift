@@ -21,7 +21,7 @@ extension Supervisor {
 
     /// Idle agents, oldest first, with what they use.
     public func idleAgents() async -> [IdleAgent] {
-        let entries = sessions.values.filter { $0.record.isIdle && !$0.lifecycle.isStopping }
+        let entries = sessions.values.filter { $0.isIdle && !$0.lifecycle.isStopping }
             .map { ($0.record, $0.lifecycle.status == .running, $0.tree) }
             .sorted { ($0.0.createdAt, $0.0.id) < ($1.0.createdAt, $1.0.id) }
         return await Blocking.run {
@@ -118,7 +118,7 @@ extension Supervisor {
     /// Ends every idle agent (draining: they would never end by themselves).
     func endIdleAgents() async {
         for pool in pools.values { pool.refill?.cancel() }
-        let idle = sessions.values.filter(\.record.isIdle).map(\.record.id)
+        let idle = sessions.values.filter(\.isIdle).map(\.record.id)
         await withDiscardingTaskGroup { group in
             for id in idle {
                 group.addTask { _ = try? await self.end(id, reason: .shutdown) }

@@ -159,13 +159,13 @@ public actor Supervisor: Service {
 
     /// A live session; idle prewarmed agents are not sessions.
     public func session(_ id: SessionID) -> SessionRecord? {
-        sessions[id].flatMap { $0.record.isIdle ? nil : snapshot($0) }
+        sessions[id].flatMap { $0.isIdle ? nil : snapshot($0) }
     }
 
     public func allSessions() -> [SessionRecord] {
         // Sorted as references, copied after: moving whole records in the sort was a tenth of a
         // list at 1,000 sessions.
-        sessions.values.filter { !$0.record.isIdle }
+        sessions.values.filter { !$0.isIdle }
             .sorted { ($0.record.createdAt, $0.record.id) < ($1.record.createdAt, $1.record.id) }
             .map(snapshot)
     }
@@ -185,7 +185,7 @@ public actor Supervisor: Service {
 
     /// Every live session with what it uses (process count, memory), read off the actor.
     public func allSessionsWithUsage() async -> [(SessionRecord, ResourceUsage?)] {
-        let entries = sessions.values.filter { !$0.record.isIdle }.map { (snapshot($0), $0.tree) }.sorted { ($0.0.createdAt, $0.0.id) < ($1.0.createdAt, $1.0.id) }
+        let entries = sessions.values.filter { !$0.isIdle }.map { (snapshot($0), $0.tree) }.sorted { ($0.0.createdAt, $0.0.id) < ($1.0.createdAt, $1.0.id) }
         return await Blocking.run {
             let table = entries.contains { $0.1?.needsProcessTable == true } ? ProcessTable.read() : nil
             return entries.map { ($0.0, $0.1?.usage(in: table)) }
@@ -195,7 +195,7 @@ public actor Supervisor: Service {
     /// The session's log: the live session's, else the latest one left by a session with this
     /// id (logs outlive their sessions until `log_retention_seconds`).
     public func logPath(for id: SessionID) -> (path: String, live: Bool)? {
-        if let session = sessions[id], !session.record.isIdle { return (session.record.logPath, true) }
+        if let session = sessions[id], !session.isIdle { return (session.record.logPath, true) }
         return dataDirectory.latestLog(for: id).map { ($0, false) }
     }
 
@@ -215,7 +215,7 @@ public actor Supervisor: Service {
     /// Every process of the session, read from /proc (off the actor: it may take a while on a
     /// busy host).
     public func processes(_ id: SessionID, withEnvironments: Bool = false) async throws(CorralError) -> ProcessReport {
-        guard let session = sessions[id], !session.record.isIdle else { throw Self.unknownSession(id) }
+        guard let session = sessions[id], !session.isIdle else { throw Self.unknownSession(id) }
         let record = snapshot(session)
         guard let tree = session.tree else {
             return ProcessReport(record: record, isProcessAlive: false, isGroupAlive: false, listing: ProcessListing())
@@ -395,7 +395,7 @@ public actor Supervisor: Service {
             record: session.record,
             instanceID: dataDirectory.instanceID,
             notifySocket: notifySocket?.address,
-            credentials: session.record.isIdle ? [:] : credentials?(session.record, session.profile) ?? [:],
+            credentials: session.isIdle ? [:] : credentials?(session.record, session.profile) ?? [:],
             assignFD: session.assignment == nil ? nil : AgentLaunch.assignTargetFD
         )
         let launch = AgentLaunch(
@@ -435,7 +435,7 @@ public actor Supervisor: Service {
     /// Moves the session to `status` (nil: gone) in the active-sessions gauge, or an idle agent
     /// in the idle-agents gauge.
     func count(_ session: LiveSession, as status: SessionStatus?) {
-        let counted = status.map { LiveSession.Counted(idle: session.record.isIdle, status: $0) }
+        let counted = status.map { LiveSession.Counted(idle: session.isIdle, status: $0) }
         guard session.counted != counted else { return }
         let agent = session.record.agent
         if let old = session.counted { adjustCount(old, agent: agent, by: -1) }
@@ -485,7 +485,7 @@ public actor Supervisor: Service {
     public func end(_ id: SessionID, reason: EndReason = .deleted) async throws(CorralError) -> EndResult {
         // At shutdown, ids collected earlier may name idle agents, or sessions they became since.
         let session = sessions[id] ?? (reason == .shutdown ? aliases[id].flatMap { sessions[$0] } : nil)
-        guard let session, !session.record.isIdle || reason == .shutdown else { throw Self.unknownSession(id) }
+        guard let session, !session.isIdle || reason == .shutdown else { throw Self.unknownSession(id) }
         return await endAndWait(session, reason: reason)
     }
 
@@ -532,7 +532,7 @@ public actor Supervisor: Service {
             "draining: new sessions are refused, running ones may end by themselves",
             metadata: ["count": "\(sessions.count)", "timeout_seconds": "\(configuration.drainTimeoutSeconds)"]
         )
-        while sessions.values.contains(where: { !$0.record.isIdle }), ContinuousClock.now < deadline {
+        while sessions.values.contains(where: { !$0.isIdle }), ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(50))
         }
     }
@@ -603,7 +603,7 @@ public actor Supervisor: Service {
     }
 
     private func beginTermination(_ session: LiveSession, reason: EndReason) {
-        if session.endBegan == nil, session.record.isIdle { idleAgentStopping(session, reason: reason) }
+        if session.endBegan == nil, session.isIdle { idleAgentStopping(session, reason: reason) }
         session.endBegan = session.endBegan ?? .now
         // Not spawned yet: the end goes on once the spawn has returned.
         guard let tree = session.tree else { return }
@@ -654,7 +654,7 @@ public actor Supervisor: Service {
             LogKey.reason: "\(reason.name)", LogKey.outcome: "\(result.outcome.rawValue)", LogKey.durationMS: "\(duration.milliseconds)",
         ]
         if let exit = session.leaderExit { metadata[LogKey.exit] = "\(exit)" }
-        if session.record.isIdle {
+        if session.isIdle {
             logger.about(session.record).info("prewarmed agent ended", metadata: metadata)
         } else {
             logger.about(session.record).info("session ended", metadata: metadata)
