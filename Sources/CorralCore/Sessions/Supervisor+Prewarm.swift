@@ -21,9 +21,8 @@ extension Supervisor {
 
     /// Idle agents, oldest first, with what they use.
     public func idleAgents() async -> [IdleAgent] {
-        let entries = sessions.values.filter { $0.isIdle && !$0.lifecycle.isStopping }
+        let entries = inOrder(sessions.values.filter { $0.isIdle && !$0.lifecycle.isStopping })
             .map { ($0.record, $0.lifecycle.status == .running, $0.tree) }
-            .sorted { ($0.0.createdAt, $0.0.id) < ($1.0.createdAt, $1.0.id) }
         return await Blocking.run {
             let table = entries.contains { $0.2?.needsProcessTable == true } ? ProcessTable.read() : nil
             return entries.map { IdleAgent(record: $0.0, ready: $0.1, usage: $0.2?.usage(in: table)) }
