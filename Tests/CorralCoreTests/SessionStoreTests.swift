@@ -127,6 +127,36 @@ struct SessionStoreTests {
         let mode = try FileManager.default.attributesOfItem(atPath: directory + "/corral.db")[.posixPermissions] as? Int
         #expect(mode == 0o600)
     }
+
+    /// The write-ahead log is copied back by the background pass, not by a commit (the backstop
+    /// is far above these writes), and then reused from its start instead of growing.
+    @Test func sqliteCheckpointsInTheBackground() async throws {
+        let directory = NSTemporaryDirectory() + "corral-store-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try SQLiteStore(path: directory + "/corral.db")
+        /// Waits for a pass that starts after a batch of writes and copies every frame in the log.
+        func writeAndCatchUp() async throws -> Bool {
+            for index in 0..<50 { try await store.insert(Self.record("wal-\(index)")) }
+            for index in 0..<50 { try await store.delete(SessionID("wal-\(index)")!) }
+            let before = store.lastCheckpoint?.number ?? 0
+            return await ProcessProbe.waitUntil {
+                guard let pass = store.lastCheckpoint, pass.number > before else { return false }
+                return pass.walFrameCount > 0 && pass.checkpointedFrameCount == pass.walFrameCount
+            }
+        }
+        /// The log header's checkpoint sequence number: SQLite adds one each time it starts the
+        /// log over.
+        func logRestarts() throws -> UInt32 {
+            let header = try Data(contentsOf: URL(fileURLWithPath: directory + "/corral.db-wal")).prefix(16)
+            return header.suffix(4).reduce(0) { $0 << 8 | UInt32($1) }
+        }
+
+        #expect(try await writeAndCatchUp())
+        let first = try logRestarts()
+        #expect(try await writeAndCatchUp())
+        #expect(try logRestarts() > first, "the log was not started over after a full checkpoint")
+    }
 }
 
 @Suite("Redis layout", .enabled(if: RedisServer.available, "\(RedisServer.unavailableReason)"))
