@@ -7,7 +7,12 @@
 // execve: most of the cost of a start, measured). The child shares corral's memory until execve,
 // so it writes nothing but its own stack, and calls no libc function that keeps state (setuid
 // and friends go through syscall(): glibc's wrappers would try to reach corral's threads).
-// It joins its cgroup itself, by writing 0 to cgroup.procs, before anything else.
+//
+// On x86-64 that clone is clone3 with CLONE_INTO_CGROUP, so the child starts in its cgroup.
+// Elsewhere (and on kernels before 5.7) it is clone, and the child joins its cgroup itself by
+// writing 0 to cgroup.procs; a move like that takes the cgroup core's process-move lock for
+// writing, which waits out an RCU grace period now and then: 15-20 ms for one start in fifty on
+// this host (traced), the start p99.
 //
 // A held child (one the caller places before it runs) cannot share memory with a parent that
 // is suspended until execve, so it is forked with clone3 (CLONE_PIDFD, optionally
@@ -211,6 +216,8 @@ static int slots_fill(const corral_spawn_request *request, int pipe_fd, corral_s
 struct shared_child {
     corral_spawn_request request;
     int pipe_fd;
+    // Started inside its cgroup (CLONE_INTO_CGROUP): nothing to join.
+    int in_cgroup;
     // > 0: the table is shared; unshare it keeping the descriptors below this.
     int files_boundary;
     // Set by the child (shared memory) when it could not unshare (kernels before 5.9).
@@ -228,7 +235,7 @@ static int shared_child_main(void *argument) {
         _exit(127);
     }
     int pipe_fd = child->pipe_fd;
-    if (child->request.cgroup_fd >= 0) {
+    if (child->request.cgroup_fd >= 0 && !child->in_cgroup) {
         int procs = openat(child->request.cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
         if (procs < 0) child_fail(pipe_fd, STEP_CGROUP);
         if (write(procs, "0", 1) != 1) child_fail(pipe_fd, STEP_CGROUP);
@@ -240,11 +247,77 @@ static int shared_child_main(void *argument) {
 
 enum { SHARED_CHILD_STACK = 64 * 1024 };
 
+#if defined(__x86_64__)
+#define CORRAL_HAVE_CLONE3_SHARED 1
+// clone3 with its own stack for the child. The child comes back from the syscall on that stack,
+// where no C frame exists, so it cannot return into C: this calls fn(arg) there and exits with
+// its result. In the parent it returns the pid, or -errno. glibc has such a function but does
+// not export it.
+long corral_clone3_shared(struct corral_clone_args *args, size_t size, int (*fn)(void *), void *arg)
+    __attribute__((visibility("hidden")));
+__asm__(
+    ".text\n"
+    ".globl corral_clone3_shared\n"
+    ".hidden corral_clone3_shared\n"
+    ".type corral_clone3_shared, @function\n"
+    ".p2align 4\n"
+    "corral_clone3_shared:\n"
+    "    movq %rcx, %r8\n"      // arg: syscall overwrites rcx, keeps r8 (and rdx, fn)
+    "    movl $435, %eax\n"     // SYS_clone3; args and size are already in rdi, rsi
+    "    syscall\n"
+    "    testq %rax, %rax\n"
+    "    jz 1f\n"
+    "    ret\n"
+    "1:\n"
+    "    xorl %ebp, %ebp\n"     // the outermost frame
+    "    andq $-16, %rsp\n"
+    "    movq %r8, %rdi\n"
+    "    callq *%rdx\n"
+    "    movl %eax, %edi\n"
+    "    movl $60, %eax\n"      // SYS_exit
+    "    syscall\n"
+    "    hlt\n"
+    ".size corral_clone3_shared, .-corral_clone3_shared\n");
+
+// Set once clone3 has said it cannot (kernel before 5.7: ENOSYS, E2BIG or EINVAL).
+static int clone3_shared_unsupported;
+#endif
+
 static pid_t clone_shared_with(struct shared_child *child, int share_files, int *pidfd) {
     void *stack = mmap(NULL, SHARED_CHILD_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stack == MAP_FAILED) return -1;
-    int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD | (share_files ? CLONE_FILES : 0);
-    pid_t pid = clone(shared_child_main, (char *)stack + SHARED_CHILD_STACK, flags, child, pidfd);
+    pid_t pid = -1;
+    int done = 0;
+#ifdef CORRAL_HAVE_CLONE3_SHARED
+    if (!__atomic_load_n(&clone3_shared_unsupported, __ATOMIC_RELAXED)) {
+        struct corral_clone_args args;
+        memset(&args, 0, sizeof(args));
+        args.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | (share_files ? CLONE_FILES : 0);
+        args.pidfd = (uint64_t)(uintptr_t)pidfd;
+        args.exit_signal = SIGCHLD;
+        args.stack = (uint64_t)(uintptr_t)stack;
+        args.stack_size = SHARED_CHILD_STACK;
+        if (child->request.cgroup_fd >= 0) {
+            args.flags |= CLONE_INTO_CGROUP;
+            args.cgroup = (uint64_t)child->request.cgroup_fd;
+        }
+        child->in_cgroup = child->request.cgroup_fd >= 0;
+        long got = corral_clone3_shared(&args, sizeof(args), shared_child_main, child);
+        if (got >= 0) {
+            pid = (pid_t)got;
+            done = 1;
+        } else {
+            if (got == -ENOSYS || got == -E2BIG || got == -EINVAL) __atomic_store_n(&clone3_shared_unsupported, 1, __ATOMIC_RELAXED);
+            // Any other refusal (the cgroup's, say) is met again below, where the child reports
+            // the step that failed.
+            child->in_cgroup = 0;
+        }
+    }
+#endif
+    if (!done) {
+        int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD | (share_files ? CLONE_FILES : 0);
+        pid = clone(shared_child_main, (char *)stack + SHARED_CHILD_STACK, flags, child, pidfd);
+    }
     int saved = errno;
     munmap(stack, SHARED_CHILD_STACK);
     errno = saved;
