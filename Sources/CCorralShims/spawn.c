@@ -256,7 +256,7 @@ enum { SHARED_CHILD_STACK = 64 * 1024 };
 long corral_clone3_shared(struct corral_clone_args *args, size_t size, int (*fn)(void *), void *arg)
     __attribute__((visibility("hidden")));
 __asm__(
-    ".text\n"
+    ".pushsection .text\n"
     ".globl corral_clone3_shared\n"
     ".hidden corral_clone3_shared\n"
     ".type corral_clone3_shared, @function\n"
@@ -277,7 +277,8 @@ __asm__(
     "    movl $60, %eax\n"      // SYS_exit
     "    syscall\n"
     "    hlt\n"
-    ".size corral_clone3_shared, .-corral_clone3_shared\n");
+    ".size corral_clone3_shared, .-corral_clone3_shared\n"
+    ".popsection\n");
 
 // Set once clone3 has said it cannot (kernel before 5.7: ENOSYS, E2BIG or EINVAL).
 static int clone3_shared_unsupported;
