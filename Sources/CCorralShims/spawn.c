@@ -224,8 +224,8 @@ struct shared_child {
     volatile int unshare_failed;
 };
 
-// The vfork-style child: takes its own descriptor table, joins the cgroup, then goes on as any
-// child.
+// The vfork-style child: takes its own descriptor table, joins the cgroup unless it was cloned
+// into it, then goes on as any child.
 static int shared_child_main(void *argument) {
     struct shared_child *child = argument;
     if (child->files_boundary > 0 && syscall(SYS_close_range, (unsigned)child->files_boundary, ~0U, CLOSE_RANGE_UNSHARE) != 0) {

@@ -23,8 +23,9 @@ typedef struct {
     int stdin_fd;
     /// Becomes the child's fds 1 and 2.
     int output_fd;
-    /// A cgroup v2 directory fd to start the child in, or -1. The child enters it before it
-    /// does anything else (CLONE_INTO_CGROUP when it is forked).
+    /// A cgroup v2 directory fd to start the child in, or -1: it is cloned into it
+    /// (CLONE_INTO_CGROUP) or, where that cannot be done with a shared address space (not
+    /// x86-64, kernels before 5.7), enters it itself before anything else.
     int cgroup_fd;
     /// An fd passed to the child as `inherit_target_fd`, or -1.
     int inherit_fd;

@@ -8,14 +8,15 @@ import Musl
 #endif
 
 /// Containment by cgroup v2: each session gets its own cgroup below corral's root, and the agent
-/// starts inside it with no moment in which it could fork outside (it enters the cgroup before
-/// execve, as the first thing the new process does). Nothing the agent starts can leave: `setsid()` children, double-forked
-/// daemons and fork bombs are all in `cgroup.procs`, and `cgroup.kill` ends them at once.
+/// starts inside it with no moment in which it could fork outside (it is cloned into the cgroup,
+/// or enters it as the first thing the new process does). Nothing the agent starts can leave:
+/// `setsid()` children, double-forked daemons and fork bombs are all in `cgroup.procs`, and
+/// `cgroup.kill` ends them at once.
 public final class CgroupContainment: Containment {
     /// How the agent gets into its cgroup.
     public enum Placement: String, Sendable {
-        /// Born inside: the new process enters the cgroup itself before anything else (a forked,
-        /// held child is cloned into it with `clone3(CLONE_INTO_CGROUP)`).
+        /// Born inside: cloned into the cgroup (`clone3(CLONE_INTO_CGROUP)`), or, where the
+        /// spawn cannot do that, entering it itself before anything else.
         case cloneIntoCgroup = "clone3"
         /// Spawned held before execve, moved into the cgroup, then released: it never runs its
         /// own code outside. The fallback where a new process cannot enter it itself.
