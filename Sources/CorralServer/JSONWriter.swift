@@ -8,8 +8,11 @@ import Foundation
 /// for every other response.
 struct JSONWriter {
     private(set) var bytes: [UInt8] = []
-    /// Per open object or array: whether a member was written, so the next needs a comma.
-    private var hasMember: [Bool] = []
+    /// Per open object or array, one bit: whether a member was written, so the next needs a
+    /// comma. The innermost is the lowest bit. A bit set rather than an array: this is checked
+    /// for every value, and JSON here nests a few levels, not 64.
+    private var hasMember: UInt64 = 0
+    private var depth = 0
 
     init(capacity: Int = 256) {
         bytes.reserveCapacity(capacity)
@@ -23,11 +26,14 @@ struct JSONWriter {
     private mutating func open(_ bracket: UInt8) {
         separate()
         bytes.append(bracket)
-        hasMember.append(false)
+        precondition(depth < 64, "JSON nested deeper than 64 levels")
+        hasMember <<= 1
+        depth += 1
     }
 
     private mutating func close(_ bracket: UInt8) {
-        hasMember.removeLast()
+        hasMember >>= 1
+        depth -= 1
         bytes.append(bracket)
     }
 
@@ -36,7 +42,8 @@ struct JSONWriter {
         separate()
         bytes.append(UInt8(ascii: "\""))
         name.withUTF8Buffer { bytes.append(contentsOf: $0) }
-        bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
         valueFollows()
     }
 
@@ -49,7 +56,7 @@ struct JSONWriter {
 
     /// The value after a key needs no comma of its own.
     private mutating func valueFollows() {
-        hasMember[hasMember.count - 1] = false
+        hasMember &= ~1
     }
 
     mutating func string(_ value: String) {
@@ -83,9 +90,9 @@ struct JSONWriter {
     }
 
     private mutating func separate() {
-        guard let last = hasMember.last else { return }
-        if last { bytes.append(UInt8(ascii: ",")) }
-        hasMember[hasMember.count - 1] = true
+        guard depth > 0 else { return }
+        if hasMember & 1 != 0 { bytes.append(UInt8(ascii: ",")) }
+        hasMember |= 1
     }
 
     private static let hex = Array("0123456789abcdef".utf8)

@@ -169,7 +169,12 @@ public actor Supervisor: Service {
     /// Oldest first. Sorted as references and copied after by the caller: moving whole records
     /// in the sort was a tenth of a list at 1,000 sessions.
     func inOrder(_ live: [LiveSession]) -> [LiveSession] {
-        live.sorted { ($0.record.createdAt, $0.record.id) < ($1.record.createdAt, $1.record.id) }
+        // The ids (strings: a retain and a release each) only when the times are equal.
+        live.sorted { first, second in
+            let firstCreated = first.record.createdAt
+            let secondCreated = second.record.createdAt
+            return firstCreated != secondCreated ? firstCreated < secondCreated : first.record.id < second.record.id
+        }
     }
 
     /// Sessions and idle prewarmed agents: what counts toward `max_sessions`.
