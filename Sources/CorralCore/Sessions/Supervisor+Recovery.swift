@@ -58,7 +58,7 @@ extension Supervisor {
         var delay = Duration.milliseconds(250)
         while !Task.isCancelled {
             do { try await Task.sleep(for: delay) } catch { return }
-            guard !storeReachable || !unsynced.isEmpty || reconciliationPending else {
+            guard !storeReachable || !unsynced.withLock(\.isEmpty) || reconciliationPending else {
                 delay = .milliseconds(250)
                 continue
             }
@@ -80,7 +80,8 @@ extension Supervisor {
     }
 
     private func resynchronize(everything: Bool) async {
-        let pending = everything ? Set(sessions.keys).union(unsynced) : unsynced
+        let failed = unsynced.withLock { $0 }
+        let pending = everything ? Set(sessions.keys).union(failed) : failed
         for id in pending {
             do {
                 if let session = sessions[id] {
@@ -88,7 +89,7 @@ extension Supervisor {
                 } else {
                     try await store.delete(id)
                 }
-                unsynced.remove(id)
+                _ = unsynced.withLock { $0.remove(id) }
             } catch {
                 storeReachable = false
                 return

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// The only place that changes sessions. It records every change in the store before acting on
 /// it, spawns and ends agents through the `Containment`, and turns exits, readiness messages and
@@ -32,8 +33,9 @@ public actor Supervisor: Service {
 
     var sessions: [SessionID: LiveSession] = [:]
     /// Sessions whose last store write failed: their record is written again (or deleted, if
-    /// they ended) once the store answers.
-    var unsynced: Set<SessionID> = []
+    /// they ended) once the store answers. Under a lock rather than on the actor, so that a
+    /// write that succeeds (nearly all) ends without a hop back to the actor.
+    let unsynced = Mutex<Set<SessionID>>([])
     /// False from a failed store operation until one succeeds again.
     var storeReachable = true
     /// Start-up reconciliation could not read the store; it runs once the store answers.
@@ -706,7 +708,9 @@ public actor Supervisor: Service {
     func enqueueWrite(_ session: LiveSession, delete: Bool = false) -> Task<Bool, Never> {
         let previous = session.lastWrite
         let record = session.record
-        let task = Task { [store, logger, metrics] () -> Bool in
+        // Detached: the write needs nothing of the actor's, and a task that ran on it would wait
+        // for the actor to start and again to finish (a start waits for its status write).
+        let task = Task.detached { [store, logger, metrics] () -> Bool in
             _ = await previous?.value
             do {
                 if delete {
@@ -714,12 +718,13 @@ public actor Supervisor: Service {
                 } else {
                     try await store.update(record)
                 }
-                self.writeSucceeded(record.id)
+                _ = self.unsynced.withLock { $0.remove(record.id) }
                 return true
             } catch {
                 metrics.storeFailed()
                 logger.about(record).error("session store write failed; it is retried until the store answers", metadata: [LogKey.error: "\(error)"])
-                self.writeFailed(record.id)
+                _ = self.unsynced.withLock { $0.insert(record.id) }
+                await self.storeFailed()
                 return false
             }
         }
@@ -727,12 +732,7 @@ public actor Supervisor: Service {
         return task
     }
 
-    private func writeSucceeded(_ id: SessionID) {
-        unsynced.remove(id)
-    }
-
-    private func writeFailed(_ id: SessionID) {
-        unsynced.insert(id)
+    private func storeFailed() {
         storeReachable = false
     }
 
