@@ -80,10 +80,11 @@ enum Scenarios {
         let before = corral.usage()
         try await Task.sleep(for: .seconds(idleSeconds))
         let after = corral.usage()
+        // Enough requests for a p99 that is not just the slowest one.
         var list: [Double] = []
-        for _ in 0..<20 { list.append(try await corral.timed(.GET, "/api/sessions", expect: 200)) }
+        for _ in 0..<200 { list.append(try await corral.timed(.GET, "/api/sessions", expect: 200)) }
         var debug: [Double] = []
-        for index in 0..<50 {
+        for index in 0..<200 {
             debug.append(try await corral.timed(.GET, "/api/debug/session/\(ids[(index * 7919) % ids.count])/processes", expect: 200))
         }
         let (endWall, endErrors) = try await concurrently(ids, width: 32) { id in
