@@ -288,7 +288,6 @@ static pid_t clone_shared_with(struct shared_child *child, int share_files, int 
     void *stack = mmap(NULL, SHARED_CHILD_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stack == MAP_FAILED) return -1;
     pid_t pid = -1;
-    int done = 0;
 #ifdef CORRAL_HAVE_CLONE3_SHARED
     if (!__atomic_load_n(&clone3_shared_unsupported, __ATOMIC_RELAXED)) {
         struct corral_clone_args args;
@@ -306,7 +305,6 @@ static pid_t clone_shared_with(struct shared_child *child, int share_files, int 
         long got = corral_clone3_shared(&args, sizeof(args), shared_child_main, child);
         if (got >= 0) {
             pid = (pid_t)got;
-            done = 1;
         } else {
             if (got == -ENOSYS || got == -E2BIG || got == -EINVAL) __atomic_store_n(&clone3_shared_unsupported, 1, __ATOMIC_RELAXED);
             // Any other refusal (the cgroup's, say) is met again below, where the child reports
@@ -315,7 +313,7 @@ static pid_t clone_shared_with(struct shared_child *child, int share_files, int 
         }
     }
 #endif
-    if (!done) {
+    if (pid < 0) {
         int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD | (share_files ? CLONE_FILES : 0);
         pid = clone(shared_child_main, (char *)stack + SHARED_CHILD_STACK, flags, child, pidfd);
     }
