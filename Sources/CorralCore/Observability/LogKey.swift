@@ -18,11 +18,19 @@ enum LogKey {
 extension Logger {
     /// A logger whose lines all name the session.
     func about(_ record: SessionRecord) -> Logger {
-        var logger = self
-        logger[metadataKey: LogKey.session] = "\(record.id)"
+        var logger = about(record.id)
         logger[metadataKey: LogKey.agent] = "\(record.agent)"
         if let pid = record.pid { logger[metadataKey: LogKey.pid] = "\(pid)" }
         if let pgid = record.pgid { logger[metadataKey: LogKey.pgid] = "\(pgid)" }
+        return logger
+    }
+}
+
+extension Logger {
+    /// A logger whose lines name a session known only by its id (a record being removed).
+    func about(_ id: SessionID) -> Logger {
+        var logger = self
+        logger[metadataKey: LogKey.session] = "\(id)"
         return logger
     }
 }

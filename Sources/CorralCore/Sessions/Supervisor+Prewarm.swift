@@ -201,9 +201,7 @@ extension Supervisor {
     /// id, never under an id another node may hold. Returns nil if it ended meanwhile.
     private func handOver(_ idle: LiveSession, to record: SessionRecord) async throws(CorralError) -> SessionRecord? {
         let idleID = idle.record.id
-        let previous = idle.lastWrite
-        let replaced = Task { [store] () -> CorralError? in
-            _ = await previous?.value
+        let replaced = writes.enqueue(for: [idleID, record.id]) { [store] () -> CorralError? in
             do throws(CorralError) {
                 try await store.replace(idleID, with: record)
                 return nil
@@ -222,7 +220,7 @@ extension Supervisor {
         }
         guard sessions[idleID] === idle, !idle.lifecycle.isStopping else {
             // It ended while the store answered: the record just written is this node's to undo.
-            try? await store.delete(record.id)
+            _ = await enqueueDelete(record.id).value
             return nil
         }
         rename(idle, to: record)

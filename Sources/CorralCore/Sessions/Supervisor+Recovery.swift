@@ -30,11 +30,8 @@ extension Supervisor {
                 let containment = containment
                 let instanceID = dataDirectory.instanceID
                 await Blocking.run { containment.cleanUpRemains(of: record, instanceID: instanceID) }
-                do {
-                    try await store.delete(record.id)
-                } catch {
-                    metrics.storeFailed()
-                }
+                guard !isSupervised(record) else { continue }
+                _ = await enqueueDelete(record.id).value
             }
         }
         await killOrphans()
@@ -79,26 +76,23 @@ extension Supervisor {
         }
     }
 
+    /// Each write goes into the session's own write order, decided and queued with no suspension
+    /// in between: a session that ends meanwhile queues its delete behind this write, never
+    /// before it, so a deleted record cannot come back.
     private func resynchronize(everything: Bool) async {
         let failed = unsynced.withLock { $0 }
         let pending = everything ? Set(sessions.keys).union(failed) : failed
         for id in pending {
-            do {
-                if let session = sessions[id] {
-                    try await store.update(session.record)
-                } else {
-                    try await store.delete(id)
-                }
-                _ = unsynced.withLock { $0.remove(id) }
-            } catch {
-                storeReachable = false
-                return
+            if let session = sessions[id] {
+                guard await enqueueWrite(session).value else { return }
+            } else {
+                guard await enqueueDelete(id).value else { return }
             }
         }
         guard everything else { return }
         if let records = try? await store.allRecords() {
             for record in records where isOwn(record) && sessions[record.id] == nil {
-                try? await store.delete(record.id)
+                _ = await enqueueDelete(record.id).value
             }
         }
         logger.notice("the session store answers again; records re-synchronised", metadata: ["sessions": "\(sessions.count)"])

@@ -42,11 +42,8 @@ extension Supervisor {
                 logger.about(record).warning("a session from an earlier run of corral is still running and is not supervised")
                 continue
             }
-            do {
-                try await store.delete(record.id)
+            if await enqueueDelete(record.id).value {
                 logger.about(record).notice("removed the record of a session whose processes are gone")
-            } catch {
-                metrics.storeFailed()
             }
         }
     }

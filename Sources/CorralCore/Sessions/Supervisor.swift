@@ -36,6 +36,8 @@ public actor Supervisor: Service {
     /// they ended) once the store answers. Under a lock rather than on the actor, so that a
     /// write that succeeds (nearly all) ends without a hop back to the actor.
     let unsynced = Mutex<Set<SessionID>>([])
+    /// Every store write of a session goes through this queue, in the order the actor decides.
+    let writes = SessionWriteQueue()
     /// False from a failed store operation until one succeeds again.
     var storeReachable = true
     /// Start-up reconciliation could not read the store; it runs once the store answers.
@@ -356,13 +358,17 @@ public actor Supervisor: Service {
         session.assignment = channel
         sessions[id] = session
         count(session, as: .starting)
-        do {
-            try await store.insert(record)
-        } catch {
-            count(session, as: nil)
-            sessions[id] = nil
-            channel?.close()
-            refillPools()
+        let inserted = writes.enqueue(for: [id]) { [store] () -> CorralError? in
+            do throws(CorralError) {
+                try await store.insert(record)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        session.lastWrite = Task { await inserted.value == nil }
+        if let error = await inserted.value {
+            abandonLaunch(session)
             if error.code == .conflict { throw Self.idInUse(id) }
             storeReachable = false
             metrics.storeFailed()
@@ -374,12 +380,9 @@ public actor Supervisor: Service {
             channel?.closeAgentEnd()
         } catch {
             metrics.spawnFailed()
-            count(session, as: nil)
-            sessions[id] = nil
-            channel?.close()
-            refillPools()
             logger.about(record).error("agent could not be started", metadata: [LogKey.error: "\(error)"])
-            try? await store.delete(id)
+            abandonLaunch(session)
+            enqueueDelete(id)
             throw error
         }
 
@@ -390,6 +393,29 @@ public actor Supervisor: Service {
             throw CorralError(.unavailable, "the session could not be recorded, so its agent was stopped (\(result.outcome.rawValue))")
         }
         return session
+    }
+
+    /// A start that failed after its session joined the table (its record could not be written,
+    /// or its agent not spawned): the session leaves the table, and an end asked for meanwhile
+    /// is answered, since no spawn will come to carry it out.
+    private func abandonLaunch(_ session: LiveSession) {
+        count(session, as: nil)
+        sessions[session.record.id] = nil
+        session.assignment?.close()
+        session.assignment = nil
+        var reason = EndReason.failedToStart
+        if case .stopping(let requested) = session.lifecycle.state { reason = requested }
+        let result = EndResult(
+            sessionID: session.record.id,
+            agent: session.record.agent,
+            reason: reason,
+            outcome: .exited,
+            duration: session.endBegan.map { .now - $0 } ?? .zero,
+            leaderExit: nil
+        )
+        for waiter in session.endWaiters { waiter.resume(returning: result) }
+        session.endWaiters.removeAll()
+        refillPools()
     }
 
     /// Spawns the agent and registers its leader, all before any other actor work can run.
@@ -706,30 +732,41 @@ public actor Supervisor: Service {
     /// retried until the store answers again (`storeRecoveryLoop`); the session goes on meanwhile.
     @discardableResult
     func enqueueWrite(_ session: LiveSession, delete: Bool = false) -> Task<Bool, Never> {
-        let previous = session.lastWrite
         let record = session.record
-        // Detached: the write needs nothing of the actor's, and a task that ran on it would wait
-        // for the actor to start and again to finish (a start waits for its status write).
-        let task = Task.detached { [store, logger, metrics] () -> Bool in
-            _ = await previous?.value
-            do {
-                if delete {
-                    try await store.delete(record.id)
-                } else {
-                    try await store.update(record)
-                }
-                _ = self.unsynced.withLock { $0.remove(record.id) }
-                return true
-            } catch {
-                metrics.storeFailed()
-                logger.about(record).error("session store write failed; it is retried until the store answers", metadata: [LogKey.error: "\(error)"])
-                _ = self.unsynced.withLock { $0.insert(record.id) }
-                await self.storeFailed()
-                return false
+        let task = queue(record.id, log: logger.about(record)) { [store] () throws(CorralError) in
+            if delete {
+                try await store.delete(record.id)
+            } else {
+                try await store.update(record)
             }
         }
         session.lastWrite = task
         return task
+    }
+
+    /// Queues the deletion of a record that belongs to no live session.
+    @discardableResult
+    func enqueueDelete(_ id: SessionID) -> Task<Bool, Never> {
+        queue(id, log: logger.about(id)) { [store] () throws(CorralError) in try await store.delete(id) }
+    }
+
+    /// Queued behind every earlier write of this id, whoever made it; detached: a task that ran
+    /// on the actor would wait for it to start and again to finish (a start waits for its status
+    /// write).
+    private func queue(_ id: SessionID, log: Logger, _ write: @escaping @Sendable () async throws(CorralError) -> Void) -> Task<Bool, Never> {
+        writes.enqueue(for: [id]) { [metrics] () -> Bool in
+            do {
+                try await write()
+                _ = self.unsynced.withLock { $0.remove(id) }
+                return true
+            } catch {
+                metrics.storeFailed()
+                log.error("session store write failed; it is retried until the store answers", metadata: [LogKey.error: "\(error)"])
+                _ = self.unsynced.withLock { $0.insert(id) }
+                await self.storeFailed()
+                return false
+            }
+        }
     }
 
     private func storeFailed() {

@@ -1,0 +1,57 @@
+import CorralCore
+import Foundation
+import Logging
+
+/// A real `Supervisor` (real processes, process-group containment) over a store the test
+/// chooses, without the HTTP server: for the paths only a store that fails on demand reaches.
+/// Its agents carry a tag of their own; whatever still carries it at the end is killed by pid
+/// and reported.
+public struct SupervisorHarness: Sendable {
+    public let tag = "harness-\(UUID().uuidString)"
+    public let configuration: CorralConfiguration
+
+    public init(configure: (inout CorralConfiguration) -> Void = { _ in }) {
+        var configuration = CorralConfiguration()
+        configuration.dataDirectory = NSTemporaryDirectory() + "corral-harness-" + UUID().uuidString
+        configuration.store = .memory
+        configuration.containment = .processGroup
+        configuration.agents = TestAgents.profiles(tag: tag)
+        configuration.defaultAgent = "sleeper"
+        configuration.graceSeconds = 1
+        configuration.startupTimeoutSeconds = 5
+        configure(&configuration)
+        self.configuration = configuration
+    }
+
+    /// Runs `body` with a started supervisor over `store`, then stops it (ending every session)
+    /// and returns what the test left running (killed by now), which should be nothing.
+    public func run(
+        store: any SessionStore,
+        _ body: @Sendable (Supervisor) async throws -> Void
+    ) async throws -> [Int32] {
+        var logger = Logger(label: "corral-harness")
+        logger.logLevel = ProcessInfo.processInfo.environment["CORRAL_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
+        let supervisor = Supervisor(
+            configuration: configuration,
+            dataDirectory: try DataDirectory(path: configuration.dataDirectory),
+            store: store,
+            containment: ProcessGroupContainment(),
+            logger: logger
+        )
+        defer { try? FileManager.default.removeItem(atPath: configuration.dataDirectory) }
+        let service = Task { try await supervisor.run() }
+        var failure: (any Error)?
+        do {
+            try await supervisor.prepare()
+            try await body(supervisor)
+        } catch {
+            failure = error
+        }
+        service.cancel()
+        _ = try? await service.value
+        let leftovers = await ProcessProbe.processes(withEnvironment: "CORRAL_TEST_RUN", value: tag)
+        ProcessProbe.kill(leftovers)
+        if let failure { throw failure }
+        return leftovers
+    }
+}
