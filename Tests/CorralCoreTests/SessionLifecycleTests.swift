@@ -53,4 +53,12 @@ struct SessionLifecycleTests {
         #expect(lifecycle.state == .stopping(.deleted))
         #expect(lifecycle.handle(.spawned(.exec)) == [.terminate(.deleted)])
     }
+
+    @Test func anExitSeenWhileLaunchingEndsTheSessionOnceSpawned() {
+        var lifecycle = SessionLifecycle()
+        #expect(lifecycle.handle(.leaderExited(.exited(code: 7))) == [], "nothing to signal before the spawn has returned")
+        #expect(lifecycle.state == .launching)
+        #expect(lifecycle.handle(.spawned(.notify)) == [.cancelTimers, .persist(.stopping), .terminate(.exited(.exited(code: 7)))])
+        #expect(lifecycle.handle(.terminated) == [.remove(.exited(.exited(code: 7)))])
+    }
 }

@@ -60,7 +60,12 @@ struct ContainmentTests {
     func inspectionListsProcessesThatLeftTheGroup(mode: CorralConfiguration.ContainmentMode) async throws {
         try await TestCorral(containment: mode).run { client in
             let session = try await client.start(#"{"agent": "setsid-child"}"#)
-            #expect(await ProcessProbe.waitUntil { await ProcessProbe.sessionProcesses(session.id).count == 3 })
+            // Three processes, one of which has left the group (setsid(1) forks before it calls
+            // setsid()).
+            #expect(await ProcessProbe.waitUntil {
+                let pids = await ProcessProbe.sessionProcesses(session.id)
+                return pids.count == 3 && pids.contains { ProcFS.stat($0).map { $0.pgid != session.pgid } == true }
+            })
             let report = try await client.request(.get, "/api/debug/session/\(session.id)/processes")
             #expect(report.status == .ok)
             let json = report.json

@@ -2,8 +2,9 @@ import CorralCore
 import Foundation
 import Logging
 
-/// A real `Supervisor` (real processes, process-group containment) over a store the test
-/// chooses, without the HTTP server: for the paths only a store that fails on demand reaches.
+/// A real `Supervisor` over a store and a containment the test chooses (process groups by
+/// default, or a `FakeContainment` that starts no process), without the HTTP server: for the
+/// paths only a store that fails on demand reaches.
 /// Its agents carry a tag of their own; whatever still carries it at the end is killed by pid
 /// and reported.
 public struct SupervisorHarness: Sendable {
@@ -27,6 +28,7 @@ public struct SupervisorHarness: Sendable {
     /// and returns what the test left running (killed by now), which should be nothing.
     public func run(
         store: any SessionStore,
+        containment: any Containment = ProcessGroupContainment(),
         _ body: @Sendable (Supervisor) async throws -> Void
     ) async throws -> [Int32] {
         var logger = Logger(label: "corral-harness")
@@ -35,7 +37,7 @@ public struct SupervisorHarness: Sendable {
             configuration: configuration,
             dataDirectory: try DataDirectory(path: configuration.dataDirectory),
             store: store,
-            containment: ProcessGroupContainment(),
+            containment: containment,
             logger: logger
         )
         defer { try? FileManager.default.removeItem(atPath: configuration.dataDirectory) }

@@ -100,8 +100,12 @@ public final class CgroupContainment: Containment {
         ProcessGroupContainment().cleanUpRemains(of: record, instanceID: instanceID)
     }
 
+    public func stopped() {
+        root.removeIfUnused()
+    }
+
     /// Kills and removes session cgroups below the root that belong to no session in `keep`.
-    public func removeUnknownCgroups(keeping keep: Set<String>) -> [String] {
+    public func removeOrphanedGroups(keeping keep: Set<String>) -> [String] {
         var removed: [String] = []
         for name in root.sessionDirectories() {
             let path = root.path + "/" + name
@@ -151,6 +155,7 @@ final class CgroupTree: ContainedTree {
     let enforcedLimits: Set<LimitViolation>
     private let monitor: ProcessMonitor
     private let eventsWatch: Int32?
+    private let leaderWatch: LeaderWatch
     /// Taken over from an earlier corral: the session's orphans are not re-parented to this one.
     private let adopted: Bool
     var kind: ContainmentKind { .cgroup }
@@ -172,12 +177,17 @@ final class CgroupTree: ContainedTree {
         self.leaderStartTime = leaderStartTime
         self.cgroup = cgroup
         self.monitor = monitor
+        self.leaderWatch = LeaderWatch(monitor: monitor)
         var enforced = Set<LimitViolation>()
         if root.v2Controllers.contains("memory") || cgroup.v1Paths["memory"] != nil { enforced.insert(.memory) }
         if root.v2Controllers.contains("pids") || cgroup.v1Paths["pids"] != nil { enforced.insert(.pids) }
         self.enforcedLimits = enforced
         // Each change of cgroup.events (populated 1 → 0) wakes whoever waits for the end.
         self.eventsWatch = monitor.watchModifications(of: cgroup.eventsFile)
+    }
+
+    func watchLeaderExit(_ handler: @escaping ProcessMonitor.ExitHandler) throws(SystemError) {
+        try leaderWatch.start(leader, onExit: handler)
     }
 
     func signalAll(_ signal: Int32) {
@@ -233,6 +243,7 @@ final class CgroupTree: ContainedTree {
     }
 
     func detach() {
+        leaderWatch.stop()
         if let eventsWatch { monitor.unwatchModifications(eventsWatch) }
         leader.close()
     }

@@ -39,6 +39,20 @@ public protocol Containment: Sendable {
     /// Kills whatever is left of a session whose leader is gone (or is no longer the session's
     /// process), without trusting its pid: its cgroup, or the processes carrying its id.
     func cleanUpRemains(of record: SessionRecord, instanceID: String)
+
+    /// Kills and removes the session groups this containment made (cgroups below corral's root)
+    /// that belong to no session in `keep`; returns what it removed.
+    func removeOrphanedGroups(keeping keep: Set<String>) -> [String]
+
+    /// corral is stopping: what the containment set up for all sessions goes if it is unused.
+    func stopped()
+}
+
+extension Containment {
+    /// Process groups leave nothing behind of their own.
+    public func removeOrphanedGroups(keeping keep: Set<String>) -> [String] { [] }
+
+    public func stopped() {}
 }
 
 /// One session's processes.
@@ -51,6 +65,9 @@ public protocol ContainedTree: Sendable {
     /// The session's cgroup directory, with cgroup containment.
     var cgroupPath: String? { get }
 
+    /// Calls `handler` on the monitor's thread once the leader has exited and been reaped; the
+    /// watch ends with `release` or `detach`.
+    func watchLeaderExit(_ handler: @escaping ProcessMonitor.ExitHandler) throws(SystemError)
     /// Sends `signal` to every process of the session, each through a pidfd opened after
     /// checking that the process still belongs to the session.
     func signalAll(_ signal: Int32)
@@ -97,6 +114,11 @@ extension ContainedTree {
 public struct ResourceUsage: Sendable, Equatable {
     public var memoryBytes: UInt64
     public var processes: Int
+
+    public init(memoryBytes: UInt64, processes: Int) {
+        self.memoryBytes = memoryBytes
+        self.processes = processes
+    }
 }
 
 /// The processes of a session as read from /proc.
@@ -120,4 +142,6 @@ public struct ProcessListing: Sendable {
     public var entries: [Entry] = []
     /// What could not be read (a process that vanished mid-read).
     public var errors: [String] = []
+
+    public init() {}
 }

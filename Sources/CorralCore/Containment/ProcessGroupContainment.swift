@@ -33,7 +33,8 @@ public struct ProcessGroupContainment: Containment {
             let tree = ProcessGroupTree(
                 sessionID: launch.sessionID,
                 leader: spawned.pidFD,
-                leaderStartTime: ProcFS.stat(spawned.pid)?.startTime
+                leaderStartTime: ProcFS.stat(spawned.pid)?.startTime,
+                monitor: monitor
             )
             try Self.checkGroupLeader(tree)
             do throws(CorralError) {
@@ -47,7 +48,7 @@ public struct ProcessGroupContainment: Containment {
     }
 
     public func adopt(_ record: SessionRecord, leader: PidFD, monitor: ProcessMonitor) -> any ContainedTree {
-        let tree = ProcessGroupTree(sessionID: record.tag, leader: leader, leaderStartTime: record.leaderStartTime, adopted: true)
+        let tree = ProcessGroupTree(sessionID: record.tag, leader: leader, leaderStartTime: record.leaderStartTime, monitor: monitor, adopted: true)
         tree.recognise(record.id)
         return tree
     }
@@ -90,8 +91,11 @@ final class ProcessGroupTree: ContainedTree {
     /// The `CORRAL_SESSION_ID` values its processes carry.
     private let tags: Mutex<Set<String>>
 
-    init(sessionID: SessionID, leader: PidFD, leaderStartTime: UInt64?, adopted: Bool = false) {
+    private let leaderWatch: LeaderWatch
+
+    init(sessionID: SessionID, leader: PidFD, leaderStartTime: UInt64?, monitor: ProcessMonitor, adopted: Bool = false) {
         self.sessionID = sessionID
+        self.leaderWatch = LeaderWatch(monitor: monitor)
         self.tags = Mutex([sessionID.rawValue])
         self.leader = leader
         self.leaderStartTime = leaderStartTime
@@ -104,6 +108,10 @@ final class ProcessGroupTree: ContainedTree {
 
     func recognise(_ id: SessionID) {
         _ = tags.withLock { $0.insert(id.rawValue) }
+    }
+
+    func watchLeaderExit(_ handler: @escaping ProcessMonitor.ExitHandler) throws(SystemError) {
+        try leaderWatch.start(leader, onExit: handler)
     }
 
     func signalAll(_ signal: Int32) {
@@ -169,6 +177,7 @@ final class ProcessGroupTree: ContainedTree {
     func release() { detach() }
 
     func detach() {
+        leaderWatch.stop()
         leader.close()
         escapees.withLock { escapees in
             for escapee in escapees.values { escapee.close() }

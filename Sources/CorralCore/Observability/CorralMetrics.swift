@@ -51,6 +51,17 @@ public struct CorralMetrics: Sendable {
     }
 
     /// Live sessions by agent and status.
+    /// A line of the session gauges: active sessions, or idle agents (`loading`/`ready`).
+    func count(_ bucket: SessionTable.Bucket, _ count: Int) {
+        guard bucket.idle else { return activeSessions(agent: bucket.agent, status: bucket.status, count: count) }
+        let state = switch bucket.status {
+        case .starting: "loading"
+        case .running: "ready"
+        case .stopping: "stopping"
+        }
+        idleAgents(agent: bucket.agent, state: state, count: count)
+    }
+
     func activeSessions(agent: String, status: SessionStatus, count: Int) {
         Gauge(label: "corral_sessions_active", dimensions: [("agent", agent), ("status", status.rawValue)], factory: factory).record(count)
     }

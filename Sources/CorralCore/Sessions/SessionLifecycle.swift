@@ -6,6 +6,8 @@
 ///     │      spawned(notify)▶ starting ─┤ endRequested / deadline / startup timeout / exited
 ///     └──── endRequested ───────────────┴──▶ stopping(reason) ─terminated─▶ ended(reason)
 /// ```
+/// The spawn runs off the supervisor, so the leader's exit may arrive before the spawn's
+/// result: it is kept while `launching`, and the spawn then ends the session straight away.
 struct SessionLifecycle: Sendable, Equatable {
     enum State: Sendable, Equatable {
         /// Recorded, not yet spawned.
@@ -43,6 +45,8 @@ struct SessionLifecycle: Sendable, Equatable {
     }
 
     private(set) var state: State = .launching
+    /// The leader's exit, seen while still `launching`.
+    private(set) var exitBeforeSpawn: ExitStatus?
 
     /// The status the API shows.
     var status: SessionStatus {
@@ -62,6 +66,11 @@ struct SessionLifecycle: Sendable, Equatable {
 
     mutating func handle(_ event: Event) -> [Action] {
         switch (state, event) {
+        case (.launching, .leaderExited(let status)):
+            exitBeforeSpawn = status
+            return []
+        case (.launching, .spawned) where exitBeforeSpawn != nil:
+            return stop(.exited(exitBeforeSpawn!))
         case (.launching, .spawned(.exec)):
             state = .running
             return [.persist(.running), .startDeadlineTimer]

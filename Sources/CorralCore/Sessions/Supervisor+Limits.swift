@@ -7,7 +7,7 @@ extension Supervisor {
         while !Task.isCancelled {
             do { try await Task.sleep(for: interval) } catch { return }
             await watchSessions()
-            if !pools.isEmpty { await recordIdleMemory() }
+            if !planner.isEmpty { await recordIdleMemory() }
         }
     }
 
@@ -26,12 +26,13 @@ extension Supervisor {
         let now = ContinuousClock.now
         let logsDue = configuration.logMaxBytes > 0 && now - lastLogCheck >= .seconds(configuration.watchIntervalSeconds * 15)
         if logsDue { lastLogCheck = now }
-        let logs = logsDue ? sessions.values.map { $0.record.logPath } : []
+        let logs = logsDue ? table.entries.values.map(\.record.logPath) : []
         let maxBytes = configuration.logMaxBytes
         let dataDirectory = dataDirectory
-        let watched = sessions.values.compactMap { session -> Watched? in
-            guard session.isWatched, !session.lifecycle.isStopping, let tree = session.tree else { return nil }
-            return Watched(id: session.record.id, instance: session.instance, tree: tree, limits: session.limits)
+        let watched = table.entries.values.compactMap { entry -> Watched? in
+            let handles = entry.handles
+            guard handles.isWatched, !entry.isStopping, let tree = handles.tree else { return nil }
+            return Watched(id: entry.id, instance: entry.instance, tree: tree, limits: handles.limits)
         }
         guard !watched.isEmpty || !logs.isEmpty else { return }
         let readings = await Blocking.run { () -> [(Watched, ResourceUsage?, LimitViolation?)] in
@@ -44,7 +45,7 @@ extension Supervisor {
             }
         }
         for (item, usage, kernelViolation) in readings {
-            guard let session = live(item.id, instance: item.instance), let usage else { continue }
+            guard let session = table.resolve(item.id, instance: item.instance), let usage else { continue }
             if let violation = kernelViolation ?? exceeded(item.limits, usage, enforced: item.tree.enforcedLimits) {
                 logger.about(session.record).warning(
                     "session over its limit; ending it",
@@ -54,9 +55,9 @@ extension Supervisor {
                     .limit, session: session.record,
                     details: ["limit": .string(EndReason(violation).name), "exceeded": .bool(true), "memory_bytes": .number(Double(usage.memoryBytes)), "processes": .number(Double(usage.processes))]
                 )
-                perform(session.lifecycle.handle(.limitExceeded(violation)), for: session)
-            } else if let limit = item.limits.memoryBytes, usage.memoryBytes * 10 >= limit * 8, !session.warnedAboutMemory {
-                session.warnedAboutMemory = true
+                handle(.limitExceeded(violation), for: session)
+            } else if let limit = item.limits.memoryBytes, usage.memoryBytes * 10 >= limit * 8, !session.handles.warnedAboutMemory {
+                session.handles.warnedAboutMemory = true
                 logger.about(session.record).warning(
                     "session uses over 80% of its memory limit",
                     metadata: ["memory_bytes": "\(usage.memoryBytes)", "limit_bytes": "\(limit)"]

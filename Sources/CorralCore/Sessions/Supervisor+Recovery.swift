@@ -40,7 +40,7 @@ extension Supervisor {
     /// Whether the record's session (or its leader) is already one of this corral's: the loop
     /// above suspends between records, and an idle agent may take a session meanwhile.
     private func isSupervised(_ record: SessionRecord) -> Bool {
-        sessions[record.id] != nil || aliases[record.id] != nil || record.pid.map { sessionsByLeader[$0] != nil } == true
+        table.holds(record)
     }
 
     /// Records of this node (or from before nodes existed); other nodes' records are theirs.
@@ -81,21 +81,21 @@ extension Supervisor {
     /// before it, so a deleted record cannot come back.
     private func resynchronize(everything: Bool) async {
         let failed = unsynced.withLock { $0 }
-        let pending = everything ? Set(sessions.keys).union(failed) : failed
+        let pending = everything ? Set(table.entries.keys).union(failed) : failed
         for id in pending {
-            if let session = sessions[id] {
-                guard await enqueueWrite(session).value else { return }
+            if let entry = table.entries[id] {
+                guard await enqueueWrite(entry).value else { return }
             } else {
                 guard await enqueueDelete(id).value else { return }
             }
         }
         guard everything else { return }
         if let records = try? await store.allRecords() {
-            for record in records where isOwn(record) && sessions[record.id] == nil {
+            for record in records where isOwn(record) && table.entries[record.id] == nil {
                 _ = await enqueueDelete(record.id).value
             }
         }
-        logger.notice("the session store answers again; records re-synchronised", metadata: ["sessions": "\(sessions.count)"])
+        logger.notice("the session store answers again; records re-synchronised", metadata: ["sessions": "\(table.entries.count)"])
     }
 
     /// A pidfd for the record's leader if it is still the session's process. The pidfd is opened
@@ -143,19 +143,16 @@ extension Supervisor {
 
     private func adopt(_ record: SessionRecord, leader: PidFD, profile: AgentProfile) {
         let tree = containment.adopt(record, leader: leader, monitor: monitor)
-        let session = LiveSession(instance: nextInstanceNumber(), record: record, profile: profile)
-        session.tree = tree
-        sessions[record.id] = session
-        count(session, as: record.status)
-        session.announced = !record.isIdle
-        sessionsByLeader[leader.pid] = record.id
+        let handles = SessionHandles(limits: profile.limits)
+        handles.tree = tree
+        let (entry, effects) = table.insert(record, profile: profile, handles: handles, announced: !record.isIdle)
+        perform(effects, for: entry.id, instance: entry.instance)
         let id = record.id
-        let instance = session.instance
+        let instance = entry.instance
         let sink = inboxSink
         do {
-            session.watchToken = try monitor.watch(leader) { status in
-                sink.yield(.leaderExited(id, instance: instance, status))
-            }
+            try tree.watchLeaderExit { status in sink.yield(.leaderExited(id, instance: instance, status)) }
+            handles.exitWatched = true
         } catch {
             logger.about(record).error("cannot watch an adopted agent; its exit is found by the sweeper", metadata: [LogKey.error: "\(error)"])
         }
@@ -163,11 +160,11 @@ extension Supervisor {
             record.isIdle ? "re-adopted an idle prewarmed agent started before corral restarted" : "re-adopted a session started before corral restarted",
             metadata: [LogKey.containment: "\(tree.kind.rawValue)", "status": "\(record.status.rawValue)"]
         )
-        perform(session.lifecycle.handle(.adopted(record.status)), for: session)
-        if record.isIdle {
+        handle(.adopted(record.status), for: entry)
+        if record.isIdle, let current = table.resolve(id, instance: instance) {
             // Its assignment channel died with the earlier corral: a fresh one replaces it.
             logger.about(record).notice("an idle prewarmed agent from before the restart is replaced")
-            perform(session.lifecycle.handle(.endRequested(.replaced)), for: session)
+            handle(.endRequested(.replaced), for: current)
         }
     }
 
@@ -177,18 +174,16 @@ extension Supervisor {
         // belong to no session is decided back on the actor, against the sessions of that moment
         // (sessions may have started during the scan), and they are killed before it suspends.
         let tagged = await Blocking.run { TaggedProcesses.find(instanceID: instanceID) { _ in true } }
-        let supervised = Set(sessions.values.flatMap { [$0.record.id.rawValue, $0.record.tag.rawValue] })
+        let supervised = Set(table.entries.values.flatMap { [$0.record.id.rawValue, $0.record.tag.rawValue] })
         let orphans = TaggedProcesses.kill(tagged.filter { !supervised.contains($0.sessionID) }, instanceID: instanceID)
         for orphan in orphans {
             metrics.orphanKilled()
             logger.warning("killed an orphan: a process of this corral whose session has no record", metadata: [LogKey.pid: "\(orphan.pid)", LogKey.session: "\(orphan.sessionID)"])
         }
-        if let cgroups = containment as? CgroupContainment {
-            let keep = Set(sessions.values.compactMap(\.record.cgroupPath))
-            for path in cgroups.removeUnknownCgroups(keeping: keep) {
-                metrics.orphanKilled()
-                logger.warning("killed and removed an orphaned session cgroup", metadata: ["cgroup": "\(path)"])
-            }
+        let keep = Set(table.entries.values.compactMap(\.record.cgroupPath))
+        for group in containment.removeOrphanedGroups(keeping: keep) {
+            metrics.orphanKilled()
+            logger.warning("killed and removed an orphaned session cgroup", metadata: ["cgroup": "\(group)"])
         }
     }
 }

@@ -50,7 +50,7 @@ struct LiveKitWebhook: Sendable {
             end(ids, reason: .roomFinished)
             result["ended"] = .array(ids.map { .string($0.rawValue) })
         case "participant_left":
-            guard let identity, let id = await supervisor.session(withIdentity: identity) else { break }
+            guard let room, let identity, let id = await supervisor.session(inRoom: room, identity: identity) else { break }
             end([id], reason: .participantLeft)
             result["ended"] = .array([.string(id.rawValue)])
         case "room_started":

@@ -1,0 +1,68 @@
+import Foundation
+
+/// A few threads of corral's own for the steps of starting and ending agents that block in the
+/// kernel: cgroup creation, limit writes and removal, the clone and the wait until the child has
+/// called execve, the wait for an abandoned child. Never the supervisor actor (it would stop
+/// every other session's work meanwhile) and never the Swift concurrency pool (two threads on
+/// this machine, needed by timers and requests). Jobs are taken in order by whichever thread is
+/// free, so spawns run side by side.
+public final class SpawnExecutor: Sendable {
+    public static let shared = SpawnExecutor(threads: 4)
+
+    private typealias Job = @Sendable () -> Void
+
+    private final class Queue: @unchecked Sendable {
+        // Guarded by `condition`.
+        let condition = NSCondition()
+        var jobs: [Job] = []
+        var head = 0
+    }
+
+    private let queue = Queue()
+
+    init(threads: Int) {
+        for index in 0..<threads {
+            let thread = Thread { [queue] in Self.work(queue) }
+            thread.name = "corral-spawner-\(index)"
+            thread.start()
+        }
+    }
+
+    /// Runs `work` on one of the executor's threads and returns its result.
+    public func run<T: Sendable, E: Error>(_ work: @escaping @Sendable () throws(E) -> T) async throws(E) -> T {
+        let result: Result<T, E> = await withCheckedContinuation { continuation in
+            enqueue {
+                do throws(E) {
+                    continuation.resume(returning: .success(try work()))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+        return try result.get()
+    }
+
+    private func enqueue(_ job: @escaping Job) {
+        queue.condition.lock()
+        queue.jobs.append(job)
+        queue.condition.signal()
+        queue.condition.unlock()
+    }
+
+    private static func work(_ queue: Queue) {
+        while true {
+            queue.condition.lock()
+            while queue.head == queue.jobs.count { queue.condition.wait() }
+            let job = queue.jobs[queue.head]
+            queue.head += 1
+            // Taken jobs are dropped once the queue is empty (or has grown long), so the array
+            // does not keep every job ever run.
+            if queue.head == queue.jobs.count || queue.head >= 1024 {
+                queue.jobs.removeFirst(queue.head)
+                queue.head = 0
+            }
+            queue.condition.unlock()
+            job()
+        }
+    }
+}

@@ -1,0 +1,47 @@
+/// What the supervisor holds to act on one session: its processes, the watch on its leader, its
+/// timers, its store writes, the callers waiting for its end. Effects only: what the session is
+/// and may become lives in `SessionTable`. Owned and touched only by the `Supervisor` actor.
+final class SessionHandles {
+    var tree: (any ContainedTree)? {
+        didSet { isWatched = tree.map { $0.needsProcessTable || limits.memoryBytes != nil || limits.pids != nil } ?? false }
+    }
+    let limits: ResourceLimits
+    /// The limit watch has something to look at: a limit to check, or a tree that only the
+    /// process table shows (a cgroup keeps escapes in on its own). Kept as a flag because the
+    /// watch asks it of every session on every pass, and looking at `tree` (an existential)
+    /// each time was most of corral's idle CPU at 10,000 sessions (perf).
+    private(set) var isWatched = false
+    /// The leader's exit is watched (an adopted leader's may not be: the sweep looks for it).
+    var exitWatched = false
+    var deadlineTimer: Task<Void, Never>?
+    var startupTimer: Task<Void, Never>?
+    /// The session's last store write (they run in order, see `SessionWriteQueue`).
+    var lastWrite: Task<Bool, Never>?
+    var endBegan: ContinuousClock.Instant?
+    var leaderExit: ExitStatus?
+    var lastOutcome: TerminationOutcome?
+    var endWaiters: [CheckedContinuation<EndResult, Never>] = []
+    /// The last `STATUS=` the agent sent on the notify socket.
+    var statusText: String?
+    var warnedAboutMemory = false
+    /// A prewarmed agent's channel for being handed its session (nil for cold sessions and for
+    /// idle agents adopted after a restart, whose channel died with the earlier corral).
+    var assignment: AssignmentChannel?
+
+    init(limits: ResourceLimits) {
+        self.limits = limits
+    }
+
+    func cancelTimers() {
+        deadlineTimer?.cancel()
+        startupTimer?.cancel()
+        deadlineTimer = nil
+        startupTimer = nil
+    }
+
+    /// Answers everyone waiting for the end.
+    func answerEndWaiters(_ result: EndResult) {
+        for waiter in endWaiters { waiter.resume(returning: result) }
+        endWaiters.removeAll()
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+
+/// What the API and the other parts of corral may ask. Idle prewarmed agents are not sessions.
+extension Supervisor {
+    public func session(_ id: SessionID) -> SessionRecord? {
+        table.entries[id].flatMap { $0.isIdle ? nil : $0.snapshot }
+    }
+
+    /// Live sessions, oldest first.
+    public func allSessions() -> [SessionRecord] {
+        table.sessions.map(\.snapshot)
+    }
+
+    /// Sessions, idle prewarmed agents and starts under way: what counts toward `max_sessions`.
+    public var sessionCount: Int { table.occupied }
+
+    /// Live sessions bound to a LiveKit room.
+    public func sessions(inRoom room: String) -> [SessionID] {
+        table.sessions(inRoom: room)
+    }
+
+    /// The live session in `room` whose agent has this LiveKit identity.
+    public func session(inRoom room: String, identity: String) -> SessionID? {
+        table.session(inRoom: room, identity: identity)
+    }
+
+    public func isLive(_ id: SessionID) -> Bool { session(id) != nil }
+
+    /// Every live session with what it uses (process count, memory), read off the actor.
+    public func allSessionsWithUsage() async -> [(SessionRecord, ResourceUsage?)] {
+        let entries = table.sessions.map { ($0.snapshot, $0.handles.tree) }
+        return await Blocking.run {
+            let table = entries.contains { $0.1?.needsProcessTable == true } ? ProcessTable.read() : nil
+            return entries.map { ($0.0, $0.1?.usage(in: table)) }
+        }
+    }
+
+    /// The session's log: the live session's, else the latest one left by a session with this
+    /// id (logs outlive their sessions until `log_retention_seconds`).
+    public func logPath(for id: SessionID) -> (path: String, live: Bool)? {
+        if let entry = table.entries[id], !entry.isIdle { return (entry.record.logPath, true) }
+        return dataDirectory.latestLog(for: id).map { ($0, false) }
+    }
+
+    /// Whether the store answers now (`/readyz`).
+    public func storeIsReachable() async -> Bool {
+        do {
+            try await store.ping()
+            return true
+        } catch {
+            storeReachable = false
+            return false
+        }
+    }
+
+    /// Every process of the session, read from /proc (off the actor: it may take a while on a
+    /// busy host).
+    public func processes(_ id: SessionID, withEnvironments: Bool = false) async throws(CorralError) -> ProcessReport {
+        guard let entry = table.entries[id], !entry.isIdle else { throw Self.unknownSession(id) }
+        let record = entry.snapshot
+        guard let tree = entry.handles.tree else {
+            return ProcessReport(record: record, isProcessAlive: false, isGroupAlive: false, listing: ProcessListing())
+        }
+        return await Blocking.run {
+            var listing = tree.members()
+            if withEnvironments {
+                for index in listing.entries.indices { listing.entries[index].environment = ProcFS.environment(listing.entries[index].pid) }
+            }
+            let leaderAlive = listing.entries.first?.pid == tree.leader.pid
+            return ProcessReport(record: record, isProcessAlive: leaderAlive, isGroupAlive: !tree.isEmpty, listing: listing)
+        }
+    }
+}

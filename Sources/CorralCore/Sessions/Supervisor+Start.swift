@@ -1,0 +1,202 @@
+import Foundation
+import Logging
+
+/// Starting: a request is checked against the table, handed to a prewarmed agent or launched
+/// cold. A launch joins the table, writes the record, spawns off the actor and only then
+/// counts as spawned; corral never runs an agent it has not recorded.
+extension Supervisor {
+    public func start(_ request: StartRequest) async throws(CorralError) -> SessionRecord {
+        let began = ContinuousClock.now
+        guard accepting else { throw notAccepting }
+        let agent = request.agent ?? configuration.defaultAgent
+        guard let profile = configuration.agents[agent] else {
+            throw CorralError(.notFound, "unknown agent '\(agent)'; configured agents: \(configuration.agents.keys.sorted().joined(separator: ", "))")
+        }
+        let timeout = request.timeoutSeconds ?? configuration.sessionTimeoutSeconds
+        guard timeout > 0, timeout <= configuration.maxSessionTimeoutSeconds else {
+            throw CorralError(.invalidInput, "timeout_seconds must be greater than 0 and at most \(Self.format(configuration.maxSessionTimeoutSeconds))")
+        }
+        let id = request.sessionID ?? uniqueID()
+        try table.checkFree(id)
+        if profile.livekit && request.livekitRoom == nil {
+            throw CorralError(.invalidInput, "agent '\(agent)' is a LiveKit agent: give the room it serves (livekit.room)")
+        }
+        if let room = request.livekitRoom {
+            try table.checkRoom(room, agent: agent, limit: configuration.livekit?.sessionsPerRoom ?? 1)
+        }
+        let settings = SessionSettings(
+            id: id, agent: agent, profile: profile, timeout: timeout, metadata: request.metadata,
+            livekitRoom: request.livekitRoom,
+            livekitIdentity: request.livekitRoom.map { _ in request.livekitIdentity ?? "agent-\(id.rawValue)" }
+        )
+        if profile.prewarm > 0, let record = try await startWarm(settings) {
+            metrics.sessionStarted(agent: agent, path: .warm, after: .now - began)
+            return record
+        }
+        try table.checkCapacity()
+        let launched = try await launch(settings, start: .cold)
+        // Announced once the answer is certain; changes after this go out as `session.status`.
+        let record = table.resolve(launched.id, instance: launched.instance)?.snapshot ?? launched.snapshot
+        table.markAnnounced(launched.id)
+        announceStarted(record)
+        metrics.sessionStarted(agent: agent, path: .cold, after: .now - began)
+        return record
+    }
+
+    /// Records and spawns an agent: a session's (`cold`) or an idle prewarmed one (`idle`). Its
+    /// id and place are reserved from the first check until it joins the table, so no other
+    /// start can take them while its log is made.
+    func launch(_ settings: SessionSettings, start: StartPath) async throws(CorralError) -> SessionTable.Entry {
+        guard accepting else { throw notAccepting }
+        table.reserve(settings.id, .init(agent: settings.agent, room: settings.livekitRoom, takesPlace: true))
+        defer { table.unreserve(settings.id) }
+        let channel: AssignmentChannel?
+        do {
+            channel = start == .idle ? try AssignmentChannel() : nil
+        } catch {
+            throw CorralError(.spawnFailed, "cannot create a prewarmed agent's assignment channel", underlying: error)
+        }
+        let prepared: AgentLauncher.Prepared
+        do {
+            prepared = try await launcher.prepare(settings, searchPath: settings.profile.environment["PATH"] ?? inheritedEnvironment["PATH"])
+        } catch {
+            channel?.close()
+            if error.code == .spawnFailed { metrics.spawnFailed() }
+            throw error
+        }
+        defer { Syscall.close(prepared.logFD) }
+        // Checked here, right before it joins the table, so that no agent starts after shutdown
+        // has collected the sessions to end.
+        guard accepting else {
+            channel?.close()
+            throw notAccepting
+        }
+        let now = Date()
+        let record = SessionRecord(
+            id: settings.id, agent: settings.agent, containment: containment.kind, createdAt: now,
+            expiresAt: now.addingTimeInterval(settings.timeout), metadata: settings.metadata, logPath: prepared.logPath,
+            node: configuration.nodeID, livekitRoom: settings.livekitRoom, livekitIdentity: settings.livekitIdentity, start: start
+        )
+        let handles = SessionHandles(limits: settings.profile.limits)
+        handles.assignment = channel
+        let (entry, effects) = table.insert(record, profile: settings.profile, handles: handles)
+        let id = entry.id
+        let instance = entry.instance
+        perform(effects, for: entry.id, instance: entry.instance)
+
+        if let error = await insert(record, handles: handles) {
+            abandonLaunch(entry)
+            if error.code == .conflict { throw CorralError(.conflict, "session id '\(record.id)' is already in use; end that session first or choose another id") }
+            storeReachable = false
+            metrics.storeFailed()
+            throw CorralError(.unavailable, "the session could not be recorded, so no agent was started: \(error.message)")
+        }
+
+        let tree: any ContainedTree
+        do {
+            tree = try await launcher.spawn(
+                agentLaunch(entry, executable: prepared.executable, logFD: prepared.logFD),
+                started: { [inboxSink] pid in inboxSink.yield(.leaderStarted(id, instance: instance, pid: pid)) },
+                exited: { [inboxSink] status in inboxSink.yield(.leaderExited(id, instance: instance, status)) }
+            )
+        } catch {
+            metrics.spawnFailed()
+            logger.about(record).error("agent could not be started", metadata: [LogKey.error: "\(error)"])
+            abandonLaunch(entry)
+            enqueueDelete(record.id)
+            throw error
+        }
+        channel?.closeAgentEnd()
+        handles.tree = tree
+        handles.exitWatched = true
+        table.spawned(entry.id, instance: entry.instance, tree: tree)
+        let current = table.resolve(entry.id, instance: entry.instance)
+        logger.about(current?.record ?? record).info(
+            "agent spawned",
+            metadata: [LogKey.groupLeader: "\(current?.record.isGroupLeader ?? false)", LogKey.containment: "\(tree.kind.rawValue)"]
+        )
+        // An idle agent always says when it has loaded, whatever the profile's `ready`.
+        deliver(.spawned(start == .idle ? .notify : settings.profile.readiness), to: entry.id, instance: entry.instance)
+        let launched = table.resolve(entry.id, instance: entry.instance) ?? entry
+        guard await handles.lastWrite?.value ?? true else {
+            let result = await endAndWait(launched, reason: .failedToStart)
+            throw CorralError(.unavailable, "the session could not be recorded, so its agent was stopped (\(result.outcome.rawValue))")
+        }
+        return launched
+    }
+
+    /// Writes the new record, in the session's write order; the error, if it could not be.
+    private func insert(_ record: SessionRecord, handles: SessionHandles) async -> CorralError? {
+        let inserted = writes.enqueue(for: [record.id]) { [store] () -> CorralError? in
+            do throws(CorralError) {
+                try await store.insert(record)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        handles.lastWrite = Task { await inserted.value == nil }
+        return await inserted.value
+    }
+
+    /// What the spawner runs for the session: its program, environment, log, limits and user.
+    private func agentLaunch(_ entry: SessionTable.Entry, executable: String, logFD: Int32) -> AgentLaunch {
+        let idle = entry.isIdle
+        let environment = AgentCommand.environment(
+            inherited: inheritedEnvironment,
+            profile: entry.profile,
+            agent: entry.record.agent,
+            record: entry.record,
+            instanceID: dataDirectory.instanceID,
+            notifySocket: notifySocket?.address,
+            credentials: idle ? [:] : credentials?(entry.record, entry.profile) ?? [:],
+            assignFD: entry.handles.assignment == nil ? nil : AgentLaunch.assignTargetFD
+        )
+        return AgentLaunch(
+            sessionID: entry.id,
+            executable: executable,
+            arguments: entry.profile.command,
+            environment: environment,
+            workingDirectory: entry.profile.workingDirectory,
+            outputFD: logFD,
+            limits: entry.handles.limits,
+            user: entry.profile.user,
+            assignFD: entry.handles.assignment?.agentDescriptor
+        )
+    }
+
+    /// A start that failed after its session joined the table (its record could not be written,
+    /// or its agent not spawned): the session leaves the table, and an end asked for meanwhile
+    /// is answered, since no spawn will come to carry it out.
+    private func abandonLaunch(_ entry: SessionTable.Entry) {
+        guard let (gone, effects) = table.remove(entry.id, instance: entry.instance) else { return }
+        perform(effects, for: entry.id, instance: entry.instance)
+        gone.handles.assignment?.close()
+        gone.handles.assignment = nil
+        var reason = EndReason.failedToStart
+        if case .stopping(let requested) = gone.lifecycle.state { reason = requested }
+        gone.handles.answerEndWaiters(
+            EndResult(sessionID: gone.id, agent: gone.record.agent, reason: reason, outcome: .exited, duration: .zero, leaderExit: nil)
+        )
+    }
+
+    /// Publishes `session.started` (once: later status changes go out as `session.status`).
+    func announceStarted(_ record: SessionRecord) {
+        events.publish(
+            .started,
+            session: record,
+            details: [
+                "pid": .number(Double(record.pid ?? 0)), "pgid": .number(Double(record.pgid ?? 0)),
+                "containment": .string(record.containment.rawValue), "status": .string(record.status.rawValue),
+                "start": .string(record.start.rawValue),
+            ]
+        )
+    }
+
+    func uniqueID() -> SessionID {
+        while true {
+            let id = SessionID.generate()
+            if (try? table.checkFree(id)) != nil { return id }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import CorralCore
+import CorralTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The supervisor's decisions at the moments that are hard to reach with real agents, driven
+/// without processes: a `FakeContainment` starts nothing, a `FaultyStore` fails or holds writes.
+@Suite("Supervisor decisions, without processes")
+struct SupervisorDecisionTests {
+    static func harness() -> SupervisorHarness {
+        SupervisorHarness { $0.graceSeconds = 0.2 }
+    }
+
+    @Test func aDeleteDuringAStartWhoseRecordFailsIsAnswered() async throws {
+        let store = FaultyStore()
+        let containment = FakeContainment()
+        _ = try await Self.harness().run(store: store, containment: containment) { supervisor in
+            let id = SessionID("fake-insert-fails")!
+            store.hold(.insert)
+            let start = Task { try await supervisor.start(StartRequest(sessionID: id)) }
+            #expect(await ProcessProbe.waitUntil { store.heldCount(.insert) == 1 })
+            let end = Task { try await supervisor.end(id) }
+            #expect(await ProcessProbe.waitUntil { await supervisor.session(id)?.status == .stopping })
+            store.fail(.insert)
+            store.release(.insert)
+            #expect(await Eventually.result(of: start).map { (try? $0.get()) == nil } == true)
+            let ended = await Eventually.result(of: end)
+            #expect((try? ended?.get())?.reason == .deleted, "the end is answered with the reason it was asked for")
+            #expect(containment.tree(id) == nil, "nothing was spawned for a session that was never recorded")
+        }
+    }
+
+    @Test func shutdownDuringAStoreOutageEndsEverySession() async throws {
+        let store = FaultyStore()
+        let containment = FakeContainment()
+        _ = try await Self.harness().run(store: store, containment: containment) { supervisor in
+            let running = try await supervisor.start(StartRequest(sessionID: SessionID("fake-running")!))
+            store.fail(.update, .delete)
+            store.hold(.insert)
+            let starting = Task { try await supervisor.start(StartRequest(sessionID: SessionID("fake-starting")!)) }
+            #expect(await ProcessProbe.waitUntil { store.heldCount(.insert) == 1 })
+            let shutdown = Task { () throws -> Void in await supervisor.shutdown() }
+            #expect(await ProcessProbe.waitUntil { await supervisor.session(running.id)?.status != .running })
+            store.fail(.insert)
+            store.release(.insert)
+            #expect(await Eventually.result(of: shutdown) != nil, "shutdown never finished")
+            _ = await Eventually.result(of: starting)
+            #expect(containment.tree(running.id)?.isEmpty == true, "the running session's processes were ended")
+            #expect(await supervisor.allSessions().isEmpty)
+            store.recover()
+        }
+    }
+
+    @Test func anExitSeenWhileTheSpawnIsReturningEndsTheSession() async throws {
+        let store = FaultyStore()
+        let containment = FakeContainment()
+        _ = try await Self.harness().run(store: store, containment: containment) { supervisor in
+            let id = SessionID("fake-early-exit")!
+            let events = supervisor.events.subscribe()
+            containment.holdLaunches()
+            let start = Task { try await supervisor.start(StartRequest(sessionID: id)) }
+            #expect(await ProcessProbe.waitUntil { containment.isHeld(id) })
+            // The leader is registered and exits before the spawn has returned to the supervisor.
+            containment.tree(id)?.exit(.exited(code: 3))
+            containment.releaseLaunch(id)
+            _ = await Eventually.result(of: start)
+            let ended = Task { () throws -> JSONValue? in
+                for await event in events where event.kind == .ended && event.sessionID == id { return event.details["reason"] }
+                return nil
+            }
+            #expect((try? await Eventually.result(of: ended, within: .seconds(10))?.get()) == .string("exited"))
+            #expect(await ProcessProbe.waitUntil { await supervisor.session(id) == nil })
+        }
+    }
+
+    @Test func startsBeyondCapacityAreRefusedWhileOthersAreStillStarting() async throws {
+        let store = FaultyStore()
+        let containment = FakeContainment()
+        let harness = SupervisorHarness { $0.maxSessions = 1 }
+        _ = try await harness.run(store: store, containment: containment) { supervisor in
+            store.hold(.insert)
+            let first = Task { try await supervisor.start(StartRequest(sessionID: SessionID("fake-first")!)) }
+            #expect(await ProcessProbe.waitUntil { store.heldCount(.insert) == 1 })
+            await #expect(throws: CorralError.self) { try await supervisor.start(StartRequest(sessionID: SessionID("fake-second")!)) }
+            store.release(.insert)
+            #expect(await Eventually.result(of: first).map { (try? $0.get()) != nil } == true)
+        }
+    }
+
+    @Test func aSessionIgnoringTermIsKilledAfterItsGrace() async throws {
+        let containment = FakeContainment()
+        _ = try await Self.harness().run(store: FaultyStore(), containment: containment) { supervisor in
+            let session = try await supervisor.start(StartRequest(sessionID: SessionID("fake-stubborn")!))
+            containment.tree(session.id)?.ignoreTerm()
+            let result = try await supervisor.end(session.id)
+            #expect(result.outcome == .killed)
+            #expect(containment.tree(session.id)?.signals.contains(SIGKILL) == true)
+        }
+    }
+}
