@@ -86,6 +86,9 @@ let package = Package(
             ],
             path: "Tests/CorralTestSupport"
         ),
+        // A single-threaded C program that spawns an agent with the spawn's descriptors on the
+        // numbers the agent gets (0-3), which a test process cannot free for itself.
+        .executableTarget(name: "corral-spawn-probe", dependencies: ["CCorralShims"], path: "Tests/SpawnProbe"),
         .testTarget(
             name: "CorralCoreTests",
             dependencies: ["CorralCore", "CorralTestSupport", "RedisClient"]

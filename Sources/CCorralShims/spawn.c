@@ -70,6 +70,20 @@ static void child_fail(int pipe_fd, int step) {
     _exit(127);
 }
 
+// True if the child installs a descriptor at `fd`.
+static int child_is_target(const corral_spawn_request *request, int fd) {
+    return fd <= 2 || (request->inherit_fd >= 0 && fd == request->inherit_target_fd);
+}
+
+// `fd`, or a close-on-exec copy of it above every target if it is one.
+static int child_off_targets(const corral_spawn_request *request, int fd, int pipe_fd) {
+    if (!child_is_target(request, fd)) return fd;
+    int floor = request->inherit_fd >= 0 && request->inherit_target_fd >= 10 ? request->inherit_target_fd + 1 : 10;
+    int moved = fcntl(fd, F_DUPFD_CLOEXEC, floor);
+    if (moved < 0) child_fail(pipe_fd, STEP_SETUP);
+    return moved;
+}
+
 // Runs in the child: no allocation, no locks, only syscalls.
 static void child_exec(const corral_spawn_request *request, int pipe_fd, int hold_fd) {
     // Dispositions set to "ignore" survive execve; handlers do not but are reset here as well,
@@ -87,27 +101,20 @@ static void child_exec(const corral_spawn_request *request, int pipe_fd, int hol
 
     if (setsid() < 0) child_fail(pipe_fd, STEP_SETUP);
 
-    // Move the error pipe out of the way of the descriptors we are about to install.
-    if (pipe_fd <= 2 || pipe_fd == request->inherit_target_fd) {
-        int moved = fcntl(pipe_fd, F_DUPFD_CLOEXEC, 10);
-        if (moved < 0) child_fail(pipe_fd, STEP_SETUP);
-        pipe_fd = moved;
-    }
-    if (hold_fd >= 0 && (hold_fd <= 2 || hold_fd == request->inherit_target_fd)) {
-        int moved = fcntl(hold_fd, F_DUPFD_CLOEXEC, 10);
-        if (moved < 0) child_fail(pipe_fd, STEP_SETUP);
-        hold_fd = moved;
-    }
-    if (request->inherit_fd >= 0) {
-        // dup2 onto itself would keep close-on-exec; go through a fresh descriptor.
-        int tmp = fcntl(request->inherit_fd, F_DUPFD, 10);
-        if (tmp < 0) child_fail(pipe_fd, STEP_SETUP);
-        if (dup2(tmp, request->inherit_target_fd) < 0) child_fail(pipe_fd, STEP_SETUP);
-        if (tmp != request->inherit_target_fd) close(tmp);
-    }
-    if (dup2(request->stdin_fd, 0) < 0) child_fail(pipe_fd, STEP_SETUP);
-    if (dup2(request->output_fd, 1) < 0) child_fail(pipe_fd, STEP_SETUP);
-    if (dup2(request->output_fd, 2) < 0) child_fail(pipe_fd, STEP_SETUP);
+    // Every source is first moved off the numbers the child installs (0-2, the inherited
+    // descriptor's target), since any of them may be one of those numbers: a dup2 onto it would
+    // replace a source not yet installed (stdin becoming a prewarmed agent's assignment socket),
+    // and a dup2 of a number onto itself would leave it close-on-exec. With no source on a
+    // target, the order of the dup2s below no longer matters.
+    pipe_fd = child_off_targets(request, pipe_fd, pipe_fd);
+    if (hold_fd >= 0) hold_fd = child_off_targets(request, hold_fd, pipe_fd);
+    int stdin_fd = child_off_targets(request, request->stdin_fd, pipe_fd);
+    int output_fd = child_off_targets(request, request->output_fd, pipe_fd);
+    int inherit_fd = request->inherit_fd >= 0 ? child_off_targets(request, request->inherit_fd, pipe_fd) : -1;
+    if (dup2(stdin_fd, 0) < 0) child_fail(pipe_fd, STEP_SETUP);
+    if (dup2(output_fd, 1) < 0) child_fail(pipe_fd, STEP_SETUP);
+    if (dup2(output_fd, 2) < 0) child_fail(pipe_fd, STEP_SETUP);
+    if (inherit_fd >= 0 && dup2(inherit_fd, request->inherit_target_fd) < 0) child_fail(pipe_fd, STEP_SETUP);
 
     if (request->set_ids) {
         // Groups first: after setuid the right to change them is gone.

@@ -165,6 +165,42 @@ struct AgentSpawnerTests {
         #expect(!output.text.contains("ran"))
     }
 
+    /// `corral-spawn-probe` (Tests/SpawnProbe), built beside the test bundle.
+    static let probe: String = {
+        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("corral-spawn-probe").path
+        if FileManager.default.isExecutableFile(atPath: besideTests) { return besideTests }
+        let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return package.appendingPathComponent(".build/debug/corral-spawn-probe").path
+    }()
+
+    /// Whatever numbers the spawn's descriptors have (any may be one of the 0-3 the agent gets),
+    /// the agent ends up with stdin on 0, its log on 1 and 2, its assignment socket on 3 and
+    /// nothing else. Run in a probe process: only a process running nothing else can put its
+    /// own descriptors on 0-3.
+    @Test(arguments: [
+        // The vfork-style spawn's stdin slot on 3, where a prewarmed agent's socket goes.
+        ["--free=0,1,2,3", "inherit=high"],
+        ["--free=0,1,2,3", "inherit=none"],
+        // A child held before execve takes the caller's own descriptors.
+        ["--held", "stdin=3", "inherit=high"],
+        ["--held", "output=3", "inherit=high"],
+        ["--held", "output=0", "inherit=none"],
+        ["--held", "stdin=0", "inherit=none"],
+        ["--held", "stdin=2", "output=1", "inherit=0"],
+        ["--held", "stdin=1", "output=2", "inherit=3"],
+        // The report and hold pipes on 0-3.
+        ["--held", "--free=0,1,2,3", "inherit=high"],
+    ])
+    func everyDescriptorEndsUpOnItsNumberWhateverNumberItHad(_ arguments: [String]) async throws {
+        let tag = "run-\(UUID().uuidString)"
+        let result = try await CommandRunner.run(Self.probe, arguments, environment: ["CORRAL_TEST_RUN": tag])
+        let leftovers = await ProcessProbe.processes(withEnvironment: "CORRAL_TEST_RUN", value: tag)
+        ProcessProbe.kill(leftovers)
+        #expect(leftovers.isEmpty, "the probe left its agent running")
+        #expect(result.status == 0, "\(arguments):\n\(result.output)\(result.errors)")
+        #expect(result.output.hasSuffix("right\n"), "\(result.output)")
+    }
+
     @Test func aHeldChildRunsOncePlaced() async throws {
         let output = Output()
         var request = shell("echo END", output: output)

@@ -1,6 +1,7 @@
 import CorralCore
 import CorralTestSupport
 import Foundation
+import Logging
 import Testing
 
 @Suite("corral doctor")
@@ -27,6 +28,38 @@ struct HostReportTests {
         #expect(report.checks.first { $0.name == "start inside the cgroup" }?.ok == true)
         #expect(report.escapes.first { $0.name == "double-forked daemon" }?.contained == true)
         #expect(!FileManager.default.fileExists(atPath: root), "the probe left its cgroup root")
+    }
+
+    /// Run while another corral holds the cgroup root, the report says what a corral started
+    /// now would get (process groups, or nothing with cgroups forced), why, and what that mode
+    /// catches: not the cgroup mode of the corral that holds the root.
+    @Test(.enabled(if: CgroupSupport.available, "\(CgroupSupport.unavailableReason)"))
+    func aRootHeldByAnotherCorralIsReportedAsWhatACorralStartedNowGets() throws {
+        let rootPath = CgroupSupport.parent! + "/corral-test-" + UUID().uuidString
+        defer { CgroupSupport.removeTree(rootPath) }
+        // The running corral's root, locked as long as it lives (a lock is per open file, so
+        // this process is "another corral" to the report's own attempt).
+        let held = try CgroupRoot(path: rootPath, host: CgroupHost.discover())
+        var configuration = CorralConfiguration()
+        configuration.cgroupRoot = rootPath
+
+        let report = HostReport.gather(configuration)
+        #expect(report.mode == "process-group", "\(report.text)")
+        #expect(report.modeDetail.contains("another corral (pid \(getpid())) is using the cgroup \(rootPath)"), "\(report.modeDetail)")
+        #expect(report.checks.first { $0.name == "cgroup root" }?.ok == false)
+        #expect(report.escapes.first { $0.name == "child that calls setsid()" }?.how.contains("CORRAL_SESSION_ID") == true)
+        #expect(report.escapes.first { $0.name == "fork bomb" }?.contained == false)
+        #expect(report.canContain)
+        // What a corral started now would in fact get.
+        #expect(try ContainmentSelector.select(configuration, logger: Logger(label: "corral-test") { _ in SwiftLogNoOpLogHandler() }).kind == .processGroup)
+
+        configuration.containment = .cgroup
+        let forced = HostReport.gather(configuration)
+        #expect(forced.mode == "none", "\(forced.text)")
+        #expect(forced.modeDetail.contains("another corral (pid \(getpid()))"), "\(forced.modeDetail)")
+        #expect(!forced.canContain)
+        #expect(FileManager.default.fileExists(atPath: rootPath), "the report removed a root another corral holds")
+        held.removeIfUnused()
     }
 
     @Test func forcedCgroupWithoutCgroupsCannotContain() {

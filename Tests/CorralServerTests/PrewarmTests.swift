@@ -140,6 +140,29 @@ struct PrewarmTests {
         }
     }
 
+    /// An idle agent running as another user must reach the notify socket to become ready (it
+    /// could not when the socket was in the 0700 data directory), and then take a session.
+    @Test(.enabled(if: geteuid() == 0, "dropping privileges needs root"))
+    func prewarmedAgentsOfAnotherUserBecomeReady() async throws {
+        let corral = TestCorral { configuration in
+            var profile = Self.profile(configuration, prewarm: 1)
+            profile.user = AgentUser(uid: 65534, gid: 65534, groups: [65534])
+            configuration.agents["unprivileged"] = profile
+            configuration.startupTimeoutSeconds = 20
+        }
+        try await corral.run { client in
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) { try await Self.readyIdle(client, agent: "unprivileged").count == 1 })
+            let reply = try await client.request(.post, "/api/sessions", body: #"{"agent": "unprivileged", "session_id": "call-1"}"#)
+            try #require(reply.status == .created, "\(reply.text)")
+            #expect(reply.json["start"] as? String == "warm")
+            #expect(reply.json["status"] as? String == "running")
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(10)) {
+                try await client.request(.get, "/api/sessions/call-1/logs?tail=50").text.contains("serving call-1 warm=True")
+            })
+            #expect(try await client.request(.delete, "/api/sessions/call-1").status == .ok)
+        }
+    }
+
     @Test(arguments: testedModes.filter { $0 != .cgroupAttach })
     func idleAndWarmAgentsSurviveACrashOfCorral(mode: CorralConfiguration.ContainmentMode) async throws {
         let profile: [String: Any] = [

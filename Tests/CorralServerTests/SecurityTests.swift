@@ -165,6 +165,28 @@ struct SecurityTests {
         }
     }
 
+    /// The notify socket must be reachable from an agent that dropped to another user: one in
+    /// the 0700 data directory was not (EACCES), and such a session always timed out starting.
+    @Test(.enabled(if: geteuid() == 0, "dropping privileges needs root"))
+    func notifyAgentsRunningAsAnotherUserBecomeReady() async throws {
+        try await TestCorral(configure: { configuration in
+            var profile = configuration.agents["ready-after-delay"]!
+            profile.user = AgentUser(uid: 65534, gid: 65534, groups: [65534])
+            profile.environment["READY_DELAY"] = "0"
+            configuration.agents["unprivileged-notify"] = profile
+            configuration.startupTimeoutSeconds = 20
+        }).run { base in
+            let session = try await base.start(#"{"agent": "unprivileged-notify"}"#)
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(20)) {
+                try await base.request(.get, "/api/sessions/\(session.id)").json["status"] as? String == "running"
+            })
+            let status = (try? String(contentsOfFile: "/proc/\(session.pid)/status", encoding: .utf8)) ?? ""
+            #expect(status.split(separator: "\n").first { $0.hasPrefix("Uid:") }?.split(whereSeparator: \.isWhitespace).dropFirst().first == "65534")
+            #expect(try await base.request(.delete, "/api/sessions/\(session.id)").status == .ok)
+            #expect(await session.nothingLeft())
+        }
+    }
+
     @Test func oversizedHeadersAreRefused() async throws {
         try await CrashTestBed.run(containment: .processGroup) { bed in
             let corral = try await bed.startCorral()

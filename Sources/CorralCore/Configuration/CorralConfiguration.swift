@@ -74,7 +74,7 @@ public struct CorralConfiguration: Sendable {
         return "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(listen.port)"
     }
     public var store = StoreLocation.sqlite(path: "corral.db")
-    /// Session logs, the notify socket and (by default) the database live here.
+    /// Session logs, the instance id and (by default) the database live here.
     public var dataDirectory = "corral-data"
     public var sessionTimeoutSeconds: Double = 14_400
     /// Upper bound for a session's `timeout_seconds`.

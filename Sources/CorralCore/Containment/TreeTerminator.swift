@@ -15,9 +15,10 @@ public enum TerminationOutcome: String, Sendable, Codable {
 }
 
 /// Ends a contained tree: SIGTERM (and SIGCONT, so stopped processes can act on it) to all, wait
-/// until nothing is left or the grace period is over, then SIGKILL until nothing is left. The
-/// waiting wakes on every reap (the leader's pidfd, SIGCHLD for orphans) and otherwise checks
-/// at short intervals for members that other members reap.
+/// until nothing is left or the grace period is over, then SIGKILL until nothing is left, through
+/// the tree's `killAll` (`cgroup.kill` for a cgroup: the whole session at once, where signalling
+/// pid by pid races its forks). The waiting wakes on every reap (the leader's pidfd, SIGCHLD for
+/// orphans) and otherwise checks at short intervals for members that other members reap.
 public struct TreeTerminator: Sendable {
     let reaped: ChangeSignal
     /// The longest pause between two checks for members corral is not the parent of.
@@ -34,7 +35,7 @@ public struct TreeTerminator: Sendable {
         if await waitUntilEmpty(tree, deadline: clock.now + grace) { return .terminated }
         // Processes may fork between the signal and their death: repeat until empty.
         while true {
-            await signal(tree, SIGKILL)
+            await kill(tree)
             if await waitUntilEmpty(tree, deadline: clock.now + .seconds(1)) { return .killed }
         }
     }
@@ -52,6 +53,14 @@ public struct TreeTerminator: Sendable {
             await Blocking.run(.urgent) { for signal in signals { tree.signalAll(signal) } }
         } else {
             for signal in signals { tree.signalAll(signal) }
+        }
+    }
+
+    private func kill(_ tree: any ContainedTree) async {
+        if tree.needsProcessTable {
+            await Blocking.run(.urgent) { tree.killAll() }
+        } else {
+            tree.killAll()
         }
     }
 

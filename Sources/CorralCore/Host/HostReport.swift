@@ -23,7 +23,8 @@ public struct HostReport: Sendable, Codable {
 
     public let kernel: String
     public let checks: [Check]
-    /// The containment corral would choose with this configuration.
+    /// The containment a corral started now with this configuration would get (a cgroup root
+    /// that another corral holds is not to be had), and why.
     public let mode: String
     public let modeDetail: String
     public let escapes: [Escape]
@@ -51,20 +52,23 @@ public struct HostReport: Sendable, Codable {
                 detail: host.v2Mount.map { "\($0) (corral's own cgroup: \(host.v2OwnPath))" } ?? "none mounted"
             )
         )
+        // With process groups configured, cgroups are probed all the same: the report says what
+        // the host offers as well as what corral uses.
+        var probed = configuration
+        if probed.containment == .processGroup { probed.containment = .auto }
         var root: CgroupRoot?
-        var rootInUse = false
-        let rootPath = configuration.cgroupRoot ?? CgroupRoot.defaultPath(host: host)
-        if let rootPath {
-            do {
-                root = try CgroupRoot(path: rootPath, host: host)
-                checks.append(Check(name: "cgroup root", ok: true, detail: "\(rootPath) is writable"))
-            } catch {
-                rootInUse = error.code == .conflict
-                checks.append(
-                    Check(name: "cgroup root", ok: rootInUse, detail: rootInUse ? "\(rootPath) is in use by a running corral" : error.description)
-                )
-            }
+        var cgroupError: CorralError?
+        switch ContainmentSelector.choose(probed, host: host) {
+        case .cgroup(let chosen): root = chosen
+        case .processGroup(let error): cgroupError = error
+        case .unavailable(let error): cgroupError = error
         }
+        if let root {
+            checks.append(Check(name: "cgroup root", ok: true, detail: "\(root.path) is writable"))
+        } else if let cgroupError, host.v2Mount != nil {
+            checks.append(Check(name: "cgroup root", ok: false, detail: cgroupError.description))
+        }
+        var cgroupKill = false
         if let root {
             let probe = root.path + "/corral-doctor-\(getpid())"
             if mkdir(probe, 0o755) == 0 {
@@ -77,8 +81,13 @@ public struct HostReport: Sendable, Codable {
                         detail: intoCgroup.map { "\($0); agents will be moved into their cgroup before exec" } ?? "agents start inside their cgroup"
                     )
                 )
-                let kill = CgroupFS.exists(probe + "/cgroup.kill")
-                checks.append(Check(name: "cgroup.kill", ok: kill, detail: kill ? "SIGKILL to a whole session at once" : "missing (kernel 5.14+): processes are killed one by one"))
+                cgroupKill = CgroupFS.exists(probe + "/cgroup.kill")
+                checks.append(
+                    Check(
+                        name: "cgroup.kill", ok: cgroupKill,
+                        detail: cgroupKill ? "SIGKILL to a whole session at once" : "missing (kernel 5.14+): processes are killed one by one"
+                    )
+                )
                 Syscall.close(fd)
                 CgroupFS.removeDirectory(probe)
             }
@@ -88,23 +97,21 @@ public struct HostReport: Sendable, Codable {
             }
         }
 
+        // What a corral started now with this configuration gets, and why.
         let mode: String
         let modeDetail: String
-        let usesCgroup: Bool
-        let cgroupUsable = root != nil || rootInUse
-        switch configuration.containment {
-        case .processGroup:
-            (mode, modeDetail, usesCgroup) = ("process-group", "forced by configuration", false)
-        case .cgroup, .cgroupAttach:
-            (mode, modeDetail, usesCgroup) =
-                cgroupUsable
-                ? ("cgroup", "forced by configuration", true)
-                : ("none", "containment \(configuration.containment.rawValue) is configured but cgroups are not usable: corral will not start", false)
-        case .auto:
-            (mode, modeDetail, usesCgroup) =
-                cgroupUsable
-                ? ("cgroup", "a cgroup per session below \(rootPath ?? "")", true) : ("process-group", "no usable cgroup v2 hierarchy", false)
+        let why = cgroupError?.description ?? "cgroups cannot be used"
+        if configuration.containment == .processGroup {
+            (mode, modeDetail) = ("process-group", "forced by configuration")
+        } else if let root {
+            let perSession = "a cgroup per session below \(root.path)"
+            (mode, modeDetail) = ("cgroup", configuration.containment == .auto ? perSession : "forced by configuration; \(perSession)")
+        } else if configuration.containment == .auto {
+            (mode, modeDetail) = ("process-group", "cgroups cannot be used: \(why)")
+        } else {
+            (mode, modeDetail) = ("none", "containment \(configuration.containment.rawValue) is configured, and corral will not start: \(why)")
         }
+        let usesCgroup = mode == "cgroup"
         root?.removeIfUnused()
 
         let memory = root?.enforcement(of: "memory")
@@ -114,7 +121,9 @@ public struct HostReport: Sendable, Codable {
             escapes = [
                 Escape(name: "child that calls setsid()", contained: true, how: "it stays in the session's cgroup"),
                 Escape(name: "double-forked daemon", contained: true, how: "it stays in the session's cgroup"),
-                Escape(name: "process ignoring SIGTERM", contained: true, how: "SIGKILL after grace_seconds (cgroup.kill)"),
+                Escape(
+                    name: "process ignoring SIGTERM", contained: true,
+                    how: cgroupKill ? "SIGKILL after grace_seconds (cgroup.kill)" : "SIGKILL after grace_seconds, process by process"),
                 Escape(
                     name: "fork bomb", contained: pids != nil,
                     how: pids.map { "capped by pids_limit (\($0))" } ?? "no pids controller: the session is ended once over pids_limit, checked every watch_interval_seconds"),

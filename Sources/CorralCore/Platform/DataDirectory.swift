@@ -6,7 +6,7 @@ import Glibc
 import Musl
 #endif
 
-/// corral's data directory (mode 0700): session logs, the notify socket, the lock that keeps a
+/// corral's data directory (mode 0700): session logs, the instance id, the lock that keeps a
 /// second corral off the same state, and by default the database. Session ids are validated
 /// before they get here, and files are opened relative to the directory's descriptor with
 /// O_NOFOLLOW, so no name can point outside it.

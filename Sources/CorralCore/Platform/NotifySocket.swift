@@ -9,27 +9,26 @@ import Musl
 /// The datagram socket agents send `READY=1` to (systemd's notify protocol). One socket serves
 /// every session: the kernel stamps each datagram with the sender's pid, and the sender's
 /// session id (the leader's pid) says which corral session it belongs to.
+///
+/// It is bound in the abstract namespace, not in the data directory: a socket below a 0700
+/// directory cannot be reached by an agent running as another `user`, whatever the socket's own
+/// mode. An abstract socket has no permissions, so any local process may send to it (and may
+/// see its name in `/proc/net/unix`): what a datagram does rests on the sender's pid, which the
+/// kernel vouches for, never on who knows the name.
 public final class NotifySocket: Sendable {
-    /// The value agents get in `NOTIFY_SOCKET`: a path, or `@name` for the abstract namespace.
+    /// The value agents get in `NOTIFY_SOCKET`: `@name`, in the abstract namespace.
     public let address: String
     public let descriptor: Int32
-    private let boundPath: String?
 
-    /// Binds at `path`; if the path is too long for a unix socket, falls back to an abstract name.
-    public init(path: String) throws(SystemError) {
+    /// Binds `@corral-notify-<instance id>`: unique to one corral's state (whose lock keeps a
+    /// second corral off it), so two corrals on one host never collide, and the same after a
+    /// restart, so that an agent re-adopted while still starting reaches the new corral with the
+    /// `NOTIFY_SOCKET` it was given. A random name would break that, and hide nothing.
+    public init(instanceID: String) throws(SystemError) {
         var fd: Int32 = -1
-        if path.utf8.count < 100 {
-            unlink(path)  // a stale socket from a previous run
-            try Syscall.shim("bind(\(path))") { corral_notify_socket_open(path, &fd) }
-            chmod(path, 0o666)  // agents may drop privileges and still need to notify
-            self.address = path
-            self.boundPath = path
-        } else {
-            let name = "@corral-notify-\(getpid())"
-            try Syscall.shim("bind(\(name))") { corral_notify_socket_open(name, &fd) }
-            self.address = name
-            self.boundPath = nil
-        }
+        let name = "@corral-notify-\(instanceID)"
+        try Syscall.shim("bind(\(name))") { corral_notify_socket_open(name, &fd) }
+        self.address = name
         self.descriptor = fd
     }
 
@@ -54,6 +53,5 @@ public final class NotifySocket: Sendable {
 
     deinit {
         Syscall.close(descriptor)
-        if let boundPath { unlink(boundPath) }
     }
 }

@@ -112,7 +112,7 @@ public actor Supervisor: Service {
         }
         do {
             try monitor.start()
-            let socket = try NotifySocket(path: dataDirectory.path + "/notify.sock")
+            let socket = try NotifySocket(instanceID: dataDirectory.instanceID)
             let sink = inboxSink
             notifyToken = try monitor.watchReadable(socket.descriptor) {
                 for (sender, message) in socket.receiveAll() {

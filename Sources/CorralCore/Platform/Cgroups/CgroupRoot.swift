@@ -40,8 +40,9 @@ public final class CgroupRoot: Sendable {
             throw CorralError(.system, "cannot open the cgroup \(path)", underlying: SystemError("open", errno: errno))
         }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let holder = FileLock.holder(of: fd).map { " (pid \($0))" } ?? ""
             Syscall.close(fd)
-            throw CorralError(.conflict, "another corral is using the cgroup \(path); give each corral its own cgroup_root")
+            throw CorralError(.conflict, "another corral\(holder) is using the cgroup \(path); give each corral its own cgroup_root")
         }
         // A cgroup we may use must accept a new child: probe it.
         let probe = path + "/corral-probe-\(getpid())"

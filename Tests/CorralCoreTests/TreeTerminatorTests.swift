@@ -1,0 +1,129 @@
+import CorralTestSupport
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+@testable import CorralCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How `TreeTerminator` ends a real tree. White-box: that the SIGKILL phase goes through the
+/// tree's `killAll` (`cgroup.kill`) rather than pid by pid cannot be seen from outside, since
+/// both end a slow tree; the tree is wrapped to record which way it was reached.
+@Suite("Ending a tree")
+struct TreeTerminatorTests {
+    /// Forwards everything to a real tree and records how SIGKILL reached it.
+    final class RecordingTree: ContainedTree {
+        let tree: any ContainedTree
+        private let calls = Mutex<(killAll: Int, signalledKill: Int)>((0, 0))
+
+        init(_ tree: any ContainedTree) { self.tree = tree }
+
+        var killAllCalls: Int { calls.withLock { $0.killAll } }
+        /// SIGKILLs sent through `signalAll`, pid by pid.
+        var signalledKills: Int { calls.withLock { $0.signalledKill } }
+
+        var kind: ContainmentKind { tree.kind }
+        var leader: PidFD { tree.leader }
+        var pgid: Int32 { tree.pgid }
+        var leaderStartTime: UInt64? { tree.leaderStartTime }
+        var cgroupPath: String? { tree.cgroupPath }
+        func signalAll(_ signal: Int32) {
+            if signal == SIGKILL { calls.withLock { $0.signalledKill += 1 } }
+            tree.signalAll(signal)
+        }
+        func killAll() {
+            calls.withLock { $0.killAll += 1 }
+            tree.killAll()
+        }
+        var isEmpty: Bool { tree.isEmpty }
+        func members() -> ProcessListing { tree.members() }
+        func memberGroups() -> [(pid: Int32, pgid: Int32)] { tree.memberGroups() }
+        var enforcedLimits: Set<LimitViolation> { tree.enforcedLimits }
+        func limitViolation() -> LimitViolation? { tree.limitViolation() }
+        func usage(in table: ProcessTable?) -> ResourceUsage { tree.usage(in: table) }
+        func track(_ table: ProcessTable) { tree.track(table) }
+        var needsProcessTable: Bool { tree.needsProcessTable }
+        func release() { tree.release() }
+        func detach() { tree.detach() }
+        func recognise(_ id: SessionID) { tree.recognise(id) }
+        var isKnownNonEmpty: Bool { tree.isKnownNonEmpty }
+    }
+
+    /// Starts `ignore-term-everywhere.sh` (it and its children, one of them in a session of its
+    /// own, ignore SIGTERM) with `containment`, waits until its children run, and returns the
+    /// tree with a way to stop watching its leader.
+    private func startIgnorer(
+        _ containment: any Containment,
+        id: String,
+        output: Int32,
+        monitor: ProcessMonitor
+    ) async throws -> (tree: any ContainedTree, watch: UInt64) {
+        let launch = AgentLaunch(
+            sessionID: SessionID(id)!,
+            executable: TestAgents.path("ignore-term-everywhere.sh"),
+            arguments: ["ignore-term-everywhere.sh"],
+            environment: ["PATH=/usr/bin:/bin", "CORRAL_SESSION_ID=\(id)"],
+            outputFD: output,
+            limits: ResourceLimits()
+        )
+        var watch: UInt64 = 0
+        let tree = try containment.launch(launch, monitor: monitor) { tree throws(CorralError) in
+            do throws(SystemError) {
+                watch = try monitor.watch(tree.leader) { _ in }
+            } catch {
+                throw CorralError(.system, "cannot watch the agent", underlying: error)
+            }
+        }
+        // The leader and its two children, at least.
+        let started = await ProcessProbe.waitUntil { tree.members().entries.count >= 3 }
+        #expect(started, "the agent did not start its children: \(tree.members().entries.map { $0.command })")
+        return (tree, watch)
+    }
+
+    @Test(.enabled(if: CgroupSupport.available, "\(CgroupSupport.unavailableReason)"))
+    func theKillPhaseOfACgroupTreeUsesCgroupKill() async throws {
+        let rootPath = CgroupSupport.parent! + "/corral-test-" + UUID().uuidString
+        defer { CgroupSupport.removeTree(rootPath) }
+        let root = try CgroupRoot(path: rootPath, host: CgroupHost.discover())
+        let containment = CgroupContainment(root: root, logger: Logger(label: "corral-test"))
+        let monitor = ProcessMonitor.shared
+        try monitor.start()
+        let output = open("/dev/null", O_WRONLY | O_CLOEXEC)
+        defer { close(output) }
+
+        let (tree, watch) = try await startIgnorer(containment, id: "kill-phase", output: output, monitor: monitor)
+        defer { monitor.unwatch(watch) }
+        try #require(tree.cgroupPath != nil, "the agent did not get a cgroup")
+        let recording = RecordingTree(tree)
+        let outcome = await TreeTerminator(reaped: monitor.reaped).terminate(recording, grace: .milliseconds(200))
+
+        #expect(outcome == .killed)
+        #expect(recording.killAllCalls >= 1, "the SIGKILL phase never called killAll (cgroup.kill)")
+        #expect(recording.signalledKills == 0, "the SIGKILL phase signalled pid by pid")
+        #expect(tree.isEmpty)
+        tree.release()
+        root.removeIfUnused()
+        #expect(!FileManager.default.fileExists(atPath: rootPath))
+    }
+
+    @Test func theKillPhaseOfAProcessGroupTreeStillEndsEverything() async throws {
+        let monitor = ProcessMonitor.shared
+        try monitor.start()
+        let output = open("/dev/null", O_WRONLY | O_CLOEXEC)
+        defer { close(output) }
+
+        let (tree, watch) = try await startIgnorer(ProcessGroupContainment(), id: "kill-phase-group", output: output, monitor: monitor)
+        defer { monitor.unwatch(watch) }
+        let members = tree.members().entries.map(\.pid)
+        let outcome = await TreeTerminator(reaped: monitor.reaped).terminate(tree, grace: .milliseconds(200))
+
+        #expect(outcome == .killed)
+        #expect(tree.isEmpty)
+        for pid in members { #expect(!ProcessProbe.isAlive(pid), "process \(pid) survived") }
+        tree.release()
+    }
+}
