@@ -31,6 +31,7 @@ struct TreeTerminatorTests {
         var pgid: Int32 { tree.pgid }
         var leaderStartTime: UInt64? { tree.leaderStartTime }
         var cgroupPath: String? { tree.cgroupPath }
+        func watchLeaderExit(_ handler: @escaping ProcessMonitor.ExitHandler) throws(SystemError) { try tree.watchLeaderExit(handler) }
         func signalAll(_ signal: Int32) {
             if signal == SIGKILL { calls.withLock { $0.signalledKill += 1 } }
             tree.signalAll(signal)
@@ -55,13 +56,13 @@ struct TreeTerminatorTests {
 
     /// Starts `ignore-term-everywhere.sh` (it and its children, one of them in a session of its
     /// own, ignore SIGTERM) with `containment`, waits until its children run, and returns the
-    /// tree with a way to stop watching its leader.
+    /// tree (releasing it stops the watch on its leader).
     private func startIgnorer(
         _ containment: any Containment,
         id: String,
         output: Int32,
         monitor: ProcessMonitor
-    ) async throws -> (tree: any ContainedTree, watch: UInt64) {
+    ) async throws -> any ContainedTree {
         let launch = AgentLaunch(
             sessionID: SessionID(id)!,
             executable: TestAgents.path("ignore-term-everywhere.sh"),
@@ -70,10 +71,9 @@ struct TreeTerminatorTests {
             outputFD: output,
             limits: ResourceLimits()
         )
-        var watch: UInt64 = 0
         let tree = try containment.launch(launch, monitor: monitor) { tree throws(CorralError) in
             do throws(SystemError) {
-                watch = try monitor.watch(tree.leader) { _ in }
+                try tree.watchLeaderExit { _ in }
             } catch {
                 throw CorralError(.system, "cannot watch the agent", underlying: error)
             }
@@ -81,7 +81,7 @@ struct TreeTerminatorTests {
         // The leader and its two children, at least.
         let started = await ProcessProbe.waitUntil { tree.members().entries.count >= 3 }
         #expect(started, "the agent did not start its children: \(tree.members().entries.map { $0.command })")
-        return (tree, watch)
+        return tree
     }
 
     @Test(.enabled(if: CgroupSupport.available, "\(CgroupSupport.unavailableReason)"))
@@ -95,8 +95,7 @@ struct TreeTerminatorTests {
         let output = open("/dev/null", O_WRONLY | O_CLOEXEC)
         defer { close(output) }
 
-        let (tree, watch) = try await startIgnorer(containment, id: "kill-phase", output: output, monitor: monitor)
-        defer { monitor.unwatch(watch) }
+        let tree = try await startIgnorer(containment, id: "kill-phase", output: output, monitor: monitor)
         try #require(tree.cgroupPath != nil, "the agent did not get a cgroup")
         let recording = RecordingTree(tree)
         let outcome = await TreeTerminator(reaped: monitor.reaped).terminate(recording, grace: .milliseconds(200))
@@ -116,8 +115,7 @@ struct TreeTerminatorTests {
         let output = open("/dev/null", O_WRONLY | O_CLOEXEC)
         defer { close(output) }
 
-        let (tree, watch) = try await startIgnorer(ProcessGroupContainment(), id: "kill-phase-group", output: output, monitor: monitor)
-        defer { monitor.unwatch(watch) }
+        let tree = try await startIgnorer(ProcessGroupContainment(), id: "kill-phase-group", output: output, monitor: monitor)
         let members = tree.members().entries.map(\.pid)
         let outcome = await TreeTerminator(reaped: monitor.reaped).terminate(tree, grace: .milliseconds(200))
 
