@@ -24,6 +24,12 @@ What happens:
    ``ctx.proc`` (``proc.userdata`` carries what it loaded), then any inference runners
    livekit-agents plugins registered are initialized (LiveKit's worker runs them in a process of
    their own; here they run in this process, on a thread pool).
+   livekit-agents' own warm-up (``ipc._preload``) runs before ``prewarm``; in a process of its
+   own, as here, it also loads the local VAD and end-of-turn models: about 250 MB more resident
+   memory per agent (measured with 1.8.9: 380 MB against 130 MB at READY=1). LiveKit's worker
+   loads them once in its forkserver and shares them; corral's agents share nothing, so set
+   ``LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE=0`` in the profile's ``env`` if the agent does not
+   use them (a model used later loads on first use).
 2. ``READY=1`` goes to corral (``$NOTIFY_SOCKET``). A prewarmed agent then waits for corral to hand
    it a job (``clients/python/corral_agent.py``: the assignment's ``env`` is put into
    ``os.environ`` and acknowledged); started cold, the job is already in the environment.
