@@ -29,6 +29,7 @@ AGENT_SCRIPT = os.path.join(HERE, "livekit_job_agent.py")
 KEY = "APIcorrallivekit"
 SECRET = "corral-livekit-secret-0123456789-0123456789"
 DEADLINE = 60  # seconds for any one wait; loading livekit-agents takes several on a busy machine
+TEST_DEADLINE = 120  # seconds for one test, so that its tearDown still ends what it started
 
 
 class RoomEndpoint:
@@ -168,6 +169,8 @@ class Agent:
 
 class CorralLiveKitTests(unittest.TestCase):
     def setUp(self):
+        signal.signal(signal.SIGALRM, self.out_of_time)
+        signal.alarm(TEST_DEADLINE)
         self.directory = tempfile.mkdtemp(prefix="corral-livekit-")
         self.record_file = os.path.join(self.directory, "record.jsonl")
         self.endpoint = RoomEndpoint()
@@ -184,7 +187,12 @@ class CorralLiveKitTests(unittest.TestCase):
             .with_grants(api.VideoGrants(room_join=True, room="consult-7", agent=True)).to_jwt()
         )
 
+    @staticmethod
+    def out_of_time(signum, frame):
+        raise AssertionError("the test did not finish within %d s" % TEST_DEADLINE)
+
     def tearDown(self):
+        signal.alarm(0)
         if self.agent is not None:
             if not self.agent.exited():
                 print(self.agent.output(), file=sys.stderr)
