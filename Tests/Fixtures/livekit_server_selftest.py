@@ -8,6 +8,10 @@ stand-in for LiveKit server when corral is the worker.
     python livekit_server_selftest.py worker    (used by the checks) a LiveKit worker for agent
                                                 "selftest-agent", configured by SELFTEST_* variables
 
+Before the LiveKit worker comes, plain clients check what the server refuses (tokens, a first
+message other than register, text frames) and whom it offers a job first (only WS_AVAILABLE
+workers, weighted by 1 - load).
+
 The checks start the test server through its command line and a LiveKit worker in a kernel
 session of its own (the worker starts a forkserver and job processes), and end both by pid (the
 worker's whole process group) however the checks go. The worker's entrypoint needs no LiveKit
@@ -299,6 +303,7 @@ class Selftest:
         async with aiohttp.ClientSession() as http:
             self.http = http
             await self.check_refusals(api)
+            await self.check_selection(api)
             self.processes.start_worker(url, self.record_file)
             worker = await self.wait_for("the LiveKit worker to register", self.connected_worker, timeout=60)
             self.check(worker["job_type"] == "JT_ROOM" and worker["auth_via"] == "header", "worker registered as %s" % worker)
@@ -414,6 +419,54 @@ class Selftest:
         _, state = await self.get("/control/state")
         self.check(len(state["refused"]) == 4, "refused connections recorded: %s" % state["refused"])
         self.check(len(state["protocol_errors"]) == 2, "protocol errors recorded: %s" % state["protocol_errors"])
+
+
+    async def check_selection(self, api):
+        """Which worker is offered a job first: only WS_AVAILABLE ones, weighted by 1 - load (a
+        worker at load 1 has no weight while another has some). Three plain clients register for
+        one agent name, report their status, and decline every offer."""
+        from livekit.protocol import agent
+        agent_url = "ws://127.0.0.1:%d/agent" % self.port
+        token = api.AccessToken(KEY, SECRET).with_grants(api.VideoGrants(agent=True)).to_jwt()
+        statuses = {"loaded": (agent.WS_AVAILABLE, 1.0), "idle": (agent.WS_AVAILABLE, 0.0), "full": (agent.WS_FULL, 0.0)}
+        sockets, ids, declining = {}, {}, []
+
+        async def decline(ws):
+            async for frame in ws:
+                message = agent.ServerMessage()
+                message.ParseFromString(frame.data)
+                if message.WhichOneof("message") == "availability":
+                    answer = agent.AvailabilityResponse(job_id=message.availability.job.id, available=False)
+                    await ws.send_bytes(agent.WorkerMessage(availability=answer).SerializeToString())
+
+        try:
+            for name, (status, load) in statuses.items():
+                ws = await self.http.ws_connect(agent_url, headers={"Authorization": "Bearer " + token})
+                sockets[name] = ws
+                await ws.send_bytes(agent.WorkerMessage(register=agent.RegisterWorkerRequest(agent_name="weights")).SerializeToString())
+                registered = agent.ServerMessage()
+                registered.ParseFromString((await ws.receive(timeout=10)).data)
+                ids[name] = registered.register.worker_id
+                update = agent.UpdateWorkerStatus(status=status, load=load, job_count=0)
+                await ws.send_bytes(agent.WorkerMessage(update_worker=update).SerializeToString())
+                declining.append(asyncio.create_task(decline(ws)))
+
+            async def reported():
+                _, body = await self.get("/control/workers")
+                seen = {w["id"]: (w["status"], w["load"]) for w in body["workers"]}
+                return all(seen.get(ids[n]) == (agent.WorkerStatus.Name(st), ld) for n, (st, ld) in statuses.items())
+
+            await self.wait_for("the plain workers' UpdateWorkerStatus", reported)
+            for attempt in range(5):
+                declined = await self.dispatch("weights-%d" % attempt, agent_name="weights")
+                offered = [o["worker_id"] for o in declined["offers"]]
+                self.check(offered == [ids["idle"], ids["loaded"]] and declined["outcome"] == "no_worker",
+                           "offers by load, never to a full worker: %s (workers %s)" % (declined, ids))
+        finally:
+            for task in declining:
+                task.cancel()
+            for ws in sockets.values():
+                await ws.close()
 
 
 async def _now(value):
