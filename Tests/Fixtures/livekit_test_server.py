@@ -575,9 +575,12 @@ def build_app(server):
         if not request.can_read_body:
             return {}
         try:
-            return await request.json()
+            body = await request.json()
         except ValueError as error:
             raise Refused(400, "the body is not JSON: %s" % error)
+        if not isinstance(body, dict):
+            raise Refused(400, "the body must be a JSON object")
+        return body
 
     async def state(_):
         return answer({
