@@ -68,11 +68,13 @@ struct SupervisorDecisionTests {
             containment.tree(id)?.exit(.exited(code: 3))
             containment.releaseLaunch(id)
             _ = await Eventually.result(of: start)
-            let ended = Task { () throws -> JSONValue? in
-                for await event in events where event.kind == .ended && event.sessionID == id { return event.details["reason"] }
+            let ended = Task { () throws -> EndReason? in
+                for await event in events where event.sessionID == id {
+                    if case .ended(let ended) = event.payload { return ended.reason }
+                }
                 return nil
             }
-            #expect((try? await Eventually.result(of: ended, within: .seconds(10))?.get()) == .string("exited"))
+            #expect((try? await Eventually.result(of: ended, within: .seconds(10))?.get()) == .exited(.exited(code: 3)))
             #expect(await ProcessProbe.waitUntil { await supervisor.session(id) == nil })
         }
     }

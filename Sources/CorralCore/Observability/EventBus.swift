@@ -18,13 +18,13 @@ public final class EventBus: Sendable {
         self.bufferSize = bufferSize
     }
 
-    public func publish(_ kind: CorralEvent.Kind, session: SessionRecord, details: [String: JSONValue] = [:]) {
+    public func publish(_ payload: CorralEvent.Payload, session: SessionRecord) {
         let subscribers = state.withLock { state -> ([AsyncStream<CorralEvent>.Continuation], UInt64) in
             state.sequence += 1
             return (Array(state.subscribers.values), state.sequence)
         }
         guard !subscribers.0.isEmpty else { return }
-        let event = CorralEvent(sequence: subscribers.1, kind: kind, time: Date(), sessionID: session.id, agent: session.agent, details: details)
+        let event = CorralEvent(sequence: subscribers.1, time: Date(), sessionID: session.id, agent: session.agent, payload: payload)
         for subscriber in subscribers.0 { subscriber.yield(event) }
     }
 

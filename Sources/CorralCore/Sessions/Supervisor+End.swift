@@ -75,7 +75,7 @@ extension Supervisor {
             if !escaped.isEmpty {
                 metrics.escapesCaught(escaped.count)
                 logger.about(record).notice("processes outside the session's process group are ended with it", metadata: ["pids": "\(escaped.map(\.pid))"])
-                events.publish(.escape, session: record, details: ["pids": .array(escaped.map { .number(Double($0.pid)) })])
+                events.publish(.escape(pids: escaped.map(\.pid)), session: record)
             }
             let outcome = await terminator.terminate(tree, grace: grace)
             self.terminationFinished(id, instance: instance, outcome: outcome)
@@ -113,13 +113,11 @@ extension Supervisor {
         } else {
             logger.about(entry.record).info("session ended", metadata: metadata)
             metrics.sessionEnded(agent: entry.record.agent, reason: reason, after: duration)
-            var details: [String: JSONValue] = [
-                "reason": .string(reason.name), "outcome": .string(result.outcome.rawValue),
-                "duration_ms": .number(Double(duration.milliseconds)),
-                "session_duration_ms": .number((Date().timeIntervalSince(entry.record.createdAt) * 1000).rounded()),
-            ]
-            if let exit = handles.leaderExit { details["exit"] = .string(exit.description) }
-            events.publish(.ended, session: entry.record, details: details)
+            let ended = CorralEvent.Ended(
+                reason: reason, outcome: result.outcome, duration: duration,
+                sessionDuration: Date().timeIntervalSince(entry.record.createdAt), exit: handles.leaderExit
+            )
+            events.publish(.ended(ended), session: entry.record)
         }
         let id = entry.id
         let instance = entry.instance

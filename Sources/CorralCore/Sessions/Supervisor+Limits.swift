@@ -51,10 +51,8 @@ extension Supervisor {
                     "session over its limit; ending it",
                     metadata: ["limit": "\(EndReason(violation).name)", "memory_bytes": "\(usage.memoryBytes)", "processes": "\(usage.processes)"]
                 )
-                events.publish(
-                    .limit, session: session.record,
-                    details: ["limit": .string(EndReason(violation).name), "exceeded": .bool(true), "memory_bytes": .number(Double(usage.memoryBytes)), "processes": .number(Double(usage.processes))]
-                )
+                let limit = CorralEvent.Limit(violation: violation, exceeded: true, memoryBytes: usage.memoryBytes, processes: usage.processes, limitBytes: nil)
+                events.publish(.limit(limit), session: session.record)
                 handle(.limitExceeded(violation), for: session)
             } else if let limit = item.limits.memoryBytes, usage.memoryBytes * 10 >= limit * 8, !session.handles.warnedAboutMemory {
                 session.handles.warnedAboutMemory = true
@@ -62,10 +60,8 @@ extension Supervisor {
                     "session uses over 80% of its memory limit",
                     metadata: ["memory_bytes": "\(usage.memoryBytes)", "limit_bytes": "\(limit)"]
                 )
-                events.publish(
-                    .limit, session: session.record,
-                    details: ["limit": .string("memory_limit"), "exceeded": .bool(false), "memory_bytes": .number(Double(usage.memoryBytes)), "limit_bytes": .number(Double(limit))]
-                )
+                let warning = CorralEvent.Limit(violation: .memory, exceeded: false, memoryBytes: usage.memoryBytes, processes: nil, limitBytes: limit)
+                events.publish(.limit(warning), session: session.record)
             }
         }
     }

@@ -98,10 +98,7 @@ extension Supervisor {
             ]
         )
         if let record {
-            events.publish(
-                .prewarmFailed, session: record,
-                details: ["reason": .string(why), "failures_in_a_row": .number(Double(failures)), "retry_in_ms": .number(Double(delay.milliseconds))]
-            )
+            events.publish(.prewarmFailed(.init(reason: why, failuresInARow: failures, retryIn: delay)), session: record)
         }
     }
 

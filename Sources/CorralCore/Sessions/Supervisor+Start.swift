@@ -182,15 +182,10 @@ extension Supervisor {
 
     /// Publishes `session.started` (once: later status changes go out as `session.status`).
     func announceStarted(_ record: SessionRecord) {
-        events.publish(
-            .started,
-            session: record,
-            details: [
-                "pid": .number(Double(record.pid ?? 0)), "pgid": .number(Double(record.pgid ?? 0)),
-                "containment": .string(record.containment.rawValue), "status": .string(record.status.rawValue),
-                "start": .string(record.start.rawValue),
-            ]
+        let started = CorralEvent.Started(
+            pid: record.pid ?? 0, pgid: record.pgid ?? 0, containment: record.containment, status: record.status, start: record.start
         )
+        events.publish(.started(started), session: record)
     }
 
     func uniqueID() -> SessionID {

@@ -188,7 +188,7 @@ public actor Supervisor: Service {
                 refillPools()
             case .statusChanged(let status):
                 guard let entry = table.resolve(id, instance: instance) else { continue }
-                events.publish(.status, session: entry.record, details: ["status": .string(status.rawValue)])
+                events.publish(.status(status), session: entry.record)
             case .lifecycle(let action):
                 guard let entry = table.resolve(id, instance: instance) else { continue }
                 perform(action, for: entry)
