@@ -2,7 +2,9 @@ import CorralCore
 import Foundation
 
 /// The API's JSON shapes (see the contract): snake_case, times in RFC 3339 UTC.
-struct SessionJSON: Encodable {
+/// A session, written straight to bytes (`write(to:)`) in the order a sorted-keys encoder would:
+/// lists of thousands of sessions are written this way, and single sessions the same way.
+struct SessionJSON {
     let sessionID: String
     let agent: String
     let pid: Int32?
@@ -18,11 +20,6 @@ struct SessionJSON: Encodable {
     let livekit: [String: String]?
     /// `warm` (a prewarmed agent took it) or `cold` (spawned for it).
     let start: String
-
-    enum CodingKeys: String, CodingKey {
-        case sessionID = "session_id", agent, pid, pgid, isGroupLeader = "is_group_leader", status, containment, start
-        case startedAt = "started_at", expiresAt = "expires_at", metadata, processes, memoryBytes = "memory_bytes", node, livekit
-    }
 
     /// `status` overrides the record's (`lost`: its node does not answer).
     init(_ record: SessionRecord, usage: ResourceUsage? = nil, status: String? = nil) {
@@ -42,28 +39,14 @@ struct SessionJSON: Encodable {
         metadata = record.metadata
     }
 
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(sessionID, forKey: .sessionID)
-        try container.encode(agent, forKey: .agent)
-        try container.encode(pid, forKey: .pid)  // null until spawned, never missing
-        try container.encode(pgid, forKey: .pgid)
-        try container.encode(isGroupLeader, forKey: .isGroupLeader)
-        try container.encode(status, forKey: .status)
-        try container.encode(containment, forKey: .containment)
-        try container.encode(start, forKey: .start)
-        try container.encode(startedAt, forKey: .startedAt)
-        try container.encode(expiresAt, forKey: .expiresAt)
-        try container.encode(metadata, forKey: .metadata)
-        if let usage {
-            try container.encode(usage.processes, forKey: .processes)
-            try container.encode(usage.memoryBytes, forKey: .memoryBytes)
-        }
-        try container.encodeIfPresent(node, forKey: .node)
-        try container.encodeIfPresent(livekit, forKey: .livekit)
+    /// The session alone, as a response body.
+    var json: JSONWriter {
+        var writer = JSONWriter(capacity: 512)
+        write(to: &writer)
+        return writer
     }
 
-    /// The same object as `encode(to:)` with a sorted-keys encoder, written directly (lists).
+    /// The object, keys in sorted order; `pid` and `pgid` are null until spawned, never missing.
     func write(to writer: inout JSONWriter) {
         writer.beginObject()
         writer.key("agent")
@@ -141,7 +124,7 @@ struct PrewarmJSON: Encodable {
     let idle: [IdleAgentJSON]
 }
 
-struct SessionListJSON: Encodable {
+struct SessionListJSON {
     let sessions: [SessionJSON]
 
     /// `{"sessions":[...]}`, written directly: this response grows with the session count.
@@ -175,31 +158,33 @@ struct EndResultJSON: Encodable {
     }
 }
 
-/// The stored record, as `session_data` in the process inspection.
+/// The stored record, as `session_data` in the process inspection: every field of
+/// `SessionRecord.fields`, under its JSON key.
 struct StoredRecordJSON: Encodable {
     let record: SessionRecord
 
-    enum CodingKeys: String, CodingKey {
-        case sessionID = "session_id", agent, status, pid, pgid, isGroupLeader = "is_group_leader"
-        case leaderStartTime = "leader_start_time", containment, createdAt = "created_at", expiresAt = "expires_at"
-        case readyAt = "ready_at", metadata, logPath = "log_path"
+    private struct Key: CodingKey {
+        let stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
     }
 
     func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(record.id.rawValue, forKey: .sessionID)
-        try container.encode(record.agent, forKey: .agent)
-        try container.encode(record.status.rawValue, forKey: .status)
-        try container.encode(record.pid, forKey: .pid)
-        try container.encode(record.pgid, forKey: .pgid)
-        try container.encode(record.isGroupLeader, forKey: .isGroupLeader)
-        try container.encode(record.leaderStartTime, forKey: .leaderStartTime)
-        try container.encode(record.containment.rawValue, forKey: .containment)
-        try container.encode(RFC3339.string(record.createdAt), forKey: .createdAt)
-        try container.encode(RFC3339.string(record.expiresAt), forKey: .expiresAt)
-        try container.encode(record.readyAt.map(RFC3339.string), forKey: .readyAt)
-        try container.encode(record.metadata, forKey: .metadata)
-        try container.encode(record.logPath, forKey: .logPath)
+        var container = encoder.container(keyedBy: Key.self)
+        for field in SessionRecord.fields {
+            let key = Key(stringValue: field.jsonKey)
+            switch (field.kind, field.get(record)) {
+            case (_, .null): try container.encodeNil(forKey: key)
+            case (.date, .real(let seconds)): try container.encode(RFC3339.string(Date(timeIntervalSince1970: seconds)), forKey: key)
+            case (.stringMap, _): try container.encode(record.metadata, forKey: key)
+            case (.unsigned, .integer(let bits)): try container.encode(UInt64(bitPattern: bits), forKey: key)
+            case (_, .text(let text)): try container.encode(text, forKey: key)
+            case (_, .integer(let number)): try container.encode(number, forKey: key)
+            case (_, .real(let number)): try container.encode(number, forKey: key)
+            case (_, .bool(let flag)): try container.encode(flag, forKey: key)
+            }
+        }
     }
 }
 

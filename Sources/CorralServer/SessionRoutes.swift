@@ -49,7 +49,7 @@ struct SessionRoutes {
             return try await cluster.forwarder.forward(request, body: ByteBuffer(bytes: bytes), to: node)
         }
         let record = try await supervisor.start(startRequest)
-        var response = JSONBody.response(SessionJSON(record), status: .created)
+        var response = JSONBody.response(SessionJSON(record).json, status: .created)
         response.headers[AuditMiddleware.sessionHeader] = record.id.rawValue
         return response
     }
@@ -79,9 +79,9 @@ struct SessionRoutes {
     @Sendable func show(_ request: Request, context: Context) async throws -> Response {
         try context.require(.read)
         let id = try sessionID(context)
-        if let record = await supervisor.session(id) { return JSONBody.response(SessionJSON(record)) }
+        if let record = await supervisor.session(id) { return JSONBody.response(SessionJSON(record).json) }
         if let cluster, let remote = try await cluster.locate(id) {
-            return JSONBody.response(SessionJSON(remote.record, status: remote.node?.live == true ? nil : "lost"))
+            return JSONBody.response(SessionJSON(remote.record, status: remote.node?.live == true ? nil : "lost").json)
         }
         throw APIError(.notFound, "no session '\(id)' (it may have ended)")
     }

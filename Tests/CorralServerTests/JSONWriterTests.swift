@@ -4,8 +4,9 @@ import Testing
 @testable import CorralCore
 @testable import CorralServer
 
-/// The session list is written by hand for speed; it must stay byte for byte what the
-/// sorted-keys `JSONEncoder` writes for the same sessions (every other response uses that).
+/// Sessions are written by hand for speed; what is written must be byte for byte what the
+/// sorted-keys `JSONEncoder` (every other response's) writes for the same JSON, and carry each
+/// field of the record.
 @Suite("Session JSON written by hand")
 struct JSONWriterTests {
     private func encoded(_ value: some Encodable) throws -> String {
@@ -35,9 +36,19 @@ struct JSONWriterTests {
             SessionJSON(record("lost", pid: 9), status: "lost"),
         ]
         for count in [0, 1, sessions.count] {
-            let list = SessionListJSON(sessions: Array(sessions.prefix(count)))
-            #expect(String(decoding: list.json.bytes, as: UTF8.self) == (try encoded(list)))
+            let written = SessionListJSON(sessions: Array(sessions.prefix(count))).json.bytes
+            let parsed = try #require(JSONValue.parse(written), "not JSON: \(String(decoding: written, as: UTF8.self))")
+            #expect(String(decoding: written, as: UTF8.self) == (try encoded(parsed)))
         }
+        let one = try #require(JSONValue.parse(sessions[1].json.bytes))
+        guard case .object(let fields) = one else { Issue.record("not an object"); return }
+        #expect(fields["metadata"] == .object(awkward.mapValues(JSONValue.string)))
+        #expect(fields["pid"] == .number(4242))
+        #expect(fields["started_at"] == .string("2026-11-29T12:05:24.079Z"))
+        #expect(fields["node"] == .string("node-1"))
+        guard case .object(let plain)? = JSONValue.parse(sessions[0].json.bytes) else { Issue.record("not an object"); return }
+        #expect(plain["pid"] == .null, "pid is null until spawned, never missing")
+        #expect(Set(plain.keys) == ["agent", "containment", "expires_at", "is_group_leader", "metadata", "pgid", "pid", "session_id", "start", "started_at", "status"])
     }
 
     @Test func datesMatchFoundationsFormat() {

@@ -129,66 +129,38 @@ public final class RedisStore: SessionStore {
         }
     }
 
+    /// The hash's fields and values, as `HSET` takes them; a field without a value is left out.
     static func fields(_ record: SessionRecord) -> [String] {
-        var fields: [String: String] = [
-            "id": record.id.rawValue,
-            "agent": record.agent,
-            "status": record.status.rawValue,
-            "isGroupLeader": record.isGroupLeader ? "1" : "0",
-            "containment": record.containment.rawValue,
-            "createdAt": String(record.createdAt.timeIntervalSince1970),
-            "expiresAt": String(record.expiresAt.timeIntervalSince1970),
-            "metadata": String(decoding: (try? JSONEncoder().encode(record.metadata)) ?? Data("{}".utf8), as: UTF8.self),
-            "logPath": record.logPath,
-        ]
-        fields["agentPid"] = record.pid.map(String.init)
-        fields["agentPgid"] = record.pgid.map(String.init)
-        fields["leaderStartTime"] = record.leaderStartTime.map(String.init)
-        fields["cgroupPath"] = record.cgroupPath
-        fields["readyAt"] = record.readyAt.map { String($0.timeIntervalSince1970) }
-        fields["node"] = record.node
-        fields["livekitRoom"] = record.livekitRoom
-        fields["livekitIdentity"] = record.livekitIdentity
-        fields["start"] = record.start.rawValue
-        fields["processTag"] = record.processTag?.rawValue
-        return fields.sorted { $0.key < $1.key }.flatMap { [$0.key, $0.value] }
+        SessionRecord.fields.flatMap { field -> [String] in
+            switch field.get(record) {
+            case .integer(let bits) where field.kind == .unsigned: [field.redisKey, String(UInt64(bitPattern: bits))]
+            case .text(let text): [field.redisKey, text]
+            case .integer(let number): [field.redisKey, String(number)]
+            case .real(let number): [field.redisKey, String(number)]
+            case .bool(let flag): [field.redisKey, flag ? "1" : "0"]
+            case .null: []
+            }
+        }
     }
 
     /// A record from an HGETALL answer; nil for a missing (or unreadable) hash.
     static func record(from answer: RESPValue) -> SessionRecord? {
         guard let items = answer.array, !items.isEmpty else { return nil }
-        var fields: [String: String] = [:]
+        var hash: [String: String] = [:]
         var index = 0
         while index + 1 < items.count {
-            if let key = items[index].string, let value = items[index + 1].string { fields[key] = value }
+            if let key = items[index].string, let value = items[index + 1].string { hash[key] = value }
             index += 2
         }
-        guard let id = fields["id"].flatMap(SessionID.init), let agent = fields["agent"],
-            let status = fields["status"].flatMap(SessionStatus.init), let containment = fields["containment"].flatMap(ContainmentKind.init),
-            let created = fields["createdAt"].flatMap(Double.init), let expires = fields["expiresAt"].flatMap(Double.init),
-            let logPath = fields["logPath"]
-        else { return nil }
-        let metadata = fields["metadata"].flatMap { try? JSONDecoder().decode([String: String].self, from: Data($0.utf8)) } ?? [:]
-        return SessionRecord(
-            id: id,
-            agent: agent,
-            status: status,
-            pid: fields["agentPid"].flatMap(Int32.init),
-            pgid: fields["agentPgid"].flatMap(Int32.init),
-            isGroupLeader: fields["isGroupLeader"] == "1",
-            leaderStartTime: fields["leaderStartTime"].flatMap(UInt64.init),
-            containment: containment,
-            cgroupPath: fields["cgroupPath"],
-            createdAt: Date(timeIntervalSince1970: created),
-            expiresAt: Date(timeIntervalSince1970: expires),
-            readyAt: fields["readyAt"].flatMap(Double.init).map { Date(timeIntervalSince1970: $0) },
-            metadata: metadata,
-            logPath: logPath,
-            node: fields["node"],
-            livekitRoom: fields["livekitRoom"],
-            livekitIdentity: fields["livekitIdentity"],
-            start: fields["start"].flatMap(StartPath.init(rawValue:)) ?? .cold,
-            processTag: fields["processTag"].flatMap(SessionID.init)
-        )
+        return SessionRecord { field in
+            guard let text = hash[field.redisKey] else { return .null }
+            switch field.kind {
+            case .text, .stringMap: return .text(text)
+            case .integer: return Int64(text).map(StoredValue.integer) ?? .text(text)
+            case .unsigned: return UInt64(text).map { .integer(Int64(bitPattern: $0)) } ?? .text(text)
+            case .bool: return .bool(text == "1")
+            case .date: return Double(text).map(StoredValue.real) ?? .text(text)
+            }
+        }
     }
 }

@@ -159,58 +159,41 @@ public final class SQLiteStore: SessionStore {
         }
     }
 
+    /// `INSERT INTO sessions (every field's column) VALUES (?, …)`.
+    private static let insertSQL = insert(replacing: false)
+    private static let replaceSQL = insert(replacing: true)
+
+    private static func insert(replacing: Bool) -> String {
+        let columns = SessionRecord.fields.map(\.column)
+        let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ", ")
+        return "INSERT \(replacing ? "OR REPLACE " : "")INTO sessions (\(columns.joined(separator: ", "))) VALUES (\(placeholders))"
+    }
+
     private static func write(_ record: SessionRecord, _ db: Database, replace: Bool) throws {
-        let metadata = String(decoding: try JSONEncoder().encode(record.metadata), as: UTF8.self)
-        try db.execute(
-            sql: """
-                INSERT \(replace ? "OR REPLACE " : "")INTO sessions
-                (id, agent, status, pid, pgid, is_group_leader, leader_start_time, containment,
-                 cgroup_path, created_at, expires_at, ready_at, metadata, log_path, node, livekit_room, livekit_identity,
-                 start_path, process_tag)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-            arguments: [
-                record.id.rawValue, record.agent, record.status.rawValue, record.pid, record.pgid,
-                record.isGroupLeader, record.leaderStartTime.map { Int64(bitPattern: $0) },
-                record.containment.rawValue, record.cgroupPath, record.createdAt.timeIntervalSince1970,
-                record.expiresAt.timeIntervalSince1970, record.readyAt?.timeIntervalSince1970,
-                metadata, record.logPath, record.node, record.livekitRoom, record.livekitIdentity,
-                record.start.rawValue, record.processTag?.rawValue,
-            ]
-        )
+        let values: [(any DatabaseValueConvertible)?] = SessionRecord.fields.map { field in
+            switch field.get(record) {
+            case .text(let text): text
+            case .integer(let number): number
+            case .real(let number): number
+            case .bool(let flag): flag
+            case .null: nil
+            }
+        }
+        try db.execute(sql: replace ? replaceSQL : insertSQL, arguments: StatementArguments(values))
     }
 
     /// A row that cannot be understood (written by a newer corral, edited by hand) is skipped.
     private static func record(from row: Row) -> SessionRecord? {
-        guard let id = SessionID(row["id"] as String? ?? ""),
-            let status = SessionStatus(rawValue: row["status"] as String? ?? ""),
-            let containment = ContainmentKind(rawValue: row["containment"] as String? ?? "")
-        else { return nil }
-        let metadataText: String = row["metadata"] ?? "{}"
-        let metadata = (try? JSONDecoder().decode([String: String].self, from: Data(metadataText.utf8))) ?? [:]
-        let startTime: Int64? = row["leader_start_time"]
-        let readyAt: Double? = row["ready_at"]
-        return SessionRecord(
-            id: id,
-            agent: row["agent"],
-            status: status,
-            pid: row["pid"],
-            pgid: row["pgid"],
-            isGroupLeader: row["is_group_leader"],
-            leaderStartTime: startTime.map { UInt64(bitPattern: $0) },
-            containment: containment,
-            cgroupPath: row["cgroup_path"],
-            createdAt: Date(timeIntervalSince1970: row["created_at"]),
-            expiresAt: Date(timeIntervalSince1970: row["expires_at"]),
-            readyAt: readyAt.map { Date(timeIntervalSince1970: $0) },
-            metadata: metadata,
-            logPath: row["log_path"],
-            node: row["node"],
-            livekitRoom: row["livekit_room"],
-            livekitIdentity: row["livekit_identity"],
-            start: (row["start_path"] as String?).flatMap(StartPath.init(rawValue:)) ?? .cold,
-            processTag: (row["process_tag"] as String?).flatMap(SessionID.init)
-        )
+        SessionRecord { field in
+            let value: DatabaseValue = row[field.column]
+            guard !value.isNull else { return .null }
+            switch field.kind {
+            case .text, .stringMap: return String.fromDatabaseValue(value).map(StoredValue.text) ?? .null
+            case .integer, .unsigned: return Int64.fromDatabaseValue(value).map(StoredValue.integer) ?? .null
+            case .bool: return Bool.fromDatabaseValue(value).map(StoredValue.bool) ?? .null
+            case .date: return Double.fromDatabaseValue(value).map(StoredValue.real) ?? .null
+            }
+        }
     }
 
     private static func failure(_ action: String, _ error: any Error) -> CorralError {
