@@ -5,15 +5,20 @@ import CorralCore
 struct LineRedactor {
     let redactor: Redactor?
     private var pending: [UInt8] = []
+    /// Dropping bytes up to the first line start: the stream began mid-line, where the rest of a
+    /// secret could stand without the name that marks it.
+    private var skippingPartialLine: Bool
 
-    init(redactor: Redactor?) {
+    init(redactor: Redactor?, startsMidLine: Bool = false) {
         self.redactor = redactor
+        skippingPartialLine = startsMidLine && redactor != nil
     }
 
     /// The complete lines of what has arrived so far, redacted; a partial last line waits.
     mutating func complete(_ bytes: [UInt8]) -> [UInt8] {
         guard let redactor else { return bytes }
         pending += bytes
+        dropPartialFirstLine()
         guard let lastNewline = pending.lastIndex(of: UInt8(ascii: "\n")) else { return [] }
         let lines = Array(pending[...lastNewline])
         pending.removeFirst(lastNewline + 1)
@@ -22,7 +27,7 @@ struct LineRedactor {
 
     /// Whatever is left (the stream ended mid-line).
     mutating func flush() -> [UInt8] {
-        guard let redactor, !pending.isEmpty else { return [] }
+        guard let redactor, !pending.isEmpty, !skippingPartialLine else { return [] }
         defer { pending.removeAll() }
         return Self.redact(pending, redactor)
     }
@@ -30,7 +35,19 @@ struct LineRedactor {
     /// A whole text at once.
     func all(_ bytes: [UInt8]) -> [UInt8] {
         guard let redactor else { return bytes }
-        return Self.redact(bytes, redactor)
+        guard skippingPartialLine else { return Self.redact(bytes, redactor) }
+        guard let newline = bytes.firstIndex(of: UInt8(ascii: "\n")) else { return [] }
+        return Self.redact(Array(bytes[(newline + 1)...]), redactor)
+    }
+
+    private mutating func dropPartialFirstLine() {
+        guard skippingPartialLine else { return }
+        guard let newline = pending.firstIndex(of: UInt8(ascii: "\n")) else {
+            pending.removeAll()
+            return
+        }
+        pending.removeFirst(newline + 1)
+        skippingPartialLine = false
     }
 
     private static func redact(_ bytes: [UInt8], _ redactor: Redactor) -> [UInt8] {

@@ -223,7 +223,11 @@ struct ProcessReportJSON: Encodable {
         isGroupAlive = report.isGroupAlive
         childProcesses = report.listing.entries.map { entry in
             let command =
-                if let redactor, !entry.arguments.isEmpty { redactor.arguments(entry.arguments).joined(separator: " ") } else { entry.command }
+                if let redactor {
+                    entry.arguments.isEmpty ? redactor.text(entry.command) : redactor.arguments(entry.arguments).joined(separator: " ")
+                } else {
+                    entry.command
+                }
             return Process(pid: entry.pid, ppid: entry.ppid, pgid: entry.pgid, cmd: command, env: entry.environment)
         }
         sessionData = stored.map(StoredRecordJSON.init)

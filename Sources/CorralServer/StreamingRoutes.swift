@@ -64,7 +64,6 @@ struct StreamingRoutes {
     /// in the lines (`NAME=value` with a secret's name, URL passwords) are redacted.
     @Sendable func logs(_ request: Request, context: Context) async throws -> Response {
         let caller = try context.require(.read)
-        let filter = LineRedactor(redactor: caller.role == .admin ? nil : redactor)
         guard let id = SessionID(context.parameters.get("id") ?? "") else {
             throw APIError(.badRequest, "invalid session id; \(SessionID.rule)")
         }
@@ -80,9 +79,11 @@ struct StreamingRoutes {
         if let cluster, !ClusterRouting.isForwarded(request), await !supervisor.isLive(id), let remote = try await cluster.locate(id) {
             return try await cluster.forward(request, to: remote)
         }
-        guard let (path, live) = await supervisor.logPath(for: id), let (tail, end) = LogTail.last(lines, of: path) else {
+        guard let (path, live) = await supervisor.logPath(for: id), let window = LogTail.last(lines, of: path) else {
             throw APIError(.notFound, "no log for session '\(id)'")
         }
+        let (tail, end) = (window.text, window.end)
+        let filter = LineRedactor(redactor: caller.role == .admin ? nil : redactor, startsMidLine: window.startsMidLine)
         let headers: HTTPFields = [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-cache"]
         guard follow && live else {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: filter.all(tail))))

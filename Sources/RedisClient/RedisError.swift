@@ -11,6 +11,8 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         case server
         /// The bytes from the server were not RESP.
         case protocolViolation
+        /// The caller's task was cancelled while it waited for a connection (nothing was sent).
+        case cancelled
     }
 
     public let kind: Kind

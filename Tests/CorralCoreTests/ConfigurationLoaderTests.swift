@@ -102,6 +102,11 @@ struct ConfigurationLoaderTests {
         (#"{"max_sessions": 2, "agents": {"a": {"command": ["sleep"], "prewarm": 3}}}"#, "max_sessions"),
         (#"{"assign_timeout_seconds": 0}"#, "assign_timeout_seconds"),
         (#"{"log_level": "loud"}"#, "log_level"),
+        (#"{"livekit": {"url": "wss://lk", "api_key": "k", "api_secret": "s", "auto_dispatch_agent": "nope"}}"#, "livekit.auto_dispatch_agent"),
+        (
+            #"{"livekit": {"url": "wss://lk", "api_key": "k", "api_secret": "s", "auto_dispatch_agent": "nope"}, "agents": {"a": {"command": ["a"]}}}"#,
+            "livekit.auto_dispatch_agent"
+        ),
         ("[1]", "JSON object"),
         ("{", "JSON object"),
     ])

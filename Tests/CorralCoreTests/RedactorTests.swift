@@ -36,6 +36,100 @@ struct RedactorTests {
         #expect(redactor.text("--password=x") == "--password=[redacted]")
     }
 
+    /// Every form a secret was seen to slip through in (issue 15), and the neighbours a reviewer
+    /// would try next. `V4LUE-s3cr3t` has no well-known shape: only the name before it gives it away.
+    @Test(arguments: [
+        // Quoted values: the whole value goes, the quotes stay.
+        ("API_KEY='V4LUE-s3cr3t'", "API_KEY='[redacted]'"),
+        (#"API_KEY="V4LUE-s3cr3t""#, #"API_KEY="[redacted]""#),
+        (#"export TOKEN="V4LUE-s3cr3t""#, #"export TOKEN="[redacted]""#),
+        ("export TOKEN='V4LUE s3cr3t with spaces'", "export TOKEN='[redacted]'"),
+        ("API_KEY='sk-…'", "API_KEY='[redacted]'"),
+        (#"API_KEY="V4LUE-s3cr3t"#, #"API_KEY="[redacted]"#),
+        // Query parameters, and pairs after any delimiter.
+        ("GET /callback?api_key=V4LUE-s3cr3t", "GET /callback?api_key=[redacted]"),
+        ("GET /cb?room=lobby&api_key=V4LUE-s3cr3t&mode=fast 200", "GET /cb?room=lobby&api_key=[redacted]&mode=fast 200"),
+        ("x=1;token=V4LUE-s3cr3t", "x=1;token=[redacted]"),
+        ("API_KEY=V4LUE-s3cr3t,MODE=fast", "API_KEY=[redacted],MODE=fast"),
+        ("(DB_PASSWORD=V4LUE-s3cr3t)", "(DB_PASSWORD=[redacted])"),
+        (#"TOKEN=V4LUE"-s3cr3t"'-more' next"#, "TOKEN=[redacted] next"),
+        (#"SECRET=V4LUE\ s3cr3t next"#, "SECRET=[redacted] next"),
+        (#"echo "TOKEN=V4LUE-s3cr3t" done"#, #"echo "TOKEN=[redacted]" done"#),
+        (#"sh -c "export TOKEN=V4LUE-s3cr3t" && run "x""#, #"sh -c "export TOKEN=[redacted]" && run "x""#),
+        (#"-H "X-Auth: Bearer V4LUE-s3cr3t" next"#, #"-H "X-Auth: Bearer [redacted]" next"#),
+        // Separators: `=`, `: `, `= `, ` = `, `:`, `=>`, `:=`.
+        ("Token= V4LUE-s3cr3t", "Token= [redacted]"),
+        ("Token: V4LUE-s3cr3t", "Token: [redacted]"),
+        ("TOKEN = V4LUE-s3cr3t", "TOKEN = [redacted]"),
+        ("password:V4LUE-s3cr3t", "password:[redacted]"),
+        ("  db_password: 'V4LUE-s3cr3t'", "  db_password: '[redacted]'"),
+        (#":api_key => "V4LUE-s3cr3t""#, #":api_key => "[redacted]""#),
+        ("secret := V4LUE-s3cr3t", "secret := [redacted]"),
+        // Options inside one string (a `sh -c` command line).
+        ("sh -c 'curl --api-key V4LUE-s3cr3t https://api'", "sh -c 'curl --api-key [redacted] https://api'"),
+        (#"run --password "V4LUE s3cr3t" now"#, #"run --password "[redacted]" now"#),
+        ("--password=V4LUE-s3cr3t", "--password=[redacted]"),
+        // Authorization and Bearer.
+        ("Authorization: Bearer V4LUE-s3cr3t", "Authorization: Bearer [redacted]"),
+        ("authorization: Basic dXNlcjpWNExVRQ==", "authorization: Basic [redacted]"),
+        (#"curl -H "Authorization: Bearer V4LUE-s3cr3t" https://api"#, #"curl -H "Authorization: Bearer [redacted]" https://api"#),
+        ("Authorization=V4LUE-s3cr3t", "Authorization=[redacted]"),
+        ("Authorization: V4LUE s3cr3t", "Authorization: [redacted]"),
+        (
+            "Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830, Signature=V4LUE5d672d79s3cr3t",
+            "Authorization: AWS4-HMAC-SHA256 [redacted]"
+        ),
+        (#"{"Authorization": "Bearer V4LUE-s3cr3t"}"#, #"{"Authorization": "[redacted]"}"#),
+        ("sent Bearer V4LUE-s3cr3t upstream", "sent Bearer [redacted] upstream"),
+        ("X-Api-Key: V4LUE-s3cr3t", "X-Api-Key: [redacted]"),
+        // JSON, escaped JSON inside a JSON string, Python reprs.
+        (#"{"api_key": "V4LUE-s3cr3t", "room": "lobby"}"#, #"{"api_key": "[redacted]", "room": "lobby"}"#),
+        (#"{"apiKey":"V4LUE-s3cr3t"}"#, #"{"apiKey":"[redacted]"}"#),
+        (#"{"msg": "config {\"password\": \"V4LUE-s3cr3t\"}"}"#, #"{"msg": "config {\"password\": \"[redacted]\"}"}"#),
+        (#"{"token": "V4LUE \"s3cr3t\" quoted"}"#, #"{"token": "[redacted]"}"#),
+        ("{'secret': 'V4LUE-s3cr3t'}", "{'secret': '[redacted]'}"),
+        // URLs: the password of the user information, percent-encoded names and separators.
+        ("postgres://app:V4LUE-s3cr3t@db/calls", "postgres://app:[redacted]@db/calls"),
+        ("GET /cb?api%5Fkey=V4LUE-s3cr3t", "GET /cb?api%5Fkey=[redacted]"),
+        ("next=https%3A%2F%2Fx%2Fcb%3Ftoken%3DV4LUE-s3cr3t%26room%3Dlobby", "next=https%3A%2F%2Fx%2Fcb%3Ftoken%3D[redacted]%26room%3Dlobby"),
+        // Well-known shapes, with no name before them.
+        ("using sk-proj-Ab12Cd34Ef56Gh78Ij90 for the call.", "using [redacted] for the call."),
+        ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJlLXZhbHVl ok", "jwt [redacted] ok"),
+        ("pushed with ghp_0123456789abcdefABCDEF0123456789abcd", "pushed with [redacted]"),
+    ])
+    func secretsInText(_ line: String, _ expected: String) {
+        let redacted = redactor.text(line)
+        #expect(redacted == expected)
+        for fragment in ["V4LUE", "s3cr3t", "sk-", "Ab12Cd34", "eyJ", "dXNlcjpWNExVRQ", "ghp_"] where !expected.contains(fragment) {
+            #expect(!redacted.contains(fragment), "\(fragment) left in \(redacted)")
+        }
+    }
+
+    @Test(arguments: [
+        "starting agent in room lobby (mode=fast, ratio=0.5)",
+        "GET /api/sessions?limit=10&offset=20 200 3.2ms",
+        "url https://example.com/a@b and ftp://host/path",
+        "12:30:45 INFO user: alice connected; the token was refreshed",
+        "sk-learn model loaded, task-1234567890abcdefghijklmn done",
+        #"{"room": "lobby", "participants": 3, "ok": true}"#,
+        "Grüße aus Köln — 5 € — 東京",
+        "std::vector<int> and a::b",
+        "KeyError: 'room_name'",
+        "",
+    ])
+    func ordinaryTextIsKept(_ line: String) {
+        #expect(redactor.text(line) == line)
+    }
+
+    @Test func shellStringsInArguments() {
+        #expect(
+            redactor.arguments(["/bin/sh", "-c", #"export TOKEN="V4LUE"; curl --api-key s3cr3t -H 'Authorization: Bearer b34rer' https://api"#])
+                == ["/bin/sh", "-c", #"export TOKEN="[redacted]"; curl --api-key [redacted] -H 'Authorization: Bearer [redacted]' https://api"#]
+        )
+        #expect(redactor.arguments(["agent", "--password=two words"]) == ["agent", "--password=[redacted]"])
+        #expect(redactor.environment(["OPTS": "--token s3cr3t --verbose"]) == ["OPTS": "--token [redacted] --verbose"])
+    }
+
     @Test func customPatterns() {
         let custom = Redactor(patterns: ["PATIENT_*"])
         #expect(custom.environment(["PATIENT_NAME": "Jane", "API_TOKEN": "t"]) == ["PATIENT_NAME": Redactor.mask, "API_TOKEN": "t"])

@@ -1,6 +1,7 @@
 import CorralTestSupport
 import Foundation
 import RedisClient
+import Synchronization
 import Testing
 
 @Suite("RESP client against a real redis-server", .enabled(if: RedisServer.available, "\(RedisServer.unavailableReason)"))
@@ -114,6 +115,69 @@ struct RedisClientTests {
         await again.stop()
     }
 
+    /// One connection, held by a BLPOP until `release` gets a value from another client.
+    static func heldPool(_ server: RedisServer) async throws -> (client: RedisClient, other: RedisClient, holder: Task<RESPValue, any Error>) {
+        var configuration = RedisClient.Configuration()
+        configuration.connections = 1
+        configuration.commandTimeout = .seconds(60)
+        let client = RedisClient(url: RedisURL(host: "127.0.0.1", port: server.port), configuration: configuration)
+        let other = RedisClient(url: RedisURL(host: "127.0.0.1", port: server.port))
+        let holder = Task { try await client.send("BLPOP", "release", "50") }
+        let blocked = try await ProcessProbe.waitUntil {
+            try await other.send("INFO", "clients").string?.contains("blocked_clients:1") == true
+        }
+        try #require(blocked, "the BLPOP never blocked")
+        return (client, other, holder)
+    }
+
+    @Test func waitersAreServedInTheOrderTheyCame() async throws {
+        try await RedisServer.with { (server: RedisServer) async throws in
+            let (client, other, holder) = try await Self.heldPool(server)
+            defer {
+                client.close()
+                other.close()
+            }
+            var waiters: [Task<RESPValue, any Error>] = []
+            for index in 1...6 {
+                waiters.append(Task { try await client.send("RPUSH", "order", "\(index)") })
+                #expect(await ProcessProbe.waitUntil { client.waitingCallers == index })
+            }
+            try await other.send("LPUSH", "release", "go")
+            _ = try await holder.value
+            for waiter in waiters { _ = try await waiter.value }
+            #expect(try await other.send("LRANGE", "order", "0", "-1").array?.compactMap(\.string) == ["1", "2", "3", "4", "5", "6"])
+            #expect(client.waitingCallers == 0)
+        }
+    }
+
+    @Test func aCancelledWaiterLeavesAtOnceAndTakesNoConnection() async throws {
+        try await RedisServer.with { (server: RedisServer) async throws in
+            let (client, other, holder) = try await Self.heldPool(server)
+            defer {
+                client.close()
+                other.close()
+            }
+            let finished = Flag()
+            let waiter = Task {
+                defer { finished.set() }
+                return try await client.send("RPUSH", "cancelled", "sent")
+            }
+            #expect(await ProcessProbe.waitUntil { client.waitingCallers == 1 })
+            waiter.cancel()
+            // While the only connection is still held: the waiter must not wait for it.
+            #expect(await ProcessProbe.waitUntil { finished.isSet }, "the cancelled waiter is still waiting")
+            #expect(client.waitingCallers == 0)
+            let error = await #expect(throws: RedisError.self) { try await waiter.value }
+            #expect(error?.kind == .cancelled)
+
+            // The held connection, released, serves the next caller; the cancelled one sent nothing.
+            try await other.send("LPUSH", "release", "go")
+            _ = try await holder.value
+            #expect(try await client.send("PING").string == "PONG")
+            #expect(try await other.send("EXISTS", "cancelled").integer == 0)
+        }
+    }
+
     @Test func commandTimeout() async throws {
         try await RedisServer.with { (server: RedisServer) async throws in
             var configuration = RedisClient.Configuration()
@@ -143,4 +207,10 @@ struct RedisClientTests {
         #expect(throws: RedisError.self) { try RedisURL(parsing: "redis://host:99999") }
         #expect(throws: RedisError.self) { try RedisURL(parsing: "redis://host/x") }
     }
+}
+
+private final class Flag: Sendable {
+    private let value = Mutex(false)
+    var isSet: Bool { value.withLock { $0 } }
+    func set() { value.withLock { $0 = true } }
 }

@@ -215,9 +215,6 @@ public enum ConfigurationLoader {
         configuration.heartbeatIntervalSeconds = try reader.positive("heartbeat_interval_seconds") ?? configuration.heartbeatIntervalSeconds
         if let (value, source) = values["livekit"], value != .null {
             configuration.livekit = try parseLiveKit(value, key: source)
-            if let agent = configuration.livekit?.autoDispatchAgent, configuration.agents[agent] == nil, values["agents"] != nil {
-                throw configurationError("\(source).auto_dispatch_agent: '\(agent)' is not one of the agent profiles")
-            }
         }
         if let root = try reader.nullableString("cgroup_root") {
             guard root.hasPrefix("/"), !root.split(separator: "/").contains("..") else {
@@ -248,18 +245,7 @@ public enum ConfigurationLoader {
         if let defaultAgent = try reader.string("default_agent") {
             configuration.defaultAgent = defaultAgent
         }
-        if configuration.livekit == nil, let name = configuration.agents.first(where: { $0.value.livekit })?.key {
-            throw configurationError("agents.\(name).livekit: a LiveKit agent needs the livekit configuration (url, api_key, api_secret)")
-        }
-        let idle = configuration.agents.values.reduce(0) { $0 + $1.prewarm }
-        if idle > configuration.maxSessions {
-            throw configurationError("agents: \(idle) prewarmed idle agents do not fit in max_sessions (\(configuration.maxSessions)); idle agents count toward it")
-        }
-        guard configuration.agents[configuration.defaultAgent] != nil else {
-            throw configurationError(
-                "default_agent: '\(configuration.defaultAgent)' is not one of the agent profiles (\(configuration.agents.keys.sorted().joined(separator: ", ")))"
-            )
-        }
+        try checkReferences(configuration, livekitKey: reader.source("livekit"))
         return configuration
     }
 

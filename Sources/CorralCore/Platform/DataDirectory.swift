@@ -97,13 +97,16 @@ public final class DataDirectory: Sendable {
         return candidates.map { logsPath + "/" + $0 }.max { modificationTime($0) < modificationTime($1) }
     }
 
+    /// Where `rotateIfLarge` keeps the previous content of the log at `path`.
+    public static func rotatedCopy(of path: String) -> String { path + ".1" }
+
     /// Caps a live session's log: once it is over `maxBytes`, its content moves to `NAME.1`
     /// (replacing the previous one) and the log starts again empty. The agent keeps writing to
     /// the same open file (O_APPEND), so nothing has to be reopened.
     func rotateIfLarge(_ path: String, maxBytes: UInt64) -> Bool {
         var info = stat()
         guard maxBytes > 0, stat(path, &info) == 0, UInt64(info.st_size) > maxBytes else { return false }
-        let rotated = path + ".1"
+        let rotated = Self.rotatedCopy(of: path)
         unlink(rotated)
         let source = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard source >= 0 else { return false }

@@ -1,31 +1,42 @@
 /// Hides secrets in what corral shows: environment values and command-line arguments whose name
 /// matches a pattern (`*TOKEN*`, `*SECRET*`, `*KEY*`, `*PASSWORD*` by default; `*` is the only
-/// wildcard, case is ignored), `--name=value` and `--name value` arguments with such names, and
-/// passwords in URLs (`scheme://user:password@host`).
+/// wildcard, case is ignored), and, inside any text (a log line, a `sh -c` string, a variable's
+/// value), what follows such a name (`Redactor+Text.swift`), credentials after `Authorization:`
+/// and `Bearer`, passwords in URLs (`scheme://user:password@host`) and tokens of well-known
+/// shapes (`KnownSecretShapes`).
 public struct Redactor: Sendable {
     public static let defaultPatterns = ["*TOKEN*", "*SECRET*", "*KEY*", "*PASSWORD*"]
     public static let mask = "[redacted]"
 
     public let patterns: [String]
+    /// Each pattern's parts between its `*`s, as bytes: every word of every log line is matched.
+    private let globs: [[[UInt8]]]
 
     public init(patterns: [String] = Redactor.defaultPatterns) {
         self.patterns = patterns.map { $0.uppercased() }
+        globs = self.patterns.map { $0.split(separator: "*", omittingEmptySubsequences: false).map { Array($0.utf8) } }
     }
 
     /// Whether a variable or option name is a secret's.
     public func isSecret(_ name: String) -> Bool {
-        let upper = name.uppercased()
-        return patterns.contains { Self.glob($0, matches: upper) }
+        isSecret(uppercased: Array(name.uppercased().utf8))
+    }
+
+    func isSecret(uppercased name: [UInt8]) -> Bool {
+        globs.contains { Self.glob($0, matches: name) }
     }
 
     public func environment(_ variables: [String: String]) -> [String: String] {
         var redacted: [String: String] = [:]
         for (name, value) in variables {
-            redacted[name] = isSecret(name) ? Self.mask : urls(in: value)
+            redacted[name] = isSecret(name) ? Self.mask : text(value)
         }
         return redacted
     }
 
+    /// An argv, element by element: a secret's `--name=value` or `NAME=value` loses its whole
+    /// value (spaces included, it is one argument), `--name value` its next element, and every
+    /// other element is redacted as text, so a `sh -c` string is covered too.
     public func arguments(_ arguments: [String]) -> [String] {
         var result: [String] = []
         var hideNext = false
@@ -35,48 +46,19 @@ public struct Redactor: Sendable {
                 hideNext = false
                 continue
             }
-            if argument.hasPrefix("-") {
-                let option = argument.drop { $0 == "-" }
-                if let equals = option.firstIndex(of: "=") {
-                    let name = option[..<equals]
-                    if isSecret(String(name)) {
-                        result.append(String(argument.prefix(argument.count - option.count)) + name + "=" + Self.mask)
-                        continue
-                    }
-                } else if isSecret(String(option)) {
-                    hideNext = true
-                }
-            } else if let equals = argument.firstIndex(of: "="), isSecret(String(argument[..<equals])) {
-                result.append(argument[..<equals] + "=" + Self.mask)
+            let option = argument.drop { $0 == "-" }
+            if let equals = option.firstIndex(of: "="), option[..<equals].utf8.allSatisfy(SecretScanner.isNameByte),
+                isSecret(String(option[..<equals]))
+            {
+                result.append(argument[...equals] + Self.mask)
                 continue
             }
-            result.append(urls(in: argument))
+            if option.count < argument.count, isSecret(String(option)) {
+                hideNext = true
+            }
+            result.append(text(argument))
         }
         return result
-    }
-
-    /// `NAME=value` pairs with secret names and URL passwords in free text (a log line).
-    public func text(_ line: String) -> String {
-        var output = ""
-        var word = ""
-        func flush() {
-            if let equals = word.firstIndex(of: "="), isSecret(String(word[..<equals]).trimmingLeading("-")) {
-                output += word[...equals] + Self.mask
-            } else {
-                output += urls(in: word)
-            }
-            word = ""
-        }
-        for character in line {
-            if character.isWhitespace || character == "\"" || character == "'" || character == "," {
-                flush()
-                output.append(character)
-            } else {
-                word.append(character)
-            }
-        }
-        flush()
-        return output
     }
 
     /// Replaces the password of every `scheme://user:password@` in `text`.
@@ -99,27 +81,30 @@ public struct Redactor: Sendable {
         return result + rest
     }
 
-    static func glob(_ pattern: String, matches text: String) -> Bool {
-        let parts = pattern.split(separator: "*", omittingEmptySubsequences: false)
-        guard parts.count > 1 else { return pattern == text }
-        var remaining = Substring(text)
-        for (index, part) in parts.enumerated() {
-            if index == 0 {
-                guard remaining.hasPrefix(part) else { return false }
-                remaining = remaining.dropFirst(part.count)
-            } else if index == parts.count - 1 {
-                return part.isEmpty || remaining.hasSuffix(part)
-            } else if !part.isEmpty {
-                guard let found = remaining.range(of: part) else { return false }
-                remaining = remaining[found.upperBound...]
-            }
+    /// `parts` are a pattern's pieces between its `*`s: the first must start the text, the last
+    /// end it, the others follow in order between them.
+    static func glob(_ parts: [[UInt8]], matches text: [UInt8]) -> Bool {
+        guard parts.count > 1 else { return parts.first == text }
+        let first = parts[0]
+        let last = parts[parts.count - 1]
+        guard text.count >= first.count + last.count, occurs(first, in: text, at: 0), occurs(last, in: text, at: text.count - last.count)
+        else { return false }
+        var position = first.count
+        let end = text.count - last.count
+        var index = 1
+        while index < parts.count - 1 {
+            let part = parts[index]
+            while position + part.count <= end && !occurs(part, in: text, at: position) { position += 1 }
+            guard position + part.count <= end else { return false }
+            position += part.count
+            index += 1
         }
         return true
     }
-}
 
-extension String {
-    fileprivate func trimmingLeading(_ character: Character) -> String {
-        String(drop { $0 == character })
+    private static func occurs(_ part: [UInt8], in text: [UInt8], at start: Int) -> Bool {
+        guard start >= 0, start + part.count <= text.count else { return false }
+        for offset in 0..<part.count where text[start + offset] != part[offset] { return false }
+        return true
     }
 }

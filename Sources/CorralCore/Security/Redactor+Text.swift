@@ -1,0 +1,299 @@
+extension Redactor {
+    /// Secrets in free text: a log line, a `sh -c` string, a variable's value. Masked:
+    /// - the value after a secret's name and a separator (`=`, `:`, `=>`, `:=` or their
+    ///   percent-encodings; spaces around it allowed), whatever comes before the name (`export `,
+    ///   `?`, `&`, `;`, a quote): a quoted value (`'…'`, `"…"`, `\"…\"`) up to its closing quote,
+    ///   an unquoted one up to a space, `&`, `;`, `,`, a quote or a closing bracket (a quote or a
+    ///   backslash inside it continues it, as in a shell: `TOKEN=abc"def"`, `TOKEN=abc\ def`);
+    /// - the word after an option with a secret's name (`--api-key …`);
+    /// - the credentials after `Authorization:` (the scheme stays) and after `Bearer`;
+    /// - URL passwords and tokens of well-known shapes (`KnownSecretShapes`).
+    /// A name is matched with its leading dashes dropped and its percent-escapes decoded.
+    public func text(_ line: String) -> String {
+        var scanner = SecretScanner(bytes: Array(urls(in: line).utf8), redactor: self)
+        return String(decoding: KnownSecretShapes.masked(scanner.masked()), as: UTF8.self)
+    }
+}
+
+/// One pass over the bytes of a text. Every separator, quote and terminator is ASCII, so a
+/// multi-byte character is never split: its bytes are all above 0x7F and count as value bytes.
+struct SecretScanner {
+    let bytes: [UInt8]
+    let redactor: Redactor
+    /// How far quotes have been followed, and the one open there: positions asked about only
+    /// grow, so following them costs one pass over the text in all.
+    private var quotes: (position: Int, open: UInt8?) = (0, nil)
+
+    static let mask = Array(Redactor.mask.utf8)
+
+    init(bytes: [UInt8], redactor: Redactor) {
+        self.bytes = bytes
+        self.redactor = redactor
+    }
+
+    mutating func masked() -> [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(bytes.count)
+        var index = 0
+        while index < bytes.count {
+            // An escaped separator or space (`%3D`, `%20`) is not the start of a name.
+            if bytes[index] == UInt8(ascii: "%"), let decoded = percentEscape(at: index), !Self.isNameByte(decoded) {
+                output += bytes[index..<index + 3]
+                index += 3
+                continue
+            }
+            let end = nameEnd(from: index)
+            guard end > index else {
+                output.append(bytes[index])
+                index += 1
+                continue
+            }
+            if let secret = secretValue(name: index..<end) {
+                output += bytes[index..<secret.lowerBound]
+                output += Self.mask
+                index = secret.upperBound
+            } else {
+                output += bytes[index..<end]
+                index = end
+            }
+        }
+        return output
+    }
+
+    /// What to mask after the name in `name`, if it is a secret's and a value follows.
+    private mutating func secretValue(name: Range<Int>) -> Range<Int>? {
+        let raw = bytes[name]
+        let dashes = raw.prefix { $0 == UInt8(ascii: "-") }.count
+        let key = Self.percentDecoded(raw.dropFirst(dashes)).map { $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") ? $0 - 0x20 : $0 }
+        guard !key.isEmpty else { return nil }
+        if key.elementsEqual("BEARER".utf8), raw.first == UInt8(ascii: "B") {
+            let start = skipSpaces(name.upperBound)
+            return start > name.upperBound ? word(from: start, insideQuote: enclosingQuote(at: name.lowerBound)) : nil
+        }
+        let authorization = key.elementsEqual("AUTHORIZATION".utf8) || key.elementsEqual("PROXY-AUTHORIZATION".utf8)
+        guard authorization || (redactor.isSecret(uppercased: key) && !Self.isErrorName(key)) else { return nil }
+        var index = name.upperBound
+        // The closing quote of a quoted name: `"api_key": …`, `\"api_key\": …`, `'key' => …`.
+        if let quote = quote(at: index) { index += quote.count }
+        let beforeSpaces = index
+        index = skipSpaces(index)
+        if let separatorEnd = separatorEnd(at: index) {
+            index = skipSpaces(separatorEnd)
+        } else if dashes == 0 || index == beforeSpaces {
+            return nil
+        }
+        guard index < bytes.count else { return nil }
+        if let quote = quote(at: index) {
+            let start = index + quote.count
+            let end = closing(quote, from: start)
+            return start < end ? start..<end : nil
+        }
+        if authorization { return headerCredentials(from: index) }
+        return word(from: index, insideQuote: enclosingQuote(at: name.lowerBound))
+    }
+
+    /// The quote of the string `position` stands in, if any, counted from the start of the text
+    /// as a shell would (a backslash escapes outside single quotes).
+    private mutating func enclosingQuote(at position: Int) -> UInt8? {
+        var (index, open) = quotes
+        defer { quotes = (index, open) }
+        while index < position {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\\"), open != UInt8(ascii: "'") {
+                index += 2
+                continue
+            }
+            if Self.isQuote(byte) {
+                if open == nil {
+                    open = byte
+                } else if open == byte {
+                    open = nil
+                }
+            }
+            index += 1
+        }
+        return open
+    }
+
+    /// An `Authorization` value: its scheme stays if it is a known one; the rest of the value (it
+    /// may hold spaces and commas: `Digest username="…", response="…"`) goes, up to a quote or the
+    /// end of the line.
+    private func headerCredentials(from start: Int) -> Range<Int>? {
+        var index = start
+        while index < bytes.count, Self.isNameByte(bytes[index]) { index += 1 }
+        let scheme = String(decoding: bytes[start..<index], as: UTF8.self).lowercased()
+        if Self.authorizationSchemes.contains(scheme), index < bytes.count, bytes[index] == UInt8(ascii: " ") {
+            index = skipSpaces(index)
+        } else {
+            index = start
+        }
+        let credentials = index
+        while index < bytes.count, bytes[index] != UInt8(ascii: "\r"), bytes[index] != UInt8(ascii: "\n"), quote(at: index) == nil {
+            index += 1
+        }
+        while index > credentials, bytes[index - 1] == UInt8(ascii: " ") { index -= 1 }
+        return credentials < index ? credentials..<index : nil
+    }
+
+    static let authorizationSchemes: Set<String> = [
+        "basic", "bearer", "digest", "token", "negotiate", "ntlm", "dpop", "hoba", "mutual", "apikey", "aws4-hmac-sha256",
+    ]
+
+    /// An unquoted value. A quote right after some of it, other than the one that closes the
+    /// string the name stands in (`insideQuote`), continues the word as in a shell:
+    /// `TOKEN=abc"def"ghi` is one value, and goes whole.
+    private func word(from start: Int, insideQuote: UInt8? = nil) -> Range<Int>? {
+        var index = start
+        while index < bytes.count {
+            if terminatorLength(at: index) == 0 {
+                // A backslash escapes the next byte, as in a shell: `abc\ def` is one word (after
+                // a trailing backslash, `index` passes the end by one).
+                index += bytes[index] == UInt8(ascii: "\\") ? 2 : 1
+            } else if index > start, Self.isQuote(bytes[index]), bytes[index] != insideQuote {
+                index = min(closing([bytes[index]], from: index + 1) + 1, bytes.count)
+            } else {
+                break
+            }
+        }
+        index = min(index, bytes.count)
+        return start < index ? start..<index : nil
+    }
+
+    private func nameEnd(from start: Int) -> Int {
+        var index = start
+        while index < bytes.count {
+            if Self.isNameByte(bytes[index]) {
+                index += 1
+            } else if let decoded = percentEscape(at: index), Self.isNameByte(decoded) {
+                index += 3
+            } else {
+                break
+            }
+        }
+        return index
+    }
+
+    private func separatorEnd(at index: Int) -> Int? {
+        guard index < bytes.count else { return nil }
+        let next = index + 1 < bytes.count ? bytes[index + 1] : 0
+        switch bytes[index] {
+        case UInt8(ascii: "="):
+            return next == UInt8(ascii: ">") ? index + 2 : index + 1
+        case UInt8(ascii: ":"):
+            if next == UInt8(ascii: "=") { return index + 2 }
+            // `scheme://` and `a::b` are not a name and its value.
+            let scheme = next == UInt8(ascii: "/") && index + 2 < bytes.count && bytes[index + 2] == UInt8(ascii: "/")
+            if next == UInt8(ascii: ":") || scheme {
+                return nil
+            }
+            return index + 1
+        default:
+            if let decoded = percentEscape(at: index), decoded == UInt8(ascii: "=") || decoded == UInt8(ascii: ":") { return index + 3 }
+            return nil
+        }
+    }
+
+    /// An opening or closing quote at `index`: `"`, `'`, or one escaped with a backslash.
+    private func quote(at index: Int) -> [UInt8]? {
+        guard index < bytes.count else { return nil }
+        let byte = bytes[index]
+        if Self.isQuote(byte) { return [byte] }
+        if byte == UInt8(ascii: "\\"), index + 1 < bytes.count, Self.isQuote(bytes[index + 1]) { return [byte, bytes[index + 1]] }
+        return nil
+    }
+
+    /// Where the quoted value starting at `start` ends: its closing quote, or the end of the text
+    /// (a value cut short is masked to the end).
+    private func closing(_ quote: [UInt8], from start: Int) -> Int {
+        var index = start
+        while index < bytes.count {
+            if quote.count == 1, quote[0] == UInt8(ascii: "\""), bytes[index] == UInt8(ascii: "\\") {
+                index += 2
+                continue
+            }
+            if bytes[index] == quote[0], quote.count == 1 || (index + 1 < bytes.count && bytes[index + 1] == quote[1]) {
+                return index
+            }
+            index += 1
+        }
+        return bytes.count
+    }
+
+    /// How many bytes end an unquoted value here: a space, a delimiter between pairs, a quote,
+    /// a closing bracket, an escaped quote, or the percent-encoding of one of them; 0 for none.
+    private func terminatorLength(at index: Int) -> Int {
+        let byte = bytes[index]
+        if Self.isTerminator(byte) { return 1 }
+        if byte == UInt8(ascii: "\\"), index + 1 < bytes.count, Self.isQuote(bytes[index + 1]) { return 2 }
+        if let decoded = percentEscape(at: index), Self.isTerminator(decoded) { return 3 }
+        return 0
+    }
+
+    private func skipSpaces(_ start: Int) -> Int {
+        var index = start
+        while index < bytes.count, bytes[index] == UInt8(ascii: " ") || bytes[index] == UInt8(ascii: "\t") { index += 1 }
+        return index
+    }
+
+    private func percentEscape(at index: Int) -> UInt8? {
+        guard bytes[index] == UInt8(ascii: "%"), index + 2 < bytes.count,
+            let high = Self.hexValue(bytes[index + 1]), let low = Self.hexValue(bytes[index + 2])
+        else { return nil }
+        return high << 4 | low
+    }
+
+    static func percentDecoded(_ name: ArraySlice<UInt8>) -> [UInt8] {
+        var decoded: [UInt8] = []
+        var index = name.startIndex
+        while index < name.endIndex {
+            if name[index] == UInt8(ascii: "%"), index + 2 < name.endIndex,
+                let high = hexValue(name[index + 1]), let low = hexValue(name[index + 2])
+            {
+                decoded.append(high << 4 | low)
+                index += 3
+            } else {
+                decoded.append(name[index])
+                index += 1
+            }
+        }
+        return decoded
+    }
+
+    /// `KeyError: 'room'`, `TokenExpiredException: …`: a traceback's exception names what went
+    /// wrong, and what follows it is a message, not a secret.
+    static func isErrorName(_ key: [UInt8]) -> Bool {
+        key.suffix(5).elementsEqual("ERROR".utf8) || key.suffix(9).elementsEqual("EXCEPTION".utf8)
+    }
+
+    static func isNameByte(_ byte: UInt8) -> Bool {
+        isLetter(byte) || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+            || byte == UInt8(ascii: ".")
+    }
+
+    static func isLetter(_ byte: UInt8) -> Bool {
+        (byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "z")
+    }
+
+    private static func isQuote(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "'") || byte == UInt8(ascii: "`")
+    }
+
+    private static func isTerminator(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r"), UInt8(ascii: "\n"), UInt8(ascii: "&"), UInt8(ascii: ";"),
+            UInt8(ascii: ","), UInt8(ascii: ")"), UInt8(ascii: "]"), UInt8(ascii: "}"), UInt8(ascii: "<"), UInt8(ascii: ">"),
+            UInt8(ascii: "|"):
+            true
+        default: isQuote(byte)
+        }
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}
