@@ -61,4 +61,12 @@ struct SessionLifecycleTests {
         #expect(lifecycle.handle(.spawned(.notify)) == [.cancelTimers, .persist(.stopping), .terminate(.exited(.exited(code: 7)))])
         #expect(lifecycle.handle(.terminated) == [.remove(.exited(.exited(code: 7)))])
     }
+
+    @Test func aReadySeenWhileLaunchingMakesTheSessionRunningOnceSpawned() {
+        var lifecycle = SessionLifecycle()
+        #expect(lifecycle.handle(.ready) == [])
+        #expect(lifecycle.state == .launching)
+        #expect(lifecycle.handle(.spawned(.notify)) == [.persist(.running), .startDeadlineTimer], "no startup timer: it is ready already")
+        #expect(lifecycle.status == .running)
+    }
 }

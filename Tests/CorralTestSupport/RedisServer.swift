@@ -41,11 +41,19 @@ public final class RedisServer: @unchecked Sendable {
         let result = withCleanSpawnAttributes { attributes in posix_spawn(&child, executable, &actions, &attributes, argv, environ) }
         guard result == 0 else { throw SystemErrorDescription("cannot start redis-server: errno \(result)") }
         pid = child
-        let client = RedisClient(url: RedisURL(host: "127.0.0.1", port: port, password: password))
-        defer { client.close() }
-        let deadline = ContinuousClock.now + .seconds(10)
+        // A fresh client per attempt: one client's reconnect backoff would stretch the gaps
+        // between attempts past the deadline on a loaded machine.
+        let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
-            if (try? await client.send("PING")) != nil { return self }
+            let client = RedisClient(url: RedisURL(host: "127.0.0.1", port: port, password: password))
+            let answered = (try? await client.send("PING")) != nil
+            client.close()
+            if answered { return self }
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid {
+                pid = 0
+                throw SystemErrorDescription("redis-server exited at start (status \(status)); is port \(port) taken?")
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
         await stop()

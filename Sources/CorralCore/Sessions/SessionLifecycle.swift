@@ -6,8 +6,9 @@
 ///     │      spawned(notify)▶ starting ─┤ endRequested / deadline / startup timeout / exited
 ///     └──── endRequested ───────────────┴──▶ stopping(reason) ─terminated─▶ ended(reason)
 /// ```
-/// The spawn runs off the supervisor, so the leader's exit may arrive before the spawn's
-/// result: it is kept while `launching`, and the spawn then ends the session straight away.
+/// The spawn runs off the supervisor, so the leader's exit, or its `READY=1`, may arrive before
+/// the spawn's result: either is kept while `launching`, and the spawn then ends the session
+/// straight away, or makes it `running` at once.
 struct SessionLifecycle: Sendable, Equatable {
     enum State: Sendable, Equatable {
         /// Recorded, not yet spawned.
@@ -47,6 +48,8 @@ struct SessionLifecycle: Sendable, Equatable {
     private(set) var state: State = .launching
     /// The leader's exit, seen while still `launching`.
     private(set) var exitBeforeSpawn: ExitStatus?
+    /// `READY=1`, received while still `launching`.
+    private(set) var readyBeforeSpawn = false
 
     /// The status the API shows.
     var status: SessionStatus {
@@ -71,6 +74,12 @@ struct SessionLifecycle: Sendable, Equatable {
             return []
         case (.launching, .spawned) where exitBeforeSpawn != nil:
             return stop(.exited(exitBeforeSpawn!))
+        case (.launching, .ready):
+            readyBeforeSpawn = true
+            return []
+        case (.launching, .spawned(.notify)) where readyBeforeSpawn:
+            state = .running
+            return [.persist(.running), .startDeadlineTimer]
         case (.launching, .spawned(.exec)):
             state = .running
             return [.persist(.running), .startDeadlineTimer]

@@ -51,7 +51,8 @@ extension Supervisor {
                         idleAgentReady(current)
                     } else {
                         logger.about(current.record).info("agent ready")
-                        events.publish(.ready, session: current.record)
+                        // Ready before its start was answered: `session.started` says `running`.
+                        if current.announced { events.publish(.ready, session: current.record) }
                     }
                 }
                 handle(.ready, for: current)
