@@ -96,6 +96,29 @@ struct LiveKitTests {
         }
     }
 
+    @Test func participantLeftEndsOnlyTheAgentInThatRoom() async throws {
+        try await TestCorral(configure: Self.configure()).run { client in
+            let elsewhere = TestCorral.Session(
+                try await client.request(.post, "/api/sessions", body: #"{"agent": "voice", "livekit": {"room": "r-a", "identity": "agent-x"}}"#).json
+            )
+            // The same identity leaving another room, where corral runs no agent of that name.
+            let otherRoom = #"{"event": "participant_left", "room": {"name": "r-b"}, "participant": {"identity": "agent-x"}, "id": "EV_LEFT_B"}"#
+            let reply = try await signedWebhook(client, otherRoom)
+            #expect(reply.status == .ok, "\(reply.text)")
+            #expect((reply.json["ended"] as? [String]) == [], "\(reply.text)")
+            #expect(!(try await client.isGone(elsewhere.id)), "a participant leaving r-b ended the agent in r-a")
+
+            let inRoom = TestCorral.Session(
+                try await client.request(.post, "/api/sessions", body: #"{"agent": "voice", "livekit": {"room": "r-b", "identity": "agent-x"}}"#).json
+            )
+            let again = #"{"event": "participant_left", "room": {"name": "r-b"}, "participant": {"identity": "agent-x"}, "id": "EV_LEFT_B2"}"#
+            #expect(try await signedWebhook(client, again).json["ended"] as? [String] == [inRoom.id])
+            #expect(try await ProcessProbe.waitUntil { try await client.isGone(inRoom.id) })
+            #expect(!(try await client.isGone(elsewhere.id)))
+            #expect(try await client.request(.delete, "/api/sessions/\(elsewhere.id)").status == .ok)
+        }
+    }
+
     @Test func autoDispatchStartsOneSessionPerRoom() async throws {
         try await TestCorral(configure: Self.configure(autoDispatch: true)).run { client in
             let started = #"{"event": "room_started", "room": {"name": "lobby-9"}, "id": "EV_9"}"#

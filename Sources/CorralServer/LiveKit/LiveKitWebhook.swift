@@ -8,7 +8,7 @@ import Logging
 /// `Authorization` header is an HS256 JWT issued by the API key, whose `sha256` claim is the
 /// base64 SHA-256 of the raw body), not by corral's API token.
 /// - `room_finished` ends every session bound to the room;
-/// - `participant_left` for an agent's own identity ends its session;
+/// - `participant_left` for an agent's own identity, in its own room, ends its session;
 /// - `room_started` starts a session of `auto_dispatch_agent` for the room, if configured.
 /// A duplicate delivery changes nothing: ends are idempotent, and a room has at most
 /// `sessions_per_room` sessions of a profile.
@@ -50,9 +50,14 @@ struct LiveKitWebhook: Sendable {
             end(ids, reason: .roomFinished)
             result["ended"] = .array(ids.map { .string($0.rawValue) })
         case "participant_left":
-            guard let identity, let id = await supervisor.session(withIdentity: identity) else { break }
-            end([id], reason: .participantLeft)
-            result["ended"] = .array([.string(id.rawValue)])
+            // An identity is only unique within its room: another room's agent may share it.
+            guard let room, let identity else { break }
+            var ids: [SessionID] = []
+            for id in await supervisor.sessions(inRoom: room) {
+                if await supervisor.session(id)?.livekitIdentity == identity { ids.append(id) }
+            }
+            end(ids, reason: .participantLeft)
+            result["ended"] = .array(ids.map { .string($0.rawValue) })
         case "room_started":
             guard let room, let agent = configuration.autoDispatchAgent else { break }
             do throws(CorralError) {
