@@ -116,11 +116,11 @@ enum OpenAPIDocument {
             "/api/livekit/webhook": {
               "post": {
                 "summary": "LiveKit webhooks",
-                "description": "Authenticated by LiveKit's signature, not the API token: the Authorization header is LiveKit's HS256 JWT (no Bearer prefix) with a sha256 claim of the body. room_finished ends the room's sessions, participant_left ends the agent's, room_started starts auto_dispatch_agent.",
+                "description": "Authenticated by LiveKit's signature, not the API token: the Authorization header is LiveKit's HS256 JWT (no Bearer prefix) with a sha256 claim of the body. room_finished ends the room's sessions, participant_left ends the agent of that identity in that room, room_started starts auto_dispatch_agent. An event this node has acted on (same id), or created longer ago than a signature is valid (6 minutes), is answered 200 with `ignored` and changes nothing.",
                 "security": [],
                 "requestBody": {"required": true, "content": {"application/webhook+json": {"schema": {"type": "object"}}, "application/json": {"schema": {"type": "object"}}}},
                 "responses": {
-                  "200": {"description": "handled", "content": {"application/json": {"schema": {"type": "object", "required": ["event"], "properties": {"event": {"type": "string"}}}}}},
+                  "200": {"description": "handled, or ignored", "content": {"application/json": {"schema": {"type": "object", "required": ["event"], "properties": {"event": {"type": "string"}, "ignored": {"type": "string", "description": "why nothing was done: already acted on, created too long ago"}}}}}},
                   "400": {"$ref": "#/components/responses/Error"},
                   "401": {"$ref": "#/components/responses/Error"},
                   "404": {"$ref": "#/components/responses/Error"},

@@ -10,8 +10,9 @@ import Logging
 /// - `room_finished` ends every session bound to the room;
 /// - `participant_left` for an agent's own identity, in its own room, ends its session;
 /// - `room_started` starts a session of `auto_dispatch_agent` for the room, if configured.
-/// A duplicate delivery changes nothing: ends are idempotent, and a room has at most
-/// `sessions_per_room` sessions of a profile.
+/// An event this node has acted on is not acted on again (a retry, another node's copy, or a
+/// replay of a captured delivery): it is answered 200 and logged, and so is an event created
+/// longer ago than any signature corral accepts (`WebhookReplayGuard`).
 struct LiveKitWebhook: Sendable {
     typealias Context = CorralRequestContext
 
@@ -19,6 +20,7 @@ struct LiveKitWebhook: Sendable {
     let supervisor: Supervisor
     let audit: AuditLog
     let logger: Logger
+    let replays = WebhookReplayGuard()
 
     func register(on router: Router<Context>, catalog: RouteCatalog) {
         router.on(.post, "api/livekit/webhook", fullPath: "/api/livekit/webhook", catalog: catalog, use: receive)
@@ -33,25 +35,43 @@ struct LiveKitWebhook: Sendable {
             throw APIError(.contentTooLarge, "the webhook body is larger than 1 MiB")
         }
         let bytes = Array(body.readableBytesView)
-        try verify(request, bytes, configuration, context)
+        let tokenExpiry = try verify(request, bytes, configuration, context)
+        guard let event = LiveKitEvent(bytes) else { throw APIError(.badRequest, "the webhook body is not a LiveKit event") }
+        return try await handle(event, tokenExpiry: tokenExpiry, configuration)
+    }
 
-        guard case .object(let event)? = JSONValue.parse(bytes), case .string(let kind)? = event["event"] else {
-            throw APIError(.badRequest, "the webhook body is not a LiveKit event")
+    private func handle(_ event: LiveKitEvent, tokenExpiry: Date?, _ configuration: LiveKitConfiguration) async throws -> Response {
+        let metadata: Logger.Metadata = ["event": "\(event.kind)", "id": "\(event.id ?? "-")", "room": "\(event.room ?? "-")"]
+        switch replays.admit(event, tokenExpiry: tokenExpiry) {
+        case .fresh: break
+        case .repeated:
+            logger.info("LiveKit webhook already acted on; nothing done", metadata: metadata)
+            return JSONBody.response(["event": .string(event.kind), "ignored": .string("already acted on")] as [String: JSONValue])
+        case .tooOld:
+            logger.warning("LiveKit webhook created too long ago; nothing done", metadata: metadata)
+            return JSONBody.response(["event": .string(event.kind), "ignored": .string("created too long ago")] as [String: JSONValue])
         }
-        let room = event["room"].flatMap { if case .object(let room) = $0, case .string(let name)? = room["name"] { name } else { nil } }
-        let identity = event["participant"].flatMap {
-            if case .object(let participant) = $0, case .string(let identity)? = participant["identity"] { identity } else { nil }
+        do {
+            let result = try await act(on: event, configuration)
+            logger.info("LiveKit webhook", metadata: metadata)
+            return JSONBody.response(result)
+        } catch {
+            if let id = event.id { replays.forget(id) }
+            throw error
         }
-        var result: [String: JSONValue] = ["event": .string(kind)]
-        switch kind {
+    }
+
+    private func act(on event: LiveKitEvent, _ configuration: LiveKitConfiguration) async throws -> [String: JSONValue] {
+        var result: [String: JSONValue] = ["event": .string(event.kind)]
+        switch event.kind {
         case "room_finished":
-            guard let room else { break }
+            guard let room = event.room else { break }
             let ids = await supervisor.sessions(inRoom: room)
             end(ids, reason: .roomFinished)
             result["ended"] = .array(ids.map { .string($0.rawValue) })
         case "participant_left":
             // An identity is only unique within its room: another room's agent may share it.
-            guard let room, let identity else { break }
+            guard let room = event.room, let identity = event.participantIdentity else { break }
             var ids: [SessionID] = []
             for id in await supervisor.sessions(inRoom: room) {
                 if await supervisor.session(id)?.livekitIdentity == identity { ids.append(id) }
@@ -59,19 +79,18 @@ struct LiveKitWebhook: Sendable {
             end(ids, reason: .participantLeft)
             result["ended"] = .array(ids.map { .string($0.rawValue) })
         case "room_started":
-            guard let room, let agent = configuration.autoDispatchAgent else { break }
+            guard let room = event.room, let agent = configuration.autoDispatchAgent else { break }
             do throws(CorralError) {
                 let record = try await supervisor.start(StartRequest(agent: agent, livekitRoom: room))
                 result["started"] = .string(record.id.rawValue)
             } catch {
                 guard error.code == .conflict else { throw error }
-                result["started"] = .null  // already served: a duplicate delivery
+                result["started"] = .null  // the room is served already
             }
         default:
             break
         }
-        logger.info("LiveKit webhook", metadata: ["event": "\(kind)", "room": "\(room ?? "-")"])
-        return JSONBody.response(result)
+        return result
     }
 
     /// Ends sessions without holding up LiveKit's request: it retries slow webhooks.
@@ -81,7 +100,8 @@ struct LiveKitWebhook: Sendable {
         }
     }
 
-    private func verify(_ request: Request, _ body: [UInt8], _ configuration: LiveKitConfiguration, _ context: Context) throws {
+    /// Checks the signature, issuer, expiry and body digest; returns when the token expires.
+    private func verify(_ request: Request, _ body: [UInt8], _ configuration: LiveKitConfiguration, _ context: Context) throws -> Date? {
         func refuse(_ why: String) -> APIError {
             logger.warning("LiveKit webhook refused", metadata: ["reason": "\(why)", "address": "\(context.remoteAddress ?? "-")"])
             audit.record(.init(who: "livekit", role: nil, action: "webhook", session: nil, address: context.remoteAddress, result: 401))
@@ -99,5 +119,6 @@ struct LiveKitWebhook: Sendable {
             throw refuse("the token has no sha256 claim")
         }
         guard digest == Data(SHA256.hash(data: body)) else { throw refuse("the body does not match the signed sha256") }
+        return JWT.number(claims["exp"]).map { Date(timeIntervalSince1970: $0) }
     }
 }
