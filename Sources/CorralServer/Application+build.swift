@@ -68,7 +68,7 @@ public enum CorralApp {
             dataDirectory: dataDirectory,
             containment: containment,
             metricsRegistry: registry,
-            auditLog: try AuditLog(path: configuration.resolvedAuditLogPath, maxBytes: configuration.auditLogMaxBytes),
+            auditLog: try AuditLog(path: configuration.resolvedAuditLogPath, maxBytes: configuration.auditLogMaxBytes, logger: logger),
             cluster: redis.map { Cluster(configuration: configuration, client: $0, supervisor: supervisor, logger: logger) }
         )
     }
@@ -121,6 +121,7 @@ public enum CorralApp {
                 logger: logger
             )
         )
+        defer { services.auditLog.flushRefusals() }
         try await group.run()
     }
 

@@ -101,6 +101,7 @@ struct LiveKitTests {
             let participantLeft = #"{"event": "participant_left", "room": {"name": "r-2"}, "participant": {"identity": "agent-bob"}, "id": "EV_2"}"#
             #expect(try await signedWebhook(client, participantLeft).status == .ok)
             #expect(try await ProcessProbe.waitUntil { try await client.isGone(left.id) })
+            client.services.auditLog.flushRefusals()
             let audit = try String(contentsOfFile: client.services.auditLog.path, encoding: .utf8)
             #expect(audit.contains("\"action\":\"webhook\""), "refused webhooks are audited")
         }

@@ -82,16 +82,42 @@ struct SecurityTests {
             _ = try await ops.request(.delete, "/api/sessions/audited")
             _ = try await client(base, token: "nope").request(.get, "/api/sessions")
             _ = try await client(base, token: "read-token").request(.post, "/api/sessions", body: "{}")
+            // Refusals are written as a summary when their minute ends, or now.
+            base.services.auditLog.flushRefusals()
             let path = base.services.auditLog.path
             let text = try String(contentsOfFile: path, encoding: .utf8)
             let entries = text.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
             let summary = entries.map { "\($0["who"] as? String ?? "") \($0["action"] as? String ?? "") \($0["session"] as? String ?? "-") \($0["result"] as? Int ?? 0)" }
             #expect(summary == [
                 "ops start audited 201", "ops inspect audited 200", "ops logs audited 200", "ops end audited 200",
-                "unknown authenticate - 401", "viewer start - 403",
+                "viewer start - 403", "unknown authenticate - 401",
             ])
+            #expect(entries.last?["count"] as? Int == 1)
             #expect(!text.contains("Jane Doe"), "metadata values never reach the audit log")
             #expect(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int == 0o600)
+        }
+    }
+
+    @Test func refusedRequestsCannotFlushTheAuditLog() async throws {
+        try await CrashTestBed.run(containment: .processGroup, extra: ["api_token": "audit-token", "audit_log_max_bytes": 4096]) { bed in
+            let corral = try await bed.startCorral()
+            let token = ["Authorization": "Bearer audit-token"]
+            let started = try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper", "session_id": "recorded"}"#, headers: token)
+            #expect(started.status == 201, "\(started.text)")
+            #expect(try await corral.request(.DELETE, "/api/sessions/recorded", headers: token).status == 200)
+            for _ in 0..<200 {
+                #expect(try await corral.request(.GET, "/api/sessions", headers: ["Authorization": "Bearer guess"]).status == 401)
+            }
+            // Stopping corral writes the refusals it has counted.
+            #expect(await corral.terminate() == 0)
+            let path = bed.dataDirectory + "/audit.log"
+            let text = ((try? String(contentsOfFile: path + ".1", encoding: .utf8)) ?? "") + (try String(contentsOfFile: path, encoding: .utf8))
+            let entries = text.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+            let done = entries.filter { $0["session"] as? String == "recorded" }.compactMap { $0["action"] as? String }
+            #expect(done == ["start", "end"], "the record of what was done is gone: \(text)")
+            let refusals = entries.filter { $0["action"] as? String == "authenticate" }
+            #expect(refusals.count == 1, "\(refusals)")
+            #expect(refusals.first?["count"] as? Int == 200 && refusals.first?["address"] as? String == "127.0.0.1", "\(refusals)")
         }
     }
 

@@ -104,7 +104,7 @@ struct LiveKitWebhook: Sendable {
     private func verify(_ request: Request, _ body: [UInt8], _ configuration: LiveKitConfiguration, _ context: Context) throws -> Date? {
         func refuse(_ why: String) -> APIError {
             logger.warning("LiveKit webhook refused", metadata: ["reason": "\(why)", "address": "\(context.remoteAddress ?? "-")"])
-            audit.record(.init(who: "livekit", role: nil, action: "webhook", session: nil, address: context.remoteAddress, result: 401))
+            audit.refused(who: "livekit", action: "webhook", address: context.remoteHost, result: 401)
             return APIError(.unauthorized, "LiveKit webhook refused: \(why)")
         }
         guard var token = request.headers[.authorization], !token.isEmpty else { throw refuse("no Authorization header") }
