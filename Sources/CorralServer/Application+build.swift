@@ -157,6 +157,7 @@ public enum CorralApp {
     ) -> Router<CorralRequestContext> {
         let router = Router(context: CorralRequestContext.self)
         let catalog = services.routes
+        let scheme = configuration.tlsCertificateFile == nil ? "http" : "https"
         router.add(middleware: ErrorMiddleware(routes: catalog))
         router.add(middleware: ConcurrencyLimitMiddleware(limit: configuration.maxConcurrentRequests))
         router.on(.get, "healthz", fullPath: "/healthz", catalog: catalog) { _, _ in JSONBody.response(["status": "ok"]) }
@@ -167,6 +168,14 @@ public enum CorralApp {
             }
             return JSONBody.response(["status": "ready"])
         }
+        // LiveKit's webhook is called by LiveKit's servers, under whatever name they were given
+        // for corral; its signature is its credential.
+        LiveKitWebhook(
+            configuration: configuration.livekit, supervisor: services.supervisor, audit: services.auditLog,
+            origins: CrossOriginGuard(scheme: scheme, contentTypes: ["application/webhook+json", "application/json"]), logger: logger
+        ).register(on: router, catalog: catalog)
+        // Everything registered from here on answers only for corral's own names without a token.
+        if !configuration.requiresAuthentication { router.add(middleware: HostCheck(configuration: configuration)) }
         // The dashboard page holds no data; what it shows comes from /api/*, with the token.
         router.on(.get, "/", fullPath: "/", catalog: catalog) { _, _ in
             Response(
@@ -192,9 +201,8 @@ public enum CorralApp {
                 body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json))
             )
         }
-        LiveKitWebhook(configuration: configuration.livekit, supervisor: services.supervisor, audit: services.auditLog, logger: logger)
-            .register(on: router, catalog: catalog)
         let api = router.group("api")
+        api.add(middleware: CrossOriginGuard(scheme: scheme))
         if configuration.requiresAuthentication {
             api.add(middleware: AuthMiddleware(configuration: configuration, audit: services.auditLog))
         }

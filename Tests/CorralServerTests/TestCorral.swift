@@ -81,6 +81,8 @@ struct TestCorral {
         func request(_ method: HTTPRequest.Method, _ uri: String, body: String? = nil, headers: HTTPFields = [:]) async throws -> Reply {
             var headers = headers
             if let token, headers[.authorization] == nil { headers[.authorization] = "Bearer \(token)" }
+            // What curl -H 'content-type: application/json' -d, the CLI and the dashboard send.
+            if body != nil, headers[.contentType] == nil { headers[.contentType] = "application/json" }
             let response = try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
             return Reply(status: response.status, text: String(buffer: response.body), headers: response.headers)
         }

@@ -16,6 +16,10 @@ import RedisClient
 /// - `assign_timeout_seconds` / `CORRAL_ASSIGN_TIMEOUT_SECONDS`, number, 2: how long a prewarmed
 ///   agent has to acknowledge a session
 /// - `api_token` / `CORRAL_API_TOKEN`, string or null, null (no authentication)
+/// - `allowed_hosts` / `CORRAL_ALLOWED_HOSTS` (JSON), array of host names, `[]`: more names corral
+///   answers for without a token (besides loopback, `listen` and `advertise_url`)
+/// - `allow_unauthenticated` / `CORRAL_ALLOW_UNAUTHENTICATED`, boolean, false: lets `corral serve`
+///   listen on a non-loopback address without any token
 /// - `default_agent` / `CORRAL_DEFAULT_AGENT`, profile name, `"demo"`
 /// - `agents` / `CORRAL_AGENTS` (JSON), object of profiles, the demo agent. A profile:
 ///   `command` (non-empty array of strings), `env` (object of strings, `{}`), `cwd` (string or
@@ -71,7 +75,7 @@ public enum ConfigurationLoader {
         ("redact_patterns", .json), ("max_concurrent_requests", .number), ("session_starts_per_second", .number),
         ("idle_timeout_seconds", .number), ("tls_cert_file", .nullableString), ("tls_key_file", .nullableString),
         ("node_id", .string), ("advertise_url", .nullableString), ("heartbeat_interval_seconds", .number),
-        ("livekit", .json),
+        ("livekit", .json), ("allowed_hosts", .json), ("allow_unauthenticated", .json),
     ]
 
     /// - Parameters:
@@ -313,6 +317,20 @@ public enum ConfigurationLoader {
                 }
                 return pattern
             }
+        }
+        if let (value, source) = values["allowed_hosts"], value != .null {
+            guard case .array(let items) = value else { throw configurationError("\(source): expected an array of host names") }
+            configuration.allowedHosts = try items.enumerated().map { (index, item) throws(CorralError) -> String in
+                guard case .string(let host) = item, !host.isEmpty, !host.contains(where: { "/@ ".contains($0) }) else {
+                    throw configurationError("\(source)[\(index)]: expected a host name, e.g. corral.internal")
+                }
+                return host
+            }
+        }
+        switch values["allow_unauthenticated"] {
+        case nil, (.null, _)?: break
+        case (.bool(let flag), _)?: configuration.allowUnauthenticated = flag
+        case (_, let source)?: throw configurationError("\(source): expected true or false")
         }
         if let count = try reader.integer("max_concurrent_requests", minimum: 1) { configuration.maxConcurrentRequests = count }
         configuration.sessionStartsPerSecond = try reader.positive("session_starts_per_second") ?? configuration.sessionStartsPerSecond

@@ -103,6 +103,10 @@ public struct CorralConfiguration: Sendable {
 
     /// Whether callers must present a token.
     public var requiresAuthentication: Bool { apiToken != nil || !tokens.isEmpty }
+    /// Host names answered without a token, besides loopback, `listen` and `advertise_url`.
+    public var allowedHosts: [String] = []
+    /// Lets `corral serve` listen on a non-loopback address without any token.
+    public var allowUnauthenticated = false
 
     public var resolvedAuditLogPath: String { auditLogPath ?? dataDirectory + "/audit.log" }
     public var defaultAgent = DemoAgent.profileName

@@ -19,6 +19,8 @@ struct LiveKitWebhook: Sendable {
     let configuration: LiveKitConfiguration?
     let supervisor: Supervisor
     let audit: AuditLog
+    /// What LiveKit sends is `application/webhook+json`, never from a browser.
+    let origins: CrossOriginGuard
     let logger: Logger
     let replays = WebhookReplayGuard()
 
@@ -28,6 +30,7 @@ struct LiveKitWebhook: Sendable {
 
     @Sendable func receive(_ request: Request, context: Context) async throws -> Response {
         guard let configuration else { throw APIError(.notFound, "LiveKit is not configured (livekit in the configuration)") }
+        try origins.check(request)
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: 1 << 20)
