@@ -130,14 +130,16 @@ public enum CorralApp {
     }
 
     /// HTTP/1.1, with TLS when a certificate is configured; idle connections (slow clients) are
-    /// closed after `idle_timeout_seconds`, and headers are bounded.
+    /// closed after `idle_timeout_seconds`, a request must arrive whole within
+    /// `request_timeout_seconds` (slower ones), and headers are bounded.
     static func serverBuilder(_ configuration: CorralConfiguration) throws(CorralError) -> HTTPServerBuilder {
-        let http = HTTPServerBuilder.http1(
-            configuration: .init(
-                idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds.rounded(.up))),
-                httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 32 * 1024, maxHeaderFieldCount: 100)
-            )
+        let requestTimeout = Duration.milliseconds(Int64((configuration.requestTimeoutSeconds * 1000).rounded(.up)))
+        let channel = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [RequestReceptionHandler(timeout: requestTimeout)],
+            idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds.rounded(.up))),
+            httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 32 * 1024, maxHeaderFieldCount: 100)
         )
+        let http = HTTPServerBuilder { responder in CorralHTTP1Channel(base: HTTP1Channel(responder: responder, configuration: channel)) }
         guard let certificate = configuration.tlsCertificateFile, let key = configuration.tlsKeyFile else { return http }
         do {
             let tls = TLSConfiguration.makeServerConfiguration(
@@ -158,8 +160,9 @@ public enum CorralApp {
         let router = Router(context: CorralRequestContext.self)
         let catalog = services.routes
         let scheme = configuration.tlsCertificateFile == nil ? "http" : "https"
+        let slots = RequestSlots(limit: configuration.maxConcurrentRequests)
         router.add(middleware: ErrorMiddleware(routes: catalog))
-        router.add(middleware: ConcurrencyLimitMiddleware(limit: configuration.maxConcurrentRequests))
+        // The probes take no request slot: a busy corral is still alive and ready.
         router.on(.get, "healthz", fullPath: "/healthz", catalog: catalog) { _, _ in JSONBody.response(["status": "ok"]) }
         // Ready to take sessions: the store answers.
         router.on(.get, "readyz", fullPath: "/readyz", catalog: catalog) { _, _ in
@@ -171,7 +174,7 @@ public enum CorralApp {
         // LiveKit's webhook is called by LiveKit's servers, under whatever name they were given
         // for corral; its signature is its credential.
         LiveKitWebhook(
-            configuration: configuration.livekit, supervisor: services.supervisor, audit: services.auditLog,
+            configuration: configuration.livekit, supervisor: services.supervisor, audit: services.auditLog, slots: slots,
             origins: CrossOriginGuard(scheme: scheme, contentTypes: ["application/webhook+json", "application/json"]), logger: logger
         ).register(on: router, catalog: catalog)
         // Everything registered from here on answers only for corral's own names without a token.
@@ -206,6 +209,7 @@ public enum CorralApp {
         if configuration.requiresAuthentication {
             api.add(middleware: AuthMiddleware(configuration: configuration, audit: services.auditLog))
         }
+        api.add(middleware: ConcurrencyLimitMiddleware(slots: slots))
         api.add(middleware: AuditMiddleware(audit: services.auditLog))
         let redactor = Redactor(patterns: configuration.redactPatterns)
         let clusterRouting = services.cluster.map {

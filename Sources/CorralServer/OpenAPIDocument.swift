@@ -7,7 +7,7 @@ enum OpenAPIDocument {
           "info": {
             "title": "corral",
             "version": "1.0.0",
-            "description": "Supervises voice-agent sessions: one agent process tree per session, ended completely. All /api routes need `Authorization: Bearer <token>` when tokens are configured; roles: read (list, inspect, logs, events), operate (also start and end), admin (also unredacted command lines and environments). Without any token every caller has the operate role, and every route but /healthz, /readyz and the LiveKit webhook answers 421 to a Host that is not one of corral's own names (loopback, listen, advertise_url, allowed_hosts). On /api routes, a browser request from another origin (Origin other than the request's own scheme://Host, or Sec-Fetch-Site: cross-site) gets 403, and a POST body must be sent as application/json (415)."
+            "description": "Supervises voice-agent sessions: one agent process tree per session, ended completely. All /api routes need `Authorization: Bearer <token>` when tokens are configured; roles: read (list, inspect, logs, events), operate (also start and end), admin (also unredacted command lines and environments). Without any token every caller has the operate role, and every route but /healthz, /readyz and the LiveKit webhook answers 421 to a Host that is not one of corral's own names (loopback, listen, advertise_url, allowed_hosts). On /api routes, a browser request from another origin (Origin other than the request's own scheme://Host, or Sec-Fetch-Site: cross-site) gets 403, and a POST body must be sent as application/json (415). Any request gets 408 if it does not arrive in full within request_timeout_seconds."
           },
           "security": [{"bearer": []}],
           "paths": {
@@ -40,6 +40,7 @@ enum OpenAPIDocument {
                   "401": {"$ref": "#/components/responses/Error"},
                   "403": {"$ref": "#/components/responses/Error"},
                   "404": {"$ref": "#/components/responses/Error"},
+                  "408": {"$ref": "#/components/responses/Error"},
                   "409": {"$ref": "#/components/responses/Error"},
                   "413": {"$ref": "#/components/responses/Error"},
                   "415": {"$ref": "#/components/responses/Error"},
@@ -127,7 +128,7 @@ enum OpenAPIDocument {
             "/api/livekit/webhook": {
               "post": {
                 "summary": "LiveKit webhooks",
-                "description": "Authenticated by LiveKit's signature, not the API token: the Authorization header is LiveKit's HS256 JWT (no Bearer prefix) with a sha256 claim of the body. room_finished ends the room's sessions, participant_left ends the agent of that identity in that room, room_started starts auto_dispatch_agent. An event this node has acted on (same id), or created longer ago than a signature is valid (6 minutes), is answered 200 with `ignored` and changes nothing.",
+                "description": "Authenticated by LiveKit's signature, not the API token: the Authorization header is LiveKit's HS256 JWT (no Bearer prefix) with a sha256 claim of the body; the token is checked before the body (64 KiB at most) is read. room_finished ends the room's sessions, participant_left ends the agent of that identity in that room, room_started starts auto_dispatch_agent. An event this node has acted on (same id), or created longer ago than a signature is valid (6 minutes), is answered 200 with `ignored` and changes nothing.",
                 "security": [],
                 "requestBody": {"required": true, "content": {"application/webhook+json": {"schema": {"type": "object"}}, "application/json": {"schema": {"type": "object"}}}},
                 "responses": {
@@ -136,6 +137,7 @@ enum OpenAPIDocument {
                   "401": {"$ref": "#/components/responses/Error"},
                   "403": {"$ref": "#/components/responses/Error"},
                   "404": {"$ref": "#/components/responses/Error"},
+                  "408": {"$ref": "#/components/responses/Error"},
                   "413": {"$ref": "#/components/responses/Error"},
                   "415": {"$ref": "#/components/responses/Error"},
                   "503": {"$ref": "#/components/responses/Error"}
@@ -149,7 +151,8 @@ enum OpenAPIDocument {
                   "200": {"description": "idle agents", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Prewarm"}}}},
                   "401": {"$ref": "#/components/responses/Error"},
                   "403": {"$ref": "#/components/responses/Error"},
-                  "421": {"$ref": "#/components/responses/Error"}
+                  "421": {"$ref": "#/components/responses/Error"},
+                  "503": {"$ref": "#/components/responses/Error"}
                 }
               }
             },

@@ -151,11 +151,14 @@ struct SecurityTests {
             _ = try await base.start(#"{"agent": "ignore-term", "session_id": "slow-end"}"#)
             let slow = Task { try await base.request(.delete, "/api/sessions/slow-end") }
             #expect(try await ProcessProbe.waitUntil(timeout: .seconds(5)) {
-                let reply = try await base.request(.get, "/healthz")
+                let reply = try await base.request(.get, "/api/sessions")
                 return reply.status == .serviceUnavailable && reply.headers[.retryAfter] == "1"
             })
-            #expect(try await slow.value.status == .ok)
+            // The probes are never refused by request limits.
             #expect(try await base.request(.get, "/healthz").status == .ok)
+            #expect(try await base.request(.get, "/readyz").status == .ok)
+            #expect(try await slow.value.status == .ok)
+            #expect(try await base.request(.get, "/api/sessions").status == .ok)
         }
     }
 

@@ -47,6 +47,8 @@ import RedisClient
 /// - `max_concurrent_requests` / `CORRAL_MAX_CONCURRENT_REQUESTS`, positive integer, 256
 /// - `session_starts_per_second` / `CORRAL_SESSION_STARTS_PER_SECOND`, number, 50 (per token)
 /// - `idle_timeout_seconds` / `CORRAL_IDLE_TIMEOUT_SECONDS`, number, 60
+/// - `request_timeout_seconds` / `CORRAL_REQUEST_TIMEOUT_SECONDS`, number, 30: a request's headers
+///   and body must arrive within this of its first byte
 /// - `tls_cert_file`, `tls_key_file` / `CORRAL_TLS_CERT_FILE`, `CORRAL_TLS_KEY_FILE`, PEM paths, null
 /// - `node_id` / `CORRAL_NODE_ID`, string, the host name
 /// - `advertise_url` / `CORRAL_ADVERTISE_URL`, `http(s)://host:port` other nodes reach this one at,
@@ -76,6 +78,7 @@ public enum ConfigurationLoader {
         ("idle_timeout_seconds", .number), ("tls_cert_file", .nullableString), ("tls_key_file", .nullableString),
         ("node_id", .string), ("advertise_url", .nullableString), ("heartbeat_interval_seconds", .number),
         ("livekit", .json), ("allowed_hosts", .json), ("allow_unauthenticated", .json),
+        ("request_timeout_seconds", .number),
     ]
 
     /// - Parameters:
@@ -335,6 +338,7 @@ public enum ConfigurationLoader {
         if let count = try reader.integer("max_concurrent_requests", minimum: 1) { configuration.maxConcurrentRequests = count }
         configuration.sessionStartsPerSecond = try reader.positive("session_starts_per_second") ?? configuration.sessionStartsPerSecond
         configuration.idleTimeoutSeconds = try reader.positive("idle_timeout_seconds") ?? configuration.idleTimeoutSeconds
+        configuration.requestTimeoutSeconds = try reader.positive("request_timeout_seconds") ?? configuration.requestTimeoutSeconds
         configuration.tlsCertificateFile = try reader.nullableString("tls_cert_file")
         configuration.tlsKeyFile = try reader.nullableString("tls_key_file")
         guard (configuration.tlsCertificateFile == nil) == (configuration.tlsKeyFile == nil) else {

@@ -98,6 +98,9 @@ public struct CorralConfiguration: Sendable {
     public var sessionStartsPerSecond: Double = 50
     /// A connection with nothing to read or write for this long is closed (slow clients).
     public var idleTimeoutSeconds: Double = 60
+    /// A request's headers and body must arrive within this of its first byte (slow clients
+    /// that keep sending a byte now and then); past it, 408.
+    public var requestTimeoutSeconds: Double = 30
     public var tlsCertificateFile: String?
     public var tlsKeyFile: String?
 

@@ -16,9 +16,14 @@ import Logging
 struct LiveKitWebhook: Sendable {
     typealias Context = CorralRequestContext
 
+    /// LiveKit's events are a few KiB.
+    static let maxBodyBytes = 64 * 1024
+
     let configuration: LiveKitConfiguration?
     let supervisor: Supervisor
     let audit: AuditLog
+    /// Taken once the signature checks out, while the body is read and acted on.
+    let slots: RequestSlots
     /// What LiveKit sends is `application/webhook+json`, never from a browser.
     let origins: CrossOriginGuard
     let logger: Logger
@@ -31,16 +36,21 @@ struct LiveKitWebhook: Sendable {
     @Sendable func receive(_ request: Request, context: Context) async throws -> Response {
         guard let configuration else { throw APIError(.notFound, "LiveKit is not configured (livekit in the configuration)") }
         try origins.check(request)
-        let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: 1 << 20)
-        } catch {
-            throw APIError(.contentTooLarge, "the webhook body is larger than 1 MiB")
+        // The signature, issuer and expiry are in the header: a stranger is refused before a
+        // request slot is taken or a byte of the body is read.
+        let token = try verifyToken(request, configuration, context)
+        return try await slots.withSlot {
+            let body: ByteBuffer
+            do {
+                body = try await request.body.collect(upTo: Self.maxBodyBytes)
+            } catch {
+                throw APIError(.contentTooLarge, "the webhook body is larger than \(Self.maxBodyBytes / 1024) KiB")
+            }
+            let bytes = Array(body.readableBytesView)
+            guard token.sha256 == Data(SHA256.hash(data: bytes)) else { throw refuse("the body does not match the signed sha256", context) }
+            guard let event = LiveKitEvent(bytes) else { throw APIError(.badRequest, "the webhook body is not a LiveKit event") }
+            return try await handle(event, tokenExpiry: token.expiry, configuration)
         }
-        let bytes = Array(body.readableBytesView)
-        let tokenExpiry = try verify(request, bytes, configuration, context)
-        guard let event = LiveKitEvent(bytes) else { throw APIError(.badRequest, "the webhook body is not a LiveKit event") }
-        return try await handle(event, tokenExpiry: tokenExpiry, configuration)
     }
 
     private func handle(_ event: LiveKitEvent, tokenExpiry: Date?, _ configuration: LiveKitConfiguration) async throws -> Response {
@@ -103,25 +113,26 @@ struct LiveKitWebhook: Sendable {
         }
     }
 
-    /// Checks the signature, issuer, expiry and body digest; returns when the token expires.
-    private func verify(_ request: Request, _ body: [UInt8], _ configuration: LiveKitConfiguration, _ context: Context) throws -> Date? {
-        func refuse(_ why: String) -> APIError {
-            logger.warning("LiveKit webhook refused", metadata: ["reason": "\(why)", "address": "\(context.remoteAddress ?? "-")"])
-            audit.refused(who: "livekit", action: "webhook", address: context.remoteHost, result: 401)
-            return APIError(.unauthorized, "LiveKit webhook refused: \(why)")
-        }
-        guard var token = request.headers[.authorization], !token.isEmpty else { throw refuse("no Authorization header") }
+    private func refuse(_ why: String, _ context: Context) -> APIError {
+        logger.warning("LiveKit webhook refused", metadata: ["reason": "\(why)", "address": "\(context.remoteAddress ?? "-")"])
+        audit.refused(who: "livekit", action: "webhook", address: context.remoteHost, result: 401)
+        return APIError(.unauthorized, "LiveKit webhook refused: \(why)")
+    }
+
+    /// LiveKit's token from the header, checked for signature, issuer and expiry: what it says
+    /// the body's digest is, and when it expires.
+    private func verifyToken(_ request: Request, _ configuration: LiveKitConfiguration, _ context: Context) throws(APIError) -> (sha256: Data, expiry: Date?) {
+        guard var token = request.headers[.authorization], !token.isEmpty else { throw refuse("no Authorization header", context) }
         if token.lowercased().hasPrefix("bearer ") { token = String(token.dropFirst(7)) }
         let claims: [String: Any]
         do {
             claims = try JWT.verify(token, secret: configuration.apiSecret, issuer: configuration.apiKey)
         } catch {
-            throw refuse(error.description)
+            throw refuse(error.description, context)
         }
         guard let claimed = claims["sha256"] as? String, let digest = Data(base64Encoded: claimed) else {
-            throw refuse("the token has no sha256 claim")
+            throw refuse("the token has no sha256 claim", context)
         }
-        guard digest == Data(SHA256.hash(data: body)) else { throw refuse("the body does not match the signed sha256") }
-        return JWT.number(claims["exp"]).map { Date(timeIntervalSince1970: $0) }
+        return (digest, JWT.number(claims["exp"]).map { Date(timeIntervalSince1970: $0) })
     }
 }
