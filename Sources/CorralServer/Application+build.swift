@@ -104,6 +104,10 @@ public enum CorralApp {
         return app
     }
 
+    /// How long the server may take to stop once the supervisor has: responses still being
+    /// written then (to clients that stopped reading) are cut off.
+    static let serverShutdownLimit = Duration.seconds(5)
+
     /// Runs corral until SIGTERM or SIGINT. The supervisor is stopped before the server, so that
     /// while it drains the API still answers (GET, DELETE) and refuses new sessions with 503.
     public static func run(configuration: CorralConfiguration, services: CorralServices, logger: Logger) async throws {
@@ -113,7 +117,7 @@ public enum CorralApp {
         var ordered: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let webhook = webhookService(configuration, services, logger) { ordered.append(.init(service: webhook)) }
         if let cluster = services.cluster { ordered.append(.init(service: cluster)) }
-        ordered += [.init(service: app), .init(service: services.supervisor)]
+        ordered += [.init(service: BoundedShutdown(service: app, limit: serverShutdownLimit, logger: logger)), .init(service: services.supervisor)]
         let group = ServiceGroup(
             configuration: .init(
                 services: ordered,
@@ -224,8 +228,10 @@ public enum CorralApp {
             cluster: clusterRouting,
             maxSessions: configuration.maxSessions
         ).register(on: api, catalog: catalog)
-        StreamingRoutes(supervisor: services.supervisor, events: services.supervisor.events, redactor: redactor, cluster: clusterRouting)
-            .register(on: api, catalog: catalog)
+        StreamingRoutes(
+            supervisor: services.supervisor, events: services.supervisor.events, redactor: redactor, cluster: clusterRouting,
+            streams: StreamLimiter(limit: configuration.maxStreamsPerToken)
+        ).register(on: api, catalog: catalog)
         return router
     }
 }

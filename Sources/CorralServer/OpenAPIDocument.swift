@@ -7,7 +7,7 @@ enum OpenAPIDocument {
           "info": {
             "title": "corral",
             "version": "1.0.0",
-            "description": "Supervises voice-agent sessions: one agent process tree per session, ended completely. All /api routes need `Authorization: Bearer <token>` when tokens are configured; roles: read (list, inspect, logs, events), operate (also start and end), admin (also unredacted command lines and environments). Without any token every caller has the operate role, and every route but /healthz, /readyz and the LiveKit webhook answers 421 to a Host that is not one of corral's own names (loopback, listen, advertise_url, allowed_hosts). On /api routes, a browser request from another origin (Origin other than the request's own scheme://Host, or Sec-Fetch-Site: cross-site) gets 403, and a POST body must be sent as application/json (415). Any request gets 408 if it does not arrive in full within request_timeout_seconds."
+            "description": "Supervises voice-agent sessions: one agent process tree per session, ended completely. All /api routes need `Authorization: Bearer <token>` when tokens are configured; roles: read (list, inspect, logs, events), operate (also start and end), admin (also unredacted command lines and environments). Without any token every caller has the operate role, and every route but /healthz, /readyz and the LiveKit webhook answers 421 to a Host that is not one of corral's own names (loopback, listen, advertise_url, allowed_hosts). On /api routes, a browser request from another origin (Origin other than the request's own scheme://Host, or Sec-Fetch-Site: cross-site) gets 403, and a POST body must be sent as application/json (415). Any request gets 408 if it does not arrive in full within request_timeout_seconds, and 431 if its headers are over the limits (100 fields, 16 KiB each, 32 KiB in all)."
           },
           "security": [{"bearer": []}],
           "paths": {
@@ -46,6 +46,7 @@ enum OpenAPIDocument {
                   "415": {"$ref": "#/components/responses/Error"},
                   "421": {"$ref": "#/components/responses/Error"},
                   "429": {"$ref": "#/components/responses/Error"},
+                  "431": {"$ref": "#/components/responses/Error"},
                   "500": {"$ref": "#/components/responses/Error"},
                   "503": {"$ref": "#/components/responses/Error"}
                 }
@@ -95,6 +96,7 @@ enum OpenAPIDocument {
               "parameters": [{"$ref": "#/components/parameters/SessionID"}],
               "get": {
                 "summary": "The agent's output",
+                "description": "For everyone but admins, secrets in the lines are redacted. A followed log counts toward the caller's max_streams_per_token (with event streams); past it, 429.",
                 "parameters": [
                   {"name": "tail", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0, "maximum": 100000, "default": 100}},
                   {"name": "follow", "in": "query", "required": false, "schema": {"type": "string", "enum": ["", "true", "false", "1", "0", "yes", "no"]}}
@@ -106,6 +108,7 @@ enum OpenAPIDocument {
                   "403": {"$ref": "#/components/responses/Error"},
                   "404": {"$ref": "#/components/responses/Error"},
                   "421": {"$ref": "#/components/responses/Error"},
+                  "429": {"$ref": "#/components/responses/Error"},
                   "503": {"$ref": "#/components/responses/Error"}
                 }
               }
@@ -140,6 +143,7 @@ enum OpenAPIDocument {
                   "408": {"$ref": "#/components/responses/Error"},
                   "413": {"$ref": "#/components/responses/Error"},
                   "415": {"$ref": "#/components/responses/Error"},
+                  "431": {"$ref": "#/components/responses/Error"},
                   "503": {"$ref": "#/components/responses/Error"}
                 }
               }
@@ -159,11 +163,13 @@ enum OpenAPIDocument {
             "/api/events": {
               "get": {
                 "summary": "Session events as Server-Sent Events",
+                "description": "Counts toward the caller's max_streams_per_token (with followed logs); past it, 429.",
                 "responses": {
                   "200": {"description": "event: <type>, id: <sequence>, data: <Event as JSON>", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
                   "401": {"$ref": "#/components/responses/Error"},
                   "403": {"$ref": "#/components/responses/Error"},
                   "421": {"$ref": "#/components/responses/Error"},
+                  "429": {"$ref": "#/components/responses/Error"},
                   "503": {"$ref": "#/components/responses/Error"}
                 }
               }

@@ -2,6 +2,7 @@ import HTTPTypes
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
 
 /// Hummingbird's HTTP/1.1 channel with corral's request reception on top: `RequestBytesObserver`
@@ -38,10 +39,12 @@ final class RequestBytesObserver: ChannelInboundHandler, RemovableChannelHandler
     }
 }
 
-/// A whole request (headers and body) must arrive within `timeout` of its first byte: a client
-/// that keeps sending a byte now and then is never idle, so the idle timeout alone would let it
-/// hold a connection (and, once authenticated, a request slot) for as long as it likes. Past
-/// the deadline the request is answered 408 and the connection closed.
+/// How a request is received. A whole request (headers and body) must arrive within `timeout`
+/// of its first byte: a client that keeps sending a byte now and then is never idle, so the idle
+/// timeout alone would let it hold a connection (and, once authenticated, a request slot) for as
+/// long as it likes; past the deadline the request is answered 408. Headers over the decoder's
+/// limits are answered 431 (Hummingbird would say 400 to any parse error). Either way the
+/// connection is closed.
 final class RequestReceptionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -79,6 +82,13 @@ final class RequestReceptionHandler: ChannelDuplexHandler, RemovableChannelHandl
         deadline?.cancel()
         deadline = nil
         context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parseError = error as? HTTPParserError, parseError == .headerOverflow else { return context.fireErrorCaught(error) }
+        deadline?.cancel()
+        deadline = nil
+        answer(context, .requestHeaderFieldsTooLarge, "request headers too large (at most 100 fields, 16 KiB each and 32 KiB in all)")
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

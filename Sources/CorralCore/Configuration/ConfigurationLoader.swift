@@ -45,6 +45,8 @@ import RedisClient
 /// - `redact_patterns` / `CORRAL_REDACT_PATTERNS` (JSON), array of names with `*`, the defaults of
 ///   `Redactor`
 /// - `max_concurrent_requests` / `CORRAL_MAX_CONCURRENT_REQUESTS`, positive integer, 256
+/// - `max_streams_per_token` / `CORRAL_MAX_STREAMS_PER_TOKEN`, positive integer, 16: event streams
+///   and followed logs open at once per token
 /// - `session_starts_per_second` / `CORRAL_SESSION_STARTS_PER_SECOND`, number, 50 (per token)
 /// - `idle_timeout_seconds` / `CORRAL_IDLE_TIMEOUT_SECONDS`, number, 60
 /// - `request_timeout_seconds` / `CORRAL_REQUEST_TIMEOUT_SECONDS`, number, 30: a request's headers
@@ -78,7 +80,7 @@ public enum ConfigurationLoader {
         ("idle_timeout_seconds", .number), ("tls_cert_file", .nullableString), ("tls_key_file", .nullableString),
         ("node_id", .string), ("advertise_url", .nullableString), ("heartbeat_interval_seconds", .number),
         ("livekit", .json), ("allowed_hosts", .json), ("allow_unauthenticated", .json),
-        ("request_timeout_seconds", .number),
+        ("request_timeout_seconds", .number), ("max_streams_per_token", .number),
     ]
 
     /// - Parameters:
@@ -336,6 +338,7 @@ public enum ConfigurationLoader {
         case (_, let source)?: throw configurationError("\(source): expected true or false")
         }
         if let count = try reader.integer("max_concurrent_requests", minimum: 1) { configuration.maxConcurrentRequests = count }
+        if let count = try reader.integer("max_streams_per_token", minimum: 1) { configuration.maxStreamsPerToken = count }
         configuration.sessionStartsPerSecond = try reader.positive("session_starts_per_second") ?? configuration.sessionStartsPerSecond
         configuration.idleTimeoutSeconds = try reader.positive("idle_timeout_seconds") ?? configuration.idleTimeoutSeconds
         configuration.requestTimeoutSeconds = try reader.positive("request_timeout_seconds") ?? configuration.requestTimeoutSeconds

@@ -94,6 +94,8 @@ public struct CorralConfiguration: Sendable {
     public var redactPatterns = Redactor.defaultPatterns
     /// Requests served at once; past it, 503 with Retry-After.
     public var maxConcurrentRequests = 256
+    /// Event streams and followed logs open at once per token; past it, 429.
+    public var maxStreamsPerToken = 16
     /// Session starts per second allowed per token (bursts of twice that); past it, 429.
     public var sessionStartsPerSecond: Double = 50
     /// A connection with nothing to read or write for this long is closed (slow clients).
