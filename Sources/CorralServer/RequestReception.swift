@@ -66,6 +66,8 @@ final class RequestReceptionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private var deadline: Scheduled<Void>?
     /// A response has begun and not ended: nothing else may be written into it.
     private var responding = false
+    /// The request being received was answered already (before its body was in: a 401, a 413).
+    private var answered = false
     private var closed = false
 
     init(timeout: Duration) {
@@ -119,6 +121,7 @@ final class RequestReceptionHandler: ChannelDuplexHandler, RemovableChannelHandl
         switch unwrapOutboundIn(data) {
         case .head(let head) where head.status.kind != .informational:
             responding = true
+            if phase == .receiving { answered = true }
         case .end:
             responding = false
             if phase == .answering { phase = .idle }
@@ -130,6 +133,7 @@ final class RequestReceptionHandler: ChannelDuplexHandler, RemovableChannelHandl
 
     private func startReceiving(_ context: ChannelHandlerContext) {
         phase = .receiving
+        answered = false
         deadline?.cancel()
         deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
             deadline = nil
@@ -137,10 +141,11 @@ final class RequestReceptionHandler: ChannelDuplexHandler, RemovableChannelHandl
         }
     }
 
-    /// Answers `status` unless a response is under way already, then closes the connection.
+    /// Answers `status` unless the request has its answer (or one is under way), then closes the
+    /// connection.
     private func answer(_ context: ChannelHandlerContext, _ status: HTTPResponse.Status, _ message: String) {
         guard !closed else { return }
-        if !responding {
+        if !responding && !answered {
             let body = ByteBuffer(string: #"{"error":"\#(message)"}"#)
             let head = HTTPResponse(
                 status: status,

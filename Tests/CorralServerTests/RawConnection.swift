@@ -8,6 +8,8 @@ import Glibc
 /// request, a body one byte at a time, headers past the limits.
 final class RawConnection: @unchecked Sendable {
     private var fd: Int32
+    /// `read` saw the server close its side.
+    private(set) var endSeen = false
 
     /// `receiveBuffer`: a small one makes a client that does not read fall behind at once.
     init(port: Int, receiveBuffer: Int32? = nil) throws {
@@ -50,6 +52,7 @@ final class RawConnection: @unchecked Sendable {
             guard poll(&poller, 1, wait) == 1 else { break }
             var buffer = [UInt8](repeating: 0, count: 65536)
             let count = recv(fd, &buffer, buffer.count, 0)
+            if count == 0 { endSeen = true }
             guard count > 0 else { break }
             received += buffer.prefix(count)
             wait = 50

@@ -56,6 +56,29 @@ struct SlowClientTests {
         }
     }
 
+    /// A request answered before its body is in (401 from its header) still has to finish
+    /// arriving by its deadline, and then the connection is closed, with no second answer.
+    @Test func anAnsweredRequestGetsNoSecondAnswerAtItsDeadline() async throws {
+        try await CrashTestBed.run(
+            containment: .processGroup,
+            extra: ["api_token": "drip-token", "request_timeout_seconds": 1, "livekit": Self.livekit]
+        ) { bed in
+            let corral = try await bed.startCorral()
+            let drip = try RawConnection(port: corral.port)
+            drip.send(Self.webhookHead(authorization: "eyJhbGciOiJIUzI1NiJ9.e30.forged", length: 1_000_000))
+            let answer = drip.read(timeout: .seconds(10))
+            #expect(answer.hasPrefix("HTTP/1.1 401"), "\(answer)")
+            var more = ""
+            let closed = await ProcessProbe.waitUntil(timeout: .seconds(10), every: .milliseconds(200)) {
+                drip.send("x")
+                more += drip.read(timeout: .milliseconds(1))
+                return drip.endSeen
+            }
+            #expect(closed, "the connection outlived its request's deadline")
+            #expect(more.isEmpty, "a second answer came after the 401: \(more)")
+        }
+    }
+
     /// LiveKit's events are a few KiB; a signed body of 100 KiB is not one of them.
     @Test func webhookBodiesHaveASmallLimit() async throws {
         try await CrashTestBed.run(containment: .processGroup, extra: ["api_token": "drip-token", "livekit": Self.livekit]) { bed in
