@@ -68,7 +68,7 @@ public enum CorralApp {
             dataDirectory: dataDirectory,
             containment: containment,
             metricsRegistry: registry,
-            auditLog: try AuditLog(path: configuration.resolvedAuditLogPath, maxBytes: configuration.auditLogMaxBytes),
+            auditLog: try AuditLog(path: configuration.resolvedAuditLogPath, maxBytes: configuration.auditLogMaxBytes, logger: logger),
             cluster: redis.map { Cluster(configuration: configuration, client: $0, supervisor: supervisor, logger: logger) }
         )
     }
@@ -104,6 +104,10 @@ public enum CorralApp {
         return app
     }
 
+    /// How long the server may take to stop once the supervisor has: responses still being
+    /// written then (to clients that stopped reading) are cut off.
+    static let serverShutdownLimit = Duration.seconds(5)
+
     /// Runs corral until SIGTERM or SIGINT. The supervisor is stopped before the server, so that
     /// while it drains the API still answers (GET, DELETE) and refuses new sessions with 503.
     public static func run(configuration: CorralConfiguration, services: CorralServices, logger: Logger) async throws {
@@ -113,7 +117,7 @@ public enum CorralApp {
         var ordered: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let webhook = webhookService(configuration, services, logger) { ordered.append(.init(service: webhook)) }
         if let cluster = services.cluster { ordered.append(.init(service: cluster)) }
-        ordered += [.init(service: app), .init(service: services.supervisor)]
+        ordered += [.init(service: BoundedShutdown(service: app, limit: serverShutdownLimit, logger: logger)), .init(service: services.supervisor)]
         let group = ServiceGroup(
             configuration: .init(
                 services: ordered,
@@ -121,6 +125,7 @@ public enum CorralApp {
                 logger: logger
             )
         )
+        defer { services.auditLog.flushRefusals() }
         try await group.run()
     }
 
@@ -129,14 +134,16 @@ public enum CorralApp {
     }
 
     /// HTTP/1.1, with TLS when a certificate is configured; idle connections (slow clients) are
-    /// closed after `idle_timeout_seconds`, and headers are bounded.
+    /// closed after `idle_timeout_seconds`, a request must arrive whole within
+    /// `request_timeout_seconds` (slower ones), and headers are bounded.
     static func serverBuilder(_ configuration: CorralConfiguration) throws(CorralError) -> HTTPServerBuilder {
-        let http = HTTPServerBuilder.http1(
-            configuration: .init(
-                idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds.rounded(.up))),
-                httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 32 * 1024, maxHeaderFieldCount: 100)
-            )
+        let requestTimeout = Duration.milliseconds(Int64((configuration.requestTimeoutSeconds * 1000).rounded(.up)))
+        let channel = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [RequestReceptionHandler(timeout: requestTimeout)],
+            idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds.rounded(.up))),
+            httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 32 * 1024, maxHeaderFieldCount: 100)
         )
+        let http = HTTPServerBuilder { responder in CorralHTTP1Channel(base: HTTP1Channel(responder: responder, configuration: channel)) }
         guard let certificate = configuration.tlsCertificateFile, let key = configuration.tlsKeyFile else { return http }
         do {
             let tls = TLSConfiguration.makeServerConfiguration(
@@ -156,8 +163,10 @@ public enum CorralApp {
     ) -> Router<CorralRequestContext> {
         let router = Router(context: CorralRequestContext.self)
         let catalog = services.routes
+        let scheme = configuration.tlsCertificateFile == nil ? "http" : "https"
+        let slots = RequestSlots(limit: configuration.maxConcurrentRequests)
         router.add(middleware: ErrorMiddleware(routes: catalog))
-        router.add(middleware: ConcurrencyLimitMiddleware(limit: configuration.maxConcurrentRequests))
+        // The probes take no request slot: a busy corral is still alive and ready.
         router.on(.get, "healthz", fullPath: "/healthz", catalog: catalog) { _, _ in JSONBody.response(["status": "ok"]) }
         // Ready to take sessions: the store answers.
         router.on(.get, "readyz", fullPath: "/readyz", catalog: catalog) { _, _ in
@@ -166,6 +175,14 @@ public enum CorralApp {
             }
             return JSONBody.response(["status": "ready"])
         }
+        // LiveKit's webhook is called by LiveKit's servers, under whatever name they were given
+        // for corral; its signature is its credential.
+        LiveKitWebhook(
+            configuration: configuration.livekit, supervisor: services.supervisor, audit: services.auditLog, slots: slots,
+            origins: CrossOriginGuard(scheme: scheme, contentTypes: ["application/webhook+json", "application/json"]), logger: logger
+        ).register(on: router, catalog: catalog)
+        // Everything registered from here on answers only for corral's own names without a token.
+        if !configuration.requiresAuthentication { router.add(middleware: HostCheck(configuration: configuration)) }
         // The dashboard page holds no data; what it shows comes from /api/*, with the token.
         router.on(.get, "/", fullPath: "/", catalog: catalog) { _, _ in
             Response(
@@ -191,12 +208,12 @@ public enum CorralApp {
                 body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json))
             )
         }
-        LiveKitWebhook(configuration: configuration.livekit, supervisor: services.supervisor, audit: services.auditLog, logger: logger)
-            .register(on: router, catalog: catalog)
         let api = router.group("api")
+        api.add(middleware: CrossOriginGuard(scheme: scheme))
         if configuration.requiresAuthentication {
             api.add(middleware: AuthMiddleware(configuration: configuration, audit: services.auditLog))
         }
+        api.add(middleware: ConcurrencyLimitMiddleware(slots: slots))
         api.add(middleware: AuditMiddleware(audit: services.auditLog))
         let redactor = Redactor(patterns: configuration.redactPatterns)
         let clusterRouting = services.cluster.map {
@@ -211,8 +228,10 @@ public enum CorralApp {
             cluster: clusterRouting,
             maxSessions: configuration.maxSessions
         ).register(on: api, catalog: catalog)
-        StreamingRoutes(supervisor: services.supervisor, events: services.supervisor.events, redactor: redactor, cluster: clusterRouting)
-            .register(on: api, catalog: catalog)
+        StreamingRoutes(
+            supervisor: services.supervisor, events: services.supervisor.events, redactor: redactor, cluster: clusterRouting,
+            streams: StreamLimiter(limit: configuration.maxStreamsPerToken)
+        ).register(on: api, catalog: catalog)
         return router
     }
 }

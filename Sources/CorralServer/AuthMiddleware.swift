@@ -24,7 +24,7 @@ struct AuthMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         guard let identity = identify(request) else {
-            audit?.record(.init(who: "unknown", role: nil, action: "authenticate", session: nil, address: context.remoteAddress, result: 401))
+            audit?.refused(who: "unknown", action: "authenticate", address: context.remoteHost, result: 401)
             throw APIError(.unauthorized, "missing or invalid bearer token", headers: [.wwwAuthenticate: "Bearer realm=\"corral\""])
         }
         context.identity = identity

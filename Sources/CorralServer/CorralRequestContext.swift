@@ -7,10 +7,14 @@ public struct CorralRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var identity: Identity?
     public let remoteAddress: String?
+    /// The address without its port: what refusals are counted by.
+    public let remoteHost: String?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
-        remoteAddress = source.channel.remoteAddress.map { address in
+        let address = source.channel.remoteAddress
+        remoteHost = address.map { $0.ipAddress ?? "\($0)" }
+        remoteAddress = address.map { address in
             address.ipAddress.map { "\($0):\(address.port ?? 0)" } ?? "\(address)"
         }
     }

@@ -7,7 +7,7 @@ enum OpenAPIDocument {
           "info": {
             "title": "corral",
             "version": "1.0.0",
-            "description": "Supervises voice-agent sessions: one agent process tree per session, ended completely. All /api routes need `Authorization: Bearer <token>` when tokens are configured; roles: read (list, inspect, logs, events), operate (also start and end), admin (also unredacted command lines and environments)."
+            "description": "Supervises voice-agent sessions: one agent process tree per session, ended completely. All /api routes need `Authorization: Bearer <token>` when tokens are configured; roles: read (list, inspect, logs, events), operate (also start and end), admin (also unredacted command lines and environments). Without any token every caller has the operate role, and every route but /healthz, /readyz and the LiveKit webhook answers 421 to a Host that is not one of corral's own names (loopback, listen, advertise_url, allowed_hosts). On /api routes, a browser request from another origin (Origin other than the request's own scheme://Host, or Sec-Fetch-Site: cross-site) gets 403, and a POST body must be sent as application/json (415). Any request gets 408 if it does not arrive in full within request_timeout_seconds, and 431 if its headers are over the limits (100 fields, 16 KiB each, 32 KiB in all)."
           },
           "security": [{"bearer": []}],
           "paths": {
@@ -21,18 +21,18 @@ enum OpenAPIDocument {
               }}
             },
             "/metrics": {
-              "get": {"summary": "Prometheus metrics", "security": [], "responses": {"200": {"description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}
+              "get": {"summary": "Prometheus metrics", "security": [], "responses": {"200": {"description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}, "421": {"$ref": "#/components/responses/Error"}}}
             },
             "/openapi.json": {
-              "get": {"summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}}
+              "get": {"summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}, "421": {"$ref": "#/components/responses/Error"}}}
             },
             "/": {
-              "get": {"summary": "The dashboard page", "security": [], "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}}}
+              "get": {"summary": "The dashboard page", "security": [], "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}, "421": {"$ref": "#/components/responses/Error"}}}
             },
             "/api/sessions": {
               "post": {
                 "summary": "Start a session",
-                "description": "Spawns the agent profile's command as the leader of a new session and process group. Needs role operate.",
+                "description": "Spawns the agent profile's command as the leader of a new session and process group. Needs role operate. A body must be sent with Content-Type: application/json; without a body the defaults apply.",
                 "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/StartRequest"}}}},
                 "responses": {
                   "201": {"description": "started", "headers": {"Corral-Session-Id": {"schema": {"type": "string"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Session"}}}},
@@ -40,9 +40,13 @@ enum OpenAPIDocument {
                   "401": {"$ref": "#/components/responses/Error"},
                   "403": {"$ref": "#/components/responses/Error"},
                   "404": {"$ref": "#/components/responses/Error"},
+                  "408": {"$ref": "#/components/responses/Error"},
                   "409": {"$ref": "#/components/responses/Error"},
                   "413": {"$ref": "#/components/responses/Error"},
+                  "415": {"$ref": "#/components/responses/Error"},
+                  "421": {"$ref": "#/components/responses/Error"},
                   "429": {"$ref": "#/components/responses/Error"},
+                  "431": {"$ref": "#/components/responses/Error"},
                   "500": {"$ref": "#/components/responses/Error"},
                   "503": {"$ref": "#/components/responses/Error"}
                 }
@@ -54,6 +58,8 @@ enum OpenAPIDocument {
                   "200": {"description": "the sessions", "content": {"application/json": {"schema": {"type": "object", "required": ["sessions"], "properties": {"sessions": {"type": "array", "items": {"$ref": "#/components/schemas/Session"}}}}}}},
                   "400": {"$ref": "#/components/responses/Error"},
                   "401": {"$ref": "#/components/responses/Error"},
+                  "403": {"$ref": "#/components/responses/Error"},
+                  "421": {"$ref": "#/components/responses/Error"},
                   "503": {"$ref": "#/components/responses/Error"}
                 }
               }
@@ -66,7 +72,9 @@ enum OpenAPIDocument {
                   "200": {"description": "the session", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Session"}}}},
                   "400": {"$ref": "#/components/responses/Error"},
                   "401": {"$ref": "#/components/responses/Error"},
+                  "403": {"$ref": "#/components/responses/Error"},
                   "404": {"$ref": "#/components/responses/Error"},
+                  "421": {"$ref": "#/components/responses/Error"},
                   "503": {"$ref": "#/components/responses/Error"}
                 }
               },
@@ -79,6 +87,7 @@ enum OpenAPIDocument {
                   "401": {"$ref": "#/components/responses/Error"},
                   "403": {"$ref": "#/components/responses/Error"},
                   "404": {"$ref": "#/components/responses/Error"},
+                  "421": {"$ref": "#/components/responses/Error"},
                   "503": {"$ref": "#/components/responses/Error"}
                 }
               }
@@ -87,6 +96,7 @@ enum OpenAPIDocument {
               "parameters": [{"$ref": "#/components/parameters/SessionID"}],
               "get": {
                 "summary": "The agent's output",
+                "description": "For everyone but admins, secrets in the lines are redacted. A followed log counts toward the caller's max_streams_per_token (with event streams); past it, 429.",
                 "parameters": [
                   {"name": "tail", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0, "maximum": 100000, "default": 100}},
                   {"name": "follow", "in": "query", "required": false, "schema": {"type": "string", "enum": ["", "true", "false", "1", "0", "yes", "no"]}}
@@ -95,7 +105,10 @@ enum OpenAPIDocument {
                   "200": {"description": "the last lines, then (follow) what is written until the session ends", "content": {"text/plain": {"schema": {"type": "string"}}}},
                   "400": {"$ref": "#/components/responses/Error"},
                   "401": {"$ref": "#/components/responses/Error"},
+                  "403": {"$ref": "#/components/responses/Error"},
                   "404": {"$ref": "#/components/responses/Error"},
+                  "421": {"$ref": "#/components/responses/Error"},
+                  "429": {"$ref": "#/components/responses/Error"},
                   "503": {"$ref": "#/components/responses/Error"}
                 }
               }
@@ -108,7 +121,9 @@ enum OpenAPIDocument {
                   "200": {"description": "the processes, the leader first", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProcessReport"}}}},
                   "400": {"$ref": "#/components/responses/Error"},
                   "401": {"$ref": "#/components/responses/Error"},
+                  "403": {"$ref": "#/components/responses/Error"},
                   "404": {"$ref": "#/components/responses/Error"},
+                  "421": {"$ref": "#/components/responses/Error"},
                   "503": {"$ref": "#/components/responses/Error"}
                 }
               }
@@ -116,15 +131,19 @@ enum OpenAPIDocument {
             "/api/livekit/webhook": {
               "post": {
                 "summary": "LiveKit webhooks",
-                "description": "Authenticated by LiveKit's signature, not the API token: the Authorization header is LiveKit's HS256 JWT (no Bearer prefix) with a sha256 claim of the body. room_finished ends the room's sessions, participant_left ends the agent's, room_started starts auto_dispatch_agent.",
+                "description": "Authenticated by LiveKit's signature, not the API token: the Authorization header is LiveKit's HS256 JWT (no Bearer prefix) with a sha256 claim of the body; the token is checked before the body (64 KiB at most) is read. room_finished ends the room's sessions, participant_left ends the agent of that identity in that room, room_started starts auto_dispatch_agent. An event this node has acted on (same id), or created longer ago than a signature is valid (6 minutes), is answered 200 with `ignored` and changes nothing.",
                 "security": [],
                 "requestBody": {"required": true, "content": {"application/webhook+json": {"schema": {"type": "object"}}, "application/json": {"schema": {"type": "object"}}}},
                 "responses": {
-                  "200": {"description": "handled", "content": {"application/json": {"schema": {"type": "object", "required": ["event"], "properties": {"event": {"type": "string"}}}}}},
+                  "200": {"description": "handled, or ignored", "content": {"application/json": {"schema": {"type": "object", "required": ["event"], "properties": {"event": {"type": "string"}, "ignored": {"type": "string", "description": "why nothing was done: already acted on, created too long ago"}}}}}},
                   "400": {"$ref": "#/components/responses/Error"},
                   "401": {"$ref": "#/components/responses/Error"},
+                  "403": {"$ref": "#/components/responses/Error"},
                   "404": {"$ref": "#/components/responses/Error"},
+                  "408": {"$ref": "#/components/responses/Error"},
                   "413": {"$ref": "#/components/responses/Error"},
+                  "415": {"$ref": "#/components/responses/Error"},
+                  "431": {"$ref": "#/components/responses/Error"},
                   "503": {"$ref": "#/components/responses/Error"}
                 }
               }
@@ -135,16 +154,22 @@ enum OpenAPIDocument {
                 "responses": {
                   "200": {"description": "idle agents", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Prewarm"}}}},
                   "401": {"$ref": "#/components/responses/Error"},
-                  "403": {"$ref": "#/components/responses/Error"}
+                  "403": {"$ref": "#/components/responses/Error"},
+                  "421": {"$ref": "#/components/responses/Error"},
+                  "503": {"$ref": "#/components/responses/Error"}
                 }
               }
             },
             "/api/events": {
               "get": {
                 "summary": "Session events as Server-Sent Events",
+                "description": "Counts toward the caller's max_streams_per_token (with followed logs); past it, 429.",
                 "responses": {
                   "200": {"description": "event: <type>, id: <sequence>, data: <Event as JSON>", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
                   "401": {"$ref": "#/components/responses/Error"},
+                  "403": {"$ref": "#/components/responses/Error"},
+                  "421": {"$ref": "#/components/responses/Error"},
+                  "429": {"$ref": "#/components/responses/Error"},
                   "503": {"$ref": "#/components/responses/Error"}
                 }
               }

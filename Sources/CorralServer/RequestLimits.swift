@@ -3,26 +3,34 @@ import Foundation
 import Hummingbird
 import Synchronization
 
-/// At most `limit` requests in progress at once; past it, 503 with `Retry-After`.
-struct ConcurrencyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
-    private final class Counter: Sendable {
-        let value = Atomic<Int>(0)
-    }
-
+/// At most `limit` requests doing work at once (`max_concurrent_requests`); past it, 503 with
+/// `Retry-After`. A request takes a slot only once its caller is known (a valid bearer token, or
+/// a LiveKit signature checked from its header), so strangers cannot hold the slots; the
+/// probes (`/healthz`, `/readyz`) never take one.
+final class RequestSlots: Sendable {
     let limit: Int
-    private let inFlight = Counter()
+    private let inFlight = Atomic<Int>(0)
 
     init(limit: Int) {
         self.limit = limit
     }
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let now = inFlight.value.add(1, ordering: .relaxed).newValue
-        defer { inFlight.value.subtract(1, ordering: .relaxed) }
+    func withSlot<T>(_ body: () async throws -> T) async throws -> T {
+        let now = inFlight.add(1, ordering: .relaxed).newValue
+        defer { inFlight.subtract(1, ordering: .relaxed) }
         guard now <= limit else {
             throw APIError(.serviceUnavailable, "too many requests in progress (max_concurrent_requests \(limit)); retry shortly", headers: [.retryAfter: "1"])
         }
-        return try await next(request, context)
+        return try await body()
+    }
+}
+
+/// Takes a request slot for each request it guards (after authentication).
+struct ConcurrencyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
+    let slots: RequestSlots
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        try await slots.withSlot { try await next(request, context) }
     }
 }
 

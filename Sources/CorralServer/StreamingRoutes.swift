@@ -1,8 +1,12 @@
 import CorralCore
 import Foundation
 import Hummingbird
+import ServiceLifecycle
+import Synchronization
 
 /// The long-lived responses: `/api/events` (Server-Sent Events) and a session's log, followed.
+/// Each counts toward its token's `max_streams_per_token`, and each ends when the server stops
+/// (after the supervisor: while it drains, streams go on), so that it never holds corral's exit.
 struct StreamingRoutes {
     typealias Context = CorralRequestContext
 
@@ -10,6 +14,7 @@ struct StreamingRoutes {
     let events: EventBus
     let redactor: Redactor
     let cluster: ClusterRouting?
+    let streams: StreamLimiter
     /// Sent as an SSE comment on an idle event stream, so proxies keep it open.
     var heartbeat: Duration = .seconds(15)
     var followPollInterval: Duration = .milliseconds(200)
@@ -22,7 +27,8 @@ struct StreamingRoutes {
     /// `GET /api/events`: every session event from now on, as `event: <type>`, `id: <sequence>`,
     /// `data: <json>`. Ends when corral stops.
     @Sendable func eventStream(_ request: Request, context: Context) async throws -> Response {
-        try context.require(.read)
+        let caller = try context.require(.read)
+        let lease = try streams.acquire(caller.name)
         let subscription = events.subscribe()
         let heartbeat = self.heartbeat
         let (chunks, sink) = AsyncStream.makeStream(of: ByteBuffer.self, bufferingPolicy: .bufferingNewest(4096))
@@ -50,10 +56,17 @@ struct StreamingRoutes {
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
             body: ResponseBody { writer in
-                defer { producer.cancel() }
-                // Something to flush at once: the client knows it is subscribed.
-                try await writer.write(ByteBuffer(string: ": subscribed\n\n"))
-                for await chunk in chunks { try await writer.write(chunk) }
+                defer {
+                    producer.cancel()
+                    withExtendedLifetime(lease) {}
+                }
+                try await withGracefulShutdownHandler {
+                    // Something to flush at once: the client knows it is subscribed.
+                    try await writer.write(ByteBuffer(string: ": subscribed\n\n"))
+                    for await chunk in chunks { try await writer.write(chunk) }
+                } onGracefulShutdown: {
+                    sink.finish()
+                }
                 try await writer.finish(nil)
             }
         )
@@ -88,24 +101,31 @@ struct StreamingRoutes {
         guard follow && live else {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: filter.all(tail))))
         }
+        let lease = try streams.acquire(caller.name)
         let supervisor = self.supervisor
         let interval = followPollInterval
         return Response(
             status: .ok,
             headers: headers,
             body: ResponseBody { writer in
+                defer { withExtendedLifetime(lease) {} }
                 var filter = filter
                 try await writer.write(ByteBuffer(bytes: filter.complete(tail)))
                 var offset = end
-                while true {
-                    let stillLive = await supervisor.isLive(id)
-                    if let (bytes, next) = LogTail.appended(to: path, since: offset) {
-                        offset = next
-                        let complete = filter.complete(bytes)
-                        if !complete.isEmpty { try await writer.write(ByteBuffer(bytes: complete)) }
+                let stopping = StopFlag()
+                try await withGracefulShutdownHandler {
+                    while true {
+                        let stillLive = await supervisor.isLive(id) && !stopping.isSet
+                        if let (bytes, next) = LogTail.appended(to: path, since: offset) {
+                            offset = next
+                            let complete = filter.complete(bytes)
+                            if !complete.isEmpty { try await writer.write(ByteBuffer(bytes: complete)) }
+                        }
+                        if !stillLive { break }
+                        try await Task.sleep(for: interval)
                     }
-                    if !stillLive { break }
-                    try await Task.sleep(for: interval)
+                } onGracefulShutdown: {
+                    stopping.set()
                 }
                 let rest = filter.flush()
                 if !rest.isEmpty { try await writer.write(ByteBuffer(bytes: rest)) }
@@ -121,4 +141,11 @@ struct StreamingRoutes {
         default: throw APIError(.badRequest, "\(name): expected true or false")
         }
     }
+}
+
+/// Set once, from a graceful-shutdown handler, read by a loop.
+private final class StopFlag: Sendable {
+    private let value = Atomic(false)
+    var isSet: Bool { value.load(ordering: .relaxed) }
+    func set() { value.store(true, ordering: .relaxed) }
 }

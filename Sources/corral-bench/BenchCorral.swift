@@ -72,7 +72,10 @@ final class BenchCorral: @unchecked Sendable {
     func request(_ method: HTTPMethod, _ path: String, body: String? = nil) async throws -> Reply {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
         request.method = method
-        if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: body))
+        }
         let response = try await client.execute(request, timeout: .seconds(120))
         return Reply(status: response.status.code, body: try await response.body.collect(upTo: 64 << 20))
     }

@@ -31,6 +31,10 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardError.write(Data("corral: \(error)\n".utf8))
             throw ExitCode(2)
         }
+        if let refusal = ExposureCheck.refusal(configuration) {
+            FileHandle.standardError.write(Data("corral: \(refusal)\n".utf8))
+            throw ExitCode(2)
+        }
         let level = configuration.logLevel
         let format = configuration.logFormat
         LoggingSystem.bootstrap { label in
@@ -54,6 +58,12 @@ struct Serve: AsyncParsableCommand {
                 "agents": "\(configuration.agents.keys.sorted().joined(separator: ","))",
             ]
         )
+        if ExposureCheck.isExposed(configuration) {
+            logger.warning(
+                "serving without a token on a non-loopback address (allow_unauthenticated): whoever reaches it may start and end agents",
+                metadata: ["listen": "\(configuration.listen)"]
+            )
+        }
         try await CorralApp.run(configuration: configuration, services: services, logger: logger)
     }
 }

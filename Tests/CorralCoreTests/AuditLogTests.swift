@@ -1,4 +1,5 @@
 import CorralCore
+import CorralTestSupport
 import Foundation
 import Testing
 
@@ -47,5 +48,53 @@ struct AuditLogTests {
         #expect(FileManager.default.fileExists(atPath: path + ".1"))
         #expect((try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0) < 600)
         #expect(lines(path).last?["session"] as? String == "s9")
+    }
+}
+
+@Suite("Audit log: refusals")
+struct AuditLogRefusalTests {
+    let files = AuditLogTests()
+
+    @Test func anExistingFileIsMadePrivate() throws {
+        let path = try files.temporaryPath()
+        try "".write(toFile: path, atomically: false, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
+        _ = try AuditLog(path: path, maxBytes: 0)
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int == 0o600)
+    }
+
+    @Test func refusalsAreSummedUpPerAddressWhenTheWindowEnds() async throws {
+        let path = try files.temporaryPath()
+        let audit = try AuditLog(path: path, maxBytes: 0, refusalWindow: .milliseconds(300))
+        for _ in 0..<80 { audit.refused(who: "unknown", action: "authenticate", address: "10.0.0.1", result: 401) }
+        for _ in 0..<3 { audit.refused(who: "unknown", action: "authenticate", address: "10.0.0.2", result: 401) }
+        #expect(await ProcessProbe.waitUntil { files.lines(path).count >= 2 })
+        let entries = files.lines(path)
+        let counts = Dictionary(uniqueKeysWithValues: entries.map { ($0["address"] as? String ?? "", $0["count"] as? Int ?? 0) })
+        #expect(entries.count == 2 && counts == ["10.0.0.1": 80, "10.0.0.2": 3], "\(entries)")
+        #expect(entries.allSatisfy { $0["action"] as? String == "authenticate" && $0["result"] as? Int == 401 && $0["since"] is String })
+        // A later refusal starts a window of its own.
+        audit.refused(who: "unknown", action: "authenticate", address: "10.0.0.1", result: 401)
+        #expect(await ProcessProbe.waitUntil { files.lines(path).count == 3 })
+        #expect(files.lines(path).last?["count"] as? Int == 1)
+    }
+
+    @Test func refusalsNeverRotateOutWhatWasDone() throws {
+        let path = try files.temporaryPath()
+        let audit = try AuditLog(path: path, maxBytes: 4096)
+        audit.record(.init(who: "ops", role: .operate, action: "start", session: "kept", address: "127.0.0.1:5000", result: 201))
+        audit.record(.init(who: "ops", role: .operate, action: "end", session: "kept", address: "127.0.0.1:5000", result: 200))
+        // Refusals from many addresses: more summaries than the file may hold.
+        for round in 0..<3 {
+            for host in 0..<200 { audit.refused(who: "unknown", action: "authenticate", address: "10.1.\(round).\(host)", result: 401) }
+            audit.flushRefusals()
+        }
+        #expect(!FileManager.default.fileExists(atPath: path + ".1"), "refusals rotated the file")
+        let entries = files.lines(path)
+        #expect(entries.filter { $0["session"] as? String == "kept" }.count == 2)
+        #expect((try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0) <= 2 * 4096)
+        // What is done still rotates the file as before.
+        for index in 0..<60 { audit.record(.init(who: "ops", role: .operate, action: "start", session: "s\(index)", address: nil, result: 201)) }
+        #expect(FileManager.default.fileExists(atPath: path + ".1"))
     }
 }

@@ -32,16 +32,26 @@ struct LiveKitTests {
         try await CommandRunner.run(livekitPython!, [TestAgents.directory + "/../livekit_check.py"] + arguments)
     }
 
-    func signedWebhook(_ client: TestCorral.Client, _ body: String, key: String = key, secret: String = secret, ttl: Int = 300, sentBody: String? = nil)
-        async throws -> TestCorral.Client.Reply
-    {
+    /// The Authorization value LiveKit would send with `body`.
+    func signature(_ body: String, key: String = key, secret: String = secret, ttl: Int = 300) async throws -> String {
         let file = NSTemporaryDirectory() + "corral-webhook-" + UUID().uuidString
         try body.write(toFile: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: file) }
         let signed = try await sdk("sign-webhook", key, secret, file, String(ttl))
         try #require(signed.status == 0, "\(signed.errors)")
-        let token = signed.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        return signed.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func signedWebhook(_ client: TestCorral.Client, _ body: String, key: String = key, secret: String = secret, ttl: Int = 300, sentBody: String? = nil)
+        async throws -> TestCorral.Client.Reply
+    {
+        let token = try await signature(body, key: key, secret: secret, ttl: ttl)
         return try await client.request(.post, "/api/livekit/webhook", body: sentBody ?? body, headers: [.authorization: token])
+    }
+
+    /// `createdAt` as LiveKit writes it: seconds since 1970, as a string.
+    static func createdAt(secondsAgo: Int = 0) -> String {
+        String(Int(Date().timeIntervalSince1970) - secondsAgo)
     }
 
     @Test func agentsGetATokenLiveKitAccepts() async throws {
@@ -71,7 +81,7 @@ struct LiveKitTests {
             let left = TestCorral.Session(
                 try await client.request(.post, "/api/sessions", body: #"{"agent": "voice", "livekit": {"room": "r-2", "identity": "agent-bob"}}"#).json
             )
-            let finished = #"{"event": "room_finished", "room": {"name": "r-1", "sid": "RM_1"}, "id": "EV_1", "createdAt": "1700000000"}"#
+            let finished = #"{"event": "room_finished", "room": {"name": "r-1", "sid": "RM_1"}, "id": "EV_1", "createdAt": "\#(Self.createdAt())"}"#
 
             // Forgeries: a tampered body, another secret, an expired token, none at all.
             #expect(try await signedWebhook(client, finished, sentBody: finished.replacingOccurrences(of: "r-1", with: "r-2")).status == .unauthorized)
@@ -86,13 +96,79 @@ struct LiveKitTests {
             #expect(try await ProcessProbe.waitUntil { try await client.isGone(inRoom.id) })
             #expect(await inRoom.nothingLeft())
             // The same delivery again changes nothing.
-            #expect(try await signedWebhook(client, finished).status == .ok)
+            #expect(try await signedWebhook(client, finished).json["ignored"] as? String == "already acted on")
 
             let participantLeft = #"{"event": "participant_left", "room": {"name": "r-2"}, "participant": {"identity": "agent-bob"}, "id": "EV_2"}"#
             #expect(try await signedWebhook(client, participantLeft).status == .ok)
             #expect(try await ProcessProbe.waitUntil { try await client.isGone(left.id) })
+            client.services.auditLog.flushRefusals()
             let audit = try String(contentsOfFile: client.services.auditLog.path, encoding: .utf8)
             #expect(audit.contains("\"action\":\"webhook\""), "refused webhooks are audited")
+        }
+    }
+
+    @Test func replayedWebhooksChangeNothing() async throws {
+        try await TestCorral(configure: Self.configure(autoDispatch: true)).run { client in
+            func post(_ body: String, _ token: String) async throws -> TestCorral.Client.Reply {
+                try await client.request(.post, "/api/livekit/webhook", body: body, headers: [.authorization: token])
+            }
+            func sessions(in room: String) async throws -> [String] {
+                let listed = try await client.request(.get, "/api/sessions").json["sessions"] as? [[String: Any]] ?? []
+                return listed.filter { ($0["livekit"] as? [String: String])?["room"] == room }.compactMap { $0["session_id"] as? String }
+            }
+
+            // A captured room_started, replayed after the room's session ended, starts nothing.
+            let started = #"{"event": "room_started", "room": {"name": "replay-1"}, "id": "EV_R1", "createdAt": "\#(Self.createdAt())"}"#
+            let startedToken = try await signature(started)
+            let first = try await post(started, startedToken)
+            let session = try #require(first.json["started"] as? String, "\(first.text)")
+            #expect(try await client.request(.delete, "/api/sessions/\(session)").status == .ok)
+            let replayedStart = try await post(started, startedToken)
+            #expect(replayedStart.status == .ok, "\(replayedStart.text)")
+            #expect(replayedStart.json["ignored"] as? String == "already acted on", "\(replayedStart.text)")
+            #expect(try await sessions(in: "replay-1").isEmpty, "a replayed room_started started a session again")
+
+            // A captured room_finished, replayed, does not end the room's next session.
+            let finished = #"{"event": "room_finished", "room": {"name": "replay-2"}, "id": "EV_R2", "createdAt": "\#(Self.createdAt())"}"#
+            let finishedToken = try await signature(finished)
+            _ = try await client.start(#"{"agent": "voice", "livekit": {"room": "replay-2"}}"#)
+            #expect(try await post(finished, finishedToken).json["ended"] as? [String] != [])
+            #expect(try await ProcessProbe.waitUntil { try await sessions(in: "replay-2").isEmpty })
+            let next = try await client.start(#"{"agent": "voice", "livekit": {"room": "replay-2"}}"#)
+            let replayedEnd = try await post(finished, finishedToken)
+            #expect(replayedEnd.status == .ok && replayedEnd.json["ended"] == nil, "\(replayedEnd.text)")
+            #expect(try await sessions(in: "replay-2") == [next.id], "a replayed room_finished ended the room's next session")
+
+            // An event created longer ago than any signature corral accepts is not acted on,
+            // even under a fresh signature and an id never seen.
+            let stale = #"{"event": "room_finished", "room": {"name": "replay-2"}, "id": "EV_R3", "createdAt": "\#(Self.createdAt(secondsAgo: 3600))"}"#
+            let staleReply = try await signedWebhook(client, stale)
+            #expect(staleReply.status == .ok && staleReply.json["ignored"] as? String == "created too long ago", "\(staleReply.text)")
+            #expect(try await sessions(in: "replay-2") == [next.id])
+            #expect(try await client.request(.delete, "/api/sessions/\(next.id)").status == .ok)
+        }
+    }
+
+    @Test func participantLeftEndsOnlyTheAgentInThatRoom() async throws {
+        try await TestCorral(configure: Self.configure()).run { client in
+            let elsewhere = TestCorral.Session(
+                try await client.request(.post, "/api/sessions", body: #"{"agent": "voice", "livekit": {"room": "r-a", "identity": "agent-x"}}"#).json
+            )
+            // The same identity leaving another room, where corral runs no agent of that name.
+            let otherRoom = #"{"event": "participant_left", "room": {"name": "r-b"}, "participant": {"identity": "agent-x"}, "id": "EV_LEFT_B"}"#
+            let reply = try await signedWebhook(client, otherRoom)
+            #expect(reply.status == .ok, "\(reply.text)")
+            #expect((reply.json["ended"] as? [String]) == [], "\(reply.text)")
+            #expect(!(try await client.isGone(elsewhere.id)), "a participant leaving r-b ended the agent in r-a")
+
+            let inRoom = TestCorral.Session(
+                try await client.request(.post, "/api/sessions", body: #"{"agent": "voice", "livekit": {"room": "r-b", "identity": "agent-x"}}"#).json
+            )
+            let again = #"{"event": "participant_left", "room": {"name": "r-b"}, "participant": {"identity": "agent-x"}, "id": "EV_LEFT_B2"}"#
+            #expect(try await signedWebhook(client, again).json["ended"] as? [String] == [inRoom.id])
+            #expect(try await ProcessProbe.waitUntil { try await client.isGone(inRoom.id) })
+            #expect(!(try await client.isGone(elsewhere.id)))
+            #expect(try await client.request(.delete, "/api/sessions/\(elsewhere.id)").status == .ok)
         }
     }
 

@@ -119,6 +119,10 @@ struct OpenAPITests {
             try check("/api/sessions/{id}", "delete", try await client.request(.delete, "/api/sessions/spec-1"))
             try check("/api/sessions/{id}", "get", try await client.request(.get, "/api/sessions/spec-1"))
             try check("/healthz", "get", try await client.request(.get, "/healthz"))
+            // What browsers from other origins get, as documented.
+            try check("/api/sessions", "post", try await client.request(.post, "/api/sessions", body: "{}", headers: [.contentType: "text/plain"]))
+            try check("/api/sessions", "get", try await client.request(.get, "/api/sessions", headers: [.origin: "http://evil.example"]))
+            try check("/api/sessions/{id}", "delete", try await client.request(.delete, "/api/sessions/spec-1", headers: [.origin: "http://evil.example"]))
         }
     }
 }

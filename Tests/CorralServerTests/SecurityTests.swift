@@ -82,16 +82,42 @@ struct SecurityTests {
             _ = try await ops.request(.delete, "/api/sessions/audited")
             _ = try await client(base, token: "nope").request(.get, "/api/sessions")
             _ = try await client(base, token: "read-token").request(.post, "/api/sessions", body: "{}")
+            // Refusals are written as a summary when their minute ends, or now.
+            base.services.auditLog.flushRefusals()
             let path = base.services.auditLog.path
             let text = try String(contentsOfFile: path, encoding: .utf8)
             let entries = text.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
             let summary = entries.map { "\($0["who"] as? String ?? "") \($0["action"] as? String ?? "") \($0["session"] as? String ?? "-") \($0["result"] as? Int ?? 0)" }
             #expect(summary == [
                 "ops start audited 201", "ops inspect audited 200", "ops logs audited 200", "ops end audited 200",
-                "unknown authenticate - 401", "viewer start - 403",
+                "viewer start - 403", "unknown authenticate - 401",
             ])
+            #expect(entries.last?["count"] as? Int == 1)
             #expect(!text.contains("Jane Doe"), "metadata values never reach the audit log")
             #expect(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int == 0o600)
+        }
+    }
+
+    @Test func refusedRequestsCannotFlushTheAuditLog() async throws {
+        try await CrashTestBed.run(containment: .processGroup, extra: ["api_token": "audit-token", "audit_log_max_bytes": 4096]) { bed in
+            let corral = try await bed.startCorral()
+            let token = ["Authorization": "Bearer audit-token"]
+            let started = try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper", "session_id": "recorded"}"#, headers: token)
+            #expect(started.status == 201, "\(started.text)")
+            #expect(try await corral.request(.DELETE, "/api/sessions/recorded", headers: token).status == 200)
+            for _ in 0..<200 {
+                #expect(try await corral.request(.GET, "/api/sessions", headers: ["Authorization": "Bearer guess"]).status == 401)
+            }
+            // Stopping corral writes the refusals it has counted.
+            #expect(await corral.terminate() == 0)
+            let path = bed.dataDirectory + "/audit.log"
+            let text = ((try? String(contentsOfFile: path + ".1", encoding: .utf8)) ?? "") + (try String(contentsOfFile: path, encoding: .utf8))
+            let entries = text.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+            let done = entries.filter { $0["session"] as? String == "recorded" }.compactMap { $0["action"] as? String }
+            #expect(done == ["start", "end"], "the record of what was done is gone: \(text)")
+            let refusals = entries.filter { $0["action"] as? String == "authenticate" }
+            #expect(refusals.count == 1, "\(refusals)")
+            #expect(refusals.first?["count"] as? Int == 200 && refusals.first?["address"] as? String == "127.0.0.1", "\(refusals)")
         }
     }
 
@@ -125,11 +151,14 @@ struct SecurityTests {
             _ = try await base.start(#"{"agent": "ignore-term", "session_id": "slow-end"}"#)
             let slow = Task { try await base.request(.delete, "/api/sessions/slow-end") }
             #expect(try await ProcessProbe.waitUntil(timeout: .seconds(5)) {
-                let reply = try await base.request(.get, "/healthz")
+                let reply = try await base.request(.get, "/api/sessions")
                 return reply.status == .serviceUnavailable && reply.headers[.retryAfter] == "1"
             })
-            #expect(try await slow.value.status == .ok)
+            // The probes are never refused by request limits.
             #expect(try await base.request(.get, "/healthz").status == .ok)
+            #expect(try await base.request(.get, "/readyz").status == .ok)
+            #expect(try await slow.value.status == .ok)
+            #expect(try await base.request(.get, "/api/sessions").status == .ok)
         }
     }
 
@@ -190,8 +219,18 @@ struct SecurityTests {
     @Test func oversizedHeadersAreRefused() async throws {
         try await CrashTestBed.run(containment: .processGroup) { bed in
             let corral = try await bed.startCorral()
-            let reply = try await corral.request(.GET, "/healthz", headers: ["X-Padding": String(repeating: "a", count: 40_000)])
-            #expect(reply.status == 431 || reply.status == 400, "\(reply.status)")
+            // One field over 16 KiB, all of them over 32 KiB, more than 100 fields: 431, as
+            // the README says, and the connection is closed.
+            let large = try await corral.request(.GET, "/healthz", headers: ["X-Padding": String(repeating: "a", count: 40_000)])
+            #expect(large.status == 431, "\(large.status) \(large.text)")
+            #expect(large.json["error"] as? String != nil)
+            var many: [String: String] = [:]
+            for index in 0..<150 { many["X-Field-\(index)"] = "1" }
+            #expect(try await corral.request(.GET, "/api/sessions", headers: many).status == 431)
+            let raw = try RawConnection(port: corral.port)
+            raw.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + (0..<8).map { "X-Part-\($0): \(String(repeating: "b", count: 5000))\r\n" }.joined() + "\r\n")
+            #expect(raw.read(timeout: .seconds(10)).hasPrefix("HTTP/1.1 431"))
+            #expect(await ProcessProbe.waitUntil { raw.closedByServer })
             #expect(try await corral.request(.GET, "/healthz").status == 200)
         }
     }

@@ -34,7 +34,10 @@ struct TestCorral {
         self.configuration = configuration
     }
 
+    /// Runs `body` against the router, or with `live` against a real server on a free port
+    /// (`Client.port`), stopped gracefully afterwards.
     func run<T: Sendable>(
+        live: Bool = false,
         _ body: @Sendable (Client) async throws -> T,
         sourceLocation: SourceLocation = #_sourceLocation
     ) async throws -> T {
@@ -45,7 +48,7 @@ struct TestCorral {
         defer { try? FileManager.default.removeItem(atPath: configuration.dataDirectory) }
         let result: T
         do {
-            result = try await app.test(.router) { client in
+            result = try await app.test(live ? .live : .router) { client in
                 try await body(Client(client: client, services: services, token: configuration.apiToken))
             }
         } catch {
@@ -68,6 +71,8 @@ struct TestCorral {
         let client: any TestClientProtocol
         let services: CorralServices
         let token: String?
+        /// The live server's port (`run(live: true)`).
+        var port: Int? { client.port }
 
         struct Reply: Sendable {
             let status: HTTPResponse.Status
@@ -81,6 +86,8 @@ struct TestCorral {
         func request(_ method: HTTPRequest.Method, _ uri: String, body: String? = nil, headers: HTTPFields = [:]) async throws -> Reply {
             var headers = headers
             if let token, headers[.authorization] == nil { headers[.authorization] = "Bearer \(token)" }
+            // What curl -H 'content-type: application/json' -d, the CLI and the dashboard send.
+            if body != nil, headers[.contentType] == nil { headers[.contentType] = "application/json" }
             let response = try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
             return Reply(status: response.status, text: String(buffer: response.body), headers: response.headers)
         }

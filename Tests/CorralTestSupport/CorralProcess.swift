@@ -138,7 +138,11 @@ public final class CorralProcess: @unchecked Sendable {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
-        if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        if let body {
+            // What curl -H 'content-type: application/json' -d and the CLI send.
+            if !request.headers.contains(name: "Content-Type") { request.headers.add(name: "Content-Type", value: "application/json") }
+            request.body = .bytes(ByteBuffer(string: body))
+        }
         let response = try await TestHTTP.client.execute(request, timeout: .init(timeout))
         let bytes = try await response.body.collect(upTo: 16 << 20)
         return Reply(status: Int(response.status.code), text: String(buffer: bytes))

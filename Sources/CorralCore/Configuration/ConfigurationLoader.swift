@@ -16,6 +16,10 @@ import RedisClient
 /// - `assign_timeout_seconds` / `CORRAL_ASSIGN_TIMEOUT_SECONDS`, number, 2: how long a prewarmed
 ///   agent has to acknowledge a session
 /// - `api_token` / `CORRAL_API_TOKEN`, string or null, null (no authentication)
+/// - `allowed_hosts` / `CORRAL_ALLOWED_HOSTS` (JSON), array of host names, `[]`: more names corral
+///   answers for without a token (besides loopback, `listen` and `advertise_url`)
+/// - `allow_unauthenticated` / `CORRAL_ALLOW_UNAUTHENTICATED`, boolean, false: lets `corral serve`
+///   listen on a non-loopback address without any token
 /// - `default_agent` / `CORRAL_DEFAULT_AGENT`, profile name, `"demo"`
 /// - `agents` / `CORRAL_AGENTS` (JSON), object of profiles, the demo agent. A profile:
 ///   `command` (non-empty array of strings), `env` (object of strings, `{}`), `cwd` (string or
@@ -41,8 +45,12 @@ import RedisClient
 /// - `redact_patterns` / `CORRAL_REDACT_PATTERNS` (JSON), array of names with `*`, the defaults of
 ///   `Redactor`
 /// - `max_concurrent_requests` / `CORRAL_MAX_CONCURRENT_REQUESTS`, positive integer, 256
+/// - `max_streams_per_token` / `CORRAL_MAX_STREAMS_PER_TOKEN`, positive integer, 16: event streams
+///   and followed logs open at once per token
 /// - `session_starts_per_second` / `CORRAL_SESSION_STARTS_PER_SECOND`, number, 50 (per token)
 /// - `idle_timeout_seconds` / `CORRAL_IDLE_TIMEOUT_SECONDS`, number, 60
+/// - `request_timeout_seconds` / `CORRAL_REQUEST_TIMEOUT_SECONDS`, number, 30: a request's headers
+///   and body must arrive within this of its first byte
 /// - `tls_cert_file`, `tls_key_file` / `CORRAL_TLS_CERT_FILE`, `CORRAL_TLS_KEY_FILE`, PEM paths, null
 /// - `node_id` / `CORRAL_NODE_ID`, string, the host name
 /// - `advertise_url` / `CORRAL_ADVERTISE_URL`, `http(s)://host:port` other nodes reach this one at,
@@ -71,7 +79,8 @@ public enum ConfigurationLoader {
         ("redact_patterns", .json), ("max_concurrent_requests", .number), ("session_starts_per_second", .number),
         ("idle_timeout_seconds", .number), ("tls_cert_file", .nullableString), ("tls_key_file", .nullableString),
         ("node_id", .string), ("advertise_url", .nullableString), ("heartbeat_interval_seconds", .number),
-        ("livekit", .json),
+        ("livekit", .json), ("allowed_hosts", .json), ("allow_unauthenticated", .json),
+        ("request_timeout_seconds", .number), ("max_streams_per_token", .number),
     ]
 
     /// - Parameters:
@@ -300,9 +309,25 @@ public enum ConfigurationLoader {
                 return pattern
             }
         }
+        if let (value, source) = values["allowed_hosts"], value != .null {
+            guard case .array(let items) = value else { throw configurationError("\(source): expected an array of host names") }
+            configuration.allowedHosts = try items.enumerated().map { (index, item) throws(CorralError) -> String in
+                guard case .string(let host) = item, !host.isEmpty, !host.contains(where: { "/@ ".contains($0) }) else {
+                    throw configurationError("\(source)[\(index)]: expected a host name, e.g. corral.internal")
+                }
+                return host
+            }
+        }
+        switch values["allow_unauthenticated"] {
+        case nil, (.null, _)?: break
+        case (.bool(let flag), _)?: configuration.allowUnauthenticated = flag
+        case (_, let source)?: throw configurationError("\(source): expected true or false")
+        }
         if let count = try reader.integer("max_concurrent_requests", minimum: 1) { configuration.maxConcurrentRequests = count }
+        if let count = try reader.integer("max_streams_per_token", minimum: 1) { configuration.maxStreamsPerToken = count }
         configuration.sessionStartsPerSecond = try reader.positive("session_starts_per_second") ?? configuration.sessionStartsPerSecond
         configuration.idleTimeoutSeconds = try reader.positive("idle_timeout_seconds") ?? configuration.idleTimeoutSeconds
+        configuration.requestTimeoutSeconds = try reader.positive("request_timeout_seconds") ?? configuration.requestTimeoutSeconds
         configuration.tlsCertificateFile = try reader.nullableString("tls_cert_file")
         configuration.tlsKeyFile = try reader.nullableString("tls_key_file")
         guard (configuration.tlsCertificateFile == nil) == (configuration.tlsKeyFile == nil) else {

@@ -94,15 +94,24 @@ public struct CorralConfiguration: Sendable {
     public var redactPatterns = Redactor.defaultPatterns
     /// Requests served at once; past it, 503 with Retry-After.
     public var maxConcurrentRequests = 256
+    /// Event streams and followed logs open at once per token; past it, 429.
+    public var maxStreamsPerToken = 16
     /// Session starts per second allowed per token (bursts of twice that); past it, 429.
     public var sessionStartsPerSecond: Double = 50
     /// A connection with nothing to read or write for this long is closed (slow clients).
     public var idleTimeoutSeconds: Double = 60
+    /// A request's headers and body must arrive within this of its first byte (slow clients
+    /// that keep sending a byte now and then); past it, 408.
+    public var requestTimeoutSeconds: Double = 30
     public var tlsCertificateFile: String?
     public var tlsKeyFile: String?
 
     /// Whether callers must present a token.
     public var requiresAuthentication: Bool { apiToken != nil || !tokens.isEmpty }
+    /// Host names answered without a token, besides loopback, `listen` and `advertise_url`.
+    public var allowedHosts: [String] = []
+    /// Lets `corral serve` listen on a non-loopback address without any token.
+    public var allowUnauthenticated = false
 
     public var resolvedAuditLogPath: String { auditLogPath ?? dataDirectory + "/audit.log" }
     public var defaultAgent = DemoAgent.profileName

@@ -1,14 +1,20 @@
 import Foundation
+import Logging
 import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// An append-only JSON-lines record of who did what (start, end, inspect, logs, refused
-/// authentication): one `write(2)` per line with O_APPEND, so lines never interleave, and a
-/// line cut short by a crash is closed at the next start, so every other line stays readable.
-/// Rotated by size (one older file, `NAME.1`). Never holds session metadata.
+/// An append-only JSON-lines record of who did what (start, end, inspect, logs) and of refused
+/// requests: one `write(2)` per line with O_APPEND, so lines never interleave, and a line cut
+/// short by a crash is closed at the next start, so every other line stays readable. Rotated by
+/// size (one older file, `NAME.1`). Never holds session metadata.
+///
+/// Refusals come from whoever can reach the port, so they cannot be allowed to push the record
+/// of what was done out of the files: they are summed up, one line per address and kind per
+/// `refusalWindow` (with a `count`), they never cause a rotation (only what was done counts
+/// toward `maxBytes`), and their lines have a budget of `maxBytes` per file of their own.
 public final class AuditLog: Sendable {
     public struct Entry: Sendable, Encodable {
         public let time: String
@@ -18,64 +24,168 @@ public final class AuditLog: Sendable {
         public let session: String?
         public let address: String?
         public let result: Int
+        /// Refusals: how many this line sums up, and when the first of them was.
+        public let count: Int?
+        public let since: String?
 
         public init(who: String, role: Role?, action: String, session: String?, address: String?, result: Int) {
-            self.time = Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt))
+            self.init(time: Date(), who: who, role: role, action: action, session: session, address: address, result: result)
+        }
+
+        init(time: Date, who: String, role: Role?, action: String, session: String?, address: String?, result: Int, count: Int? = nil, since: Date? = nil) {
+            self.time = Self.format(time)
             self.who = who
             self.role = role?.rawValue
             self.action = action
             self.session = session
             self.address = address
             self.result = result
+            self.count = count
+            self.since = since.map(Self.format)
         }
+
+        private static func format(_ date: Date) -> String {
+            date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt))
+        }
+    }
+
+    private struct RefusalKey: Hashable {
+        let who: String
+        let action: String
+        let address: String?
+        let result: Int
+    }
+
+    private struct Refusals {
+        var count: Int
+        let first: Date
+        var last: Date
+    }
+
+    private struct State {
+        var fd: Int32
+        /// What was done, in bytes, in the current file: the only thing rotation counts.
+        var actionBytes: UInt64
+        /// Refusal summaries in the current file, against a budget of their own.
+        var refusalBytes: UInt64 = 0
+        var refusalBudgetSpent = false
+        var pending: [RefusalKey: Refusals] = [:]
+        var flushScheduled = false
     }
 
     public let path: String
     private let maxBytes: UInt64
-    private let state: Mutex<Int32>
+    private let refusalWindow: Duration
+    private let logger: Logger?
+    private let state: Mutex<State>
     private let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return encoder
     }()
 
-    public init(path: String, maxBytes: UInt64) throws(CorralError) {
+    public init(path: String, maxBytes: UInt64, refusalWindow: Duration = .seconds(60), logger: Logger? = nil) throws(CorralError) {
         self.path = path
         self.maxBytes = maxBytes
+        self.refusalWindow = refusalWindow
+        self.logger = logger
         let fd = Self.open(path)
         guard fd >= 0 else {
             throw CorralError(.configuration, "cannot open the audit log \(path)", underlying: SystemError("open", errno: errno))
         }
         Self.closeTruncatedLine(fd)
-        state = Mutex(fd)
+        var info = stat()
+        state = Mutex(State(fd: fd, actionBytes: fstat(fd, &info) == 0 ? UInt64(info.st_size) : 0))
     }
 
     deinit {
-        let fd = state.withLock { $0 }
+        flushRefusals()
+        let fd = state.withLock { $0.fd }
         if fd >= 0 { Glibc.close(fd) }
     }
 
+    /// Something that was done (or tried with a valid token and refused for its role).
     public func record(_ entry: Entry) {
-        guard var data = try? encoder.encode(entry) else { return }
-        data.append(UInt8(ascii: "\n"))
-        state.withLock { fd in
-            rotateIfNeeded(&fd)
-            _ = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard let line = encode(entry) else { return }
+        state.withLock { state in
+            rotateIfNeeded(&state)
+            if write(line, to: state.fd) { state.actionBytes += UInt64(line.count) }
         }
     }
 
-    private func rotateIfNeeded(_ fd: inout Int32) {
-        var info = stat()
-        guard maxBytes > 0, fstat(fd, &info) == 0, UInt64(info.st_size) >= maxBytes else { return }
+    /// A request refused before it could do anything (no valid credentials): counted, and
+    /// written as one line per address and kind when the window ends.
+    public func refused(who: String, action: String, address: String?, result: Int, at time: Date = Date()) {
+        let key = RefusalKey(who: who, action: action, address: address, result: result)
+        let schedule = state.withLock { state -> Bool in
+            state.pending[key, default: Refusals(count: 0, first: time, last: time)].count += 1
+            state.pending[key]?.last = time
+            defer { state.flushScheduled = true }
+            return !state.flushScheduled
+        }
+        guard schedule else { return }
+        let window = refusalWindow
+        Task { [weak self] in
+            try? await Task.sleep(for: window)
+            self?.flushRefusals()
+        }
+    }
+
+    /// Writes the refusals counted so far (at the end of each window, and when corral stops).
+    public func flushRefusals() {
+        let (dropped, budgetJustSpent) = state.withLock { state -> (Int, Bool) in
+            let pending = state.pending.sorted { $0.value.first < $1.value.first }
+            state.pending = [:]
+            state.flushScheduled = false
+            var dropped = 0
+            let wasSpent = state.refusalBudgetSpent
+            for (key, refusals) in pending {
+                let entry = Entry(
+                    time: refusals.last, who: key.who, role: nil, action: key.action, session: nil, address: key.address, result: key.result,
+                    count: refusals.count, since: refusals.first
+                )
+                guard let line = encode(entry) else { continue }
+                guard maxBytes == 0 || state.refusalBytes + UInt64(line.count) <= maxBytes else {
+                    state.refusalBudgetSpent = true
+                    dropped += refusals.count
+                    continue
+                }
+                if write(line, to: state.fd) { state.refusalBytes += UInt64(line.count) }
+            }
+            return (dropped, state.refusalBudgetSpent && !wasSpent)
+        }
+        if budgetJustSpent {
+            logger?.warning(
+                "audit log: refused requests fill their share of the file; more are not written until it rotates",
+                metadata: ["path": "\(path)", "refusals_not_written": "\(dropped)"]
+            )
+        }
+    }
+
+    private func encode(_ entry: Entry) -> Data? {
+        guard var data = try? encoder.encode(entry) else { return nil }
+        data.append(UInt8(ascii: "\n"))
+        return data
+    }
+
+    private func write(_ line: Data, to fd: Int32) -> Bool {
+        line.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } == line.count
+    }
+
+    private func rotateIfNeeded(_ state: inout State) {
+        guard maxBytes > 0, state.actionBytes >= maxBytes else { return }
         rename(path, path + ".1")
         let fresh = Self.open(path)
         guard fresh >= 0 else { return }
-        Glibc.close(fd)
-        fd = fresh
+        Glibc.close(state.fd)
+        state = State(fd: fresh, actionBytes: 0, pending: state.pending, flushScheduled: state.flushScheduled)
     }
 
+    /// Opens for appending, creating it 0600; a file that was there already is made 0600 too.
     private static func open(_ path: String) -> Int32 {
-        Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        if fd >= 0 { fchmod(fd, 0o600) }
+        return fd
     }
 
     /// A previous corral that died mid-write left a line without its newline: end it, so the
@@ -89,7 +199,7 @@ public final class AuditLog: Sendable {
         var last: UInt8 = 0
         if pread(reader, &last, 1, info.st_size - 1) == 1, last != UInt8(ascii: "\n") {
             var newline = UInt8(ascii: "\n")
-            _ = write(fd, &newline, 1)
+            _ = Glibc.write(fd, &newline, 1)
         }
     }
 }

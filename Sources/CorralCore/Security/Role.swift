@@ -28,8 +28,10 @@ public struct Identity: Sendable, Equatable {
         self.role = role
     }
 
-    /// Everyone, when no token is configured (local use).
-    public static let unauthenticated = Identity(name: "anonymous", role: .admin)
+    /// Everyone, when no token is configured (local use). Not admin: whatever reaches corral
+    /// without a token (a local program, a page in a browser that got past the Host and origin
+    /// checks) sees command lines redacted and no environments.
+    public static let unauthenticated = Identity(name: "anonymous", role: .operate)
 }
 
 /// A token that may call the API: its name (for the audit log), the SHA-256 of its value (the

@@ -24,6 +24,9 @@ struct JWT {
         }
     }
 
+    /// Clock skew allowed on `exp` and `nbf`.
+    static let leeway: TimeInterval = 60
+
     static func sign(_ claims: [String: Any], secret: String) -> String {
         let header = base64URL(Data(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
         let payload = base64URL((try? JSONSerialization.data(withJSONObject: claims, options: [.sortedKeys])) ?? Data("{}".utf8))
@@ -33,7 +36,7 @@ struct JWT {
     }
 
     /// The claims of a token signed with `secret` by `issuer`, checked for expiry with `leeway`.
-    static func verify(_ token: String, secret: String, issuer: String, leeway: TimeInterval = 60, now: Date = Date()) throws(Failure) -> [String: Any] {
+    static func verify(_ token: String, secret: String, issuer: String, leeway: TimeInterval = JWT.leeway, now: Date = Date()) throws(Failure) -> [String: Any] {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let headerData = decodeBase64URL(parts[0]), let payloadData = decodeBase64URL(parts[1]),
             let signature = decodeBase64URL(parts[2]),
@@ -52,7 +55,7 @@ struct JWT {
         return claims
     }
 
-    private static func number(_ value: Any?) -> Double? {
+    static func number(_ value: Any?) -> Double? {
         (value as? Double) ?? (value as? Int).map(Double.init) ?? (value as? NSNumber)?.doubleValue
     }
 

@@ -8,17 +8,26 @@ import Logging
 /// `Authorization` header is an HS256 JWT issued by the API key, whose `sha256` claim is the
 /// base64 SHA-256 of the raw body), not by corral's API token.
 /// - `room_finished` ends every session bound to the room;
-/// - `participant_left` for an agent's own identity ends its session;
+/// - `participant_left` for an agent's own identity, in its own room, ends its session;
 /// - `room_started` starts a session of `auto_dispatch_agent` for the room, if configured.
-/// A duplicate delivery changes nothing: ends are idempotent, and a room has at most
-/// `sessions_per_room` sessions of a profile.
+/// An event this node has acted on is not acted on again (a retry, another node's copy, or a
+/// replay of a captured delivery): it is answered 200 and logged, and so is an event created
+/// longer ago than any signature corral accepts (`WebhookReplayGuard`).
 struct LiveKitWebhook: Sendable {
     typealias Context = CorralRequestContext
+
+    /// LiveKit's events are a few KiB.
+    static let maxBodyBytes = 64 * 1024
 
     let configuration: LiveKitConfiguration?
     let supervisor: Supervisor
     let audit: AuditLog
+    /// Taken once the signature checks out, while the body is read and acted on.
+    let slots: RequestSlots
+    /// What LiveKit sends is `application/webhook+json`, never from a browser.
+    let origins: CrossOriginGuard
     let logger: Logger
+    let replays = WebhookReplayGuard()
 
     func register(on router: Router<Context>, catalog: RouteCatalog) {
         router.on(.post, "api/livekit/webhook", fullPath: "/api/livekit/webhook", catalog: catalog, use: receive)
@@ -26,47 +35,72 @@ struct LiveKitWebhook: Sendable {
 
     @Sendable func receive(_ request: Request, context: Context) async throws -> Response {
         guard let configuration else { throw APIError(.notFound, "LiveKit is not configured (livekit in the configuration)") }
-        let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: 1 << 20)
-        } catch {
-            throw APIError(.contentTooLarge, "the webhook body is larger than 1 MiB")
+        try origins.check(request)
+        // The signature, issuer and expiry are in the header: a stranger is refused before a
+        // request slot is taken or a byte of the body is read.
+        let token = try verifyToken(request, configuration, context)
+        return try await slots.withSlot {
+            let body: ByteBuffer
+            do {
+                body = try await request.body.collect(upTo: Self.maxBodyBytes)
+            } catch {
+                throw APIError(.contentTooLarge, "the webhook body is larger than \(Self.maxBodyBytes / 1024) KiB")
+            }
+            let bytes = Array(body.readableBytesView)
+            guard token.sha256 == Data(SHA256.hash(data: bytes)) else { throw refuse("the body does not match the signed sha256", context) }
+            guard let event = LiveKitEvent(bytes) else { throw APIError(.badRequest, "the webhook body is not a LiveKit event") }
+            return try await handle(event, tokenExpiry: token.expiry, configuration)
         }
-        let bytes = Array(body.readableBytesView)
-        try verify(request, bytes, configuration, context)
+    }
 
-        guard case .object(let event)? = JSONValue.parse(bytes), case .string(let kind)? = event["event"] else {
-            throw APIError(.badRequest, "the webhook body is not a LiveKit event")
+    private func handle(_ event: LiveKitEvent, tokenExpiry: Date?, _ configuration: LiveKitConfiguration) async throws -> Response {
+        let metadata: Logger.Metadata = ["event": "\(event.kind)", "id": "\(event.id ?? "-")", "room": "\(event.room ?? "-")"]
+        switch replays.admit(event, tokenExpiry: tokenExpiry) {
+        case .fresh: break
+        case .repeated:
+            logger.info("LiveKit webhook already acted on; nothing done", metadata: metadata)
+            return JSONBody.response(["event": .string(event.kind), "ignored": .string("already acted on")] as [String: JSONValue])
+        case .tooOld:
+            logger.warning("LiveKit webhook created too long ago; nothing done", metadata: metadata)
+            return JSONBody.response(["event": .string(event.kind), "ignored": .string("created too long ago")] as [String: JSONValue])
         }
-        let room = event["room"].flatMap { if case .object(let room) = $0, case .string(let name)? = room["name"] { name } else { nil } }
-        let identity = event["participant"].flatMap {
-            if case .object(let participant) = $0, case .string(let identity)? = participant["identity"] { identity } else { nil }
+        do {
+            let result = try await act(on: event, configuration)
+            logger.info("LiveKit webhook", metadata: metadata)
+            return JSONBody.response(result)
+        } catch {
+            if let id = event.id { replays.forget(id) }
+            throw error
         }
-        var result: [String: JSONValue] = ["event": .string(kind)]
-        switch kind {
+    }
+
+    private func act(on event: LiveKitEvent, _ configuration: LiveKitConfiguration) async throws -> [String: JSONValue] {
+        var result: [String: JSONValue] = ["event": .string(event.kind)]
+        switch event.kind {
         case "room_finished":
-            guard let room else { break }
+            guard let room = event.room else { break }
             let ids = await supervisor.sessions(inRoom: room)
             end(ids, reason: .roomFinished)
             result["ended"] = .array(ids.map { .string($0.rawValue) })
         case "participant_left":
-            guard let room, let identity, let id = await supervisor.session(inRoom: room, identity: identity) else { break }
-            end([id], reason: .participantLeft)
-            result["ended"] = .array([.string(id.rawValue)])
+            // An identity is only unique within its room: another room's agent may share it.
+            guard let room = event.room, let identity = event.participantIdentity else { break }
+            let ids = await supervisor.session(inRoom: room, identity: identity).map { [$0] } ?? []
+            end(ids, reason: .participantLeft)
+            result["ended"] = .array(ids.map { .string($0.rawValue) })
         case "room_started":
-            guard let room, let agent = configuration.autoDispatchAgent else { break }
+            guard let room = event.room, let agent = configuration.autoDispatchAgent else { break }
             do throws(CorralError) {
                 let record = try await supervisor.start(StartRequest(agent: agent, livekitRoom: room))
                 result["started"] = .string(record.id.rawValue)
             } catch {
                 guard error.code == .conflict else { throw error }
-                result["started"] = .null  // already served: a duplicate delivery
+                result["started"] = .null  // the room is served already
             }
         default:
             break
         }
-        logger.info("LiveKit webhook", metadata: ["event": "\(kind)", "room": "\(room ?? "-")"])
-        return JSONBody.response(result)
+        return result
     }
 
     /// Ends sessions without holding up LiveKit's request: it retries slow webhooks.
@@ -76,23 +110,26 @@ struct LiveKitWebhook: Sendable {
         }
     }
 
-    private func verify(_ request: Request, _ body: [UInt8], _ configuration: LiveKitConfiguration, _ context: Context) throws {
-        func refuse(_ why: String) -> APIError {
-            logger.warning("LiveKit webhook refused", metadata: ["reason": "\(why)", "address": "\(context.remoteAddress ?? "-")"])
-            audit.record(.init(who: "livekit", role: nil, action: "webhook", session: nil, address: context.remoteAddress, result: 401))
-            return APIError(.unauthorized, "LiveKit webhook refused: \(why)")
-        }
-        guard var token = request.headers[.authorization], !token.isEmpty else { throw refuse("no Authorization header") }
+    private func refuse(_ why: String, _ context: Context) -> APIError {
+        logger.warning("LiveKit webhook refused", metadata: ["reason": "\(why)", "address": "\(context.remoteAddress ?? "-")"])
+        audit.refused(who: "livekit", action: "webhook", address: context.remoteHost, result: 401)
+        return APIError(.unauthorized, "LiveKit webhook refused: \(why)")
+    }
+
+    /// LiveKit's token from the header, checked for signature, issuer and expiry: what it says
+    /// the body's digest is, and when it expires.
+    private func verifyToken(_ request: Request, _ configuration: LiveKitConfiguration, _ context: Context) throws(APIError) -> (sha256: Data, expiry: Date?) {
+        guard var token = request.headers[.authorization], !token.isEmpty else { throw refuse("no Authorization header", context) }
         if token.lowercased().hasPrefix("bearer ") { token = String(token.dropFirst(7)) }
         let claims: [String: Any]
         do {
             claims = try JWT.verify(token, secret: configuration.apiSecret, issuer: configuration.apiKey)
         } catch {
-            throw refuse(error.description)
+            throw refuse(error.description, context)
         }
         guard let claimed = claims["sha256"] as? String, let digest = Data(base64Encoded: claimed) else {
-            throw refuse("the token has no sha256 claim")
+            throw refuse("the token has no sha256 claim", context)
         }
-        guard digest == Data(SHA256.hash(data: body)) else { throw refuse("the body does not match the signed sha256") }
+        return (digest, JWT.number(claims["exp"]).map { Date(timeIntervalSince1970: $0) })
     }
 }

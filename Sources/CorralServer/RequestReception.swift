@@ -1,0 +1,161 @@
+import HTTPTypes
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+
+/// Hummingbird's HTTP/1.1 channel with corral's request reception on top: `RequestBytesObserver`
+/// at the front of the pipeline (after TLS), `RequestReceptionHandler` after the HTTP decoder.
+struct CorralHTTP1Channel: ServerChildChannel {
+    typealias Value = HTTP1Channel.Value
+
+    let base: HTTP1Channel
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(RequestBytesObserver())
+        }.flatMap {
+            base.setup(channel: channel, logger: logger)
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await base.handle(value: value, logger: logger)
+    }
+}
+
+/// Tells `RequestReceptionHandler` that bytes arrived, before the HTTP decoder has made anything
+/// of them: a request's clock starts with its first byte, not once its headers are complete.
+final class RequestBytesObserver: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    struct BytesArrived {}
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.fireUserInboundEventTriggered(BytesArrived())
+        context.fireChannelRead(data)
+    }
+}
+
+/// How a request is received. A whole request (headers and body) must arrive within `timeout`
+/// of its first byte: a client that keeps sending a byte now and then is never idle, so the idle
+/// timeout alone would let it hold a connection (and, once authenticated, a request slot) for as
+/// long as it likes; past the deadline the request is answered 408. Headers over the decoder's
+/// limits are answered 431 (Hummingbird would say 400 to any parse error). Either way the
+/// connection is closed.
+final class RequestReceptionHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private enum Phase {
+        /// Between requests.
+        case idle
+        /// A request is arriving: the deadline runs.
+        case receiving
+        /// The request has arrived; its answer is being written.
+        case answering
+    }
+
+    private let timeout: TimeAmount
+    private let timeoutSeconds: Int64
+    private var phase = Phase.idle
+    private var deadline: Scheduled<Void>?
+    /// A response has begun and not ended: nothing else may be written into it.
+    private var responding = false
+    /// The request being received was answered already (before its body was in: a 401, a 413).
+    private var answered = false
+    private var closed = false
+
+    init(timeout: Duration) {
+        self.timeout = .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
+        self.timeoutSeconds = max(1, timeout.components.seconds)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parseError = error as? HTTPParserError, parseError == .headerOverflow else { return context.fireErrorCaught(error) }
+        deadline?.cancel()
+        deadline = nil
+        answer(context, .requestHeaderFieldsTooLarge, "request headers too large (at most 100 fields, 16 KiB each and 32 KiB in all)")
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is RequestBytesObserver.BytesArrived else { return context.fireUserInboundEventTriggered(event) }
+        if phase == .idle { startReceiving(context) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head:
+            // A pipelined request's bytes may have come in while the previous one was answered.
+            if deadline == nil { startReceiving(context) }
+        case .body:
+            break
+        case .end:
+            deadline?.cancel()
+            deadline = nil
+            phase = .answering
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard !closed else {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        switch unwrapOutboundIn(data) {
+        case .head(let head) where head.status.kind != .informational:
+            responding = true
+            if phase == .receiving { answered = true }
+        case .end:
+            responding = false
+            if phase == .answering { phase = .idle }
+        default:
+            break
+        }
+        context.write(data, promise: promise)
+    }
+
+    private func startReceiving(_ context: ChannelHandlerContext) {
+        phase = .receiving
+        answered = false
+        deadline?.cancel()
+        deadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+            deadline = nil
+            answer(context, .requestTimeout, "the request did not arrive in full within request_timeout_seconds (\(timeoutSeconds) s)")
+        }
+    }
+
+    /// Answers `status` unless the request has its answer (or one is under way), then closes the
+    /// connection.
+    private func answer(_ context: ChannelHandlerContext, _ status: HTTPResponse.Status, _ message: String) {
+        guard !closed else { return }
+        if !responding && !answered {
+            let body = ByteBuffer(string: #"{"error":"\#(message)"}"#)
+            let head = HTTPResponse(
+                status: status,
+                headerFields: [.contentType: "application/json; charset=utf-8", .contentLength: String(body.readableBytes), .connection: "close"]
+            )
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            context.write(wrapOutboundOut(.body(body)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+        closed = true
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,118 @@
+import CorralCore
+import CorralTestSupport
+import Crypto
+import Foundation
+import Testing
+
+/// Event streams and followed logs: bounded per token, and never in the way of corral's exit.
+@Suite("Long-lived responses")
+struct StreamTests {
+    static func tokens(_ names: String...) -> [[String: String]] {
+        names.map { name in
+            ["name": name, "role": "read", "sha256": SHA256.hash(data: Data("\(name)-token".utf8)).map { String(format: "%02x", $0) }.joined()]
+        }
+    }
+
+    /// Opens `GET path` and returns the connection once the answer's head has come.
+    static func open(_ path: String, port: Int, token: String? = nil) throws -> (RawConnection, String) {
+        let connection = try RawConnection(port: port)
+        connection.send("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n" + (token.map { "Authorization: Bearer \($0)\r\n" } ?? "") + "\r\n")
+        return (connection, connection.read(timeout: .seconds(10)))
+    }
+
+    @Test func streamsAreLimitedPerToken() async throws {
+        try await CrashTestBed.run(
+            containment: .processGroup,
+            extra: ["tokens": Self.tokens("alice", "bob") + [["name": "ops", "role": "operate", "sha256": Self.tokens("ops")[0]["sha256"]!]], "max_streams_per_token": 2]
+        ) { bed in
+            let corral = try await bed.startCorral()
+            let (first, firstHead) = try Self.open("/api/events", port: corral.port, token: "alice-token")
+            let (second, secondHead) = try Self.open("/api/events", port: corral.port, token: "alice-token")
+            #expect(firstHead.hasPrefix("HTTP/1.1 200") && secondHead.hasPrefix("HTTP/1.1 200"), "\(firstHead) \(secondHead)")
+            let (_, third) = try Self.open("/api/events", port: corral.port, token: "alice-token")
+            #expect(third.hasPrefix("HTTP/1.1 429") && third.contains("max_streams_per_token"), "\(third)")
+            // Another token has its own count.
+            let (other, otherHead) = try Self.open("/api/events", port: corral.port, token: "bob-token")
+            #expect(otherHead.hasPrefix("HTTP/1.1 200"), "\(otherHead)")
+            // A stream whose client left counts until corral next writes to it (an event here).
+            first.close()
+            let ops = ["Authorization": "Bearer ops-token"]
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(20)) {
+                _ = try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper", "session_id": "nudge"}"#, headers: ops)
+                _ = try await corral.request(.DELETE, "/api/sessions/nudge", headers: ops)
+                let (_, again) = try Self.open("/api/events", port: corral.port, token: "alice-token")
+                return again.hasPrefix("HTTP/1.1 200")
+            })
+            withExtendedLifetime((second, other)) {}
+        }
+    }
+
+    /// A client that stopped reading a stream: its response can never be written to the end, and
+    /// corral must exit all the same.
+    @Test func aStreamNobodyReadsDoesNotHoldCorralsExit() async throws {
+        let chatty = ["/bin/sh", "-c", "while :; do head -c 500000 /dev/zero | tr '\\0' x | fold -w 99; sleep 0.1; done"]
+        try await CrashTestBed.run(containment: .processGroup, extra: ["log_max_bytes": 4_000_000]) { bed in
+            var config = bed.config
+            var agents = config["agents"] as! [String: Any]
+            agents["chatty"] = ["command": chatty, "env": ["CORRAL_TEST_RUN": bed.tag]]
+            config["agents"] = agents
+            bed.config = config
+            let corral = try await bed.startCorral()
+            _ = try await corral.start(#"{"agent": "chatty", "session_id": "chatty"}"#)
+            let follower = try RawConnection(port: corral.port, receiveBuffer: 4096)
+            follower.send("GET /api/sessions/chatty/logs?follow=true&tail=0 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            // Far more output than the connection can hold while nobody reads it.
+            #expect(await ProcessProbe.waitUntil {
+                ((try? FileManager.default.attributesOfItem(atPath: bed.dataDirectory + "/logs/chatty.log"))?[.size] as? Int ?? 0) > 3_000_000
+            })
+            let status = await corral.terminate(timeout: .seconds(20))
+            if status == nil { await corral.kill() }
+            #expect(status == 0, "corral did not exit while a response could not be written")
+            withExtendedLifetime(follower) {}
+        }
+    }
+
+    /// With the supervisor inside the application (tests, embedders), the server stops first:
+    /// event streams and followed logs must end then, not wait for the supervisor.
+    @Test(.timeLimit(.minutes(1))) func streamsEndWithTheServer() async throws {
+        let kept = Connections()
+        try await TestCorral().run(live: true) { client in
+            let port = try #require(client.port)
+            _ = try await client.start(#"{"agent": "sleeper", "session_id": "live-log"}"#)
+            for path in ["/api/events", "/api/sessions/live-log/logs?follow=true"] {
+                let (stream, head) = try Self.open(path, port: port)
+                #expect(head.hasPrefix("HTTP/1.1 200"), "\(head)")
+                await kept.keep(stream)
+            }
+            // Returning stops the application, with the streams still open.
+        }
+        #expect(await kept.all.allSatisfy(\.closedByServer))
+    }
+
+    @Test func streamsEndWhenCorralStops() async throws {
+        try await CrashTestBed.run(containment: .processGroup, extra: ["shutdown": "detach"]) { bed in
+            let corral = try await bed.startCorral()
+            let session = try await corral.start(#"{"agent": "sleeper", "session_id": "followed"}"#)
+            let (log, logHead) = try Self.open("/api/sessions/followed/logs?follow=true", port: corral.port)
+            let (events, eventsHead) = try Self.open("/api/events", port: corral.port)
+            #expect(logHead.hasPrefix("HTTP/1.1 200") && eventsHead.hasPrefix("HTTP/1.1 200"), "\(logHead) \(eventsHead)")
+            // The session is left running (detach), so its log stays live: the stream must
+            // still end, or it would hold corral's exit forever.
+            #expect(await corral.terminate(timeout: .seconds(20)) == 0, "corral did not exit with streams open: \(corral.log.suffix(1000))")
+            #expect(log.closedByServer && events.closedByServer)
+            #expect(ProcessProbe.isAlive(session.pid))
+
+            // The next corral adopts the session; finish() ends it.
+            var config = bed.config
+            config["shutdown"] = "terminate"
+            bed.config = config
+            _ = try await bed.startCorral()
+        }
+    }
+}
+
+/// Connections a test keeps open past the closure that opened them.
+actor Connections {
+    private(set) var all: [RawConnection] = []
+    func keep(_ connection: RawConnection) { all.append(connection) }
+}
