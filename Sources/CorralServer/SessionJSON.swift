@@ -25,7 +25,15 @@ struct SessionJSON {
     init(_ record: SessionRecord, usage: ResourceUsage? = nil, status: String? = nil) {
         self.usage = usage
         self.node = record.node
-        self.livekit = record.livekitRoom.map { room in ["room": room, "identity": record.livekitIdentity ?? ""] }
+        self.livekit = record.livekitRoom.map { room in
+            var binding = ["room": room, "identity": record.livekitIdentity ?? ""]
+            if let job = record.livekitJob {
+                binding["job_id"] = job.jobID
+                binding["agent_name"] = job.agentName
+                binding["dispatch_id"] = job.dispatchID
+            }
+            return binding
+        }
         sessionID = record.id.rawValue
         agent = record.agent
         pid = record.pid

@@ -60,6 +60,9 @@ struct SessionStoreTests {
         record.livekitIdentity = "agent-ü"
         record.start = .warm
         record.processTag = SessionID("idle_123")!
+        record.livekitJobID = "AJ_x1"
+        record.livekitDispatchID = "AD_y2"
+        record.livekitAgentName = "receptionist"
         record.status = .stopping
         return record
     }

@@ -72,6 +72,8 @@ struct RecoveryTests {
             #expect(try await corral.sessions().isEmpty)
             #expect(try await store.record(SessionID("half-started")!) == nil)
             ProcessProbe.kill([stranger])
+            // SIGKILL is delivered asynchronously: the run's leftover check must not see it alive.
+            #expect(await ProcessProbe.waitUntil { !ProcessProbe.isAlive(stranger) })
         }
     }
 

@@ -20,6 +20,8 @@ public enum EndReason: Sendable, Equatable, CustomStringConvertible {
     case roomFinished
     /// LiveKit said the agent's participant left its room.
     case participantLeft
+    /// LiveKit ended the job the session ran (`JobTermination`).
+    case jobTerminated
     /// A prewarmed agent did not acknowledge the session it was handed.
     case assignFailed
     /// An idle prewarmed agent found after a restart of corral: its assignment channel is gone,
@@ -46,6 +48,7 @@ public enum EndReason: Sendable, Equatable, CustomStringConvertible {
         case .pidsLimit: "pids_limit"
         case .roomFinished: "room_finished"
         case .participantLeft: "participant_left"
+        case .jobTerminated: "job_terminated"
         case .assignFailed: "assign_failed"
         case .replaced: "replaced"
         }

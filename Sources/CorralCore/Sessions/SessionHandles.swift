@@ -24,6 +24,8 @@ final class SessionHandles {
     /// The last `STATUS=` the agent sent on the notify socket.
     var statusText: String?
     var warnedAboutMemory = false
+    /// Variables of the start request for the agent (a job's room token): kept only here.
+    var environment: [String: String] = [:]
     /// A prewarmed agent's channel for being handed its session (nil for cold sessions and for
     /// idle agents adopted after a restart, whose channel died with the earlier corral).
     var assignment: AssignmentChannel?

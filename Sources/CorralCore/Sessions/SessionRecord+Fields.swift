@@ -114,6 +114,9 @@ extension SessionRecord {
         .optionalText("process_tag", redis: "processTag", { $0.processTag?.rawValue }) { record, text in
             record.processTag = text.flatMap(SessionID.init)
         },
+        .optionalText("livekit_job_id", redis: "livekitJobId", \.livekitJobID) { $0.livekitJobID = $1 },
+        .optionalText("livekit_dispatch_id", redis: "livekitDispatchId", \.livekitDispatchID) { $0.livekitDispatchID = $1 },
+        .optionalText("livekit_agent_name", redis: "livekitAgentName", \.livekitAgentName) { $0.livekitAgentName = $1 },
     ]
 
     /// The record the fields describe; nil if a required one is missing or a value is not

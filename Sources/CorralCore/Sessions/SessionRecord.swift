@@ -48,6 +48,24 @@ public struct SessionRecord: Sendable, Equatable, Codable {
     /// The id the agent's processes carry in `CORRAL_SESSION_ID` when it is not `id`: a warm
     /// session's agent was started under its idle id.
     public var processTag: SessionID?
+    /// A LiveKit job this session runs (corral as a LiveKit worker): the job, its dispatch and
+    /// the agent name it was dispatched to.
+    public var livekitJobID: String?
+    public var livekitDispatchID: String?
+    public var livekitAgentName: String?
+
+    /// The LiveKit job, from its three fields.
+    public var livekitJob: LiveKitJob? {
+        get {
+            guard let livekitJobID, let livekitAgentName else { return nil }
+            return LiveKitJob(jobID: livekitJobID, dispatchID: livekitDispatchID, agentName: livekitAgentName)
+        }
+        set {
+            livekitJobID = newValue?.jobID
+            livekitDispatchID = newValue?.dispatchID
+            livekitAgentName = newValue?.agentName
+        }
+    }
 
     /// The id in the environment of the session's processes, by which they are recognised.
     public var tag: SessionID { processTag ?? id }

@@ -10,6 +10,14 @@ public struct StartRequest: Sendable {
     /// The LiveKit room the session serves (and the agent's identity there, else derived).
     public var livekitRoom: String?
     public var livekitIdentity: String?
+    /// The LiveKit job the session runs (corral as a LiveKit worker). Its room may hold other
+    /// jobs' sessions: `sessions_per_room` does not apply.
+    public var livekitJob: LiveKitJob?
+    /// Variables the agent gets on top of its profile's (a job's room token): never logged,
+    /// stored or shown.
+    public var environment: [String: String] = [:]
+    /// The id was reserved beforehand (`Supervisor.reserve`), with its place.
+    public var reserved = false
 
     public init(
         agent: String? = nil,
@@ -25,6 +33,20 @@ public struct StartRequest: Sendable {
         self.timeoutSeconds = timeoutSeconds
         self.livekitRoom = livekitRoom
         self.livekitIdentity = livekitIdentity
+    }
+}
+
+/// A LiveKit job as a session runs it: the job, its dispatch and the agent name it was
+/// dispatched to.
+public struct LiveKitJob: Sendable, Equatable {
+    public let jobID: String
+    public let dispatchID: String?
+    public let agentName: String
+
+    public init(jobID: String, dispatchID: String?, agentName: String) {
+        self.jobID = jobID
+        self.dispatchID = dispatchID
+        self.agentName = agentName
     }
 }
 
@@ -58,4 +80,7 @@ struct SessionSettings: Sendable {
     var metadata: [String: String] = [:]
     var livekitRoom: String?
     var livekitIdentity: String?
+    var livekitJob: LiveKitJob?
+    /// On top of the profile's and the credentials': the request's own (a job's room token).
+    var environment: [String: String] = [:]
 }

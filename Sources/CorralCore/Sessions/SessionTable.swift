@@ -106,9 +106,14 @@ struct SessionTable {
         }
     }
 
+    /// Reserves `id`; a place reserved already stays reserved (a warm start of a job whose place
+    /// was held for it).
     mutating func reserve(_ id: SessionID, _ reservation: Reservation) {
-        reservations[id] = reservation
+        let keepsPlace = reservations[id]?.takesPlace == true
+        reservations[id] = Reservation(agent: reservation.agent, room: reservation.room, takesPlace: reservation.takesPlace || keepsPlace)
     }
+
+    func isReserved(_ id: SessionID) -> Bool { reservations[id] != nil }
 
     mutating func unreserve(_ id: SessionID) {
         reservations[id] = nil

@@ -26,12 +26,13 @@ extension Supervisor {
             record.metadata = settings.metadata
             record.livekitRoom = settings.livekitRoom
             record.livekitIdentity = settings.livekitIdentity
+            record.livekitJob = settings.livekitJob
 
             table.setAssigning(idleID, true)
             var refusal: String?
             do {
                 let reply = try await channel.exchange(
-                    assignment(for: record, profile: settings.profile), timeout: .seconds(configuration.assignTimeoutSeconds), monitor: monitor
+                    assignment(for: record, profile: settings.profile, environment: settings.environment), timeout: .seconds(configuration.assignTimeoutSeconds), monitor: monitor
                 )
                 if !Self.acknowledges(reply, session: settings.id) {
                     refusal = "its answer was not {\"type\":\"ack\",\"session_id\":\"\(settings.id)\"}"
@@ -118,13 +119,13 @@ extension Supervisor {
 
     /// The one line an idle agent is handed: the session and what a cold start would have put
     /// in its environment.
-    private func assignment(for record: SessionRecord, profile: AgentProfile) -> Data {
+    private func assignment(for record: SessionRecord, profile: AgentProfile, environment extra: [String: String]) -> Data {
         var environment: [String: JSONValue] = [
             "CORRAL_SESSION_ID": .string(record.id.rawValue),
             "CORRAL_AGENT": .string(record.agent),
             "CORRAL_METADATA": .string(String(decoding: (try? JSONSerialization.data(withJSONObject: record.metadata, options: [.sortedKeys])) ?? Data("{}".utf8), as: UTF8.self)),
         ]
-        for (name, value) in credentials?(record, profile) ?? [:] { environment[name] = .string(value) }
+        for (name, value) in (credentials?(record, profile) ?? [:]).merging(extra, uniquingKeysWith: { $1 }) { environment[name] = .string(value) }
         var message: [String: JSONValue] = [
             "type": .string("assign"),
             "session_id": .string(record.id.rawValue),

@@ -64,7 +64,12 @@ extension Supervisor {
         return await Blocking.run {
             var listing = tree.members()
             if withEnvironments {
-                for index in listing.entries.indices { listing.entries[index].environment = ProcFS.environment(listing.entries[index].pid) }
+                for index in listing.entries.indices {
+                    var environment = ProcFS.environment(listing.entries[index].pid)
+                    // A room token is a credential of the job, not of the host: admins do not see it either.
+                    if environment?["LIVEKIT_TOKEN"] != nil { environment?["LIVEKIT_TOKEN"] = Redactor.mask }
+                    listing.entries[index].environment = environment
+                }
             }
             let leaderAlive = listing.entries.first?.pid == tree.leader.pid
             return ProcessReport(record: record, isProcessAlive: leaderAlive, isGroupAlive: !tree.isEmpty, listing: listing)

@@ -17,23 +17,31 @@ extension Supervisor {
             throw CorralError(.invalidInput, "timeout_seconds must be greater than 0 and at most \(Self.format(configuration.maxSessionTimeoutSeconds))")
         }
         let id = request.sessionID ?? uniqueID()
-        try table.checkFree(id)
+        if request.reserved {
+            guard table.isReserved(id) else {
+                throw CorralError(.unavailable, "the place reserved for session '\(id)' was given up before it started")
+            }
+        } else {
+            try table.checkFree(id)
+        }
         if profile.livekit && request.livekitRoom == nil {
             throw CorralError(.invalidInput, "agent '\(agent)' is a LiveKit agent: give the room it serves (livekit.room)")
         }
-        if let room = request.livekitRoom {
+        if let room = request.livekitRoom, request.livekitJob == nil {
             try table.checkRoom(room, agent: agent, limit: configuration.livekit?.sessionsPerRoom ?? 1)
         }
         let settings = SessionSettings(
             id: id, agent: agent, profile: profile, timeout: timeout, metadata: request.metadata,
             livekitRoom: request.livekitRoom,
-            livekitIdentity: request.livekitRoom.map { _ in request.livekitIdentity ?? "agent-\(id.rawValue)" }
+            livekitIdentity: request.livekitRoom.map { _ in request.livekitIdentity ?? "agent-\(id.rawValue)" },
+            livekitJob: request.livekitJob, environment: request.environment
         )
         if profile.prewarm > 0, let record = try await startWarm(settings) {
             metrics.sessionStarted(agent: agent, path: .warm, after: .now - began)
             return record
         }
-        try table.checkCapacity()
+        // A reserved place is this start's own (unless a warm attempt gave it up).
+        if !table.isReserved(id) || !request.reserved { try table.checkCapacity() }
         let launched = try await launch(settings, start: .cold)
         // Announced once the answer is certain; changes after this go out as `session.status`.
         let record = table.resolve(launched.id, instance: launched.instance)?.snapshot ?? launched.snapshot
@@ -72,13 +80,15 @@ extension Supervisor {
             throw notAccepting
         }
         let now = Date()
-        let record = SessionRecord(
+        var record = SessionRecord(
             id: settings.id, agent: settings.agent, containment: containment.kind, createdAt: now,
             expiresAt: now.addingTimeInterval(settings.timeout), metadata: settings.metadata, logPath: prepared.logPath,
             node: configuration.nodeID, livekitRoom: settings.livekitRoom, livekitIdentity: settings.livekitIdentity, start: start
         )
+        record.livekitJob = settings.livekitJob
         let handles = SessionHandles(limits: settings.profile.limits)
         handles.assignment = channel
+        handles.environment = settings.environment
         let (entry, effects) = table.insert(record, profile: settings.profile, handles: handles)
         let id = entry.id
         let instance = entry.instance
@@ -149,7 +159,7 @@ extension Supervisor {
             record: entry.record,
             instanceID: dataDirectory.instanceID,
             notifySocket: notifySocket?.address,
-            credentials: idle ? [:] : credentials?(entry.record, entry.profile) ?? [:],
+            credentials: idle ? [:] : (credentials?(entry.record, entry.profile) ?? [:]).merging(entry.handles.environment) { $1 },
             assignFD: entry.handles.assignment == nil ? nil : AgentLaunch.assignTargetFD
         )
         return AgentLaunch(
@@ -178,6 +188,19 @@ extension Supervisor {
         gone.handles.answerEndWaiters(
             EndResult(sessionID: gone.id, agent: gone.record.agent, reason: reason, outcome: .exited, duration: .zero, leaderExit: nil)
         )
+    }
+
+    /// Holds `id` and a place for a start to come (a LiveKit job accepted before its assignment
+    /// arrives); `start` with `reserved` takes it, `releaseReservation` gives it up.
+    public func reserve(_ id: SessionID, agent: String) throws(CorralError) {
+        guard accepting else { throw notAccepting }
+        try table.checkFree(id)
+        try table.checkCapacity()
+        table.reserve(id, .init(agent: agent, room: nil, takesPlace: true))
+    }
+
+    public func releaseReservation(_ id: SessionID) {
+        table.unreserve(id)
     }
 
     /// Publishes `session.started` (once: later status changes go out as `session.status`).

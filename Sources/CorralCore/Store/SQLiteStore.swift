@@ -79,6 +79,13 @@ public final class SQLiteStore: SessionStore {
                 table.add(column: "process_tag", .text)
             }
         }
+        migrator.registerMigration("v6: livekit jobs") { db in
+            try db.alter(table: "sessions") { table in
+                table.add(column: "livekit_job_id", .text)
+                table.add(column: "livekit_dispatch_id", .text)
+                table.add(column: "livekit_agent_name", .text)
+            }
+        }
         return migrator
     }
 
