@@ -16,8 +16,6 @@ public struct CorralServices: Sendable {
     public let containment: any Containment
     public let metricsRegistry: PrometheusCollectorRegistry
     public let auditLog: AuditLog
-    /// Every route the router has, filled in when it is built.
-    public let routes = RouteCatalog()
     /// With a Redis store: this node's place among the others.
     public let cluster: Cluster?
 }
@@ -162,76 +160,14 @@ public enum CorralApp {
         logger: Logger = Logger(label: "corral")
     ) -> Router<CorralRequestContext> {
         let router = Router(context: CorralRequestContext.self)
-        let catalog = services.routes
-        let scheme = configuration.tlsCertificateFile == nil ? "http" : "https"
         let slots = RequestSlots(limit: configuration.maxConcurrentRequests)
-        router.add(middleware: ErrorMiddleware(routes: catalog))
-        // The probes take no request slot: a busy corral is still alive and ready.
-        router.on(.get, "healthz", fullPath: "/healthz", catalog: catalog) { _, _ in JSONBody.response(["status": "ok"]) }
-        // Ready to take sessions: the store answers.
-        router.on(.get, "readyz", fullPath: "/readyz", catalog: catalog) { _, _ in
-            guard await services.supervisor.storeIsReachable() else {
-                return JSONBody.response(["status": "unavailable", "error": "the session store cannot be reached"], status: .serviceUnavailable)
-            }
-            return JSONBody.response(["status": "ready"])
-        }
-        // LiveKit's webhook is called by LiveKit's servers, under whatever name they were given
-        // for corral; its signature is its credential.
-        LiveKitWebhook(
-            configuration: configuration.livekit, supervisor: services.supervisor, audit: services.auditLog, slots: slots,
-            origins: CrossOriginGuard(scheme: scheme, contentTypes: ["application/webhook+json", "application/json"]), logger: logger
-        ).register(on: router, catalog: catalog)
-        // Everything registered from here on answers only for corral's own names without a token.
-        if !configuration.requiresAuthentication { router.add(middleware: HostCheck(configuration: configuration)) }
-        // The dashboard page holds no data; what it shows comes from /api/*, with the token.
-        router.on(.get, "/", fullPath: "/", catalog: catalog) { _, _ in
-            Response(
-                status: .ok,
-                headers: [
-                    .contentType: "text/html; charset=utf-8",
-                    .contentSecurityPolicy: "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; img-src 'self' data:",
-                ],
-                body: .init(byteBuffer: ByteBuffer(string: DashboardPage.html))
-            )
-        }
-        router.on(.get, "metrics", fullPath: "/metrics", catalog: catalog) { _, _ in
-            Response(
-                status: .ok,
-                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: services.metricsRegistry.emitToBuffer()))
-            )
-        }
-        router.on(.get, "openapi.json", fullPath: "/openapi.json", catalog: catalog) { _, _ in
-            Response(
-                status: .ok,
-                headers: [.contentType: "application/json"],
-                body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json))
-            )
-        }
-        let api = router.group("api")
-        api.add(middleware: CrossOriginGuard(scheme: scheme))
-        if configuration.requiresAuthentication {
-            api.add(middleware: AuthMiddleware(configuration: configuration, audit: services.auditLog))
-        }
-        api.add(middleware: ConcurrencyLimitMiddleware(slots: slots))
-        api.add(middleware: AuditMiddleware(audit: services.auditLog))
-        let redactor = Redactor(patterns: configuration.redactPatterns)
-        let clusterRouting = services.cluster.map {
-            ClusterRouting(cluster: $0, forwarder: Forwarder(nodeID: configuration.nodeID), store: services.store)
-        }
-        SessionRoutes(
-            supervisor: services.supervisor,
-            store: services.store,
-            maxBodyBytes: maxBodyBytes,
-            startLimiter: StartRateLimiter(perSecond: configuration.sessionStartsPerSecond),
-            redactor: redactor,
-            cluster: clusterRouting,
-            maxSessions: configuration.maxSessions
-        ).register(on: api, catalog: catalog)
-        StreamingRoutes(
-            supervisor: services.supervisor, events: services.supervisor.events, redactor: redactor, cluster: clusterRouting,
-            streams: StreamLimiter(limit: configuration.maxStreamsPerToken)
-        ).register(on: api, catalog: catalog)
+        let guards = RouteGuards(configuration: configuration, audit: services.auditLog, slots: slots)
+        router.add(middleware: ErrorMiddleware(routes: Routes.all))
+        router.register(Routes.all, handlers: RouteHandlers(configuration: configuration, services: services, slots: slots, logger: logger), guards: guards)
+        // A router's middleware applies to the routes registered after it and to its own "no
+        // route": a path corral does not have (404, or 405 with its methods) is answered only
+        // for corral's own names too.
+        if let hostCheck = guards.hostCheck { router.add(middleware: hostCheck) }
         return router
     }
 }

@@ -5,7 +5,8 @@ import Logging
 /// Every error leaves the server as `{"error": "<message>"}` with a fitting status; nothing a
 /// client sends can turn into a crash or an empty 500.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-    let routes: RouteCatalog
+    /// Every route, for the methods a path has (405).
+    let routes: [Route]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
@@ -22,7 +23,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             switch error.status {
             case .notFound where error.body == nil:
                 // A path that exists with other methods: 405, and which methods it has.
-                let allowed = Set(routes.methods(matching: request.uri.path)).sorted()
+                let allowed = Routes.methods(allowedOn: request.uri.path, in: routes)
                 if !allowed.isEmpty {
                     return try APIError(
                         .methodNotAllowed,

@@ -1,7 +1,8 @@
 import CorralCore
 import Hummingbird
 
-/// `/api/sessions` and `/api/debug/session/{id}/processes`.
+/// `/api/sessions`, `/api/debug/session/{id}/processes` and `/api/prewarm` (declared in
+/// `Routes.sessions`, which checks the caller's role before any of these runs).
 struct SessionRoutes {
     typealias Context = CorralRequestContext
 
@@ -15,24 +16,14 @@ struct SessionRoutes {
     let cluster: ClusterRouting?
     let maxSessions: Int
 
-    func register(on api: RouterGroup<Context>, catalog: RouteCatalog) {
-        api.on(.post, "sessions", fullPath: "/api/sessions", catalog: catalog, use: start)
-        api.on(.get, "sessions", fullPath: "/api/sessions", catalog: catalog, use: list)
-        api.on(.get, "sessions/:id", fullPath: "/api/sessions/:id", catalog: catalog, use: show)
-        api.on(.delete, "sessions/:id", fullPath: "/api/sessions/:id", catalog: catalog, use: end)
-        api.on(.get, "debug/session/:id/processes", fullPath: "/api/debug/session/:id/processes", catalog: catalog, use: processes)
-        api.on(.get, "prewarm", fullPath: "/api/prewarm", catalog: catalog, use: prewarm)
-    }
-
     /// `GET /api/prewarm`: this node's idle prewarmed agents, and each profile's `prewarm`.
     @Sendable func prewarm(_ request: Request, context: Context) async throws -> Response {
-        try context.require(.read)
         let idle = await supervisor.idleAgents().map(IdleAgentJSON.init)
         return JSONBody.response(PrewarmJSON(targets: await supervisor.prewarmTargets, idle: idle))
     }
 
     @Sendable func start(_ request: Request, context: Context) async throws -> Response {
-        let caller = try context.require(.operate)
+        let caller = context.caller
         let bytes: [UInt8]
         do {
             let buffer = try await request.body.collect(upTo: maxBodyBytes)
@@ -57,7 +48,6 @@ struct SessionRoutes {
     /// `GET /api/sessions[?usage=true]`: with `usage`, each session also shows `processes` and
     /// `memory_bytes` (read from its cgroup or /proc: more work, so asked for explicitly).
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {
-        try context.require(.read)
         if try StreamingRoutes.flag(request.uri.queryParameters["usage"].map(String.init), name: "usage") {
             let sessions = await supervisor.allSessionsWithUsage().map { SessionJSON($0.0, usage: $0.1) }
             return JSONBody.response(SessionListJSON(sessions: sessions + (try await remoteSessions())).json)
@@ -77,7 +67,6 @@ struct SessionRoutes {
     }
 
     @Sendable func show(_ request: Request, context: Context) async throws -> Response {
-        try context.require(.read)
         let id = try sessionID(context)
         if let record = await supervisor.session(id) { return JSONBody.response(SessionJSON(record).json) }
         if let cluster, let remote = try await cluster.locate(id) {
@@ -87,7 +76,6 @@ struct SessionRoutes {
     }
 
     @Sendable func end(_ request: Request, context: Context) async throws -> Response {
-        try context.require(.operate)
         let id = try sessionID(context)
         if let remote = try await remoteLocation(of: id, request) { return try await cluster!.forward(request, to: remote) }
         let result = try await supervisor.end(id)
@@ -97,7 +85,7 @@ struct SessionRoutes {
     /// Admins see every command line and environment as it is; everyone else sees secrets
     /// replaced by `[redacted]` and no environments.
     @Sendable func processes(_ request: Request, context: Context) async throws -> Response {
-        let caller = try context.require(.read)
+        let caller = context.caller
         let id = try sessionID(context)
         if let remote = try await remoteLocation(of: id, request) { return try await cluster!.forward(request, to: remote) }
         let report = try await supervisor.processes(id, withEnvironments: caller.role == .admin)

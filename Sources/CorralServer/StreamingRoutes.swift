@@ -7,6 +7,7 @@ import Synchronization
 /// The long-lived responses: `/api/events` (Server-Sent Events) and a session's log, followed.
 /// Each counts toward its token's `max_streams_per_token`, and each ends when the server stops
 /// (after the supervisor: while it drains, streams go on), so that it never holds corral's exit.
+/// Declared in `Routes.streams`, which checks the caller's role before these run.
 struct StreamingRoutes {
     typealias Context = CorralRequestContext
 
@@ -19,15 +20,10 @@ struct StreamingRoutes {
     var heartbeat: Duration = .seconds(15)
     var followPollInterval: Duration = .milliseconds(200)
 
-    func register(on api: RouterGroup<Context>, catalog: RouteCatalog) {
-        api.on(.get, "events", fullPath: "/api/events", catalog: catalog, use: eventStream)
-        api.on(.get, "sessions/:id/logs", fullPath: "/api/sessions/:id/logs", catalog: catalog, use: logs)
-    }
-
     /// `GET /api/events`: every session event from now on, as `event: <type>`, `id: <sequence>`,
     /// `data: <json>`. Ends when corral stops.
     @Sendable func eventStream(_ request: Request, context: Context) async throws -> Response {
-        let caller = try context.require(.read)
+        let caller = context.caller
         let lease = try streams.acquire(caller.name)
         let subscription = events.subscribe()
         let heartbeat = self.heartbeat
@@ -76,7 +72,7 @@ struct StreamingRoutes {
     /// `follow`, what the agent writes until its session ends. For everyone but admins, secrets
     /// in the lines (`NAME=value` with a secret's name, URL passwords) are redacted.
     @Sendable func logs(_ request: Request, context: Context) async throws -> Response {
-        let caller = try context.require(.read)
+        let caller = context.caller
         guard let id = SessionID(context.parameters.get("id") ?? "") else {
             throw APIError(.badRequest, "invalid session id; \(SessionID.rule)")
         }

@@ -12,7 +12,9 @@ import Logging
 /// - `room_started` starts a session of `auto_dispatch_agent` for the room, if configured.
 /// An event this node has acted on is not acted on again (a retry, another node's copy, or a
 /// replay of a captured delivery): it is answered 200 and logged, and so is an event created
-/// longer ago than any signature corral accepts (`WebhookReplayGuard`).
+/// longer ago than any signature corral accepts (`WebhookReplayGuard`). Declared in
+/// `Routes.livekit`: its origin and media type (`application/webhook+json`, never from a
+/// browser) are checked before this runs.
 struct LiveKitWebhook: Sendable {
     typealias Context = CorralRequestContext
 
@@ -24,18 +26,11 @@ struct LiveKitWebhook: Sendable {
     let audit: AuditLog
     /// Taken once the signature checks out, while the body is read and acted on.
     let slots: RequestSlots
-    /// What LiveKit sends is `application/webhook+json`, never from a browser.
-    let origins: CrossOriginGuard
     let logger: Logger
     let replays = WebhookReplayGuard()
 
-    func register(on router: Router<Context>, catalog: RouteCatalog) {
-        router.on(.post, "api/livekit/webhook", fullPath: "/api/livekit/webhook", catalog: catalog, use: receive)
-    }
-
     @Sendable func receive(_ request: Request, context: Context) async throws -> Response {
         guard let configuration else { throw APIError(.notFound, "LiveKit is not configured (livekit in the configuration)") }
-        try origins.check(request)
         // The signature, issuer and expiry are in the header: a stranger is refused before a
         // request slot is taken or a byte of the body is read.
         let token = try verifyToken(request, configuration, context)

@@ -1,0 +1,35 @@
+import CorralCore
+import Logging
+
+/// The parts whose methods answer the routes, made once per router; each `Route` picks its
+/// handler from here.
+struct RouteHandlers: Sendable {
+    let site: SiteRoutes
+    let sessions: SessionRoutes
+    let streaming: StreamingRoutes
+    let livekit: LiveKitWebhook
+
+    init(configuration: CorralConfiguration, services: CorralServices, slots: RequestSlots, logger: Logger) {
+        let redactor = Redactor(patterns: configuration.redactPatterns)
+        let cluster = services.cluster.map {
+            ClusterRouting(cluster: $0, forwarder: Forwarder(nodeID: configuration.nodeID), store: services.store)
+        }
+        site = SiteRoutes(supervisor: services.supervisor, metricsRegistry: services.metricsRegistry)
+        sessions = SessionRoutes(
+            supervisor: services.supervisor,
+            store: services.store,
+            maxBodyBytes: CorralApp.maxBodyBytes,
+            startLimiter: StartRateLimiter(perSecond: configuration.sessionStartsPerSecond),
+            redactor: redactor,
+            cluster: cluster,
+            maxSessions: configuration.maxSessions
+        )
+        streaming = StreamingRoutes(
+            supervisor: services.supervisor, events: services.supervisor.events, redactor: redactor, cluster: cluster,
+            streams: StreamLimiter(limit: configuration.maxStreamsPerToken)
+        )
+        livekit = LiveKitWebhook(
+            configuration: configuration.livekit, supervisor: services.supervisor, audit: services.auditLog, slots: slots, logger: logger
+        )
+    }
+}

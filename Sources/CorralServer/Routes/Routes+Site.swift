@@ -1,0 +1,51 @@
+extension Routes {
+    /// Outside `/api`: the probes, the dashboard page, metrics and the OpenAPI document.
+    static let site: [Route] = [
+        Route(
+            .get, "/healthz", access: .probe, limit: .none,
+            operation: .init(
+                summary: "Liveness",
+                response: .init(
+                    description: "alive",
+                    content: [("application/json", .json(#"{"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}}"#))]
+                )
+            ),
+            handler: { $0.site.healthz }
+        ),
+        Route(
+            .get, "/readyz", access: .probe, limit: .none,
+            operation: .init(
+                summary: "Readiness: the session store answers",
+                response: .init(
+                    description: "ready",
+                    content: [("application/json", .json(#"{"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}"#))]
+                ),
+                otherResponses: [
+                    .init(
+                        status: .serviceUnavailable, description: "the store cannot be reached",
+                        content: [
+                            ("application/json", .json(#"{"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}, "error": {"type": "string"}}}"#))
+                        ]
+                    )
+                ]
+            ),
+            handler: { $0.site.readyz }
+        ),
+        Route(
+            .get, "/metrics", access: .page, limit: .none,
+            operation: .init(summary: "Prometheus metrics", response: .init(description: "text exposition format", content: [("text/plain", .string)])),
+            handler: { $0.site.metrics }
+        ),
+        Route(
+            .get, "/openapi.json", access: .page, limit: .none,
+            operation: .init(summary: "This document", response: .init(description: "OpenAPI 3.1", content: [("application/json", .object)])),
+            handler: { $0.site.openAPI }
+        ),
+        // The page holds no data; what it shows comes from /api/*, with the token.
+        Route(
+            .get, "/", access: .page, limit: .none,
+            operation: .init(summary: "The dashboard page", response: .init(description: "HTML", content: [("text/html", .string)])),
+            handler: { $0.site.dashboard }
+        ),
+    ]
+}

@@ -1,0 +1,46 @@
+import CorralCore
+import Hummingbird
+import Prometheus
+
+/// The routes outside `/api`: the probes, the dashboard page, metrics and the OpenAPI document.
+struct SiteRoutes: Sendable {
+    let supervisor: Supervisor
+    let metricsRegistry: PrometheusCollectorRegistry
+    /// Written when the router is built, so that a mistake in a route's declaration shows then.
+    let openAPIDocument = OpenAPIDocument.json
+
+    @Sendable func healthz(_ request: Request, context: CorralRequestContext) async throws -> Response {
+        JSONBody.response(["status": "ok"])
+    }
+
+    /// Ready to take sessions: the store answers.
+    @Sendable func readyz(_ request: Request, context: CorralRequestContext) async throws -> Response {
+        guard await supervisor.storeIsReachable() else {
+            return JSONBody.response(["status": "unavailable", "error": "the session store cannot be reached"], status: .serviceUnavailable)
+        }
+        return JSONBody.response(["status": "ready"])
+    }
+
+    @Sendable func dashboard(_ request: Request, context: CorralRequestContext) async throws -> Response {
+        Response(
+            status: .ok,
+            headers: [
+                .contentType: "text/html; charset=utf-8",
+                .contentSecurityPolicy: "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; img-src 'self' data:",
+            ],
+            body: .init(byteBuffer: ByteBuffer(string: DashboardPage.html))
+        )
+    }
+
+    @Sendable func metrics(_ request: Request, context: CorralRequestContext) async throws -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: metricsRegistry.emitToBuffer()))
+        )
+    }
+
+    @Sendable func openAPI(_ request: Request, context: CorralRequestContext) async throws -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: openAPIDocument)))
+    }
+}
