@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "CorralCore", targets: ["CorralCore"]),
         .library(name: "CorralServer", targets: ["CorralServer"]),
         .library(name: "RedisClient", targets: ["RedisClient"]),
+        .library(name: "LiveKitWorkerProtocol", targets: ["LiveKitWorkerProtocol"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -32,6 +33,13 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        // LiveKit's agent worker protocol; knows nothing of corral.
+        .target(
+            name: "LiveKitWorkerProtocol",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .target(
             name: "CorralCore",
             dependencies: [
@@ -48,6 +56,7 @@ let package = Package(
             dependencies: [
                 "CorralCore",
                 "RedisClient",
+                "LiveKitWorkerProtocol",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

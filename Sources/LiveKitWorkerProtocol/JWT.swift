@@ -2,9 +2,10 @@ import Crypto
 import Foundation
 
 /// JSON Web Tokens signed with HMAC-SHA256 (HS256), the kind LiveKit uses for access tokens and
-/// webhooks. The MAC is swift-crypto's; this type only frames it.
-struct JWT {
-    enum Failure: Error, CustomStringConvertible {
+/// webhooks, and LiveKit server for the tokens it checks. The MAC is swift-crypto's; this type only
+/// frames it.
+public enum JWT {
+    public enum Failure: Error, CustomStringConvertible, Sendable {
         case malformed
         case wrongAlgorithm(String)
         case badSignature
@@ -12,7 +13,7 @@ struct JWT {
         case notYetValid
         case wrongIssuer
 
-        var description: String {
+        public var description: String {
             switch self {
             case .malformed: "the token is not a JWT"
             case .wrongAlgorithm(let algorithm): "the token is signed with \(algorithm), not HS256"
@@ -24,7 +25,7 @@ struct JWT {
         }
     }
 
-    static func sign(_ claims: [String: Any], secret: String) -> String {
+    public static func sign(_ claims: [String: Any], secret: String) -> String {
         let header = base64URL(Data(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
         let payload = base64URL((try? JSONSerialization.data(withJSONObject: claims, options: [.sortedKeys])) ?? Data("{}".utf8))
         let input = header + "." + payload
@@ -33,7 +34,7 @@ struct JWT {
     }
 
     /// The claims of a token signed with `secret` by `issuer`, checked for expiry with `leeway`.
-    static func verify(_ token: String, secret: String, issuer: String, leeway: TimeInterval = 60, now: Date = Date()) throws(Failure) -> [String: Any] {
+    public static func verify(_ token: String, secret: String, issuer: String, leeway: TimeInterval = 60, now: Date = Date()) throws(Failure) -> [String: Any] {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let headerData = decodeBase64URL(parts[0]), let payloadData = decodeBase64URL(parts[1]),
             let signature = decodeBase64URL(parts[2]),
