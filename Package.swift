@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .target(name: "CCorralShims"),
@@ -33,12 +34,15 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        // LiveKit's agent worker protocol; knows nothing of corral.
+        // LiveKit's agent worker protocol: the messages (generated from Proto/ by
+        // scripts/generate-livekit-protos); knows nothing of corral.
         .target(
             name: "LiveKitWorkerProtocol",
             dependencies: [
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ]
+            ],
+            exclude: ["Proto"]
         ),
         .target(
             name: "CorralCore",
@@ -105,6 +109,10 @@ let package = Package(
         .testTarget(
             name: "RedisClientTests",
             dependencies: ["RedisClient", "CorralTestSupport"]
+        ),
+        .testTarget(
+            name: "LiveKitWorkerProtocolTests",
+            dependencies: ["LiveKitWorkerProtocol", "CorralTestSupport"]
         ),
         .testTarget(
             name: "CorralServerTests",
