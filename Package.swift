@@ -127,6 +127,7 @@ let package = Package(
                 "LiveKitWorkerProtocol",
                 "CorralTestSupport",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         .testTarget(

@@ -10,8 +10,14 @@ extension WorkerConnection {
     /// One connection, from connect to its end: registers, then serves until the server closes
     /// it, it drops, or the task is cancelled. Returns how the server ended it; throws how it
     /// failed.
+    ///
+    /// Cancelled, it closes the WebSocket with a close handshake rather than by cutting the
+    /// socket: the WebSocket client runs in a task of its own, and cancellation ends the link,
+    /// on which the writer sends a close frame and the server's answer ends the reader. (Cut
+    /// under TLS, the socket would wait seconds for a close_notify it can no longer read.) A
+    /// connection still being made, or a server that does not answer, is cut a little later.
     func connectOnce() async throws -> WorkerConnectionError {
-        let (linkID, messages) = openLink()
+        let (linkID, messages, end) = openLink()
         defer { closeLink(linkID) }
         var webSocket = WebSocketClientConfiguration(
             maxFrameSize: configuration.maxMessageSize,
@@ -19,8 +25,7 @@ extension WorkerConnection {
         )
         let token = WorkerToken.make(apiKey: configuration.apiKey, apiSecret: configuration.apiSecret)
         webSocket.additionalHeaders[.authorization] = "Bearer \(token)"
-        // Bounds the wait for the server's answer to our close frame when the worker stops.
-        webSocket.closeTimeout = .seconds(2)
+        webSocket.closeTimeout = Self.closeTimeout
         let tls = configuration.endpoint.secure ? (configuration.tlsConfiguration ?? .makeClientConfiguration()) : nil
         let client = WebSocketClient(
             url: configuration.endpoint.url,
@@ -30,7 +35,17 @@ extension WorkerConnection {
         ) { inbound, outbound, _ in
             try await self.serve(inbound: inbound, outbound: outbound, messages: messages, linkID: linkID)
         }
-        let closed = try await client.run()
+        let session = Task { try await client.run() }
+        let closeTimeout = webSocket.closeTimeout
+        let closed = try await withTaskCancellationHandler {
+            try await session.value
+        } onCancel: {
+            end.finish()
+            Task {
+                try? await Task.sleep(for: closeTimeout + .seconds(1))
+                session.cancel()
+            }
+        }
         return .closed(code: closed.map { Int(UInt16(webSocketErrorCode: $0.closeCode)) }, reason: closed?.reason)
     }
 
@@ -50,6 +65,7 @@ extension WorkerConnection {
         let (events, eventSink) = AsyncStream.makeStream(of: Livekit_ServerMessage.self)
         let maxMessageSize = configuration.maxMessageSize
         let registerTimeout = configuration.registerTimeout
+        let closeTimeout = Self.closeTimeout
         try await withThrowingTaskGroup(of: SessionTask.self) { group in
             group.addTask {
                 defer { eventSink.finish() }
@@ -76,6 +92,8 @@ extension WorkerConnection {
                     for await message in messages {
                         try await self.write(message, to: outbound)
                     }
+                    // The link ended: the worker stops.
+                    try await outbound.close(.normalClosure, reason: "worker stopping")
                     return .writer(nil)
                 } catch {
                     return .writer(error)
@@ -99,10 +117,20 @@ extension WorkerConnection {
                 case .reader(let error):
                     readerEnded = true
                     readerError = error
-                case .writer(let error) where !readerEnded:
+                case .writer(let error?) where !readerEnded:
                     // A socket that cannot be written is lost even if nothing was read yet.
                     group.cancelAll()
-                    throw error ?? WorkerConnectionError.closed(code: nil, reason: nil)
+                    throw error
+                case .writer(nil) where !readerEnded:
+                    // The worker stops: its close frame is out; the server's answer ends the
+                    // reader, or the close times out.
+                    group.addTask {
+                        try await Task.sleep(for: closeTimeout)
+                        return .closeTimedOut
+                    }
+                case .closeTimedOut:
+                    group.cancelAll()
+                    return
                 case .dispatcher:
                     // It ends once the reader has ended and what was read has been handed over.
                     group.cancelAll()
@@ -115,12 +143,16 @@ extension WorkerConnection {
         }
     }
 
+    /// How long a stopping worker waits for the server's answer to its close frame.
+    static let closeTimeout: Duration = .seconds(2)
+
     /// How one of a connection's tasks ended.
     private enum SessionTask {
         case reader((any Error)?)
         case writer((any Error)?)
         case registered
         case dispatcher
+        case closeTimedOut
     }
 
     private nonisolated func write(_ message: Livekit_WorkerMessage, to outbound: WebSocketOutboundWriter) async throws {

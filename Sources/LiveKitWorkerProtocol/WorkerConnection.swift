@@ -108,12 +108,12 @@ public actor WorkerConnection: Service {
     }
 
     /// A new link for a connection about to be made; it replaces any earlier one.
-    func openLink() -> (id: Int, messages: AsyncStream<Livekit_WorkerMessage>) {
+    func openLink() -> (id: Int, messages: AsyncStream<Livekit_WorkerMessage>, end: AsyncStream<Livekit_WorkerMessage>.Continuation) {
         link?.continuation.finish()
         nextLinkID += 1
         let (messages, continuation) = AsyncStream.makeStream(of: Livekit_WorkerMessage.self)
         link = Link(id: nextLinkID, continuation: continuation)
-        return (nextLinkID, messages)
+        return (nextLinkID, messages, continuation)
     }
 
     func closeLink(_ id: Int) {

@@ -25,6 +25,8 @@ public final class LiveKitTestServer: @unchecked Sendable {
     /// The port, fixed by the first start.
     public private(set) var port = 0
     public private(set) var pid: Int32 = 0
+    /// The TLS port, when started with `--tls-port` (`wss://`).
+    public private(set) var tlsPort: Int?
     private let directory: String
     private var runs = 0
 
@@ -71,6 +73,7 @@ public final class LiveKitTestServer: @unchecked Sendable {
                 let readyPort = ready["port"] as? Int
             {
                 port = readyPort
+                tlsPort = ready["tls_port"] as? Int
                 return self
             }
             var status: Int32 = 0
