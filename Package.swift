@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "CorralCore", targets: ["CorralCore"]),
         .library(name: "CorralServer", targets: ["CorralServer"]),
         .library(name: "RedisClient", targets: ["RedisClient"]),
+        .library(name: "LiveKitWorkerProtocol", targets: ["LiveKitWorkerProtocol"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -22,6 +23,11 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // Hummingbird's WebSocket client (hummingbird-websocket's HummingbirdWSClient re-exports it).
+        .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.2"),
     ],
     targets: [
         .target(name: "CCorralShims"),
@@ -31,6 +37,23 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
+        ),
+        // LiveKit's agent worker protocol: the messages (generated from Proto/ by
+        // scripts/generate-livekit-protos) and a worker's connection; knows nothing of corral.
+        .target(
+            name: "LiveKitWorkerProtocol",
+            dependencies: [
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            exclude: ["Proto"]
         ),
         .target(
             name: "CorralCore",
@@ -48,6 +71,7 @@ let package = Package(
             dependencies: [
                 "CorralCore",
                 "RedisClient",
+                "LiveKitWorkerProtocol",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -96,6 +120,15 @@ let package = Package(
         .testTarget(
             name: "RedisClientTests",
             dependencies: ["RedisClient", "CorralTestSupport"]
+        ),
+        .testTarget(
+            name: "LiveKitWorkerProtocolTests",
+            dependencies: [
+                "LiveKitWorkerProtocol",
+                "CorralTestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
         ),
         .testTarget(
             name: "CorralServerTests",

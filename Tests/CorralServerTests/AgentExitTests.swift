@@ -27,12 +27,12 @@ struct AgentExitTests {
     @Test(arguments: testedStores)
     func agentNeverReadyIsKilledAtTheStartupTimeout(store: StoreKind) async throws {
         // Long enough for the POST to answer before it on a loaded host.
-        try await withStore(store) { location in try await TestCorral(store: location, configure: { $0.startupTimeoutSeconds = 5 }).run { client in
+        try await withStore(store) { location in try await TestCorral(store: location, configure: { $0.startupTimeoutSeconds = 10 }).run { client in
             let began = ContinuousClock.now
             let session = try await client.start(#"{"agent": "never-ready"}"#)
             #expect(session.status == "starting")
-            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(20)) { try await client.isGone(session.id) })
-            #expect(ContinuousClock.now - began >= .seconds(5), "killed before startup_timeout_seconds")
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) { try await client.isGone(session.id) })
+            #expect(ContinuousClock.now - began >= .seconds(10), "killed before startup_timeout_seconds")
             #expect(await session.nothingLeft())
         } }
     }

@@ -5,9 +5,12 @@ server SDK (``livekit-api``), with an HTTP control API for the test that drives 
 
     python livekit_test_server.py --port 0 --api-key K --api-secret S [--host 127.0.0.1]
         [--availability-timeout 10] [--assignment-url ws://...] [--register-timeout 10]
+        [--tls-port 0 --tls-cert CERT.pem --tls-key KEY.pem]
 
 prints one line of JSON once it listens, ``{"event": "ready", "port": P, "url": "ws://HOST:P"}``
-(``--port 0`` picks a free port), and runs until SIGTERM or SIGINT. The same port can be taken
+(``--port 0`` picks a free port), and runs until SIGTERM or SIGINT. With ``--tls-port`` the same
+server also listens there with TLS (for ``wss://``), and the ready line adds ``"tls_port"`` and
+``"tls_url"``; the control API stays on the plain port too. The same port can be taken
 again at once by a new process (a server restart, as a test plays it).
 
 What it does, as LiveKit server does (pkg/service/agentservice.go, pkg/agent/worker.go):
@@ -82,6 +85,7 @@ import json
 import random
 import secrets
 import signal
+import ssl
 import string
 import sys
 import time
@@ -660,14 +664,19 @@ def build_app(server):
     return app
 
 
-async def start(server, host, port):
-    """Starts serving; returns the runner and the port it listens on."""
+async def start(server, host, port, tls_port=None, tls_context=None):
+    """Starts serving; returns the runner, the port it listens on and the TLS port (or None)."""
     runner = web.AppRunner(build_app(server), handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()
     bound = site._server.sockets[0].getsockname()[1]
-    return runner, bound
+    tls_bound = None
+    if tls_context is not None:
+        tls_site = web.TCPSite(runner, host, tls_port or 0, reuse_address=True, ssl_context=tls_context)
+        await tls_site.start()
+        tls_bound = tls_site._server.sockets[0].getsockname()[1]
+    return runner, bound, tls_bound
 
 
 async def main(argv):
@@ -679,6 +688,9 @@ async def main(argv):
     parser.add_argument("--availability-timeout", type=float, default=10.0)
     parser.add_argument("--register-timeout", type=float, default=10.0)
     parser.add_argument("--assignment-url", default=None)
+    parser.add_argument("--tls-port", type=int, default=None)
+    parser.add_argument("--tls-cert", default=None)
+    parser.add_argument("--tls-key", default=None)
     arguments = parser.parse_args(argv)
     server = TestLiveKitServer(
         arguments.api_key,
@@ -687,12 +699,21 @@ async def main(argv):
         register_timeout=arguments.register_timeout,
         assignment_url=arguments.assignment_url,
     )
-    runner, port = await start(server, arguments.host, arguments.port)
+    tls_context = None
+    if arguments.tls_port is not None:
+        if not arguments.tls_cert or not arguments.tls_key:
+            parser.error("--tls-port needs --tls-cert and --tls-key")
+        tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls_context.load_cert_chain(arguments.tls_cert, arguments.tls_key)
+    runner, port, tls_port = await start(server, arguments.host, arguments.port, arguments.tls_port, tls_context)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    print(json.dumps({"event": "ready", "port": port, "url": "ws://%s:%d" % (arguments.host, port)}), flush=True)
+    ready = {"event": "ready", "port": port, "url": "ws://%s:%d" % (arguments.host, port)}
+    if tls_port is not None:
+        ready.update(tls_port=tls_port, tls_url="wss://%s:%d" % (arguments.host, tls_port))
+    print(json.dumps(ready), flush=True)
     await stop.wait()
     await runner.cleanup()
 

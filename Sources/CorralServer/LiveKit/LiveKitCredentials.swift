@@ -1,5 +1,6 @@
 import CorralCore
 import Foundation
+import LiveKitWorkerProtocol
 
 /// Access tokens for agents: an HS256 JWT issued by the API key, for the agent's identity, with a
 /// `video` grant to join the session's room, valid until the session's deadline plus a margin.

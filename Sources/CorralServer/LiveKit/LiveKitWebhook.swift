@@ -2,6 +2,7 @@ import CorralCore
 import Crypto
 import Foundation
 import Hummingbird
+import LiveKitWorkerProtocol
 import Logging
 
 /// `POST /api/livekit/webhook`: LiveKit's webhooks, authenticated the way LiveKit signs them (the

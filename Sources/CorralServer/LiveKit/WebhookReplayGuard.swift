@@ -1,4 +1,5 @@
 import Foundation
+import LiveKitWorkerProtocol
 import Synchronization
 
 /// The LiveKit events this node has acted on, by id, kept for as long as a captured delivery

@@ -2,9 +2,10 @@ import Crypto
 import Foundation
 
 /// JSON Web Tokens signed with HMAC-SHA256 (HS256), the kind LiveKit uses for access tokens and
-/// webhooks. The MAC is swift-crypto's; this type only frames it.
-struct JWT {
-    enum Failure: Error, CustomStringConvertible {
+/// webhooks, and LiveKit server for the tokens it checks. The MAC is swift-crypto's; this type only
+/// frames it.
+public enum JWT {
+    public enum Failure: Error, CustomStringConvertible, Sendable {
         case malformed
         case wrongAlgorithm(String)
         case badSignature
@@ -12,7 +13,7 @@ struct JWT {
         case notYetValid
         case wrongIssuer
 
-        var description: String {
+        public var description: String {
             switch self {
             case .malformed: "the token is not a JWT"
             case .wrongAlgorithm(let algorithm): "the token is signed with \(algorithm), not HS256"
@@ -25,9 +26,9 @@ struct JWT {
     }
 
     /// Clock skew allowed on `exp` and `nbf`.
-    static let leeway: TimeInterval = 60
+    public static let leeway: TimeInterval = 60
 
-    static func sign(_ claims: [String: Any], secret: String) -> String {
+    public static func sign(_ claims: [String: Any], secret: String) -> String {
         let header = base64URL(Data(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
         let payload = base64URL((try? JSONSerialization.data(withJSONObject: claims, options: [.sortedKeys])) ?? Data("{}".utf8))
         let input = header + "." + payload
@@ -36,7 +37,7 @@ struct JWT {
     }
 
     /// The claims of a token signed with `secret` by `issuer`, checked for expiry with `leeway`.
-    static func verify(_ token: String, secret: String, issuer: String, leeway: TimeInterval = JWT.leeway, now: Date = Date()) throws(Failure) -> [String: Any] {
+    public static func verify(_ token: String, secret: String, issuer: String, leeway: TimeInterval = JWT.leeway, now: Date = Date()) throws(Failure) -> [String: Any] {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let headerData = decodeBase64URL(parts[0]), let payloadData = decodeBase64URL(parts[1]),
             let signature = decodeBase64URL(parts[2]),
@@ -55,7 +56,8 @@ struct JWT {
         return claims
     }
 
-    static func number(_ value: Any?) -> Double? {
+    /// A numeric claim (`exp`, `nbf`, `iat`) as seconds since 1970.
+    public static func number(_ value: Any?) -> Double? {
         (value as? Double) ?? (value as? Int).map(Double.init) ?? (value as? NSNumber)?.doubleValue
     }
 

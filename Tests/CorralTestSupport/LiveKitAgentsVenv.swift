@@ -4,7 +4,7 @@ import Foundation
 /// `Tests/Fixtures/livekit-requirements.txt` (LiveKit's agent framework, protobufs, aiohttp):
 /// its python, or nil when there is none or it was made from other pins (an older venv has only
 /// livekit-api, and these tests would fail on an import instead of saying why they do not run).
-let livekitAgentsPython: String? = {
+public let livekitAgentsPython: String? = {
     let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     let venv = package.appendingPathComponent(".build/livekit-venv")
     let python = venv.appendingPathComponent("bin/python").path
@@ -14,4 +14,4 @@ let livekitAgentsPython: String? = {
     return python
 }()
 
-let livekitAgentsSkipped = "no .build/livekit-venv made from Tests/Fixtures/livekit-requirements.txt (.ci/run makes it); skipped"
+public let livekitAgentsSkipped = "no .build/livekit-venv made from Tests/Fixtures/livekit-requirements.txt (.ci/run makes it); skipped"

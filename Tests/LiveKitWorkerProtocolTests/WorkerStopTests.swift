@@ -1,0 +1,57 @@
+import CorralTestSupport
+import Foundation
+import LiveKitWorkerProtocol
+import Logging
+import ServiceLifecycle
+import Testing
+
+/// How a worker connection gives up on a server and how it stops.
+@Suite("LiveKit worker connection ends", .enabled(if: livekitAgentsPython != nil, "\(livekitAgentsSkipped)"))
+struct WorkerStopTests {
+    let connections = WorkerConnectionTests()
+
+    @Test func aRegistrationWithoutAnswerIsGivenUpAndTriedAgain() async throws {
+        try await LiveKitTestServer.with(script: LiveKitTestServer.silentScript) { server in
+            try await connections.withWorker(server, configure: { $0.registerTimeout = .seconds(1) }) { connection, delegate in
+                let retried = try await ProcessProbe.waitUntil(timeout: .seconds(30)) {
+                    try await server.control(.GET, "/control/connections")["registers"] as? Int ?? 0 >= 2
+                }
+                #expect(retried)
+                let state = await connection.state
+                #expect(!state.connected)
+                #expect(state.lastError == "LiveKit did not answer the worker's registration within 1.0 s")
+                #expect(await delegate.registrations.isEmpty)
+                #expect(await delegate.disconnects.first == state.lastError)
+                // The connection it gave up on is closed, not left open beside the new one.
+                let closed = try await ProcessProbe.waitUntil(timeout: .seconds(30)) {
+                    try await server.control(.GET, "/control/connections")["open"] as? Int ?? 0 <= 1
+                }
+                #expect(closed)
+            }
+        }
+    }
+
+    @Test func aGracefulShutdownClosesTheSocketAndEndsTheService() async throws {
+        try await LiveKitTestServer.with { server in
+            let configuration = try WorkerConnectionConfiguration(
+                livekitURL: server.url, apiKey: server.apiKey, apiSecret: server.apiSecret, agentName: "test-agent"
+            )
+            let logger = Logger(label: "livekit-worker-test")
+            let connection = WorkerConnection(configuration: configuration, delegate: RecordingDelegate(), logger: logger)
+            let group = ServiceGroup(services: [connection], logger: logger)
+            let running = Task { try await group.run() }
+            let workerID = try #require(await connections.registered(connection))
+            await group.triggerGracefulShutdown()
+            let ended = await Eventually.result(of: running, within: .seconds(20))
+            #expect(ended != nil, "the service group did not end after a graceful shutdown")
+            if ended == nil { running.cancel() }
+            #expect(await connection.state.phase == .stopped)
+            let gone = try await ProcessProbe.waitUntil(timeout: .seconds(20)) {
+                try await server.workers().first { $0["id"] as? String == workerID }?["connected"] as? Bool == false
+            }
+            #expect(gone)
+            // It stopped: it did not take the closed socket for a drop and register again.
+            #expect(try await server.workers().count == 1)
+        }
+    }
+}
