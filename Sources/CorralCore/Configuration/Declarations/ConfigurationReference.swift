@@ -1,7 +1,8 @@
 import Foundation
 
 /// The configuration's reference, made from the key declarations: the README's table of keys is
-/// this table, and a test keeps the two the same.
+/// this table. ConfigurationReferenceTests fails when the two differ, and prints the table as
+/// the README should have it.
 enum ConfigurationReference {
     /// One key: its path in the file (`agents.*.command`), its type, its default and its meaning.
     struct Row: Sendable, Equatable {
