@@ -172,6 +172,14 @@ struct ConfigurationLoaderTests {
         #expect(c.idleTimeoutSeconds == 16 && c.requestTimeoutSeconds == 17)
     }
 
+    /// `node_id: null`, as the README's example has it, and an empty `CORRAL_NODE_ID` are the
+    /// host name.
+    @Test func nullNodeIDIsTheHostName() throws {
+        #expect(try load(#"{"node_id": null}"#).nodeID == CorralConfiguration.hostName)
+        #expect(try load(nil, environment: ["CORRAL_NODE_ID": ""]).nodeID == CorralConfiguration.hostName)
+        #expect(try load(nil, environment: ["CORRAL_NODE_ID": "n2"]).nodeID == "n2")
+    }
+
     /// A profile's keys reach the profile.
     @Test func everyProfileKeyReachesTheProfile() throws {
         let profile = try #require(

@@ -4,7 +4,7 @@ import Testing
 @testable import CorralCore
 
 /// The README's Configuration section says what the key declarations say: its table of keys is
-/// the one `ConfigurationReference` makes from them.
+/// the one `ConfigurationReference` makes from them, and its example loads.
 @Suite("Configuration reference")
 struct ConfigurationReferenceTests {
     static let readme: String = {
@@ -45,5 +45,20 @@ struct ConfigurationReferenceTests {
         #expect(documented.subtracting(declared).sorted() == [], "in README.md's table, not declared")
         #expect(declared.isSuperset(of: ConfigurationLoader.keys.names + AgentProfile.keys.names.map { "agents.*." + $0 }))
         #expect(declared.isSuperset(of: LiveKitConfiguration.keys.names.map { "livekit." + $0 } + AccessToken.keys.names.map { "tokens[]." + $0 }))
+    }
+
+    /// The example loads as it is (it had `node_id: null`, which the loader refused).
+    @Test func theReadmeExampleLoads() throws {
+        let section = Self.section
+        let opening = section.range(of: "```json\n")
+        let start = try #require(opening, "the README's Configuration section has no JSON example")
+        let closing = section[start.upperBound...].range(of: "```")
+        let stop = try #require(closing)
+        let path = NSTemporaryDirectory() + "corral-readme-" + UUID().uuidString + ".json"
+        try Data(section[start.upperBound..<stop.lowerBound].utf8).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let configuration = try ConfigurationLoader.load(file: path, environment: [:], workingDirectory: "/srv")
+        #expect(configuration.nodeID == CorralConfiguration.hostName, "node_id: null is the host name")
+        #expect(configuration.agents["demo"]?.command == ["/usr/bin/env", "python3", "agent.py"])
     }
 }

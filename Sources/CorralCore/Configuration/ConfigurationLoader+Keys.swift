@@ -27,7 +27,7 @@ extension ConfigurationLoader {
                 + "database; created 0700; a relative path is inside the working directory"
         ),
         .key(
-            "node_id", .string, \.nodeID, default: .described("the host name"),
+            "node_id", .string, \.nodeID, orNull: true, default: .described("the host name"),
             check: { node in
                 node.isEmpty || node.utf8.count > 128 || !node.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) })
                     ? "1 to 128 letters, digits, '.', '_' or '-'" : nil
