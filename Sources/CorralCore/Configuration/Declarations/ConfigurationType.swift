@@ -42,17 +42,16 @@ struct ConfigurationType<Root, Value>: Sendable {
         self.read = read
     }
 
-    /// This type's values transformed once read and checked (a byte count as `UInt64`, a path
-    /// resolved). Keys inside it cannot have work for after the reading: the transformed value
-    /// has no way back to where it lands.
+    /// This type's values transformed once read and checked (a byte count as `UInt64`, a URL
+    /// without its trailing `/`). Keys inside it cannot have work for after the reading: the
+    /// transformed value has no way back to where it lands.
     func map<Other>(
-        summary: String? = nil,
         show: @escaping @Sendable (Other) -> String? = { _ in nil },
         _ transform: @escaping @Sendable (Value, ConfigurationContext<Root, Other>) throws(CorralError) -> Other
     ) -> ConfigurationType<Root, Other> {
         let read = self.read
         return ConfigurationType<Root, Other>(
-            summary: summary ?? self.summary, environment: environmentForm, members: members, show: show
+            summary: summary, environment: environmentForm, members: members, show: show
         ) { value, context throws(CorralError) in
             try transform(try read(value, context.unplaced()), context)
         }
