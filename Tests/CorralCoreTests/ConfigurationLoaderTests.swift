@@ -128,6 +128,107 @@ struct ConfigurationLoaderTests {
         #expect(message(nil, environment: ["CORRAL_AGENTS": "{"])?.contains("CORRAL_AGENTS") == true)
     }
 
+    /// Every top-level key reaches its field: each is given a value other than its default.
+    @Test func everyKeyReachesItsField() throws {
+        let directory = NSTemporaryDirectory() + "corral-keys-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for name in ["cert.pem", "key.pem"] { _ = FileManager.default.createFile(atPath: directory + "/" + name, contents: Data("x".utf8)) }
+        let digest = String(repeating: "ab", count: 32)
+        let c = try load(
+            """
+            {"listen": "0.0.0.0:9", "store": "memory", "data_dir": "state", "node_id": "n-1", "advertise_url": "https://n1:9/",
+             "heartbeat_interval_seconds": 3, "session_timeout_seconds": 10, "max_session_timeout_seconds": 20, "grace_seconds": 0.5,
+             "startup_timeout_seconds": 4, "assign_timeout_seconds": 5, "max_sessions": 6, "sweep_interval_seconds": 7,
+             "containment": "process-group", "cgroup_root": "/sys/fs/cgroup/x", "watch_interval_seconds": 8, "shutdown": "drain",
+             "drain_timeout_seconds": 9, "agents": {"a": {"command": ["a"]}, "b": {"command": ["b"]}}, "default_agent": "b",
+             "livekit": {"url": "wss://lk", "api_key": "k", "api_secret": "s", "auto_dispatch_agent": "a", "sessions_per_room": 2, "token_margin_seconds": 3},
+             "log_level": "DEBUG", "log_format": "json", "log_max_bytes": 0, "log_retention_seconds": 11, "events_webhook_url": "http://hook/",
+             "api_token": "t", "tokens": [{"name": "ops", "sha256": "\(digest)", "role": "operate"}], "audit_log": "audit/a.log",
+             "audit_log_max_bytes": 12, "redact_patterns": ["*X*"], "allowed_hosts": ["corral.lan"], "allow_unauthenticated": true,
+             "tls_cert_file": "\(directory)/cert.pem", "tls_key_file": "\(directory)/key.pem", "max_concurrent_requests": 13,
+             "max_streams_per_token": 14, "session_starts_per_second": 15, "idle_timeout_seconds": 16, "request_timeout_seconds": 17}
+            """
+        )
+        #expect(c.listen == .init(host: "0.0.0.0", port: 9) && c.store == .memory && c.dataDirectory == "/srv/state")
+        #expect(c.nodeID == "n-1" && c.advertiseURL == "https://n1:9" && c.heartbeatIntervalSeconds == 3)
+        #expect(c.sessionTimeoutSeconds == 10 && c.maxSessionTimeoutSeconds == 20 && c.graceSeconds == 0.5)
+        #expect(c.startupTimeoutSeconds == 4 && c.assignTimeoutSeconds == 5 && c.maxSessions == 6 && c.sweepIntervalSeconds == 7)
+        #expect(c.containment == .processGroup && c.cgroupRoot == "/sys/fs/cgroup/x" && c.watchIntervalSeconds == 8)
+        #expect(c.shutdown == .drain && c.drainTimeoutSeconds == 9)
+        #expect(c.agents == ["a": AgentProfile(command: ["a"]), "b": AgentProfile(command: ["b"])] && c.defaultAgent == "b")
+        var livekit = LiveKitConfiguration(url: "wss://lk", apiKey: "k", apiSecret: "s")
+        livekit.autoDispatchAgent = "a"
+        livekit.sessionsPerRoom = 2
+        livekit.tokenMarginSeconds = 3
+        #expect(c.livekit == livekit)
+        #expect(c.logLevel == .debug && c.logFormat == .json && c.logMaxBytes == 0 && c.logRetentionSeconds == 11)
+        #expect(c.eventsWebhookURL == "http://hook/" && c.apiToken == "t")
+        #expect(c.tokens == [AccessToken(name: "ops", sha256: Array(repeating: 0xAB, count: 32), role: .operate)])
+        #expect(c.auditLogPath == "/srv/state/audit/a.log" && c.auditLogMaxBytes == 12 && c.redactPatterns == ["*X*"])
+        #expect(c.allowedHosts == ["corral.lan"] && c.allowUnauthenticated)
+        #expect(c.tlsCertificateFile == directory + "/cert.pem" && c.tlsKeyFile == directory + "/key.pem")
+        #expect(c.maxConcurrentRequests == 13 && c.maxStreamsPerToken == 14 && c.sessionStartsPerSecond == 15)
+        #expect(c.idleTimeoutSeconds == 16 && c.requestTimeoutSeconds == 17)
+    }
+
+    /// `node_id: null`, as the README's example has it, and an empty `CORRAL_NODE_ID` are the
+    /// host name.
+    @Test func nullNodeIDIsTheHostName() throws {
+        #expect(try load(#"{"node_id": null}"#).nodeID == CorralConfiguration.hostName)
+        #expect(try load(nil, environment: ["CORRAL_NODE_ID": ""]).nodeID == CorralConfiguration.hostName)
+        #expect(try load(nil, environment: ["CORRAL_NODE_ID": "n2"]).nodeID == "n2")
+    }
+
+    /// A profile's keys reach the profile.
+    @Test func everyProfileKeyReachesTheProfile() throws {
+        let profile = try #require(
+            try load(
+                #"{"agents": {"a": {"command": ["a", ""], "env": {"K": "v"}, "cwd": "/tmp", "ready": "notify", "memory_limit_mb": 64, "pids_limit": 32, "cpu_limit": 0.5, "livekit": false, "prewarm": 1}}}"#
+            ).agents["a"]
+        )
+        var expected = AgentProfile(
+            command: ["a", ""], environment: ["K": "v"], workingDirectory: "/tmp", readiness: .notify, memoryLimitMB: 64, pidsLimit: 32, cpuLimit: 0.5
+        )
+        expected.prewarm = 1
+        #expect(profile == expected)
+    }
+
+    /// Numbers too large for an integer are refused by name: they stopped corral with a crash
+    /// (`user`: converting 1e30 to Int), or would have.
+    @Test(arguments: [
+        (#"{"agents": {"a": {"command": ["a"], "user": 1e30}}}"#, "agents.a.user"),
+        (#"{"agents": {"a": {"command": ["a"], "group": 1e30}}}"#, "agents.a.group"),
+        (#"{"livekit": {"url": "wss://lk", "api_key": "k", "api_secret": "s", "sessions_per_room": 1e30}}"#, "livekit.sessions_per_room"),
+        (#"{"max_sessions": 1e30}"#, "max_sessions"),
+    ])
+    func hugeNumbersAreRefusedByName(json: String, key: String) {
+        let message = message(json)
+        #expect(message?.contains(key) == true, "\(message ?? "loaded without error")")
+    }
+
+    /// The checks across keys, once every key is read.
+    @Test(arguments: [
+        (#"{"api_token": "a", "api_token_file": "/etc/hostname"}"#, "api_token_file: set either api_token or api_token_file"),
+        (#"{"tls_cert_file": "/etc/hostname"}"#, "tls_cert_file and tls_key_file: set both"),
+        (#"{"livekit": {"url": "wss://lk", "api_key": "k"}}"#, "livekit: api_secret or api_secret_file is required"),
+        (#"{"livekit": {"url": "wss://lk", "api_key": "k", "api_secret": "s", "api_secret_file": "/etc/hostname"}}"#, "livekit: set api_secret or api_secret_file, not both"),
+        (#"{"agents": {"a": {"command": ["a"], "livekit": true}}}"#, "agents.a.livekit: a LiveKit agent needs the livekit configuration"),
+        (#"{"max_session_timeout_seconds": 100}"#, "session_timeout_seconds: 14400 is above max_session_timeout_seconds (100)"),
+    ])
+    func keysThatDependOnOthers(json: String, expected: String) {
+        let message = message(json)
+        #expect(message?.contains(expected) == true, "\(message ?? "loaded without error")")
+    }
+
+    /// A value from the environment is named by its variable, inside objects too.
+    @Test func nestedEnvironmentValuesNameTheVariable() {
+        #expect(message(nil, environment: ["CORRAL_LIVEKIT": #"{"url": "wss://lk", "api_key": ""}"#])?.contains("CORRAL_LIVEKIT.api_key") == true)
+        #expect(message(nil, environment: ["CORRAL_AGENTS": #"{"a": {"command": ["a"], "ready": "soon"}}"#])?.contains("CORRAL_AGENTS.a.ready") == true)
+        #expect(message(nil, environment: ["CORRAL_MAX_SESSIONS": "0"])?.contains("CORRAL_MAX_SESSIONS") == true)
+        #expect(message(nil, environment: ["CORRAL_LIVEKIT": #"{"url": "wss://lk", "api_key": "k"}"#])?.contains("CORRAL_LIVEKIT: api_secret") == true)
+    }
+
     @Test func missingFileIsAnError() {
         #expect(throws: CorralError.self) {
             try ConfigurationLoader.load(file: "/nonexistent/corral.json", environment: [:])

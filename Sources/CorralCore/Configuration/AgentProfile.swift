@@ -1,7 +1,7 @@
 /// How corral starts one kind of agent.
 public struct AgentProfile: Sendable, Equatable {
     /// When a freshly spawned agent counts as running.
-    public enum Readiness: String, Sendable, Equatable {
+    public enum Readiness: String, Sendable, Equatable, CaseIterable {
         /// As soon as it has been spawned.
         case exec
         /// Once it sends `READY=1` to `$NOTIFY_SOCKET`.

@@ -3,7 +3,8 @@ import Logging
 
 /// Everything `corral serve` runs with. Defaults are the embedded ones: a demo agent, an SQLite
 /// store in `corral-data/` under the working directory. `ConfigurationLoader` builds it from a
-/// JSON file and the environment.
+/// JSON file and the environment; the key that sets each field is declared with it in
+/// `ConfigurationLoader.keys`, and a field's value here is that key's default.
 public struct CorralConfiguration: Sendable {
     public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
         public var host: String

@@ -1,0 +1,52 @@
+extension ConfigurationLoader {
+    /// What one key says about another, checked once every key is read and settled (keys are
+    /// read in the order they are declared, not the file's: a key naming an agent profile is
+    /// checked against the profiles `agents` defines, not the demo profile that stands in until
+    /// `agents` is read). `given` holds the keys that were given, by path (`livekit.api_secret`),
+    /// with the name a message uses for each.
+    static func check(_ configuration: CorralConfiguration, given: [String: String]) throws(CorralError) {
+        func label(_ path: String) -> String { given[path] ?? path }
+        func isGiven(_ path: String) -> Bool { given[path] != nil }
+
+        if configuration.sessionTimeoutSeconds > configuration.maxSessionTimeoutSeconds {
+            throw configurationError(
+                "\(label("session_timeout_seconds")): \(ConfigurationReference.json(configuration.sessionTimeoutSeconds)) is above "
+                    + "max_session_timeout_seconds (\(ConfigurationReference.json(configuration.maxSessionTimeoutSeconds)))"
+            )
+        }
+        if isGiven("api_token"), isGiven("api_token_file") {
+            throw configurationError("\(label("api_token_file")): set either api_token or api_token_file, not both")
+        }
+        guard isGiven("tls_cert_file") == isGiven("tls_key_file") else {
+            throw configurationError("tls_cert_file and tls_key_file: set both, or neither")
+        }
+        if configuration.livekit != nil {
+            switch (isGiven("livekit.api_secret"), isGiven("livekit.api_secret_file")) {
+            case (true, true): throw configurationError("\(label("livekit")): set api_secret or api_secret_file, not both")
+            case (false, false): throw configurationError("\(label("livekit")): api_secret or api_secret_file is required")
+            default: break
+            }
+        }
+        try checkProfiles(configuration, livekitKey: label("livekit"))
+    }
+
+    /// Keys that name an agent profile, and what profiles need of other keys.
+    private static func checkProfiles(_ configuration: CorralConfiguration, livekitKey: String) throws(CorralError) {
+        let profiles = configuration.agents.keys.sorted().joined(separator: ", ")
+        if let agent = configuration.livekit?.autoDispatchAgent, configuration.agents[agent] == nil {
+            throw configurationError("\(livekitKey).auto_dispatch_agent: '\(agent)' is not one of the agent profiles (\(profiles))")
+        }
+        if configuration.livekit == nil, let name = configuration.agents.keys.sorted().first(where: { configuration.agents[$0]!.livekit }) {
+            throw configurationError("agents.\(name).livekit: a LiveKit agent needs the livekit configuration (url, api_key, api_secret)")
+        }
+        let idle = configuration.agents.values.reduce(0) { $0 + $1.prewarm }
+        if idle > configuration.maxSessions {
+            throw configurationError(
+                "agents: \(idle) prewarmed idle agents do not fit in max_sessions (\(configuration.maxSessions)); idle agents count toward it"
+            )
+        }
+        guard configuration.agents[configuration.defaultAgent] != nil else {
+            throw configurationError("default_agent: '\(configuration.defaultAgent)' is not one of the agent profiles (\(profiles))")
+        }
+    }
+}
