@@ -18,6 +18,8 @@ public struct CorralServices: Sendable {
     public let auditLog: AuditLog
     /// With a Redis store: this node's place among the others.
     public let cluster: Cluster?
+    /// The LiveKit agent workers (profiles with `livekit_worker`), if any.
+    public let livekitWorkers: LiveKitWorkers?
 }
 
 public enum CorralApp {
@@ -67,7 +69,10 @@ public enum CorralApp {
             containment: containment,
             metricsRegistry: registry,
             auditLog: try AuditLog(path: configuration.resolvedAuditLogPath, maxBytes: configuration.auditLogMaxBytes, logger: logger),
-            cluster: redis.map { Cluster(configuration: configuration, client: $0, supervisor: supervisor, logger: logger) }
+            cluster: redis.map { Cluster(configuration: configuration, client: $0, supervisor: supervisor, logger: logger) },
+            livekitWorkers: try LiveKitWorkers.make(
+                configuration: configuration, supervisor: supervisor, metrics: LiveKitWorkerMetrics(factory: factory), logger: logger
+            )
         )
     }
 
@@ -95,6 +100,7 @@ public enum CorralApp {
             app.addServices(services.supervisor)
             if let webhook = webhookService(configuration, services, logger) { app.addServices(webhook) }
             if let cluster = services.cluster { app.addServices(cluster) }
+            if let workers = services.livekitWorkers { app.addServices(workers) }
         }
         app.beforeServerStarts {
             try await services.supervisor.prepare()
@@ -111,10 +117,12 @@ public enum CorralApp {
     public static func run(configuration: CorralConfiguration, services: CorralServices, logger: Logger) async throws {
         let app = try buildApplication(configuration: configuration, services: services, logger: logger, includingSupervisor: false)
         // Stopped in reverse order: the supervisor first (the server still answers while it
-        // drains), the webhook last (it still delivers the events of the last ends).
+        // drains, and LiveKit workers still report the jobs that end), the webhook last (it still
+        // delivers the events of the last ends).
         var ordered: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let webhook = webhookService(configuration, services, logger) { ordered.append(.init(service: webhook)) }
         if let cluster = services.cluster { ordered.append(.init(service: cluster)) }
+        if let workers = services.livekitWorkers { ordered.append(.init(service: workers)) }
         ordered += [.init(service: BoundedShutdown(service: app, limit: serverShutdownLimit, logger: logger)), .init(service: services.supervisor)]
         let group = ServiceGroup(
             configuration: .init(

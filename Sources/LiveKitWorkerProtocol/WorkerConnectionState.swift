@@ -30,4 +30,7 @@ public struct WorkerConnectionState: Sendable, Equatable {
     public internal(set) var retryAt: Date?
 
     public var connected: Bool { phase == .registered }
+
+    /// A connection that has not run yet.
+    public init() {}
 }

@@ -57,6 +57,11 @@ extension AgentProfile {
                     + "minted for it (see LiveKit)"
             ),
             .key(
+                "livekit_worker", .object(LiveKitWorkerSettings.keys, "an object"), \.livekitWorker,
+                doc: "register a LiveKit agent worker for the profile: jobs LiveKit dispatches to it run as its sessions "
+                    + "(see LiveKit agent worker)"
+            ),
+            .key(
                 "prewarm", .integer(minimum: 0, maximum: 1000), \.prewarm, orNull: true,
                 doc: "idle agents of the profile kept loaded and ready, to be handed sessions; they count toward `max_sessions` "
                     + "(see Prewarmed agents)"

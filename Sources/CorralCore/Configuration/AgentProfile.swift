@@ -25,6 +25,8 @@ public struct AgentProfile: Sendable, Equatable {
     public var livekit = false
     /// Idle agents of this profile kept running, loaded and ready, to be handed sessions.
     public var prewarm = 0
+    /// Register a LiveKit agent worker for the profile and run the jobs it is dispatched.
+    public var livekitWorker: LiveKitWorkerSettings?
 
     public init(
         command: [String],

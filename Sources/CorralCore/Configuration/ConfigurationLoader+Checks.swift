@@ -39,6 +39,23 @@ extension ConfigurationLoader {
         if configuration.livekit == nil, let name = configuration.agents.keys.sorted().first(where: { configuration.agents[$0]!.livekit }) {
             throw configurationError("agents.\(name).livekit: a LiveKit agent needs the livekit configuration (url, api_key, api_secret)")
         }
+        if configuration.livekit == nil, let name = configuration.agents.keys.sorted().first(where: { configuration.agents[$0]!.livekitWorker != nil }) {
+            throw configurationError(
+                "agents.\(name).livekit_worker: a LiveKit agent worker needs the livekit configuration (url, api_key, api_secret)"
+            )
+        }
+        var workers: [String: String] = [:]
+        for name in configuration.agents.keys.sorted() {
+            guard let worker = configuration.agents[name]!.livekitWorker else { continue }
+            let registration = "\(worker.agentName)/\(worker.jobType.rawValue)"
+            if let other = workers[registration] {
+                throw configurationError(
+                    "agents.\(name).livekit_worker: profiles '\(other)' and '\(name)' would both register for agent_name "
+                        + "'\(worker.agentName)' (\(worker.jobType.rawValue) jobs); give each its own agent_name"
+                )
+            }
+            workers[registration] = name
+        }
         let idle = configuration.agents.values.reduce(0) { $0 + $1.prewarm }
         if idle > configuration.maxSessions {
             throw configurationError(

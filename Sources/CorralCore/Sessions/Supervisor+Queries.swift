@@ -76,3 +76,23 @@ extension Supervisor {
         }
     }
 }
+
+/// What a LiveKit worker asks before it takes a job.
+public struct WorkerConditions: Sendable, Equatable {
+    /// corral takes new sessions (not draining or stopping).
+    public let accepting: Bool
+    /// `max_sessions` leaves room for one more.
+    public let hasRoom: Bool
+    public let storeReachable: Bool
+}
+
+extension Supervisor {
+    public var workerConditions: WorkerConditions {
+        WorkerConditions(accepting: accepting, hasRoom: table.hasRoom, storeReachable: storeReachable)
+    }
+
+    /// Live sessions of `agent` that run LiveKit jobs (after a restart: the adopted ones).
+    public func jobSessions(of agent: String) -> [SessionRecord] {
+        table.sessions.filter { $0.record.agent == agent && $0.record.livekitJobID != nil }.map(\.snapshot)
+    }
+}
