@@ -20,6 +20,8 @@ public struct CorralServices: Sendable {
     public let cluster: Cluster?
     /// The LiveKit agent workers (profiles with `livekit_worker`), if any.
     public let livekitWorkers: LiveKitWorkers?
+    /// The last hour's activity, for the dashboard.
+    public let activity: ActivityRecorder
 }
 
 public enum CorralApp {
@@ -72,7 +74,8 @@ public enum CorralApp {
             cluster: redis.map { Cluster(configuration: configuration, client: $0, supervisor: supervisor, logger: logger) },
             livekitWorkers: try LiveKitWorkers.make(
                 configuration: configuration, supervisor: supervisor, metrics: LiveKitWorkerMetrics(factory: factory), logger: logger
-            )
+            ),
+            activity: ActivityRecorder(supervisor: supervisor)
         )
     }
 
@@ -101,6 +104,7 @@ public enum CorralApp {
             if let webhook = webhookService(configuration, services, logger) { app.addServices(webhook) }
             if let cluster = services.cluster { app.addServices(cluster) }
             if let workers = services.livekitWorkers { app.addServices(workers) }
+            app.addServices(services.activity)
         }
         app.beforeServerStarts {
             try await services.supervisor.prepare()
@@ -123,6 +127,7 @@ public enum CorralApp {
         if let webhook = webhookService(configuration, services, logger) { ordered.append(.init(service: webhook)) }
         if let cluster = services.cluster { ordered.append(.init(service: cluster)) }
         if let workers = services.livekitWorkers { ordered.append(.init(service: workers)) }
+        ordered.append(.init(service: services.activity))
         ordered += [.init(service: BoundedShutdown(service: app, limit: serverShutdownLimit, logger: logger)), .init(service: services.supervisor)]
         let group = ServiceGroup(
             configuration: .init(

@@ -69,6 +69,14 @@ struct JSONWriter {
         bytes.append(contentsOf: String(value).utf8)
     }
 
+    /// A finite number, rounded to three decimals (loads, ratios); not finite is written null.
+    mutating func number(_ value: Double) {
+        separate()
+        guard value.isFinite else { return bytes.append(contentsOf: "null".utf8) }
+        let rounded = (value * 1000).rounded() / 1000
+        bytes.append(contentsOf: (rounded == rounded.rounded() ? String(Int64(rounded)) : String(rounded)).utf8)
+    }
+
     mutating func bool(_ value: Bool) {
         separate()
         bytes.append(contentsOf: (value ? "true" : "false").utf8)

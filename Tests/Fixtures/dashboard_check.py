@@ -4,7 +4,8 @@
 usage: dashboard_check.py CHROMIUM URL EXPECTED_IDS END_ID SCREENSHOT [dark]
 (with DASHBOARD_TOKEN set, the token is entered into the page's token form first)
 
-Loads URL, waits until the session table shows exactly EXPECTED_IDS (comma-separated), clicks
+Loads URL, waits until the session table shows exactly EXPECTED_IDS (comma-separated) and the
+last hour's chart shows them (with no LiveKit workers panel: the test's corral has none), clicks
 the End button of END_ID with a real mouse click, accepts the confirmation dialog, waits until
 that row is gone, opens the first remaining session (process tree and log), and saves a
 screenshot. Exits 0 on success, 1 with a message otherwise."""
@@ -136,6 +137,12 @@ def main():
         rows = "Array.from(document.querySelectorAll('tr.session')).map(r => r.dataset.id).sort().join(',')"
         wait_until(lambda: tools.evaluate(rows) == ",".join(expected), what=f"the table to list {expected}")
         wait_until(lambda: tools.evaluate("document.getElementById('live').className") == "on", what="the event stream")
+        # The last hour's chart: sixty minutes, the current one showing the sessions listed.
+        wait_until(lambda: tools.evaluate("document.querySelectorAll('#activity .minute').length") == 60, what="the activity chart")
+        wait_until(lambda: tools.evaluate("document.querySelector('#activity .minute:last-child .bar.sessions').style.height") != "0%",
+                   what="the current minute's sessions in the chart")
+        if tools.evaluate("document.getElementById('workers-section').style.display") != "none":
+            raise RuntimeError("the LiveKit workers panel shows although corral has no workers")
         box = tools.evaluate(
             f"(() => {{ const r = document.querySelector('button.end[data-id=\"{end_id}\"]').getBoundingClientRect();"
             " return {x: r.x + r.width / 2, y: r.y + r.height / 2}; })()")

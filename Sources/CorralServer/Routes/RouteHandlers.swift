@@ -8,6 +8,7 @@ struct RouteHandlers: Sendable {
     let sessions: SessionRoutes
     let streaming: StreamingRoutes
     let livekit: LiveKitWebhook
+    let operators: OperatorRoutes
 
     init(configuration: CorralConfiguration, services: CorralServices, slots: RequestSlots, logger: Logger) {
         let redactor = Redactor(patterns: configuration.redactPatterns)
@@ -28,6 +29,7 @@ struct RouteHandlers: Sendable {
             supervisor: services.supervisor, events: services.supervisor.events, redactor: redactor, cluster: cluster,
             streams: StreamLimiter(limit: configuration.maxStreamsPerToken)
         )
+        operators = OperatorRoutes(workers: services.livekitWorkers, activity: services.activity)
         livekit = LiveKitWebhook(
             configuration: configuration.livekit, supervisor: services.supervisor, audit: services.auditLog, slots: slots, logger: logger
         )
