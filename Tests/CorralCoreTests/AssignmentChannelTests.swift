@@ -48,15 +48,15 @@ struct AssignmentChannelTests {
         #expect(await agent.value == message.count + 1)
     }
 
-    @Test func anAgentThatNeverAnswersTimesOut() async throws {
+    /// Without its timeout the exchange would never return: the time limit fails the test then
+    /// (how long it took is not asserted: the machine may be busy).
+    @Test(.timeLimit(.minutes(1))) func anAgentThatNeverAnswersTimesOut() async throws {
         try ProcessMonitor.shared.start()
         let channel = try AssignmentChannel()
         let agent = Self.agent(channel, reply: nil)
-        let began = ContinuousClock.now
         await #expect(throws: AssignmentChannel.Failure.self) {
             try await channel.exchange(Data("{}".utf8), timeout: .milliseconds(300), monitor: .shared)
         }
-        #expect(ContinuousClock.now - began < .seconds(5))
         channel.close()
         _ = await agent.value
     }

@@ -249,13 +249,13 @@ struct SecurityTests {
             #expect(connected == 0)
             let partial = "GET /healthz HTTP/1.1\r\nHost: x\r\n"
             _ = partial.withCString { send(fd, $0, strlen($0), 0) }
-            var timeout = timeval(tv_sec: 10, tv_usec: 0)
+            // Closed (or answered 4xx) by the server, not given up by this side's own timeout.
+            var timeout = timeval(tv_sec: 60, tv_usec: 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            let began = ContinuousClock.now
             var buffer = [UInt8](repeating: 0, count: 512)
             let got = recv(fd, &buffer, buffer.count, 0)
-            #expect(got <= 0 || String(decoding: buffer.prefix(got), as: UTF8.self).hasPrefix("HTTP/1.1 4"), "the server answered \(got) bytes")
-            #expect(ContinuousClock.now - began < .seconds(8), "the idle connection was kept open")
+            #expect(got >= 0, "the idle connection was kept open (errno \(errno))")
+            #expect(got == 0 || String(decoding: buffer.prefix(max(0, got)), as: UTF8.self).hasPrefix("HTTP/1.1 4"), "the server answered \(got) bytes")
         }
     }
 
