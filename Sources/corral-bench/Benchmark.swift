@@ -37,6 +37,12 @@ struct Benchmark: AsyncParsableCommand {
     @Option(help: "Where results are written.")
     var output = "bench/results"
 
+    @Option(help: "Cycles of the spaced starts and ends (one every 100 ms), per run.")
+    var spacedCycles = 100
+
+    @Option(help: "Cold and warm LiveKit jobs (needs .build/livekit-venv; 0: skip).")
+    var livekitCycles = 30
+
     func run() async throws {
         let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         let work = NSTemporaryDirectory() + "corral-bench-" + UUID().uuidString
@@ -85,6 +91,9 @@ struct Benchmark: AsyncParsableCommand {
                 report.warmReady.append(readiness.warm)
                 print("run \(run)/\(runs): burst")
                 report.bursts.append(try await Scenarios.burst(corral, count: 100, run: run))
+                print("run \(run)/\(runs): spaced starts and ends")
+                report.spacedStart.append(try await Scenarios.spacedStart(corral, cycles: spacedCycles, every: .milliseconds(100)))
+                report.spacedEnd.append(try await Scenarios.spacedEnd(corral, cycles: spacedCycles, every: .milliseconds(100)))
                 if run == 1 {
                     report.modeLine = corralLog(directory).contains("containment=cgroup") ? "cgroup" : "process-group"
                 }
@@ -93,6 +102,28 @@ struct Benchmark: AsyncParsableCommand {
                 throw error
             }
             await corral.stop()
+            print("run \(run)/\(runs): end with process groups")
+            var groups = config
+            groups["containment"] = "process-group"
+            let groupsDirectory = directory + "-groups"
+            try FileManager.default.createDirectory(atPath: groupsDirectory, withIntermediateDirectories: true)
+            let groupCorral = try await BenchCorral.start(executable: corralBinary, directory: groupsDirectory, config: groups)
+            do {
+                report.processGroupEnd.append(try await Scenarios.endLatency(groupCorral, cycles: max(cycles / 2, 1)))
+            } catch {
+                await groupCorral.stop()
+                throw error
+            }
+            await groupCorral.stop()
+        }
+        let python = repository + "/.build/livekit-venv/bin/python"
+        if livekitCycles > 0, FileManager.default.isExecutableFile(atPath: python) {
+            print("LiveKit worker: \(livekitCycles) cold and warm jobs, 100 jobs across three nodes")
+            let directory = work + "/livekit"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            report.livekit = try await Scenarios.livekitJobs(
+                corralBinary: corralBinary, python: python, repository: repository, work: directory, tag: tag, cycles: livekitCycles
+            )
         }
         let sizes = scale.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         if !sizes.isEmpty {

@@ -15,6 +15,10 @@ struct Report: Codable {
     var coldReady: [Distribution] = []
     var warmReady: [Distribution] = []
     var bursts: [Scenarios.Burst] = []
+    var spacedStart: [Distribution] = []
+    var spacedEnd: [Distribution] = []
+    var processGroupEnd: [Distribution] = []
+    var livekit: Scenarios.LiveKitJobs?
     var scale: [Scenarios.Scale] = []
     var leftBehind = 0
 
@@ -56,6 +60,7 @@ struct Report: Codable {
             "| 100 concurrent POSTs | \(ms(bursts.map(\.startWallMS).median)) | \(bursts.map(\.errors).reduce(0, +)) |",
             "| 100 concurrent DELETEs | \(ms(bursts.map(\.endWallMS).median)) | |",
         ]
+        lines += extraLines(limitStart: limitStart, limitEnd: limitEnd)
         if !scale.isEmpty {
             lines += [
                 "",

@@ -42,18 +42,22 @@ enum Scenarios {
         let startWallMS: Double
         let endWallMS: Double
         let errors: Int
+        /// corral's CPU time (user + system, all threads) during the POSTs, per start.
+        var cpuMSPerStart: Double? = nil
     }
 
     /// `count` concurrent POSTs, then `count` concurrent DELETEs.
     static func burst(_ corral: BenchCorral, count: Int, run: Int) async throws -> Burst {
         let ids = (0..<count).map { "burst-\(run)-\($0)" }
+        let cpuBefore = corral.usage().cpuSeconds
         let (startWall, startErrors) = try await concurrently(ids, width: count) { id in
             try await corral.timed(.POST, "/api/sessions", body: #"{"agent": "cooperative", "session_id": "\#(id)"}"#, expect: 201)
         }
+        let cpuPerStart = (corral.usage().cpuSeconds - cpuBefore) * 1000 / Double(count)
         let (endWall, endErrors) = try await concurrently(ids, width: count) { id in
             try await corral.timed(.DELETE, "/api/sessions/\(id)", expect: 200)
         }
-        return Burst(startWallMS: startWall, endWallMS: endWall, errors: startErrors + endErrors)
+        return Burst(startWallMS: startWall, endWallMS: endWall, errors: startErrors + endErrors, cpuMSPerStart: cpuPerStart)
     }
 
     struct Scale: Codable {

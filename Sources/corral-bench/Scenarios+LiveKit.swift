@@ -1,0 +1,195 @@
+import AsyncHTTPClient
+import CleanSpawn
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// corral as a LiveKit worker, against the test LiveKit agent server (the venv's python): how
+/// long from an offer to `JS_RUNNING`, cold and warm, and 100 jobs offered at once to three
+/// nodes.
+extension Scenarios {
+    struct LiveKitJobs: Codable {
+        let cold: Distribution
+        let warm: Distribution
+        /// 100 jobs dispatched at once across three nodes: until every one is `JS_RUNNING`.
+        let spreadWallMS: Double
+        let spreadErrors: Int
+        /// Jobs each node took.
+        let perNode: [Int]
+    }
+
+    static let livekitKey = "APIbench"
+    static let livekitSecret = "corral-bench-secret-0123456789-0123456789"
+
+    static func livekitJobs(corralBinary: String, python: String, repository: String, work: String, tag: String, cycles: Int) async throws -> LiveKitJobs {
+        let server = try await BenchLiveKitServer.start(python: python, script: repository + "/Tests/Fixtures/livekit_test_server.py", directory: work)
+        defer { server.stop() }
+        func config(_ node: Int, maxJobs: Int) -> [String: Any] {
+            [
+                "store": "sqlite:corral.db", "node_id": "bench-\(node)", "grace_seconds": 1, "max_sessions": 200,
+                "session_starts_per_second": 1_000_000, "default_agent": "lk-cold",
+                "livekit": ["url": server.url, "api_key": livekitKey, "api_secret": livekitSecret],
+                "agents": [
+                    "lk-cold": ["command": ["sleep", "100000"], "env": ["CORRAL_BENCH": tag], "livekit_worker": ["agent_name": "bench-cold", "max_jobs": maxJobs]],
+                    "lk-warm": [
+                        "command": ["/usr/bin/python3", repository + "/bench/prewarm_agent.py"], "ready": "notify", "prewarm": 2,
+                        "env": ["CORRAL_BENCH": tag], "livekit_worker": ["agent_name": "bench-warm", "max_jobs": maxJobs],
+                    ],
+                ],
+            ]
+        }
+        var nodes: [BenchCorral] = []
+        defer { for node in nodes { kill(node.pid, SIGTERM) } }
+        for node in 0..<3 {
+            let directory = work + "/livekit-\(node)"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            nodes.append(try await BenchCorral.start(executable: corralBinary, directory: directory, config: config(node, maxJobs: 50)))
+        }
+        try await server.waitForWorkers(6)
+        var cold: [Double] = []
+        var warm: [Double] = []
+        for index in 0..<cycles {
+            cold.append(try await server.dispatchUntilRunning(agent: "bench-cold", room: "cold-\(index)"))
+            try await server.endAll()
+            try await server.waitForIdleAgents(nodes, 2)
+            warm.append(try await server.dispatchUntilRunning(agent: "bench-warm", room: "warm-\(index)"))
+            try await server.endAll()
+        }
+        let rooms = (0..<100).map { "spread-\($0)" }
+        let (wall, errors) = try await concurrently(rooms, width: 100) { room in
+            try await server.dispatchUntilRunning(agent: "bench-cold", room: room)
+        }
+        let perNode = try await nodes.asyncMap { node in
+            let reply = try await node.request(.GET, "/api/sessions")
+            let json = try JSONSerialization.jsonObject(with: Data(reply.body.readableBytesView)) as? [String: Any]
+            return (json?["sessions"] as? [Any])?.count ?? 0
+        }
+        try await server.endAll()
+        for node in nodes { await node.stop() }
+        nodes = []
+        return LiveKitJobs(cold: Distribution(cold), warm: Distribution(warm), spreadWallMS: wall, spreadErrors: errors, perNode: perNode)
+    }
+}
+
+/// The test LiveKit agent server (`Tests/Fixtures/livekit_test_server.py`) for the benchmark.
+final class BenchLiveKitServer: @unchecked Sendable {
+    let pid: Int32
+    let port: Int
+    let client: HTTPClient
+    var url: String { "ws://127.0.0.1:\(port)" }
+
+    static func start(python: String, script: String, directory: String) async throws -> BenchLiveKitServer {
+        let output = directory + "/livekit-server.log"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let arguments = [python, script, "--port", "0", "--api-key", Scenarios.livekitKey, "--api-secret", Scenarios.livekitSecret]
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: Int32 = 0
+        guard withCleanSpawnAttributes({ posix_spawn(&pid, python, &actions, &$0, argv, environ) }) == 0 else {
+            throw BenchError("cannot start the test LiveKit server")
+        }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            let log = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+            if let range = log.range(of: "\"port\": "), let port = Int(log[range.upperBound...].prefix(while: \.isNumber)) {
+                return BenchLiveKitServer(pid: pid, port: port)
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        kill(pid, SIGKILL)
+        throw BenchError("the test LiveKit server did not start: \(output)")
+    }
+
+    private init(pid: Int32, port: Int) {
+        self.pid = pid
+        self.port = port
+        client = HTTPClient(eventLoopGroup: .singletonMultiThreadedEventLoopGroup)
+    }
+
+    func stop() {
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        try? client.syncShutdown()
+    }
+
+    func control(_ method: HTTPMethod, _ path: String, body: [String: Any]? = nil) async throws -> [String: Any] {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/control/\(path)")
+        request.method = method
+        if let body { request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body))) }
+        let response = try await client.execute(request, timeout: .seconds(60))
+        let bytes = try await response.body.collect(upTo: 16 << 20)
+        return (try JSONSerialization.jsonObject(with: Data(bytes.readableBytesView)) as? [String: Any]) ?? [:]
+    }
+
+    func waitForWorkers(_ count: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            let workers = try await control(.GET, "workers")["workers"] as? [[String: Any]] ?? []
+            if workers.count(where: { $0["connected"] as? Bool == true }) >= count { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw BenchError("the corral nodes did not register with the test LiveKit server")
+    }
+
+    func waitForIdleAgents(_ nodes: [BenchCorral], _ count: Int) async throws {
+        for node in nodes {
+            let deadline = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < deadline {
+                let reply = try await node.request(.GET, "/api/prewarm")
+                let idle = (try JSONSerialization.jsonObject(with: Data(reply.body.readableBytesView)) as? [String: Any])?["idle"] as? [[String: Any]] ?? []
+                if idle.count(where: { $0["state"] as? String == "ready" }) >= count { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+    }
+
+    /// Milliseconds from the dispatch (the offer follows at once) to the job's `JS_RUNNING`.
+    func dispatchUntilRunning(agent: String, room: String) async throws -> Double {
+        let began = ContinuousClock.now
+        let dispatched = try await control(.POST, "dispatch", body: ["room": room, "agent_name": agent])
+        guard dispatched["outcome"] as? String == "assigned", let id = dispatched["job_id"] as? String else {
+            throw BenchError("no worker took the job: \(dispatched)")
+        }
+        let deadline = began + .seconds(60)
+        while ContinuousClock.now < deadline {
+            let job = try await control(.GET, "jobs/\(id)")
+            if let statuses = job["statuses"] as? [[String: Any]], statuses.contains(where: { $0["status"] as? String == "JS_RUNNING" }) {
+                return (ContinuousClock.now - began).ms
+            }
+            try await Task.sleep(for: .milliseconds(1))
+        }
+        throw BenchError("job \(id) never ran")
+    }
+
+    /// Ends every running job and waits for their ends to be reported.
+    func endAll() async throws {
+        let jobs = try await control(.GET, "jobs")["jobs"] as? [[String: Any]] ?? []
+        let running = jobs.filter { ($0["status"] as? String) == "JS_RUNNING" }.compactMap { $0["id"] as? String }
+        for id in running { _ = try await control(.POST, "jobs/\(id)/terminate") }
+        let deadline = ContinuousClock.now + .seconds(60)
+        for id in running {
+            while ContinuousClock.now < deadline {
+                let job = try await control(.GET, "jobs/\(id)")
+                if (job["status"] as? String) != "JS_RUNNING" { break }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+        }
+    }
+}
+
+extension Array {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var result: [T] = []
+        for element in self { result.append(try await transform(element)) }
+        return result
+    }
+}
