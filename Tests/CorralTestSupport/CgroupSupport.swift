@@ -31,6 +31,9 @@ public enum CgroupSupport {
             }
         }
         try? "1".write(toFile: path + "/cgroup.kill", atomically: false, encoding: .utf8)
-        for _ in 0..<100 where rmdir(path) != 0 { usleep(10_000) }
+        for _ in 0..<100 {
+            if rmdir(path) == 0 || errno == ENOENT { break }
+            usleep(10_000)
+        }
     }
 }
