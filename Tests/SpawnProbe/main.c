@@ -142,6 +142,21 @@ int main(int argc, char **argv) {
         return 1;
     }
 
+    // The agent is past execve, but its dynamic loader may still have files of its own open
+    // (/etc/ld.so.cache): wait until it sleeps (10 s at most, then look anyway).
+    char wchan_path[64];
+    snprintf(wchan_path, sizeof(wchan_path), "/proc/%d/wchan", (int)result.pid);
+    for (int tries = 0; tries < 10000; tries++) {
+        char wchan[128] = "";
+        FILE *file = fopen(wchan_path, "r");
+        if (file) {
+            if (!fgets(wchan, sizeof(wchan), file)) wchan[0] = '\0';
+            fclose(file);
+        }
+        if (strstr(wchan, "nanosleep")) break;
+        usleep(1000);
+    }
+
     // What the agent (sleeping, past execve) has, against what it should have.
     int expected[4] = {sources[SOURCE_STDIN], sources[SOURCE_OUTPUT], sources[SOURCE_OUTPUT], sources[SOURCE_INHERIT]};
     const char *expected_names[4] = {source_names[SOURCE_STDIN], source_names[SOURCE_OUTPUT], source_names[SOURCE_OUTPUT],
