@@ -47,9 +47,10 @@ public final class ProcessMonitor: Sendable {
     private let inotifyFD: Int32
     private let ownSessionID: Int32
     private let state = Mutex(State())
-    /// Held while a child is spawned and registered, so the reaper never mistakes a fresh
-    /// leader for an orphan.
-    private let spawnGate = NSLock()
+    /// Spawns pass it shared (side by side), from the clone until the new leader is registered;
+    /// the monitor's thread handles what epoll reports only while it holds it exclusively. See
+    /// `withSpawnGate`.
+    private let spawnGate = SpawnGate()
 
     private init() {
         epollFD = corral_epoll_create()
@@ -77,13 +78,21 @@ public final class ProcessMonitor: Sendable {
         Syscall.signalEventFD(sigchldFD)
     }
 
-    /// Runs `body` (which spawns a leader and calls `watch`) so that the reaper cannot reap the new
-    /// leader before it is registered.
+    /// Runs `body` (which spawns a leader, tells the supervisor its pid and calls `watch`) while
+    /// the monitor's thread does nothing. Spawns on other threads run beside it; the monitor
+    /// waits for all of them, and new ones wait while it works. Two things rest on this:
+    /// - the reaper never takes a fresh leader, not yet registered, for an orphan and reaps it;
+    /// - whatever a new agent sends (`READY=1` on the notify socket) is received by a readable
+    ///   handler that runs after `body` has returned, so the supervisor hears of the leader's pid
+    ///   (told inside `body`) before it hears from the agent, never the other way round (it
+    ///   would drop the message as coming from a process of no session).
+    /// `body` must not call `withSpawnGate` again (the gate is not recursive).
     public func withSpawnGate<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
-        spawnGate.lock()
-        defer { spawnGate.unlock() }
-        return try body()
+        try spawnGate.shared(body)
     }
+
+    /// Whether the monitor's thread waits for spawns to leave the gate (for tests).
+    var isWaitingForSpawns: Bool { spawnGate.exclusiveWaiters > 0 }
 
     /// Watches a leader; `handler` runs on the monitor thread once it has exited and been reaped.
     public func watch(_ pidFD: PidFD, onExit handler: @escaping ExitHandler) throws(SystemError) -> UInt64 {
@@ -92,7 +101,8 @@ public final class ProcessMonitor: Sendable {
         return token
     }
 
-    /// Calls `handler` on the monitor thread whenever `fd` is readable. The fd stays the caller's.
+    /// Calls `handler` on the monitor thread whenever `fd` is readable, never while a spawn is in
+    /// `withSpawnGate`. The fd stays the caller's.
     public func watchReadable(_ fd: Int32, handler: @escaping ReadableHandler) throws(SystemError) -> UInt64 {
         let token = register(.readable(fd, handler), leader: nil)
         try add(fd, token: token, what: "fd \(fd)")
@@ -152,31 +162,43 @@ public final class ProcessMonitor: Sendable {
         var tokens = [UInt64](repeating: 0, count: 64)
         while true {
             let count = tokens.withUnsafeMutableBufferPointer { buffer in
-                corral_epoll_wait(epollFD, buffer.baseAddress, Int32(buffer.count), -1)
+                corral_epoll_wait(epollFD, buffer.baseAddress!, Int32(buffer.count), -1)
             }
             if count < 0 { continue }  // EINTR
-            for token in tokens[0..<Int(count)] {
-                if token == Token.sigchld {
-                    Syscall.drainEventFD(sigchldFD)
-                    reapChildren()
-                    continue
-                }
-                if token == Token.inotify {
-                    corral_inotify_drain(inotifyFD)
-                    reaped.pulse()
-                    continue
-                }
-                switch state.withLock({ $0.watches[token] }) {
-                case .leader(let pidFD, let handler)?:
-                    guard let status = pidFD.reapIfExited() else { continue }
-                    finishLeader(token: token, status: status, handler: handler)
-                case .readable(_, let handler)?:
-                    handler()
-                case nil:
-                    continue
-                }
+            // The whole batch is handled with no spawn in flight (see `withSpawnGate`).
+            let outcome = spawnGate.exclusive { handle(tokens[0..<Int(count)]) }
+            var reapedAny = outcome.reapedAny
+            if outcome.reapBlocked { reapOneByOne(reapedAny: &reapedAny) }
+            if reapedAny { reaped.pulse() }
+        }
+    }
+
+    /// Under the exclusive gate.
+    private func handle(_ batch: ArraySlice<UInt64>) -> (reapedAny: Bool, reapBlocked: Bool) {
+        var reapedAny = false
+        var reapBlocked = false
+        for token in batch {
+            if token == Token.sigchld {
+                Syscall.drainEventFD(sigchldFD)
+                reapBlocked = !reapChildren(reapedAny: &reapedAny) || reapBlocked
+                continue
+            }
+            if token == Token.inotify {
+                corral_inotify_drain(inotifyFD)
+                reaped.pulse()
+                continue
+            }
+            switch state.withLock({ $0.watches[token] }) {
+            case .leader(let pidFD, let handler)?:
+                guard let status = pidFD.reapIfExited() else { continue }
+                finishLeader(token: token, status: status, handler: handler)
+            case .readable(_, let handler)?:
+                handler()
+            case nil:
+                continue
             }
         }
+        return (reapedAny, reapBlocked)
     }
 
     private func finishLeader(token: UInt64, status: ExitStatus, handler: ExitHandler) {
@@ -187,32 +209,25 @@ public final class ProcessMonitor: Sendable {
 
     /// Reaps every exited child that belongs to a session: leaders (reported) and orphans
     /// adopted as subreaper (whose session differs from corral's own). Children in corral's
-    /// own session are not corral's agents: they are left for whoever started them.
-    private func reapChildren() {
-        var reapedAny = false
-        var blocked = false
-        withSpawnGate {
-            while true {
-                var pid: Int32 = 0
-                var code: Int32 = 0
-                var status: Int32 = 0
-                guard corral_waitid_pid(-1, 1, &pid, &code, &status) == 0, pid > 0 else { break }
-                guard reapOne(pid, reapedAny: &reapedAny) else {
-                    blocked = true
-                    break
-                }
-            }
+    /// own session are not corral's agents: they are left for whoever started them. Under the
+    /// exclusive gate. Returns false if a zombie that is not ours blocks waitid(P_ALL).
+    private func reapChildren(reapedAny: inout Bool) -> Bool {
+        while true {
+            var pid: Int32 = 0
+            var code: Int32 = 0
+            var status: Int32 = 0
+            guard corral_waitid_pid(-1, 1, &pid, &code, &status) == 0, pid > 0 else { return true }
+            guard reapOne(pid, reapedAny: &reapedAny) else { return false }
         }
-        if blocked {
-            // A zombie that is not ours blocks waitid(P_ALL): look at each child instead. The
-            // scan reads /proc for every child, so it runs outside the spawn gate (spawns wait on
-            // it); each reap takes the gate again.
-            let zombies = ProcFS.childrenOfCurrentProcess().filter { ProcFS.stat($0)?.isZombie == true }
-            for zombie in zombies {
-                _ = withSpawnGate { reapOne(zombie, reapedAny: &reapedAny) }
-            }
+    }
+
+    /// Looks at each child instead of waitid(P_ALL). The scan reads /proc for every child, so it
+    /// runs outside the gate (spawns would wait on it); each reap takes the gate again.
+    private func reapOneByOne(reapedAny: inout Bool) {
+        let zombies = ProcFS.childrenOfCurrentProcess().filter { ProcFS.stat($0)?.isZombie == true }
+        for zombie in zombies {
+            _ = spawnGate.exclusive { reapOne(zombie, reapedAny: &reapedAny) }
         }
-        if reapedAny { reaped.pulse() }
     }
 
     /// Returns false if `pid` is not a child corral may reap.
