@@ -115,7 +115,7 @@ let package = Package(
         .executableTarget(name: "corral-spawn-probe", dependencies: ["CCorralShims"], path: "Tests/SpawnProbe"),
         .testTarget(
             name: "CorralCoreTests",
-            dependencies: ["CorralCore", "CorralTestSupport", "RedisClient"]
+            dependencies: ["CCorralShims", "CorralCore", "CorralTestSupport", "RedisClient"]
         ),
         .testTarget(
             name: "RedisClientTests",

@@ -1,22 +1,34 @@
 // Spawning an agent. The child makes only raw syscalls up to execve and reports a failure
 // through a close-on-exec pipe, so the parent knows synchronously whether execve happened.
 //
-// The usual path is vfork-style, as posix_spawn does: clone with CLONE_VM | CLONE_VFORK on a
-// stack of its own. Nothing of corral's address space is copied (a fork of corral copies its
-// page tables, makes every page copy-on-write, and the child tears that copy down again at
-// execve: most of the cost of a start, measured). The child shares corral's memory until execve,
-// so it writes nothing but its own stack, and calls no libc function that keeps state (setuid
-// and friends go through syscall(): glibc's wrappers would try to reach corral's threads).
+// Supported kernels: Linux 5.3 and later (clone3, pidfd_open; corral holds every agent by a
+// pidfd). The strategies, in the order they are tried (`corral_spawn_strategy`; a request may
+// force one, so that tests run each on any host):
 //
-// On x86-64 that clone is clone3 with CLONE_INTO_CGROUP, so the child starts in its cgroup.
-// Elsewhere (and on kernels before 5.7) it is clone, and the child joins its cgroup itself by
-// writing 0 to cgroup.procs; a move like that takes the cgroup core's process-move lock for
-// writing, which waits out an RCU grace period now and then: 15-20 ms for one start in fifty on
-// this host (traced), the start p99.
+// vfork-style, as posix_spawn does: clone with CLONE_VM | CLONE_VFORK on a stack of its own.
+// Nothing of corral's address space is copied (a fork of corral copies its page tables, makes
+// every page copy-on-write, and the child tears that copy down again at execve: most of the cost
+// of a start, measured). The child shares corral's memory until execve, so it writes nothing but
+// its own stack, and calls no libc function that keeps state (setuid and friends go through
+// syscall(): glibc's wrappers would try to reach corral's threads).
+// - VFORK_CLONE3: on x86-64 that clone is clone3 with CLONE_INTO_CGROUP (5.7), so the child
+//   starts in its cgroup.
+// - VFORK_CLONE: elsewhere, on 5.3-5.6, or when the cgroup refuses CLONE_INTO_CGROUP, it is
+//   clone, and the child joins its cgroup itself by writing 0 to cgroup.procs; a move like that
+//   takes the cgroup core's process-move lock for writing, which waits out an RCU grace period
+//   now and then: 15-20 ms for one start in fifty on this host (traced), the start p99.
+// - VFORK_WHOLE_TABLE: both of those give the child a descriptor table of its own with only
+//   what it needs (CLOSE_RANGE_UNSHARE, 5.9; see the slots below). Before 5.9 the child copies
+//   corral's whole table and closes all of it.
+// - FORK: a held child (one the caller places before it runs) cannot share memory with a parent
+//   that is suspended until execve, so it is forked with clone3 (CLONE_PIDFD, optionally
+//   CLONE_INTO_CGROUP).
+// - FORK_CLONE: where a seccomp filter refuses clone3 with ENOSYS (Docker's default profile
+//   does, so that libcs fall back), a held child without a cgroup is forked with clone. The
+//   vfork-style spawn falls back to clone by itself there.
 //
-// A held child (one the caller places before it runs) cannot share memory with a parent that
-// is suspended until execve, so it is forked with clone3 (CLONE_PIDFD, optionally
-// CLONE_INTO_CGROUP), as are all children on kernels without CLONE_PIDFD for clone (< 5.2).
+// Two spawns on two threads run side by side: nothing here is shared between them but the
+// descriptor slots, of which there are several sets.
 #define _GNU_SOURCE
 #include "corral_shims.h"
 
@@ -40,9 +52,6 @@
 #ifndef CLONE_INTO_CGROUP
 #define CLONE_INTO_CGROUP 0x200000000ULL
 #endif
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
 #ifndef CLOSE_RANGE_UNSHARE
 #define CLOSE_RANGE_UNSHARE (1U << 1)
 #endif
@@ -61,9 +70,7 @@ struct corral_clone_args {
     uint64_t cgroup;
 };
 
-enum { STEP_NONE = 0, STEP_SETUP = 1, STEP_CHDIR = 2, STEP_EXEC = 3, STEP_CGROUP = 4 };
-
-static void child_fail(int pipe_fd, int step) {
+static void child_fail(int pipe_fd, corral_spawn_step step) {
     int report[2] = {step, errno};
     ssize_t ignored = write(pipe_fd, report, sizeof(report));
     (void)ignored;
@@ -80,8 +87,34 @@ static int child_off_targets(const corral_spawn_request *request, int fd, int pi
     if (!child_is_target(request, fd)) return fd;
     int floor = request->inherit_fd >= 0 && request->inherit_target_fd >= 10 ? request->inherit_target_fd + 1 : 10;
     int moved = fcntl(fd, F_DUPFD_CLOEXEC, floor);
-    if (moved < 0) child_fail(pipe_fd, STEP_SETUP);
+    if (moved < 0) child_fail(pipe_fd, CORRAL_SPAWN_STEP_SETUP);
     return moved;
+}
+
+// Closes every descriptor from `lo` to `hi`.
+static void child_close_range(unsigned lo, unsigned hi) {
+    if (lo > hi || syscall(SYS_close_range, lo, hi, 0) == 0) return;
+    // Kernels before 5.9.
+    for (unsigned fd = lo; fd <= hi && fd < 65536; fd++) (void)close((int)fd);
+}
+
+// Closes every descriptor from `first` on but the `count` in `keep` (-1 for none).
+static void child_close_all_but(int first, int *keep, int count) {
+    // A few numbers: sorted in place, by insertion.
+    for (int i = 1; i < count; i++) {
+        for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+            int moved = keep[j];
+            keep[j] = keep[j - 1];
+            keep[j - 1] = moved;
+        }
+    }
+    unsigned from = (unsigned)first;
+    for (int i = 0; i < count; i++) {
+        if (keep[i] < 0 || (unsigned)keep[i] < from) continue;
+        child_close_range(from, (unsigned)keep[i] - 1);
+        from = (unsigned)keep[i] + 1;
+    }
+    child_close_range(from, ~0U);
 }
 
 // Runs in the child: no allocation, no locks, only syscalls.
@@ -97,9 +130,9 @@ static void child_exec(const corral_spawn_request *request, int pipe_fd, int hol
     }
     sigset_t empty;
     sigemptyset(&empty);
-    if (sigprocmask(SIG_SETMASK, &empty, NULL) != 0) child_fail(pipe_fd, STEP_SETUP);
+    if (sigprocmask(SIG_SETMASK, &empty, NULL) != 0) child_fail(pipe_fd, CORRAL_SPAWN_STEP_SETUP);
 
-    if (setsid() < 0) child_fail(pipe_fd, STEP_SETUP);
+    if (setsid() < 0) child_fail(pipe_fd, CORRAL_SPAWN_STEP_SETUP);
 
     // Every source is first moved off the numbers the child installs (0-2, the inherited
     // descriptor's target), since any of them may be one of those numbers: a dup2 onto it would
@@ -111,33 +144,28 @@ static void child_exec(const corral_spawn_request *request, int pipe_fd, int hol
     int stdin_fd = child_off_targets(request, request->stdin_fd, pipe_fd);
     int output_fd = child_off_targets(request, request->output_fd, pipe_fd);
     int inherit_fd = request->inherit_fd >= 0 ? child_off_targets(request, request->inherit_fd, pipe_fd) : -1;
-    if (dup2(stdin_fd, 0) < 0) child_fail(pipe_fd, STEP_SETUP);
-    if (dup2(output_fd, 1) < 0) child_fail(pipe_fd, STEP_SETUP);
-    if (dup2(output_fd, 2) < 0) child_fail(pipe_fd, STEP_SETUP);
-    if (inherit_fd >= 0 && dup2(inherit_fd, request->inherit_target_fd) < 0) child_fail(pipe_fd, STEP_SETUP);
+    if (dup2(stdin_fd, 0) < 0) child_fail(pipe_fd, CORRAL_SPAWN_STEP_SETUP);
+    if (dup2(output_fd, 1) < 0) child_fail(pipe_fd, CORRAL_SPAWN_STEP_SETUP);
+    if (dup2(output_fd, 2) < 0) child_fail(pipe_fd, CORRAL_SPAWN_STEP_SETUP);
+    if (inherit_fd >= 0 && dup2(inherit_fd, request->inherit_target_fd) < 0) child_fail(pipe_fd, CORRAL_SPAWN_STEP_SETUP);
 
     if (request->set_ids) {
         // Groups first: after setuid the right to change them is gone.
         // Raw syscalls: they change this process alone, which is what a child needs.
-        if (syscall(SYS_setgroups, (size_t)request->group_count, request->groups) != 0) child_fail(pipe_fd, STEP_SETUP);
-        if (syscall(SYS_setgid, request->gid) != 0) child_fail(pipe_fd, STEP_SETUP);
-        if (syscall(SYS_setuid, request->uid) != 0) child_fail(pipe_fd, STEP_SETUP);
+        if (syscall(SYS_setgroups, (size_t)request->group_count, request->groups) != 0) child_fail(pipe_fd, CORRAL_SPAWN_STEP_SETUP);
+        if (syscall(SYS_setgid, request->gid) != 0) child_fail(pipe_fd, CORRAL_SPAWN_STEP_SETUP);
+        if (syscall(SYS_setuid, request->uid) != 0) child_fail(pipe_fd, CORRAL_SPAWN_STEP_SETUP);
     }
 
     // After dropping privileges, so the directory is entered with the agent's own rights.
-    if (request->cwd != NULL && chdir(request->cwd) != 0) child_fail(pipe_fd, STEP_CHDIR);
+    if (request->cwd != NULL && chdir(request->cwd) != 0) child_fail(pipe_fd, CORRAL_SPAWN_STEP_CHDIR);
 
-    // Nothing of corral's (listening socket, database, pidfds) may leak into the agent.
-    int first_closed = (request->inherit_fd >= 0 && request->inherit_target_fd == 3) ? 4 : 3;
-    if (syscall(SYS_close_range, first_closed, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
-        for (int fd = first_closed; fd < 65536; fd++) {
-            if (fd != pipe_fd && fd != request->inherit_target_fd) (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
-        }
-    }
-    if (request->inherit_fd >= 0 && request->inherit_target_fd > 3) {
-        (void)fcntl(request->inherit_target_fd, F_SETFD, 0);
-    }
-
+    // Nothing of corral's (listening socket, database, pidfds) may leak into the agent. Closed
+    // now rather than at execve (it costs the same): a held child waits for its placement
+    // first, and other spawns' report pipes, copied into it with the rest, must not stay open
+    // meanwhile (each of those spawns waits for its pipe's last writer to go).
+    int keep[3] = {pipe_fd, hold_fd, request->inherit_fd >= 0 ? request->inherit_target_fd : -1};
+    child_close_all_but(3, keep, 3);
     if (hold_fd >= 0) {
         // Wait for the parent to place us; EOF without a byte means "do not run".
         char go = 0;
@@ -149,7 +177,7 @@ static void child_exec(const corral_spawn_request *request, int pipe_fd, int hol
     }
 
     execve(request->path, request->argv, request->envp);
-    child_fail(pipe_fd, STEP_EXEC);
+    child_fail(pipe_fd, CORRAL_SPAWN_STEP_EXEC);
 }
 
 static pid_t clone3_with(struct corral_clone_args *args) {
@@ -158,64 +186,98 @@ static pid_t clone3_with(struct corral_clone_args *args) {
 
 // Descriptors the vfork-style child takes with it, at low numbers of their own.
 //
-// A child normally gets a copy of corral's whole descriptor table and closes every descriptor at
-// execve: with 10,000 sessions (a pidfd each) that was most of a start, and it grew with every
-// session (perf: filp_flush, dnotify_flush in do_close_on_exec). Instead the child shares the
-// table at clone (CLONE_FILES) and its first act is close_range(boundary, ~0,
-// CLOSE_RANGE_UNSHARE): the kernel gives it a table of only the descriptors below `boundary`.
-// What it needs is first duplicated into these slots, reserved once, low, and held on /dev/null
-// between spawns. A lock keeps one spawn at a time on them.
+// A child normally gets a copy of corral's whole descriptor table and has to close every one
+// (at execve, as close-on-exec, or before): with 10,000 sessions (a pidfd each) that was most of
+// a start, and it grew with every session (perf: filp_flush, dnotify_flush in
+// do_close_on_exec). Instead the child shares the table at clone (CLONE_FILES) and its first act
+// is close_range(boundary, ~0, CLOSE_RANGE_UNSHARE): the kernel gives it a table of only the
+// descriptors below `boundary`.
+// What it needs is first duplicated into slots, reserved once, low, and held on /dev/null
+// between spawns.
+//
+// A spawn holds its slots from filling them until the child has called execve, so one set
+// would let one spawn run at a time (the parent is suspended in the clone until then, however
+// long the child takes). There are several sets, each with a lock of its own, all reserved
+// together so they are all low: spawns on different threads take different sets. The child
+// closes the other sets' descriptors (and anything else below the boundary) right after
+// unsharing, so it never keeps another spawn's pipe or log open.
 enum { SLOT_STDIN, SLOT_OUTPUT, SLOT_REPORT, SLOT_CGROUP, SLOT_INHERIT, SLOT_COUNT };
+// corral spawns on four threads (SpawnExecutor); the rest is room for spawns from elsewhere.
+enum { SLOT_SETS = 8 };
+
+struct slot_set {
+    pthread_mutex_t lock;
+    int fd[SLOT_COUNT];
+};
 
 static struct {
-    pthread_mutex_t lock;
-    int state;  // 0 not yet reserved, 1 in use, -1 unusable (reserving or unsharing failed)
-    int null_fd;
-    int fd[SLOT_COUNT];
+    pthread_once_t once;
+    // Set once, by slots_reserve.
+    int reserved;
     int boundary;
-} slots = {PTHREAD_MUTEX_INITIALIZER, 0, -1, {-1, -1, -1, -1, -1}, 0};
+    int null_fd;
+    // Set (atomically) when a child could not unshare its table (kernels before 5.9).
+    int unusable;
+    struct slot_set set[SLOT_SETS];
+} slots = {.once = PTHREAD_ONCE_INIT, .null_fd = -1};
 
-// Under the lock.
-static int slots_reserve(void) {
-    if (slots.state != 0) return slots.state > 0;
-    slots.state = -1;
+static void slots_reserve(void) {
+    for (int i = 0; i < SLOT_SETS; i++) pthread_mutex_init(&slots.set[i].lock, NULL);
     slots.null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (slots.null_fd < 0) return 0;
-    for (int i = 0; i < SLOT_COUNT; i++) {
+    if (slots.null_fd < 0) return;
+    int taken = 0;
+    for (; taken < SLOT_SETS * SLOT_COUNT; taken++) {
         // Never 0-2: the child installs its own there.
-        slots.fd[i] = fcntl(slots.null_fd, F_DUPFD_CLOEXEC, 3);
-        if (slots.fd[i] < 0) {
-            for (int j = 0; j < i; j++) close(slots.fd[j]);
-            close(slots.null_fd);
-            return 0;
-        }
-        if (slots.fd[i] + 1 > slots.boundary) slots.boundary = slots.fd[i] + 1;
+        int fd = fcntl(slots.null_fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0) break;
+        slots.set[taken / SLOT_COUNT].fd[taken % SLOT_COUNT] = fd;
+        if (fd + 1 > slots.boundary) slots.boundary = fd + 1;
     }
-    slots.state = 1;
-    return 1;
+    if (taken < SLOT_SETS * SLOT_COUNT) {
+        for (int i = 0; i < taken; i++) close(slots.set[i / SLOT_COUNT].fd[i % SLOT_COUNT]);
+        close(slots.null_fd);
+        slots.null_fd = -1;
+        return;
+    }
+    slots.reserved = 1;
 }
 
-// Under the lock: points the slots back at /dev/null, so no spawn keeps a log or cgroup open.
-static void slots_clear(void) {
-    for (int i = 0; i < SLOT_COUNT; i++) (void)dup3(slots.null_fd, slots.fd[i], O_CLOEXEC);
+// A set of slots, locked; NULL if there are none (they could not be reserved, or this kernel
+// cannot unshare a table).
+static struct slot_set *slots_acquire(void) {
+    pthread_once(&slots.once, slots_reserve);
+    if (!slots.reserved || __atomic_load_n(&slots.unusable, __ATOMIC_RELAXED)) return NULL;
+    for (int i = 0; i < SLOT_SETS; i++) {
+        if (pthread_mutex_trylock(&slots.set[i].lock) == 0) return &slots.set[i];
+    }
+    // All in use: wait for one, a different one for each thread as far as there are sets.
+    struct slot_set *set = &slots.set[(unsigned)syscall(SYS_gettid) % SLOT_SETS];
+    pthread_mutex_lock(&set->lock);
+    return set;
 }
 
-// Under the lock: `copy` gets the slot numbers in place of the caller's descriptors.
-static int slots_fill(const corral_spawn_request *request, int pipe_fd, corral_spawn_request *copy, int *child_pipe_fd) {
+// Points the slots back at /dev/null, so no spawn keeps a log or cgroup open, and unlocks them.
+static void slots_release(struct slot_set *set) {
+    for (int i = 0; i < SLOT_COUNT; i++) (void)dup3(slots.null_fd, set->fd[i], O_CLOEXEC);
+    pthread_mutex_unlock(&set->lock);
+}
+
+// `copy` gets the slot numbers in place of the caller's descriptors.
+static int slots_fill(struct slot_set *set, const corral_spawn_request *request, int pipe_fd, corral_spawn_request *copy, int *child_pipe_fd) {
     *copy = *request;
-    if (dup3(request->stdin_fd, slots.fd[SLOT_STDIN], O_CLOEXEC) < 0) return 0;
-    copy->stdin_fd = slots.fd[SLOT_STDIN];
-    if (dup3(request->output_fd, slots.fd[SLOT_OUTPUT], O_CLOEXEC) < 0) return 0;
-    copy->output_fd = slots.fd[SLOT_OUTPUT];
-    if (dup3(pipe_fd, slots.fd[SLOT_REPORT], O_CLOEXEC) < 0) return 0;
-    *child_pipe_fd = slots.fd[SLOT_REPORT];
+    if (dup3(request->stdin_fd, set->fd[SLOT_STDIN], O_CLOEXEC) < 0) return 0;
+    copy->stdin_fd = set->fd[SLOT_STDIN];
+    if (dup3(request->output_fd, set->fd[SLOT_OUTPUT], O_CLOEXEC) < 0) return 0;
+    copy->output_fd = set->fd[SLOT_OUTPUT];
+    if (dup3(pipe_fd, set->fd[SLOT_REPORT], O_CLOEXEC) < 0) return 0;
+    *child_pipe_fd = set->fd[SLOT_REPORT];
     if (request->cgroup_fd >= 0) {
-        if (dup3(request->cgroup_fd, slots.fd[SLOT_CGROUP], O_CLOEXEC) < 0) return 0;
-        copy->cgroup_fd = slots.fd[SLOT_CGROUP];
+        if (dup3(request->cgroup_fd, set->fd[SLOT_CGROUP], O_CLOEXEC) < 0) return 0;
+        copy->cgroup_fd = set->fd[SLOT_CGROUP];
     }
     if (request->inherit_fd >= 0) {
-        if (dup3(request->inherit_fd, slots.fd[SLOT_INHERIT], O_CLOEXEC) < 0) return 0;
-        copy->inherit_fd = slots.fd[SLOT_INHERIT];
+        if (dup3(request->inherit_fd, set->fd[SLOT_INHERIT], O_CLOEXEC) < 0) return 0;
+        copy->inherit_fd = set->fd[SLOT_INHERIT];
     }
     return 1;
 }
@@ -225,8 +287,10 @@ struct shared_child {
     int pipe_fd;
     // Started inside its cgroup (CLONE_INTO_CGROUP): nothing to join.
     int in_cgroup;
-    // > 0: the table is shared; unshare it keeping the descriptors below this.
+    // > 0: the table is shared; unshare it keeping the descriptors below this, of which only
+    // `keep` (the child's slots) stay open.
     int files_boundary;
+    const int *keep;
     // Set by the child (shared memory) when it could not unshare (kernels before 5.9).
     volatile int unshare_failed;
 };
@@ -235,17 +299,26 @@ struct shared_child {
 // into it, then goes on as any child.
 static int shared_child_main(void *argument) {
     struct shared_child *child = argument;
-    if (child->files_boundary > 0 && syscall(SYS_close_range, (unsigned)child->files_boundary, ~0U, CLOSE_RANGE_UNSHARE) != 0) {
-        // Nothing may be touched in a table corral's threads are using: give up, the parent
-        // starts this agent again without sharing.
-        child->unshare_failed = 1;
-        _exit(127);
+    if (child->files_boundary > 0) {
+        if (syscall(SYS_close_range, (unsigned)child->files_boundary, ~0U, CLOSE_RANGE_UNSHARE) != 0) {
+            // Nothing may be touched in a table corral's threads are using: give up, the parent
+            // starts this agent again without sharing.
+            child->unshare_failed = 1;
+            _exit(127);
+        }
+        // The table is the child's own now: drop what other spawns have in their slots (their
+        // report pipes must not wait for this child's execve) and whatever else is that low.
+        for (int fd = 3; fd < child->files_boundary; fd++) {
+            int kept = 0;
+            for (int i = 0; i < SLOT_COUNT; i++) kept |= child->keep[i] == fd;
+            if (!kept) (void)close(fd);
+        }
     }
     int pipe_fd = child->pipe_fd;
     if (child->request.cgroup_fd >= 0 && !child->in_cgroup) {
         int procs = openat(child->request.cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
-        if (procs < 0) child_fail(pipe_fd, STEP_CGROUP);
-        if (write(procs, "0", 1) != 1) child_fail(pipe_fd, STEP_CGROUP);
+        if (procs < 0) child_fail(pipe_fd, CORRAL_SPAWN_STEP_CGROUP);
+        if (write(procs, "0", 1) != 1) child_fail(pipe_fd, CORRAL_SPAWN_STEP_CGROUP);
         close(procs);
     }
     child_exec(&child->request, pipe_fd, -1);
@@ -287,16 +360,30 @@ __asm__(
     ".size corral_clone3_shared, .-corral_clone3_shared\n"
     ".popsection\n");
 
-// Set once clone3 has said it cannot (kernel before 5.7: ENOSYS, E2BIG or EINVAL).
+// Set once clone3 has said it cannot (kernel before 5.7: E2BIG or EINVAL for CLONE_INTO_CGROUP;
+// ENOSYS from a seccomp filter).
 static int clone3_shared_unsupported;
 #endif
 
-static pid_t clone_shared_with(struct shared_child *child, int share_files, int *pidfd) {
+// Which system call the vfork-style clone may use.
+enum clone_choice { CLONE_EITHER, CLONE_ONLY_CLONE3, CLONE_ONLY_CLONE };
+
+// Clones the vfork-style child; `*used_clone3` says how. -1 with errno ENOSYS if `choice`
+// cannot be met on this architecture.
+static pid_t clone_shared_with(struct shared_child *child, int share_files, enum clone_choice choice, int *pidfd, int *used_clone3) {
+    *used_clone3 = 0;
+#ifndef CORRAL_HAVE_CLONE3_SHARED
+    if (choice == CLONE_ONLY_CLONE3) {
+        errno = ENOSYS;
+        return -1;
+    }
+#endif
     void *stack = mmap(NULL, SHARED_CHILD_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stack == MAP_FAILED) return -1;
     pid_t pid = -1;
+    int clone3_errno = 0;
 #ifdef CORRAL_HAVE_CLONE3_SHARED
-    if (!__atomic_load_n(&clone3_shared_unsupported, __ATOMIC_RELAXED)) {
+    if (choice == CLONE_ONLY_CLONE3 || (choice == CLONE_EITHER && !__atomic_load_n(&clone3_shared_unsupported, __ATOMIC_RELAXED))) {
         struct corral_clone_args args;
         memset(&args, 0, sizeof(args));
         args.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | (share_files ? CLONE_FILES : 0);
@@ -312,15 +399,19 @@ static pid_t clone_shared_with(struct shared_child *child, int share_files, int 
         long got = corral_clone3_shared(&args, sizeof(args), shared_child_main, child);
         if (got >= 0) {
             pid = (pid_t)got;
+            *used_clone3 = 1;
         } else {
             if (got == -ENOSYS || got == -E2BIG || got == -EINVAL) __atomic_store_n(&clone3_shared_unsupported, 1, __ATOMIC_RELAXED);
             // Any other refusal (the cgroup's, say) is met again below, where the child reports
             // the step that failed.
             child->in_cgroup = 0;
+            clone3_errno = (int)-got;
         }
     }
 #endif
-    if (pid < 0) {
+    if (pid < 0 && choice == CLONE_ONLY_CLONE3) {
+        errno = clone3_errno;
+    } else if (pid < 0) {
         int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD | (share_files ? CLONE_FILES : 0);
         pid = clone(shared_child_main, (char *)stack + SHARED_CHILD_STACK, flags, child, pidfd);
     }
@@ -330,40 +421,50 @@ static pid_t clone_shared_with(struct shared_child *child, int share_files, int 
     return pid;
 }
 
-// Starts the vfork-style child; returns when it has called execve or exited. -1 with errno
-// EINVAL when the kernel does not know CLONE_PIDFD.
-static pid_t clone_shared(const corral_spawn_request *request, int pipe_fd, int *pidfd) {
+// Starts the vfork-style child; returns when it has called execve or exited, with `*used` set.
+static pid_t clone_shared(const corral_spawn_request *request, int pipe_fd, int *pidfd, corral_spawn_strategy *used) {
+    enum clone_choice choice = request->strategy == CORRAL_SPAWN_VFORK_CLONE3 ? CLONE_ONLY_CLONE3
+                               : request->strategy == CORRAL_SPAWN_VFORK_CLONE ? CLONE_ONLY_CLONE
+                                                                                : CLONE_EITHER;
     struct shared_child child;
-    memset(&child, 0, sizeof(child));
-    pthread_mutex_lock(&slots.lock);
-    if (slots_reserve()) {
+    int used_clone3 = 0;
+    struct slot_set *set = request->strategy == CORRAL_SPAWN_VFORK_WHOLE_TABLE ? NULL : slots_acquire();
+    if (set) {
+        memset(&child, 0, sizeof(child));
         pid_t pid = -1;
-        int saved = EINVAL;
-        if (slots_fill(request, pipe_fd, &child.request, &child.pipe_fd)) {
+        int saved = 0;
+        int filled = slots_fill(set, request, pipe_fd, &child.request, &child.pipe_fd);
+        if (filled) {
             child.files_boundary = slots.boundary;
-            pid = clone_shared_with(&child, 1, pidfd);
+            child.keep = set->fd;
+            pid = clone_shared_with(&child, 1, choice, pidfd, &used_clone3);
             saved = errno;
         }
-        slots_clear();
+        slots_release(set);
         if (pid > 0 && child.unshare_failed) {
             int status;
             while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
             }
             if (*pidfd >= 0) close(*pidfd);
             *pidfd = -1;
-            slots.state = -1;
-        } else if (pid > 0 || saved != EINVAL) {
-            pthread_mutex_unlock(&slots.lock);
+            __atomic_store_n(&slots.unusable, 1, __ATOMIC_RELAXED);
+        } else if (filled) {
+            *used = used_clone3 ? CORRAL_SPAWN_VFORK_CLONE3 : CORRAL_SPAWN_VFORK_CLONE;
             errno = saved;
             return pid;
         }
     }
-    pthread_mutex_unlock(&slots.lock);
+    if (choice != CLONE_EITHER) {
+        // A forced strategy with a table of its own that cannot be had here.
+        errno = ENOSYS;
+        return -1;
+    }
     // Without slots: the child copies corral's table and closes it all at execve.
     memset(&child, 0, sizeof(child));
     child.request = *request;
     child.pipe_fd = pipe_fd;
-    return clone_shared_with(&child, 0, pidfd);
+    *used = CORRAL_SPAWN_VFORK_WHOLE_TABLE;
+    return clone_shared_with(&child, 0, choice, pidfd, &used_clone3);
 }
 
 // Waits for the child's report: EOF means execve succeeded.
@@ -383,8 +484,9 @@ static int await_exec(corral_spawn_result *result) {
     }
     if (result->pidfd >= 0) close(result->pidfd);
     result->pidfd = -1;
-    result->failed_step = got == (ssize_t)sizeof(report) ? report[0] : STEP_SETUP;
-    return got == (ssize_t)sizeof(report) && report[1] != 0 ? report[1] : EIO;
+    int complete = got == (ssize_t)sizeof(report) && report[0] >= CORRAL_SPAWN_STEP_SETUP && report[0] <= CORRAL_SPAWN_STEP_CGROUP;
+    result->failed_step = complete ? (corral_spawn_step)report[0] : CORRAL_SPAWN_STEP_SETUP;
+    return complete && report[1] != 0 ? report[1] : EIO;
 }
 
 int corral_spawn(const corral_spawn_request *request, corral_spawn_result *result) {
@@ -392,6 +494,11 @@ int corral_spawn(const corral_spawn_request *request, corral_spawn_result *resul
     result->pidfd = -1;
     result->release_fd = -1;
     result->report_fd = -1;
+    corral_spawn_strategy strategy = request->strategy;
+    int forked = request->hold || strategy == CORRAL_SPAWN_FORK || strategy == CORRAL_SPAWN_FORK_CLONE;
+    if (forked && strategy != CORRAL_SPAWN_AUTOMATIC && strategy != CORRAL_SPAWN_FORK && strategy != CORRAL_SPAWN_FORK_CLONE) return EINVAL;
+    // clone has no CLONE_INTO_CGROUP.
+    if (strategy == CORRAL_SPAWN_FORK_CLONE && request->cgroup_fd >= 0) return EINVAL;
 
     int pipe_fds[2];
     if (pipe2(pipe_fds, O_CLOEXEC) != 0) return errno;
@@ -410,35 +517,39 @@ int corral_spawn(const corral_spawn_request *request, corral_spawn_result *resul
     pthread_sigmask(SIG_SETMASK, &all, &saved);
 
     int pidfd = -1;
-    struct corral_clone_args args;
-    memset(&args, 0, sizeof(args));
-    args.flags = CLONE_PIDFD;
-    args.pidfd = (uint64_t)(uintptr_t)&pidfd;
-    args.exit_signal = SIGCHLD;
-    if (request->cgroup_fd >= 0) {
-        args.flags |= CLONE_INTO_CGROUP;
-        args.cgroup = (uint64_t)request->cgroup_fd;
+    pid_t pid;
+    if (forked) {
+        pid = -1;
+        errno = ENOSYS;
+        if (strategy != CORRAL_SPAWN_FORK_CLONE) {
+            struct corral_clone_args args;
+            memset(&args, 0, sizeof(args));
+            args.flags = CLONE_PIDFD;
+            args.pidfd = (uint64_t)(uintptr_t)&pidfd;
+            args.exit_signal = SIGCHLD;
+            if (request->cgroup_fd >= 0) {
+                args.flags |= CLONE_INTO_CGROUP;
+                args.cgroup = (uint64_t)request->cgroup_fd;
+            }
+            pid = clone3_with(&args);
+            result->strategy = CORRAL_SPAWN_FORK;
+        }
+        if (pid < 0 && errno == ENOSYS && strategy != CORRAL_SPAWN_FORK && request->cgroup_fd < 0) {
+            // Fork-style like clone3 above: the child goes on from here on a copy of this stack.
+            // The pidfd comes back through the parent-tid argument, third on every architecture
+            // corral is built for.
+            pid = (pid_t)syscall(SYS_clone, (unsigned long)(CLONE_PIDFD | SIGCHLD), NULL, &pidfd, NULL, NULL);
+            result->strategy = CORRAL_SPAWN_FORK_CLONE;
+        }
+        if (pid == 0) {
+            close(pipe_fds[0]);
+            if (hold_fds[1] >= 0) close(hold_fds[1]);
+            child_exec(request, pipe_fds[1], hold_fds[0]);
+        }
+    } else {
+        pid = clone_shared(request, pipe_fds[1], &pidfd, &result->strategy);
     }
-
-    pid_t pid = request->hold ? -1 : clone_shared(request, pipe_fds[1], &pidfd);
     int clone_errno = errno;
-    if (request->hold || (pid < 0 && clone_errno == EINVAL)) {
-        pid = clone3_with(&args);
-        clone_errno = errno;
-    }
-    int used_fork = 0;
-    if (pid < 0 && (clone_errno == ENOSYS || clone_errno == E2BIG) && request->cgroup_fd < 0) {
-        // Kernels before 5.3: plain fork, pidfd opened afterwards (the child cannot be reaped
-        // by anyone else in between, so its pid cannot be recycled).
-        pid = fork();
-        clone_errno = errno;
-        used_fork = 1;
-    }
-    if (pid == 0) {
-        close(pipe_fds[0]);
-        if (hold_fds[1] >= 0) close(hold_fds[1]);
-        child_exec(request, pipe_fds[1], hold_fds[0]);
-    }
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
     close(pipe_fds[1]);
     if (hold_fds[0] >= 0) close(hold_fds[0]);
@@ -447,10 +558,6 @@ int corral_spawn(const corral_spawn_request *request, corral_spawn_result *resul
         if (hold_fds[1] >= 0) close(hold_fds[1]);
         return clone_errno;
     }
-    if (used_fork) {
-        pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    }
-    if (pidfd >= 0) (void)fcntl(pidfd, F_SETFD, FD_CLOEXEC);
     result->pid = pid;
     result->pidfd = pidfd;
     result->in_cgroup = request->cgroup_fd >= 0;

@@ -13,7 +13,7 @@ import Glibc
 @Suite("Spawning an agent")
 struct AgentSpawnerTests {
     /// A file the agent writes its stdout and stderr to.
-    final class Output {
+    final class Output: Sendable {
         let path = NSTemporaryDirectory() + "corral-spawn-" + UUID().uuidString
         let fd: Int32
 
@@ -67,7 +67,7 @@ struct AgentSpawnerTests {
             _ = try AgentSpawner.spawn(request)
         } throws: { error in
             guard case .childFailed(let step, let cause) = error as? AgentSpawner.Failure else { return false }
-            return step == "chdir" && cause.errno == ENOENT
+            return step == .chdir && cause.errno == ENOENT
         }
         #expect(!output.text.contains("ran"))
     }
@@ -81,7 +81,7 @@ struct AgentSpawnerTests {
             _ = try AgentSpawner.spawn(SpawnRequest(executable: file, arguments: ["agent"], environment: [], outputFD: output.fd))
         } throws: { error in
             guard case .childFailed(let step, let cause) = error as? AgentSpawner.Failure else { return false }
-            return step == "execve" && cause.errno == EACCES
+            return step == .exec && cause.errno == EACCES
         }
     }
 
@@ -173,24 +173,39 @@ struct AgentSpawnerTests {
         return package.appendingPathComponent(".build/debug/corral-spawn-probe").path
     }()
 
+    static let descriptorCases: [[String]] = {
+        var cases = [
+            // The vfork-style spawn's stdin slot on 3, where a prewarmed agent's socket goes.
+            ["--free=0,1,2,3", "inherit=high"],
+            ["--free=0,1,2,3", "inherit=none"],
+            // A child held before execve takes the caller's own descriptors.
+            ["--held", "stdin=3", "inherit=high"],
+            ["--held", "output=3", "inherit=high"],
+            ["--held", "output=0", "inherit=none"],
+            ["--held", "stdin=0", "inherit=none"],
+            ["--held", "stdin=2", "output=1", "inherit=0"],
+            ["--held", "stdin=1", "output=2", "inherit=3"],
+            // The report and hold pipes on 0-3.
+            ["--held", "--free=0,1,2,3", "inherit=high"],
+            // Each strategy forced, with the spawn's own descriptors or the sources on 0-3.
+            ["--strategy=vfork-clone", "--free=0,1,2,3", "inherit=high"],
+            ["--strategy=vfork-whole-table", "--free=0,1,2,3", "inherit=high"],
+            ["--strategy=vfork-whole-table", "stdin=3", "output=0", "inherit=1"],
+            ["--strategy=fork", "--free=0,1,2,3", "inherit=high"],
+            ["--strategy=fork-clone", "--held", "--free=0,1,2,3", "inherit=high"],
+            ["--strategy=fork-clone", "stdin=1", "output=2", "inherit=3"],
+        ]
+        #if arch(x86_64)
+        cases.append(["--strategy=vfork-clone3", "--free=0,1,2,3", "inherit=high"])
+        #endif
+        return cases
+    }()
+
     /// Whatever numbers the spawn's descriptors have (any may be one of the 0-3 the agent gets),
     /// the agent ends up with stdin on 0, its log on 1 and 2, its assignment socket on 3 and
     /// nothing else. Run in a probe process: only a process running nothing else can put its
     /// own descriptors on 0-3.
-    @Test(arguments: [
-        // The vfork-style spawn's stdin slot on 3, where a prewarmed agent's socket goes.
-        ["--free=0,1,2,3", "inherit=high"],
-        ["--free=0,1,2,3", "inherit=none"],
-        // A child held before execve takes the caller's own descriptors.
-        ["--held", "stdin=3", "inherit=high"],
-        ["--held", "output=3", "inherit=high"],
-        ["--held", "output=0", "inherit=none"],
-        ["--held", "stdin=0", "inherit=none"],
-        ["--held", "stdin=2", "output=1", "inherit=0"],
-        ["--held", "stdin=1", "output=2", "inherit=3"],
-        // The report and hold pipes on 0-3.
-        ["--held", "--free=0,1,2,3", "inherit=high"],
-    ])
+    @Test(arguments: descriptorCases)
     func everyDescriptorEndsUpOnItsNumberWhateverNumberItHad(_ arguments: [String]) async throws {
         let tag = "run-\(UUID().uuidString)"
         let result = try await CommandRunner.run(Self.probe, arguments, environment: ["CORRAL_TEST_RUN": tag])

@@ -4,12 +4,14 @@
 // its own 0-3 for this (other tests run beside it); this program is single-threaded and owns its
 // table. Used by AgentSpawnerTests.
 //
-//   corral-spawn-probe [--held] [--free=N,...] stdin=N|high output=N|high inherit=N|high|none
+//   corral-spawn-probe [--held] [--strategy=NAME] [--free=N,...] stdin=N|high output=N|high inherit=N|high|none
 //
 // N (0-3) puts that source on that number; `high` somewhere above 63. --free closes those numbers
 // (of 0-3 not holding a source) just before the spawn, so the spawn's own pipes and descriptor
 // slots land there. --held spawns the way a child placed before execve is (a copy of the
-// caller's table); otherwise vfork-style (the child takes the slots). The agent is /bin/sleep
+// caller's table); otherwise vfork-style (the child takes the slots). --strategy forces one of
+// corral_spawn's strategies (vfork-clone3, vfork-clone, vfork-whole-table, fork, fork-clone) and
+// fails unless the spawn used it. The agent is /bin/sleep
 // with CORRAL_TEST_RUN from this program's environment. Prints what the agent got; exits 0 if it
 // was right, 1 if not, 2 on a usage or set-up error.
 #define _GNU_SOURCE
@@ -73,11 +75,25 @@ int main(int argc, char **argv) {
     setvbuf(report, NULL, _IOLBF, 0);
 
     int held = 0;
+    corral_spawn_strategy strategy = CORRAL_SPAWN_AUTOMATIC;
     int freed[4] = {0, 0, 0, 0};
     int place[SOURCE_COUNT] = {-2, -2, -1};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--held") == 0) {
             held = 1;
+        } else if (strncmp(argv[i], "--strategy=", 11) == 0) {
+            static const char *names[] = {"automatic", "vfork-clone3", "vfork-clone", "vfork-whole-table", "fork", "fork-clone"};
+            int found = 0;
+            for (int k = 0; k < (int)(sizeof(names) / sizeof(names[0])); k++) {
+                if (strcmp(argv[i] + 11, names[k]) == 0) {
+                    strategy = (corral_spawn_strategy)k;
+                    found = 1;
+                }
+            }
+            if (!found) {
+                fprintf(report, "unknown strategy '%s'\n", argv[i] + 11);
+                return 2;
+            }
         } else if (strncmp(argv[i], "--free=", 7) == 0) {
             for (char *item = strtok(argv[i] + 7, ","); item; item = strtok(NULL, ",")) freed[parse_place(item)] = 1;
         } else if (strncmp(argv[i], "stdin=", 6) == 0) {
@@ -134,11 +150,19 @@ int main(int argc, char **argv) {
     request.inherit_fd = sources[SOURCE_INHERIT];
     request.inherit_target_fd = sources[SOURCE_INHERIT] >= 0 ? 3 : -1;
     request.hold = held;
+    request.strategy = strategy;
     corral_spawn_result result;
     int code = corral_spawn(&request, &result);
     if (code == 0 && held) code = corral_spawn_release(&result);
     if (code != 0) {
-        fprintf(report, "spawn failed at step %d: %s\n", result.failed_step, strerror(code));
+        fprintf(report, "spawn failed at step %d: %s\n", (int)result.failed_step, strerror(code));
+        return 1;
+    }
+    if (strategy != CORRAL_SPAWN_AUTOMATIC && result.strategy != strategy) {
+        fprintf(report, "spawned with strategy %d, not the %d asked for\n", (int)result.strategy, (int)strategy);
+        kill(result.pid, SIGKILL);
+        while (waitpid(result.pid, NULL, 0) < 0 && errno == EINTR) {
+        }
         return 1;
     }
 

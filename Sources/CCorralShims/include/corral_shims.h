@@ -9,16 +9,57 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+// Every pointer is non-null unless marked _Nullable (pointers to pointers say so outright:
+// assume_nonnull does not reach them).
+#pragma clang assume_nonnull begin
+
+/// The step of a spawn that failed (`corral_spawn_result.failed_step`).
+typedef enum __attribute__((enum_extensibility(closed))) {
+    /// No child ran: the clone itself failed (or nothing failed).
+    CORRAL_SPAWN_STEP_CLONE __attribute__((swift_name("clone"))) = 0,
+    /// In the child: signals, session, descriptors or user.
+    CORRAL_SPAWN_STEP_SETUP __attribute__((swift_name("setup"))) = 1,
+    /// In the child: entering the working directory.
+    CORRAL_SPAWN_STEP_CHDIR __attribute__((swift_name("chdir"))) = 2,
+    /// In the child: execve.
+    CORRAL_SPAWN_STEP_EXEC __attribute__((swift_name("exec"))) = 3,
+    /// In the child: entering `cgroup_fd` by writing its `cgroup.procs`.
+    CORRAL_SPAWN_STEP_CGROUP __attribute__((swift_name("cgroup"))) = 4,
+} corral_spawn_step __attribute__((swift_name("SpawnStep")));
+
+/// How the child is created (see spawn.c). `corral_spawn_result.strategy` says which was used;
+/// a request may force one so that tests run every path on any host.
+typedef enum __attribute__((enum_extensibility(closed))) {
+    /// The first that works here: vfork-style with its own descriptor table (clone3 into the
+    /// cgroup on x86-64, else clone), else vfork-style with the whole table; fork-style when held.
+    CORRAL_SPAWN_AUTOMATIC __attribute__((swift_name("automatic"))) = 0,
+    /// vfork-style clone3 started inside `cgroup_fd` (CLONE_INTO_CGROUP), with a descriptor table
+    /// of its own from the start (CLOSE_RANGE_UNSHARE). x86-64 only (ENOSYS elsewhere).
+    CORRAL_SPAWN_VFORK_CLONE3 __attribute__((swift_name("vforkClone3"))) = 1,
+    /// vfork-style clone that enters `cgroup_fd` itself (writing `cgroup.procs`), with a table of
+    /// its own: other architectures, kernels before 5.7, a refused CLONE_INTO_CGROUP.
+    CORRAL_SPAWN_VFORK_CLONE __attribute__((swift_name("vforkClone"))) = 2,
+    /// vfork-style with a copy of the caller's whole descriptor table, which it closes: kernels
+    /// before 5.9 (no CLOSE_RANGE_UNSHARE).
+    CORRAL_SPAWN_VFORK_WHOLE_TABLE __attribute__((swift_name("vforkWholeTable"))) = 3,
+    /// fork-style clone3 (a copy of the caller's memory), started inside `cgroup_fd`: what a
+    /// held child gets, since its parent runs on while it waits.
+    CORRAL_SPAWN_FORK __attribute__((swift_name("fork"))) = 4,
+    /// fork-style clone, for a child without `cgroup_fd` where clone3 is filtered out (ENOSYS
+    /// from a seccomp filter, as Docker's default one).
+    CORRAL_SPAWN_FORK_CLONE __attribute__((swift_name("forkClone"))) = 5,
+} corral_spawn_strategy __attribute__((swift_name("SpawnStrategy")));
+
 /// What to start and how. The child becomes the leader of a new session and process group.
 typedef struct {
     /// Absolute path of the executable (resolved by the caller: no PATH search in the child).
     const char *path;
     /// NULL-terminated argument vector.
-    char *const *argv;
+    char *_Nullable const *_Nonnull argv;
     /// NULL-terminated environment, complete (nothing is inherited implicitly).
-    char *const *envp;
+    char *_Nullable const *_Nonnull envp;
     /// Working directory, or NULL to keep the caller's.
-    const char *cwd;
+    const char *_Nullable cwd;
     /// Becomes the child's fd 0.
     int stdin_fd;
     /// Becomes the child's fds 1 and 2.
@@ -38,8 +79,12 @@ typedef struct {
     int set_ids;
     uid_t uid;
     gid_t gid;
-    const gid_t *groups;
+    /// NULL when `group_count` is 0.
+    const gid_t *_Nullable groups;
     int group_count;
+    /// `CORRAL_SPAWN_AUTOMATIC` but in tests. A held child is always forked (EINVAL otherwise).
+    /// A forced strategy that cannot be had here fails (ENOSYS), it does not fall back.
+    corral_spawn_strategy strategy;
 } corral_spawn_request;
 
 typedef struct {
@@ -48,9 +93,10 @@ typedef struct {
     int pidfd;
     /// 1 when the child started inside `cgroup_fd`.
     int in_cgroup;
-    /// Which step failed in the child when the result is an errno from the child
-    /// (0 none, 1 setup, 2 chdir, 3 execve, 4 entering `cgroup_fd`).
-    int failed_step;
+    /// Which step failed in the child when the result is an errno from the child.
+    corral_spawn_step failed_step;
+    /// How the child was created.
+    corral_spawn_strategy strategy;
     /// For a held child: the pipe ends `corral_spawn_release` / `corral_spawn_abort` use.
     int release_fd;
     int report_fd;
@@ -59,8 +105,8 @@ typedef struct {
 /// Starts a process per `request`. On success returns 0 once the child has called execve (or,
 /// with `hold`, once it waits before execve). If the child failed before execve, it has been
 /// reaped and its errno is returned with `failed_step` set. If entering `cgroup_fd` is refused
-/// (clone3 with CLONE_INTO_CGROUP: `failed_step` 0; the child's own move: 4), nothing is left
-/// running, so the caller can fall back.
+/// (clone3 with CLONE_INTO_CGROUP: `failed_step` clone; the child's own move: cgroup), nothing is
+/// left running, so the caller can fall back.
 int corral_spawn(const corral_spawn_request *request, corral_spawn_result *result);
 
 /// Lets a held child continue to execve and waits for the outcome, like `corral_spawn`.
@@ -110,5 +156,7 @@ int corral_notify_socket_open(const char *path, int *fd_out);
 /// Receives one datagram without blocking. Returns 0 with `*length` bytes in `buffer`
 /// and the sender's pid (0 if unknown); EAGAIN when nothing is queued.
 int corral_notify_socket_receive(int fd, char *buffer, size_t capacity, size_t *length, pid_t *sender);
+
+#pragma clang assume_nonnull end
 
 #endif

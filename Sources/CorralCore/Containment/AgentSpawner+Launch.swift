@@ -18,9 +18,9 @@ extension AgentSpawner.Failure {
     /// What the API reports when an agent could not be started.
     func asCorralError(_ launch: AgentLaunch) -> CorralError {
         switch self {
-        case .childFailed(let step, let cause) where step == "execve":
+        case .childFailed(.exec, let cause):
             CorralError(.spawnFailed, "could not execute \(launch.executable)", underlying: cause)
-        case .childFailed(let step, let cause) where step == "chdir":
+        case .childFailed(.chdir, let cause):
             CorralError(.spawnFailed, "could not enter the working directory \(launch.workingDirectory ?? "")", underlying: cause)
         case .childFailed(_, let cause), .cgroupRefused(let cause), .system(let cause):
             CorralError(.spawnFailed, "could not start the agent", underlying: cause)

@@ -23,12 +23,16 @@ struct SpawnRequest {
     var user: AgentUser?
     /// A descriptor the agent inherits, and the number it gets there.
     var inheritedFD: (fd: Int32, target: Int32)?
+    /// How the child is created: `.automatic` but in tests, which force each strategy in turn
+    /// (one that cannot be had on this host fails with ENOSYS).
+    var strategy: SpawnStrategy = .automatic
 }
 
 /// A process started as leader of its own session and process group.
 struct SpawnedProcess {
     let pidFD: PidFD
     let startedInCgroup: Bool
+    let strategy: SpawnStrategy
     var pid: Int32 { pidFD.pid }
 }
 
@@ -36,7 +40,7 @@ struct SpawnedProcess {
 enum AgentSpawner {
     enum Failure: Error {
         /// The child was created but failed before execve (and has been reaped).
-        case childFailed(step: String, SystemError)
+        case childFailed(step: SpawnStep, SystemError)
         /// Starting inside the cgroup was refused; nothing was started.
         case cgroupRefused(SystemError)
         /// `placeBeforeExec` failed; the child was killed before it ran.
@@ -71,7 +75,8 @@ enum AgentSpawner {
                     uid: request.user?.uid ?? 0,
                     gid: request.user?.gid ?? 0,
                     groups: groupList.baseAddress,
-                    group_count: Int32(groupList.count)
+                    group_count: Int32(groupList.count),
+                    strategy: request.strategy
                 )
                 var code = corral_spawn(&spec, &result)
                 if code == 0, let place = request.placeBeforeExec {
@@ -90,28 +95,22 @@ enum AgentSpawner {
         if let placementError { throw .placementFailed(placementError) }
         if code != 0 {
             switch result.failed_step {
-            case 0 where request.cgroupFD != nil:
+            case .clone where request.cgroupFD != nil:
                 throw .cgroupRefused(SystemError("clone3(CLONE_INTO_CGROUP)", errno: code))
-            case 4: throw .cgroupRefused(SystemError("entering the cgroup (cgroup.procs)", errno: code))
-            case 0: throw .system(SystemError("clone3", errno: code))
-            case 2: throw .childFailed(step: "chdir", SystemError("chdir(\(request.workingDirectory ?? ""))", errno: code))
-            case 3: throw .childFailed(step: "execve", SystemError("execve(\(request.executable))", errno: code))
-            default: throw .childFailed(step: "setup", SystemError("child setup", errno: code))
+            case .clone: throw .system(SystemError("clone", errno: code))
+            case .cgroup: throw .cgroupRefused(SystemError("entering the cgroup (cgroup.procs)", errno: code))
+            case .chdir: throw .childFailed(step: .chdir, SystemError("chdir(\(request.workingDirectory ?? ""))", errno: code))
+            case .exec: throw .childFailed(step: .exec, SystemError("execve(\(request.executable))", errno: code))
+            case .setup: throw .childFailed(step: .setup, SystemError("child setup", errno: code))
             }
         }
-        let pidFD: PidFD
-        if result.pidfd >= 0 {
-            pidFD = PidFD(pid: result.pid, adopting: result.pidfd)
-        } else {
-            do {
-                pidFD = try PidFD.open(pid: result.pid)
-            } catch {
-                // No way to watch it safely: do not leave it running.
-                _ = Glibc.kill(-result.pid, SIGKILL)
-                throw .system(error)
-            }
+        // Every strategy clones with CLONE_PIDFD.
+        guard result.pidfd >= 0 else {
+            _ = Glibc.kill(-result.pid, SIGKILL)
+            throw .system(SystemError("clone(CLONE_PIDFD)", errno: EBADF))
         }
-        return SpawnedProcess(pidFD: pidFD, startedInCgroup: result.in_cgroup != 0)
+        let pidFD = PidFD(pid: result.pid, adopting: result.pidfd)
+        return SpawnedProcess(pidFD: pidFD, startedInCgroup: result.in_cgroup != 0, strategy: result.strategy)
     }
 
     private static func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {

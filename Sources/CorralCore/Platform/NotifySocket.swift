@@ -40,7 +40,7 @@ public final class NotifySocket: Sendable {
             var length = 0
             var sender: Int32 = 0
             let result = buffer.withUnsafeMutableBufferPointer { raw in
-                corral_notify_socket_receive(descriptor, raw.baseAddress, raw.count, &length, &sender)
+                corral_notify_socket_receive(descriptor, raw.baseAddress!, raw.count, &length, &sender)
             }
             if result == EINTR { continue }
             guard result == 0 else { return received }
