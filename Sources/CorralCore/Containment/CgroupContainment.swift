@@ -104,12 +104,13 @@ public final class CgroupContainment: Containment {
         root.removeIfUnused()
     }
 
-    /// Kills and removes session cgroups below the root that belong to no session in `keep`.
+    /// Kills and removes session cgroups below the root that belong to no session in `keep` and
+    /// that this corral did not make (a start under way has none in its record yet).
     public func removeOrphanedGroups(keeping keep: Set<String>) -> [String] {
         var removed: [String] = []
         for name in root.sessionDirectories() {
             let path = root.path + "/" + name
-            guard !keep.contains(path), let cgroup = SessionCgroup(adopting: path, root: root) else { continue }
+            guard !keep.contains(path), !root.owns(name), let cgroup = SessionCgroup(adopting: path, root: root) else { continue }
             cgroup.killAndRemove()
             removed.append(path)
         }

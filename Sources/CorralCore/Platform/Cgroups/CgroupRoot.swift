@@ -18,6 +18,9 @@ public final class CgroupRoot: Sendable {
     /// v1 directories (by controller) under which session cgroups get their limits.
     public let v1Directories: [String: String]
     private let lockFD: Int32
+    /// Session cgroups (by name) this corral is making or has made and not removed. They are
+    /// never orphans, whatever the store says: a start under way has no record of its cgroup yet.
+    private let own = Mutex<Set<String>>([])
 
     public var name: String { String(path.split(separator: "/").last ?? "corral") }
 
@@ -103,6 +106,16 @@ public final class CgroupRoot: Sendable {
         }
         return names
     }
+
+    /// Claims a session cgroup's name before it is made, so that from the moment it exists it
+    /// is known as this corral's.
+    func claim(_ name: String) { _ = own.withLock { $0.insert(name) } }
+
+    /// The session cgroup is gone (or was never made).
+    func disclaim(_ name: String) { _ = own.withLock { $0.remove(name) } }
+
+    /// Whether this corral made the session cgroup `name` and has not removed it.
+    func owns(_ name: String) -> Bool { own.withLock { $0.contains(name) } }
 
     /// Removes the root and its v1 counterparts if no session cgroup is left in them.
     public func removeIfUnused() {

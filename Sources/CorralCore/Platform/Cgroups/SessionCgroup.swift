@@ -35,17 +35,25 @@ public final class SessionCgroup: Sendable {
     /// Relative to the v2 mount, as `/proc/PID/cgroup` shows it.
     let relativePath: String
     let v1Paths: [String: String]
+    /// The root that knows this cgroup as its own (one this corral made).
+    private let madeIn: CgroupRoot?
+
+    var name: String { String(path.split(separator: "/").last ?? "") }
 
     /// Creates the session's cgroups and writes the limits. A leftover empty cgroup with the same
     /// name is replaced; a populated one is refused.
     init(root: CgroupRoot, sessionID: SessionID, limits: ResourceLimits) throws(CorralError) {
         let name = Self.prefix + sessionID.rawValue
         let path = root.path + "/" + name
+        root.claim(name)
         if mkdir(path, 0o755) != 0 {
             guard errno == EEXIST, CgroupFS.removeDirectory(path), mkdir(path, 0o755) == 0 else {
-                throw CorralError(.spawnFailed, "cannot create the session cgroup \(path) (a process from an earlier session may still be in it)", underlying: SystemError("mkdir", errno: errno))
+                let error = SystemError("mkdir", errno: errno)
+                root.disclaim(name)
+                throw CorralError(.spawnFailed, "cannot create the session cgroup \(path) (a process from an earlier session may still be in it)", underlying: error)
             }
         }
+        self.madeIn = root
         self.path = path
         self.relativePath = String(path.dropFirst(root.host.v2Mount?.count ?? 0))
         var v1Paths: [String: String] = [:]
@@ -81,6 +89,7 @@ public final class SessionCgroup: Sendable {
             v1Paths[controller] = directory + "/" + name
         }
         self.v1Paths = v1Paths
+        self.madeIn = nil
     }
 
     /// The cgroup's directory, opened for the spawn to start the agent inside. Held only while
@@ -198,6 +207,7 @@ public final class SessionCgroup: Sendable {
     func remove() {
         CgroupFS.removeDirectory(path)
         for v1 in v1Paths.values { CgroupFS.removeDirectory(v1) }
+        madeIn?.disclaim(name)
     }
 }
 
