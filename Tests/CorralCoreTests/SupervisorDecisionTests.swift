@@ -103,4 +103,25 @@ struct SupervisorDecisionTests {
             #expect(containment.tree(session.id)?.signals.contains(SIGKILL) == true)
         }
     }
+
+    /// Releasing a tree removes its cgroup, which retries and sleeps while the kernel calls it
+    /// busy: the supervisor keeps answering meanwhile, and the end is answered once it is done.
+    @Test func aSlowReleaseDoesNotStopTheSupervisor() async throws {
+        let containment = FakeContainment()
+        _ = try await Self.harness().run(store: FaultyStore(), containment: containment) { supervisor in
+            let id = SessionID("fake-slow-release")!
+            _ = try await supervisor.start(StartRequest(sessionID: id))
+            let tree = try #require(containment.tree(id))
+            tree.holdRelease()
+            let end = Task { try await supervisor.end(id) }
+            #expect(await ProcessProbe.waitUntil { tree.isReleasing })
+            let answer = await Eventually.result(of: Task { await supervisor.allSessions().count }, within: .seconds(10))
+            #expect(answer != nil, "the supervisor did not answer while a tree was being released")
+            if answer != nil {
+                #expect(await supervisor.session(id) != nil, "the session left before its tree was released")
+            }
+            tree.finishRelease()
+            #expect((try? await Eventually.result(of: end)?.get())?.reason == .deleted)
+        }
+    }
 }

@@ -84,6 +84,8 @@ public final class FakeTree: ContainedTree {
         var ignoresTerm = false
         var exitHandler: ProcessMonitor.ExitHandler?
         var signals: [Int32] = []
+        var releaseGate: DispatchSemaphore?
+        var releasing = false
     }
 
     public let sessionID: SessionID
@@ -152,7 +154,26 @@ public final class FakeTree: ContainedTree {
 
     public func track(_ table: ProcessTable) {}
 
-    public func release() { detach() }
+    /// `release` from now on blocks (as removing a busy cgroup does) until `finishRelease`.
+    public func holdRelease() {
+        state.withLock { $0.releaseGate = DispatchSemaphore(value: 0) }
+    }
+
+    /// Whether `release` has been called (and, if held, waits).
+    public var isReleasing: Bool { state.withLock { $0.releasing } }
+
+    public func finishRelease() {
+        state.withLock { $0.releaseGate }?.signal()
+    }
+
+    public func release() {
+        let gate = state.withLock { state in
+            state.releasing = true
+            return state.releaseGate
+        }
+        gate?.wait()
+        detach()
+    }
 
     public func detach() {
         state.withLock { $0.exitHandler = nil }

@@ -93,7 +93,7 @@ extension Supervisor {
     func remove(_ entry: SessionTable.Entry, reason: EndReason) {
         let handles = entry.handles
         handles.cancelTimers()
-        handles.tree?.release()
+        let tree = handles.tree
         let write = enqueueWrite(entry, delete: true)
         let duration = handles.endBegan.map { .now - $0 } ?? .zero
         let result = EndResult(
@@ -121,7 +121,12 @@ extension Supervisor {
         }
         let id = entry.id
         let instance = entry.instance
+        let executor = launcher.executor
         Task {
+            // Removing a cgroup retries (and sleeps) while the kernel still calls it busy: on the
+            // spawner's threads, never on the actor. Whoever waits for the end is answered once
+            // it is gone.
+            if let tree { await executor.run { tree.release() } }
             _ = await write.value
             self.forget(id, instance: instance, result: result)
         }

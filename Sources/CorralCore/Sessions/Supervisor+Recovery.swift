@@ -29,7 +29,8 @@ extension Supervisor {
             } else {
                 let containment = containment
                 let instanceID = dataDirectory.instanceID
-                await Blocking.run { containment.cleanUpRemains(of: record, instanceID: instanceID) }
+                // It kills, waits and removes cgroups: on the spawner's threads.
+                await launcher.executor.run { containment.cleanUpRemains(of: record, instanceID: instanceID) }
                 guard !isSupervised(record) else { continue }
                 _ = await enqueueDelete(record.id).value
             }
@@ -180,8 +181,12 @@ extension Supervisor {
             metrics.orphanKilled()
             logger.warning("killed an orphan: a process of this corral whose session has no record", metadata: [LogKey.pid: "\(orphan.pid)", LogKey.session: "\(orphan.sessionID)"])
         }
+        // Removing cgroups waits for them to empty: on the spawner's threads. A start under way
+        // has no cgroup in its record yet; the containment knows its own and keeps them.
         let keep = Set(table.entries.values.compactMap(\.record.cgroupPath))
-        for group in containment.removeOrphanedGroups(keeping: keep) {
+        let containment = containment
+        let removed = await launcher.executor.run { containment.removeOrphanedGroups(keeping: keep) }
+        for group in removed {
             metrics.orphanKilled()
             logger.warning("killed and removed an orphaned session cgroup", metadata: ["cgroup": "\(group)"])
         }

@@ -172,7 +172,9 @@ public actor Supervisor: Service {
         }
         if let notifyToken { monitor.unwatch(notifyToken) }
         notifyToken = nil
-        containment.stopped()
+        // It removes cgroups: on the spawner's threads.
+        let containment = containment
+        await launcher.executor.run { containment.stopped() }
         events.finishAll()
     }
 
