@@ -11,7 +11,9 @@ import Musl
 /// that leave the group (`setsid()`, a double-forked daemon) are found by ancestry, by their
 /// kernel session, by the `CORRAL_SESSION_ID` in their environment (corral is their subreaper
 /// once their parent dies) and by a record kept as they appear; they are signalled one by one
-/// through pidfds. What it cannot catch: a process that leaves the group, clears its environment
+/// through pidfds. Ending a session and listing it read only its own processes and corral's
+/// orphans (`SessionTreeWalk`), not every process on the host; only a session adopted from an
+/// earlier corral needs the full scan. What it cannot catch: a process that leaves the group, clears its environment
 /// and loses its parent between two tracking passes; limits are only watched, not enforced.
 public struct ProcessGroupContainment: Containment {
     public var kind: ContainmentKind { .processGroup }
@@ -92,9 +94,11 @@ final class ProcessGroupTree: ContainedTree {
     private let tags: Mutex<Set<String>>
 
     private let leaderWatch: LeaderWatch
+    private let monitor: ProcessMonitor
 
     init(sessionID: SessionID, leader: PidFD, leaderStartTime: UInt64?, monitor: ProcessMonitor, adopted: Bool = false) {
         self.sessionID = sessionID
+        self.monitor = monitor
         self.leaderWatch = LeaderWatch(monitor: monitor)
         self.tags = Mutex([sessionID.rawValue])
         self.leader = leader
@@ -147,13 +151,11 @@ final class ProcessGroupTree: ContainedTree {
     }
 
     func members() -> ProcessListing {
-        let table = ProcessTable.read()
-        return SessionProcessScanner.listing(of: memberPIDs(in: table), table: table)
+        SessionProcessScanner.listing(of: currentMembers())
     }
 
     func memberGroups() -> [(pid: Int32, pgid: Int32)] {
-        let table = ProcessTable.read()
-        return memberPIDs(in: table).compactMap { pid in table.processes[pid].map { (pid, $0.pgid) } }
+        currentMembers().map { ($0.pid, $0.stat.pgid) }
     }
 
     func limitViolation() -> LimitViolation? { nil }
@@ -161,7 +163,7 @@ final class ProcessGroupTree: ContainedTree {
     var needsProcessTable: Bool { true }
 
     func usage(in table: ProcessTable?) -> ResourceUsage {
-        let pids = memberPIDs(in: table ?? ProcessTable.read())
+        let pids = table.map(memberPIDs(in:)) ?? currentMembers().map(\.pid)
         return ResourceUsage(memoryBytes: SessionProcessScanner.residentBytes(of: pids), processes: pids.count)
     }
 
@@ -191,6 +193,17 @@ final class ProcessGroupTree: ContainedTree {
         _ = try? Syscall.signalProcessGroup(pgid, SIGKILL)
     }
 
+    /// The session's processes now, the leader first. One corral started is walked from its
+    /// leader down and its orphans are found among corral's children (`SessionTreeWalk`); an
+    /// adopted one (or any, where the kernel lists no children) needs every process read.
+    private func currentMembers() -> [SessionTreeWalk.Member] {
+        guard !adopted, ProcFS.listsChildren else {
+            let table = ProcessTable.read()
+            return memberPIDs(in: table).compactMap { pid in table.processes[pid].map { .init(pid: pid, stat: $0) } }
+        }
+        return SessionTreeWalk(session: scannerSession, leaders: monitor.leaderPIDs(), sightings: sightings.withLock { $0 }).members()
+    }
+
     private func memberPIDs(in table: ProcessTable) -> [Int32] {
         var pids = SessionProcessScanner.members(of: scannerSession, in: table)
         let known = Set(pids)
@@ -204,15 +217,13 @@ final class ProcessGroupTree: ContainedTree {
     /// process it refers to is still the one seen (same start time), so a recycled pid is never
     /// signalled.
     private func refreshEscapees() {
-        let table = ProcessTable.read()
-        for pid in memberPIDs(in: table) {
-            guard let stat = table.processes[pid], stat.pgid != pgid, pid != leader.pid else { continue }
-            guard escapees.withLock({ $0[pid] == nil }), let pidFD = try? PidFD.open(pid: pid) else { continue }
-            guard ProcFS.stat(pid)?.startTime == stat.startTime else {
+        for member in currentMembers() where member.stat.pgid != pgid && member.pid != leader.pid {
+            guard escapees.withLock({ $0[member.pid] == nil }), let pidFD = try? PidFD.open(pid: member.pid) else { continue }
+            guard ProcFS.stat(member.pid)?.startTime == member.stat.startTime else {
                 pidFD.close()
                 continue
             }
-            escapees.withLock { $0[pid] = pidFD }
+            escapees.withLock { $0[member.pid] = pidFD }
         }
     }
 }

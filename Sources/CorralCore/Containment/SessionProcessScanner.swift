@@ -33,14 +33,28 @@ enum SessionProcessScanner {
     }
 
     /// Reads pid, ppid, pgid and command line of each process, in order.
-    static func listing(of pids: [Int32], table: ProcessTable? = nil) -> ProcessListing {
+    static func listing(of pids: [Int32]) -> ProcessListing {
         var listing = ProcessListing()
         for pid in pids {
-            guard let stat = table?.processes[pid] ?? ProcFS.stat(pid), let arguments = ProcFS.commandLine(pid) else {
+            guard let stat = ProcFS.stat(pid), let arguments = ProcFS.commandLine(pid) else {
                 listing.errors.append("process \(pid) vanished while it was being read")
                 continue
             }
             listing.entries.append(.init(pid: pid, ppid: stat.ppid, pgid: stat.pgid, sid: stat.sid, arguments: arguments, name: stat.name))
+        }
+        return listing
+    }
+
+    /// Reads the command line of each member, in order.
+    static func listing(of members: [SessionTreeWalk.Member]) -> ProcessListing {
+        var listing = ProcessListing()
+        for member in members {
+            guard let arguments = ProcFS.commandLine(member.pid) else {
+                listing.errors.append("process \(member.pid) vanished while it was being read")
+                continue
+            }
+            let stat = member.stat
+            listing.entries.append(.init(pid: member.pid, ppid: stat.ppid, pgid: stat.pgid, sid: stat.sid, arguments: arguments, name: stat.name))
         }
         return listing
     }

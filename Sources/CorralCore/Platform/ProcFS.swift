@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -57,8 +59,9 @@ public enum ProcFS {
         return cgroupPath.hasSuffix(String(relative)) && !relative.isEmpty && relative != "/"
     }
 
-    /// Every pid in /proc.
+    /// Every pid in /proc: a full scan, whose cost grows with every process on the host.
     public static func allPIDs() -> [Int32] {
+        scanCounter?.count()
         guard let dir = opendir("/proc") else { return [] }
         defer { closedir(dir) }
         var pids: [Int32] = []
@@ -71,9 +74,16 @@ public enum ProcFS {
         return pids
     }
 
-    /// Direct children of the current process (all of its threads).
-    public static func childrenOfCurrentProcess() -> [Int32] {
-        let pid = getpid()
+    /// Counts the full scans (`allPIDs`) made by the task it is bound to, so that a test can
+    /// check that a path reads only the processes it needs.
+    @TaskLocal static var scanCounter: ScanCounter?
+
+    /// Whether this kernel lists a process's children (`/proc/PID/task/TID/children`,
+    /// CONFIG_PROC_CHILDREN, on in the common distributions' kernels).
+    public static let listsChildren: Bool = access("/proc/self/task/\(Syscall.currentPID)/children", R_OK) == 0
+
+    /// Direct children of `pid` (of all its threads); empty once it is gone.
+    public static func children(of pid: Int32) -> [Int32] {
         guard let dir = opendir("/proc/\(pid)/task") else { return [] }
         defer { closedir(dir) }
         var children: [Int32] = []
@@ -88,6 +98,11 @@ public enum ProcFS {
             }
         }
         return children
+    }
+
+    /// Direct children of the current process (all of its threads).
+    public static func childrenOfCurrentProcess() -> [Int32] {
+        children(of: getpid())
     }
 
     /// Reads a whole (small) file with plain syscalls; nil if it cannot be opened.
@@ -114,4 +129,13 @@ extension Array where Element == String {
     fileprivate func dropLastEmpty() -> [String] {
         last == "" ? Array(dropLast()) : self
     }
+}
+
+/// How many full scans of /proc were made (see `ProcFS.scanCounter`).
+final class ScanCounter: Sendable {
+    private let scans = Atomic<Int>(0)
+
+    var value: Int { scans.load(ordering: .relaxed) }
+
+    func count() { scans.add(1, ordering: .relaxed) }
 }

@@ -101,6 +101,11 @@ public final class ProcessMonitor: Sendable {
         return token
     }
 
+    /// The pids of the leaders watched now: those of corral's children that are not orphans.
+    func leaderPIDs() -> Set<Int32> {
+        state.withLock { Set($0.leaderTokens.keys) }
+    }
+
     /// Calls `handler` on the monitor thread whenever `fd` is readable, never while a spawn is in
     /// `withSpawnGate`. The fd stays the caller's.
     public func watchReadable(_ fd: Int32, handler: @escaping ReadableHandler) throws(SystemError) -> UInt64 {

@@ -1,0 +1,53 @@
+import CorralTestSupport
+import Foundation
+import Testing
+
+@testable import CorralCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How a process-group session corral started is found at its end: from its leader down and
+/// among corral's orphans, never by reading every process on the host.
+@Suite("Process-group trees")
+struct ProcessGroupTreeTests {
+    /// The agent keeps a child in its group, one that left it (`setsid`) and one that left it
+    /// and lost its parent (re-parented to the test process, which is child subreaper once the
+    /// monitor runs). All are found, signalled and seen gone, and no step of that lists /proc.
+    @Test func theEndFindsEveryProcessWithoutAFullScan() async throws {
+        let monitor = ProcessMonitor.shared
+        try monitor.start()
+        let id = "walk-\(UUID().uuidString.prefix(8))"
+        let output = AgentSpawnerTests.Output()
+        let script = "setsid sleep 1000 & (setsid sleep 1000 &); sleep 1000 & echo END; wait"
+        let launch = AgentLaunch(
+            sessionID: SessionID(id)!, executable: "/bin/sh", arguments: ["sh", "-c", script],
+            environment: ["PATH=/usr/bin:/bin", "CORRAL_SESSION_ID=\(id)"], outputFD: output.fd, limits: ResourceLimits()
+        )
+        let tree = try await OwnThread.run { () throws -> any ContainedTree in
+            try ProcessGroupContainment().launch(launch, monitor: monitor) { _ throws(CorralError) in }
+        }
+        defer { tree.release() }
+        let settled = await ProcessProbe.waitUntil { await ProcessProbe.sessionProcesses(id).count == 4 }
+        let expected = Set(await ProcessProbe.sessionProcesses(id))
+        #expect(settled, "the agent did not start its children: \(expected)")
+
+        let scans = ScanCounter()
+        let groups = ProcFS.$scanCounter.withValue(scans) { tree.memberGroups() }
+        #expect(Set(groups.map(\.pid)) == expected)
+        #expect(groups.first?.pid == tree.leader.pid)
+        #expect(groups.filter { $0.pgid != tree.pgid }.count == 2, "\(groups)")
+        let listed = ProcFS.$scanCounter.withValue(scans) { tree.members() }
+        #expect(Set(listed.entries.map(\.pid)) == expected)
+
+        let ended = ProcFS.$scanCounter.withValue(scans) { () -> Bool in
+            guard !tree.isEmpty else { return false }
+            tree.signalAll(SIGKILL)
+            return OwnThread.poll { tree.isEmpty }
+        }
+        #expect(ended, "the session's processes were not all ended")
+        for pid in expected { #expect(!ProcessProbe.isAlive(pid), "process \(pid) survived") }
+        #expect(scans.value == 0, "the end path read every process \(scans.value) times")
+    }
+}
