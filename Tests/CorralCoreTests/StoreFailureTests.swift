@@ -3,13 +3,22 @@ import CorralTestSupport
 import Foundation
 import Testing
 
-/// What the supervisor does when the store fails or is slow at the worst moment, with real
-/// agents and a store that fails or holds operations on demand.
+/// What the supervisor does when the store fails or is slow at the worst moment, with a store
+/// that fails or holds operations on demand, and real agents or (where the decision alone is at
+/// stake) a containment that starts no process.
 @Suite("Store failures at the worst moment")
 struct StoreFailureTests {
-    @Test func anEndAskedForDuringAStartWhoseRecordFailsIsAnswered() async throws {
+    enum Agents: String, CaseIterable, Sendable {
+        case processes, fake
+
+        var containment: any Containment { self == .fake ? FakeContainment() : ProcessGroupContainment() }
+    }
+
+    @Test(arguments: Agents.allCases)
+    func anEndAskedForDuringAStartWhoseRecordFailsIsAnswered(agents: Agents) async throws {
         let store = FaultyStore()
-        let left = try await SupervisorHarness().run(store: store) { supervisor in
+        let containment = agents.containment
+        let left = try await SupervisorHarness().run(store: store, containment: containment) { supervisor in
             let id = SessionID("insert-fails")!
             store.hold(.insert)
             let start = Task { try await supervisor.start(StartRequest(sessionID: id)) }
@@ -24,7 +33,11 @@ struct StoreFailureTests {
             let ended = await Eventually.result(of: end)
             #expect(ended != nil, "the DELETE during the failed start was never answered")
             #expect((try? ended?.get())?.sessionID == id)
+            #expect((try? ended?.get())?.reason == .deleted, "the end is answered with the reason it was asked for")
             #expect(await supervisor.session(id) == nil)
+            if let fake = containment as? FakeContainment {
+                #expect(fake.tree(id) == nil, "nothing was spawned for a session that was never recorded")
+            }
         }
         #expect(left.isEmpty)
     }
@@ -55,9 +68,11 @@ struct StoreFailureTests {
         #expect(left.isEmpty)
     }
 
-    @Test func shutdownDuringAStoreOutageFinishes() async throws {
+    @Test(arguments: Agents.allCases)
+    func shutdownDuringAStoreOutageEndsEverySession(agents: Agents) async throws {
         let store = FaultyStore()
-        let left = try await SupervisorHarness().run(store: store) { supervisor in
+        let containment = agents.containment
+        let left = try await SupervisorHarness().run(store: store, containment: containment) { supervisor in
             let running = try await supervisor.start(StartRequest(sessionID: SessionID("before-outage")!))
             store.hold(.insert)
             let start = Task { try await supervisor.start(StartRequest(sessionID: SessionID("during-outage")!)) }
@@ -70,6 +85,9 @@ struct StoreFailureTests {
             _ = await Eventually.result(of: start)
             #expect(await Eventually.result(of: shutdown) != nil, "shutdown never finished")
             #expect(await supervisor.allSessions().isEmpty)
+            if let fake = containment as? FakeContainment {
+                #expect(fake.tree(running.id)?.isEmpty == true, "the running session's processes were ended")
+            }
             store.recover()
         }
         #expect(left.isEmpty)

@@ -64,15 +64,6 @@ extension Supervisor {
         } catch {
             throw CorralError(.spawnFailed, "cannot create a prewarmed agent's assignment channel", underlying: error)
         }
-        let prepared: AgentLauncher.Prepared
-        do {
-            prepared = try await launcher.prepare(settings, searchPath: settings.profile.environment["PATH"] ?? inheritedEnvironment["PATH"])
-        } catch {
-            channel?.close()
-            if error.code == .spawnFailed { metrics.spawnFailed() }
-            throw error
-        }
-        defer { Syscall.close(prepared.logFD) }
         // Checked here, right before it joins the table, so that no agent starts after shutdown
         // has collected the sessions to end.
         guard accepting else {
@@ -82,7 +73,8 @@ extension Supervisor {
         let now = Date()
         var record = SessionRecord(
             id: settings.id, agent: settings.agent, containment: containment.kind, createdAt: now,
-            expiresAt: now.addingTimeInterval(settings.timeout), metadata: settings.metadata, logPath: prepared.logPath,
+            // The log is created with the spawn; its path is written with the pid.
+            expiresAt: now.addingTimeInterval(settings.timeout), metadata: settings.metadata, logPath: "",
             node: configuration.nodeID, livekitRoom: settings.livekitRoom, livekitIdentity: settings.livekitIdentity, start: start
         )
         record.livekitJob = settings.livekitJob
@@ -102,10 +94,11 @@ extension Supervisor {
             throw CorralError(.unavailable, "the session could not be recorded, so no agent was started: \(error.message)")
         }
 
-        let tree: any ContainedTree
+        let launched: AgentLauncher.Launched
         do {
-            tree = try await launcher.spawn(
-                agentLaunch(entry, executable: prepared.executable, logFD: prepared.logFD),
+            launched = try await launcher.launch(
+                agentLaunch(entry),
+                searchPath: settings.profile.environment["PATH"] ?? inheritedEnvironment["PATH"],
                 started: { [inboxSink] pid in inboxSink.yield(.leaderStarted(id, instance: instance, pid: pid)) },
                 exited: { [inboxSink] status in inboxSink.yield(.leaderExited(id, instance: instance, status)) }
             )
@@ -114,11 +107,13 @@ extension Supervisor {
             logger.about(record).error("agent could not be started", metadata: [LogKey.error: "\(error)"])
             abandonLaunch(entry)
             enqueueDelete(record.id)
-            throw error
+            throw CorralError(error.code, "agent '\(settings.agent)': \(error.message)", underlying: error.underlying)
         }
+        let tree = launched.tree
         channel?.closeAgentEnd()
         handles.tree = tree
         handles.exitWatched = true
+        table.update(entry.id, instance: entry.instance) { $0.logPath = launched.logPath }
         table.spawned(entry.id, instance: entry.instance, tree: tree)
         let current = table.resolve(entry.id, instance: entry.instance)
         logger.about(current?.record ?? record).info(
@@ -127,12 +122,12 @@ extension Supervisor {
         )
         // An idle agent always says when it has loaded, whatever the profile's `ready`.
         deliver(.spawned(start == .idle ? .notify : settings.profile.readiness), to: entry.id, instance: entry.instance)
-        let launched = table.resolve(entry.id, instance: entry.instance) ?? entry
+        let session = table.resolve(entry.id, instance: entry.instance) ?? entry
         guard await handles.lastWrite?.value ?? true else {
-            let result = await endAndWait(launched, reason: .failedToStart)
+            let result = await endAndWait(session, reason: .failedToStart)
             throw CorralError(.unavailable, "the session could not be recorded, so its agent was stopped (\(result.outcome.rawValue))")
         }
-        return launched
+        return session
     }
 
     /// Writes the new record, in the session's write order; the error, if it could not be.
@@ -149,8 +144,8 @@ extension Supervisor {
         return await inserted.value
     }
 
-    /// What the spawner runs for the session: its program, environment, log, limits and user.
-    private func agentLaunch(_ entry: SessionTable.Entry, executable: String, logFD: Int32) -> AgentLaunch {
+    /// What the spawner runs for the session; the program is resolved and the log made there.
+    private func agentLaunch(_ entry: SessionTable.Entry) -> AgentLaunch {
         let idle = entry.isIdle
         let environment = AgentCommand.environment(
             inherited: inheritedEnvironment,
@@ -164,11 +159,11 @@ extension Supervisor {
         )
         return AgentLaunch(
             sessionID: entry.id,
-            executable: executable,
+            executable: entry.profile.command[0],
             arguments: entry.profile.command,
             environment: environment,
             workingDirectory: entry.profile.workingDirectory,
-            outputFD: logFD,
+            outputFD: -1,
             limits: entry.handles.limits,
             user: entry.profile.user,
             assignFD: entry.handles.assignment?.agentDescriptor

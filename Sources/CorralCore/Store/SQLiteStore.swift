@@ -191,16 +191,21 @@ public final class SQLiteStore: SessionStore {
 
     /// A row that cannot be understood (written by a newer corral, edited by hand) is skipped.
     private static func record(from row: Row) -> SessionRecord? {
-        SessionRecord { field in
-            let value: DatabaseValue = row[field.column]
-            guard !value.isNull else { return .null }
-            switch field.kind {
-            case .text, .stringMap: return String.fromDatabaseValue(value).map(StoredValue.text) ?? .null
-            case .integer, .unsigned: return Int64.fromDatabaseValue(value).map(StoredValue.integer) ?? .null
-            case .bool: return Bool.fromDatabaseValue(value).map(StoredValue.bool) ?? .null
-            case .date: return Double.fromDatabaseValue(value).map(StoredValue.real) ?? .null
+        SessionRecord { field in stored(row[field.column], as: field.kind) }
+    }
+
+    // A function of its own, not inline in the closure above: Swift 6.3's optimizer crashed on
+    // that ("Found ownership error") in release builds.
+    private static func stored(_ value: DatabaseValue, as kind: SessionRecord.Field.Kind) -> StoredValue {
+        guard !value.isNull else { return .null }
+        let converted: StoredValue? =
+            switch kind {
+            case .text, .stringMap: String.fromDatabaseValue(value).map(StoredValue.text)
+            case .integer, .unsigned: Int64.fromDatabaseValue(value).map(StoredValue.integer)
+            case .bool: Bool.fromDatabaseValue(value).map(StoredValue.bool)
+            case .date: Double.fromDatabaseValue(value).map(StoredValue.real)
             }
-        }
+        return converted ?? .null
     }
 
     private static func failure(_ action: String, _ error: any Error) -> CorralError {

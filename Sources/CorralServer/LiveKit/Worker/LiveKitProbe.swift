@@ -32,12 +32,9 @@ public enum LiveKitProbe {
         }
         let configuration: WorkerConnectionConfiguration
         do {
-            configuration = try WorkerConnectionConfiguration(
-                livekitURL: livekit.url, apiKey: livekit.apiKey, apiSecret: livekit.apiSecret, agentName: settings.agentName,
-                jobType: settings.jobType.protocolValue, version: "corral doctor"
-            )
+            configuration = try WorkerConnectionConfiguration(profile: profile, settings: settings, livekit: livekit, version: "corral doctor")
         } catch {
-            return result(false, "the URL cannot be used: \(error)")
+            return result(false, error.message)
         }
         var logger = Logger(label: "corral-doctor")
         logger.logLevel = .critical

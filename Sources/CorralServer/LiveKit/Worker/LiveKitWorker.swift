@@ -42,15 +42,7 @@ actor LiveKitWorker: WorkerConnectionDelegate {
     ) throws(CorralError) -> LiveKitWorker {
         var logger = logger
         logger[metadataKey: "livekit_worker"] = "\(profile)"
-        let configuration: WorkerConnectionConfiguration
-        do {
-            configuration = try WorkerConnectionConfiguration(
-                livekitURL: livekit.url, apiKey: livekit.apiKey, apiSecret: livekit.apiSecret, agentName: settings.agentName,
-                jobType: settings.jobType.protocolValue, version: "corral"
-            )
-        } catch {
-            throw CorralError(.configuration, "agents.\(profile).livekit_worker: livekit.url cannot be used: \(error)")
-        }
+        let configuration = try WorkerConnectionConfiguration(profile: profile, settings: settings, livekit: livekit, version: "corral")
         let forwarder = DelegateForwarder()
         let worker = LiveKitWorker(
             profile: profile, settings: settings, livekit: livekit, supervisor: supervisor, metrics: metrics, logger: logger,
