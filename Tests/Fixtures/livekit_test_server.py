@@ -73,8 +73,14 @@ Control API, JSON over HTTP on the same port (errors are ``{"error": "..."}`` wi
   POST /control/disconnect   body {"abrupt"?: bool}: closes every worker connection (a close
                              frame 1012 "service restart", or with abrupt the TCP connection is
                              dropped without one); {"disconnected": n}
-  POST /control/config       body {"availability_timeout"?: seconds, "assignment_url"?: str|null}:
-                             changes those for later dispatches; answers the config
+  POST /control/config       body {"availability_timeout"?: seconds, "assignment_url"?: str|null,
+                             "assignment_delay"?: seconds, "offer_to_full_workers"?: bool}:
+                             changes those for later dispatches; answers the config.
+                             ``assignment_delay`` holds each JobAssignment back that long after
+                             the worker accepted (a slow server: the accepted job waits for its
+                             assignment); ``offer_to_full_workers`` offers jobs to workers that
+                             say ``WS_FULL`` too (a status update still on its way, as LiveKit
+                             meets it), so that the worker's own answer is what decides
   GET  /                     "OK" (LiveKit's health check)
 """
 
@@ -222,6 +228,8 @@ class TestLiveKitServer:
         self.availability_timeout = availability_timeout
         self.register_timeout = register_timeout
         self.assignment_url = assignment_url
+        self.assignment_delay = 0.0
+        self.offer_to_full_workers = False
         self.workers = {}
         self.jobs = {}
         self.migrations = []
@@ -376,7 +384,7 @@ class TestLiveKitServer:
     def choose(self, job, tried):
         candidates = [
             w for w in self.workers.values()
-            if w.serves(job) and w.status == agent.WS_AVAILABLE and w.id not in tried
+            if w.serves(job) and (w.status == agent.WS_AVAILABLE or self.offer_to_full_workers) and w.id not in tried
         ]
         if not candidates:
             return None
@@ -434,6 +442,8 @@ class TestLiveKitServer:
             record["answer"] = "unavailable"
             return "unavailable"
         record["answer"] = "available"
+        if self.assignment_delay > 0:
+            await asyncio.sleep(self.assignment_delay)
         identity = answer.participant_identity or "agent-" + offered.id
         attributes = dict(answer.participant_attributes)
         for key in AGENT_NAME_ATTRIBUTES:
@@ -513,6 +523,8 @@ class TestLiveKitServer:
             "availability_timeout": self.availability_timeout,
             "register_timeout": self.register_timeout,
             "assignment_url": self.assignment_url,
+            "assignment_delay": self.assignment_delay,
+            "offer_to_full_workers": self.offer_to_full_workers,
         }
 
 
@@ -642,6 +654,15 @@ def build_app(server):
             if body["assignment_url"] is not None and not isinstance(body["assignment_url"], str):
                 raise Refused(400, "assignment_url must be a string or null")
             server.assignment_url = body["assignment_url"] or None
+        if "assignment_delay" in body:
+            delay = body["assignment_delay"]
+            if not isinstance(delay, (int, float)) or isinstance(delay, bool) or delay < 0:
+                raise Refused(400, "assignment_delay must be a number of seconds, 0 or more")
+            server.assignment_delay = float(delay)
+        if "offer_to_full_workers" in body:
+            if not isinstance(body["offer_to_full_workers"], bool):
+                raise Refused(400, "offer_to_full_workers must be true or false")
+            server.offer_to_full_workers = body["offer_to_full_workers"]
         return answer(server.config())
 
     async def health(_):
