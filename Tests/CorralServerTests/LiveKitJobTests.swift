@@ -114,6 +114,24 @@ struct LiveKitJobTests {
         }
     }
 
+    /// A JobTermination right behind the assignment comes while the job's session is still being
+    /// started (before the supervisor knows it): it must end the job all the same.
+    @Test func aJobTerminatedAsItIsAssignedDoesNotRunOn() async throws {
+        try await LiveKitWorkerBed.run { lk in
+            lk.addWorker("voice", command: [TestAgents.path("cooperative.sh")], agentName: "voice")
+            let corral = try await lk.startCorrals(workers: 1)[0]
+            try await lk.server.configure(["terminate_on_assignment": true])
+            var jobs: [String] = []
+            for index in 0..<5 { jobs.append(try await lk.server.assign(agentName: "voice", room: "hang-up-\(index)").id) }
+            for job in jobs {
+                try await lk.server.expectStatus(job, "JS_SUCCESS")
+                #expect(try await ProcessProbe.waitUntil { try await corral.session(jobSession(job)) == nil }, "job \(job) runs on")
+                #expect(await ProcessProbe.sessionProcesses(jobSession(job)).isEmpty)
+            }
+            #expect(try await ProcessProbe.waitUntil { try await lk.server.worker("voice")?["job_count"] as? Int == 0 })
+        }
+    }
+
     @Test func jobTerminationEndsTheWholeTreeEvenOfAnAgentIgnoringSIGTERM() async throws {
         try await LiveKitWorkerBed.run { lk in
             lk.addWorker("cooperative", command: [TestAgents.path("cooperative.sh")], agentName: "cooperative")

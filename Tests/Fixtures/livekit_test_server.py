@@ -74,13 +74,16 @@ Control API, JSON over HTTP on the same port (errors are ``{"error": "..."}`` wi
                              frame 1012 "service restart", or with abrupt the TCP connection is
                              dropped without one); {"disconnected": n}
   POST /control/config       body {"availability_timeout"?: seconds, "assignment_url"?: str|null,
-                             "assignment_delay"?: seconds, "offer_to_full_workers"?: bool}:
+                             "assignment_delay"?: seconds, "offer_to_full_workers"?: bool,
+                             "terminate_on_assignment"?: bool}:
                              changes those for later dispatches; answers the config.
                              ``assignment_delay`` holds each JobAssignment back that long after
                              the worker accepted (a slow server: the accepted job waits for its
                              assignment); ``offer_to_full_workers`` offers jobs to workers that
                              say ``WS_FULL`` too (a status update still on its way, as LiveKit
-                             meets it), so that the worker's own answer is what decides
+                             meets it), so that the worker's own answer is what decides;
+                             ``terminate_on_assignment`` sends a JobTermination right behind
+                             each JobAssignment (a room that closes as its agent arrives)
   GET  /                     "OK" (LiveKit's health check)
 """
 
@@ -230,6 +233,7 @@ class TestLiveKitServer:
         self.assignment_url = assignment_url
         self.assignment_delay = 0.0
         self.offer_to_full_workers = False
+        self.terminate_on_assignment = False
         self.workers = {}
         self.jobs = {}
         self.migrations = []
@@ -468,6 +472,12 @@ class TestLiveKitServer:
             "metadata": answer.participant_metadata,
             "attributes": attributes,
         }
+        if self.terminate_on_assignment:
+            try:
+                await worker.send(agent.ServerMessage(termination=agent.JobTermination(job_id=offered.id)))
+                job.terminations_sent += 1
+            except ConnectionError:
+                pass
         return "assigned"
 
     def room_token(self, room, identity, answer, attributes, permissions):
@@ -525,6 +535,7 @@ class TestLiveKitServer:
             "assignment_url": self.assignment_url,
             "assignment_delay": self.assignment_delay,
             "offer_to_full_workers": self.offer_to_full_workers,
+            "terminate_on_assignment": self.terminate_on_assignment,
         }
 
 
@@ -663,6 +674,10 @@ def build_app(server):
             if not isinstance(body["offer_to_full_workers"], bool):
                 raise Refused(400, "offer_to_full_workers must be true or false")
             server.offer_to_full_workers = body["offer_to_full_workers"]
+        if "terminate_on_assignment" in body:
+            if not isinstance(body["terminate_on_assignment"], bool):
+                raise Refused(400, "terminate_on_assignment must be true or false")
+            server.terminate_on_assignment = body["terminate_on_assignment"]
         return answer(server.config())
 
     async def health(_):

@@ -33,6 +33,10 @@ actor LiveKitWorker: WorkerConnectionDelegate {
     /// When each accepted job was offered, for the offer-to-running latency.
     private var offeredAt: [String: ContinuousClock.Instant] = [:]
     private var lastStatus: Livekit_UpdateWorkerStatus?
+    /// Jobs whose session is being started, and whether LiveKit ended them meanwhile: a
+    /// termination that comes before the supervisor has the session finds nothing to end, so it
+    /// is carried out once the start returns.
+    private var starting: [String: Bool] = [:]
     private var conditions = WorkerJobBook.Conditions()
 
     /// A worker and its connection (the connection calls the worker back).
@@ -187,6 +191,7 @@ actor LiveKitWorker: WorkerConnectionDelegate {
         case .start(let session, let reserved):
             let request = startRequest(for: assignment, session: session, reserved: reserved)
             // Started apart: later messages (a termination) must not wait for the spawn.
+            starting[job.id] = false
             Task { await self.start(job.id, request) }
         }
         await refresh()
@@ -195,6 +200,7 @@ actor LiveKitWorker: WorkerConnectionDelegate {
     func termination(jobID: String) async {
         guard let session = WorkerJobBook.sessionID(forJob: jobID) else { return }
         logger.info("LiveKit ends a job", metadata: ["job_id": "\(jobID)"])
+        if starting[jobID] != nil { starting[jobID] = true }
         Task { _ = try? await supervisor.end(session, reason: .jobTerminated) }
     }
 
@@ -223,8 +229,13 @@ actor LiveKitWorker: WorkerConnectionDelegate {
     private func start(_ jobID: String, _ request: StartRequest) async {
         do throws(CorralError) {
             let record = try await supervisor.start(request)
+            if starting.removeValue(forKey: jobID) == true {
+                _ = try? await supervisor.end(record.id, reason: .jobTerminated)
+                return
+            }
             if record.status == .running { await running(jobID) }
         } catch {
+            starting[jobID] = nil
             if let session = request.sessionID { await supervisor.releaseReservation(session) }
             metrics.failed(agentName: settings.agentName)
             logger.warning("a LiveKit job could not be started", metadata: ["job_id": "\(jobID)", "error": "\(error.message)"])
