@@ -8,7 +8,8 @@ server SDK (``livekit-api``), with an HTTP control API for the test that drives 
         [--tls-port 0 --tls-cert CERT.pem --tls-key KEY.pem]
 
 prints one line of JSON once it listens, ``{"event": "ready", "port": P, "url": "ws://HOST:P"}``
-(``--port 0`` picks a free port), and runs until SIGTERM or SIGINT. With ``--tls-port`` the same
+(``--port 0`` picks a free port), and runs until SIGTERM or SIGINT, on which it closes every
+worker connection (1012 "service restart") and exits. With ``--tls-port`` the same
 server also listens there with TLS (for ``wss://``), and the ready line adds ``"tls_port"`` and
 ``"tls_url"``; the control API stays on the plain port too. The same port can be taken
 again at once by a new process (a server restart, as a test plays it).
@@ -751,6 +752,9 @@ async def main(argv):
         ready.update(tls_port=tls_port, tls_url="wss://%s:%d" % (arguments.host, tls_port))
     print(json.dumps(ready), flush=True)
     await stop.wait()
+    # Workers are told first (1012 "service restart"), as a restarting LiveKit server does:
+    # aiohttp's cleanup would otherwise wait up to a minute for their handlers to end.
+    await server.disconnect_all(abrupt=False)
     await runner.cleanup()
 
 
