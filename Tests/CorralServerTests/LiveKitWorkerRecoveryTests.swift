@@ -3,28 +3,42 @@ import CorralTestSupport
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A running job outlives its LiveKit server going away and corral's own death: corral
 /// registers again and reports the job in `migrate_job`, and the job's processes are never
 /// touched meanwhile.
 @Suite("LiveKit worker: restarts", .serialized, .enabled(if: livekitAgentsPython != nil, "\(livekitAgentsSkipped)"))
 struct LiveKitWorkerRecoveryTests {
-    @Test func aRestartedServerGetsTheRunningJobBackAndItsProcessesAreUntouched() async throws {
+    /// The server stops (closing its connections with 1012) or dies (SIGKILL: the connections
+    /// just drop), and starts again on the same port.
+    @Test(arguments: [false, true])
+    func aRestartedServerGetsTheRunningJobBackAndItsProcessesAreUntouched(killed: Bool) async throws {
         try await LiveKitWorkerBed.run { lk in
             lk.addWorker("voice", command: [TestAgents.path("cooperative.sh")], agentName: "voice")
             let corral = try await lk.startCorrals(workers: 1)[0]
             let job = try await lk.server.assign(agentName: "voice", room: "long-call")
+            let short = try await lk.server.assign(agentName: "voice", room: "short-call")
             let id = jobSession(job.id)
             let session = try #require(try await corral.waitForSession(id))
+            #expect(try await corral.waitForSession(jobSession(short.id)) != nil)
             try await lk.server.expectStatus(job.id, "JS_RUNNING")
+            try await lk.server.expectStatus(short.id, "JS_RUNNING")
             let leader = try #require(ProcFS.stat(session.pid))
             let processes = Set(await ProcessProbe.sessionProcesses(id))
 
+            if killed { kill(lk.server.pid, SIGKILL) }
             await lk.server.stop()
+            // A job that ends while there is no server: its end is reported once there is one.
+            #expect(try await corral.request(.DELETE, "/api/sessions/\(jobSession(short.id))").status == 200)
             try await lk.server.start()
             // A new server process: every worker it knows registered with it after the restart.
             #expect(try await ProcessProbe.waitUntil(timeout: .seconds(60)) { try await lk.server.worker("voice") != nil })
             #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) { try await lk.server.migratedJobs() == [job.id] })
             #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) { try await lk.server.worker("voice")?["job_count"] as? Int == 1 })
+            try await lk.server.expectStatus(short.id, "JS_SUCCESS")
 
             #expect(ProcessProbe.isAlive(session.pid, startTime: leader.startTime), "the job's agent is the same process")
             #expect(Set(await ProcessProbe.sessionProcesses(id)) == processes)

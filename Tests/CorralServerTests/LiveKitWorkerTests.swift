@@ -118,6 +118,35 @@ struct LiveKitWorkerTests {
         }
     }
 
+    /// An accepted job's place is held for 10 s: an assignment that comes later finds it given
+    /// up, and with no room left the job is reported failed rather than run over max_sessions.
+    @Test func aPlaceWhoseAssignmentDoesNotComeIsGivenUp() async throws {
+        try await LiveKitWorkerBed.run(extra: ["max_sessions": 1]) { lk in
+            lk.addWorker("voice", command: Self.sleeper, agentName: "voice")
+            let corral = try await lk.startCorrals(workers: 1)[0]
+            try await lk.server.configure(["assignment_delay": 18])
+            let dispatch = Task { try await lk.server.dispatch(agentName: "voice", room: "late")["job_id"] as? String }
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) {
+                let jobs = try await lk.server.control(.GET, "/control/jobs")["jobs"] as? [[String: Any]] ?? []
+                return jobs.contains { ($0["offers"] as? [[String: Any]])?.first?["answer"] as? String == "available" }
+            })
+            #expect(try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper", "session_id": "walk-in"}"#).status == 503)
+
+            // Given up: the place is free for another session.
+            var walkIn = 0
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30), every: .milliseconds(250)) {
+                walkIn = try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper", "session_id": "walk-in"}"#).status
+                return walkIn == 201
+            })
+            let jobID = try #require(try await dispatch.value)
+            try await lk.server.expectStatus(jobID, "JS_FAILED")
+            #expect(try await lk.server.statuses(jobID).last?["error"] as? String
+                == "the assignment came after the place held for it was given up, and there is no room now")
+            #expect(try await corral.sessions().map(\.sessionID) == ["walk-in"])
+            #expect(try await corral.request(.DELETE, "/api/sessions/walk-in").status == 200)
+        }
+    }
+
     @Test func whileCorralDrainsItSaysFullDeclinesOffersAndReportsTheLastEnds() async throws {
         try await LiveKitWorkerBed.run(extra: ["shutdown": "drain", "drain_timeout_seconds": 120]) { lk in
             lk.addWorker("voice", command: [TestAgents.path("cooperative.sh")], agentName: "voice")
