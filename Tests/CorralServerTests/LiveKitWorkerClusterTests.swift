@@ -5,8 +5,8 @@ import Synchronization
 import Testing
 
 /// Several corral nodes (each its own binary, data directory, port and node id; no shared
-/// store) as workers of one LiveKit server: LiveKit spreads jobs over them by their reported
-/// status and load, and each takes no more than its `max_jobs`.
+/// store) as workers of one LiveKit server: jobs offered to them at random find a node with
+/// room, and each node takes no more than its `max_jobs`.
 @Suite("LiveKit worker: several nodes", .enabled(if: livekitAgentsPython != nil, "\(livekitAgentsSkipped)"))
 struct LiveKitWorkerClusterTests {
     /// Each node's `max_jobs`: 65 places for 60 jobs, so the small node fills up and says so
@@ -44,6 +44,9 @@ struct LiveKitWorkerClusterTests {
                 node.config["agents"] = agents
             }
             let corrals = try await lk.startCorrals(workers: Self.maxJobs.count)
+            // Offers go to any node at random, full or not: each node's own answers must keep it
+            // within its max_jobs.
+            try await lk.server.configure(["offer_to_full_workers": true])
             let peaks = Peaks()
             let sampler = Task {
                 while !Task.isCancelled {

@@ -80,9 +80,10 @@ Control API, JSON over HTTP on the same port (errors are ``{"error": "..."}`` wi
                              changes those for later dispatches; answers the config.
                              ``assignment_delay`` holds each JobAssignment back that long after
                              the worker accepted (a slow server: the accepted job waits for its
-                             assignment); ``offer_to_full_workers`` offers jobs to workers that
-                             say ``WS_FULL`` too (a status update still on its way, as LiveKit
-                             meets it), so that the worker's own answer is what decides;
+                             assignment); ``offer_to_full_workers`` offers jobs to any worker
+                             of the agent name, at random, whatever status and load it
+                             reported (as if its updates were still on their way), so that the
+                             worker's own answer is what decides;
                              ``terminate_on_assignment`` sends a JobTermination right behind
                              each JobAssignment (a room that closes as its agent arrives)
   GET  /                     "OK" (LiveKit's health check)
@@ -393,6 +394,8 @@ class TestLiveKitServer:
         ]
         if not candidates:
             return None
+        if self.offer_to_full_workers:
+            return random.choice(candidates)
         weights = [max(0.0, 1.0 - w.load) for w in candidates]
         if sum(weights) <= 0:
             return random.choice(candidates)
