@@ -51,6 +51,38 @@ struct LiveKitWorkerRecoveryTests {
         }
     }
 
+    /// Stopping corral: `terminate` ends the job and reports it failed ("worker stopped") before
+    /// corral exits; `detach` leaves it running, unreported, for the next corral to take over.
+    @Test(arguments: ["terminate", "detach"])
+    func stoppingCorralEndsOrLeavesItsJobs(shutdown: String) async throws {
+        try await LiveKitWorkerBed.run(extra: ["shutdown": shutdown]) { lk in
+            lk.addWorker("voice", command: [TestAgents.path("cooperative.sh")], agentName: "voice")
+            let corral = try await lk.startCorrals(workers: 1)[0]
+            let job = try await lk.server.assign(agentName: "voice", room: "closing-time")
+            let id = jobSession(job.id)
+            let session = try #require(try await corral.waitForSession(id))
+            try await lk.server.expectStatus(job.id, "JS_RUNNING")
+
+            #expect(await corral.terminate() == 0)
+            lk.node.corral = nil
+            if shutdown == "terminate" {
+                try await lk.server.expectStatus(job.id, "JS_FAILED")
+                #expect(try await lk.server.statuses(job.id).last?["error"] as? String == "worker stopped")
+                #expect(await ProcessProbe.sessionProcesses(id).isEmpty)
+                return
+            }
+            #expect(try await lk.server.statuses(job.id).map { $0["status"] as? String } == ["JS_RUNNING"])
+            #expect(ProcessProbe.isAlive(session.pid))
+            let next = try await lk.node.startCorral()
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) { try await lk.server.migratedJobs() == [job.id] })
+            #expect(try await next.session(id)?.pid == session.pid)
+            // The bed stops it with `detach` too: end the job first.
+            try await lk.server.terminate(job.id)
+            try await lk.server.expectStatus(job.id, "JS_SUCCESS")
+            #expect(try await ProcessProbe.waitUntil { try await next.session(id) == nil })
+        }
+    }
+
     @Test func aJobIsReadoptedAndReportedAfterCorralIsKilled() async throws {
         try await LiveKitWorkerBed.run { lk in
             lk.addWorker("voice", command: [TestAgents.path("cooperative.sh")], agentName: "voice")
