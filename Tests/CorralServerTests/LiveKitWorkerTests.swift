@@ -118,6 +118,29 @@ struct LiveKitWorkerTests {
         }
     }
 
+    /// A job offered again after the worker accepted it (the server lost the answer, say with a
+    /// dropped connection) is accepted again on the place already held, and that place is free
+    /// again once the job ends.
+    @Test func aJobOfferedAgainIsAcceptedOnTheSamePlace() async throws {
+        try await LiveKitWorkerBed.run(extra: ["max_sessions": 1]) { lk in
+            lk.addWorker("voice", command: Self.sleeper, agentName: "voice")
+            let corral = try await lk.startCorrals(workers: 1)[0]
+            try await lk.server.configure(["repeat_offers": true])
+            let answer = try await lk.server.dispatch(agentName: "voice", room: "asked-twice")
+            #expect((answer["offers"] as? [[String: Any]])?.map { $0["answer"] as? String } == ["available", "available"], "\(answer)")
+            let jobID = try #require(answer["job_id"] as? String)
+            try #require(answer["outcome"] as? String == "assigned", "\(answer)")
+            try await lk.server.expectStatus(jobID, "JS_RUNNING")
+
+            try await lk.server.terminate(jobID)
+            try await lk.server.expectStatus(jobID, "JS_SUCCESS")
+            #expect(try await ProcessProbe.waitUntil { try await corral.session(jobSession(jobID)) == nil })
+            let started = try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper"}"#)
+            #expect(started.status == 201, "the job's place was not given back: \(started.text)")
+            #expect(try await corral.request(.DELETE, "/api/sessions/\(started.json.sessionID)").status == 200)
+        }
+    }
+
     /// An accepted job's place is held for 10 s: an assignment that comes later finds it given
     /// up, and with no room left the job is reported failed rather than run over max_sessions.
     @Test func aPlaceWhoseAssignmentDoesNotComeIsGivenUp() async throws {

@@ -76,7 +76,7 @@ Control API, JSON over HTTP on the same port (errors are ``{"error": "..."}`` wi
                              dropped without one); {"disconnected": n}
   POST /control/config       body {"availability_timeout"?: seconds, "assignment_url"?: str|null,
                              "assignment_delay"?: seconds, "offer_to_full_workers"?: bool,
-                             "terminate_on_assignment"?: bool}:
+                             "terminate_on_assignment"?: bool, "repeat_offers"?: bool}:
                              changes those for later dispatches; answers the config.
                              ``assignment_delay`` holds each JobAssignment back that long after
                              the worker accepted (a slow server: the accepted job waits for its
@@ -85,7 +85,10 @@ Control API, JSON over HTTP on the same port (errors are ``{"error": "..."}`` wi
                              reported (as if its updates were still on their way), so that the
                              worker's own answer is what decides;
                              ``terminate_on_assignment`` sends a JobTermination right behind
-                             each JobAssignment (a room that closes as its agent arrives)
+                             each JobAssignment (a room that closes as its agent arrives);
+                             ``repeat_offers`` asks a worker that accepted a job once more, as
+                             a server that lost the first answer (a dropped connection) would,
+                             and goes by the second answer
   GET  /                     "OK" (LiveKit's health check)
 """
 
@@ -236,6 +239,7 @@ class TestLiveKitServer:
         self.assignment_delay = 0.0
         self.offer_to_full_workers = False
         self.terminate_on_assignment = False
+        self.repeat_offers = False
         self.workers = {}
         self.jobs = {}
         self.migrations = []
@@ -426,23 +430,16 @@ class TestLiveKitServer:
         offered.state.worker_id = worker.id
         offered.state.started_at = now
         offered.state.updated_at = now
-        future = asyncio.get_running_loop().create_future()
-        worker.pending[offered.id] = future
-        record = {"worker_id": worker.id, "answer": None}
-        job.offers.append(record)
-        try:
-            await worker.send(agent.ServerMessage(availability=agent.AvailabilityRequest(job=offered)))
-            answer = await asyncio.wait_for(future, self.availability_timeout)
-        except asyncio.TimeoutError:
-            record["answer"] = "timeout"
-            return "timeout"
-        except ConnectionError:
-            answer = None
-        finally:
-            worker.pending.pop(offered.id, None)
-        if answer is None:
-            record["answer"] = "disconnected"
-            return "disconnected"
+        for ask in range(2 if self.repeat_offers else 1):
+            record = {"worker_id": worker.id, "answer": None}
+            job.offers.append(record)
+            answer = await self.ask(worker, offered)
+            if isinstance(answer, str):
+                record["answer"] = answer
+                return answer
+            if answer.terminate or not answer.available:
+                break
+            record["answer"] = "available"  # with repeat_offers, asked again as if this was lost
         if answer.terminate:
             record["answer"] = "terminate"
             return "terminate"
@@ -483,6 +480,21 @@ class TestLiveKitServer:
             except ConnectionError:
                 pass
         return "assigned"
+
+    async def ask(self, worker, offered):
+        """Sends the AvailabilityRequest; the worker's answer, or "timeout" or "disconnected"."""
+        future = asyncio.get_running_loop().create_future()
+        worker.pending[offered.id] = future
+        try:
+            await worker.send(agent.ServerMessage(availability=agent.AvailabilityRequest(job=offered)))
+            answer = await asyncio.wait_for(future, self.availability_timeout)
+        except asyncio.TimeoutError:
+            return "timeout"
+        except ConnectionError:
+            answer = None
+        finally:
+            worker.pending.pop(offered.id, None)
+        return "disconnected" if answer is None else answer
 
     def room_token(self, room, identity, answer, attributes, permissions):
         grants = api.VideoGrants(
@@ -540,6 +552,7 @@ class TestLiveKitServer:
             "assignment_delay": self.assignment_delay,
             "offer_to_full_workers": self.offer_to_full_workers,
             "terminate_on_assignment": self.terminate_on_assignment,
+            "repeat_offers": self.repeat_offers,
         }
 
 
@@ -682,6 +695,10 @@ def build_app(server):
             if not isinstance(body["terminate_on_assignment"], bool):
                 raise Refused(400, "terminate_on_assignment must be true or false")
             server.terminate_on_assignment = body["terminate_on_assignment"]
+        if "repeat_offers" in body:
+            if not isinstance(body["repeat_offers"], bool):
+                raise Refused(400, "repeat_offers must be true or false")
+            server.repeat_offers = body["repeat_offers"]
         return answer(server.config())
 
     async def health(_):

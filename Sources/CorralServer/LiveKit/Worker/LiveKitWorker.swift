@@ -152,17 +152,21 @@ actor LiveKitWorker: WorkerConnectionDelegate {
         conditions = await currentConditions()
         var response = Livekit_AvailabilityResponse()
         response.jobID = jobID
+        // Offered again (the server lost the first answer): the answer and the place held stand.
+        let askedAgain = book.jobs[jobID] != nil
         switch book.offered(jobID, now: .now, conditions) {
         case .accept:
             guard let session = WorkerJobBook.sessionID(forJob: jobID) else { break }
-            do throws(CorralError) {
-                try await supervisor.reserve(session, agent: profile)
-            } catch {
-                _ = book.ended(jobID, reason: .failedToStart)
-                metrics.declined(agentName: settings.agentName)
-                logger.info("declined a LiveKit job", metadata: ["job_id": "\(jobID)", "reason": "\(error.message)"])
-                await refresh()
-                return response
+            if !askedAgain {
+                do throws(CorralError) {
+                    try await supervisor.reserve(session, agent: profile)
+                } catch {
+                    _ = book.ended(jobID, reason: .failedToStart)
+                    metrics.declined(agentName: settings.agentName)
+                    logger.info("declined a LiveKit job", metadata: ["job_id": "\(jobID)", "reason": "\(error.message)"])
+                    await refresh()
+                    return response
+                }
             }
             offeredAt[jobID] = .now
             metrics.accepted(agentName: settings.agentName)
