@@ -14,7 +14,9 @@ struct LiveKitJobTests {
 
     @Test func anAssignedJobRunsWithItsEnvironmentAndItsTokenIsShownNowhere() async throws {
         try await LiveKitWorkerBed.run(extra: ["api_token": "admin-token", "log_level": "trace"]) { lk in
-            lk.addWorker("voice", command: [TestAgents.path("cooperative.sh")], agentName: "voice-agent")
+            lk.addWorker(
+                "voice", command: [TestAgents.path("cooperative.sh")], agentName: "voice-agent", worker: ["participant_identity": "voice-{job_id}"]
+            )
             let corral = try await lk.startCorrals(workers: 1)[0]
             let admin = ["Authorization": "Bearer admin-token"]
             let events = try await EventStream.open("http://127.0.0.1:\(corral.port)/api/events", token: "admin-token")
@@ -43,7 +45,12 @@ struct LiveKitJobTests {
             #expect(!environment.values.contains { $0.contains(lk.server.apiSecret) }, "the API secret never reaches an agent")
             #expect(!(ProcFS.commandLine(session.pid) ?? []).joined().contains(job.token))
             #expect(session["metadata"] as? [String: String] == ["livekit_job_metadata": metadata])
-            #expect((session["livekit"] as? [String: String])?["room"] == "consult-42")
+            let shownJob = session["livekit"] as? [String: String]
+            #expect(shownJob?["room"] == "consult-42" && shownJob?["identity"] == "voice-\(job.id)", "\(shownJob ?? [:])")
+            #expect(shownJob?["job_id"] == job.id && shownJob?["agent_name"] == "voice-agent", "\(shownJob ?? [:])")
+            #expect(shownJob?["dispatch_id"] == described["dispatchId"] as? String, "\(shownJob ?? [:])")
+            // The identity corral answered the offer with is the one LiveKit's token names.
+            #expect((try await lk.server.job(job.id)["participant"] as? [String: Any])?["identity"] as? String == "voice-\(job.id)")
 
             // Admins see environments, but not the room token.
             let inspected = try await corral.request(.GET, "/api/debug/session/\(id)/processes", headers: admin)
