@@ -14,8 +14,9 @@ struct LiveKitHeldPlaceTests {
         try await LiveKitWorkerBed.run(extra: ["max_sessions": 1]) { lk in
             lk.addWorker("voice", command: Self.sleeper, agentName: "voice")
             let corral = try await lk.startCorrals(workers: 1)[0]
-            // The server holds the assignment back after the worker accepted.
-            try await lk.server.configure(["assignment_delay": 6])
+            // The server holds the assignment back after the worker accepted (less than the 10 s
+            // the place is held for).
+            try await lk.server.configure(["assignment_delay": 8])
             let dispatch = Task { try await lk.server.dispatch(agentName: "voice", room: "held")["outcome"] as? String }
             var held: [String: Any] = [:]
             #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) {
