@@ -7,7 +7,8 @@ import Testing
 /// own framework: a cold start with the job in the environment and a prewarmed agent handed the
 /// job over its assignment channel, each running the entrypoint with the job's id and room,
 /// `ctx.connect()` reaching `LIVEKIT_URL` with corral's token, and SIGTERM ending the job through
-/// LiveKit's shutdown sequence. Until the Swift worker runs them itself.
+/// LiveKit's shutdown sequence. `LiveKitAgentsJobTests` runs such a job under the real corral
+/// worker.
 @Suite("corral_livekit.py", .enabled(if: livekitAgentsPython != nil, "\(livekitAgentsSkipped)"))
 struct CorralLiveKitClientTests {
     @Test func livekitEntrypointsRunAsCorralJobsColdAndPrewarmed() async throws {

@@ -50,5 +50,8 @@ public final class EventStream: @unchecked Sendable {
         throw SystemErrorDescription("only \(lock.withLock { events.count }) of \(count) events arrived: \(lock.withLock { events })")
     }
 
+    /// Every event that has arrived so far.
+    public var received: [[String: Any]] { lock.withLock { events } }
+
     public func close() { task?.cancel() }
 }

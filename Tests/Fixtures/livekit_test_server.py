@@ -8,7 +8,8 @@ server SDK (``livekit-api``), with an HTTP control API for the test that drives 
         [--tls-port 0 --tls-cert CERT.pem --tls-key KEY.pem]
 
 prints one line of JSON once it listens, ``{"event": "ready", "port": P, "url": "ws://HOST:P"}``
-(``--port 0`` picks a free port), and runs until SIGTERM or SIGINT. With ``--tls-port`` the same
+(``--port 0`` picks a free port), and runs until SIGTERM or SIGINT, on which it closes every
+worker connection (1012 "service restart") and exits. With ``--tls-port`` the same
 server also listens there with TLS (for ``wss://``), and the ready line adds ``"tls_port"`` and
 ``"tls_url"``; the control API stays on the plain port too. The same port can be taken
 again at once by a new process (a server restart, as a test plays it).
@@ -73,8 +74,21 @@ Control API, JSON over HTTP on the same port (errors are ``{"error": "..."}`` wi
   POST /control/disconnect   body {"abrupt"?: bool}: closes every worker connection (a close
                              frame 1012 "service restart", or with abrupt the TCP connection is
                              dropped without one); {"disconnected": n}
-  POST /control/config       body {"availability_timeout"?: seconds, "assignment_url"?: str|null}:
-                             changes those for later dispatches; answers the config
+  POST /control/config       body {"availability_timeout"?: seconds, "assignment_url"?: str|null,
+                             "assignment_delay"?: seconds, "offer_to_full_workers"?: bool,
+                             "terminate_on_assignment"?: bool, "repeat_offers"?: bool}:
+                             changes those for later dispatches; answers the config.
+                             ``assignment_delay`` holds each JobAssignment back that long after
+                             the worker accepted (a slow server: the accepted job waits for its
+                             assignment); ``offer_to_full_workers`` offers jobs to any worker
+                             of the agent name, at random, whatever status and load it
+                             reported (as if its updates were still on their way), so that the
+                             worker's own answer is what decides;
+                             ``terminate_on_assignment`` sends a JobTermination right behind
+                             each JobAssignment (a room that closes as its agent arrives);
+                             ``repeat_offers`` asks a worker that accepted a job once more, as
+                             a server that lost the first answer (a dropped connection) would,
+                             and goes by the second answer
   GET  /                     "OK" (LiveKit's health check)
 """
 
@@ -222,6 +236,10 @@ class TestLiveKitServer:
         self.availability_timeout = availability_timeout
         self.register_timeout = register_timeout
         self.assignment_url = assignment_url
+        self.assignment_delay = 0.0
+        self.offer_to_full_workers = False
+        self.terminate_on_assignment = False
+        self.repeat_offers = False
         self.workers = {}
         self.jobs = {}
         self.migrations = []
@@ -376,10 +394,12 @@ class TestLiveKitServer:
     def choose(self, job, tried):
         candidates = [
             w for w in self.workers.values()
-            if w.serves(job) and w.status == agent.WS_AVAILABLE and w.id not in tried
+            if w.serves(job) and (w.status == agent.WS_AVAILABLE or self.offer_to_full_workers) and w.id not in tried
         ]
         if not candidates:
             return None
+        if self.offer_to_full_workers:
+            return random.choice(candidates)
         weights = [max(0.0, 1.0 - w.load) for w in candidates]
         if sum(weights) <= 0:
             return random.choice(candidates)
@@ -410,23 +430,16 @@ class TestLiveKitServer:
         offered.state.worker_id = worker.id
         offered.state.started_at = now
         offered.state.updated_at = now
-        future = asyncio.get_running_loop().create_future()
-        worker.pending[offered.id] = future
-        record = {"worker_id": worker.id, "answer": None}
-        job.offers.append(record)
-        try:
-            await worker.send(agent.ServerMessage(availability=agent.AvailabilityRequest(job=offered)))
-            answer = await asyncio.wait_for(future, self.availability_timeout)
-        except asyncio.TimeoutError:
-            record["answer"] = "timeout"
-            return "timeout"
-        except ConnectionError:
-            answer = None
-        finally:
-            worker.pending.pop(offered.id, None)
-        if answer is None:
-            record["answer"] = "disconnected"
-            return "disconnected"
+        for ask in range(2 if self.repeat_offers else 1):
+            record = {"worker_id": worker.id, "answer": None}
+            job.offers.append(record)
+            answer = await self.ask(worker, offered)
+            if isinstance(answer, str):
+                record["answer"] = answer
+                return answer
+            if answer.terminate or not answer.available:
+                break
+            record["answer"] = "available"  # with repeat_offers, asked again as if this was lost
         if answer.terminate:
             record["answer"] = "terminate"
             return "terminate"
@@ -434,6 +447,8 @@ class TestLiveKitServer:
             record["answer"] = "unavailable"
             return "unavailable"
         record["answer"] = "available"
+        if self.assignment_delay > 0:
+            await asyncio.sleep(self.assignment_delay)
         identity = answer.participant_identity or "agent-" + offered.id
         attributes = dict(answer.participant_attributes)
         for key in AGENT_NAME_ATTRIBUTES:
@@ -458,7 +473,28 @@ class TestLiveKitServer:
             "metadata": answer.participant_metadata,
             "attributes": attributes,
         }
+        if self.terminate_on_assignment:
+            try:
+                await worker.send(agent.ServerMessage(termination=agent.JobTermination(job_id=offered.id)))
+                job.terminations_sent += 1
+            except ConnectionError:
+                pass
         return "assigned"
+
+    async def ask(self, worker, offered):
+        """Sends the AvailabilityRequest; the worker's answer, or "timeout" or "disconnected"."""
+        future = asyncio.get_running_loop().create_future()
+        worker.pending[offered.id] = future
+        try:
+            await worker.send(agent.ServerMessage(availability=agent.AvailabilityRequest(job=offered)))
+            answer = await asyncio.wait_for(future, self.availability_timeout)
+        except asyncio.TimeoutError:
+            return "timeout"
+        except ConnectionError:
+            answer = None
+        finally:
+            worker.pending.pop(offered.id, None)
+        return "disconnected" if answer is None else answer
 
     def room_token(self, room, identity, answer, attributes, permissions):
         grants = api.VideoGrants(
@@ -513,6 +549,10 @@ class TestLiveKitServer:
             "availability_timeout": self.availability_timeout,
             "register_timeout": self.register_timeout,
             "assignment_url": self.assignment_url,
+            "assignment_delay": self.assignment_delay,
+            "offer_to_full_workers": self.offer_to_full_workers,
+            "terminate_on_assignment": self.terminate_on_assignment,
+            "repeat_offers": self.repeat_offers,
         }
 
 
@@ -642,6 +682,23 @@ def build_app(server):
             if body["assignment_url"] is not None and not isinstance(body["assignment_url"], str):
                 raise Refused(400, "assignment_url must be a string or null")
             server.assignment_url = body["assignment_url"] or None
+        if "assignment_delay" in body:
+            delay = body["assignment_delay"]
+            if not isinstance(delay, (int, float)) or isinstance(delay, bool) or delay < 0:
+                raise Refused(400, "assignment_delay must be a number of seconds, 0 or more")
+            server.assignment_delay = float(delay)
+        if "offer_to_full_workers" in body:
+            if not isinstance(body["offer_to_full_workers"], bool):
+                raise Refused(400, "offer_to_full_workers must be true or false")
+            server.offer_to_full_workers = body["offer_to_full_workers"]
+        if "terminate_on_assignment" in body:
+            if not isinstance(body["terminate_on_assignment"], bool):
+                raise Refused(400, "terminate_on_assignment must be true or false")
+            server.terminate_on_assignment = body["terminate_on_assignment"]
+        if "repeat_offers" in body:
+            if not isinstance(body["repeat_offers"], bool):
+                raise Refused(400, "repeat_offers must be true or false")
+            server.repeat_offers = body["repeat_offers"]
         return answer(server.config())
 
     async def health(_):
@@ -715,6 +772,9 @@ async def main(argv):
         ready.update(tls_port=tls_port, tls_url="wss://%s:%d" % (arguments.host, tls_port))
     print(json.dumps(ready), flush=True)
     await stop.wait()
+    # Workers are told first (1012 "service restart"), as a restarting LiveKit server does:
+    # aiohttp's cleanup would otherwise wait up to a minute for their handlers to end.
+    await server.disconnect_all(abrupt=False)
     await runner.cleanup()
 
 

@@ -33,6 +33,10 @@ actor LiveKitWorker: WorkerConnectionDelegate {
     /// When each accepted job was offered, for the offer-to-running latency.
     private var offeredAt: [String: ContinuousClock.Instant] = [:]
     private var lastStatus: Livekit_UpdateWorkerStatus?
+    /// Jobs whose session is being started, and whether LiveKit ended them meanwhile: a
+    /// termination that comes before the supervisor has the session finds nothing to end, so it
+    /// is carried out once the start returns.
+    private var starting: [String: Bool] = [:]
     private var conditions = WorkerJobBook.Conditions()
 
     /// A worker and its connection (the connection calls the worker back).
@@ -140,17 +144,21 @@ actor LiveKitWorker: WorkerConnectionDelegate {
         conditions = await currentConditions()
         var response = Livekit_AvailabilityResponse()
         response.jobID = jobID
+        // Offered again (the server lost the first answer): the answer and the place held stand.
+        let askedAgain = book.jobs[jobID] != nil
         switch book.offered(jobID, now: .now, conditions) {
         case .accept:
             guard let session = WorkerJobBook.sessionID(forJob: jobID) else { break }
-            do throws(CorralError) {
-                try await supervisor.reserve(session, agent: profile)
-            } catch {
-                _ = book.ended(jobID, reason: .failedToStart)
-                metrics.declined(agentName: settings.agentName)
-                logger.info("declined a LiveKit job", metadata: ["job_id": "\(jobID)", "reason": "\(error.message)"])
-                await refresh()
-                return response
+            if !askedAgain {
+                do throws(CorralError) {
+                    try await supervisor.reserve(session, agent: profile)
+                } catch {
+                    _ = book.ended(jobID, reason: .failedToStart)
+                    metrics.declined(agentName: settings.agentName)
+                    logger.info("declined a LiveKit job", metadata: ["job_id": "\(jobID)", "reason": "\(error.message)"])
+                    await refresh()
+                    return response
+                }
             }
             offeredAt[jobID] = .now
             metrics.accepted(agentName: settings.agentName)
@@ -179,6 +187,7 @@ actor LiveKitWorker: WorkerConnectionDelegate {
         case .start(let session, let reserved):
             let request = startRequest(for: assignment, session: session, reserved: reserved)
             // Started apart: later messages (a termination) must not wait for the spawn.
+            starting[job.id] = false
             Task { await self.start(job.id, request) }
         }
         await refresh()
@@ -187,6 +196,7 @@ actor LiveKitWorker: WorkerConnectionDelegate {
     func termination(jobID: String) async {
         guard let session = WorkerJobBook.sessionID(forJob: jobID) else { return }
         logger.info("LiveKit ends a job", metadata: ["job_id": "\(jobID)"])
+        if starting[jobID] != nil { starting[jobID] = true }
         Task { _ = try? await supervisor.end(session, reason: .jobTerminated) }
     }
 
@@ -215,8 +225,13 @@ actor LiveKitWorker: WorkerConnectionDelegate {
     private func start(_ jobID: String, _ request: StartRequest) async {
         do throws(CorralError) {
             let record = try await supervisor.start(request)
+            if starting.removeValue(forKey: jobID) == true {
+                _ = try? await supervisor.end(record.id, reason: .jobTerminated)
+                return
+            }
             if record.status == .running { await running(jobID) }
         } catch {
+            starting[jobID] = nil
             if let session = request.sessionID { await supervisor.releaseReservation(session) }
             metrics.failed(agentName: settings.agentName)
             logger.warning("a LiveKit job could not be started", metadata: ["job_id": "\(jobID)", "error": "\(error.message)"])

@@ -1,0 +1,99 @@
+import CorralCore
+import CorralTestSupport
+import Foundation
+import Testing
+
+/// An accepted LiveKit job holds a place in `max_sessions` from the worker's answer until its
+/// assignment: other sessions cannot take it meanwhile, an offer repeated takes no second one,
+/// and a place whose assignment never comes is given up.
+@Suite("LiveKit worker: places held for accepted jobs", .enabled(if: livekitAgentsPython != nil, "\(livekitAgentsSkipped)"))
+struct LiveKitHeldPlaceTests {
+    static let sleeper = ["sleep", "1000"]
+
+    @Test func anAcceptedJobHoldsItsPlaceInMaxSessionsUntilItsAssignment() async throws {
+        try await LiveKitWorkerBed.run(extra: ["max_sessions": 1]) { lk in
+            lk.addWorker("voice", command: Self.sleeper, agentName: "voice")
+            let corral = try await lk.startCorrals(workers: 1)[0]
+            // The server holds the assignment back after the worker accepted (less than the 10 s
+            // the place is held for).
+            try await lk.server.configure(["assignment_delay": 8])
+            let dispatch = Task { try await lk.server.dispatch(agentName: "voice", room: "held")["outcome"] as? String }
+            var held: [String: Any] = [:]
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) {
+                let jobs = try await lk.server.control(.GET, "/control/jobs")["jobs"] as? [[String: Any]] ?? []
+                held = jobs.first { ($0["offers"] as? [[String: Any]])?.first?["answer"] as? String == "available" } ?? [:]
+                return !held.isEmpty
+            })
+            let jobID = try #require(held["id"] as? String)
+
+            let refused = try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper"}"#)
+            #expect(refused.status == 503, "the held place counts toward max_sessions: \(refused.text)")
+            #expect(try await lk.server.job(jobID)["outcome"] as? String == "pending", "the refusal came after the assignment, which proves nothing")
+            #expect(try await corral.sessions().isEmpty)
+
+            #expect(try await dispatch.value == "assigned")
+            #expect(try await corral.waitForSession(jobSession(jobID)) != nil, "the job started on its held place")
+            try await lk.server.expectStatus(jobID, "JS_RUNNING")
+            #expect(try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper"}"#).status == 503)
+
+            try await lk.server.terminate(jobID)
+            try await lk.server.expectStatus(jobID, "JS_SUCCESS")
+            #expect(try await ProcessProbe.waitUntil { try await corral.session(jobSession(jobID)) == nil })
+            let started = try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper"}"#)
+            #expect(started.status == 201, "\(started.text)")
+            #expect(try await corral.request(.DELETE, "/api/sessions/\(started.json.sessionID)").status == 200)
+        }
+    }
+
+    /// A job offered again after the worker accepted it (the server lost the answer, say with a
+    /// dropped connection) is accepted again on the place already held, and that place is free
+    /// again once the job ends.
+    @Test func aJobOfferedAgainIsAcceptedOnTheSamePlace() async throws {
+        try await LiveKitWorkerBed.run(extra: ["max_sessions": 1]) { lk in
+            lk.addWorker("voice", command: Self.sleeper, agentName: "voice")
+            let corral = try await lk.startCorrals(workers: 1)[0]
+            try await lk.server.configure(["repeat_offers": true])
+            let answer = try await lk.server.dispatch(agentName: "voice", room: "asked-twice")
+            #expect((answer["offers"] as? [[String: Any]])?.map { $0["answer"] as? String } == ["available", "available"], "\(answer)")
+            let jobID = try #require(answer["job_id"] as? String)
+            try #require(answer["outcome"] as? String == "assigned", "\(answer)")
+            try await lk.server.expectStatus(jobID, "JS_RUNNING")
+
+            try await lk.server.terminate(jobID)
+            try await lk.server.expectStatus(jobID, "JS_SUCCESS")
+            #expect(try await ProcessProbe.waitUntil { try await corral.session(jobSession(jobID)) == nil })
+            let started = try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper"}"#)
+            #expect(started.status == 201, "the job's place was not given back: \(started.text)")
+            #expect(try await corral.request(.DELETE, "/api/sessions/\(started.json.sessionID)").status == 200)
+        }
+    }
+
+    /// An accepted job's place is held for 10 s: an assignment that comes later finds it given
+    /// up, and with no room left the job is reported failed rather than run over max_sessions.
+    @Test func aPlaceWhoseAssignmentDoesNotComeIsGivenUp() async throws {
+        try await LiveKitWorkerBed.run(extra: ["max_sessions": 1]) { lk in
+            lk.addWorker("voice", command: Self.sleeper, agentName: "voice")
+            let corral = try await lk.startCorrals(workers: 1)[0]
+            try await lk.server.configure(["assignment_delay": 18])
+            let dispatch = Task { try await lk.server.dispatch(agentName: "voice", room: "late")["job_id"] as? String }
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) {
+                let jobs = try await lk.server.control(.GET, "/control/jobs")["jobs"] as? [[String: Any]] ?? []
+                return jobs.contains { ($0["offers"] as? [[String: Any]])?.first?["answer"] as? String == "available" }
+            })
+            #expect(try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper", "session_id": "walk-in"}"#).status == 503)
+
+            // Given up: the place is free for another session.
+            var walkIn = 0
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30), every: .milliseconds(250)) {
+                walkIn = try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper", "session_id": "walk-in"}"#).status
+                return walkIn == 201
+            })
+            let jobID = try #require(try await dispatch.value)
+            try await lk.server.expectStatus(jobID, "JS_FAILED")
+            #expect(try await lk.server.statuses(jobID).last?["error"] as? String
+                == "the assignment came after the place held for it was given up, and there is no room now")
+            #expect(try await corral.sessions().map(\.sessionID) == ["walk-in"])
+            #expect(try await corral.request(.DELETE, "/api/sessions/walk-in").status == 200)
+        }
+    }
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Where a LiveKit job's ``ctx.connect()`` goes in corral's worker tests: a local endpoint that
+records each request (its path and the access token it carried, from ``Authorization: Bearer`` or
+the ``access_token`` query parameter) as one JSON line in the ``--record`` file, accepts a
+WebSocket and closes it at once. It joins no room (as ``corral_livekit_test.py``'s RoomEndpoint).
+
+    python livekit_room_recorder.py --port 0 --record FILE [--api-key K --api-secret S]
+
+prints ``{"event": "ready", "port": P, "url": "ws://127.0.0.1:P"}`` once it listens and runs until
+SIGTERM or SIGINT. It takes the test LiveKit server's arguments (the key pair is not used), so
+that the tests start and stop it the same way.
+"""
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+
+from aiohttp import web
+
+
+async def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--record", required=True)
+    parser.add_argument("--api-key")
+    parser.add_argument("--api-secret")
+    arguments = parser.parse_args(argv)
+
+    async def record(request):
+        header = request.headers.get("Authorization", "")
+        token = header[len("Bearer "):] if header.startswith("Bearer ") else request.query.get("access_token")
+        with open(arguments.record, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"path": request.path, "token": token}) + "\n")
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            ws = web.WebSocketResponse()
+            await ws.prepare(request)
+            await ws.close()
+            return ws
+        return web.Response(status=401, text="this endpoint records, it joins no room")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", record)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", arguments.port, reuse_address=True)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    print(json.dumps({"event": "ready", "port": port, "url": "ws://127.0.0.1:%d" % port}), flush=True)
+    await stop.wait()
+    await runner.cleanup()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1:]))
