@@ -61,6 +61,17 @@ final class RawConnection: @unchecked Sendable {
     }
 
     /// Whether the server has closed its side (everything it sent is read and discarded).
+    /// Whether the server has closed the connection by now, or does within `timeout` (a close
+    /// is seen a moment after the server makes it; a busy machine stretches that moment).
+    func closedByServer(within timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if closedByServer { return true }
+            if ContinuousClock.now >= deadline { return false }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     var closedByServer: Bool {
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {

@@ -86,7 +86,9 @@ struct StreamTests {
             }
             // Returning stops the application, with the streams still open.
         }
-        #expect(await kept.all.allSatisfy(\.closedByServer))
+        for connection in await kept.all {
+            #expect(await connection.closedByServer(within: .seconds(10)))
+        }
     }
 
     @Test func streamsEndWhenCorralStops() async throws {
@@ -99,7 +101,8 @@ struct StreamTests {
             // The session is left running (detach), so its log stays live: the stream must
             // still end, or it would hold corral's exit forever.
             #expect(await corral.terminate(timeout: .seconds(20)) == 0, "corral did not exit with streams open: \(corral.log.suffix(1000))")
-            #expect(log.closedByServer && events.closedByServer)
+            #expect(await log.closedByServer(within: .seconds(10)))
+            #expect(await events.closedByServer(within: .seconds(10)))
             #expect(ProcessProbe.isAlive(session.pid))
 
             // The next corral adopts the session; finish() ends it.
