@@ -107,6 +107,7 @@ let package = Package(
                 "CorralCore",
                 "RedisClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/CorralTestSupport"
         ),

@@ -102,17 +102,7 @@ final class BenchCorral: @unchecked Sendable {
     }
 
     func stop() async {
-        kill(pid, SIGTERM)
-        var status: Int32 = 0
-        let deadline = ContinuousClock.now + .seconds(120)
-        while waitpid(pid, &status, WNOHANG) != pid {
-            if ContinuousClock.now > deadline {
-                kill(pid, SIGKILL)
-                waitpid(pid, &status, 0)
-                break
-            }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
+        await stopChild(pid, grace: .seconds(120))
         try? await client.shutdown()
     }
 }

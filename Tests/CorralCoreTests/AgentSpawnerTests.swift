@@ -103,7 +103,7 @@ struct AgentSpawnerTests {
 
     @Test(.enabled(if: CgroupSupport.available, "\(CgroupSupport.unavailableReason)"))
     func anAgentStartsInsideItsCgroup() async throws {
-        let cgroup = CgroupSupport.parent! + "/corral-test-" + UUID().uuidString
+        let cgroup = CgroupSupport.newTestPath()
         #expect(mkdir(cgroup, 0o755) == 0)
         defer { CgroupSupport.removeTree(cgroup) }
         let directory = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC)

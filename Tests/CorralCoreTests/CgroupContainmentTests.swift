@@ -17,10 +17,9 @@ struct CgroupContainmentTests {
     /// cgroups it made and never takes them for orphans; one it did not make is removed.
     @Test(.enabled(if: CgroupSupport.available, "\(CgroupSupport.unavailableReason)"))
     func aCgroupThisCorralMadeIsNeverAnOrphan() async throws {
-        let rootPath = CgroupSupport.parent! + "/corral-test-" + UUID().uuidString
-        defer { CgroupSupport.removeTree(rootPath) }
-        let root = try CgroupRoot(path: rootPath, host: CgroupHost.discover())
-        let containment = CgroupContainment(root: root, logger: Logger(label: "corral-test"))
+        let testRoot = try CgroupSupport.TestRoot()
+        defer { testRoot.remove() }
+        let (rootPath, root, containment) = (testRoot.path, testRoot.root, testRoot.containment)
         let monitor = ProcessMonitor.shared
         try monitor.start()
         let output = AgentSpawnerTests.Output()

@@ -20,7 +20,7 @@ struct HostReportTests {
     @Test(.enabled(if: CgroupSupport.available, "\(CgroupSupport.unavailableReason)"))
     func cgroupModeIsFoundAndProbesLeaveNothing() throws {
         var configuration = CorralConfiguration()
-        let root = CgroupSupport.parent! + "/corral-test-" + UUID().uuidString
+        let root = CgroupSupport.newTestPath()
         configuration.cgroupRoot = root
         let report = HostReport.gather(configuration)
         #expect(report.mode == "cgroup")
@@ -35,7 +35,7 @@ struct HostReportTests {
     /// catches: not the cgroup mode of the corral that holds the root.
     @Test(.enabled(if: CgroupSupport.available, "\(CgroupSupport.unavailableReason)"))
     func aRootHeldByAnotherCorralIsReportedAsWhatACorralStartedNowGets() throws {
-        let rootPath = CgroupSupport.parent! + "/corral-test-" + UUID().uuidString
+        let rootPath = CgroupSupport.newTestPath()
         defer { CgroupSupport.removeTree(rootPath) }
         // The running corral's root, locked as long as it lives (a lock is per open file, so
         // this process is "another corral" to the report's own attempt).

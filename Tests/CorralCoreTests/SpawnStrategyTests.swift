@@ -17,7 +17,7 @@ import Glibc
 struct SpawnStrategyTests {
     /// A cgroup of the test's own below the test root, removed (with whatever is in it) at the end.
     final class TestCgroup: Sendable {
-        let path = CgroupSupport.parent! + "/corral-test-" + UUID().uuidString
+        let path = CgroupSupport.newTestPath()
         let fd: Int32
 
         init() throws {

@@ -86,10 +86,9 @@ struct TreeTerminatorTests {
 
     @Test(.enabled(if: CgroupSupport.available, "\(CgroupSupport.unavailableReason)"))
     func theKillPhaseOfACgroupTreeUsesCgroupKill() async throws {
-        let rootPath = CgroupSupport.parent! + "/corral-test-" + UUID().uuidString
-        defer { CgroupSupport.removeTree(rootPath) }
-        let root = try CgroupRoot(path: rootPath, host: CgroupHost.discover())
-        let containment = CgroupContainment(root: root, logger: Logger(label: "corral-test"))
+        let testRoot = try CgroupSupport.TestRoot()
+        defer { testRoot.remove() }
+        let (rootPath, root, containment) = (testRoot.path, testRoot.root, testRoot.containment)
         let monitor = ProcessMonitor.shared
         try monitor.start()
         let output = open("/dev/null", O_WRONLY | O_CLOEXEC)

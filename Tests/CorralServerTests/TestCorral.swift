@@ -19,17 +19,10 @@ struct TestCorral {
         containment: CorralConfiguration.ContainmentMode = .processGroup,
         configure: (inout CorralConfiguration) -> Void = { _ in }
     ) {
-        var configuration = CorralConfiguration()
-        configuration.dataDirectory = NSTemporaryDirectory() + "corral-test-" + UUID().uuidString
+        var configuration = CorralConfiguration.forTest(
+            tag: tag, prefix: "corral-test-", containment: containment, defaultAgent: "cooperative", startupTimeoutSeconds: 2
+        )
         configuration.store = store
-        configuration.containment = containment
-        if containment != .processGroup, let parent = CgroupSupport.parent {
-            configuration.cgroupRoot = parent + "/corral-test-" + UUID().uuidString
-        }
-        configuration.agents = TestAgents.profiles(tag: tag)
-        configuration.defaultAgent = "cooperative"
-        configuration.graceSeconds = 1
-        configuration.startupTimeoutSeconds = 2
         configure(&configuration)
         self.configuration = configuration
     }

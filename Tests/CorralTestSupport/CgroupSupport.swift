@@ -1,5 +1,6 @@
 import CorralCore
 import Foundation
+import Logging
 
 #if canImport(Glibc)
 import Glibc
@@ -18,6 +19,11 @@ public enum CgroupSupport {
 
     public static var available: Bool { parent != nil }
 
+    /// A new path below `parent` for a cgroup of the test's own (not created).
+    public static func newTestPath() -> String {
+        parent! + "/corral-test-" + UUID().uuidString
+    }
+
     public static let unavailableReason = "no writable cgroup v2 hierarchy on this host: cgroup containment tests are skipped"
 
     /// Removes a cgroup tree a failed test left (children first), after killing what is in it.
@@ -34,6 +40,25 @@ public enum CgroupSupport {
         for _ in 0..<100 {
             if rmdir(path) == 0 || errno == ENOENT { break }
             usleep(10_000)
+        }
+    }
+
+    /// A cgroup root of the test's own, below `parent`, with a containment on it; `remove()`
+    /// kills and removes whatever is left below it.
+    public struct TestRoot {
+        public let path: String
+        public let root: CgroupRoot
+        public let containment: CgroupContainment
+
+        public init() throws {
+            guard CgroupSupport.available else { throw SystemErrorDescription(CgroupSupport.unavailableReason) }
+            path = CgroupSupport.newTestPath()
+            root = try CgroupRoot(path: path, host: CgroupHost.discover())
+            containment = CgroupContainment(root: root, logger: Logger(label: "corral-test"))
+        }
+
+        public func remove() {
+            CgroupSupport.removeTree(path)
         }
     }
 }

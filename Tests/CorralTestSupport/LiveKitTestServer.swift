@@ -92,18 +92,7 @@ public final class LiveKitTestServer: @unchecked Sendable {
 
     /// Stops it (SIGTERM, then SIGKILL) and reaps it.
     public func stop() async {
-        guard pid > 0 else { return }
-        kill(pid, SIGTERM)
-        var status: Int32 = 0
-        let deadline = ContinuousClock.now + .seconds(10)
-        while waitpid(pid, &status, WNOHANG) != pid {
-            if ContinuousClock.now > deadline {
-                kill(pid, SIGKILL)
-                waitpid(pid, &status, 0)
-                break
-            }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
+        await stopChild(pid)
         pid = 0
     }
 

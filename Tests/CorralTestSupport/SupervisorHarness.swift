@@ -12,14 +12,7 @@ public struct SupervisorHarness: Sendable {
     public let configuration: CorralConfiguration
 
     public init(configure: (inout CorralConfiguration) -> Void = { _ in }) {
-        var configuration = CorralConfiguration()
-        configuration.dataDirectory = NSTemporaryDirectory() + "corral-harness-" + UUID().uuidString
-        configuration.store = .memory
-        configuration.containment = .processGroup
-        configuration.agents = TestAgents.profiles(tag: tag)
-        configuration.defaultAgent = "sleeper"
-        configuration.graceSeconds = 1
-        configuration.startupTimeoutSeconds = 5
+        var configuration = CorralConfiguration.forTest(tag: tag, prefix: "corral-harness-", defaultAgent: "sleeper", startupTimeoutSeconds: 5)
         configure(&configuration)
         self.configuration = configuration
     }

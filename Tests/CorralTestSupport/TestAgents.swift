@@ -49,3 +49,25 @@ public enum TestAgents {
         "ignore-term-everywhere": "ignore-term-everywhere.sh",
     ]
 }
+
+extension CorralConfiguration {
+    /// A configuration for one test's corral: its own data directory (named with `prefix`),
+    /// an in-memory store, process groups (or a cgroup root of its own), the fixture agents
+    /// tagged with `tag`, a one-second grace period.
+    public static func forTest(
+        tag: String, prefix: String, containment: ContainmentMode = .processGroup, defaultAgent: String, startupTimeoutSeconds: Double
+    ) -> CorralConfiguration {
+        var configuration = CorralConfiguration()
+        configuration.dataDirectory = NSTemporaryDirectory() + prefix + UUID().uuidString
+        configuration.store = .memory
+        configuration.containment = containment
+        if containment != .processGroup, CgroupSupport.available {
+            configuration.cgroupRoot = CgroupSupport.newTestPath()
+        }
+        configuration.agents = TestAgents.profiles(tag: tag)
+        configuration.defaultAgent = defaultAgent
+        configuration.graceSeconds = 1
+        configuration.startupTimeoutSeconds = startupTimeoutSeconds
+        return configuration
+    }
+}
