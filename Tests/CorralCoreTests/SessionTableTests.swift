@@ -105,4 +105,23 @@ struct SessionTableTests {
         _ = table.remove(entry.id, instance: entry.instance)
         #expect(table.owner(ofLeader: 4242) == nil)
     }
+
+    @Test func sessionsAndJobsAreCountedWithoutAWalk() {
+        var table = SessionTable(capacity: 10)
+        var job = Self.record("lk-J1")
+        job.livekitJob = LiveKitJob(jobID: "J1", dispatchID: nil, agentName: "receptionist")
+        let jobEntry = Self.insert(&table, job)
+        _ = Self.insert(&table, Self.record("plain"))
+        let idle = Self.insert(&table, Self.record("idle-1", start: .idle))
+        #expect(table.sessionCount == 2 && table.jobs == 1)
+        // An idle agent handed a job becomes one.
+        var handed = idle.record
+        handed.id = SessionID("lk-J2")!
+        handed.start = .warm
+        handed.livekitJob = LiveKitJob(jobID: "J2", dispatchID: nil, agentName: "receptionist")
+        _ = table.handOver(idle.id, instance: idle.instance, to: handed)
+        #expect(table.sessionCount == 3 && table.jobs == 2)
+        _ = table.remove(jobEntry.id, instance: jobEntry.instance)
+        #expect(table.sessionCount == 2 && table.jobs == 1)
+    }
 }

@@ -68,6 +68,8 @@ struct SessionTable {
     private var reservations: [SessionID: Reservation] = [:]
     private var leaders: [Int32: SessionID] = [:]
     private(set) var counts: [Bucket: Int] = [:]
+    /// Sessions (not idle agents) that run LiveKit jobs.
+    private(set) var jobs = 0
     private var lastInstance: UInt64 = 0
     /// `max_sessions`: sessions, idle agents and reserved places together.
     let capacity: Int
@@ -131,6 +133,7 @@ struct SessionTable {
         if let pid = record.pid { leaders[pid] = record.id }
         var effects: [Effect] = []
         recount(&entry, as: record.status, into: &effects)
+        if Self.runsJob(entry) { jobs += 1 }
         entries[record.id] = entry
         return (entry, effects)
     }
@@ -140,6 +143,7 @@ struct SessionTable {
         guard var entry = resolve(id, instance: instance) else { return nil }
         var effects: [Effect] = []
         recount(&entry, as: nil, into: &effects)
+        if Self.runsJob(entry) { jobs -= 1 }
         entries[entry.id] = nil
         for former in entry.formerIDs { aliases[former] = nil }
         for pid in [entry.leader, entry.record.pid].compactMap(\.self) where leaders[pid] == entry.id { leaders[pid] = nil }
@@ -153,6 +157,7 @@ struct SessionTable {
             entries.removeAll()
             aliases.removeAll()
             leaders.removeAll()
+            jobs = 0
         }
         return Array(entries.values)
     }
@@ -227,11 +232,17 @@ struct SessionTable {
         entries[entry.id] = nil
         aliases[entry.id] = record.id
         entry.formerIDs.append(entry.id)
+        if Self.runsJob(entry) { jobs -= 1 }
         entry.record = record
+        if Self.runsJob(entry) { jobs += 1 }
         if let pid = record.pid { leaders[pid] = record.id }
         recount(&entry, as: record.status, into: &effects)
         entries[record.id] = entry
         return effects
+    }
+
+    private static func runsJob(_ entry: Entry) -> Bool {
+        !entry.isIdle && entry.record.livekitJobID != nil
     }
 
     /// Moves the entry's gauge line to `status` (nil: out of the gauges).
@@ -283,6 +294,9 @@ struct SessionTable {
     }
 
     var hasSessions: Bool { entries.values.contains { !$0.isIdle } }
+
+    /// Sessions (not idle agents), from the gauges' counts: no walk over the table.
+    var sessionCount: Int { counts.reduce(0) { $1.key.idle ? $0 : $0 + $1.value } }
 
     /// Live sessions bound to a LiveKit room.
     func sessions(inRoom room: String) -> [SessionID] {

@@ -26,6 +26,10 @@ extension Supervisor {
 
     public func isLive(_ id: SessionID) -> Bool { session(id) != nil }
 
+    /// How many sessions run, and how many of them LiveKit jobs (the dashboard's chart), without
+    /// copying a record: asked every few seconds, also at 10,000 sessions.
+    public var activity: (sessions: Int, jobs: Int) { (table.sessionCount, table.jobs) }
+
     /// Every live session with what it uses (process count, memory), read off the actor.
     public func allSessionsWithUsage() async -> [(SessionRecord, ResourceUsage?)] {
         let entries = table.sessions.map { ($0.snapshot, $0.handles.tree) }

@@ -10,7 +10,7 @@ public final class ActivityRecorder: Service {
     let interval: Duration
     private let history = Mutex(ActivityHistory())
 
-    init(supervisor: Supervisor, interval: Duration = .seconds(5)) {
+    init(supervisor: Supervisor, interval: Duration = .seconds(10)) {
         self.supervisor = supervisor
         self.interval = interval
     }
@@ -23,9 +23,8 @@ public final class ActivityRecorder: Service {
     }
 
     func sample(at now: Date) async {
-        let sessions = await supervisor.allSessions()
-        let jobs = sessions.count { $0.livekitJobID != nil }
-        history.withLock { $0.record(at: now, sessions: sessions.count, jobs: jobs) }
+        let (sessions, jobs) = await supervisor.activity
+        history.withLock { $0.record(at: now, sessions: sessions, jobs: jobs) }
     }
 
     func lastHour(at now: Date = Date()) -> [(start: Date, counts: ActivityHistory.Minute?)] {

@@ -44,6 +44,8 @@ struct OperatorRoutes: Sendable {
 
     /// `GET /api/activity`: active sessions and jobs, minute by minute, over the last hour.
     @Sendable func activity(_ request: Request, context: CorralRequestContext) async throws -> Response {
+        // The current minute as of now, not as of the last sample.
+        await activity.sample(at: Date())
         var writer = JSONWriter(capacity: 4096)
         writer.beginObject()
         writer.key("minutes")
