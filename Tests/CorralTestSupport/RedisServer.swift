@@ -12,8 +12,11 @@ public final class RedisServer: @unchecked Sendable {
     public static var available: Bool { executable != nil }
     public static let unavailableReason = "redis-server is not installed (apt-get install redis-server); the Redis tests are skipped"
 
-    public let port: Int
+    public private(set) var port: Int
     public let password: String?
+    /// The port came from `freePort`, so another may be tried: between the look and redis
+    /// binding it, a parallel test's outgoing connection can take it.
+    private let portIsOurs: Bool
     public private(set) var pid: Int32 = 0
 
     public var url: String { "redis://\(password.map { ":\($0)@" } ?? "")127.0.0.1:\(port)" }
@@ -21,11 +24,32 @@ public final class RedisServer: @unchecked Sendable {
     public init(password: String? = nil, port: Int? = nil) {
         self.password = password
         self.port = port ?? Self.freePort()
+        self.portIsOurs = port == nil
+    }
+
+    private struct PortTaken: Error {
+        let status: Int32
     }
 
     /// Starts it and waits until it answers PING.
     @discardableResult
     public func start() async throws -> RedisServer {
+        var attempts = 1
+        while true {
+            do {
+                try await launch()
+                return self
+            } catch let taken as PortTaken {
+                guard portIsOurs, attempts < 5 else {
+                    throw SystemErrorDescription("redis-server exited at start (status \(taken.status)); is port \(port) taken?")
+                }
+                attempts += 1
+                port = Self.freePort()
+            }
+        }
+    }
+
+    private func launch() async throws {
         guard let executable = Self.executable else { throw SystemErrorDescription(Self.unavailableReason) }
         var arguments = [executable, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"]
         if let password { arguments += ["--requirepass", password] }
@@ -48,11 +72,11 @@ public final class RedisServer: @unchecked Sendable {
             let client = RedisClient(url: RedisURL(host: "127.0.0.1", port: port, password: password))
             let answered = (try? await client.send("PING")) != nil
             client.close()
-            if answered { return self }
+            if answered { return }
             var status: Int32 = 0
             if waitpid(pid, &status, WNOHANG) == pid {
                 pid = 0
-                throw SystemErrorDescription("redis-server exited at start (status \(status)); is port \(port) taken?")
+                throw PortTaken(status: status)
             }
             try await Task.sleep(for: .milliseconds(20))
         }
