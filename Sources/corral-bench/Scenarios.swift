@@ -103,7 +103,7 @@ enum Scenarios {
             idleCPUPercent: (after.cpuSeconds - before.cpuSeconds) / Double(idleSeconds) * 100,
             listLatency: Distribution(list),
             debugLatency: Distribution(debug),
-            leftBehind: tagged(tag).count
+            leftBehind: tagged(tag, session: "scale-\(count)-").count
         )
     }
 
@@ -188,13 +188,19 @@ enum Scenarios {
     }
 
     /// Live processes carrying the benchmark's tag in their environment.
-    static func tagged(_ tag: String) -> [Int32] {
+    /// The processes of this run (its tag in their environment); with `session`, only those of
+    /// sessions whose id starts with it (not corral itself, nor its prewarmed agents).
+    static func tagged(_ tag: String, session: String? = nil) -> [Int32] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         let wanted = Array("CORRAL_BENCH=\(tag)".utf8)
+        let sessionPrefix = session.map { Array("CORRAL_SESSION_ID=\($0)".utf8) }
         var pids: [Int32] = []
         for entry in entries {
             guard let pid = Int32(entry), let data = FileManager.default.contents(atPath: "/proc/\(entry)/environ") else { continue }
-            if data.split(separator: 0).contains(where: { Array($0) == wanted }) { pids.append(pid) }
+            let variables = data.split(separator: 0).map(Array.init)
+            guard variables.contains(wanted) else { continue }
+            if let sessionPrefix, !variables.contains(where: { $0.starts(with: sessionPrefix) }) { continue }
+            pids.append(pid)
         }
         return pids
     }
