@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         // Hummingbird's WebSocket client (hummingbird-websocket's HummingbirdWSClient re-exports it).
         .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.2"),
+        // HeapModule: the supervisor's timer schedule (SwiftNIO already depends on the package).
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         .target(name: "CCorralShims"),
@@ -64,6 +66,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "HeapModule", package: "swift-collections"),
             ]
         ),
         .target(

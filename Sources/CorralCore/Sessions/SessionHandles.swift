@@ -1,5 +1,5 @@
-/// What the supervisor holds to act on one session: its processes, the watch on its leader, its
-/// timers, its store writes, the callers waiting for its end. Effects only: what the session is
+/// What the supervisor holds to act on one session: its processes, the watch on its leader, the
+/// callers waiting for its end. Effects only: what the session is
 /// and may become lives in `SessionTable`. Owned and touched only by the `Supervisor` actor.
 final class SessionHandles {
     var tree: (any ContainedTree)? {
@@ -13,10 +13,6 @@ final class SessionHandles {
     private(set) var isWatched = false
     /// The leader's exit is watched (an adopted leader's may not be: the sweep looks for it).
     var exitWatched = false
-    var deadlineTimer: Task<Void, Never>?
-    var startupTimer: Task<Void, Never>?
-    /// The session's last store write (they run in order, see `SessionWriteQueue`).
-    var lastWrite: Task<Bool, Never>?
     var endBegan: ContinuousClock.Instant?
     var leaderExit: ExitStatus?
     var lastOutcome: TerminationOutcome?
@@ -32,13 +28,6 @@ final class SessionHandles {
 
     init(limits: ResourceLimits) {
         self.limits = limits
-    }
-
-    func cancelTimers() {
-        deadlineTimer?.cancel()
-        startupTimer?.cancel()
-        deadlineTimer = nil
-        startupTimer = nil
     }
 
     /// Answers everyone waiting for the end.

@@ -47,10 +47,9 @@ extension Supervisor {
     func detachAll() async {
         let entries = table.removeAll()
         for entry in entries {
-            let handles = entry.handles
-            handles.cancelTimers()
-            handles.tree?.detach()
-            _ = await handles.lastWrite?.value
+            cancelTimers(entry.id, instance: entry.instance)
+            entry.handles.tree?.detach()
+            _ = await writesSettled(entry.id)
         }
         if !entries.isEmpty {
             logger.notice("detached: sessions keep running for the next corral to adopt", metadata: ["count": "\(entries.count)"])
@@ -92,7 +91,7 @@ extension Supervisor {
     /// it leaves the table.
     func remove(_ entry: SessionTable.Entry, reason: EndReason) {
         let handles = entry.handles
-        handles.cancelTimers()
+        cancelTimers(entry.id, instance: entry.instance)
         let tree = handles.tree
         let write = enqueueWrite(entry, delete: true)
         let duration = handles.endBegan.map { .now - $0 } ?? .zero

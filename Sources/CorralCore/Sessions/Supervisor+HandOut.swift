@@ -79,7 +79,6 @@ extension Supervisor {
                 return error
             }
         }
-        idle.handles.lastWrite = Task { await replaced.value == nil }
         if let error = await replaced.value {
             metrics.storeFailed()
             if error.code != .conflict { storeReachable = false }
@@ -98,7 +97,7 @@ extension Supervisor {
         perform(table.handOver(idleID, instance: idle.instance, to: record), for: record.id, instance: idle.instance)
         let handles = current.handles
         handles.tree?.recognise(record.id)
-        handles.cancelTimers()
+        cancelTimers(idleID, instance: idle.instance)
         guard var session = table.resolve(record.id, instance: idle.instance) else { return nil }
         perform([.lifecycle(.startDeadlineTimer)], for: record.id, instance: idle.instance)
         // The channel has served its purpose.

@@ -86,7 +86,7 @@ extension Supervisor {
         let instance = entry.instance
         perform(effects, for: entry.id, instance: entry.instance)
 
-        if let error = await insert(record, handles: handles) {
+        if let error = await insert(record) {
             abandonLaunch(entry)
             if error.code == .conflict { throw CorralError(.conflict, "session id '\(record.id)' is already in use; end that session first or choose another id") }
             storeReachable = false
@@ -123,7 +123,7 @@ extension Supervisor {
         // An idle agent always says when it has loaded, whatever the profile's `ready`.
         deliver(.spawned(start == .idle ? .notify : settings.profile.readiness), to: entry.id, instance: entry.instance)
         let session = table.resolve(entry.id, instance: entry.instance) ?? entry
-        guard await handles.lastWrite?.value ?? true else {
+        guard await writesSettled(entry.id) else {
             let result = await endAndWait(session, reason: .failedToStart)
             throw CorralError(.unavailable, "the session could not be recorded, so its agent was stopped (\(result.outcome.rawValue))")
         }
@@ -131,7 +131,7 @@ extension Supervisor {
     }
 
     /// Writes the new record, in the session's write order; the error, if it could not be.
-    private func insert(_ record: SessionRecord, handles: SessionHandles) async -> CorralError? {
+    private func insert(_ record: SessionRecord) async -> CorralError? {
         let inserted = writes.enqueue(for: [record.id]) { [store] () -> CorralError? in
             do throws(CorralError) {
                 try await store.insert(record)
@@ -140,7 +140,6 @@ extension Supervisor {
                 return error
             }
         }
-        handles.lastWrite = Task { await inserted.value == nil }
         return await inserted.value
     }
 

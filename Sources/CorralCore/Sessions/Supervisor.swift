@@ -43,6 +43,9 @@ public actor Supervisor: Service {
     /// Which idle agents to start, and which takes a session.
     var planner: PrewarmPlanner
     let writes = SessionWriteQueue()
+    /// Every session's deadline and startup timeout (see `Supervisor+Timers`).
+    var timers = SessionTimers()
+    var timerWake: TimerWake?
     /// Sessions whose last store write failed: written again (or deleted) once the store
     /// answers. Under a lock, so that a write that succeeds ends without a hop to the actor.
     let unsynced = Mutex<Set<SessionID>>([])
@@ -204,33 +207,21 @@ public actor Supervisor: Service {
     }
 
     private func perform(_ action: SessionLifecycle.Action, for entry: SessionTable.Entry) {
-        let handles = entry.handles
         switch action {
         case .persist:
             enqueueWrite(entry)
         case .startDeadlineTimer:
-            handles.deadlineTimer = timer(entry, at: entry.record.expiresAt, event: .deadlineReached)
+            setTimer(.deadline, for: entry, at: entry.record.expiresAt)
         case .startStartupTimer:
-            handles.startupTimer = timer(entry, at: entry.record.createdAt.addingTimeInterval(configuration.startupTimeoutSeconds), event: .startupTimedOut)
+            setTimer(.startup, for: entry, at: entry.record.createdAt.addingTimeInterval(configuration.startupTimeoutSeconds))
         case .cancelStartupTimer:
-            handles.startupTimer?.cancel()
-            handles.startupTimer = nil
+            cancelTimer(.startup, for: entry)
         case .cancelTimers:
-            handles.cancelTimers()
+            cancelTimers(entry.id, instance: entry.instance)
         case .terminate(let reason):
             beginTermination(entry, reason: reason)
         case .remove(let reason):
             remove(entry, reason: reason)
-        }
-    }
-
-    private func timer(_ entry: SessionTable.Entry, at date: Date, event: SessionLifecycle.Event) -> Task<Void, Never> {
-        let id = entry.id
-        let instance = entry.instance
-        let deadline = ContinuousClock.now + .seconds(max(0, date.timeIntervalSinceNow))
-        return Task { [weak self] in
-            do { try await Task.sleep(until: deadline, clock: .continuous) } catch { return }
-            await self?.deliver(event, to: id, instance: instance)
         }
     }
 
