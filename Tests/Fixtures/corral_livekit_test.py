@@ -24,6 +24,8 @@ from google.protobuf import json_format
 from livekit import api
 from livekit.protocol import agent, models
 
+import fixture_server
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 AGENT_SCRIPT = os.path.join(HERE, "livekit_job_agent.py")
 KEY = "APIcorrallivekit"
@@ -47,26 +49,19 @@ class RoomEndpoint:
         self._loop = asyncio.new_event_loop()
         started = threading.Event()
 
-        async def record(request):
-            header = request.headers.get("Authorization", "")
-            token = header[len("Bearer "):] if header.startswith("Bearer ") else request.query.get("access_token")
+        def remember(seen):
             with self._lock:
-                self.requests.append({"path": request.path, "token": token})
-            if request.headers.get("Upgrade", "").lower() == "websocket":
-                ws = web.WebSocketResponse()
-                await ws.prepare(request)
-                await ws.close()
-                return ws
-            return web.Response(status=401, text="this endpoint records, it joins no room")
+                self.requests.append(seen)
+
+        async def record(request):
+            return await fixture_server.answer_as_room(request, remember)
 
         async def start():
             app = web.Application()
             app.router.add_route("*", "/{tail:.*}", record)
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            await site.start()
-            self.port = site._server.sockets[0].getsockname()[1]
+            self.port = await fixture_server.listen(self._runner, "127.0.0.1", 0)
             started.set()
 
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)

@@ -14,10 +14,11 @@ that the tests start and stop it the same way.
 import argparse
 import asyncio
 import json
-import signal
 import sys
 
 from aiohttp import web
+
+import fixture_server
 
 
 async def main(argv):
@@ -28,31 +29,19 @@ async def main(argv):
     parser.add_argument("--api-secret")
     arguments = parser.parse_args(argv)
 
-    async def record(request):
-        header = request.headers.get("Authorization", "")
-        token = header[len("Bearer "):] if header.startswith("Bearer ") else request.query.get("access_token")
+    def remember(seen):
         with open(arguments.record, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"path": request.path, "token": token}) + "\n")
-        if request.headers.get("Upgrade", "").lower() == "websocket":
-            ws = web.WebSocketResponse()
-            await ws.prepare(request)
-            await ws.close()
-            return ws
-        return web.Response(status=401, text="this endpoint records, it joins no room")
+            f.write(json.dumps(seen) + "\n")
+
+    async def record(request):
+        return await fixture_server.answer_as_room(request, remember)
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", record)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", arguments.port, reuse_address=True)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    print(json.dumps({"event": "ready", "port": port, "url": "ws://127.0.0.1:%d" % port}), flush=True)
-    await stop.wait()
+    fixture_server.say_ready("127.0.0.1", await fixture_server.listen(runner, "127.0.0.1", arguments.port))
+    await fixture_server.stopped()
     await runner.cleanup()
 
 

@@ -11,12 +11,12 @@ WebSocket connections taken, register messages read, connections still open.
 
 import argparse
 import asyncio
-import json
-import signal
 import sys
 
 from aiohttp import WSMsgType, web
 from livekit.protocol import agent
+
+import fixture_server
 
 
 async def main(argv):
@@ -50,15 +50,8 @@ async def main(argv):
     app.add_routes([web.get("/agent", handle_agent), web.get("/control/connections", connections)])
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", arguments.port, reuse_address=True)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    print(json.dumps({"event": "ready", "port": port, "url": "ws://127.0.0.1:%d" % port}), flush=True)
-    await stop.wait()
+    fixture_server.say_ready("127.0.0.1", await fixture_server.listen(runner, "127.0.0.1", arguments.port))
+    await fixture_server.stopped()
     await runner.cleanup()
 
 

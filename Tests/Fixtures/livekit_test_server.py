@@ -95,10 +95,8 @@ Control API, JSON over HTTP on the same port (errors are ``{"error": "..."}`` wi
 import argparse
 import asyncio
 import datetime
-import json
 import random
 import secrets
-import signal
 import ssl
 import string
 import sys
@@ -108,6 +106,8 @@ from aiohttp import WSMsgType, web
 from google.protobuf import json_format
 from livekit import api
 from livekit.protocol import agent, models
+
+import fixture_server
 
 JOB_TYPES = {"room": agent.JT_ROOM, "publisher": agent.JT_PUBLISHER, "participant": agent.JT_PARTICIPANT}
 SERVER_VERSION = "corral-test-1.0.0"
@@ -725,14 +725,10 @@ async def start(server, host, port, tls_port=None, tls_context=None):
     """Starts serving; returns the runner, the port it listens on and the TLS port (or None)."""
     runner = web.AppRunner(build_app(server), handle_signals=False, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
-    await site.start()
-    bound = site._server.sockets[0].getsockname()[1]
+    bound = await fixture_server.listen(runner, host, port)
     tls_bound = None
     if tls_context is not None:
-        tls_site = web.TCPSite(runner, host, tls_port or 0, reuse_address=True, ssl_context=tls_context)
-        await tls_site.start()
-        tls_bound = tls_site._server.sockets[0].getsockname()[1]
+        tls_bound = await fixture_server.listen(runner, host, tls_port or 0, ssl_context=tls_context)
     return runner, bound, tls_bound
 
 
@@ -763,15 +759,9 @@ async def main(argv):
         tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls_context.load_cert_chain(arguments.tls_cert, arguments.tls_key)
     runner, port, tls_port = await start(server, arguments.host, arguments.port, arguments.tls_port, tls_context)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    ready = {"event": "ready", "port": port, "url": "ws://%s:%d" % (arguments.host, port)}
-    if tls_port is not None:
-        ready.update(tls_port=tls_port, tls_url="wss://%s:%d" % (arguments.host, tls_port))
-    print(json.dumps(ready), flush=True)
-    await stop.wait()
+    tls = {} if tls_port is None else {"tls_port": tls_port, "tls_url": "wss://%s:%d" % (arguments.host, tls_port)}
+    fixture_server.say_ready(arguments.host, port, **tls)
+    await fixture_server.stopped()
     # Workers are told first (1012 "service restart"), as a restarting LiveKit server does:
     # aiohttp's cleanup would otherwise wait up to a minute for their handlers to end.
     await server.disconnect_all(abrupt=False)
