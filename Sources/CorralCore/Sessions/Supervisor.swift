@@ -175,6 +175,8 @@ public actor Supervisor: Service {
         }
         if let notifyToken { monitor.unwatch(notifyToken) }
         notifyToken = nil
+        timerWake?.task.cancel()
+        timerWake = nil
         // It removes cgroups: on the spawner's threads.
         let containment = containment
         await launcher.executor.run { containment.stopped() }
