@@ -1,6 +1,6 @@
 /// What the supervisor holds to act on one session: its processes, the watch on its leader, the
-/// callers waiting for its end. Effects only: what the session is
-/// and may become lives in `SessionTable`. Owned and touched only by the `Supervisor` actor.
+/// callers waiting for its end. Effects only: what the session is and may become lives in
+/// `SessionTable`, its timers in `SessionTimers`. Owned and touched only by the `Supervisor` actor.
 final class SessionHandles {
     var tree: (any ContainedTree)? {
         didSet { isWatched = tree.map { $0.needsProcessTable || limits.memoryBytes != nil || limits.pids != nil } ?? false }

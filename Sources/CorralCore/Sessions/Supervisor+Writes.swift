@@ -18,9 +18,10 @@ extension Supervisor {
         }
     }
 
-    /// Waits for the session's queued writes; whether the last of them reached the store. The
-    /// queue forgets a write once it is done, so nothing of it stays per session (a finished
-    /// task kept for every session was kilobytes each at 10,000 sessions).
+    /// Waits for the session's queued writes; whether they reached the store (false while one
+    /// that failed waits to be written again). The queue forgets a write once it is done, so
+    /// nothing of it stays per session (a finished task kept for every session was kilobytes
+    /// each at 10,000 sessions).
     func writesSettled(_ id: SessionID) async -> Bool {
         await writes.settled(id)
         return !unsynced.withLock { $0.contains(id) }
