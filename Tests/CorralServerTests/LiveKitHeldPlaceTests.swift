@@ -18,13 +18,7 @@ struct LiveKitHeldPlaceTests {
             // the place is held for).
             try await lk.server.configure(["assignment_delay": 8])
             let dispatch = Task { try await lk.server.dispatch(agentName: "voice", room: "held")["outcome"] as? String }
-            var held: [String: Any] = [:]
-            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) {
-                let jobs = try await lk.server.control(.GET, "/control/jobs")["jobs"] as? [[String: Any]] ?? []
-                held = jobs.first { ($0["offers"] as? [[String: Any]])?.first?["answer"] as? String == "available" } ?? [:]
-                return !held.isEmpty
-            })
-            let jobID = try #require(held["id"] as? String)
+            let jobID = try await Self.acceptedJob(lk)
 
             let refused = try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper"}"#)
             #expect(refused.status == 503, "the held place counts toward max_sessions: \(refused.text)")
@@ -42,6 +36,28 @@ struct LiveKitHeldPlaceTests {
             let started = try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper"}"#)
             #expect(started.status == 201, "\(started.text)")
             #expect(try await corral.request(.DELETE, "/api/sessions/\(started.json.sessionID)").status == 200)
+        }
+    }
+
+    /// LiveKit ends a job it has not assigned yet: nothing is started, and the place held for it
+    /// is given back then, not given up when the wait for its assignment runs out.
+    @Test func aJobEndedBeforeItsAssignmentGivesItsPlaceBack() async throws {
+        try await LiveKitWorkerBed.run(extra: ["max_sessions": 1]) { lk in
+            lk.addWorker("voice", command: Self.sleeper, agentName: "voice")
+            let corral = try await lk.startCorrals(workers: 1)[0]
+            try await lk.server.configure(["assignment_delay": 15])
+            let dispatch = Task { try await lk.server.dispatch(agentName: "voice", room: "called-off")["outcome"] as? String }
+            let jobID = try await Self.acceptedJob(lk)
+            #expect(try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper", "session_id": "walk-in"}"#).status == 503)
+
+            try await lk.server.terminate(jobID)
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30), every: .milliseconds(250)) {
+                try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper", "session_id": "walk-in"}"#).status == 201
+            })
+            #expect(!corral.log.contains("its assignment did not come"), "the place was given up by the wait running out, not by the termination")
+            #expect(try await dispatch.value == "terminated")
+            #expect(try await corral.sessions().map(\.sessionID) == ["walk-in"])
+            #expect(try await corral.request(.DELETE, "/api/sessions/walk-in").status == 200)
         }
     }
 
@@ -76,10 +92,7 @@ struct LiveKitHeldPlaceTests {
             let corral = try await lk.startCorrals(workers: 1)[0]
             try await lk.server.configure(["assignment_delay": 18])
             let dispatch = Task { try await lk.server.dispatch(agentName: "voice", room: "late")["job_id"] as? String }
-            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) {
-                let jobs = try await lk.server.control(.GET, "/control/jobs")["jobs"] as? [[String: Any]] ?? []
-                return jobs.contains { ($0["offers"] as? [[String: Any]])?.first?["answer"] as? String == "available" }
-            })
+            _ = try await Self.acceptedJob(lk)
             #expect(try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper", "session_id": "walk-in"}"#).status == 503)
 
             // Given up: the place is free for another session.
@@ -95,5 +108,16 @@ struct LiveKitHeldPlaceTests {
             #expect(try await corral.sessions().map(\.sessionID) == ["walk-in"])
             #expect(try await corral.request(.DELETE, "/api/sessions/walk-in").status == 200)
         }
+    }
+
+    /// The id of the job the worker accepted, once it has (its assignment held back).
+    static func acceptedJob(_ lk: LiveKitWorkerBed) async throws -> String {
+        var accepted: [String: Any] = [:]
+        #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) {
+            let jobs = try await lk.server.control(.GET, "/control/jobs")["jobs"] as? [[String: Any]] ?? []
+            accepted = jobs.first { ($0["offers"] as? [[String: Any]])?.first?["answer"] as? String == "available" } ?? [:]
+            return !accepted.isEmpty
+        })
+        return try #require(accepted["id"] as? String)
     }
 }

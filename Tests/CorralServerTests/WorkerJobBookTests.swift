@@ -50,6 +50,20 @@ struct WorkerJobBookTests {
         #expect(book.assigned("J2", Self.open) != .start(WorkerJobBook.sessionID(forJob: "J2")!, reserved: false))
     }
 
+    @Test func aTerminationBeforeTheAssignmentGivesThePlaceUpAtOnce() {
+        var book = WorkerJobBook(limits: .init(maxJobs: 1, loadThreshold: 1.0))
+        _ = book.offered("J1", now: Self.now, Self.open)
+        #expect(!book.isAvailable(Self.open))
+        #expect(book.terminated("J1") == WorkerJobBook.sessionID(forJob: "J1")!)
+        #expect(book.activeJobs == 0)
+        #expect(book.offered("J2", now: Self.now, Self.open) == .accept, "the place is free before the 10 s wait runs out")
+        #expect(book.expire(now: Self.now + .seconds(10)) == [WorkerJobBook.sessionID(forJob: "J2")!], "J1's place is not given up twice")
+        // A job that was assigned is ended through its session, not here.
+        _ = book.assigned("J3", Self.open)
+        #expect(book.terminated("J3") == nil)
+        #expect(book.terminated("unknown") == nil)
+    }
+
     @Test func anAssignmentStartsOnceAndRunningIsReportedOnce() {
         var book = WorkerJobBook(limits: .init(maxJobs: 1, loadThreshold: 1.0))
         _ = book.offered("J1", now: Self.now, Self.open)

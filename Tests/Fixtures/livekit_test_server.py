@@ -68,7 +68,9 @@ Control API, JSON over HTTP on the same port (errors are ``{"error": "..."}`` wi
                              the worker accepted with), "statuses": [{"status": "JS_RUNNING"|...,
                              "error", "worker_id", "at"}] (the worker's UpdateJobStatus, in
                              order), "status" (the last one, or null), "terminations_sent"}
-  POST /control/jobs/ID/terminate   sends JobTermination{job_id} to the job's worker:
+  POST /control/jobs/ID/terminate   sends JobTermination{job_id} to the job's worker (before
+                             its assignment, to the worker that accepted it; the assignment then
+                             never goes and the job's outcome is "terminated"):
                              {"job_id", "worker_id"}; 404 unknown job, 409 no connected worker
   GET  /control/migrations   {"migrations": [{"worker_id", "job_ids", "at"}], "job_ids": [...]}
   POST /control/disconnect   body {"abrupt"?: bool}: closes every worker connection (a close
@@ -206,6 +208,9 @@ class Job:
         self.token = None
         self.statuses = []
         self.terminations_sent = 0
+        # Terminated after a worker accepted it and before its assignment went out: the
+        # assignment never goes.
+        self.cancelled = False
 
     def describe(self):
         job = self.message
@@ -449,6 +454,8 @@ class TestLiveKitServer:
         record["answer"] = "available"
         if self.assignment_delay > 0:
             await asyncio.sleep(self.assignment_delay)
+        if job.cancelled:
+            return "terminate"
         identity = answer.participant_identity or "agent-" + offered.id
         attributes = dict(answer.participant_attributes)
         for key in AGENT_NAME_ATTRIBUTES:
@@ -523,7 +530,12 @@ class TestLiveKitServer:
         job = self.jobs.get(job_id)
         if job is None:
             raise Refused(404, "no job %s" % job_id)
-        worker = self.workers.get(job.worker_id) if job.worker_id else None
+        worker_id = job.worker_id
+        if worker_id is None and job.outcome == "pending":
+            # Accepted, its assignment held back: the worker that accepted it is told.
+            worker_id = next((o["worker_id"] for o in reversed(job.offers) if o["answer"] == "available"), None)
+            job.cancelled = worker_id is not None
+        worker = self.workers.get(worker_id) if worker_id else None
         if worker is None or not worker.connected:
             raise Refused(409, "job %s has no connected worker" % job_id)
         try:

@@ -196,6 +196,14 @@ actor LiveKitWorker: WorkerConnectionDelegate {
     func termination(jobID: String) async {
         guard let session = WorkerJobBook.sessionID(forJob: jobID) else { return }
         logger.info("LiveKit ends a job", metadata: ["job_id": "\(jobID)"])
+        if let held = book.terminated(jobID) {
+            // Not assigned yet: nothing runs, and the place is free for the next offer now
+            // rather than when the wait for its assignment runs out.
+            offeredAt[jobID] = nil
+            await supervisor.releaseReservation(held)
+            await refresh()
+            return
+        }
         if starting[jobID] != nil { starting[jobID] = true }
         Task { _ = try? await supervisor.end(session, reason: .jobTerminated) }
     }

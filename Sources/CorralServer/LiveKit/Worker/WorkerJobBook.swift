@@ -104,6 +104,14 @@ struct WorkerJobBook {
         return released
     }
 
+    /// LiveKit ends a job: if it was only accepted (no assignment yet), its held place is given up
+    /// at once and its session returned; a job that starts or runs is ended through its session.
+    mutating func terminated(_ jobID: String) -> SessionID? {
+        guard let job = jobs[jobID], case .reserved = job.state else { return nil }
+        jobs[jobID] = nil
+        return job.session
+    }
+
     /// A `JobAssignment`: whether its session should be started, and whether on a held place.
     enum Assignment: Equatable {
         case start(SessionID, reserved: Bool)
