@@ -74,6 +74,9 @@ struct LiveKitHeldPlaceTests {
             let jobID = try #require(answer["job_id"] as? String)
             try #require(answer["outcome"] as? String == "assigned", "\(answer)")
             try await lk.server.expectStatus(jobID, "JS_RUNNING")
+            let metrics = try await corral.request(.GET, "/metrics").text
+            #expect(metrics.contains(#"corral_livekit_jobs_offered_total{agent_name="voice"} 2"#), "\(metrics)")
+            #expect(metrics.contains(#"corral_livekit_jobs_accepted_total{agent_name="voice"} 1"#), "one job accepted, however often offered")
 
             try await lk.server.terminate(jobID)
             try await lk.server.expectStatus(jobID, "JS_SUCCESS")

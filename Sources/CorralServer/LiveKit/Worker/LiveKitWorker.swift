@@ -159,9 +159,10 @@ actor LiveKitWorker: WorkerConnectionDelegate {
                     await refresh()
                     return response
                 }
+                // Counted, and timed, from the first offer only.
+                offeredAt[jobID] = .now
+                metrics.accepted(agentName: settings.agentName)
             }
-            offeredAt[jobID] = .now
-            metrics.accepted(agentName: settings.agentName)
             response.available = true
             let identity = settings.identity(forJob: jobID)
             response.participantIdentity = identity
