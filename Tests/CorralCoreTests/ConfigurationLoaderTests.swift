@@ -71,6 +71,16 @@ struct ConfigurationLoaderTests {
         #expect(configuration.defaultAgent == "a", "the only profile becomes the default")
     }
 
+    /// A boolean from the environment is written as shells and unit files write it.
+    @Test func booleansFromTheEnvironment() throws {
+        for (text, expected) in [("true", true), ("1", true), ("YES", true), ("on", true), ("false", false), ("0", false), ("no", false), (" Off ", false)] {
+            #expect(try load(nil, environment: ["CORRAL_ALLOW_UNAUTHENTICATED": text]).allowUnauthenticated == expected, "\(text)")
+        }
+        #expect(try load(#"{"allow_unauthenticated": true}"#, environment: ["CORRAL_ALLOW_UNAUTHENTICATED": ""]).allowUnauthenticated == false)
+        let refused = message(nil, environment: ["CORRAL_ALLOW_UNAUTHENTICATED": "maybe"])
+        #expect(refused?.contains("CORRAL_ALLOW_UNAUTHENTICATED: expected true or false") == true, "\(refused ?? "loaded")")
+    }
+
     @Test func sessionTimeoutAliases() throws {
         #expect(try load(nil, environment: ["SESSION_TIMEOUT": "60"]).sessionTimeoutSeconds == 60)
         #expect(

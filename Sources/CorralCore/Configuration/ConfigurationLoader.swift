@@ -75,6 +75,13 @@ public enum ConfigurationLoader {
                 throw configurationError("\(variable): expected a number, got '\(raw)'")
             }
             return .number(number)
+        case .flag:
+            switch raw.trimmingCharacters(in: .whitespaces).lowercased() {
+            case "true", "1", "yes", "on": return .bool(true)
+            case "false", "0", "no", "off": return .bool(false)
+            case "" where acceptsNull: return .null
+            default: throw configurationError("\(variable): expected true or false (or 1/0, yes/no, on/off), got '\(raw)'")
+            }
         case .json:
             guard let value = JSONValue.parse(Array(raw.utf8)) else {
                 throw configurationError("\(variable): expected JSON")

@@ -6,7 +6,9 @@ enum ConfigurationEnvironmentForm: Sendable {
     case text
     /// The text is a number.
     case number
-    /// The text is JSON (objects, arrays, booleans).
+    /// The text is a boolean: `true`/`false`, `1`/`0`, `yes`/`no` or `on`/`off`, in any case.
+    case flag
+    /// The text is JSON (objects, arrays).
     case json
 }
 
@@ -147,7 +149,7 @@ extension ConfigurationType where Value == Int {
 
 extension ConfigurationType where Value == Bool {
     static var boolean: Self {
-        Self(summary: "boolean", environment: .json, show: { String($0) }) { value, context throws(CorralError) in
+        Self(summary: "boolean", environment: .flag, show: { String($0) }) { value, context throws(CorralError) in
             guard case .bool(let flag) = value else { throw context.error("expected true or false, got \(value.typeName)") }
             return flag
         }
