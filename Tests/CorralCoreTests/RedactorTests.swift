@@ -82,6 +82,10 @@ struct RedactorTests {
         (#"{"Authorization": "Bearer V4LUE-s3cr3t"}"#, #"{"Authorization": "[redacted]"}"#),
         ("sent Bearer V4LUE-s3cr3t upstream", "sent Bearer [redacted] upstream"),
         ("X-Api-Key: V4LUE-s3cr3t", "X-Api-Key: [redacted]"),
+        // Cookies: every pair of the header's value.
+        ("Cookie: session=V4LUE-s3cr3t; theme=dark", "Cookie: [redacted]"),
+        ("set-cookie: sid=V4LUE-s3cr3t; Path=/; HttpOnly", "set-cookie: [redacted]"),
+        (#"curl -H "Cookie: sid=V4LUE-s3cr3t" https://api"#, #"curl -H "Cookie: [redacted]" https://api"#),
         // JSON, escaped JSON inside a JSON string, Python reprs.
         (#"{"api_key": "V4LUE-s3cr3t", "room": "lobby"}"#, #"{"api_key": "[redacted]", "room": "lobby"}"#),
         (#"{"apiKey":"V4LUE-s3cr3t"}"#, #"{"apiKey":"[redacted]"}"#),

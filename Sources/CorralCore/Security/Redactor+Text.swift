@@ -6,7 +6,8 @@ extension Redactor {
     ///   an unquoted one up to a space, `&`, `;`, `,`, a quote or a closing bracket (a quote or a
     ///   backslash inside it continues it, as in a shell: `TOKEN=abc"def"`, `TOKEN=abc\ def`);
     /// - the word after an option with a secret's name (`--api-key …`);
-    /// - the credentials after `Authorization:` (the scheme stays) and after `Bearer`;
+    /// - the credentials after `Authorization:` (the scheme stays) and after `Bearer`, and the
+    ///   whole value of a `Cookie:` or `Set-Cookie:` header (session ids, every pair of them);
     /// - URL passwords and tokens of well-known shapes (`KnownSecretShapes`).
     /// A name is matched with its leading dashes dropped and its percent-escapes decoded.
     public func text(_ line: String) -> String {
@@ -70,7 +71,7 @@ struct SecretScanner {
             let start = skipSpaces(name.upperBound)
             return start > name.upperBound ? word(from: start, insideQuote: enclosingQuote(at: name.lowerBound)) : nil
         }
-        let authorization = key.elementsEqual("AUTHORIZATION".utf8) || key.elementsEqual("PROXY-AUTHORIZATION".utf8)
+        let authorization = Self.credentialHeaders.contains { key.elementsEqual($0.utf8) }
         guard authorization || (redactor.isSecret(uppercased: key) && !Self.isErrorName(key)) else { return nil }
         var index = name.upperBound
         // The closing quote of a quoted name: `"api_key": …`, `\"api_key\": …`, `'key' => …`.
@@ -134,6 +135,9 @@ struct SecretScanner {
         while index > credentials, bytes[index - 1] == UInt8(ascii: " ") { index -= 1 }
         return credentials < index ? credentials..<index : nil
     }
+
+    /// Headers whose whole value is a credential.
+    static let credentialHeaders = ["AUTHORIZATION", "PROXY-AUTHORIZATION", "COOKIE", "SET-COOKIE"]
 
     static let authorizationSchemes: Set<String> = [
         "basic", "bearer", "digest", "token", "negotiate", "ntlm", "dpop", "hoba", "mutual", "apikey", "aws4-hmac-sha256",
