@@ -14,15 +14,27 @@ struct LineRedactor {
         skippingPartialLine = startsMidLine && redactor != nil
     }
 
+    /// The longest partial line held back for its end. Past it, what came of the line is redacted
+    /// and sent, and its rest is left out (it would start where a secret's name may not be), so
+    /// an agent writing without newlines cannot make a reader's stream hold all it writes.
+    static let longestLine = 1 << 20
+
     /// The complete lines of what has arrived so far, redacted; a partial last line waits.
     mutating func complete(_ bytes: [UInt8]) -> [UInt8] {
         guard let redactor else { return bytes }
         pending += bytes
         dropPartialFirstLine()
-        guard let lastNewline = pending.lastIndex(of: UInt8(ascii: "\n")) else { return [] }
-        let lines = Array(pending[...lastNewline])
-        pending.removeFirst(lastNewline + 1)
-        return Self.redact(lines, redactor)
+        var output: [UInt8] = []
+        if let lastNewline = pending.lastIndex(of: UInt8(ascii: "\n")) {
+            output = Self.redact(Array(pending[...lastNewline]), redactor)
+            pending.removeFirst(lastNewline + 1)
+        }
+        if pending.count > Self.longestLine {
+            output += Self.redact(pending, redactor) + [UInt8(ascii: "\n")]
+            pending.removeAll()
+            skippingPartialLine = true
+        }
+        return output
     }
 
     /// Whatever is left (the stream ended mid-line).
