@@ -100,7 +100,8 @@ struct BrowserSafetyTests {
             file: nil, environment: ["CORRAL_ALLOWED_HOSTS": #"["corral.lan", "10.0.0.5"]"#, "CORRAL_ALLOW_UNAUTHENTICATED": "true"]
         )
         #expect(loaded.allowedHosts == ["corral.lan", "10.0.0.5"] && loaded.allowUnauthenticated)
-        #expect(throws: CorralError.self) { try ConfigurationLoader.load(file: nil, environment: ["CORRAL_ALLOW_UNAUTHENTICATED": "yes"]) }
+        #expect(try ConfigurationLoader.load(file: nil, environment: ["CORRAL_ALLOW_UNAUTHENTICATED": "yes"]).allowUnauthenticated)
+        #expect(throws: CorralError.self) { try ConfigurationLoader.load(file: nil, environment: ["CORRAL_ALLOW_UNAUTHENTICATED": "maybe"]) }
         #expect(throws: CorralError.self) { try ConfigurationLoader.load(file: nil, environment: ["CORRAL_ALLOWED_HOSTS": #"["http://x/"]"#]) }
         do {
             _ = try ConfigurationLoader.load(file: nil, environment: ["CORRAL_ALLOWED_HOSTS": #""corral.lan""#])
