@@ -56,6 +56,25 @@ struct ContainmentTests {
         }
     }
 
+    /// An agent running as root makes a cgroup inside its session's and moves a child that
+    /// ignores SIGTERM into it: the inspection lists it, the end reaches it, and both cgroups go.
+    @Test(arguments: testedModes.filter { $0 != .processGroup })
+    func cgroupsMadeInsideASessionEndWithIt(mode: CorralConfiguration.ContainmentMode) async throws {
+        try await TestCorral(containment: mode).run { client in
+            let session = try await client.start(#"{"agent": "nested-cgroup"}"#)
+            let cgroup = try #require(client.cgroupPath(session.id))
+            #expect(await ProcessProbe.waitUntil { FileManager.default.fileExists(atPath: cgroup + "/inner/cgroup.procs") })
+            #expect(try await ProcessProbe.waitUntil {
+                let inner = (try? String(contentsOfFile: cgroup + "/inner/cgroup.procs", encoding: .utf8)) ?? ""
+                guard let child = inner.split(separator: "\n").first.flatMap({ Int32($0) }) else { return false }
+                let listed = try await client.request(.get, "/api/debug/session/\(session.id)/processes").text
+                return listed.contains("\"pid\":\(child)") || listed.contains("\"pid\": \(child)")
+            }, "the process in the inner cgroup is listed")
+            #expect(try await client.request(.delete, "/api/sessions/\(session.id)").status == .ok)
+            await Self.expectNothingLeft(session, client)
+        }
+    }
+
     @Test(arguments: testedModes)
     func inspectionListsProcessesThatLeftTheGroup(mode: CorralConfiguration.ContainmentMode) async throws {
         try await TestCorral(containment: mode).run { client in

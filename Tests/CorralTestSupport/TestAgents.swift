@@ -26,6 +26,7 @@ public enum TestAgents {
             "crash": script("crash.sh"),
             "never-ready": script("never-ready.sh", readiness: .notify),
             "ready-after-delay": script("ready-after-delay.py", readiness: .notify),
+            "nested-cgroup": script("nested-cgroup.sh"),
         ]
         for (name, file) in escapers {
             profiles[name] = script(file)

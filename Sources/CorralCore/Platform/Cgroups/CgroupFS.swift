@@ -24,6 +24,33 @@ enum CgroupFS {
         access(path, F_OK) == 0
     }
 
+    /// The names of the cgroups directly below `path`.
+    static func subdirectories(_ path: String) -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// `path` and every cgroup below it, each before the cgroups below it.
+    static func subtree(_ path: String) -> [String] {
+        var found = [path]
+        var index = 0
+        while index < found.count {
+            let parent = found[index]
+            found += subdirectories(parent).map { parent + "/" + $0 }
+            index += 1
+        }
+        return found
+    }
+
     /// `key value` lines (cgroup.events, memory.events, pids.events, memory.oom_control).
     static func keyValues(_ path: String) -> [String: Int64] {
         var values: [String: Int64] = [:]

@@ -94,17 +94,7 @@ public final class CgroupRoot: Sendable {
 
     /// Session cgroups left below the root (from a previous run).
     public func sessionDirectories() -> [String] {
-        guard let dir = opendir(path) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name.hasPrefix(SessionCgroup.prefix) { names.append(name) }
-        }
-        return names
+        CgroupFS.subdirectories(path).filter { $0.hasPrefix(SessionCgroup.prefix) }
     }
 
     /// Claims a session cgroup's name before it is made, so that from the moment it exists it

@@ -166,7 +166,9 @@ public final class SessionCgroup: Sendable {
 
     var needsAttachForLimits: Bool { !v1Paths.isEmpty }
 
-    var processes: [Int32] { CgroupFS.pids(path + "/cgroup.procs") }
+    /// Its processes, and those of the cgroups an agent made inside it (one running as root can):
+    /// `populated` and `cgroup.kill` take them in, and so must signals and listings.
+    var processes: [Int32] { CgroupFS.subtree(path).flatMap { CgroupFS.pids($0 + "/cgroup.procs") } }
 
     var isPopulated: Bool {
         // If the file cannot be read the cgroup is gone, and so is everything in it.
@@ -203,10 +205,10 @@ public final class SessionCgroup: Sendable {
         return nil
     }
 
-    /// Removes the cgroups; call once empty.
+    /// Removes the cgroups, with any an agent made inside them (the innermost first); call once
+    /// empty.
     func remove() {
-        CgroupFS.removeDirectory(path)
-        for v1 in v1Paths.values { CgroupFS.removeDirectory(v1) }
+        for directory in ([path] + v1Paths.values).flatMap({ CgroupFS.subtree($0).reversed() }) { CgroupFS.removeDirectory(directory) }
         madeIn?.disclaim(name)
     }
 }
