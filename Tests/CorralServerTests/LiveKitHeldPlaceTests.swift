@@ -30,12 +30,7 @@ struct LiveKitHeldPlaceTests {
             try await lk.server.expectStatus(jobID, "JS_RUNNING")
             #expect(try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper"}"#).status == 503)
 
-            try await lk.server.terminate(jobID)
-            try await lk.server.expectStatus(jobID, "JS_SUCCESS")
-            #expect(try await ProcessProbe.waitUntil { try await corral.session(jobSession(jobID)) == nil })
-            let started = try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper"}"#)
-            #expect(started.status == 201, "\(started.text)")
-            #expect(try await corral.request(.DELETE, "/api/sessions/\(started.json.sessionID)").status == 200)
+            try await Self.endJobAndTakeItsPlace(jobID, lk, corral)
         }
     }
 
@@ -78,12 +73,7 @@ struct LiveKitHeldPlaceTests {
             #expect(metrics.contains(#"corral_livekit_jobs_offered_total{agent_name="voice"} 2"#), "\(metrics)")
             #expect(metrics.contains(#"corral_livekit_jobs_accepted_total{agent_name="voice"} 1"#), "one job accepted, however often offered")
 
-            try await lk.server.terminate(jobID)
-            try await lk.server.expectStatus(jobID, "JS_SUCCESS")
-            #expect(try await ProcessProbe.waitUntil { try await corral.session(jobSession(jobID)) == nil })
-            let started = try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper"}"#)
-            #expect(started.status == 201, "the job's place was not given back: \(started.text)")
-            #expect(try await corral.request(.DELETE, "/api/sessions/\(started.json.sessionID)").status == 200)
+            try await Self.endJobAndTakeItsPlace(jobID, lk, corral)
         }
     }
 
@@ -111,6 +101,17 @@ struct LiveKitHeldPlaceTests {
             #expect(try await corral.sessions().map(\.sessionID) == ["walk-in"])
             #expect(try await corral.request(.DELETE, "/api/sessions/walk-in").status == 200)
         }
+    }
+
+    /// LiveKit ends the running job: it is reported a success, its session goes, and its place
+    /// in `max_sessions` is free for another session.
+    static func endJobAndTakeItsPlace(_ jobID: String, _ lk: LiveKitWorkerBed, _ corral: CorralProcess) async throws {
+        try await lk.server.terminate(jobID)
+        try await lk.server.expectStatus(jobID, "JS_SUCCESS")
+        #expect(try await ProcessProbe.waitUntil { try await corral.session(jobSession(jobID)) == nil })
+        let started = try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper"}"#)
+        #expect(started.status == 201, "the job's place was not given back: \(started.text)")
+        #expect(try await corral.request(.DELETE, "/api/sessions/\(started.json.sessionID)").status == 200)
     }
 
     /// The id of the job the worker accepted, once it has (its assignment held back).
