@@ -66,19 +66,28 @@ int corral_epoll_wait(int epfd, uint64_t *tokens, int max_tokens, int timeout_ms
     return n;
 }
 
+/// Fills `address` for `path`, where a leading '@' means the abstract namespace (as systemd's
+/// NOTIFY_SOCKET has it). Returns 0 or ENAMETOOLONG.
+static int notify_address(const char *path, struct sockaddr_un *address, socklen_t *address_length) {
+    memset(address, 0, sizeof(*address));
+    address->sun_family = AF_UNIX;
+    size_t length = strlen(path);
+    if (length == 0 || length >= sizeof(address->sun_path)) return ENAMETOOLONG;
+    memcpy(address->sun_path, path, length);
+    *address_length = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + length);
+    if (path[0] == '@') {
+        address->sun_path[0] = '\0';
+    } else {
+        *address_length += 1;
+    }
+    return 0;
+}
+
 int corral_notify_socket_open(const char *path, int *fd_out) {
     struct sockaddr_un address;
-    memset(&address, 0, sizeof(address));
-    address.sun_family = AF_UNIX;
-    size_t length = strlen(path);
-    if (length == 0 || length >= sizeof(address.sun_path)) return ENAMETOOLONG;
-    memcpy(address.sun_path, path, length);
-    socklen_t address_length = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + length);
-    if (path[0] == '@') {
-        address.sun_path[0] = '\0';
-    } else {
-        address_length += 1;
-    }
+    socklen_t address_length;
+    int invalid = notify_address(path, &address, &address_length);
+    if (invalid) return invalid;
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return errno;
     int on = 1;
@@ -124,4 +133,20 @@ int corral_notify_socket_receive(int fd, char *buffer, size_t capacity, size_t *
     }
     *length = (size_t)got < capacity ? (size_t)got : capacity;
     return 0;
+}
+
+int corral_notify_send(const char *path, const char *message, size_t length) {
+    struct sockaddr_un address;
+    socklen_t address_length;
+    int invalid = notify_address(path, &address, &address_length);
+    if (invalid) return invalid;
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return errno;
+    ssize_t sent;
+    do {
+        sent = sendto(fd, message, length, MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&address, address_length);
+    } while (sent < 0 && errno == EINTR);
+    int saved = sent < 0 ? errno : 0;
+    close(fd);
+    return saved;
 }

@@ -86,7 +86,8 @@ public enum CorralApp {
         configuration: CorralConfiguration,
         services: CorralServices,
         logger: Logger,
-        includingSupervisor: Bool = true
+        includingSupervisor: Bool = true,
+        onServing: @escaping @Sendable (_ port: Int?) async -> Void = { _ in }
     ) throws(CorralError) -> some ApplicationProtocol {
         let router = buildRouter(configuration: configuration, services: services, logger: logger)
         var app = Application(
@@ -96,7 +97,10 @@ public enum CorralApp {
                 address: .hostname(configuration.listen.host, port: configuration.listen.port),
                 serverName: "corral"
             ),
-            onServerRunning: { channel in await services.cluster?.serverStarted(port: channel.localAddress?.port) },
+            onServerRunning: { channel in
+                await services.cluster?.serverStarted(port: channel.localAddress?.port)
+                await onServing(channel.localAddress?.port)
+            },
             logger: logger
         )
         if includingSupervisor {
@@ -118,17 +122,32 @@ public enum CorralApp {
 
     /// Runs corral until SIGTERM or SIGINT. The supervisor is stopped before the server, so that
     /// while it drains the API still answers (GET, DELETE) and refuses new sessions with 503.
-    public static func run(configuration: CorralConfiguration, services: CorralServices, logger: Logger) async throws {
-        let app = try buildApplication(configuration: configuration, services: services, logger: logger, includingSupervisor: false)
-        // Stopped in reverse order: the supervisor first (the server still answers while it
-        // drains, and LiveKit workers still report the jobs that end), the webhook last (it still
-        // delivers the events of the last ends).
+    /// `manager` is what corral's own environment says of the service manager running it.
+    public static func run(
+        configuration: CorralConfiguration,
+        services: CorralServices,
+        manager: ServiceManager = ServiceManager(environment: [:]),
+        logger: Logger
+    ) async throws {
+        let reporter = manager.notifySocket.map { _ in
+            ServiceManagerReporter(manager: manager, supervisor: services.supervisor, host: configuration.listen.host, logger: logger)
+        }
+        let app = try buildApplication(
+            configuration: configuration, services: services, logger: logger, includingSupervisor: false,
+            onServing: { port in await reporter?.serving(port: port) }
+        )
+        // Stopped in reverse order: the stop announced first, then the supervisor (the server
+        // still answers while it drains, and LiveKit workers still report the jobs that end), the
+        // webhook late (it still delivers the events of the last ends), and the service manager's
+        // heartbeat last (its watchdog is fed all through a drain).
         var ordered: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let reporter { ordered.append(.init(service: reporter.heartbeat)) }
         if let webhook = webhookService(configuration, services, logger) { ordered.append(.init(service: webhook)) }
         if let cluster = services.cluster { ordered.append(.init(service: cluster)) }
         if let workers = services.livekitWorkers { ordered.append(.init(service: workers)) }
         ordered.append(.init(service: services.activity))
         ordered += [.init(service: BoundedShutdown(service: app, limit: serverShutdownLimit, logger: logger)), .init(service: services.supervisor)]
+        if let reporter { ordered.append(.init(service: reporter.stopAnnouncement)) }
         let group = ServiceGroup(
             configuration: .init(
                 services: ordered,

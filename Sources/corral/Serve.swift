@@ -64,6 +64,8 @@ struct Serve: AsyncParsableCommand {
                 metadata: ["listen": "\(configuration.listen)"]
             )
         }
-        try await CorralApp.run(configuration: configuration, services: services, logger: logger)
+        try await CorralApp.run(
+            configuration: configuration, services: services, manager: ServiceManager(environment: environment), logger: logger
+        )
     }
 }

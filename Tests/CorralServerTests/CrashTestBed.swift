@@ -49,8 +49,8 @@ final class CrashTestBed: @unchecked Sendable {
     }
 
     @discardableResult
-    func startCorral() async throws -> CorralProcess {
-        let process = try await CorralProcess.start(config: config, directory: directory)
+    func startCorral(environment: [String: String] = [:]) async throws -> CorralProcess {
+        let process = try await CorralProcess.start(config: config, directory: directory, environment: environment)
         corral = process
         return process
     }

@@ -28,8 +28,9 @@ public final class CorralProcess: @unchecked Sendable {
     }()
 
     /// Starts corral with `config` (written to a file; `listen` is set to a free port) and waits
-    /// until it serves.
-    public static func start(config: [String: Any], directory: String) async throws -> CorralProcess {
+    /// until it serves. `environment` is added to the test's own, without its `CORRAL_*` and
+    /// without what would make corral report to a service manager running the tests.
+    public static func start(config: [String: Any], directory: String, environment extra: [String: String] = [:]) async throws -> CorralProcess {
         var config = config
         config["listen"] = "127.0.0.1:0"
         let configFile = directory + "/corral-\(UUID().uuidString).json"
@@ -43,8 +44,9 @@ public final class CorralProcess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 1, logFile, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         let arguments = [executable, "serve", "--config", configFile]
-        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CORRAL_") && $0.key != "SESSION_TIMEOUT" }
-            .map { "\($0.key)=\($0.value)" }
+        let notInherited: Set = ["SESSION_TIMEOUT", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"]
+        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CORRAL_") && !notInherited.contains($0.key) }
+            .merging(extra) { $1 }.map { "\($0.key)=\($0.value)" }
         var pid: Int32 = 0
         let result = withCStrings(arguments) { argv in
             withCStrings(environment) { envp in

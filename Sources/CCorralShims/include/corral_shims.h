@@ -156,6 +156,10 @@ int corral_notify_socket_open(const char *path, int *fd_out);
 /// Receives one datagram without blocking. Returns 0 with `*length` bytes in `buffer`
 /// and the sender's pid (0 if unknown); EAGAIN when nothing is queued.
 int corral_notify_socket_receive(int fd, char *buffer, size_t capacity, size_t *length, pid_t *sender);
+/// Sends one datagram to the notify socket at `path` (a leading '@' means the abstract
+/// namespace), from a socket of its own, never waiting for room in its queue. Returns 0 or an
+/// errno (EAGAIN when the manager does not read).
+int corral_notify_send(const char *path, const char *message, size_t length);
 
 #pragma clang assume_nonnull end
 

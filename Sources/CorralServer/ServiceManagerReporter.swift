@@ -1,0 +1,88 @@
+import CorralCore
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Keeps the service manager that runs corral (systemd, `Type=notify`) informed: `READY=1` once
+/// corral serves, which is after it has re-adopted the sessions of the corral before it;
+/// `STATUS=` with the session count; `WATCHDOG=1` at half the watchdog interval, each one only
+/// after the supervisor has answered, so a supervisor that hangs is restarted; `STOPPING=1` the
+/// moment a stop begins.
+///
+/// Two services share it. `heartbeat` is stopped last, so that the watchdog is fed through a
+/// drain that may take many minutes; `stopAnnouncement` is stopped first, which is when the stop
+/// begins.
+public final class ServiceManagerReporter: Sendable {
+    let manager: ServiceManager
+    let supervisor: Supervisor
+    let host: String
+    let logger: Logger
+    private let stopping = Mutex(false)
+    /// Where the API listens, once it does (`listen` may ask for any free port).
+    private let address = Mutex("")
+
+    /// How often the status is refreshed when no watchdog asks for more.
+    static let statusPeriod = Duration.seconds(10)
+
+    public init(manager: ServiceManager, supervisor: Supervisor, host: String, logger: Logger) {
+        self.manager = manager
+        self.supervisor = supervisor
+        self.host = host
+        self.logger = logger
+    }
+
+    public var heartbeat: some Service { Heartbeat(reporter: self) }
+    public var stopAnnouncement: some Service { StopAnnouncement(reporter: self) }
+
+    /// corral serves: its API listens and every session it found is adopted or ended.
+    public func serving(port: Int?) async {
+        address.withLock { $0 = port.map { "\(host):\($0)" } ?? host }
+        send(["READY=1", await status()])
+    }
+
+    func beat() async {
+        var fields = [await status()]
+        if manager.watchdogInterval != nil { fields.append("WATCHDOG=1") }
+        send(fields)
+    }
+
+    func stop() async {
+        stopping.withLock { $0 = true }
+        send(["STOPPING=1", await status()])
+    }
+
+    private func status() async -> String {
+        let count = await supervisor.sessionCount
+        let sessions = count == 1 ? "1 session" : "\(count) sessions"
+        return stopping.withLock { $0 } ? "STATUS=stopping, \(sessions) left" : "STATUS=serving \(sessions) on \(address.withLock { $0 })"
+    }
+
+    private func send(_ fields: [String]) {
+        if let error = manager.notify(fields) {
+            logger.warning("cannot notify the service manager", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+private struct Heartbeat: Service {
+    let reporter: ServiceManagerReporter
+
+    func run() async throws {
+        let period = reporter.manager.watchdogInterval.map { min($0, ServiceManagerReporter.statusPeriod) } ?? ServiceManagerReporter.statusPeriod
+        try? await cancelWhenGracefulShutdown {
+            while true {
+                try await Task.sleep(for: period)
+                await reporter.beat()
+            }
+        }
+    }
+}
+
+private struct StopAnnouncement: Service {
+    let reporter: ServiceManagerReporter
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await reporter.stop()
+    }
+}

@@ -1,0 +1,100 @@
+import CorralCore
+import CorralTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// corral run by a service manager with `Type=notify`, played by a notify socket the test binds
+/// itself: readiness only once the sessions of the corral before it are adopted, its status, the
+/// watchdog, and the stop announced when it begins.
+@Suite("corral's own readiness")
+struct ServiceManagerTests {
+    @Test func readyAfterReadoptionThenStatusWatchdogAndStopping() async throws {
+        try await CrashTestBed.run(containment: .processGroup, extra: ["shutdown": "terminate"]) { bed in
+            let first = try await bed.startCorral()
+            let started = try await first.start(#"{"session_id": "kept", "agent": "cooperative"}"#)
+            await bed.crash()
+
+            let manager = try NotifySocket(instanceID: "test-manager-\(UUID().uuidString)")
+            let inbox = ManagerInbox(socket: manager)
+            // Fed every half second.
+            let corral = try await bed.startCorral(environment: ["NOTIFY_SOCKET": manager.address, "WATCHDOG_USEC": "1000000"])
+
+            let ready = try #require(await inbox.first(from: corral.pid, containing: "READY=1"), "no READY=1: \(inbox.all)")
+            // What READY=1 promises holds the moment it arrives: the API answers, with the
+            // session of the corral before re-adopted.
+            let listed = try await corral.sessions()
+            #expect(listed.map(\.sessionID) == ["kept"])
+            #expect(listed.first?.pid == started.pid)
+            #expect(ready.contains("STATUS=serving 1 session on 127.0.0.1:"), "\(ready)")
+
+            let watchdogs = await inbox.waitForCount(3, from: corral.pid, containing: "WATCHDOG=1")
+            #expect(watchdogs >= 3, "watchdog pings: \(inbox.all)")
+
+            _ = try await corral.start(#"{"session_id": "second", "agent": "cooperative"}"#)
+            #expect(await inbox.first(from: corral.pid, containing: "STATUS=serving 2 sessions") != nil, "\(inbox.all)")
+
+            kill(corral.pid, SIGTERM)
+            let stopping = await inbox.first(from: corral.pid, containing: "STOPPING=1")
+            #expect(stopping?.contains("STATUS=stopping") == true, "\(inbox.all)")
+            #expect(await corral.waitForExit(timeout: .seconds(60)) == 0)
+            bed.corral = nil
+            // Nothing reached the manager from anyone but corral: agents never inherit its socket.
+            #expect(inbox.all.allSatisfy { $0.sender == corral.pid }, "\(inbox.all)")
+        }
+    }
+
+    @Test func withoutAWatchdogOnlyStatusIsSent() async throws {
+        try await CrashTestBed.run(containment: .processGroup) { bed in
+            let manager = try NotifySocket(instanceID: "test-manager-\(UUID().uuidString)")
+            let inbox = ManagerInbox(socket: manager)
+            let corral = try await bed.startCorral(environment: ["NOTIFY_SOCKET": manager.address])
+            #expect(await inbox.first(from: corral.pid, containing: "READY=1") != nil, "\(inbox.all)")
+            // A watchdog meant for another process (WATCHDOG_PID) is not corral's to feed either.
+            let other = try await CorralProcess.start(
+                config: bed.config.merging(["data_dir": bed.directory + "/other"]) { $1 }, directory: bed.directory,
+                environment: ["NOTIFY_SOCKET": manager.address, "WATCHDOG_USEC": "200000", "WATCHDOG_PID": "1"]
+            )
+            #expect(await inbox.first(from: other.pid, containing: "READY=1") != nil, "\(inbox.all)")
+            #expect(await other.terminate() == 0)
+            #expect(await corral.terminate() == 0)
+            bed.corral = nil
+            #expect(!inbox.all.contains { $0.message.contains("WATCHDOG=1") }, "\(inbox.all)")
+        }
+    }
+}
+
+/// What the test's notify socket has received, kept across polls.
+private final class ManagerInbox: @unchecked Sendable {
+    private let socket: NotifySocket
+    private let lock = NSLock()
+    private var received: [(sender: Int32, message: String)] = []
+
+    init(socket: NotifySocket) { self.socket = socket }
+
+    var all: [(sender: Int32, message: String)] {
+        lock.withLock {
+            received += socket.receiveAll().map { (sender: $0.senderPID, message: $0.message) }
+            return received
+        }
+    }
+
+    /// The first message from `pid` containing `text`, waiting up to a minute for it.
+    func first(from pid: Int32, containing text: String) async -> String? {
+        _ = await waitForCount(1, from: pid, containing: text)
+        return all.first { $0.sender == pid && $0.message.contains(text) }?.message
+    }
+
+    /// How many messages from `pid` contain `text`, once there are `count` or a minute passed.
+    func waitForCount(_ count: Int, from pid: Int32, containing text: String) async -> Int {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while true {
+            let seen = all.filter { $0.sender == pid && $0.message.contains(text) }.count
+            if seen >= count || ContinuousClock.now >= deadline { return seen }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+}
