@@ -663,6 +663,10 @@ class _ProtocolError(Exception):
     """The server's answer is not HTTP/1.1 as this reader understands it."""
 
 
+_DIGITS = re.compile(r"[0-9]+")
+_HEX_DIGITS = re.compile(rb"[0-9A-Fa-f]+")
+
+
 class _AsyncResponse:
     """An HTTP/1.1 answer read from an asyncio stream: the status line and headers at once, the body
     on demand, framed by ``Transfer-Encoding: chunked``, ``Content-Length`` or the end of the
@@ -694,7 +698,7 @@ class _AsyncResponse:
             self.remaining = 0 if self.chunked else None
         elif "content-length" in self.headers:
             lengths = {value.strip() for value in self.headers["content-length"].split(",")}
-            if len(lengths) != 1 or not next(iter(lengths)).isdigit():
+            if len(lengths) != 1 or not _DIGITS.fullmatch(next(iter(lengths))):
                 raise _ProtocolError(f"bad Content-Length: {self.headers['content-length']!r}")
             self.remaining = int(lengths.pop())
             self.done = self.remaining == 0
@@ -749,10 +753,10 @@ class _AsyncResponse:
     async def _read_chunked(self) -> bytes:
         if self.remaining == 0:
             size_line = (await self._line()).split(b";", 1)[0].strip()
-            try:
-                self.remaining = int(size_line, 16)
-            except ValueError as error:
-                raise _ProtocolError(f"bad chunk size: {size_line[:40]!r}") from error
+            # Plain hex only: int() would also take a sign, "0x" or underscores.
+            if not _HEX_DIGITS.fullmatch(size_line):
+                raise _ProtocolError(f"bad chunk size: {size_line[:40]!r}")
+            self.remaining = int(size_line, 16)
             if self.remaining == 0:
                 await self._headers()  # trailer fields, then the blank line that ends the body
                 self.done = True

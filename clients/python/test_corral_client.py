@@ -2,8 +2,9 @@
 
     CORRAL_URL=http://127.0.0.1:8080 CORRAL_TOKEN=... python3 clients/python/test_corral_client.py
 
-Skipped without CORRAL_URL (``unittest discover`` over this directory runs them only when a
-corral is named). The corral needs two agents: one that runs until ended
+The tests of a live corral are skipped without CORRAL_URL (``unittest discover`` over this
+directory runs them only when a corral is named); ``WireTests`` always run, against canned
+answers from a local socket, for the framings and requests corral's answers do not vary. The corral needs two agents: one that runs until ended
 (``CORRAL_TEST_AGENT``, default ``sleeper``) and one that prints a line every fraction of a second,
 ``line 0``, ``line 1``, ... (``CORRAL_TEST_CHATTY_AGENT``, default ``chatty``). The 401 test needs a
 token. Every session started is ended, whatever the outcome. The Swift test
@@ -52,6 +53,106 @@ def line_number(line: str) -> int:
     if not match:
         raise AssertionError(f"not a line of the chatty agent: {line!r}")
     return int(match.group(1))
+
+
+SESSION_JSON = b'{"session_id": "s1", "agent": "a", "status": "running", "pid": 7, "pgid": 7, "is_group_leader": true, "new_field": 1}'
+
+
+class WireTests(unittest.IsolatedAsyncioTestCase):
+    """Both clients against a local server that answers each request with canned bytes, written
+    a few at a time so that every line and chunk arrives in pieces."""
+
+    async def serve(self, answer: bytes) -> str:
+        """A server that records each request's head and sends `answer`; returns its URL."""
+        self.requests: list[str] = []
+
+        async def handle(reader, writer):
+            head = await reader.readuntil(b"\r\n\r\n")
+            self.requests.append(head.decode("latin-1"))
+            length = re.search(rb"(?i)content-length: *(\d+)", head)
+            await reader.readexactly(int(length.group(1)) if length else 0)
+            for start in range(0, len(answer), 5):
+                writer.write(answer[start:start + 5])
+                await writer.drain()
+                await asyncio.sleep(0)
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        self.addAsyncCleanup(server.wait_closed)
+        self.addCleanup(server.close)
+        return "http://127.0.0.1:%d" % server.sockets[0].getsockname()[1]
+
+    async def test_chunked_with_extensions_and_trailers(self):
+        body = b"%x;ext=1\r\n%s\r\n%x\r\n%s\r\n0\r\nX-Trailer: 1\r\n\r\n" % (10, SESSION_JSON[:10], len(SESSION_JSON) - 10, SESSION_JSON[10:])
+        url = await self.serve(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + body)
+        session = await AsyncCorralClient(url, "t", timeout=10).get("s1")
+        self.assertEqual((session.session_id, session.pid, session.raw["new_field"]), ("s1", 7, 1))
+        session = await asyncio.to_thread(CorralClient(url, "t", timeout=10).get, "s1")
+        self.assertEqual(session.pid, 7)
+
+    async def test_content_length_interim_answers_and_the_end_of_the_connection(self):
+        for answer in (
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(SESSION_JSON), SESSION_JSON),
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + SESSION_JSON,
+        ):
+            with self.subTest(answer=answer[:40]):
+                url = await self.serve(answer)
+                self.assertEqual((await AsyncCorralClient(url, "t", timeout=10).get("s1")).pid, 7)
+
+    async def test_requests_are_what_corral_expects_from_a_program(self):
+        url = await self.serve(b"HTTP/1.1 201 Created\r\nContent-Length: %d\r\n\r\n%s" % (len(SESSION_JSON), SESSION_JSON))
+        await AsyncCorralClient(url, "secret", timeout=10).start("a", session_id="s1", metadata={"k": "v"})
+        await asyncio.to_thread(CorralClient(url, "secret", timeout=10).start, "a")
+        for head in self.requests:
+            lowered = head.lower()
+            self.assertTrue(head.startswith("POST /api/sessions HTTP/1.1\r\n"), head)
+            self.assertIn("\r\nauthorization: bearer secret\r\n", lowered)
+            self.assertIn("\r\ncontent-type: application/json\r\n", lowered)
+            self.assertIn("\r\nhost: 127.0.0.1:", lowered)
+            self.assertNotIn("\r\norigin:", lowered)
+            self.assertNotIn("\r\nsec-fetch-", lowered)
+
+    async def test_refusals_become_exceptions_with_the_servers_message(self):
+        error = b'{"error": "no session \'s1\'"}'
+        url = await self.serve(b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(error), error))
+        with self.assertRaises(NotFound) as raised:
+            await AsyncCorralClient(url, "t", timeout=10).get("s1")
+        self.assertEqual((raised.exception.status, raised.exception.message), (404, "no session 's1'"))
+        url = await self.serve(b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3\r\nContent-Length: 0\r\n\r\n")
+        with self.assertRaises(CorralError) as limited:
+            await asyncio.to_thread(CorralClient(url, "t", timeout=10).list)
+        self.assertEqual((limited.exception.status, limited.exception.retry_after), (429, 3.0))
+
+    async def test_malformed_answers_are_connection_errors(self):
+        for answer in (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{}",
+            b"SSH-2.0-OpenSSH\r\n",
+        ):
+            with self.subTest(answer=answer[:40]):
+                url = await self.serve(answer)
+                with self.assertRaises(CorralConnectionError) as raised:
+                    await AsyncCorralClient(url, "t", timeout=10).list()
+                self.assertIn(url, str(raised.exception))
+
+    async def test_server_sent_events_in_any_line_ending(self):
+        stream = (
+            b"\xef\xbb\xbf: subscribed\r\n\r\n"
+            b"event: session.started\r\nid: 1\r\ndata: {\"session_id\": \"s1\",\r\ndata: \"sequence\": 1}\r\n\r\n"
+            b": keep-alive\n\nevent: session.ended\rid: 2\rdata: {\"session_id\": \"s1\"}\r\r"
+            b"data: no event line\n\n"
+            b"event: cut short\ndata: {}\n"
+        )
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(stream[i:i + 7]), stream[i:i + 7]) for i in range(0, len(stream), 7))
+        answer = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n"
+        async with AsyncCorralClient(await self.serve(answer), "t", timeout=10).events(timeout=10) as events:
+            received = [event async for event in events]
+        sync_events = await asyncio.to_thread(CorralClient(await self.serve(answer), "t", timeout=10).events, 10)
+        with sync_events:
+            self.assertEqual(await asyncio.to_thread(list, sync_events), received)
+        self.assertEqual([(event.type, event.id) for event in received], [("session.started", "1"), ("session.ended", "2"), ("message", "2")])
+        self.assertEqual((received[0].session_id, received[0].sequence), ("s1", 1))
+        self.assertEqual((received[2].data, received[2].raw_data), ({}, "no event line"))
 
 
 @needs_corral
