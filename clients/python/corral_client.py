@@ -45,7 +45,7 @@ import ssl
 import urllib.parse
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, AsyncIterator, Callable, Generic, Iterator, Optional, TypeVar
+from typing import Any, Callable, Generic, Iterator, Optional, TypeVar
 
 __all__ = [
     "CorralClient", "AsyncCorralClient", "Session", "EndResult", "ProcessInfo", "Inspection", "Event",
