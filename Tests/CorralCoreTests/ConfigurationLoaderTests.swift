@@ -136,6 +136,12 @@ struct ConfigurationLoaderTests {
         #expect(message(nil, environment: ["CORRAL_GRACE_SECONDS": "soon"])?.contains("CORRAL_GRACE_SECONDS") == true)
         #expect(message(nil, environment: ["SESSION_TIMEOUT": "x"])?.contains("SESSION_TIMEOUT") == true)
         #expect(message(nil, environment: ["CORRAL_AGENTS": "{"])?.contains("CORRAL_AGENTS") == true)
+        // Checks across keys name the variable too.
+        #expect(message(nil, environment: ["CORRAL_DEFAULT_AGENT": "nobody"])?.hasPrefix("configuration: CORRAL_DEFAULT_AGENT: 'nobody'") == true)
+        #expect(
+            message(nil, environment: ["CORRAL_AGENTS": #"{"a": {"command": ["a"], "livekit": true}}"#])?
+                .hasPrefix("configuration: CORRAL_AGENTS.a.livekit: a LiveKit agent needs") == true
+        )
     }
 
     /// Every top-level key reaches its field: each is given a value other than its default.

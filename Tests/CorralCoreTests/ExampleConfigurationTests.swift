@@ -1,4 +1,5 @@
 import CorralCore
+import CorralTestSupport
 import Foundation
 import Testing
 
@@ -6,25 +7,29 @@ import Testing
 import Glibc
 #endif
 
-/// Every configuration in `examples/` loads through the real loader, as someone following the
-/// README would start it: the files it names (token and secret files) exist, with content made
-/// here, and the users it runs agents as exist on this machine.
+/// Every configuration shipped in `examples/` and `deploy/` loads through the real loader, as
+/// someone following the README would start it: the files it names (token and secret files)
+/// exist, with content made here, and the users it runs agents as exist on this machine. And
+/// `corral check` accepts each as it is, here, making nothing.
 @Suite("Example configurations")
 struct ExampleConfigurationTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// Every JSON file under `examples/` that is a corral configuration: an object with `agents`,
-    /// or a file named `corral*.json`. Found afresh each run, so a new example is covered.
-    static let configurations: [String] = {
-        let examples = repository.appendingPathComponent("examples").path
-        let files = FileManager.default.enumerator(atPath: examples)?.compactMap { $0 as? String } ?? []
+    /// The trees shipped configurations are in; one that does not exist (yet) has none.
+    static let trees = ["examples", "deploy"]
+
+    /// Every JSON file under `trees` that is a corral configuration: an object with `agents`, or
+    /// a file named `corral*.json`. Found afresh each run, so a new one is covered.
+    static let configurations: [String] = trees.flatMap { tree in
+        let root = repository.appendingPathComponent(tree).path
+        let files = FileManager.default.enumerator(atPath: root)?.compactMap { $0 as? String } ?? []
         return files.filter { path in
             guard path.hasSuffix(".json") else { return false }
             let name = URL(fileURLWithPath: path).lastPathComponent
-            let object = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: examples + "/" + path)))) as? [String: Any]
+            let object = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/" + path)))) as? [String: Any]
             return name.hasPrefix("corral") || object?["agents"] != nil
-        }.map { "examples/" + $0 }.sorted()
-    }()
+        }.map { tree + "/" + $0 }
+    }.sorted()
 
     @Test func examplesAreFound() {
         #expect(Self.configurations.contains("examples/livekit/corral.json"), "\(Self.configurations)")
@@ -53,6 +58,23 @@ struct ExampleConfigurationTests {
             #expect(configuration.livekit?.autoDispatchAgent == agent)
             #expect(configuration.agents[agent] != nil)
         }
+    }
+
+    /// `corral check` on the configuration as shipped, not strict: it names hosts, files, users
+    /// and programs of the machine it is meant for, which are warnings here, never errors. Run in
+    /// an empty directory, which it leaves empty (a relative `data_dir` is not made).
+    @Test(arguments: configurations)
+    func exampleChecks(_ path: String) async throws {
+        let directory = NSTemporaryDirectory() + "corral-example-check-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let file = Self.repository.appendingPathComponent(path).path
+        let result = try await CommandRunner.run(CorralProcess.executable, ["check", "--config", file, "--json"], workingDirectory: directory)
+        #expect(result.status == 0, "\(path): \(result.output)\(result.errors)")
+        let output = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any], "\(result.output)")
+        #expect((output["errors"] as? [Any])?.isEmpty == true, "\(output)")
+        #expect((output["agents"] as? [Any])?.isEmpty == false, "\(output)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty, "corral check wrote in its working directory")
     }
 
     /// The configuration with every `…_file` pointing at a file made in `directory` (its content

@@ -15,7 +15,15 @@ public enum CommandRunner {
         public let errors: String
     }
 
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(60)) async throws -> Result {
+    /// - Parameter workingDirectory: where the program runs (the test's own working directory
+    ///   without one).
+    public static func run(
+        _ executable: String,
+        _ arguments: [String],
+        environment: [String: String] = [:],
+        workingDirectory: String? = nil,
+        timeout: Duration = .seconds(60)
+    ) async throws -> Result {
         let directory = NSTemporaryDirectory() + "corral-cli-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -25,6 +33,11 @@ public enum CommandRunner {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, directory + "/out", O_WRONLY | O_CREAT, 0o600)
         posix_spawn_file_actions_addopen(&actions, 2, directory + "/err", O_WRONLY | O_CREAT, 0o600)
+        if let workingDirectory {
+            guard let addChdir else { throw SystemErrorDescription("posix_spawn_file_actions_addchdir_np is not available (glibc 2.29+)") }
+            let added = addChdir(&actions, workingDirectory)
+            guard added == 0 else { throw SystemErrorDescription("posix_spawn_file_actions_addchdir_np \(workingDirectory): errno \(added)") }
+        }
         var merged = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CORRAL_") }
         merged.merge(environment) { $1 }
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
@@ -51,6 +64,13 @@ public enum CommandRunner {
         )
     }
 }
+
+/// glibc's `posix_spawn_file_actions_addchdir_np` (2.29+), which the Glibc module does not
+/// declare.
+private let addChdir: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, UnsafePointer<CChar>?) -> Int32)? = {
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addchdir_np") else { return nil }
+    return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, UnsafePointer<CChar>?) -> Int32).self)
+}()
 
 public struct SystemErrorDescription: Error, CustomStringConvertible {
     public let description: String

@@ -36,7 +36,7 @@ extension AgentProfile {
             .key(
                 "user", .account, set: { profile, name, context throws(CorralError) in
                     try requireRoot(context)
-                    guard let account = Users.user(name) else { throw context.error("no user '\(name)'") }
+                    guard let account = Users.user(name) else { return try context.hostProblem("no user '\(name)'") }
                     profile.user = AgentUser(uid: account.uid, gid: account.gid, groups: Users.groups(of: account.name, gid: account.gid))
                 },
                 default: "corral's user", doc: "run the agent as this user (corral as root), with its groups"
@@ -45,7 +45,7 @@ extension AgentProfile {
             .key(
                 "group", .account, set: { profile, name, context throws(CorralError) in
                     try requireRoot(context)
-                    guard let group = Users.group(name) else { throw context.error("no group '\(name)'") }
+                    guard let group = Users.group(name) else { return try context.hostProblem("no group '\(name)'") }
                     let user = profile.user
                     profile.user = AgentUser(uid: user?.uid ?? 0, gid: group, groups: user.map { Array(Set($0.groups + [group])) } ?? [group])
                 },
@@ -70,8 +70,9 @@ extension AgentProfile {
     )
 
     /// `user` and `group` are resolved as they are read, so a typo stops start-up instead of
-    /// failing a session; only root can run agents as someone else.
+    /// failing a session; only root can run agents as someone else. Both are problems of the
+    /// host, which `corral check` reads past.
     private static func requireRoot<Value>(_ context: ConfigurationContext<CorralConfiguration, Value>) throws(CorralError) {
-        guard Users.isRoot else { throw context.error("running agents as another user needs corral to run as root") }
+        if !Users.isRoot { try context.hostProblem("running agents as another user needs corral to run as root") }
     }
 }

@@ -27,21 +27,22 @@ extension ConfigurationLoader {
             default: break
             }
         }
-        try checkProfiles(configuration, livekitKey: label("livekit"))
+        try checkProfiles(configuration, label: label)
     }
 
     /// Keys that name an agent profile, and what profiles need of other keys.
-    private static func checkProfiles(_ configuration: CorralConfiguration, livekitKey: String) throws(CorralError) {
+    private static func checkProfiles(_ configuration: CorralConfiguration, label: (String) -> String) throws(CorralError) {
+        let livekitKey = label("livekit")
         let profiles = configuration.agents.keys.sorted().joined(separator: ", ")
         if let agent = configuration.livekit?.autoDispatchAgent, configuration.agents[agent] == nil {
             throw configurationError("\(livekitKey).auto_dispatch_agent: '\(agent)' is not one of the agent profiles (\(profiles))")
         }
         if configuration.livekit == nil, let name = configuration.agents.keys.sorted().first(where: { configuration.agents[$0]!.livekit }) {
-            throw configurationError("agents.\(name).livekit: a LiveKit agent needs the livekit configuration (url, api_key, api_secret)")
+            throw configurationError("\(label("agents.\(name).livekit")): a LiveKit agent needs the livekit configuration (url, api_key, api_secret)")
         }
         if configuration.livekit == nil, let name = configuration.agents.keys.sorted().first(where: { configuration.agents[$0]!.livekitWorker != nil }) {
             throw configurationError(
-                "agents.\(name).livekit_worker: a LiveKit agent worker needs the livekit configuration (url, api_key, api_secret)"
+                "\(label("agents.\(name).livekit_worker")): a LiveKit agent worker needs the livekit configuration (url, api_key, api_secret)"
             )
         }
         var workers: [String: String] = [:]
@@ -63,7 +64,7 @@ extension ConfigurationLoader {
             )
         }
         guard configuration.agents[configuration.defaultAgent] != nil else {
-            throw configurationError("default_agent: '\(configuration.defaultAgent)' is not one of the agent profiles (\(profiles))")
+            throw configurationError("\(label("default_agent")): '\(configuration.defaultAgent)' is not one of the agent profiles (\(profiles))")
         }
     }
 }

@@ -25,19 +25,39 @@ public enum ConfigurationLoader {
         environment: [String: String],
         workingDirectory: String = FileManager.default.currentDirectoryPath
     ) throws(CorralError) -> CorralConfiguration {
+        try read(file: file, environment: environment, workingDirectory: workingDirectory, readingPastHostProblems: false).configuration
+    }
+
+    /// A configuration as it was read: the configuration, the keys that were given (by path,
+    /// with the name a message uses for each), and the problems of the host read past.
+    struct Read {
+        let configuration: CorralConfiguration
+        let given: [String: String]
+        let hostProblems: [ConfigurationFinding]
+    }
+
+    /// Loads as `load` does; with `readingPastHostProblems`, a file a key names that cannot be
+    /// read here, or a user or group this host does not have, is noted rather than thrown
+    /// (`corral check`).
+    static func read(
+        file: String?,
+        environment: [String: String],
+        workingDirectory: String,
+        readingPastHostProblems: Bool
+    ) throws(CorralError) -> Read {
         let given = try givenValues(file: file, environment: environment)
         let names = keys.names
         if let unknown = given.keys.filter({ !names.contains($0) }).sorted().first {
             throw configurationError("\(unknown): unknown configuration key (known keys: \(names.joined(separator: ", ")))")
         }
-        let reading = ConfigurationReading<CorralConfiguration>(workingDirectory: workingDirectory)
+        let reading = ConfigurationReading<CorralConfiguration>(workingDirectory: workingDirectory, readsPastHostProblems: readingPastHostProblems)
         var configuration = try keys.read { key in
             let entry = given[key.name]
             return (entry?.value, ConfigurationContext(path: key.name, label: entry?.label ?? key.name, place: .root(), reading: reading))
         }
         try reading.settle(&configuration)
         try check(configuration, given: reading.given)
-        return configuration
+        return Read(configuration: configuration, given: reading.given, hostProblems: reading.hostProblems)
     }
 
     /// The file's keys with the environment's over them, each with the name a message uses for

@@ -61,21 +61,26 @@ extension ConfigurationType where Value == CorralConfiguration.StoreLocation {
 }
 
 extension ConfigurationType where Value == String {
-    /// A file whose content, trimmed, is the value: a secret kept out of the configuration.
+    /// A file whose content, trimmed, is the value: a secret kept out of the configuration. A
+    /// file that cannot be read is a problem of the host (`corral check` reads past it, with an
+    /// empty secret).
     static var secretFile: Self {
         Self(summary: "path", environment: .text, show: { _ in nil }) { value, context throws(CorralError) in
             guard case .string(let file) = value, !file.isEmpty else { throw context.error("expected a path, got \(value.typeName)") }
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw context.error("cannot read \(file)") }
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                try context.hostProblem("cannot read \(file)")
+                return ""
+            }
             let secret = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !secret.isEmpty else { throw context.error("\(file) is empty") }
+            if secret.isEmpty { try context.hostProblem("\(file) is empty") }
             return secret
         }
     }
 
-    /// A path to a file corral can read now.
+    /// A path to a file corral can read now (a problem of the host where it cannot).
     static var readableFile: Self {
         path.map(show: { json($0) }) { file, context throws(CorralError) in
-            guard FileManager.default.isReadableFile(atPath: file) else { throw context.error("cannot read \(file)") }
+            if !FileManager.default.isReadableFile(atPath: file) { try context.hostProblem("cannot read \(file)") }
             return file
         }
     }

@@ -11,7 +11,19 @@ enum FileLock {
     /// (or its pid is not visible from this pid namespace).
     static func holder(of fd: Int32) -> Int32? {
         var status = stat()
-        guard fstat(fd, &status) == 0, let table = ProcFS.readFile("/proc/locks", limit: 1 << 20) else { return nil }
+        guard fstat(fd, &status) == 0 else { return nil }
+        return holder(of: status)
+    }
+
+    /// The pid of a process holding an flock on the file at `path`, found without opening it.
+    static func holder(atPath path: String) -> Int32? {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return nil }
+        return holder(of: status)
+    }
+
+    private static func holder(of status: stat) -> Int32? {
+        guard let table = ProcFS.readFile("/proc/locks", limit: 1 << 20) else { return nil }
         // Lines read "1: FLOCK  ADVISORY  WRITE 4711 fe:00:16220618 0 EOF", the device as hex
         // major:minor; "1: -> FLOCK ..." lines are waiters, not holders.
         let device = UInt64(status.st_dev)

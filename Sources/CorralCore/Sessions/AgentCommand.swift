@@ -36,6 +36,9 @@ enum AgentCommand {
         return variables.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
     }
 
+    /// Where a program is looked up when the agent has no PATH.
+    static let defaultSearchPath = "/usr/local/bin:/usr/bin:/bin"
+
     /// The absolute path of `program`: as given if it contains a "/", else the first executable
     /// match in `searchPath` (the agent's PATH).
     static func resolve(_ program: String, workingDirectory: String?, searchPath: String?) -> String? {
@@ -44,7 +47,7 @@ enum AgentCommand {
             let path = program.hasPrefix("/") ? program : base + "/" + program
             return access(path, X_OK) == 0 ? path : nil
         }
-        for directory in (searchPath ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") where !directory.isEmpty {
+        for directory in (searchPath ?? defaultSearchPath).split(separator: ":") where !directory.isEmpty {
             let candidate = "\(directory)/\(program)"
             var info = stat()
             if access(candidate, X_OK) == 0, stat(candidate, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG {

@@ -7,13 +7,27 @@ import Foundation
 final class ConfigurationReading<Root> {
     /// What relative paths in the configuration (`data_dir`) are relative to.
     let workingDirectory: String
+    /// Whether problems of the host rather than of the configuration (a file that is not there,
+    /// a user this machine does not have) are noted and read past, instead of stopping the
+    /// reading: `corral check` may look at a configuration away from the host it is meant for.
+    let readsPastHostProblems: Bool
+    /// The problems of the host read past, each naming its key.
+    private(set) var hostProblems: [ConfigurationFinding] = []
     /// Every key that was given, by its path in the file (`agents.a.user`), with the name a
     /// message uses for it (`CORRAL_AGENTS.a.user` when it came from the environment).
     private(set) var given: [String: String] = [:]
     private var pending: [(inout Root) throws(CorralError) -> Void] = []
 
-    init(workingDirectory: String) {
+    init(workingDirectory: String, readsPastHostProblems: Bool = false) {
         self.workingDirectory = workingDirectory
+        self.readsPastHostProblems = readsPastHostProblems
+    }
+
+    /// A problem of the host with the key `label`: an error, or noted where the reading reads
+    /// past them.
+    func hostProblem(_ problem: String, label: String) throws(CorralError) {
+        guard readsPastHostProblems else { throw ConfigurationLoader.configurationError("\(label): \(problem)") }
+        hostProblems.append(ConfigurationFinding(key: label, message: problem))
     }
 
     func record(_ path: String, label: String) {
@@ -131,6 +145,12 @@ struct ConfigurationContext<Root, Value> {
 
     func error(_ problem: String) -> CorralError {
         ConfigurationLoader.configurationError("\(label): \(problem)")
+    }
+
+    /// A problem of the host rather than of the value (a file not there): thrown, or noted where
+    /// the reading reads past such problems, after which the caller goes on with what it has.
+    func hostProblem(_ problem: String) throws(CorralError) {
+        try reading.hostProblem(problem, label: label)
     }
 
     /// The context of the member `name` of an object or a map.

@@ -1,0 +1,30 @@
+/// Something `corral check` found wrong with a configuration, or with the host for it: the key it
+/// is about (as a message names it: `agents.demo.command`, or the environment variable the value
+/// came from) and what is wrong.
+public struct ConfigurationFinding: Sendable, Equatable, Codable, CustomStringConvertible {
+    /// Nil where no single key is at fault (a file that is not JSON).
+    public let key: String?
+    public let message: String
+
+    public init(key: String?, message: String) {
+        self.key = key
+        self.message = message
+    }
+
+    public var description: String { key.map { "\($0): \(message)" } ?? message }
+
+    /// The finding of an error the loader threw: its message is `configuration: KEY: problem`
+    /// where one key is at fault, and the key is taken from it when it looks like one.
+    init(loading error: CorralError) {
+        var message = error.message
+        if message.hasPrefix("configuration: ") { message.removeFirst("configuration: ".count) }
+        let keyCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.*[]")
+        if let separator = message.range(of: ": "), !message[..<separator.lowerBound].isEmpty,
+            message[..<separator.lowerBound].allSatisfy({ keyCharacters.contains($0) })
+        {
+            self.init(key: String(message[..<separator.lowerBound]), message: String(message[separator.upperBound...]))
+        } else {
+            self.init(key: nil, message: message)
+        }
+    }
+}

@@ -1,0 +1,57 @@
+/// The containment a corral started now with a configuration would get, chosen as
+/// `ContainmentSelector` chooses it but by reading the host only (`CgroupRootProbe`), and what
+/// of it the configuration's owner should hear: a forced cgroup mode the host cannot provide
+/// (serve would not start), a `cgroup_root` that cannot be used, a `cpu_limit` nothing would hold.
+struct ContainmentPlan {
+    let plan: ConfigurationPlan.Containment
+    let problems: [ConfigurationFinding]
+
+    init(_ configuration: CorralConfiguration, host: CgroupHost, label: (String) -> String) {
+        let configured = configuration.containment
+        var problems: [ConfigurationFinding] = []
+        let mode: String
+        let detail: String
+        var root: String?
+        var enforcement: [String: String] = [:]
+        if configured == .processGroup {
+            (mode, detail) = ("process-group", "configured: process groups, processes that leave them tracked")
+        } else {
+            let probe = CgroupRootProbe.inspect(configured: configuration.cgroupRoot, host: host)
+            root = probe.path
+            if let problem = probe.problem {
+                if configured == .auto {
+                    (mode, detail) = ("process-group", "cgroups cannot be used here: \(problem)")
+                    if configuration.cgroupRoot != nil {
+                        problems.append(
+                            ConfigurationFinding(key: label("cgroup_root"), message: "cannot be used here (\(problem)): sessions would get process groups")
+                        )
+                    }
+                } else {
+                    (mode, detail) = ("none", "containment \(configured.rawValue) cannot be had here: \(problem)")
+                    problems.append(
+                        ConfigurationFinding(
+                            key: label("containment"),
+                            message: "\(configured.rawValue) is not available on this host (\(problem)); corral serve would not start"
+                        )
+                    )
+                }
+            } else {
+                mode = "cgroup"
+                enforcement = probe.enforcement
+                let entry = configured == .cgroupAttach ? "moved into it before exec" : "started inside it"
+                let place = configuration.cgroupRoot == nil ? " (the default, beside this process's own cgroup: corral serve's is beside its own)" : ""
+                detail = "a cgroup per session below \(probe.path ?? "?")\(place), each agent \(entry)"
+            }
+        }
+        var limits: [String: String] = [:]
+        for controller in CgroupHost.limitControllers {
+            limits[controller] = enforcement[controller] ?? (controller == "cpu" ? "not held" : "watched: the session is ended once over its limit")
+        }
+        for (name, profile) in configuration.agents.sorted(by: { $0.key < $1.key }) where profile.cpuLimit != nil && enforcement["cpu"] == nil {
+            let why = mode == "cgroup" ? "no cpu controller is available to corral's cgroups" : "sessions would not get cgroups"
+            problems.append(ConfigurationFinding(key: label("agents.\(name).cpu_limit"), message: "would not be held on this host: \(why)"))
+        }
+        plan = ConfigurationPlan.Containment(configured: configured.rawValue, mode: mode, cgroupRoot: root, detail: detail, limits: limits)
+        self.problems = problems
+    }
+}

@@ -1,0 +1,176 @@
+import CorralCore
+import CorralTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `corral check`, the command: the built binary run on configurations written here, its exit
+/// status (0 valid, 1 errors or warnings with --strict, 2 refused as serve refuses) and the
+/// lines that name the key. The shipped configurations are checked by ExampleConfigurationTests.
+@Suite("corral check: the command")
+struct CheckCommandTests {
+    /// A directory of the test's own, removed afterwards.
+    struct Scratch {
+        let path = NSTemporaryDirectory() + "corral-check-cli-" + UUID().uuidString
+
+        init() throws { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+
+        func remove() { try? FileManager.default.removeItem(atPath: path) }
+
+        func write(_ text: String, to name: String, executable: Bool = false) throws -> String {
+            let file = path + "/" + name
+            try Data(text.utf8).write(to: URL(fileURLWithPath: file))
+            if executable { chmod(file, 0o755) }
+            return file
+        }
+
+        /// `corral check --config FILE ARGUMENTS` on `json`, run in this directory.
+        func check(_ json: String, _ arguments: [String] = [], environment: [String: String] = [:]) async throws -> CommandRunner.Result {
+            let file = try write(json, to: "corral-\(UUID().uuidString).json")
+            return try await CommandRunner.run(
+                CorralProcess.executable, ["check", "--config", file] + arguments, environment: environment, workingDirectory: path
+            )
+        }
+    }
+
+    @Test(arguments: [
+        (#"{"nope": true}"#, "error: nope: unknown configuration key"),
+        (#"{"max_sessions": "many"}"#, "error: max_sessions: expected a number, got a string"),
+        (#"{"agents": {"a": {"command": ["/bin/true"]}}, "default_agent": "b"}"#, "error: default_agent: 'b' is not one of the agent profiles (a)"),
+        (#"{"agents": {"a": {"command": ["/bin/true"], "livekit": true}}}"#, "error: agents.a.livekit: a LiveKit agent needs the livekit configuration"),
+        (#"{"listen": "0.0.0.0:8080", "agents": {"a": {"command": ["/bin/true"]}}}"#, "error: listen: listen 0.0.0.0:8080 is not a loopback address"),
+        ("[]", " is not a JSON object"),
+    ])
+    func aBrokenConfigurationIsRefusedWith2NamingTheKey(_ json: String, line: String) async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        for arguments in [[], ["--strict"]] {
+            let result = try await scratch.check(json, arguments)
+            #expect(result.status == 2, "\(arguments) \(result.output) \(result.errors)")
+            #expect(result.output.contains(line), "\(result.output)")
+            #expect(result.output.hasSuffix("refused: corral serve would not start with this configuration\n"), "\(result.output)")
+        }
+        let result = try await scratch.check(json, ["--json"])
+        #expect(result.status == 2)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any], "\(result.output)")
+        #expect((object["errors"] as? [Any])?.count == 1, "\(object)")
+    }
+
+    @Test func aFileThatIsNotThereIsRefusedWith2() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let result = try await CommandRunner.run(
+            CorralProcess.executable, ["check", "--config", "/nonexistent/corral-check.json"], workingDirectory: scratch.path
+        )
+        #expect(result.status == 2)
+        #expect(result.output.contains("error: cannot read configuration file /nonexistent/corral-check.json"), "\(result.output)")
+        // CORRAL_CONFIG names the file where --config does not.
+        let fromEnvironment = try await CommandRunner.run(
+            CorralProcess.executable, ["check"], environment: ["CORRAL_CONFIG": "/nonexistent/corral-check.json"], workingDirectory: scratch.path
+        )
+        #expect(fromEnvironment.status == 2)
+        #expect(fromEnvironment.output.contains("corral check: /nonexistent/corral-check.json"), "\(fromEnvironment.output)")
+    }
+
+    /// What this host lacks: warnings (exit 0), errors with --strict (exit 1).
+    @Test(arguments: [
+        (#"{"agents": {"a": {"command": ["corral-no-such-agent", "--x"]}}}"#, "agents.a.command: program 'corral-no-such-agent' is not in PATH"),
+        (#"{"agents": {"a": {"command": ["/usr/bin/env", "corral-no-such-agent"]}}}"#, "agents.a.command: /usr/bin/env runs 'corral-no-such-agent', which is not in PATH"),
+        (#"{"agents": {"a": {"command": ["/bin/true"], "cwd": "/nonexistent/agent"}}}"#, "agents.a.cwd: /nonexistent/agent does not exist"),
+        (
+            #"{"tls_cert_file": "/nonexistent/cert.pem", "tls_key_file": "/dev/null", "agents": {"a": {"command": ["/bin/true"]}}}"#,
+            "tls_cert_file: cannot read /nonexistent/cert.pem"
+        ),
+        (#"{"api_token_file": "/nonexistent/token", "agents": {"a": {"command": ["/bin/true"]}}}"#, "api_token_file: cannot read /nonexistent/token"),
+        (#"{"data_dir": "/nonexistent/corral", "agents": {"a": {"command": ["/bin/true"]}}}"#, "data_dir: /nonexistent/corral does not exist and cannot be created"),
+        (
+            #"{"containment": "cgroup", "cgroup_root": "/nonexistent/corral", "agents": {"a": {"command": ["/bin/true"]}}}"#,
+            "containment: cgroup is not available on this host"
+        ),
+    ])
+    func whatThisHostLacksIsAWarningAndAnErrorWhenStrict(_ json: String, finding: String) async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let lenient = try await scratch.check(json)
+        #expect(lenient.status == 0, "\(lenient.output) \(lenient.errors)")
+        #expect(lenient.output.contains("warning: " + finding), "\(lenient.output)")
+        #expect(lenient.output.contains("ok: the configuration is valid; 1 warning about this host"), "\(lenient.output)")
+
+        let strict = try await scratch.check(json, ["--strict"])
+        #expect(strict.status == 1, "\(strict.output) \(strict.errors)")
+        #expect(strict.output.contains("error: " + finding), "\(strict.output)")
+        #expect(!strict.output.contains("warning: "), "\(strict.output)")
+
+        let json = try await scratch.check(json, ["--strict", "--json"])
+        #expect(json.status == 1)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any], "\(json.output)")
+        let errors = try #require(object["errors"] as? [[String: String]])
+        #expect(errors.count == 1 && finding.hasPrefix(errors[0]["key"]! + ": "), "\(errors)")
+        #expect((object["warnings"] as? [Any])?.isEmpty == true)
+    }
+
+    /// What serve fails at after loading (exit 1 there too): a LiveKit URL a worker cannot
+    /// connect to. An error, strict or not.
+    @Test func whatServeWouldFailAtIsAnError() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let json = #"{"livekit": {"url": "wss://", "api_key": "k", "api_secret": "s"}, "agents": {"a": {"command": ["/bin/true"], "livekit_worker": {}}}}"#
+        for arguments in [[], ["--strict"]] {
+            let result = try await scratch.check(json, arguments)
+            #expect(result.status == 1, "\(result.output)")
+            #expect(result.output.contains("error: agents.a.livekit_worker: livekit.url cannot be used: LiveKit URL \"wss://\" names no host"), "\(result.output)")
+            #expect(result.output.hasSuffix("not ok: 1 error\n"), "\(result.output)")
+        }
+    }
+
+    /// TLS files that are there but that serve could not set up TLS with.
+    @Test func tlsFilesThatAreNotPEMAreAWarning() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let certificate = try scratch.write("not a certificate\n", to: "cert.pem")
+        let key = try scratch.write("not a key\n", to: "key.pem")
+        let json = #"{"tls_cert_file": "\#(certificate)", "tls_key_file": "\#(key)", "agents": {"a": {"command": ["/bin/true"]}}}"#
+        let result = try await scratch.check(json)
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("warning: tls_cert_file: cannot set up TLS with \(certificate) and \(key)"), "\(result.output)")
+        #expect(try await scratch.check(json, ["--strict"]).status == 1)
+    }
+
+    /// The check starts nothing and writes nothing: run in an empty directory with a relative
+    /// data directory, an SQLite store, prewarmed agents whose program would leave a mark, and a
+    /// cgroup root of its own where the host has cgroups, it leaves the directory empty, the
+    /// cgroup root unmade, the mark unmade, and no process carrying its environment.
+    @Test func checkStartsNothing() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let workingDirectory = scratch.path + "/run"
+        try FileManager.default.createDirectory(atPath: workingDirectory, withIntermediateDirectories: true)
+        let mark = scratch.path + "/agent-ran"
+        let agent = try scratch.write("#!/bin/sh\ntouch '\(mark)'\nexec sleep 60\n", to: "agent.sh", executable: true)
+        let root = CgroupSupport.available ? CgroupSupport.newTestPath() : nil
+        defer { if let root { CgroupSupport.removeTree(root) } }
+        let config = try scratch.write(
+            """
+            {"listen": "127.0.0.1:0", "data_dir": "state", "store": "sqlite:corral.db", "max_sessions": 4,
+             \(root.map { "\"cgroup_root\": \"\($0)\"," } ?? "")
+             "agents": {"a": {"command": ["\(agent)"], "ready": "notify", "prewarm": 2}}}
+            """,
+            to: "corral.json"
+        )
+        let tag = UUID().uuidString
+        let result = try await CommandRunner.run(
+            CorralProcess.executable, ["check", "--config", config, "--strict"], environment: ["CHECK_TEST_TAG": tag],
+            workingDirectory: workingDirectory
+        )
+        #expect(result.status == 0, "\(result.output) \(result.errors)")
+        #expect(result.output.contains("data_dir     \(workingDirectory)/state"), "\(result.output)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: workingDirectory).isEmpty, "corral check wrote in its working directory")
+        #expect(!FileManager.default.fileExists(atPath: mark), "an agent ran")
+        if let root { #expect(!FileManager.default.fileExists(atPath: root), "a cgroup root was made") }
+        let tagged = ProcFS.allPIDs().filter { ProcFS.environmentValue($0, "CHECK_TEST_TAG") == tag }
+        #expect(tagged.isEmpty, "processes left by corral check: \(tagged)")
+    }
+}
