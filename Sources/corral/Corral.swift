@@ -7,12 +7,12 @@ struct Corral: AsyncParsableCommand {
         commandName: "corral",
         abstract: "Supervises voice-agent sessions: one agent process tree per session, ended completely.",
         discussion: """
-            Server:  corral serve, corral check, corral doctor
+            Server:  corral serve, corral check, corral doctor, corral release-cgroups (systemd ExecStopPost=)
             Client:  corral sessions | start | end | inspect | logs  (talks to $CORRAL_URL)
 
             Exit status: 0 ok, 1 the server refused, 2 usage error, 3 corral unreachable.
             """,
-        subcommands: [Serve.self, Check.self, Doctor.self, Sessions.self, Start.self, End.self, Inspect.self, Logs.self]
+        subcommands: [Serve.self, Check.self, Doctor.self, ReleaseCgroups.self, Sessions.self, Start.self, End.self, Inspect.self, Logs.self]
     )
 
     /// Like ArgumentParser's, but usage errors exit with 2 (not 64): the documented contract.

@@ -44,6 +44,7 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "corral")
+        if configuration.containment != .processGroup { takeDelegatedCgroup(logger: logger) }
         let services: CorralServices
         do {
             services = try CorralApp.makeServices(configuration: configuration, logger: logger)
@@ -67,5 +68,26 @@ struct Serve: AsyncParsableCommand {
         try await CorralApp.run(
             configuration: configuration, services: services, manager: ServiceManager(environment: environment), logger: logger
         )
+    }
+
+    /// Under systemd with `Delegate=yes`: corral into its leaf, the controllers to the sessions.
+    private func takeDelegatedCgroup(logger: Logger) {
+        let host = CgroupHost.discover()
+        guard let delegation = CgroupDelegation.find(host: host), !delegation.isInLeaf(host: host) else { return }
+        do {
+            let (enabled, refused) = try delegation.takeOver()
+            logger.info(
+                "moved into the leaf cgroup of the cgroup delegated to corral",
+                metadata: ["cgroup": "\(delegation.supervisorDirectory)", "controllers": "\(enabled.sorted().joined(separator: ","))"]
+            )
+            for (controller, error) in refused.sorted(by: { $0.key < $1.key }) {
+                logger.warning(
+                    "cannot hand a controller down in the delegated cgroup (a process other than corral in it?); its limits fall back to what else the host offers",
+                    metadata: ["controller": "\(controller)", "cgroup": "\(delegation.directory)", "error": "\(error)"]
+                )
+            }
+        } catch {
+            logger.warning("sessions' cgroups get no controllers from the delegated cgroup", metadata: ["error": "\(error)"])
+        }
     }
 }

@@ -49,8 +49,8 @@ final class CrashTestBed: @unchecked Sendable {
     }
 
     @discardableResult
-    func startCorral(environment: [String: String] = [:]) async throws -> CorralProcess {
-        let process = try await CorralProcess.start(config: config, directory: directory, environment: environment)
+    func startCorral(environment: [String: String] = [:], cgroup: String? = nil) async throws -> CorralProcess {
+        let process = try await CorralProcess.start(config: config, directory: directory, environment: environment, cgroup: cgroup)
         corral = process
         return process
     }

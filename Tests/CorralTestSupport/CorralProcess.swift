@@ -30,7 +30,14 @@ public final class CorralProcess: @unchecked Sendable {
     /// Starts corral with `config` (written to a file; `listen` is set to a free port) and waits
     /// until it serves. `environment` is added to the test's own, without its `CORRAL_*` and
     /// without what would make corral report to a service manager running the tests.
-    public static func start(config: [String: Any], directory: String, environment extra: [String: String] = [:]) async throws -> CorralProcess {
+    /// With `cgroup`, corral starts in that cgroup (v2 directory), as systemd starts a unit's
+    /// main process in the unit's cgroup.
+    public static func start(
+        config: [String: Any],
+        directory: String,
+        environment extra: [String: String] = [:],
+        cgroup: String? = nil
+    ) async throws -> CorralProcess {
         var config = config
         config["listen"] = "127.0.0.1:0"
         let configFile = directory + "/corral-\(UUID().uuidString).json"
@@ -43,14 +50,14 @@ public final class CorralProcess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, logFile, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let arguments = [executable, "serve", "--config", configFile]
+        let arguments = CorralProcess.command(["serve", "--config", configFile], inCgroup: cgroup)
         let notInherited: Set = ["SESSION_TIMEOUT", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"]
         let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CORRAL_") && !notInherited.contains($0.key) }
             .merging(extra) { $1 }.map { "\($0.key)=\($0.value)" }
         var pid: Int32 = 0
         let result = withCStrings(arguments) { argv in
             withCStrings(environment) { envp in
-                withCleanSpawnAttributes { attributes in posix_spawn(&pid, executable, &actions, &attributes, argv, envp) }
+                withCleanSpawnAttributes { attributes in posix_spawn(&pid, arguments[0], &actions, &attributes, argv, envp) }
             }
         }
         guard result == 0 else { throw CorralError(.spawnFailed, "cannot start \(executable)", underlying: SystemError("posix_spawn", errno: result)) }
@@ -67,6 +74,13 @@ public final class CorralProcess: @unchecked Sendable {
         }
         await process.kill()
         throw CorralError(.spawnFailed, "corral did not start listening: \(process.log)")
+    }
+
+    /// `corral arguments…`, or, in `cgroup`, a shell that moves itself there and becomes corral
+    /// (same pid).
+    public static func command(_ arguments: [String], inCgroup cgroup: String?) -> [String] {
+        guard let cgroup else { return [executable] + arguments }
+        return ["/bin/sh", "-c", #"echo $$ > "$0/cgroup.procs" && exec "$@""#, cgroup, executable] + arguments
     }
 
     private init(pid: Int32, port: Int, configFile: String, logFile: String) {

@@ -70,7 +70,7 @@ public final class FakeContainment: Containment {
         return tree
     }
 
-    public func adopt(_ record: SessionRecord, leader: PidFD, monitor: ProcessMonitor) -> any ContainedTree {
+    public func adopt(_ record: SessionRecord, leader: PidFD, limits: ResourceLimits, monitor: ProcessMonitor) -> any ContainedTree {
         (try? FakeTree(sessionID: record.id)) ?? { fatalError("cannot open a pidfd for the test process") }()
     }
 

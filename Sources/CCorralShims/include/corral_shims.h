@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+// Extended attributes (systemd marks delegated cgroups with one): not in the Glibc module.
+#include <sys/xattr.h>
 
 // Every pointer is non-null unless marked _Nullable (pointers to pointers say so outright:
 // assume_nonnull does not reach them).

@@ -78,9 +78,17 @@ public final class CgroupContainment: Containment {
         }
     }
 
-    public func adopt(_ record: SessionRecord, leader: PidFD, monitor: ProcessMonitor) -> any ContainedTree {
+    public func adopt(_ record: SessionRecord, leader: PidFD, limits: ResourceLimits, monitor: ProcessMonitor) -> any ContainedTree {
         guard let path = record.cgroupPath, let cgroup = SessionCgroup(adopting: path, root: root) else {
-            return ProcessGroupContainment().adopt(record, leader: leader, monitor: monitor)
+            return ProcessGroupContainment().adopt(record, leader: leader, limits: limits, monitor: monitor)
+        }
+        do {
+            try cgroup.apply(limits, root: root)
+        } catch {
+            logger.warning(
+                "cannot set an adopted session's limits again; they are watched, not enforced",
+                metadata: [LogKey.session: "\(record.id)", LogKey.error: "\(error)"]
+            )
         }
         return CgroupTree(
             sessionID: record.tag,

@@ -33,8 +33,9 @@ public protocol Containment: Sendable {
     ) throws(CorralError) -> any ContainedTree
 
     /// Takes back a session that an earlier corral started, given a pidfd for its leader whose
-    /// identity has been checked.
-    func adopt(_ record: SessionRecord, leader: PidFD, monitor: ProcessMonitor) -> any ContainedTree
+    /// identity has been checked. Its cgroup gets `limits` again: they are gone when the corral
+    /// before handed its controllers back to let a new corral start (`CgroupDelegation`).
+    func adopt(_ record: SessionRecord, leader: PidFD, limits: ResourceLimits, monitor: ProcessMonitor) -> any ContainedTree
 
     /// Kills whatever is left of a session whose leader is gone (or is no longer the session's
     /// process), without trusting its pid: its cgroup, or the processes carrying its id.

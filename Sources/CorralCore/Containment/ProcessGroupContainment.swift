@@ -49,7 +49,7 @@ public struct ProcessGroupContainment: Containment {
         }
     }
 
-    public func adopt(_ record: SessionRecord, leader: PidFD, monitor: ProcessMonitor) -> any ContainedTree {
+    public func adopt(_ record: SessionRecord, leader: PidFD, limits: ResourceLimits, monitor: ProcessMonitor) -> any ContainedTree {
         let tree = ProcessGroupTree(sessionID: record.tag, leader: leader, leaderStartTime: record.leaderStartTime, monitor: monitor, adopted: true)
         tree.recognise(record.id)
         return tree

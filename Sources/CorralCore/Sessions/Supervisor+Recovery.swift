@@ -143,7 +143,7 @@ extension Supervisor {
     }
 
     private func adopt(_ record: SessionRecord, leader: PidFD, profile: AgentProfile) {
-        let tree = containment.adopt(record, leader: leader, monitor: monitor)
+        let tree = containment.adopt(record, leader: leader, limits: profile.limits, monitor: monitor)
         let handles = SessionHandles(limits: profile.limits)
         handles.tree = tree
         let (entry, effects) = table.insert(record, profile: profile, handles: handles, announced: !record.isIdle)

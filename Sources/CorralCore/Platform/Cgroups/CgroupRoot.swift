@@ -24,9 +24,11 @@ public final class CgroupRoot: Sendable {
 
     public var name: String { String(path.split(separator: "/").last ?? "corral") }
 
-    /// The default: a `corral` cgroup next to corral's own cgroup in the v2 hierarchy.
+    /// The default: a `corral` cgroup beside corral's own leaf in a cgroup delegated to it, or
+    /// else below corral's own cgroup in the v2 hierarchy.
     public static func defaultPath(host: CgroupHost) -> String? {
-        host.v2OwnDirectory.map { $0 + "/corral" }
+        if let delegation = CgroupDelegation.find(host: host) { return delegation.defaultRoot }
+        return host.v2OwnDirectory.map { $0 + "/" + CgroupDelegation.rootName }
     }
 
     /// Creates (or reuses) the root and locks it.

@@ -117,7 +117,8 @@ public final class SessionCgroup: Sendable {
         remove()
     }
 
-    private func apply(_ limits: ResourceLimits, root: CgroupRoot) throws(CorralError) {
+    /// Writes `limits` (again, for an adopted session: writing a limit it has is harmless).
+    func apply(_ limits: ResourceLimits, root: CgroupRoot) throws(CorralError) {
         do {
             if let bytes = limits.memoryBytes {
                 if root.v2Controllers.contains("memory") {
