@@ -123,7 +123,8 @@ extension LiveKitTestServer {
     func expectStatus(_ jobID: String, _ status: String, timeout: Duration = .seconds(60), sourceLocation: SourceLocation = #_sourceLocation)
         async throws
     {
-        let reached = try await ProcessProbe.waitUntil(timeout: timeout) { try await job(jobID)["status"] as? String == status }
+        // A restarted server knows a job only once a worker reports it (404 until then).
+        let reached = await ProcessProbe.waitUntil(timeout: timeout) { (try? await job(jobID))?["status"] as? String == status }
         if !reached {
             Issue.record("job \(jobID) did not reach \(status): \(try await statuses(jobID))", sourceLocation: sourceLocation)
         }
