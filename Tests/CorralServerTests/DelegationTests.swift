@@ -20,8 +20,15 @@ struct DelegationTests {
             var agents = bed.config["agents"] as! [String: Any]
             agents["cooperative"] = (agents["cooperative"] as! [String: Any]).merging(["pids_limit": 64]) { $1 }
             bed.config["agents"] = agents
-            let corral = try await bed.startCorral(cgroup: unit.path)
+            // systemd sets INVOCATION_ID for every process of a unit.
+            let corral = try await bed.startCorral(environment: ["INVOCATION_ID": "0123456789abcdef"], cgroup: unit.path)
             #expect(unit.cgroup(of: corral.pid) == unit.path + "/supervisor", "corral stayed in \(unit.cgroup(of: corral.pid) ?? "?")")
+            // corral doctor, run from elsewhere, sees it so.
+            let doctor = try await CommandRunner.run(CorralProcess.executable, ["doctor", "--json", "--config", corral.configFile])
+            let report = try JSONSerialization.jsonObject(with: Data(doctor.output.utf8)) as? [String: Any]
+            let seen = (report?["runningCorrals"] as? [[String: Any]])?.first { $0["pid"] as? Int == Int(corral.pid) }
+            #expect(seen?["delegatedCgroup"] as? String == unit.path, "\(doctor.output)")
+            #expect(seen?["systemdUnit"] as? String == String(unit.path.split(separator: "/").last!), "\(doctor.output)")
             // What the delegated cgroup offers of the limit controllers is handed down to the
             // sessions (nothing may be offered on a host whose controllers are all in v1).
             let offered = Set(unit.read("cgroup.controllers")).intersection(["memory", "pids", "cpu"])

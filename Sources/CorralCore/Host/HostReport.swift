@@ -30,6 +30,8 @@ public struct HostReport: Sendable, Codable {
     public let escapes: [Escape]
     /// False when corral could not contain even process groups here.
     public let canContain: Bool
+    /// Every other `corral serve` on this host: run by systemd or not, with a delegated cgroup or not.
+    public let runningCorrals: [RunningCorral]
 
     public static func gather(_ configuration: CorralConfiguration) -> HostReport {
         var checks: [Check] = []
@@ -52,6 +54,8 @@ public struct HostReport: Sendable, Codable {
                 detail: host.v2Mount.map { "\($0) (corral's own cgroup: \(host.v2OwnPath))" } ?? "none mounted"
             )
         )
+        checks.append(Check(name: "systemd", ok: true, detail: supervision(host: host)))
+
         // With process groups configured, cgroups are probed all the same: the report says what
         // the host offers as well as what corral uses.
         var probed = configuration
@@ -148,8 +152,19 @@ public struct HostReport: Sendable, Codable {
             mode: mode,
             modeDetail: modeDetail,
             escapes: escapes,
-            canContain: pidfd && spawn == nil && mode != "none"
+            canContain: pidfd && spawn == nil && mode != "none",
+            runningCorrals: RunningCorral.find(host: host)
         )
+    }
+
+    /// Whether systemd runs this process, and whether it delegated its cgroup.
+    private static func supervision(host: CgroupHost) -> String {
+        let manager = ServiceManager(environment: ProcessInfo.processInfo.environment)
+        let run = manager.isSystemd ? "this process was started by systemd" : "this process was not started by systemd"
+        guard let delegation = CgroupDelegation.find(host: host) else {
+            return run + "; its cgroup is not delegated (a unit with Delegate=yes, as deploy/systemd/corral.service, gives corral serve one)"
+        }
+        return run + "; its cgroup \(delegation.directory) is delegated: corral serve runs in \(delegation.supervisorDirectory), sessions below \(delegation.defaultRoot)"
     }
 
     /// Spawns `/bin/true` the way agents are spawned; nil if it worked, else what failed.
@@ -183,6 +198,9 @@ public struct HostReport: Sendable, Codable {
         for escape in escapes {
             lines.append("\(escape.contained ? "contained    " : "NOT contained") \(escape.name): \(escape.how)")
         }
+        lines.append("")
+        if runningCorrals.isEmpty { lines.append("no other corral serve runs on this host") }
+        for corral in runningCorrals { lines.append("corral serve running: \(corral.summary)") }
         if !canContain {
             lines.append("")
             lines.append("corral cannot contain sessions on this host.")
