@@ -39,7 +39,12 @@ struct ContainmentPlan {
                 mode = "cgroup"
                 enforcement = probe.enforcement
                 let entry = configured == .cgroupAttach ? "moved into it before exec" : "started inside it"
-                let place = configuration.cgroupRoot == nil ? " (the default, beside this process's own cgroup: corral serve's is beside its own)" : ""
+                let place =
+                    if configuration.cgroupRoot != nil { "" } else if CgroupDelegation.find(host: host) != nil {
+                        " (the default in the cgroup delegated to corral, beside its leaf)"
+                    } else {
+                        " (the default, below the cgroup of the process checking: run the check where corral serve runs)"
+                    }
                 detail = "a cgroup per session below \(probe.path ?? "?")\(place), each agent \(entry)"
             }
         }
