@@ -30,8 +30,8 @@ extension WorkerConnection {
                 case .termination(let termination):
                     logger.info("LiveKit asks to end job \(termination.jobID)")
                     await delegate.termination(jobID: termination.jobID)
-                case .pong:
-                    break
+                case .pong(let pong):
+                    await confirmed(through: pong.lastTimestamp, linkID: linkID)
                 case nil:
                     // A message of a newer protocol (go_away, …): its fields are unknown to us.
                     logger.debug("ignored a LiveKit message this worker does not know (\(event.unknownFields.data.count) bytes)")
@@ -60,13 +60,19 @@ extension WorkerConnection {
             logger.info("reported \(jobIDs.count) running job(s) to LiveKit: \(jobIDs.joined(separator: ", "))")
         }
         for update in outbox.takeJobUpdates() {
-            link.continuation.yield(.with { $0.updateJob = update })
+            write(update, to: link)
         }
         if let workerStatus = outbox.workerStatus {
             link.continuation.yield(.with { $0.updateWorker = workerStatus })
         }
         link.open = true
         self.link = link
+    }
+
+    /// The server answered a ping: what was written before it on this connection was read.
+    func confirmed(through stamp: Int64, linkID: Int) {
+        guard link?.id == linkID else { return }
+        outbox.confirmed(through: stamp)
     }
 
     private static func name(of message: Livekit_ServerMessage.OneOf_Message?) -> String {

@@ -11,8 +11,8 @@ import ServiceLifecycle
 /// What the server sends goes to the `delegate`; what the worker reports goes through `send`.
 /// Job statuses sent while there is no registered connection are held (the latest per job) and
 /// sent after the next registration; the latest worker status is sent after every registration.
-/// A status written to a socket that then drops is lost with it: the protocol has no
-/// acknowledgement.
+/// A job status written to a connection that then drops is sent again unless the server's pong to
+/// a ping written after it proved it read (`Outbox`).
 public actor WorkerConnection: Service {
     public nonisolated let configuration: WorkerConnectionConfiguration
     let delegate: any WorkerConnectionDelegate
@@ -54,7 +54,7 @@ public actor WorkerConnection: Service {
     /// next registration.
     public func send(_ update: Livekit_UpdateJobStatus) {
         if let link, link.open {
-            link.continuation.yield(.with { $0.updateJob = update })
+            write(update, to: link)
         } else {
             outbox.hold(update)
         }
@@ -110,6 +110,7 @@ public actor WorkerConnection: Service {
     /// A new link for a connection about to be made; it replaces any earlier one.
     func openLink() -> (id: Int, messages: AsyncStream<Livekit_WorkerMessage>, end: AsyncStream<Livekit_WorkerMessage>.Continuation) {
         link?.continuation.finish()
+        outbox.connectionLost()
         nextLinkID += 1
         let (messages, continuation) = AsyncStream.makeStream(of: Livekit_WorkerMessage.self)
         link = Link(id: nextLinkID, continuation: continuation)
@@ -120,6 +121,14 @@ public actor WorkerConnection: Service {
         guard let link, link.id == id else { return }
         link.continuation.finish()
         self.link = nil
+        outbox.connectionLost()
+    }
+
+    /// Writes a job status, and a ping whose pong will prove the server read it.
+    func write(_ update: Livekit_UpdateJobStatus, to link: Link) {
+        let stamp = outbox.written(update)
+        link.continuation.yield(.with { $0.updateJob = update })
+        link.continuation.yield(.with { $0.ping = .with { $0.timestamp = stamp } })
     }
 
     /// Queues a message on link `id`, if that connection is still the current one.

@@ -74,4 +74,30 @@ struct WorkerReconnectTests {
             throw error
         }
     }
+
+    /// A status written to a connection whose server never reads it (frozen, then killed): it
+    /// was not proven read by a pong, so it is sent again after the next registration. (Which
+    /// statuses a pong proves read is `OutboxTests`'.)
+    @Test func aStatusTheServerNeverReadIsSentAgain() async throws {
+        let server = LiveKitTestServer()
+        do {
+            try await server.start()
+            try await connections.withWorker(server) { connection, _ in
+                _ = try #require(await connections.registered(connection))
+                kill(server.pid, SIGSTOP)
+                await connection.send(Livekit_UpdateJobStatus.with { $0.jobID = "AJ_unread"; $0.status = .jsSuccess })
+                kill(server.pid, SIGKILL)
+                await server.stop()
+                #expect(await ProcessProbe.waitUntil(timeout: .seconds(30)) { await !connection.state.connected })
+
+                try await server.start()
+                _ = try #require(await connections.registered(connection, after: 1))
+                #expect(await ProcessProbe.waitUntil(timeout: .seconds(30)) { (try? await server.job("AJ_unread"))?["status"] as? String == "JS_SUCCESS" })
+            }
+            await server.remove()
+        } catch {
+            await server.remove()
+            throw error
+        }
+    }
 }
