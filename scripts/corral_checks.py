@@ -108,12 +108,22 @@ def host_processes() -> list[HostProcess]:
     return processes
 
 
+def is_sessions_process(process: HostProcess, session) -> bool:
+    """Whether ``process`` carries the session's id: its own, or, for a session handed to a
+    prewarmed agent (``start`` is ``warm``), the idle id the agent was started with."""
+    if process.session_id == session.session_id:
+        return True
+    return session.start == "warm" and (process.session_id or "").startswith("idle_")
+
+
 def leftovers(session_ids: Iterable[str], leaders: Iterable[HostProcess]) -> list[HostProcess]:
-    """Live processes that belong to the sessions: those whose environment names one of them,
+    """Live processes that belong to the sessions: those whose environment names one of them (or
+    the idle id a prewarmed leader was started with),
     the leaders themselves (same pid and start time, so that a recycled pid does not count), and
     any member of the leaders' process groups."""
-    ids = set(session_ids)
     leaders = list(leaders)
+    # A prewarmed agent keeps the id it was started with (idle_...) after it is handed a session.
+    ids = set(session_ids) | {leader.session_id for leader in leaders if leader.session_id}
     identities = {(leader.pid, leader.start_time) for leader in leaders}
     groups = {leader.pgid for leader in leaders if leader.pgid > 1}
     return [

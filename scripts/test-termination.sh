@@ -25,7 +25,7 @@ import uuid
 
 sys.path.insert(0, os.environ.pop("CORRAL_CHECKS_DIR"))
 sys.dont_write_bytecode = True
-from corral_checks import RedisError, Report, StoreLookup, corral_client, describe, leftovers, read_process
+from corral_checks import RedisError, Report, StoreLookup, corral_client, describe, is_sessions_process, leftovers, read_process
 
 DESCRIPTION = """\
 Starts a session on a running corral and checks that it runs as corral promises and that ending
@@ -44,7 +44,7 @@ The token comes from CORRAL_TOKEN. Exit status: 0 all passed, 1 a check failed, 
 EPILOG = """\
 examples:
   CORRAL_URL=http://127.0.0.1:8080 scripts/test-termination.sh --agent demo --store sqlite:corral.db
-  CORRAL_TOKEN=$(cat /etc/corral/token) scripts/test-termination.sh --store redis://:secret@10.0.0.5:6379/0"""
+  sudo env CORRAL_TOKEN="$(sudo cat /etc/corral/api-token)" scripts/test-termination.sh --store redis://:secret@10.0.0.5:6379/0"""
 
 
 def options():
@@ -86,7 +86,7 @@ def check_running(report, session):
     if leader is None or not leader.alive:
         report.failed("the session's process is alive", f"no live process {session.pid} on this host (run this script on corral's host)")
         return None
-    if leader.environment_readable and leader.session_id != session.session_id:
+    if leader.environment_readable and not is_sessions_process(leader, session):
         report.failed(
             "the session's process is alive",
             f"process {leader.pid} is not the session's: its CORRAL_SESSION_ID is {leader.session_id!r} (another host or PID namespace?)",
@@ -157,14 +157,22 @@ def main():
         session = client.start(args.agent, session_id=session_id)
     except corral_client.CorralError as error:
         report.failed("the session starts", str(error))
+        if isinstance(error, corral_client.CorralConnectionError):
+            # No answer is not a refusal: the session may have started after all.
+            try:
+                client.end(session_id)
+            except corral_client.CorralError:
+                pass
         return report.exit_status
-    report.passed("the session starts", f"agent {session.agent}, pid {session.pid}, pgid {session.pgid}")
+    report.passed("the session starts", f"agent {session.agent}, {session.start or 'cold'} start, pid {session.pid}, pgid {session.pgid}")
     ended = False
     try:
         leader = check_running(report, session)
+        # Whatever the check found, the recorded pid is looked at at the end (same start time).
+        watched = leader or (read_process(session.pid) if session.pid else None)
         ended = check_end(report, client, session_id)
         check_record_gone(report, args, session_id)
-        check_nothing_left(report, session_id, leader)
+        check_nothing_left(report, session_id, watched)
     finally:
         # Whatever went wrong, the check's own session does not outlive it.
         if not ended:

@@ -140,11 +140,12 @@ async def run(args, client):
             left = leftovers(ids, [leader for leader in leaders.values() if leader])
             report.check(not left, "no process of any of them is left", describe(left) if left else f"none with CORRAL_SESSION_ID={prefix}-*")
     finally:
-        # Whatever went wrong, the check's own sessions do not outlive it.
-        for session in sessions:
-            if session.session_id not in ended:
+        # Whatever went wrong, the check's own sessions do not outlive it: every id, since a
+        # start that got no answer may have started all the same.
+        for session_id in ids:
+            if session_id not in ended:
                 try:
-                    await client.end(session.session_id)
+                    await client.end(session_id)
                 except corral_client.CorralError:
                     pass
     return report.exit_status

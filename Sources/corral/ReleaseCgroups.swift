@@ -11,38 +11,27 @@ struct ReleaseCgroups: AsyncParsableCommand {
             that hands controllers down, and sessions left running (shutdown: detach, or a crash) \
             keep corral's delegated cgroup populated: without this, systemd 252 cannot start the \
             next corral (status 219/CGROUP). Sessions keep running; their cgroup limits are written \
-            again when the next corral adopts them. Does nothing outside a delegated cgroup.
+            again when the next corral adopts them. It reads no configuration (the stopped unit may \
+            not see the files it names) and does nothing outside a delegated cgroup.
 
             Exits with status 1 when a controller could not be handed back.
 
             Example (deploy/systemd/corral.service):
-              ExecStopPost=/usr/local/bin/corral release-cgroups --config /etc/corral/corral.json
+              ExecStopPost=-/usr/local/bin/corral release-cgroups
             """
     )
 
-    @Option(name: .long, help: ArgumentHelp("A JSON configuration file (default: $CORRAL_CONFIG), for cgroup_root.", valueName: "file"))
-    var config: String?
-
     func run() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        let configuration: CorralConfiguration
-        do {
-            configuration = try ConfigurationLoader.load(file: config ?? environment["CORRAL_CONFIG"], environment: environment)
-        } catch {
-            FileHandle.standardError.write(Data("corral: \(error)\n".utf8))
-            throw ExitCode(2)
-        }
         let host = CgroupHost.discover()
         guard let delegation = CgroupDelegation.find(host: host) else {
             print("corral: not in a delegated cgroup (\(host.v2OwnDirectory ?? "no cgroup v2 hierarchy")); nothing to release")
             return
         }
-        let root = configuration.cgroupRoot ?? delegation.defaultRoot
-        let failures = delegation.release(root: root)
+        let failures = delegation.release()
         for failure in failures {
             FileHandle.standardError.write(Data("corral: cannot release the controllers of \(failure.cgroup): \(failure.error)\n".utf8))
         }
         if !failures.isEmpty { throw ExitCode(1) }
-        print("corral: released the controllers of \(delegation.directory) and \(root)")
+        print("corral: released the controllers handed down in \(delegation.directory)")
     }
 }

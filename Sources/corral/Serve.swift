@@ -44,7 +44,7 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "corral")
-        if configuration.containment != .processGroup { takeDelegatedCgroup(logger: logger) }
+        if configuration.containment != .processGroup { takeDelegatedCgroup(root: configuration.cgroupRoot, logger: logger) }
         let services: CorralServices
         do {
             services = try CorralApp.makeServices(configuration: configuration, logger: logger)
@@ -70,10 +70,15 @@ struct Serve: AsyncParsableCommand {
         )
     }
 
-    /// Under systemd with `Delegate=yes`: corral into its leaf, the controllers to the sessions.
-    private func takeDelegatedCgroup(logger: Logger) {
+    /// Under systemd with `Delegate=yes`: corral into its leaf, the controllers to the sessions,
+    /// when they are below it (a `cgroup_root` elsewhere gets nothing from it).
+    private func takeDelegatedCgroup(root: String?, logger: Logger) {
         let host = CgroupHost.discover()
         guard let delegation = CgroupDelegation.find(host: host), !delegation.isInLeaf(host: host) else { return }
+        if let root, !delegation.contains(root) {
+            logger.info("cgroup_root is outside the cgroup delegated to corral; corral stays where it is", metadata: ["cgroup_root": "\(root)"])
+            return
+        }
         do {
             let (enabled, refused) = try delegation.takeOver()
             logger.info(

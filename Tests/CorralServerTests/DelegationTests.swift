@@ -42,8 +42,10 @@ struct DelegationTests {
             #expect(await corral.terminate() == 0)
             bed.corral = nil
             #expect(ProcessProbe.isAlive(session.pid))
+            // It reads no configuration: after a stop, the one named may be broken or unreadable.
             let release = try await CommandRunner.run(
-                "/bin/sh", Array(CorralProcess.command(["release-cgroups", "--config", corral.configFile], inCgroup: unit.control).dropFirst())
+                "/bin/sh", Array(CorralProcess.command(["release-cgroups"], inCgroup: unit.control).dropFirst()),
+                environment: ["CORRAL_CONFIG": "/nonexistent/corral.json", "CORRAL_API_TOKEN_FILE": "/nonexistent/api-token"]
             )
             #expect(release.status == 0, "\(release.output)\(release.errors)")
             #expect(unit.read("cgroup.subtree_control").isEmpty)
@@ -63,12 +65,7 @@ struct DelegationTests {
     }
 
     @Test func releaseOutsideADelegatedCgroupDoesNothing() async throws {
-        let directory = NSTemporaryDirectory() + "corral-release-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let config = directory + "/corral.json"
-        try #"{"data_dir": "\#(directory)/data"}"#.write(toFile: config, atomically: true, encoding: .utf8)
-        let result = try await CommandRunner.run(CorralProcess.executable, ["release-cgroups", "--config", config])
+        let result = try await CommandRunner.run(CorralProcess.executable, ["release-cgroups"])
         #expect(result.status == 0, "\(result.errors)")
         #expect(result.output.contains("not in a delegated cgroup"), "\(result.output)")
     }

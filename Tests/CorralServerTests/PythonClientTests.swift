@@ -19,7 +19,8 @@ struct PythonClientTests {
     static let scriptTimeout = Duration.seconds(600)
 
     /// Runs `body` with a corral that has an admin token, `store`, and besides the bed's agents
-    /// `chatty`, which prints `line N` ten times a second until ended.
+    /// `chatty`, which prints `line N` ten times a second until ended, and `warm`, one of which
+    /// is kept prewarmed (a session handed to it carries its idle id in its environment).
     func withCorral(store: String? = nil, _ body: (CrashTestBed, CorralProcess) async throws -> Void) async throws {
         var extra: [String: Any] = ["api_token": Self.token]
         if let store { extra["store"] = store }
@@ -28,6 +29,10 @@ struct PythonClientTests {
             agents["chatty"] = [
                 "command": ["/bin/sh", "-c", "i=0; while :; do echo line $i; i=$((i+1)); sleep 0.1; done"],
                 "env": ["CORRAL_TEST_RUN": bed.tag],
+            ]
+            agents["warm"] = [
+                "command": ["/usr/bin/python3", PrewarmTests.script], "ready": "notify", "prewarm": 1,
+                "env": ["CORRAL_TEST_RUN": bed.tag, "PREWARM_LOAD_SECONDS": "0.2"],
             ]
             bed.config["agents"] = agents
             let corral = try await bed.startCorral()
@@ -98,6 +103,12 @@ struct PythonClientTests {
                 let concurrency = try await run(Self.concurrencyCheck, ["--agent", "cooperative"], environment: environment)
                 // Started; pids, groups, leaders, logs; five ends; four checks of the others; nothing left.
                 expectPassed(concurrency, passes: 15)
+
+                // A session handed to a prewarmed agent (the installed configuration's kind).
+                #expect(await ProcessProbe.waitUntil(timeout: .seconds(60)) { (try? await corral.request(.GET, "/api/prewarm", headers: ["Authorization": "Bearer \(Self.token)"]))?.text.contains("\"ready\"") == true })
+                let warm = try await run(Self.terminationCheck, ["--agent", "warm"], environment: environment)
+                expectPassed(warm, passes: 7, skipsAllowed: true)
+                #expect(warm.output.contains("agent warm, warm start"), "\(warm.output)")
             }
         }
     }

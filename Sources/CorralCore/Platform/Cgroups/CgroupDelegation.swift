@@ -16,7 +16,7 @@ import Musl
 ///
 /// The same rule bites the other way when corral stops with sessions left running (`shutdown:
 /// detach`, a crash): systemd cannot start the next corral in a cgroup that hands controllers
-/// down, and has populated children. `release(root:)`, run as the unit's `ExecStopPost=` (which
+/// down, and has populated children. `release()`, run as the unit's `ExecStopPost=` (which
 /// systemd places in a `.control` leaf of the delegated cgroup), hands them back first.
 public struct CgroupDelegation: Sendable, Equatable {
     /// The delegated cgroup's directory, e.g. `/sys/fs/cgroup/system.slice/corral.service`.
@@ -80,17 +80,20 @@ public struct CgroupDelegation: Sendable, Equatable {
         return (enabled, refused)
     }
 
-    /// Disables every controller handed down in the delegated cgroup's subtree below and
-    /// including `root`, deepest first (a parent cannot take back what a child hands on), and
-    /// then in the delegated cgroup itself. Sessions keep running, without cgroup limits until
+    /// Whether `root` (a sessions' root) lies in the delegated cgroup, where the controllers
+    /// corral hands down reach it.
+    public func contains(_ root: String) -> Bool { root.hasPrefix(directory + "/") }
+
+    /// Disables every controller handed down anywhere in the delegated cgroup, deepest first (a
+    /// parent cannot take back what a child hands on), the delegated cgroup itself last. It needs
+    /// no configuration: it runs after a stop, when the configuration may be half-edited or name
+    /// files the stopped unit no longer sees. Sessions keep running, without cgroup limits until
     /// the next corral adopts them and writes their limits again. Returns what could not be
     /// released, by cgroup.
-    public func release(root: String) -> [(cgroup: String, error: SystemError)] {
+    public func release() -> [(cgroup: String, error: SystemError)] {
         var failures: [(String, SystemError)] = []
-        let inside = root.hasPrefix(directory + "/") && CgroupFS.exists(root + "/cgroup.procs")
-        // Breadth-first, reversed: children before their parents.
-        let subtree = inside ? Array(CgroupFS.subtree(root).reversed()) : []
-        for cgroup in subtree + [directory] {
+        // Breadth-first, reversed: children before their parents, the delegated cgroup last.
+        for cgroup in CgroupFS.subtree(directory).reversed() {
             let enabled = (CgroupFS.read(cgroup + "/cgroup.subtree_control") ?? "").split(whereSeparator: \.isWhitespace)
             guard !enabled.isEmpty else { continue }
             do {
