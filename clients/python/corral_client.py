@@ -559,10 +559,8 @@ class Stream(Generic[T]):
         self.close()
 
 
-class CorralClient:
-    """corral's API, synchronously. Each request uses a connection of its own, so one client may
-    be shared between threads. ``timeout`` (seconds) bounds connecting and each wait for data;
-    streams take their own (``None``: wait as long as the stream is open)."""
+class _Client:
+    """Where corral is, its token, and how long to wait: what both clients are made with."""
 
     def __init__(self, url: Optional[str] = None, token: Optional[str] = None, timeout: float = 30.0,
                  ssl_context: Optional[ssl.SSLContext] = None):
@@ -572,6 +570,12 @@ class CorralClient:
     @property
     def url(self) -> str:
         return self.endpoint.url
+
+
+class CorralClient(_Client):
+    """corral's API, synchronously. Each request uses a connection of its own, so one client may
+    be shared between threads. ``timeout`` (seconds) bounds connecting and each wait for data;
+    streams take their own (``None``: wait as long as the stream is open)."""
 
     def __enter__(self) -> CorralClient:
         return self
@@ -852,19 +856,10 @@ def _async_failure(endpoint: _Endpoint, error: BaseException) -> CorralConnectio
     return endpoint.unreachable(error)
 
 
-class AsyncCorralClient:
+class AsyncCorralClient(_Client):
     """corral's API for asyncio, with the methods of ``CorralClient`` as coroutines (streams as
     ``AsyncStream``). Each request uses a connection of its own, so requests may run concurrently
     (``asyncio.gather``)."""
-
-    def __init__(self, url: Optional[str] = None, token: Optional[str] = None, timeout: float = 30.0,
-                 ssl_context: Optional[ssl.SSLContext] = None):
-        self.endpoint = _Endpoint(url, token, ssl_context)
-        self.timeout = timeout
-
-    @property
-    def url(self) -> str:
-        return self.endpoint.url
 
     async def __aenter__(self) -> AsyncCorralClient:
         return self
