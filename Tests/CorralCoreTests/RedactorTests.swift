@@ -25,6 +25,10 @@ struct RedactorTests {
 
     @Test func urlPasswords() {
         #expect(redactor.urls(in: "postgres://app:s3cr3t@db.internal:5432/calls") == "postgres://app:[redacted]@db.internal:5432/calls")
+        // A token as the user, as git and many APIs take it; a plain name stays.
+        #expect(redactor.urls(in: "git clone https://0123456789abcdef0123456789abcdef01234567@github.com/o/r") == "git clone https://[redacted]@github.com/o/r")
+        #expect(redactor.urls(in: "https://sk_live_51HxYzAbCdEfGhIj@api.example.com/v1") == "https://[redacted]@api.example.com/v1")
+        #expect(redactor.urls(in: "ssh://git@github.com/o/r and postgres://postgres@db/calls") == "ssh://git@github.com/o/r and postgres://postgres@db/calls")
         #expect(redactor.urls(in: "redis://:pw@localhost/0 and https://example.com/a@b") == "redis://:[redacted]@localhost/0 and https://example.com/a@b")
         #expect(redactor.arguments(["--db", "postgres://u:p@h/d"]) == ["--db", "postgres://u:[redacted]@h/d"])
         #expect(redactor.urls(in: "no url here") == "no url here")

@@ -61,7 +61,9 @@ public struct Redactor: Sendable {
         return result
     }
 
-    /// Replaces the password of every `scheme://user:password@` in `text`.
+    /// Replaces the password of every `scheme://user:password@` in `text`, and a user alone
+    /// that looks like a token (`https://<token>@host`, as git and many APIs take one): at least
+    /// 16 characters of a token's alphabet. Names such as `git@` or `postgres@` stay.
     public func urls(in text: String) -> String {
         guard text.contains("://"), text.contains("@") else { return text }
         var result = ""
@@ -73,12 +75,19 @@ public struct Redactor: Sendable {
             let authority = rest[..<authorityEnd]
             if let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") {
                 result += authority[...colon] + Self.mask + authority[at...]
+            } else if let at = authority.lastIndex(of: "@"), Self.looksLikeToken(authority[..<at]) {
+                result += Self.mask + authority[at...]
             } else {
                 result += authority
             }
             rest = rest[authorityEnd...]
         }
         return result + rest
+    }
+
+    /// A URL's user that is a credential rather than a name.
+    static func looksLikeToken(_ user: Substring) -> Bool {
+        user.count >= 16 && user.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.~".contains($0)) }
     }
 
     /// `parts` are a pattern's pieces between its `*`s: the first must start the text, the last
