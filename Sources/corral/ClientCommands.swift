@@ -98,27 +98,42 @@ struct End: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "End sessions: SIGTERM to each whole tree, SIGKILL after the grace period.",
         discussion: """
-            Returns once nothing of each session is left. Exit status 1 if any could not be ended.
+            Returns once nothing of each session is left. Exit status 1 if any could not be ended. \
+            With --all, every live session is ended, one after another; one that ended by itself \
+            meanwhile is not a failure.
 
             Examples:
               corral end call-42
               corral end call-42 call-43 --json
+              corral end --all
             """
     )
 
     @Argument(help: "Session ids.")
-    var ids: [String]
+    var ids: [String] = []
+
+    @Flag(name: .long, help: "End every live session.")
+    var all = false
 
     @OptionGroup var options: ClientOptions
 
     func validate() throws {
-        if ids.isEmpty { throw ValidationError("name at least one session id") }
+        if all && !ids.isEmpty { throw ValidationError("name session ids or --all, not both") }
+        if !all && ids.isEmpty { throw ValidationError("name at least one session id, or --all") }
     }
 
     func run() async throws {
         let client = try options.client()
         var results: [Any] = []
         var failure: APIClient.Failure?
+        var ids = ids
+        if all {
+            try await runClient { () throws(APIClient.Failure) in
+                let sessions = try await client.send(.GET, "/api/sessions").json()["sessions"] as? [[String: Any]] ?? []
+                ids = sessions.compactMap { $0["session_id"] as? String }
+            }
+            if ids.isEmpty && !options.json { print("no live sessions") }
+        }
         for id in ids {
             do throws(APIClient.Failure) {
                 let reply = try await client.send(.DELETE, "/api/sessions/\(Self.escape(id))")
@@ -129,6 +144,12 @@ struct End: AsyncParsableCommand {
                 }
             } catch {
                 if case .unreachable = error { try await runClient { () throws(APIClient.Failure) in throw error } }
+                if all, case .refused(404, _) = error {
+                    // Listed a moment ago, gone by itself since: what --all asked for.
+                    results.append(["session_id": id, "outcome": "gone"])
+                    if !options.json { print("\(id): already gone") }
+                    continue
+                }
                 results.append(["session_id": id, "error": "\(error)"])
                 if !options.json { FileHandle.standardError.write(Data("corral: \(id): \(error)\n".utf8)) }
                 failure = error

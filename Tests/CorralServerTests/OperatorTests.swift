@@ -69,6 +69,15 @@ struct OperatorTests {
             // Logs outlive their session.
             let after = try await cli(corral, "logs", "call-1")
             #expect(after.output.contains("cooperative agent"))
+
+            // Every session at once, as before stopping a corral for good.
+            for id in ["all-1", "all-2", "all-3"] { _ = try await corral.start(#"{"session_id": "\#(id)"}"#) }
+            let everything = try await cli(corral, "end", "--all")
+            #expect(everything.status == 0, "\(everything.errors)")
+            for id in ["all-1", "all-2", "all-3"] { #expect(everything.output.contains("\(id): terminated"), "\(everything.output)") }
+            #expect(try await corral.sessions().isEmpty)
+            #expect(try await cli(corral, "end", "--all").output.contains("no live sessions"))
+            #expect(try await cli(corral, "end", "--all", "call-1").status == 2)
         }
     }
 
