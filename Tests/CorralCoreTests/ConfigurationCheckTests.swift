@@ -198,6 +198,41 @@ struct ConfigurationCheckTests {
         #expect(elsewhere.warnings.first?.message == "\(env) runs 'voice-agent', which is not in PATH (/nonexistent-corral)", "\(elsewhere.warnings)")
     }
 
+    /// `python3 agent.py` with no agent.py: the interpreter resolves, every start would fail.
+    @Test func aScriptAnInterpreterWouldRunMustBeThere() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try scratch.program("python3")
+        try scratch.program("env")
+        let missing = try scratch.check(#"{"agents": {"a": {"command": ["env", "python3", "-u", "agents/voice.py"]}}}"#)
+        #expect(
+            missing.warnings == [
+                ConfigurationFinding(key: "agents.a.command", message: "python3 would run 'agents/voice.py', which does not exist (in \(scratch.path))")
+            ]
+        )
+        #expect(try scratch.check(#"{"agents": {"a": {"command": ["python3", "agents/voice.py"]}}}"#, strict: true).exitStatus == 1)
+
+        try FileManager.default.createDirectory(atPath: scratch.path + "/agents", withIntermediateDirectories: true)
+        try scratch.write("print('hi')\n", to: scratch.path + "/agents/voice.py")
+        #expect(try scratch.check(#"{"agents": {"a": {"command": ["env", "python3", "-u", "agents/voice.py"]}}}"#, strict: true).exitStatus == 0)
+        // The agent's cwd is where a relative script is.
+        let elsewhere = try scratch.check(#"{"agents": {"a": {"command": ["python3", "agents/voice.py"], "cwd": "bin"}}}"#)
+        #expect(elsewhere.warnings.map(\.message) == ["python3 would run 'agents/voice.py', which does not exist (in \(scratch.bin))"])
+    }
+
+    @Test func theScriptIsFoundOnlyWhereItCanBeTold() {
+        let python = InterpreterScript(["/usr/bin/python3.11", "-W", "ignore", "-u", "agent.py", "--port", "1"])
+        #expect(python?.interpreter == "/usr/bin/python3.11" && python?.path == "agent.py")
+        #expect(InterpreterScript(["/usr/bin/env", "node", "--require", "dotenv/config", "server.js"])?.path == "server.js")
+        #expect(InterpreterScript(["bash", "run.sh"])?.path == "run.sh")
+        #expect(InterpreterScript(["python3", "-m", "agent"]) == nil, "a module, not a file")
+        #expect(InterpreterScript(["sh", "-c", "exec agent"]) == nil, "inline code")
+        #expect(InterpreterScript(["node", "-e", "1"]) == nil)
+        #expect(InterpreterScript(["/opt/agent", "python3", "x.py"])?.path == "x.py", "an interpreter anywhere in the command line")
+        #expect(InterpreterScript(["/opt/agent", "--flag"]) == nil, "no interpreter")
+        #expect(InterpreterScript(["pythonista", "x.py"]) == nil)
+    }
+
     @Test func envCommandLinesAreReadAsGNUEnvReadsThem() {
         func invocation(_ arguments: [String]) -> EnvInvocation? { EnvInvocation(["/usr/bin/env"] + arguments, agentPath: "/agent/bin") }
         #expect(invocation(["python3", "agent.py"]) == EnvInvocation(program: "python3", searchPath: "/agent/bin", directory: nil))

@@ -1,6 +1,7 @@
 /// An agent's command as a session start would find it, found without running anything: the
-/// program's absolute path (as `AgentCommand.resolve` finds it, in the agent's `PATH`), and,
-/// for a command that runs `env`, the program `env` would run in its turn.
+/// program's absolute path (as `AgentCommand.resolve` finds it, in the agent's `PATH`), for a
+/// command that runs `env`, the program `env` would run in its turn, and the script an
+/// interpreter would run (`InterpreterScript`).
 struct AgentResolution: Sendable, Equatable {
     /// `command[0]`, found; nil where it would not be.
     let executable: String?
@@ -19,15 +20,16 @@ struct AgentResolution: Sendable, Equatable {
             self.init(executable: nil, envProgram: nil, problem: Self.notFound(program, searchPath: agentPath, runBy: nil))
             return
         }
+        let script = InterpreterScript(profile.command)?.problem(in: directory)
         guard let env = EnvInvocation(profile.command, agentPath: agentPath ?? EnvInvocation.defaultSearchPath) else {
-            self.init(executable: executable, envProgram: nil, problem: nil)
+            self.init(executable: executable, envProgram: nil, problem: script)
             return
         }
         let envDirectory = env.directory.map { $0.hasPrefix("/") ? $0 : directory + "/" + $0 } ?? directory
         let found = Self.find(env.program, in: envDirectory, searchPath: env.searchPath)
         self.init(
             executable: executable, envProgram: ConfigurationPlan.EnvProgram(name: env.program, path: found),
-            problem: found == nil ? Self.notFound(env.program, searchPath: env.searchPath, runBy: executable) : nil
+            problem: found == nil ? Self.notFound(env.program, searchPath: env.searchPath, runBy: executable) : script
         )
     }
 
