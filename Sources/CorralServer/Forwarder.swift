@@ -7,7 +7,8 @@ import NIOCore
 import NIOHTTP1
 
 /// Passes a request on to the node that runs the session, with the caller's own credentials, and
-/// hands its answer back unchanged.
+/// hands its answer back unchanged, as it comes: a followed log or any long answer is streamed
+/// through, never gathered first (a follow would wait for its session's end).
 struct Forwarder: Sendable {
     /// Marks a forwarded request, so it is never forwarded again.
     static let header = HTTPField.Name("Corral-Forwarded-By")!
@@ -44,11 +45,12 @@ struct Forwarder: Sendable {
         } catch {
             throw APIError(.serviceUnavailable, "node \(node.id) (\(node.url)) did not answer: \(error)")
         }
-        let bytes = try await response.body.collect(upTo: 64 << 20)
         var headers: HTTPFields = [:]
         for (name, value) in response.headers where ["content-type", "retry-after", "corral-session-id"].contains(name.lowercased()) {
             if let field = HTTPField.Name(name) { headers[field] = value }
         }
-        return Response(status: .init(code: Int(response.status.code)), headers: headers, body: .init(byteBuffer: bytes))
+        // The timeout above bounds the wait for the answer's head; the body may take as long as
+        // the node streams it, and stops when the caller goes.
+        return Response(status: .init(code: Int(response.status.code)), headers: headers, body: .init(asyncSequence: response.body))
     }
 }

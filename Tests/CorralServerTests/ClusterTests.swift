@@ -1,6 +1,8 @@
+import AsyncHTTPClient
 import CorralCore
 import CorralTestSupport
 import Foundation
+import NIOCore
 import RedisClient
 import Testing
 
@@ -90,6 +92,52 @@ struct ClusterTests {
                     #expect(try await nodeC.request(.DELETE, "/api/sessions/on-b").status == 200)
                     #expect(!ProcessProbe.isAlive(onB.pid))
                     _ = nodeA
+                }
+            }
+        }
+    }
+
+    /// A followed log of a session on another node streams through the node asked: lines arrive
+    /// while the session runs (the forwarder used to gather the whole answer first).
+    @Test func aFollowedLogStreamsThroughAnotherNode() async throws {
+        try await RedisServer.with { (redis: RedisServer) async throws in
+            func node(_ name: String) -> [String: Any] { ["store": redis.url, "node_id": name, "heartbeat_interval_seconds": 0.3] }
+            try await CrashTestBed.run(containment: .processGroup, extra: node("node-a")) { a in
+                try await CrashTestBed.run(containment: .processGroup, extra: node("node-b")) { b in
+                    var agents = a.config["agents"] as! [String: Any]
+                    agents["chatty"] = [
+                        "command": ["/bin/sh", "-c", "i=0; while :; do echo line $i; i=$((i+1)); sleep 0.1; done"],
+                        "env": ["CORRAL_TEST_RUN": a.tag],
+                    ]
+                    a.config["agents"] = agents
+                    let nodeA = try await a.startCorral()
+                    let nodeB = try await b.startCorral()
+                    _ = try await nodeA.start(#"{"agent": "chatty", "session_id": "chatter"}"#)
+                    #expect(try await ProcessProbe.waitUntil { try await nodeB.request(.GET, "/api/sessions/chatter").status == 200 })
+
+                    let request = HTTPClientRequest(url: "http://127.0.0.1:\(nodeB.port)/api/sessions/chatter/logs?follow=true&tail=0")
+                    let response = try await TestHTTP.client.execute(request, timeout: .seconds(30))
+                    #expect(response.status == .ok)
+                    // Read until three lines came, with a deadline; the session is still running.
+                    let lines = try await withThrowingTaskGroup(of: Int.self) { group in
+                        group.addTask {
+                            var text = ""
+                            for try await chunk in response.body {
+                                text += String(buffer: chunk)
+                                if text.components(separatedBy: "line ").count > 3 { break }
+                            }
+                            return text.components(separatedBy: "line ").count - 1
+                        }
+                        group.addTask {
+                            try await Task.sleep(for: .seconds(60))
+                            return -1
+                        }
+                        let first = try await group.next()!
+                        group.cancelAll()
+                        return first
+                    }
+                    #expect(lines >= 3, "no streamed lines through node-b")
+                    #expect(try await nodeB.request(.DELETE, "/api/sessions/chatter").status == 200)
                 }
             }
         }
