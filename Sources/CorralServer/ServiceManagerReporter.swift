@@ -18,6 +18,7 @@ public final class ServiceManagerReporter: Sendable {
     let host: String
     let logger: Logger
     private let stopping = Mutex(false)
+    private let failing = Mutex(false)
     /// Where the API listens, once it does (`listen` may ask for any free port).
     private let address = Mutex("")
 
@@ -54,12 +55,23 @@ public final class ServiceManagerReporter: Sendable {
     private func status() async -> String {
         let count = await supervisor.sessionCount
         let sessions = count == 1 ? "1 session" : "\(count) sessions"
-        return stopping.withLock { $0 } ? "STATUS=stopping, \(sessions) left" : "STATUS=serving \(sessions) on \(address.withLock { $0 })"
+        if stopping.withLock({ $0 }) { return "STATUS=stopping, \(sessions) left" }
+        let address = address.withLock { $0 }
+        return address.isEmpty ? "STATUS=starting, \(sessions) adopted so far" : "STATUS=serving \(sessions) on \(address)"
     }
 
     private func send(_ fields: [String]) {
-        if let error = manager.notify(fields) {
-            logger.warning("cannot notify the service manager", metadata: ["error": "\(error)"])
+        let error = manager.notify(fields)
+        // Said once when it starts failing and once when it works again, not every beat.
+        let changed = failing.withLock { failing in
+            defer { failing = error != nil }
+            return failing != (error != nil)
+        }
+        guard changed else { return }
+        if let error {
+            logger.warning("cannot notify the service manager; retried at every status", metadata: ["error": "\(error)"])
+        } else {
+            logger.info("notifying the service manager again")
         }
     }
 }

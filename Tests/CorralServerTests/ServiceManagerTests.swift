@@ -47,6 +47,27 @@ struct ServiceManagerTests {
         }
     }
 
+    /// A manager that goes away and comes back: corral keeps serving, says so once each way,
+    /// and is heard again.
+    @Test func aManagerThatGoesAwayIsToldAgainWhenItIsBack() async throws {
+        try await CrashTestBed.run(containment: .processGroup) { bed in
+            let name = "test-manager-\(UUID().uuidString)"
+            var inbox: ManagerInbox? = ManagerInbox(socket: try NotifySocket(instanceID: name))
+            let address = "@corral-notify-" + name
+            let corral = try await bed.startCorral(environment: ["NOTIFY_SOCKET": address, "WATCHDOG_USEC": "200000"])
+            #expect(await inbox?.first(from: corral.pid, containing: "READY=1") != nil)
+            inbox = nil  // its socket is closed: the manager is gone
+            #expect(await ProcessProbe.waitUntil(timeout: .seconds(60)) { corral.log.contains("cannot notify the service manager") }, "\(corral.log)")
+
+            let back = try NotifySocket(instanceID: name)
+            let heard = ManagerInbox(socket: back)
+            #expect(await heard.first(from: corral.pid, containing: "WATCHDOG=1") != nil)
+            #expect(await ProcessProbe.waitUntil(timeout: .seconds(60)) { corral.log.contains("notifying the service manager again") }, "\(corral.log)")
+            #expect(corral.log.components(separatedBy: "cannot notify the service manager").count == 2, "one warning, not one per beat: \(corral.log)")
+            #expect(try await corral.request(.GET, "/healthz").status == 200)
+        }
+    }
+
     @Test func withoutAWatchdogOnlyStatusIsSent() async throws {
         try await CrashTestBed.run(containment: .processGroup) { bed in
             let manager = try NotifySocket(instanceID: "test-manager-\(UUID().uuidString)")
