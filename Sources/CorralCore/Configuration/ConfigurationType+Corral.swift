@@ -121,29 +121,10 @@ extension ConfigurationType where Value == [UInt8] {
     /// A SHA-256 digest as 64 hex digits.
     static var sha256: Self {
         Self(summary: "64 hex digits", environment: .text, show: { _ in nil }) { value, context throws(CorralError) in
-            guard case .string(let hex) = value, let digest = hexBytes(hex), digest.count == 32 else {
+            guard case .string(let hex) = value, let digest = Hex.bytes(hex), digest.count == 32 else {
                 throw context.error("expected the token's SHA-256 as 64 hex digits (e.g. printf %s TOKEN | sha256sum)")
             }
             return digest
-        }
-    }
-
-    static func hexBytes(_ text: String) -> [UInt8]? {
-        let characters = Array(text.lowercased().utf8)
-        guard characters.count % 2 == 0 else { return nil }
-        var bytes: [UInt8] = []
-        for index in stride(from: 0, to: characters.count, by: 2) {
-            guard let high = hexValue(characters[index]), let low = hexValue(characters[index + 1]) else { return nil }
-            bytes.append(high << 4 | low)
-        }
-        return bytes
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        default: nil
         }
     }
 }
