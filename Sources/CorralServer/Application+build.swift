@@ -32,17 +32,26 @@ public enum CorralApp {
     public static func makeServices(configuration: CorralConfiguration, logger: Logger) throws(CorralError) -> CorralServices {
         let dataDirectory = try DataDirectory(path: configuration.dataDirectory)
         let store: any SessionStore
-        var redis: RedisClient?
+        var redis: RedisStore?
         switch configuration.store {
         case .memory: store = MemoryStore()
         case .sqlite: store = try SQLiteStore(path: configuration.resolvedStorePath!)
         case .redis(let url):
+            let client: RedisClient
             do {
-                redis = try RedisClient(url)
+                client = try RedisClient(url)
             } catch {
                 throw CorralError(.configuration, "store: \(error.message)")
             }
-            store = RedisStore(client: redis!)
+            let secret = try ClusterSecret.resolve(configured: configuration.clusterSecret, dataDirectory: dataDirectory)
+            if case .generated(let path) = secret.origin {
+                logger.notice(
+                    "no cluster_secret is set: this node signs its Redis records with a secret of its own; to share the store with other nodes, \(ClusterSecret.keyHint)",
+                    metadata: ["path": "\(path)"]
+                )
+            }
+            redis = RedisStore(client: client, secret: secret, logger: logger)
+            store = redis!
         }
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -71,7 +80,7 @@ public enum CorralApp {
             containment: containment,
             metricsRegistry: registry,
             auditLog: try AuditLog(path: configuration.resolvedAuditLogPath, maxBytes: configuration.auditLogMaxBytes, logger: logger),
-            cluster: redis.map { Cluster(configuration: configuration, client: $0, supervisor: supervisor, logger: logger) },
+            cluster: redis.map { Cluster(configuration: configuration, store: $0, supervisor: supervisor, logger: logger) },
             livekitWorkers: try LiveKitWorkers.make(
                 configuration: configuration, supervisor: supervisor, metrics: LiveKitWorkerMetrics(factory: factory), logger: logger
             ),
@@ -193,7 +202,7 @@ public enum CorralApp {
     ) -> Router<CorralRequestContext> {
         let router = Router(context: CorralRequestContext.self)
         let slots = RequestSlots(limit: configuration.maxConcurrentRequests)
-        let guards = RouteGuards(configuration: configuration, audit: services.auditLog, slots: slots)
+        let guards = RouteGuards(configuration: configuration, audit: services.auditLog, slots: slots, cluster: services.cluster?.credential)
         router.add(middleware: ErrorMiddleware(routes: Routes.all))
         router.register(Routes.all, handlers: RouteHandlers(configuration: configuration, services: services, slots: slots, logger: logger), guards: guards)
         // A router's middleware applies to the routes registered after it and to its own "no

@@ -7,6 +7,8 @@ import Synchronization
 
 /// Several corral nodes sharing one Redis: each announces itself with a heartbeat (a key that
 /// expires after three missed beats) holding its URL and load; every node can list the others.
+/// The announcement is signed with the cluster secret: a node record someone else wrote into
+/// Redis (a URL of their choosing) is never listed, so no request is ever passed on to it.
 public final class Cluster: Service {
     public struct Node: Sendable, Codable, Equatable {
         public let id: String
@@ -15,8 +17,13 @@ public final class Cluster: Service {
         public let capacity: Int
         /// Set by the reader: the heartbeat key exists.
         public var live: Bool = true
+        /// The cluster secret's signature of the fields above.
+        var mac: String?
 
-        enum CodingKeys: String, CodingKey { case id, url, sessions, capacity }
+        enum CodingKeys: String, CodingKey { case id, url, sessions, capacity, mac }
+
+        /// What the signature covers.
+        var signed: [String] { ["corral-node-v1", id, url, String(sessions), String(capacity)] }
     }
 
     static let members = "corral:nodes"
@@ -29,17 +36,25 @@ public final class Cluster: Service {
     var url: String { advertised.withLock { $0 } }
     let capacity: Int
     let interval: Duration
-    let client: RedisClient
+    /// Every node's session records.
+    let store: RedisStore
+    var client: RedisClient { store.client }
+    var secret: ClusterSecret { store.secret }
+    /// Signs the requests this node passes on, and checks those passed on to it.
+    let credential: ClusterCredential
     let supervisor: Supervisor
     let logger: Logger
+    /// Node records already reported as unverified, by id and signature: each is logged once.
+    private let reported = Mutex<Set<String>>([])
 
-    init(configuration: CorralConfiguration, client: RedisClient, supervisor: Supervisor, logger: Logger) {
+    init(configuration: CorralConfiguration, store: RedisStore, supervisor: Supervisor, logger: Logger) {
         nodeID = configuration.nodeID
         advertised = Mutex(configuration.resolvedAdvertiseURL)
         urlConfigured = configuration.advertiseURL != nil
         capacity = configuration.maxSessions
         interval = .seconds(configuration.heartbeatIntervalSeconds)
-        self.client = client
+        self.store = store
+        credential = ClusterCredential(secret: store.secret)
         self.supervisor = supervisor
         self.logger = logger
     }
@@ -72,7 +87,8 @@ public final class Cluster: Service {
 
     private func beat() async {
         guard announceable else { return }
-        let node = Node(id: nodeID, url: url, sessions: await supervisor.sessionCount, capacity: capacity)
+        var node = Node(id: nodeID, url: url, sessions: await supervisor.sessionCount, capacity: capacity)
+        node.mac = secret.sign(node.signed)
         guard let data = try? JSONEncoder().encode(node) else { return }
         let seconds = String(max(1, Int((Double(interval.components.seconds) * 3).rounded(.up))))
         do {
@@ -85,14 +101,31 @@ public final class Cluster: Service {
         }
     }
 
-    /// Every node that ever announced itself, with whether its heartbeat is current.
+    /// Every node that ever announced itself, with whether its heartbeat is current. A node
+    /// whose announcement does not verify is left out (and logged once).
     public func nodes() async throws(RedisError) -> [Node] {
         let ids = (try await client.send(["SMEMBERS", Self.members]).array ?? []).compactMap(\.string).sorted()
         guard !ids.isEmpty else { return [] }
         let answers = try await client.pipeline(ids.map { ["GET", Self.key($0)] })
-        return zip(ids, answers).map { id, answer in
-            if let text = answer.string, let node = try? JSONDecoder().decode(Node.self, from: Data(text.utf8)) { return node }
-            return Node(id: id, url: "", sessions: 0, capacity: 0, live: false)
+        return zip(ids, answers).compactMap { id, answer in
+            guard let text = answer.string else { return Node(id: id, url: "", sessions: 0, capacity: 0, live: false) }
+            guard let node = try? JSONDecoder().decode(Node.self, from: Data(text.utf8)), node.id == id,
+                secret.verify(node.mac ?? "", node.signed)
+            else {
+                reportUnverified(id, text)
+                return nil
+            }
+            return node
         }
+    }
+
+    private func reportUnverified(_ id: String, _ text: String) {
+        guard reported.withLock({ $0.count < 10_000 && $0.insert(id + " " + text).inserted }) else { return }
+        var advice = "no request is passed on to it"
+        if !secret.isShared { advice += "; if it is another corral node, \(ClusterSecret.keyHint)" }
+        logger.warning(
+            "a node record in Redis does not carry a valid signature of this node's cluster secret; \(advice)",
+            metadata: ["key": "\(Self.key(id))"]
+        )
     }
 }

@@ -3,11 +3,12 @@ import Hummingbird
 import NIOCore
 
 /// What the routes need to answer for the whole cluster: the store (every node's records), the
-/// live nodes, and a way to pass a request on to the node that runs a session.
+/// live nodes, and a way to pass a request on to the node that runs a session. Only records and
+/// node announcements signed with the cluster secret are believed.
 struct ClusterRouting: Sendable {
     let cluster: Cluster
     let forwarder: Forwarder
-    let store: any SessionStore
+    var store: RedisStore { cluster.store }
 
     /// A session's record on another node, and that node (nil if it never announced itself).
     struct Remote {
@@ -15,8 +16,22 @@ struct ClusterRouting: Sendable {
         let node: Cluster.Node?
     }
 
+    /// The session's record if another node runs it. A record whose signature does not verify is
+    /// nobody's: it is refused with what to set, since it is most likely another node's written
+    /// with another secret.
     func locate(_ id: SessionID) async throws -> Remote? {
-        guard let record = try await store.record(id), !record.isIdle, record.node != nil, record.node != cluster.nodeID else { return nil }
+        let record: SessionRecord
+        switch try await store.stored(id) {
+        case .missing: return nil
+        case .verified(let verified): record = verified
+        case .unverified(let claimed):
+            throw APIError(
+                .serviceUnavailable,
+                "the record of session '\(id)' in Redis (it names node \(claimed ?? "none")) is not signed with this node's cluster secret, "
+                    + "so this node does not act on it; if another corral node runs it, \(ClusterSecret.keyHint)"
+            )
+        }
+        guard !record.isIdle, record.node != nil, record.node != cluster.nodeID else { return nil }
         let nodes = (try? await cluster.nodes()) ?? []
         return Remote(record: record, node: nodes.first { $0.id == record.node })
     }
@@ -31,14 +46,14 @@ struct ClusterRouting: Sendable {
     }
 
     /// Sends the request to the node running `remote`, or explains that it cannot be reached.
-    func forward(_ request: Request, body: ByteBuffer? = nil, to remote: Remote) async throws -> Response {
+    func forward(_ request: Request, body: ByteBuffer? = nil, to remote: Remote, caller: Identity) async throws -> Response {
         guard let node = remote.node, node.live else {
             throw APIError(
                 .serviceUnavailable,
                 "session '\(remote.record.id)' runs on node \(remote.record.node ?? "?"), which is not answering; it shows as lost until that node is back"
             )
         }
-        return try await forwarder.forward(request, body: body, to: node)
+        return try await forwarder.forward(request, body: body, to: node, caller: caller)
     }
 
     /// The live node (not this one) with the most room, for a start this node has no room for.
@@ -48,7 +63,9 @@ struct ClusterRouting: Sendable {
             .min { ($0.sessions, $0.id) < ($1.sessions, $1.id) }
     }
 
-    static func isForwarded(_ request: Request) -> Bool {
-        request.headers[Forwarder.header] != nil
+    /// Whether another node passed this request on (its credential verified): it is answered
+    /// here, never passed on again.
+    static func isForwarded(_ context: CorralRequestContext) -> Bool {
+        context.forwardedBy != nil
     }
 }

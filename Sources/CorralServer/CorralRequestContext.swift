@@ -6,6 +6,9 @@ import Hummingbird
 public struct CorralRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public var identity: Identity?
+    /// The node that passed this request on, its `ClusterCredential` verified; nil for a request
+    /// a caller sent here.
+    public var forwardedBy: String?
     public let remoteAddress: String?
     /// The address without its port: what refusals are counted by.
     public let remoteHost: String?

@@ -34,10 +34,10 @@ struct SessionRoutes {
         let startRequest = try StartSessionBody.parse(bytes)
         try startLimiter.admit(caller.name)
         // No room here: the least-loaded node with room takes it.
-        if let cluster, !ClusterRouting.isForwarded(request), await supervisor.sessionCount >= maxSessions,
+        if let cluster, !ClusterRouting.isForwarded(context), await supervisor.sessionCount >= maxSessions,
             let node = await cluster.nodeWithRoom()
         {
-            return try await cluster.forwarder.forward(request, body: ByteBuffer(bytes: bytes), to: node)
+            return try await cluster.forwarder.forward(request, body: ByteBuffer(bytes: bytes), to: node, caller: caller)
         }
         let record = try await supervisor.start(startRequest)
         var response = JSONBody.response(SessionJSON(record).json, status: .created)
@@ -77,7 +77,7 @@ struct SessionRoutes {
 
     @Sendable func end(_ request: Request, context: Context) async throws -> Response {
         let id = try sessionID(context)
-        if let remote = try await remoteLocation(of: id, request) { return try await cluster!.forward(request, to: remote) }
+        if let remote = try await remoteLocation(of: id, context) { return try await cluster!.forward(request, to: remote, caller: context.caller) }
         let result = try await supervisor.end(id)
         return JSONBody.response(EndResultJSON(result))
     }
@@ -87,7 +87,7 @@ struct SessionRoutes {
     @Sendable func processes(_ request: Request, context: Context) async throws -> Response {
         let caller = context.caller
         let id = try sessionID(context)
-        if let remote = try await remoteLocation(of: id, request) { return try await cluster!.forward(request, to: remote) }
+        if let remote = try await remoteLocation(of: id, context) { return try await cluster!.forward(request, to: remote, caller: context.caller) }
         let report = try await supervisor.processes(id, withEnvironments: caller.role == .admin)
         var stored: SessionRecord?
         var storeError: String?
@@ -100,8 +100,8 @@ struct SessionRoutes {
     }
 
     /// Where a session runs when it is not here and this request may be passed on.
-    private func remoteLocation(of id: SessionID, _ request: Request) async throws -> ClusterRouting.Remote? {
-        guard let cluster, !ClusterRouting.isForwarded(request), await !supervisor.isLive(id) else { return nil }
+    private func remoteLocation(of id: SessionID, _ context: Context) async throws -> ClusterRouting.Remote? {
+        guard let cluster, !ClusterRouting.isForwarded(context), await !supervisor.isLive(id) else { return nil }
         return try await cluster.locate(id)
     }
 

@@ -85,8 +85,8 @@ struct StreamingRoutes {
             lines = value
         }
         let follow = try Self.flag(query["follow"].map(String.init), name: "follow")
-        if let cluster, !ClusterRouting.isForwarded(request), await !supervisor.isLive(id), let remote = try await cluster.locate(id) {
-            return try await cluster.forward(request, to: remote)
+        if let cluster, !ClusterRouting.isForwarded(context), await !supervisor.isLive(id), let remote = try await cluster.locate(id) {
+            return try await cluster.forward(request, to: remote, caller: context.caller)
         }
         guard let (path, live) = await supervisor.logPath(for: id), let window = LogTail.last(lines, of: path) else {
             throw APIError(.notFound, "no log for session '\(id)'")

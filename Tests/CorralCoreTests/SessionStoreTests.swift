@@ -1,6 +1,7 @@
 import CorralCore
 import CorralTestSupport
 import Foundation
+import Logging
 import RedisClient
 import Testing
 
@@ -25,7 +26,7 @@ struct SessionStoreTests {
             try await RedisServer.with { (server: RedisServer) async throws in
                 let client = try RedisClient(server.url)
                 defer { client.close() }
-                try await body(RedisStore(client: client))
+                try await body(RedisStore(client: client, secret: ClusterSecret(String(repeating: "s", count: 32)), logger: Logger(label: "test")))
             }
         }
     }
@@ -201,11 +202,48 @@ struct SessionStoreTests {
 
 @Suite("Redis layout", .enabled(if: RedisServer.available, "\(RedisServer.unavailableReason)"))
 struct RedisLayoutTests {
+    /// What someone else wrote into Redis is not a record: a hash without this node's signature,
+    /// one signed with another secret, one copied under another id, one changed after signing.
+    @Test func onlyHashesSignedWithTheClusterSecretAreRecords() async throws {
+        try await RedisServer.with { (server: RedisServer) async throws in
+            let client = try RedisClient(server.url)
+            defer { client.close() }
+            let secret = ClusterSecret(String(repeating: "s", count: 32))
+            let store = RedisStore(client: client, secret: secret, logger: Logger(label: "test"))
+            let stranger = RedisStore(client: client, secret: ClusterSecret(String(repeating: "t", count: 32)), logger: Logger(label: "test"))
+            let now = Date()
+            func record(_ id: String) -> SessionRecord {
+                SessionRecord(id: SessionID(id)!, agent: "demo", pid: 4242, createdAt: now, expiresAt: now + 600, logPath: "/l/\(id).log", node: "n")
+            }
+            try await store.insert(record("good"))
+            try await stranger.insert(record("foreign"))
+            try await store.insert(record("changed"))
+            try await client.send("HSET", "session:changed", "agentPid", "1")
+            try await store.insert(record("original"))
+            let copied = try await client.send("HGETALL", "session:original").array?.compactMap(\.string) ?? []
+            try await client.send(["HSET", "session:copy"] + copied)
+            try await client.send("SADD", "corral:sessions", "copy")
+            try await client.send("HSET", "session:bare", "id", "bare", "agent", "demo", "status", "running", "isGroupLeader", "0")
+            try await client.send("SADD", "corral:sessions", "bare")
+
+            #expect(try await store.record(SessionID("good")!) == record("good"))
+            for id in ["foreign", "changed", "copy", "bare"] {
+                #expect(try await store.record(SessionID(id)!) == nil, "\(id) was read as a record")
+                guard case .unverified = try await store.stored(SessionID(id)!) else {
+                    Issue.record("\(id) is not reported as unverified")
+                    continue
+                }
+            }
+            #expect(try await store.allRecords().map(\.id.rawValue).sorted() == ["good", "original"])
+            #expect(try await client.send("SISMEMBER", "corral:sessions", "bare").integer == 1, "an unverified hash is left alone")
+        }
+    }
+
     @Test func keysAndExpiry() async throws {
         try await RedisServer.with { (server: RedisServer) async throws in
             let client = try RedisClient(server.url)
             defer { client.close() }
-            let store = RedisStore(client: client)
+            let store = RedisStore(client: client, secret: ClusterSecret(String(repeating: "s", count: 32)), logger: Logger(label: "test"))
             let now = Date()
             var record = SessionRecord(id: SessionID("k1")!, agent: "demo", createdAt: now, expiresAt: now.addingTimeInterval(600), logPath: "/l")
             try await store.insert(record)

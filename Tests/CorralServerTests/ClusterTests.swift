@@ -46,7 +46,7 @@ struct ClusterTests {
 
     func threeNodes(_ redis: RedisServer) async throws {
         func node(_ name: String, maxSessions: Int = 100) -> [String: Any] {
-            ["store": redis.url, "node_id": name, "heartbeat_interval_seconds": 0.3, "max_sessions": maxSessions]
+            ["store": redis.url, "node_id": name, "heartbeat_interval_seconds": 0.3, "max_sessions": maxSessions, "cluster_secret": StoreTrustTests.secret]
         }
         try await CrashTestBed.run(containment: .processGroup, extra: node("node-a", maxSessions: 2)) { a in
             try await CrashTestBed.run(containment: .processGroup, extra: node("node-b")) { b in
@@ -101,7 +101,9 @@ struct ClusterTests {
     /// while the session runs (the forwarder used to gather the whole answer first).
     @Test func aFollowedLogStreamsThroughAnotherNode() async throws {
         try await RedisServer.with { (redis: RedisServer) async throws in
-            func node(_ name: String) -> [String: Any] { ["store": redis.url, "node_id": name, "heartbeat_interval_seconds": 0.3] }
+            func node(_ name: String) -> [String: Any] {
+                ["store": redis.url, "node_id": name, "heartbeat_interval_seconds": 0.3, "cluster_secret": StoreTrustTests.secret]
+            }
             try await CrashTestBed.run(containment: .processGroup, extra: node("node-a")) { a in
                 try await CrashTestBed.run(containment: .processGroup, extra: node("node-b")) { b in
                     var agents = a.config["agents"] as! [String: Any]

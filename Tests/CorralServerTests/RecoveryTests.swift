@@ -58,7 +58,7 @@ struct RecoveryTests {
             // agents are).
             let store = try SQLiteStore(path: bed.dataDirectory + "/corral.db")
             let now = Date()
-            try await store.insert(SessionRecord(id: SessionID("half-started")!, agent: "sleeper", createdAt: now, expiresAt: now + 600, logPath: "/dev/null"))
+            try await store.insert(SessionRecord(id: SessionID("half-started")!, agent: "sleeper", createdAt: now, expiresAt: now + 600, logPath: ""))
             let orphan = try spawnTagged(
                 ["CORRAL_INSTANCE_ID=\(instance)", "CORRAL_SESSION_ID=half-started", "CORRAL_TEST_RUN=\(bed.tag)"]
             )
@@ -118,7 +118,8 @@ struct RecoveryTests {
             let now = Date()
             let record = SessionRecord(
                 id: SessionID("recycled")!, agent: "sleeper", status: .running, pid: unrelated, pgid: unrelated,
-                isGroupLeader: true, leaderStartTime: startTime - 1, createdAt: now, expiresAt: now + 600, logPath: "/dev/null"
+                isGroupLeader: true, leaderStartTime: startTime - 1, createdAt: now, expiresAt: now + 600,
+                logPath: bed.dataDirectory + "/logs/recycled.log"
             )
             try await store.insert(record)
 

@@ -165,8 +165,8 @@ public final class CorralProcess: @unchecked Sendable {
     }
 
     /// Starts a session; fails unless the answer is 201.
-    public func start(_ body: String) async throws -> [String: Any] {
-        let reply = try await request(.POST, "/api/sessions", body: body)
+    public func start(_ body: String, headers: [String: String] = [:]) async throws -> [String: Any] {
+        let reply = try await request(.POST, "/api/sessions", body: body, headers: headers)
         guard reply.status == 201 else { throw CorralError(.spawnFailed, "POST /api/sessions: \(reply.status) \(reply.text)") }
         return reply.json
     }

@@ -17,6 +17,12 @@ extension ConfigurationLoader {
         if isGiven("api_token"), isGiven("api_token_file") {
             throw configurationError("\(label("api_token_file")): set either api_token or api_token_file, not both")
         }
+        if isGiven("cluster_secret"), isGiven("cluster_secret_file") {
+            throw configurationError("\(label("cluster_secret_file")): set either cluster_secret or cluster_secret_file, not both")
+        }
+        if isGiven("cluster_secret_file"), let secret = configuration.clusterSecret, !secret.isEmpty, secret.utf8.count < ClusterSecret.minimumLength {
+            throw configurationError("\(label("cluster_secret_file")): the secret must be at least \(ClusterSecret.minimumLength) characters")
+        }
         guard isGiven("tls_cert_file") == isGiven("tls_key_file") else {
             throw configurationError("tls_cert_file and tls_key_file: set both, or neither")
         }

@@ -46,6 +46,18 @@ extension ConfigurationLoader {
             "heartbeat_interval_seconds", .positive, \.heartbeatIntervalSeconds,
             doc: "how often this node says it is alive (with Redis); three missed beats and it is lost"
         ),
+        .key(
+            "cluster_secret", .string, \.clusterSecret,
+            check: { secret in
+                secret.utf8.count < ClusterSecret.minimumLength ? "must be at least \(ClusterSecret.minimumLength) characters" : nil
+            },
+            doc: "with Redis, the secret every node shares and Redis never holds: it signs the records in Redis and the requests "
+                + "nodes pass on to each other (null: a secret of this node's own in `data_dir/cluster-secret`; see Several nodes)"
+        ),
+        .key(
+            "cluster_secret_file", .secretFile, \.clusterSecret,
+            doc: "a file holding `cluster_secret`, instead of the key (at least 32 characters)"
+        ),
     ]
 
     private static let sessions: [Key] = [

@@ -57,6 +57,9 @@ public struct CorralConfiguration: Sendable {
     public var advertiseURL: String?
     /// How often a node says it is alive (with Redis); three missed beats and it is lost.
     public var heartbeatIntervalSeconds: Double = 2
+    /// The secret every node sharing a Redis holds (`cluster_secret`, or read from
+    /// `cluster_secret_file`); nil: a node alone makes its own (`ClusterSecret`).
+    public var clusterSecret: String?
 
     public static var hostName: String {
         let name = Syscall.hostName

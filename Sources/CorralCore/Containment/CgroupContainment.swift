@@ -112,6 +112,10 @@ public final class CgroupContainment: Containment {
         root.removeIfUnused()
     }
 
+    public func accepts(cgroupPath: String) -> Bool {
+        SessionCgroup.isSession(cgroupPath, below: root)
+    }
+
     /// Kills and removes session cgroups below the root that belong to no session in `keep` and
     /// that this corral did not make (a start under way has none in its record yet).
     public func removeOrphanedGroups(keeping keep: Set<String>) -> [String] {

@@ -47,11 +47,18 @@ public protocol Containment: Sendable {
 
     /// corral is stopping: what the containment set up for all sessions goes if it is unused.
     func stopped()
+
+    /// Whether `cgroupPath` (read from the store) names a session cgroup this containment could
+    /// have made: below corral's cgroup root.
+    func accepts(cgroupPath: String) -> Bool
 }
 
 extension Containment {
     /// Process groups leave nothing behind of their own.
     public func removeOrphanedGroups(keeping keep: Set<String>) -> [String] { [] }
+
+    /// Process groups make no cgroups.
+    public func accepts(cgroupPath: String) -> Bool { false }
 
     public func stopped() {}
 }

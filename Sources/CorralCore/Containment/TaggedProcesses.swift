@@ -11,13 +11,17 @@ enum TaggedProcesses {
         let sessionID: String
     }
 
+    /// The session id `pid` carries if it is a process of this corral instance.
+    static func session(of pid: Int32, instanceID: String) -> String? {
+        guard ProcFS.environmentValue(pid, "CORRAL_INSTANCE_ID") == instanceID else { return nil }
+        return ProcFS.environmentValue(pid, "CORRAL_SESSION_ID")
+    }
+
     /// Live processes of this corral instance whose session id satisfies `matches`.
     static func find(instanceID: String, where matches: (String) -> Bool) -> [Tagged] {
         let own = Syscall.currentPID
         return ProcFS.allPIDs().compactMap { pid in
-            guard pid != own, ProcFS.environmentValue(pid, "CORRAL_INSTANCE_ID") == instanceID,
-                let session = ProcFS.environmentValue(pid, "CORRAL_SESSION_ID"), matches(session)
-            else { return nil }
+            guard pid != own, let session = session(of: pid, instanceID: instanceID), matches(session) else { return nil }
             return Tagged(pid: pid, sessionID: session)
         }
     }
@@ -35,9 +39,7 @@ enum TaggedProcesses {
         found.filter { tagged in
             guard let pidFD = try? PidFD.open(pid: tagged.pid) else { return false }
             defer { pidFD.close() }
-            guard ProcFS.environmentValue(tagged.pid, "CORRAL_INSTANCE_ID") == instanceID,
-                ProcFS.environmentValue(tagged.pid, "CORRAL_SESSION_ID") == tagged.sessionID
-            else { return false }
+            guard session(of: tagged.pid, instanceID: instanceID) == tagged.sessionID else { return false }
             return (try? pidFD.signal(SIGKILL)) == true
         }
     }

@@ -23,7 +23,16 @@ extension Supervisor {
             logger.error("cannot read the session store to re-adopt sessions; retried once it answers", metadata: [LogKey.error: "\(error)"])
             return
         }
+        let check = StoredRecordCheck(logsPath: dataDirectory.logsPath, containment: containment)
         for record in records where isOwn(record) && !isSupervised(record) {
+            if let problem = check.problem(with: record) {
+                // Nothing it names is touched; its processes, if corral's, are killed as orphans below.
+                logger.about(record).error(
+                    "the store holds a session record corral could not have written (\(problem)); it is removed, and nothing it names is adopted, signalled or read"
+                )
+                _ = await enqueueDelete(record.id).value
+                continue
+            }
             if let leader = verifiedLeader(record) {
                 adopt(record, leader: leader)
             } else {
@@ -128,6 +137,14 @@ extension Supervisor {
         if let cgroup = record.cgroupPath, !ProcFS.isInCgroup(pid, cgroupPath: cgroup) {
             pidFD.close()
             log.warning("pid \(pid) is no longer in the session's cgroup; it is not signalled, and the session's record is removed")
+            return nil
+        }
+        // Without a cgroup, the mark is the tags corral put in the agent's environment: a pid and
+        // start time alone could be copied from any process into a record.
+        let carried = TaggedProcesses.session(of: pid, instanceID: dataDirectory.instanceID)
+        if record.cgroupPath == nil, carried != record.tag.rawValue, carried != record.id.rawValue {
+            pidFD.close()
+            log.warning("pid \(pid) does not carry this session's tags (CORRAL_INSTANCE_ID, CORRAL_SESSION_ID); it is not signalled, and the session's record is removed")
             return nil
         }
         return pidFD

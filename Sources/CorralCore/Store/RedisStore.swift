@@ -1,5 +1,7 @@
 import Foundation
+import Logging
 import RedisClient
+import Synchronization
 
 /// Records in Redis, for several corral nodes sharing the work. The layout:
 /// - `session:{id}`: a hash with the record (`agentPid`, `agentPgid`, `node`, …);
@@ -8,14 +10,26 @@ import RedisClient
 /// both per-session keys expire with the session (its remaining time plus `expiryMargin`), the
 /// expiry refreshed with every change. Multi-key changes are atomic (a Lua script for the
 /// insert-if-absent, MULTI/EXEC for the rest).
+///
+/// Redis is shared with the rest of a platform, so whoever can write to it could write a record.
+/// Each hash carries `mac`, the cluster secret's signature of its key and every other field: a
+/// hash whose signature does not verify is not read as a record (it is logged once, and never
+/// adopted, listed or acted on).
 public final class RedisStore: SessionStore {
     public let client: RedisClient
+    public let secret: ClusterSecret
+    let logger: Logger
     /// Kept past the deadline, so that a record outlives the end of its session.
     let expiryMargin: TimeInterval = 300
     static let index = "corral:sessions"
+    static let signatureField = "mac"
+    /// The unverified hashes already logged (by key and signature), so that each is logged once.
+    private let reported = Mutex<Set<String>>([])
 
-    public init(client: RedisClient) {
+    public init(client: RedisClient, secret: ClusterSecret, logger: Logger) {
         self.client = client
+        self.secret = secret
+        self.logger = logger
     }
 
     static func sessionKey(_ id: SessionID) -> String { "session:\(id.rawValue)" }
@@ -32,7 +46,7 @@ public final class RedisStore: SessionStore {
 
     public func insert(_ record: SessionRecord) async throws(CorralError) {
         let keys = [Self.sessionKey(record.id), Self.pidKey(record.id), Self.index]
-        let arguments = [String(ttl(record)), record.pid.map(String.init) ?? "", record.id.rawValue] + Self.fields(record)
+        let arguments = [String(ttl(record)), record.pid.map(String.init) ?? "", record.id.rawValue] + signedFields(record)
         let answer = try await run("insert \(record.id)") { () throws(RedisError) in
             try await client.send(["EVAL", Self.insertScript, String(keys.count)] + keys + arguments)
         }
@@ -43,7 +57,7 @@ public final class RedisStore: SessionStore {
         let ttl = String(ttl(record))
         var commands: [[String]] = [
             ["DEL", Self.sessionKey(record.id)],
-            ["HSET", Self.sessionKey(record.id)] + Self.fields(record),
+            ["HSET", Self.sessionKey(record.id)] + signedFields(record),
             ["EXPIRE", Self.sessionKey(record.id), ttl],
             ["SADD", Self.index, record.id.rawValue],
         ]
@@ -64,7 +78,7 @@ public final class RedisStore: SessionStore {
 
     public func replace(_ oldID: SessionID, with record: SessionRecord) async throws(CorralError) {
         let keys = [Self.sessionKey(record.id), Self.pidKey(record.id), Self.index, Self.sessionKey(oldID), Self.pidKey(oldID)]
-        let arguments = [String(ttl(record)), record.pid.map(String.init) ?? "", record.id.rawValue, oldID.rawValue] + Self.fields(record)
+        let arguments = [String(ttl(record)), record.pid.map(String.init) ?? "", record.id.rawValue, oldID.rawValue] + signedFields(record)
         let answer = try await run("record \(record.id) in place of \(oldID)") { () throws(RedisError) in
             try await client.send(["EVAL", Self.replaceScript, String(keys.count)] + keys + arguments)
         }
@@ -78,8 +92,22 @@ public final class RedisStore: SessionStore {
     }
 
     public func record(_ id: SessionID) async throws(CorralError) -> SessionRecord? {
+        if case .verified(let record) = try await stored(id) { return record }
+        return nil
+    }
+
+    /// What Redis holds under a session id: nothing, a record this node can trust, or a hash
+    /// whose signature does not verify (with the node it claims, to say which node's secret
+    /// differs).
+    public enum Stored: Sendable {
+        case missing
+        case verified(SessionRecord)
+        case unverified(claimedNode: String?)
+    }
+
+    public func stored(_ id: SessionID) async throws(CorralError) -> Stored {
         let answer = try await run("read \(id)") { () throws(RedisError) in try await client.send(["HGETALL", Self.sessionKey(id)]) }
-        return Self.record(from: answer)
+        return read(answer, id: id)
     }
 
     public func allRecords() async throws(CorralError) -> [SessionRecord] {
@@ -106,7 +134,11 @@ public final class RedisStore: SessionStore {
         var records: [SessionRecord] = []
         var expired: [String] = []
         for (id, answer) in zip(ids, answers) {
-            if let record = Self.record(from: answer) { records.append(record) } else { expired.append(id.rawValue) }
+            switch read(answer, id: id) {
+            case .verified(let record): records.append(record)
+            case .missing: expired.append(id.rawValue)
+            case .unverified: break
+            }
         }
         // Hashes that expired leave their id in the index: tidy it.
         if !expired.isEmpty { _ = try? await client.send(["SREM", Self.index] + expired) }
@@ -143,16 +175,56 @@ public final class RedisStore: SessionStore {
         }
     }
 
-    /// A record from an HGETALL answer; nil for a missing (or unreadable) hash.
-    static func record(from answer: RESPValue) -> SessionRecord? {
-        guard let items = answer.array, !items.isEmpty else { return nil }
+    /// The fields to write, with their signature.
+    func signedFields(_ record: SessionRecord) -> [String] {
+        let fields = Self.fields(record)
+        let hash = stride(from: 0, to: fields.count - 1, by: 2).map { (fields[$0], fields[$0 + 1]) }
+        return fields + [Self.signatureField, secret.sign(Self.signed(hash, key: Self.sessionKey(record.id)))]
+    }
+
+    /// What the signature covers: the hash's key (a hash copied under another id does not
+    /// verify) and every field but the signature, in name order (HGETALL answers in any order).
+    private static func signed(_ hash: [(key: String, value: String)], key: String) -> [String] {
+        ["corral-session-v1", key] + hash.sorted { $0.key < $1.key }.flatMap { [$0.key, $0.value] }
+    }
+
+    /// An HGETALL answer for `id`, checked: its signature, and that it is the record of `id`.
+    private func read(_ answer: RESPValue, id: SessionID) -> Stored {
+        guard let items = answer.array, !items.isEmpty else { return .missing }
         var hash: [String: String] = [:]
         var index = 0
         while index + 1 < items.count {
             if let key = items[index].string, let value = items[index + 1].string { hash[key] = value }
             index += 2
         }
-        return SessionRecord { field in
+        let key = Self.sessionKey(id)
+        let given = hash.removeValue(forKey: Self.signatureField) ?? ""
+        guard secret.verify(given, Self.signed(hash.map { ($0.key, $0.value) }, key: key)),
+            let record = Self.record(from: hash), record.id == id
+        else {
+            reportUnverified(key: key, signature: given, claimedNode: hash["node"])
+            return .unverified(claimedNode: hash["node"])
+        }
+        return .verified(record)
+    }
+
+    private func reportUnverified(key: String, signature: String, claimedNode: String?) {
+        let first = reported.withLock { seen in
+            if seen.count > 10_000 { seen.removeAll() }
+            return seen.insert(key + " " + signature).inserted
+        }
+        guard first else { return }
+        var advice = "it is ignored: not listed, adopted or acted on"
+        if !secret.isShared { advice += "; if another corral node wrote it, \(ClusterSecret.keyHint)" }
+        logger.warning(
+            "a session record in Redis does not carry a valid signature of this node's cluster secret; \(advice)",
+            metadata: ["key": "\(key)", "claimed_node": "\(claimedNode ?? "none")"]
+        )
+    }
+
+    /// A record from a hash's fields; nil for an unreadable one.
+    static func record(from hash: [String: String]) -> SessionRecord? {
+        SessionRecord { field in
             guard let text = hash[field.redisKey] else { return .null }
             switch field.kind {
             case .text, .stringMap: return .text(text)

@@ -12,9 +12,7 @@ struct RouteHandlers: Sendable {
 
     init(configuration: CorralConfiguration, services: CorralServices, slots: RequestSlots, logger: Logger) {
         let redactor = Redactor(patterns: configuration.redactPatterns)
-        let cluster = services.cluster.map {
-            ClusterRouting(cluster: $0, forwarder: Forwarder(nodeID: configuration.nodeID), store: services.store)
-        }
+        let cluster = services.cluster.map { ClusterRouting(cluster: $0, forwarder: Forwarder(nodeID: configuration.nodeID, credential: $0.credential)) }
         site = SiteRoutes(supervisor: services.supervisor, metricsRegistry: services.metricsRegistry)
         sessions = SessionRoutes(
             supervisor: services.supervisor,

@@ -78,9 +78,18 @@ public final class SessionCgroup: Sendable {
         }
     }
 
-    /// An existing session cgroup (left by an earlier corral), or nil if it is gone.
+    /// Whether `path` names a session cgroup directly below `root`: the only cgroups corral may
+    /// signal or remove on a record's word (a path from the store could name any other).
+    static func isSession(_ path: String, below root: CgroupRoot) -> Bool {
+        guard path.hasPrefix(root.path + "/") else { return false }
+        let name = path.dropFirst(root.path.count + 1)
+        return name.hasPrefix(prefix) && SessionID(String(name.dropFirst(prefix.count))) != nil
+    }
+
+    /// An existing session cgroup (left by an earlier corral) below `root`, or nil if it is gone
+    /// or `path` is not a session cgroup of that root.
     init?(adopting path: String, root: CgroupRoot) {
-        guard CgroupFS.exists(path + "/cgroup.procs") else { return nil }
+        guard Self.isSession(path, below: root), CgroupFS.exists(path + "/cgroup.procs") else { return nil }
         self.path = path
         self.relativePath = String(path.dropFirst(root.host.v2Mount?.count ?? 0))
         let name = String(path.split(separator: "/").last ?? "")
