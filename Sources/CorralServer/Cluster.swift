@@ -44,8 +44,8 @@ public final class Cluster: Service {
     let credential: ClusterCredential
     let supervisor: Supervisor
     let logger: Logger
-    /// Node records already reported as unverified, by id and signature: each is logged once.
-    private let reported = Mutex<Set<String>>([])
+    /// Node records already reported as unverified, by id and content.
+    private let reported = FirstSighting()
 
     init(configuration: CorralConfiguration, store: RedisStore, supervisor: Supervisor, logger: Logger) {
         nodeID = configuration.nodeID
@@ -120,7 +120,7 @@ public final class Cluster: Service {
     }
 
     private func reportUnverified(_ id: String, _ text: String) {
-        guard reported.withLock({ $0.count < 10_000 && $0.insert(id + " " + text).inserted }) else { return }
+        guard reported.isFirst(id + " " + text) else { return }
         var advice = "no request is passed on to it"
         if !secret.isShared { advice += "; if it is another corral node, \(ClusterSecret.keyHint)" }
         logger.warning(

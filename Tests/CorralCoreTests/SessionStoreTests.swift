@@ -211,7 +211,8 @@ struct RedisLayoutTests {
             let secret = ClusterSecret(String(repeating: "s", count: 32))
             let store = RedisStore(client: client, secret: secret, logger: Logger(label: "test"))
             let stranger = RedisStore(client: client, secret: ClusterSecret(String(repeating: "t", count: 32)), logger: Logger(label: "test"))
-            let now = Date()
+            // Whole seconds: what a store keeps of a date is compared below.
+            let now = Date(timeIntervalSince1970: (Date().timeIntervalSince1970).rounded())
             func record(_ id: String) -> SessionRecord {
                 SessionRecord(id: SessionID(id)!, agent: "demo", pid: 4242, createdAt: now, expiresAt: now + 600, logPath: "/l/\(id).log", node: "n")
             }

@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import RedisClient
-import Synchronization
 
 /// Records in Redis, for several corral nodes sharing the work. The layout:
 /// - `session:{id}`: a hash with the record (`agentPid`, `agentPgid`, `node`, …);
@@ -23,8 +22,8 @@ public final class RedisStore: SessionStore {
     let expiryMargin: TimeInterval = 300
     static let index = "corral:sessions"
     static let signatureField = "mac"
-    /// The unverified hashes already logged (by key and signature), so that each is logged once.
-    private let reported = Mutex<Set<String>>([])
+    /// The unverified hashes already logged (by key and signature).
+    private let reported = FirstSighting()
 
     public init(client: RedisClient, secret: ClusterSecret, logger: Logger) {
         self.client = client
@@ -209,11 +208,7 @@ public final class RedisStore: SessionStore {
     }
 
     private func reportUnverified(key: String, signature: String, claimedNode: String?) {
-        let first = reported.withLock { seen in
-            if seen.count > 10_000 { seen.removeAll() }
-            return seen.insert(key + " " + signature).inserted
-        }
-        guard first else { return }
+        guard reported.isFirst(key + " " + signature) else { return }
         var advice = "it is ignored: not listed, adopted or acted on"
         if !secret.isShared { advice += "; if another corral node wrote it, \(ClusterSecret.keyHint)" }
         logger.warning(
