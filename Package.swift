@@ -26,8 +26,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
-        // Hummingbird's WebSocket client (hummingbird-websocket's HummingbirdWSClient re-exports it).
-        .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.2"),
+        // Hummingbird's WebSocket handling (WSCore), which the LiveKit worker runs on a connection it
+        // makes itself; pinned to the minor version because it is reached through its
+        // `WSInternal` SPI (see Sources/LiveKitWorkerProtocol/WorkerSocket.swift).
+        .package(url: "https://github.com/hummingbird-project/swift-websocket", .upToNextMinor(from: "1.6.2")),
         // HeapModule: the supervisor's timer schedule (SwiftNIO already depends on the package).
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
@@ -46,8 +48,11 @@ let package = Package(
             name: "LiveKitWorkerProtocol",
             dependencies: [
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "WSCore", package: "swift-websocket"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
