@@ -4,9 +4,10 @@ import ServiceLifecycle
 
 /// One LiveKit agent worker: a WebSocket to `<url>/agent`, registered under an agent name, kept
 /// up for as long as `run()` runs. It reconnects with backoff on any failure (a refused token, a
-/// server that went away, no registration answer in time) and registers again; the jobs the
-/// delegate runs are not touched meanwhile, and after every registration the delegate's running
-/// jobs are reported in `migrate_job`, as LiveKit's own worker does.
+/// server that went away, an attempt not registered within `registerTimeout` of its TCP connect)
+/// and registers again; the jobs the delegate runs are not touched meanwhile, and after every
+/// registration the delegate's running jobs are reported in `migrate_job`, as LiveKit's own
+/// worker does. Its phases are `WorkerConnectionLifecycle`'s; this actor carries out its actions.
 ///
 /// What the server sends goes to the `delegate`; what the worker reports goes through `send`.
 /// Job statuses sent while there is no registered connection are held (the latest per job) and

@@ -94,8 +94,15 @@ struct WorkerConnectionLifecycle: Sendable, Equatable {
     mutating func handle(_ event: Event, now: Instant, random: Double = Double.random(in: 0..<1)) -> [Action] {
         switch event {
         case .start:
-            guard case .idle = state else { return [] }
-            return startAttempt(now: now)
+            // `run()` again after it returned starts afresh; attempt numbers go on, so that a
+            // socket of the earlier run still ending is not taken for one of this run.
+            switch state {
+            case .idle, .stopped:
+                failures = 0
+                return startAttempt(now: now)
+            default:
+                return []
+            }
         case .tcpConnected(let attempt):
             advance(attempt, to: secure ? .tlsHandshake : .upgrade)
             return []

@@ -154,7 +154,8 @@ struct WorkerConnectionLifecycleTests {
         #expect(lifecycle.state == .stopped)
         #expect(lifecycle.phase == .stopped)
         #expect(lifecycle.handle(.timerFired, now: at(20)) == [])
-        #expect(lifecycle.handle(.start, now: at(20)) == [], "a stopped connection does not start again")
+        #expect(lifecycle.handle(.start, now: at(20)) == [.connect(attempt: 2), .setTimer(at(30))], "run again, with a new attempt number")
+        #expect(lifecycle.handle(.start, now: at(21)) == [], "a running connection is not started twice")
     }
 
     @Test func aStopWhileRegisteredClosesWithAHandshakeForAFewSeconds() {
