@@ -1,4 +1,3 @@
-
 /// Why a connection to LiveKit's agent service failed or ended.
 public enum WorkerConnectionError: Error, Equatable, CustomStringConvertible {
     /// The server did not upgrade the request to a WebSocket: LiveKit answers 401 to a token it
@@ -13,6 +12,8 @@ public enum WorkerConnectionError: Error, Equatable, CustomStringConvertible {
     case notRegistered(firstMessage: String)
     /// A frame that is not a `ServerMessage`.
     case undecodable(String)
+    /// The WebSocket failed once it was up: the socket, or a frame the WebSocket layer refused.
+    case webSocketFailed(String)
     /// The server closed the connection (`code` is the WebSocket close code, if it sent one).
     case closed(code: Int?, reason: String?)
 
@@ -34,6 +35,8 @@ public enum WorkerConnectionError: Error, Equatable, CustomStringConvertible {
             "LiveKit's first message was \(first), not the answer to the registration"
         case .undecodable(let detail):
             "LiveKit sent a frame that is not a ServerMessage: \(detail)"
+        case .webSocketFailed(let detail):
+            "the WebSocket to LiveKit failed: \(detail)"
         case .closed(let code?, let reason?) where !reason.isEmpty:
             "LiveKit closed the connection (\(code) \(reason))"
         case .closed(let code?, _):

@@ -72,9 +72,16 @@ final class WorkerSocket: Sendable {
             }
         switch try await upgrade.get() {
         case .webSocket(let channel):
-            return try await WebSocketHandler.handle(
-                type: .client, configuration: webSocket, asyncChannel: channel, context: Context(logger: logger), handler: handler
-            )
+            do {
+                return try await WebSocketHandler.handle(
+                    type: .client, configuration: webSocket, asyncChannel: channel, context: Context(logger: logger), handler: handler
+                )
+            } catch let error as WorkerConnectionError {
+                throw error
+            } catch {
+                // A socket error, or WSCore's own close for a frame it refused (too large, …).
+                throw WorkerConnectionError.webSocketFailed("\(error)")
+            }
         case .notUpgraded:
             throw WorkerConnectionError.upgradeRefused(url: endpoint.url)
         }
