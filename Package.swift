@@ -25,7 +25,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", exact: "2.37.6"),
         .package(url: "https://github.com/apple/swift-http-types", exact: "1.8.0"),
         .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
-        // Hummingbird's WebSocket client (hummingbird-websocket's HummingbirdWSClient re-exports it).
+        // Hummingbird's WebSocket handling (WSCore), which the LiveKit worker runs on a connection it
+        // makes itself; reached through its `WSInternal` SPI (see
+        // Sources/LiveKitWorkerProtocol/WorkerSocket.swift), so exactly this version.
         .package(url: "https://github.com/hummingbird-project/swift-websocket", exact: "1.6.2"),
         // HeapModule: the supervisor's timer schedule (SwiftNIO already depends on the package).
         .package(url: "https://github.com/apple/swift-collections", exact: "1.6.0"),
@@ -45,8 +47,11 @@ let package = Package(
             name: "LiveKitWorkerProtocol",
             dependencies: [
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-                .product(name: "WSClient", package: "swift-websocket"),
+                .product(name: "WSCore", package: "swift-websocket"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -111,6 +116,7 @@ let package = Package(
                 "RedisClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Tests/CorralTestSupport"
         ),

@@ -40,14 +40,19 @@ extension WorkerConnection {
         }
     }
 
-    /// The server accepted the worker: tell the delegate, report its running jobs, then send what
-    /// was held, and from then on send straight away.
+    /// The server accepted the worker: the lifecycle decides whether that still counts (the
+    /// attempt may have timed out or been stopped meanwhile).
     func didRegister(_ response: Livekit_RegisterWorkerResponse, linkID: Int) async {
+        registration = (linkID, response)
+        await handle(.registered(attempt: linkID))
+    }
+
+    /// Tells the delegate, reports its running jobs, then sends what was held, and from then on
+    /// sends straight away.
+    func announce(_ response: Livekit_RegisterWorkerResponse, attempt linkID: Int) async {
         guard link?.id == linkID else { return }
-        status.phase = .registered
         status.workerID = response.workerID
         status.registeredAt = Date()
-        status.failures = 0
         status.registrations += 1
         let server = response.serverInfo
         logger.info(

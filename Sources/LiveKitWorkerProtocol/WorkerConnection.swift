@@ -4,9 +4,10 @@ import ServiceLifecycle
 
 /// One LiveKit agent worker: a WebSocket to `<url>/agent`, registered under an agent name, kept
 /// up for as long as `run()` runs. It reconnects with backoff on any failure (a refused token, a
-/// server that went away, no registration answer in time) and registers again; the jobs the
-/// delegate runs are not touched meanwhile, and after every registration the delegate's running
-/// jobs are reported in `migrate_job`, as LiveKit's own worker does.
+/// server that went away, an attempt not registered within `registerTimeout` of its TCP connect)
+/// and registers again; the jobs the delegate runs are not touched meanwhile, and after every
+/// registration the delegate's running jobs are reported in `migrate_job`, as LiveKit's own
+/// worker does. Its phases are `WorkerConnectionLifecycle`'s; this actor carries out its actions.
 ///
 /// What the server sends goes to the `delegate`; what the worker reports goes through `send`.
 /// Job statuses sent while there is no registered connection are held (the latest per job) and
@@ -21,8 +22,17 @@ public actor WorkerConnection: Service {
     var outbox = Outbox()
     /// The current connection's way out, while there is one.
     var link: Link?
+    /// The phases, carried out by `handle(_:)`.
+    var lifecycle: WorkerConnectionLifecycle
+    /// The socket of each attempt whose socket is open.
+    var sockets: [Int: WorkerSocket] = [:]
+    /// The registration answer of the attempt being registered, for `announceRegistration`.
+    var registration: (attempt: Int, response: Livekit_RegisterWorkerResponse)?
+    /// The one timer (an attempt's deadline, the backoff, a stop's deadline).
+    var timer: Task<Void, Never>?
+    /// `run()`, waiting for the connection to stop.
+    var finished: CheckedContinuation<Void, Never>?
     private var running = false
-    private var nextLinkID = 0
 
     /// A connection's queue of messages to the server, written in order by its writer.
     struct Link {
@@ -38,6 +48,12 @@ public actor WorkerConnection: Service {
         var logger = logger
         logger[metadataKey: "livekit_agent"] = "\(configuration.registration.agentName)"
         self.logger = logger
+        lifecycle = WorkerConnectionLifecycle(
+            secure: configuration.endpoint.secure,
+            connectTimeout: configuration.registerTimeout,
+            closeTimeout: Self.closeTimeout + .seconds(1),
+            backoff: configuration.backoff
+        )
     }
 
     /// Where the connection stands.
@@ -61,60 +77,43 @@ public actor WorkerConnection: Service {
     }
 
     /// Connects, registers and serves until cancelled or, in a service group, until graceful
-    /// shutdown; then closes the socket and returns.
+    /// shutdown; then closes the socket and returns. A stop while the connection is still being
+    /// made cuts it at once; a registered connection is closed with a close handshake, for at
+    /// most a few seconds.
     public func run() async {
         guard !running else {
             logger.error("WorkerConnection.run() called while it already runs; the second call returns at once")
             return
         }
         running = true
-        await cancelWhenGracefulShutdown { await self.connectLoop() }
+        await cancelWhenGracefulShutdown {
+            await withTaskCancellationHandler {
+                await self.runUntilStopped()
+            } onCancel: {
+                Task { await self.handle(.stop) }
+            }
+        }
         running = false
     }
 
-    private func connectLoop() async {
-        while !Task.isCancelled {
-            status.phase = .connecting
-            status.retryAt = nil
-            logger.info("connecting to LiveKit at \(configuration.endpoint.url)")
-            let reason: String
-            do {
-                reason = try await connectOnce().description
-            } catch {
-                reason = WorkerConnectionError.describe(error, url: configuration.endpoint.url)
-            }
-            if Task.isCancelled { break }
-            let wasRegistered = status.phase == .registered
-            status.failures += 1
-            let delay = configuration.backoff.delay(afterFailures: status.failures)
-            status.phase = .waitingToRetry
-            status.workerID = nil
-            status.registeredAt = nil
-            status.lastError = reason
-            status.retryAt = Date() + delay.seconds
-            if wasRegistered {
-                logger.warning("connection to LiveKit dropped: \(reason); reconnecting in \(delay.seconds.rounded(to: 2)) s")
+    private func runUntilStopped() async {
+        await handle(.start)
+        await withCheckedContinuation { continuation in
+            if case .stopped = lifecycle.state {
+                continuation.resume()
             } else {
-                logger.warning("connecting to LiveKit failed (\(status.failures) in a row): \(reason); retrying in \(delay.seconds.rounded(to: 2)) s")
+                finished = continuation
             }
-            await delegate.disconnected(reason: reason)
-            try? await Task.sleep(for: delay)
         }
-        status.phase = .stopped
-        status.workerID = nil
-        status.registeredAt = nil
-        status.retryAt = nil
-        logger.info("stopped the LiveKit worker connection")
     }
 
-    /// A new link for a connection about to be made; it replaces any earlier one.
-    func openLink() -> (id: Int, messages: AsyncStream<Livekit_WorkerMessage>, end: AsyncStream<Livekit_WorkerMessage>.Continuation) {
+    /// A new link for attempt `id`'s connection; it replaces any earlier one.
+    func openLink(_ id: Int) -> AsyncStream<Livekit_WorkerMessage> {
         link?.continuation.finish()
         outbox.connectionLost()
-        nextLinkID += 1
         let (messages, continuation) = AsyncStream.makeStream(of: Livekit_WorkerMessage.self)
-        link = Link(id: nextLinkID, continuation: continuation)
-        return (nextLinkID, messages, continuation)
+        link = Link(id: id, continuation: continuation)
+        return messages
     }
 
     func closeLink(_ id: Int) {
@@ -135,10 +134,6 @@ public actor WorkerConnection: Service {
     func enqueue(_ message: Livekit_WorkerMessage, on id: Int) {
         guard let link, link.id == id else { return }
         link.continuation.yield(message)
-    }
-
-    func isRegistered(_ id: Int) -> Bool {
-        link?.id == id && status.phase == .registered
     }
 }
 

@@ -8,7 +8,9 @@ public struct WorkerConnectionConfiguration: Sendable {
     public var apiSecret: String
     /// What the worker registers as: agent name, job type, version, namespace, permissions.
     public var registration: Livekit_RegisterWorkerRequest
-    /// How long to wait for the server to accept the registration before trying again.
+    /// How long a connection attempt has, from the start of its TCP connect to the server's answer
+    /// to the registration (the TCP connect, the TLS handshake, the WebSocket upgrade and the
+    /// registration together), before it is given up and tried again.
     public var registerTimeout: Duration = .seconds(10)
     public var backoff = ReconnectBackoff()
     /// WebSocket pings: one every interval, and the connection counts as lost when the pong has

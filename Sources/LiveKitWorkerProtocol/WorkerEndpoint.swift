@@ -23,6 +23,13 @@ public struct WorkerEndpoint: Sendable, Equatable, CustomStringConvertible {
     public let url: String
     /// Whether the connection needs TLS (`wss`).
     public let secure: Bool
+    /// The host to connect to (an IPv6 address without its brackets), its port (80 or 443 when
+    /// the URL names none), and the request path (`/prefix/agent`).
+    public let host: String
+    public let port: Int
+    public let path: String
+    /// `host[:port]` as the URL gives it, for the `Host` header.
+    let authority: String
 
     public init(livekitURL: String) throws(Failure) {
         guard let components = URLComponents(string: livekitURL.trimmingCharacters(in: .whitespaces)) else {
@@ -42,6 +49,10 @@ public struct WorkerEndpoint: Sendable, Equatable, CustomStringConvertible {
         while path.hasSuffix("/") { path.removeLast() }
         url = "\(scheme)://\(authority)\(path)/agent"
         secure = scheme == "wss"
+        self.host = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        port = components.port ?? (secure ? 443 : 80)
+        self.path = path + "/agent"
+        self.authority = authority
     }
 
     public var description: String { url }

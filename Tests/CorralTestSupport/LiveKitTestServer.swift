@@ -22,8 +22,8 @@ public final class LiveKitTestServer: @unchecked Sendable {
     public let apiKey: String
     public let apiSecret: String
     public let extraArguments: [String]
-    /// The port, fixed by the first start.
-    public private(set) var port = 0
+    /// The port: the one given, or else fixed by the first start.
+    public private(set) var port: Int
     public private(set) var pid: Int32 = 0
     /// The TLS port, when started with `--tls-port` (`wss://`).
     public private(set) var tlsPort: Int?
@@ -36,8 +36,10 @@ public final class LiveKitTestServer: @unchecked Sendable {
         script: String = LiveKitTestServer.script,
         apiKey: String = "APIcorraltest",
         apiSecret: String = "corral-test-secret-0123456789-0123456789",
-        extraArguments: [String] = []
+        extraArguments: [String] = [],
+        port: Int = 0
     ) {
+        self.port = port
         self.script = script
         self.apiKey = apiKey
         self.apiSecret = apiSecret
@@ -59,6 +61,7 @@ public final class LiveKitTestServer: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_addopen(&actions, 2, errors, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        closeInheritedDescriptors(&actions)
         let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var child: Int32 = 0

@@ -18,6 +18,20 @@ struct WorkerEndpointTests {
         #expect(endpoint.secure == secure)
     }
 
+    @Test(arguments: [
+        ("ws://127.0.0.1:7880", "127.0.0.1", 7880, "/agent"),
+        ("https://example.livekit.cloud", "example.livekit.cloud", 443, "/agent"),
+        ("http://example.livekit.cloud/", "example.livekit.cloud", 80, "/agent"),
+        ("wss://host.example/prefix/", "host.example", 443, "/prefix/agent"),
+        ("ws://[::1]:7880/a", "::1", 7880, "/a/agent"),
+    ])
+    func whereTheSocketConnects(url: String, host: String, port: Int, path: String) throws {
+        let endpoint = try WorkerEndpoint(livekitURL: url)
+        #expect(endpoint.host == host)
+        #expect(endpoint.port == port)
+        #expect(endpoint.path == path)
+    }
+
     @Test func aURLThatCannotBeAWorkersIsRefusedWithItsProblem() {
         #expect(throws: WorkerEndpoint.Failure.unsupportedScheme("ftp://host")) { try WorkerEndpoint(livekitURL: "ftp://host") }
         #expect(throws: WorkerEndpoint.Failure.unsupportedScheme("host:7880")) { try WorkerEndpoint(livekitURL: "host:7880") }
