@@ -25,10 +25,11 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         let configuration: CorralConfiguration
-        do {
+        do throws(CorralError) {
             configuration = try ConfigurationLoader.load(file: config ?? environment["CORRAL_CONFIG"], environment: environment)
         } catch {
-            FileHandle.standardError.write(Data("corral: \(error)\n".utf8))
+            // Under systemd this lands in the journal; the error may quote a value (a store URL).
+            FileHandle.standardError.write(Data("corral: \(error.redacted(by: Redactor()))\n".utf8))
             throw ExitCode(2)
         }
         if let refusal = ExposureCheck.refusal(configuration) {
@@ -46,10 +47,10 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "corral")
         if configuration.containment != .processGroup { takeDelegatedCgroup(root: configuration.cgroupRoot, logger: logger) }
         let services: CorralServices
-        do {
+        do throws(CorralError) {
             services = try CorralApp.makeServices(configuration: configuration, logger: logger)
         } catch {
-            FileHandle.standardError.write(Data("corral: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("corral: \(error.redacted(by: Redactor(patterns: configuration.redactPatterns)))\n".utf8))
             throw ExitCode(1)
         }
         logger.info(
