@@ -38,11 +38,12 @@ struct Serve: AsyncParsableCommand {
         }
         let level = configuration.logLevel
         let format = configuration.logFormat
+        // Both escape control characters in what they log: a value from outside must not forge a line.
         LoggingSystem.bootstrap { label in
-            if format == .json { return JSONLogHandler(label: label, level: level) }
+            if format == .json { return EscapingLogHandler(JSONLogHandler(label: label, level: level)) }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
-            return handler
+            return EscapingLogHandler(handler)
         }
         let logger = Logger(label: "corral")
         if configuration.containment != .processGroup { takeDelegatedCgroup(root: configuration.cgroupRoot, logger: logger) }
