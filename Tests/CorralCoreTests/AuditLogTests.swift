@@ -11,6 +11,11 @@ struct AuditLogTests {
         return directory + "/audit.log"
     }
 
+    /// Removes the directory `temporaryPath` made for `path`, rotated files and all.
+    func remove(_ path: String) {
+        try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent)
+    }
+
     func lines(_ path: String) -> [[String: Any]] {
         ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").compactMap {
             (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
@@ -19,6 +24,7 @@ struct AuditLogTests {
 
     @Test func linesAreJSONAndTheFileIsPrivate() throws {
         let path = try temporaryPath()
+        defer { remove(path) }
         let audit = try AuditLog(path: path, maxBytes: 0)
         audit.record(.init(who: "ops", role: .operate, action: "start", session: "s1", address: "127.0.0.1:5000", result: 201))
         audit.record(.init(who: "ops", role: .operate, action: "end", session: "s1", address: "127.0.0.1:5000", result: 200))
@@ -31,6 +37,7 @@ struct AuditLogTests {
 
     @Test func aLineCutShortByACrashDoesNotSpoilTheNext() throws {
         let path = try temporaryPath()
+        defer { remove(path) }
         try #"{"who":"ops","action":"start","res"#.write(toFile: path, atomically: false, encoding: .utf8)
         let audit = try AuditLog(path: path, maxBytes: 0)
         audit.record(.init(who: "ops", role: .admin, action: "end", session: "s2", address: nil, result: 200))
@@ -43,6 +50,7 @@ struct AuditLogTests {
     /// most `Entry.longestSession` bytes of it (never half a character), and its length.
     @Test func everyFieldIsBoundedAndACutSessionKeepsItsLength() throws {
         let path = try temporaryPath()
+        defer { remove(path) }
         let audit = try AuditLog(path: path, maxBytes: 0)
         audit.record(.init(who: "viewer", role: .read, action: "inspect", session: String(repeating: "A", count: 15_000), address: "127.0.0.1:5000", result: 200))
         audit.record(.init(who: "viewer", role: .read, action: "inspect", session: String(repeating: "é", count: 100), address: nil, result: 200))
@@ -59,6 +67,7 @@ struct AuditLogTests {
 
     @Test func rotatesBySize() throws {
         let path = try temporaryPath()
+        defer { remove(path) }
         let audit = try AuditLog(path: path, maxBytes: 300)
         for index in 0..<10 {
             audit.record(.init(who: "ops", role: .admin, action: "start", session: "s\(index)", address: nil, result: 201))
@@ -75,6 +84,7 @@ struct AuditLogRefusalTests {
 
     @Test func anExistingFileIsMadePrivate() throws {
         let path = try files.temporaryPath()
+        defer { files.remove(path) }
         try "".write(toFile: path, atomically: false, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
         _ = try AuditLog(path: path, maxBytes: 0)
@@ -83,6 +93,7 @@ struct AuditLogRefusalTests {
 
     @Test func refusalsAreSummedUpPerAddressWhenTheWindowEnds() async throws {
         let path = try files.temporaryPath()
+        defer { files.remove(path) }
         let audit = try AuditLog(path: path, maxBytes: 0, refusalWindow: .milliseconds(300))
         for _ in 0..<80 { audit.refused(who: "unknown", action: "authenticate", address: "10.0.0.1", result: 401) }
         for _ in 0..<3 { audit.refused(who: "unknown", action: "authenticate", address: "10.0.0.2", result: 401) }
@@ -102,6 +113,7 @@ struct AuditLogRefusalTests {
     /// the session where all of them named the same one.
     @Test func aTokensRefusalsAreSummedUpPerTokenAndKind() throws {
         let path = try files.temporaryPath()
+        defer { files.remove(path) }
         let audit = try AuditLog(path: path, maxBytes: 4096)
         audit.record(.init(who: "root", role: .admin, action: "end", session: "kept", address: "127.0.0.1:5000", result: 200))
         let long = String(repeating: "A", count: 15_000)
@@ -123,6 +135,7 @@ struct AuditLogRefusalTests {
 
     @Test func refusalsNeverRotateOutWhatWasDone() throws {
         let path = try files.temporaryPath()
+        defer { files.remove(path) }
         let audit = try AuditLog(path: path, maxBytes: 4096)
         audit.record(.init(who: "ops", role: .operate, action: "start", session: "kept", address: "127.0.0.1:5000", result: 201))
         audit.record(.init(who: "ops", role: .operate, action: "end", session: "kept", address: "127.0.0.1:5000", result: 200))
