@@ -7,9 +7,10 @@ import Logging
 /// escape sequence reach the terminal of whoever reads the log. Both of `corral serve`'s formats
 /// go through it: a text line stays one line, a JSON line holds the escaped value.
 ///
-/// Escaped (`LogEscaping.escaped`): `\n`, `\r` and `\t` as such, the other C0 controls, DEL and
-/// the C1 controls as `\u{1B}`, the line and paragraph separators U+2028 and U+2029, and the
-/// backslash itself (`\\`), so that an escape in the log always means a character escaped.
+/// Escaped (`LogEscaping.escaped`): `\n`, `\r` and `\t` as such; the other C0 controls, DEL, the
+/// C1 controls and the line and paragraph separators U+2028 and U+2029 as `\u{…}` (ESC is
+/// `\u{1B}`); and the backslash itself (`\\`), so that an escape in the log always means a
+/// character escaped.
 public struct EscapingLogHandler<Handler: LogHandler>: LogHandler {
     private var handler: Handler
     /// Kept here, not in `handler`: what it provides is escaped before `handler` sees it.
