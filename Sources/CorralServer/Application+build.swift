@@ -203,6 +203,8 @@ public enum CorralApp {
         let router = Router(context: CorralRequestContext.self)
         let slots = RequestSlots(limit: configuration.maxConcurrentRequests)
         let guards = RouteGuards(configuration: configuration, audit: services.auditLog, slots: slots, cluster: services.cluster?.credential)
+        // Outermost: every answer, errors included, says no page may frame it.
+        router.add(middleware: FrameGuard())
         router.add(middleware: ErrorMiddleware(routes: Routes.all))
         router.register(Routes.all, handlers: RouteHandlers(configuration: configuration, services: services, slots: slots, logger: logger), guards: guards)
         // A router's middleware applies to the routes registered after it and to its own "no

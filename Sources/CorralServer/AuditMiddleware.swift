@@ -4,7 +4,11 @@ import Hummingbird
 
 /// Writes an audit line for a route that names an action (`Route.audit`: start, end, inspect,
 /// logs) with who, which session, from where and the answer's status, whether the request
-/// succeeded or not.
+/// succeeded or not. What was done is a line of its own; a request refused or failed (a 403 for
+/// the caller's role, a 404 for an unknown session, a 400) did nothing and costs its caller
+/// nothing, so it is summed up per token, address and kind (`AuditLog.refused`), as refused
+/// authentications are per address: a token of any role cannot flood what was done out of the
+/// log.
 struct AuditMiddleware: RouterMiddleware {
     typealias Context = CorralRequestContext
 
@@ -31,6 +35,10 @@ struct AuditMiddleware: RouterMiddleware {
 
     private func record(_ action: String, _ context: Context, _ session: String?, _ status: Int) {
         let caller = context.caller
+        guard status < 400 else {
+            audit.refused(who: caller.name, role: caller.role, action: action, session: session, address: context.remoteHost, result: status)
+            return
+        }
         audit.record(.init(who: caller.name, role: caller.role, action: action, session: session, address: context.remoteAddress, result: status))
     }
 }

@@ -147,10 +147,9 @@ final class RequestReceptionHandler: ChannelDuplexHandler, RemovableChannelHandl
         guard !closed else { return }
         if !responding && !answered {
             let body = ByteBuffer(string: #"{"error":"\#(message)"}"#)
-            let head = HTTPResponse(
-                status: status,
-                headerFields: [.contentType: "application/json; charset=utf-8", .contentLength: String(body.readableBytes), .connection: "close"]
-            )
+            var fields: HTTPFields = [.contentType: "application/json; charset=utf-8", .contentLength: String(body.readableBytes), .connection: "close"]
+            FrameGuard.apply(to: &fields)
+            let head = HTTPResponse(status: status, headerFields: fields)
             context.write(wrapOutboundOut(.head(head)), promise: nil)
             context.write(wrapOutboundOut(.body(body)), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)

@@ -18,13 +18,13 @@ public struct RedisURL: Sendable, Equatable {
         if text.hasPrefix("rediss://") {
             throw RedisError(.invalidURL, "rediss:// (Redis over TLS) is not supported by this client; use redis:// on a trusted network, or a TLS tunnel")
         }
-        guard text.hasPrefix("redis://") else { throw RedisError(.invalidURL, "expected redis://[:password@]host:port[/db], got '\(text)'") }
+        guard text.hasPrefix("redis://") else { throw RedisError(.invalidURL, "expected redis://[:password@]host:port[/db], got '\(Self.quoted(text))'") }
         var rest = Substring(text.dropFirst("redis://".count))
         var database = 0
         if let slash = rest.firstIndex(of: "/") {
             let path = rest[rest.index(after: slash)...]
             if !path.isEmpty {
-                guard let number = Int(path), number >= 0 else { throw RedisError(.invalidURL, "'\(path)' is not a database number") }
+                guard let number = Int(path), number >= 0 else { throw RedisError(.invalidURL, "'\(Self.quoted(String(path)))' is not a database number") }
                 database = number
             }
             rest = rest[..<slash]
@@ -52,8 +52,15 @@ public struct RedisURL: Sendable, Equatable {
             host = String(rest[..<colon])
         }
         host = host.trimmingCharacters(in: ["[", "]"])
-        guard !host.isEmpty else { throw RedisError(.invalidURL, "no host in '\(text)'") }
+        guard !host.isEmpty else { throw RedisError(.invalidURL, "no host in '\(Self.quoted(text))'") }
         self.init(host: host, port: port, database: database, user: user, password: password)
+    }
+
+    /// `text` as a message may quote it: whatever stands before its last `@` (a user and a
+    /// password, however the rest is mistyped) left out, since messages end up in logs.
+    public static func quoted(_ text: String) -> String {
+        guard let at = text.lastIndex(of: "@") else { return text }
+        return "…" + text[at...]
     }
 }
 

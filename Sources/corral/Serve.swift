@@ -25,10 +25,11 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
         let configuration: CorralConfiguration
-        do {
+        do throws(CorralError) {
             configuration = try ConfigurationLoader.load(file: config ?? environment["CORRAL_CONFIG"], environment: environment)
         } catch {
-            FileHandle.standardError.write(Data("corral: \(error)\n".utf8))
+            // Under systemd this lands in the journal; the error may quote a value (a store URL).
+            FileHandle.standardError.write(Data("corral: \(error.redacted(by: Redactor()))\n".utf8))
             throw ExitCode(2)
         }
         if let refusal = ExposureCheck.refusal(configuration) {
@@ -37,19 +38,20 @@ struct Serve: AsyncParsableCommand {
         }
         let level = configuration.logLevel
         let format = configuration.logFormat
+        // Both escape control characters in what they log: a value from outside must not forge a line.
         LoggingSystem.bootstrap { label in
-            if format == .json { return JSONLogHandler(label: label, level: level) }
+            if format == .json { return EscapingLogHandler(JSONLogHandler(label: label, level: level)) }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
-            return handler
+            return EscapingLogHandler(handler)
         }
         let logger = Logger(label: "corral")
         if configuration.containment != .processGroup { takeDelegatedCgroup(root: configuration.cgroupRoot, logger: logger) }
         let services: CorralServices
-        do {
+        do throws(CorralError) {
             services = try CorralApp.makeServices(configuration: configuration, logger: logger)
         } catch {
-            FileHandle.standardError.write(Data("corral: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("corral: \(error.redacted(by: Redactor(patterns: configuration.redactPatterns)))\n".utf8))
             throw ExitCode(1)
         }
         logger.info(

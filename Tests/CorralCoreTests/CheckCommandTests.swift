@@ -27,6 +27,15 @@ struct CheckCommandTests {
             return file
         }
 
+        /// `corral serve --config FILE` on `json`, run in this directory: for configurations it
+        /// refuses or fails at before it listens.
+        func serve(_ json: String, environment: [String: String] = [:]) async throws -> CommandRunner.Result {
+            let file = try write(json, to: "corral-\(UUID().uuidString).json")
+            return try await CommandRunner.run(
+                CorralProcess.executable, ["serve", "--config", file], environment: environment, workingDirectory: path, timeout: .seconds(60)
+            )
+        }
+
         /// `corral check --config FILE ARGUMENTS` on `json`, run in this directory.
         func check(_ json: String, _ arguments: [String] = [], environment: [String: String] = [:]) async throws -> CommandRunner.Result {
             let file = try write(json, to: "corral-\(UUID().uuidString).json")
@@ -137,6 +146,50 @@ struct CheckCommandTests {
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("warning: tls_cert_file: cannot set up TLS with \(certificate) and \(key)"), "\(result.output)")
         #expect(try await scratch.check(json, ["--strict"]).status == 1)
+    }
+
+    /// Issue 26: the unit runs `corral check` as `ExecStartPre=`, so what it prints lands in the
+    /// journal. An agent's `--api-key …`, a webhook URL's `?token=`, a Redis password quoted by an
+    /// error: all redacted as the API redacts them for non-admins, in the text and in `--json`,
+    /// and in the errors `corral serve` prints at start-up.
+    @Test func secretsInCommandsURLsAndErrorsAreRedacted() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let planned = """
+            {"events_webhook_url": "https://hooks.example/corral?token=hook-SECRET-1",
+             "agents": {"a": {"command": ["/bin/true", "--api-key", "key-SECRET-2", "--db-password=pw-SECRET-3",
+                                          "export OPENAI_API_KEY=sk-SECRET-4"]}}}
+            """
+        for arguments in [[], ["--json"]] {
+            let result = try await scratch.check(planned, arguments)
+            #expect(result.status == 0, "\(result.output) \(result.errors)")
+            #expect(!result.output.contains("SECRET"), "\(result.output)")
+            #expect(result.output.contains("--api-key") && result.output.contains("?token=[redacted]"), "\(result.output)")
+        }
+
+        // Errors quote the value they refuse; the key they name stays.
+        let agents = #"{"containment": "process-group", "agents": {"a": {"command": ["/bin/true"]}}}"#
+        for store in ["redis://:redis-SECRET-5@/0", "redis:/:redis-SECRET-6@db.internal:6379", "redis://redis-SECRET-7@"] {
+            for arguments in [[], ["--json"]] {
+                let result = try await scratch.check(agents, arguments, environment: ["CORRAL_STORE": store])
+                #expect(result.status == 2, "\(store): \(result.output)")
+                #expect(result.output.contains("CORRAL_STORE") && !result.output.contains("SECRET"), "\(store): \(result.output)")
+            }
+            let served = try await scratch.serve(agents, environment: ["CORRAL_STORE": store])
+            #expect(served.status == 2, "\(store): \(served.errors)")
+            #expect(served.errors.contains("CORRAL_STORE") && !served.errors.contains("SECRET"), "\(store): \(served.errors)")
+        }
+        // What serve fails at after loading: a LiveKit URL a worker cannot use.
+        let livekit = """
+            {"containment": "process-group", "livekit": {"url": "wss://?access_token=lk-SECRET-8", "api_key": "k", "api_secret": "s"},
+             "agents": {"a": {"command": ["/bin/true"], "livekit_worker": {}}}}
+            """
+        let checked = try await scratch.check(livekit)
+        #expect(checked.status == 1 && checked.output.contains("agents.a.livekit_worker: "), "\(checked.output)")
+        #expect(!checked.output.contains("SECRET"), "\(checked.output)")
+        let served = try await scratch.serve(livekit)
+        #expect(served.status == 1 && served.errors.contains("livekit"), "\(served.errors)")
+        #expect(!served.errors.contains("SECRET"), "\(served.errors)")
     }
 
     /// The check starts nothing and writes nothing: run in an empty directory with a relative

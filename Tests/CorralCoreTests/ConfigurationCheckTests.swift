@@ -408,7 +408,7 @@ struct ConfigurationCheckTests {
         #expect(plan.authentication.apiToken == "set")
         #expect(plan.livekit?.apiKey == "set" && plan.livekit?.apiSecret == "set")
         #expect(plan.livekit?.webhookURL == "http://127.0.0.1:8080/api/livekit/webhook")
-        #expect(plan.eventsWebhookURL == "https://hook:***@hooks.invalid/corral")
+        #expect(plan.eventsWebhookURL == "https://hook:[redacted]@hooks.invalid/corral")
         #expect(plan.agents.first?.environment == ["OPENAI_API_KEY"])
         #expect(plan.agents.first?.livekitWorker?.agentName == "front-desk")
         #expect(plan.agents.first?.livekitWorker?.url == "wss://lk.invalid")

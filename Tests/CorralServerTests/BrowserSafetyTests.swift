@@ -87,6 +87,39 @@ struct BrowserSafetyTests {
         }
     }
 
+    /// Issue 26: a page on another site framed the live dashboard, End buttons and all (their
+    /// requests are same-origin). Every answer of the real server, the dashboard's, an API's,
+    /// errors from the router and from request reception, forbids framing; the dashboard's own
+    /// policy keeps its directives with `frame-ancestors 'none'` merged in.
+    @Test func noAnswerMayBeFramed() async throws {
+        try await CrashTestBed.run(containment: .processGroup) { bed in
+            let corral = try await bed.startCorral()
+            let dashboard = try await corral.request(.GET, "/")
+            #expect(dashboard.status == 200)
+            let policy = dashboard.header("Content-Security-Policy")
+            #expect(policy.count == 1 && policy[0].contains("frame-ancestors 'none'") && policy[0].contains("default-src 'self'"), "\(policy)")
+            #expect(dashboard.header("X-Frame-Options") == ["DENY"])
+            let answers = [
+                ("GET /api/sessions", try await corral.request(.GET, "/api/sessions")),
+                ("GET /healthz", try await corral.request(.GET, "/healthz")),
+                ("GET /openapi.json", try await corral.request(.GET, "/openapi.json")),
+                ("404", try await corral.request(.GET, "/no-such-page")),
+                ("405", try await corral.request(.PUT, "/api/sessions")),
+                ("421", try await corral.request(.GET, "/", headers: ["Host": "attacker.example"])),
+                ("403", try await corral.request(.GET, "/api/sessions", headers: ["Origin": "http://evil.example"])),
+            ]
+            for (what, reply) in answers {
+                #expect(reply.header("X-Frame-Options") == ["DENY"], "\(what): \(reply.fields)")
+                #expect(reply.header("Content-Security-Policy").contains { $0.contains("frame-ancestors 'none'") }, "\(what): \(reply.fields)")
+            }
+            // Headers past the limits: answered (431) before any route is known.
+            let raw = try RawConnection(port: corral.port)
+            raw.send("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + (0..<120).map { "X-Field-\($0): v\r\n" }.joined() + "\r\n")
+            let answer = raw.read(timeout: .seconds(10))
+            #expect(answer.hasPrefix("HTTP/1.1 431") && answer.contains("X-Frame-Options: DENY") && answer.contains("frame-ancestors 'none'"), "\(answer)")
+        }
+    }
+
     @Test func withATokenHostIsNotChecked() async throws {
         try await CrashTestBed.run(containment: .processGroup, extra: ["api_token": "lb-token"]) { bed in
             let corral = try await bed.startCorral()

@@ -39,4 +39,24 @@ struct DashboardTests {
             #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]))
         }
     }
+
+    /// Issue 26: a page on another site showed the live dashboard in a frame, its End buttons
+    /// under that page (their requests are same-origin, so a click there ends a session). In
+    /// Chromium, a page served from another origin frames a control page (which shows, so the
+    /// check sees framed documents) and the dashboard, which must not show.
+    @Test(.enabled(if: chromium != nil, "chromium is not installed (apt-get install chromium); the framing test is skipped"))
+    func aPageOnAnotherOriginCannotFrameTheDashboard() async throws {
+        try await CrashTestBed.run(containment: .processGroup) { bed in
+            let corral = try await bed.startCorral()
+            _ = try await corral.start(#"{"session_id": "framed-call", "agent": "cooperative"}"#)
+            let result = try await CommandRunner.run(
+                "/usr/bin/env",
+                ["python3", TestAgents.directory + "/../framing_check.py", chromium!, "http://127.0.0.1:\(corral.port)/"],
+                timeout: .seconds(120)
+            )
+            #expect(result.status == 0, "\(result.output)\(result.errors)")
+            #expect(try await corral.request(.GET, "/api/sessions/framed-call").status == 200)
+            #expect(try await corral.request(.DELETE, "/api/sessions/framed-call").status == 200)
+        }
+    }
 }

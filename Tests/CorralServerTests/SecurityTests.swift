@@ -3,6 +3,7 @@ import CorralTestSupport
 import Crypto
 import Foundation
 import HTTPTypes
+import NIOHTTP1
 import Testing
 
 #if canImport(Glibc)
@@ -88,11 +89,14 @@ struct SecurityTests {
             let text = try String(contentsOfFile: path, encoding: .utf8)
             let entries = text.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
             let summary = entries.map { "\($0["who"] as? String ?? "") \($0["action"] as? String ?? "") \($0["session"] as? String ?? "-") \($0["result"] as? Int ?? 0)" }
+            // What was done, then the refusals summed up, in the order they began: a bad token,
+            // and the start a read token's role may not make.
             #expect(summary == [
                 "ops start audited 201", "ops inspect audited 200", "ops logs audited 200", "ops end audited 200",
-                "viewer start - 403", "unknown authenticate - 401",
+                "unknown authenticate - 401", "viewer start - 403",
             ])
-            #expect(entries.last?["count"] as? Int == 1)
+            #expect(entries.suffix(2).allSatisfy { $0["count"] as? Int == 1 })
+            #expect(entries.last?["role"] as? String == "read")
             #expect(!text.contains("Jane Doe"), "metadata values never reach the audit log")
             #expect(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int == 0o600)
         }
@@ -118,6 +122,61 @@ struct SecurityTests {
             let refusals = entries.filter { $0["action"] as? String == "authenticate" }
             #expect(refusals.count == 1, "\(refusals)")
             #expect(refusals.first?["count"] as? Int == 200 && refusals.first?["address"] as? String == "127.0.0.1", "\(refusals)")
+        }
+    }
+
+    /// Issue 26: 1,500 inspections of a 15,000-byte session id by a read token rotated the audit
+    /// log twice, and the admin's records were gone. Now what a known token's request that did
+    /// nothing (that, a 403 for its role, a 404 with a long query) writes is summed up per token
+    /// and kind, and never rotates the file; the summary carries the id cut, with its length.
+    @Test func aReadTokensFloodCannotFlushTheAuditLog() async throws {
+        let viewer: [String: Any] = ["name": "viewer", "sha256": sha256("flood-read-token").map { String(format: "%02x", $0) }.joined(), "role": "read"]
+        try await CrashTestBed.run(
+            containment: .processGroup, extra: ["api_token": "flood-admin-token", "tokens": [viewer], "audit_log_max_bytes": 65536]
+        ) { bed in
+            let corral = try await bed.startCorral()
+            let admin = ["Authorization": "Bearer flood-admin-token"]
+            let reader = ["Authorization": "Bearer flood-read-token"]
+            let started = try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper", "session_id": "admins-call"}"#, headers: admin)
+            #expect(started.status == 201, "\(started.text)")
+            #expect(try await corral.request(.DELETE, "/api/sessions/admins-call", headers: admin).status == 200)
+
+            let long = String(repeating: "A", count: 15_000)
+            let query = "?follow=false&pad=" + String(repeating: "q", count: 8_000)
+            let flood: [(path: String, method: HTTPMethod, count: Int)] = [
+                ("/api/debug/session/\(long)/processes", .GET, 1_500),
+                ("/api/sessions/admins-call", .DELETE, 300),
+                ("/api/sessions/no-such-call/logs\(query)", .GET, 300),
+            ]
+            for (path, method, count) in flood {
+                let statuses = try await withThrowingTaskGroup(of: [Int].self) { group in
+                    for worker in 0..<8 {
+                        group.addTask {
+                            var statuses: [Int] = []
+                            for _ in stride(from: worker, to: count, by: 8) { statuses.append(try await corral.request(method, path, headers: reader).status) }
+                            return statuses
+                        }
+                    }
+                    return try await group.reduce(into: []) { $0 += $1 }
+                }
+                #expect(statuses.count == count && statuses.allSatisfy { (400..<500).contains($0) }, "\(method) \(path.prefix(60)): \(Set(statuses))")
+            }
+            // Stopping corral writes the refusals it has counted.
+            #expect(await corral.terminate() == 0)
+            let path = bed.dataDirectory + "/audit.log"
+            #expect(!FileManager.default.fileExists(atPath: path + ".1"), "the flood rotated the audit log")
+            let text = ((try? String(contentsOfFile: path + ".1", encoding: .utf8)) ?? "") + (try String(contentsOfFile: path, encoding: .utf8))
+            let entries = text.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+            let done = entries.filter { $0["session"] as? String == "admins-call" && $0["who"] as? String == "api_token" }.compactMap { $0["action"] as? String }
+            #expect(done == ["start", "end"], "the admin's record is gone: \(text.prefix(3000))")
+            #expect(text.split(separator: "\n").allSatisfy { $0.utf8.count < 1024 }, "an audit line carries more than its bounds")
+            let refused = entries.filter { $0["who"] as? String == "viewer" }
+            #expect(refused.count == 3, "one line per kind: \(refused)")
+            let inspections = try #require(refused.first { $0["action"] as? String == "inspect" })
+            #expect(inspections["count"] as? Int == 1_500 && inspections["role"] as? String == "read", "\(inspections)")
+            #expect(inspections["session"] as? String == String(repeating: "A", count: 128) && inspections["session_length"] as? Int == 15_000)
+            #expect(refused.first { $0["action"] as? String == "end" }?["count"] as? Int == 300)
+            #expect(refused.first { $0["action"] as? String == "logs" }?["count"] as? Int == 300)
         }
     }
 

@@ -140,6 +140,13 @@ public final class CorralProcess: @unchecked Sendable {
     public struct Reply: Sendable {
         public let status: Int
         public let text: String
+        /// Every field, names as sent.
+        public var fields: [(name: String, value: String)] = []
+
+        /// The values of the fields named `name` (case ignored), in order.
+        public func header(_ name: String) -> [String] {
+            fields.filter { $0.name.lowercased() == name.lowercased() }.map(\.value)
+        }
         public var json: [String: Any] {
             (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
         }
@@ -162,7 +169,7 @@ public final class CorralProcess: @unchecked Sendable {
         }
         let response = try await TestHTTP.client.execute(request, timeout: .init(timeout))
         let bytes = try await response.body.collect(upTo: 16 << 20)
-        return Reply(status: Int(response.status.code), text: String(buffer: bytes))
+        return Reply(status: Int(response.status.code), text: String(buffer: bytes), fields: response.headers.map { ($0.name, $0.value) })
     }
 
     /// Starts a session; fails unless the answer is 201.

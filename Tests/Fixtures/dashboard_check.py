@@ -9,7 +9,7 @@ last hour's chart shows them (with no LiveKit workers panel: the test's corral h
 the End button of END_ID with a real mouse click, accepts the confirmation dialog, waits until
 that row is gone, opens the first remaining session (process tree and log), and saves a
 screenshot. Exits 0 on success, 1 with a message otherwise."""
-import base64, json, os, re, shutil, socket, struct, subprocess, sys, tempfile, time, urllib.request
+import base64, contextlib, json, os, re, shutil, socket, struct, subprocess, sys, tempfile, time, urllib.request
 
 
 class DevTools:
@@ -101,15 +101,17 @@ def wait_until(condition, timeout=20, what="condition"):
     raise RuntimeError(f"timed out waiting for {what}")
 
 
-def main():
-    chromium, url, expected_ids, end_id, screenshot = sys.argv[1:6]
-    dark = len(sys.argv) > 6 and sys.argv[6] == "dark"
-    expected = sorted(expected_ids.split(","))
+@contextlib.contextmanager
+def chromium_page(chromium):
+    """A headless Chromium of its own (a fresh profile), and the DevTools of its page; the
+    browser is killed and its profile removed however the block ends."""
     profile = tempfile.mkdtemp(prefix="corral-chromium-")
     browser = subprocess.Popen(
         [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
          "--remote-debugging-port=0", f"--user-data-dir={profile}", "--window-size=1360,760", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # Its temporary files (a singleton socket's directory, left by a killed browser) go in
+        # the profile, removed with it.
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=dict(os.environ, TMPDIR=profile))
     try:
         port = None
         deadline = time.time() + 30
@@ -125,54 +127,68 @@ def main():
         tools = DevTools(page["webSocketDebuggerUrl"])
         tools.call("Page.enable")
         tools.call("Runtime.enable")
-        if dark:
-            tools.call("Emulation.setEmulatedMedia", features=[{"name": "prefers-color-scheme", "value": "dark"}])
-        tools.call("Page.navigate", url=url)
-        token = os.environ.get("DASHBOARD_TOKEN")
-        if token:
-            # The page asks for the token: type it into the form as an operator would.
-            wait_until(lambda: tools.evaluate("getComputedStyle(document.getElementById('token')).display") == "flex", what="the token form")
-            tools.evaluate(f"document.getElementById('token-input').value = {json.dumps(token)}")
-            tools.evaluate("document.querySelector('#token-form button').click()")
-        rows = "Array.from(document.querySelectorAll('tr.session')).map(r => r.dataset.id).sort().join(',')"
-        wait_until(lambda: tools.evaluate(rows) == ",".join(expected), what=f"the table to list {expected}")
-        wait_until(lambda: tools.evaluate("document.getElementById('live').className") == "on", what="the event stream")
-        # The last hour's chart: sixty minutes, the current one showing the sessions listed.
-        wait_until(lambda: tools.evaluate("document.querySelectorAll('#activity .minute').length") == 60, what="the activity chart")
-        wait_until(lambda: tools.evaluate("document.querySelector('#activity .minute:last-child .bar.sessions').style.height") != "0%",
-                   what="the current minute's sessions in the chart")
-        if tools.evaluate("document.getElementById('workers-section').style.display") != "none":
-            raise RuntimeError("the LiveKit workers panel shows although corral has no workers")
-        box = tools.evaluate(
-            f"(() => {{ const r = document.querySelector('button.end[data-id=\"{end_id}\"]').getBoundingClientRect();"
-            " return {x: r.x + r.width / 2, y: r.y + r.height / 2}; })()")
-        for kind in ("mousePressed", "mouseReleased"):
-            tools.call("Input.dispatchMouseEvent", type=kind, x=box["x"], y=box["y"], button="left", clickCount=1)
-        remaining = ",".join(i for i in expected if i != end_id)
-        wait_until(lambda: tools.evaluate(rows) == remaining, what=f"{end_id} to leave the table")
-        wait_until(lambda: tools.evaluate("document.getElementById('count-ended').textContent") == "1", what="the ended counter")
-        # Open the first remaining session: its process tree and log load into the side panel.
-        first = remaining.split(",")[0]
-        cell = tools.evaluate(
-            f"(() => {{ const r = document.querySelector('tr.session[data-id=\"{first}\"] td').getBoundingClientRect();"
-            " return {x: r.x + r.width / 2, y: r.y + r.height / 2}; })()")
-        for kind in ("mousePressed", "mouseReleased"):
-            tools.call("Input.dispatchMouseEvent", type=kind, x=cell["x"], y=cell["y"], button="left", clickCount=1)
-        wait_until(lambda: tools.evaluate("document.getElementById('tree').textContent.length > 0"), what="the process tree")
-        wait_until(lambda: tools.evaluate("document.getElementById('log').textContent.length > 0"), what="the log tail")
-        tools.call("Input.dispatchMouseEvent", type="mouseMoved", x=0, y=0)
-        shot = tools.call("Page.captureScreenshot", format="png")
-        with open(screenshot, "wb") as f:
-            f.write(base64.b64decode(shot["data"]))
-        print(json.dumps({"ok": True, "dialogs": tools.events.count("Page.javascriptDialogOpening")}))
-        return 0 if "Page.javascriptDialogOpening" in tools.events else 1
-    except Exception as error:  # noqa: BLE001 - reported to the test
-        print(f"dashboard check failed: {error}; devtools events: {sorted(set(e for e in getattr(locals().get('tools'), 'events', []) if e))}", file=sys.stderr)
-        return 1
+        yield tools
     finally:
         browser.kill()
         browser.wait()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def main():
+    chromium, url, expected_ids, end_id, screenshot = sys.argv[1:6]
+    dark = len(sys.argv) > 6 and sys.argv[6] == "dark"
+    expected = sorted(expected_ids.split(","))
+    tools = None
+    try:
+        with chromium_page(chromium) as tools:
+            return check(tools, url, expected, end_id, screenshot, dark)
+    except Exception as error:  # noqa: BLE001 - reported to the test
+        print(f"dashboard check failed: {error}; devtools events: {sorted(set(e for e in getattr(tools, 'events', []) if e))}", file=sys.stderr)
+        return 1
+
+
+def check(tools, url, expected, end_id, screenshot, dark):
+    if dark:
+        tools.call("Emulation.setEmulatedMedia", features=[{"name": "prefers-color-scheme", "value": "dark"}])
+    tools.call("Page.navigate", url=url)
+    token = os.environ.get("DASHBOARD_TOKEN")
+    if token:
+        # The page asks for the token: type it into the form as an operator would.
+        wait_until(lambda: tools.evaluate("getComputedStyle(document.getElementById('token')).display") == "flex", what="the token form")
+        tools.evaluate(f"document.getElementById('token-input').value = {json.dumps(token)}")
+        tools.evaluate("document.querySelector('#token-form button').click()")
+    rows = "Array.from(document.querySelectorAll('tr.session')).map(r => r.dataset.id).sort().join(',')"
+    wait_until(lambda: tools.evaluate(rows) == ",".join(expected), what=f"the table to list {expected}")
+    wait_until(lambda: tools.evaluate("document.getElementById('live').className") == "on", what="the event stream")
+    # The last hour's chart: sixty minutes, the current one showing the sessions listed.
+    wait_until(lambda: tools.evaluate("document.querySelectorAll('#activity .minute').length") == 60, what="the activity chart")
+    wait_until(lambda: tools.evaluate("document.querySelector('#activity .minute:last-child .bar.sessions').style.height") != "0%",
+               what="the current minute's sessions in the chart")
+    if tools.evaluate("document.getElementById('workers-section').style.display") != "none":
+        raise RuntimeError("the LiveKit workers panel shows although corral has no workers")
+    box = tools.evaluate(
+        f"(() => {{ const r = document.querySelector('button.end[data-id=\"{end_id}\"]').getBoundingClientRect();"
+        " return {x: r.x + r.width / 2, y: r.y + r.height / 2}; })()")
+    for kind in ("mousePressed", "mouseReleased"):
+        tools.call("Input.dispatchMouseEvent", type=kind, x=box["x"], y=box["y"], button="left", clickCount=1)
+    remaining = ",".join(i for i in expected if i != end_id)
+    wait_until(lambda: tools.evaluate(rows) == remaining, what=f"{end_id} to leave the table")
+    wait_until(lambda: tools.evaluate("document.getElementById('count-ended').textContent") == "1", what="the ended counter")
+    # Open the first remaining session: its process tree and log load into the side panel.
+    first = remaining.split(",")[0]
+    cell = tools.evaluate(
+        f"(() => {{ const r = document.querySelector('tr.session[data-id=\"{first}\"] td').getBoundingClientRect();"
+        " return {x: r.x + r.width / 2, y: r.y + r.height / 2}; })()")
+    for kind in ("mousePressed", "mouseReleased"):
+        tools.call("Input.dispatchMouseEvent", type=kind, x=cell["x"], y=cell["y"], button="left", clickCount=1)
+    wait_until(lambda: tools.evaluate("document.getElementById('tree').textContent.length > 0"), what="the process tree")
+    wait_until(lambda: tools.evaluate("document.getElementById('log').textContent.length > 0"), what="the log tail")
+    tools.call("Input.dispatchMouseEvent", type="mouseMoved", x=0, y=0)
+    shot = tools.call("Page.captureScreenshot", format="png")
+    with open(screenshot, "wb") as f:
+        f.write(base64.b64decode(shot["data"]))
+    print(json.dumps({"ok": True, "dialogs": tools.events.count("Page.javascriptDialogOpening")}))
+    return 0 if "Page.javascriptDialogOpening" in tools.events else 1
 
 
 if __name__ == "__main__":

@@ -11,6 +11,10 @@ import Foundation
 /// cannot be read or made here, agent programs not found, users this host lacks, a containment
 /// the host cannot provide. The host is only read: cgroups are looked at, not probed by making
 /// one, and no server a URL names is contacted.
+///
+/// What it shows is redacted as the API redacts it for non-admins (`redact_patterns`): it runs
+/// as a unit's `ExecStartPre=`, so its output lands in the journal. The plan's command lines and
+/// URLs, and every finding's message (a loader error quotes the value it refuses), key kept.
 public struct ConfigurationCheck: Sendable {
     public enum Severity: Sendable {
         /// `corral serve` would refuse the configuration at start-up (and exit with 2).
@@ -30,6 +34,8 @@ public struct ConfigurationCheck: Sendable {
     public private(set) var warnings: [ConfigurationFinding] = []
     /// Some error is one `corral serve` refuses to start with (exit status 2).
     public private(set) var refused = false
+    /// The configuration's, or the default patterns where it did not load.
+    private var redactor = Redactor()
 
     /// - Parameters:
     ///   - file: the configuration file (nil: the embedded defaults, as `corral serve` without one).
@@ -57,6 +63,7 @@ public struct ConfigurationCheck: Sendable {
             return
         }
         let configuration = read.configuration
+        redactor = Redactor(patterns: configuration.redactPatterns)
         let label = { (path: String) in read.given[path] ?? path }
         var problems = read.hostProblems + Self.fileProblems(configuration, workingDirectory: workingDirectory, label: label)
         var agents: [String: AgentResolution] = [:]
@@ -71,12 +78,13 @@ public struct ConfigurationCheck: Sendable {
         }
         let containment = ContainmentPlan(configuration, host: host, label: label)
         self.configuration = configuration
-        plan = ConfigurationPlan(configuration, agents: agents, containment: containment.plan)
+        plan = ConfigurationPlan(configuration, agents: agents, containment: containment.plan, redactor: redactor)
         for problem in problems + containment.problems { add(problem, .warning) }
     }
 
-    /// Adds what a caller checks itself (serve's own refusals, in CorralServer).
+    /// Adds what a caller checks itself (serve's own refusals, in CorralServer), redacted.
     public mutating func add(_ finding: ConfigurationFinding, _ severity: Severity) {
+        let finding = finding.redacted(by: redactor)
         switch severity {
         case .refusal:
             refused = true

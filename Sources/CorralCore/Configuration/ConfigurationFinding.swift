@@ -18,6 +18,12 @@ public struct ConfigurationFinding: Sendable, Equatable, Codable, CustomStringCo
     init(loading error: CorralError) {
         var message = error.message
         if message.hasPrefix("configuration: ") { message.removeFirst("configuration: ".count) }
+        self.init(message: message)
+    }
+
+    /// A message that may begin with the key it is about (`KEY: problem`): the key is taken from
+    /// it when it looks like one.
+    init(message: String) {
         let keyCharacters = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.*[]")
         if let separator = message.range(of: ": "), !message[..<separator.lowerBound].isEmpty,
             message[..<separator.lowerBound].allSatisfy({ keyCharacters.contains($0) })
@@ -26,5 +32,12 @@ public struct ConfigurationFinding: Sendable, Equatable, Codable, CustomStringCo
         } else {
             self.init(key: nil, message: message)
         }
+    }
+
+    /// The finding with its message redacted as text (a loader's message quotes the value it
+    /// refuses), its key kept: a key such as `api_token` would otherwise pass for a secret's
+    /// name and hide the words after it.
+    public func redacted(by redactor: Redactor) -> ConfigurationFinding {
+        ConfigurationFinding(key: key, message: redactor.text(message))
     }
 }

@@ -2,19 +2,21 @@ import RedisClient
 
 extension ConfigurationPlan {
     /// The plan of a loaded configuration, with its agents' commands as they were found
-    /// (`agents`, by profile) and the containment this host would give.
-    init(_ configuration: CorralConfiguration, agents: [String: AgentResolution], containment: Containment) {
+    /// (`agents`, by profile) and the containment this host would give; command lines and URLs
+    /// redacted by `redactor`.
+    init(_ configuration: CorralConfiguration, agents: [String: AgentResolution], containment: Containment, redactor: Redactor) {
         let secret = { (value: String?) in value == nil ? "not set" : "set" }
+        let url = { (text: String) in redactor.text(text) }
         listen = configuration.listen.description
         tls = configuration.tlsCertificateFile != nil
-        advertiseURL = Self.withoutPassword(configuration.resolvedAdvertiseURL)
+        advertiseURL = url(configuration.resolvedAdvertiseURL)
         nodeID = configuration.nodeID
         authentication = Authentication(
             apiToken: secret(configuration.apiToken),
             tokens: configuration.tokens.map { Token(name: $0.name, role: $0.role.rawValue) },
             allowUnauthenticated: configuration.allowUnauthenticated
         )
-        store = Self.store(configuration)
+        store = Self.store(configuration, redactor: redactor)
         dataDir = configuration.dataDirectory
         auditLog = configuration.resolvedAuditLogPath
         self.containment = containment
@@ -29,10 +31,10 @@ extension ConfigurationPlan {
             let resolution = agents[name]
             return Agent(
                 name: name,
-                command: profile.command,
+                command: redactor.arguments(profile.command),
                 executable: resolution?.executable,
                 envProgram: resolution?.envProgram,
-                cwd: profile.workingDirectory,
+                cwd: profile.workingDirectory.map(redactor.text),
                 environment: profile.environment.keys.sorted(),
                 ready: profile.readiness.rawValue,
                 startupTimeoutSeconds: configuration.startupTimeoutSeconds,
@@ -46,7 +48,7 @@ extension ConfigurationPlan {
                 livekitWorker: profile.livekitWorker.flatMap { worker in
                     configuration.livekit.map { livekit in
                         Worker(
-                            url: Self.withoutPassword(livekit.url), agentName: worker.agentName, jobType: worker.jobType.rawValue,
+                            url: url(livekit.url), agentName: worker.agentName, jobType: worker.jobType.rawValue,
                             maxJobs: worker.maxJobs, load: worker.load.rawValue, loadThreshold: worker.loadThreshold
                         )
                     }
@@ -55,20 +57,20 @@ extension ConfigurationPlan {
         }
         livekit = configuration.livekit.map { livekit in
             LiveKit(
-                url: Self.withoutPassword(livekit.url),
+                url: url(livekit.url),
                 apiKey: secret(livekit.apiKey),
                 apiSecret: secret(livekit.apiSecret),
-                webhookURL: Self.withoutPassword(configuration.resolvedAdvertiseURL) + "/api/livekit/webhook",
+                webhookURL: url(configuration.resolvedAdvertiseURL + "/api/livekit/webhook"),
                 autoDispatchAgent: livekit.autoDispatchAgent,
                 sessionsPerRoom: livekit.sessionsPerRoom
             )
         }
-        eventsWebhookURL = configuration.eventsWebhookURL.map(Self.withoutPassword)
+        eventsWebhookURL = configuration.eventsWebhookURL.map(url)
     }
 
     /// The store, a Redis server by its address only (it is not contacted, its name not even
     /// looked up).
-    private static func store(_ configuration: CorralConfiguration) -> Store {
+    private static func store(_ configuration: CorralConfiguration, redactor: Redactor) -> Store {
         switch configuration.store {
         case .memory:
             return Store(kind: "memory", path: nil, address: nil, database: nil, password: nil)
@@ -78,7 +80,7 @@ extension ConfigurationPlan {
             let parsed = try? RedisURL(parsing: url)
             let address = parsed.map { $0.host.contains(":") ? "[\($0.host)]:\($0.port)" : "\($0.host):\($0.port)" }
             return Store(
-                kind: "redis", path: nil, address: address ?? withoutPassword(url), database: parsed?.database,
+                kind: "redis", path: nil, address: address ?? redactor.text(url), database: parsed?.database,
                 password: parsed?.password == nil ? "not set" : "set"
             )
         }

@@ -1,7 +1,8 @@
 /// What `corral serve` would do with a configuration, as `corral check` prints it: where it
 /// listens, its store and data directory, the containment it would get here, and each agent
 /// with the program that would run. Secrets are never in it: a token, key or secret is only
-/// `set` or `not set`, an agent's environment only its names, a URL without its password.
+/// `set` or `not set`, an agent's environment only its names, command lines and URLs redacted as
+/// the API redacts them for non-admins (`--api-key …`, `?token=…`, a URL's password).
 public struct ConfigurationPlan: Sendable, Equatable, Encodable {
     public struct Authentication: Sendable, Equatable, Encodable {
         /// `set` or `not set` (`api_token` or `api_token_file`).
@@ -111,17 +112,4 @@ public struct ConfigurationPlan: Sendable, Equatable, Encodable {
     public let agents: [Agent]
     public let livekit: LiveKit?
     public let eventsWebhookURL: String?
-}
-
-extension ConfigurationPlan {
-    /// A URL without the password in it (`https://user:secret@host` → `https://user:***@host`).
-    static func withoutPassword(_ url: String) -> String {
-        guard let scheme = url.range(of: "://") else { return url }
-        let authorityEnd = url[scheme.upperBound...].firstIndex(where: { "/?#".contains($0) }) ?? url.endIndex
-        let authority = url[scheme.upperBound..<authorityEnd]
-        guard let at = authority.lastIndex(of: "@") else { return url }
-        let credentials = authority[..<at]
-        let shown = credentials.firstIndex(of: ":").map { String(credentials[..<$0]) + ":***" } ?? "***"
-        return String(url[..<scheme.upperBound]) + shown + String(url[at...])
-    }
 }

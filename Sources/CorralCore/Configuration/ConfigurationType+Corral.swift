@@ -55,7 +55,7 @@ extension ConfigurationType where Value == CorralConfiguration.StoreLocation {
                 }
                 return .redis(url: text)
             }
-            throw context.error("expected sqlite:PATH, memory or redis://[:password@]host:port[/db], got '\(text)'")
+            throw context.error("expected sqlite:PATH, memory or redis://host:port[/db] (a password as :password@ before the host), got '\(RedisURL.quoted(text))'")
         }
     }
 }

@@ -9,48 +9,19 @@ import Glibc
 /// An append-only JSON-lines record of who did what (start, end, inspect, logs) and of refused
 /// requests: one `write(2)` per line with O_APPEND, so lines never interleave, and a line cut
 /// short by a crash is closed at the next start, so every other line stays readable. Rotated by
-/// size (one older file, `NAME.1`). Never holds session metadata.
+/// size (one older file, `NAME.1`). Never holds session metadata; every field of a line is
+/// bounded (`Entry`).
 ///
-/// Refusals come from whoever can reach the port, so they cannot be allowed to push the record
-/// of what was done out of the files: they are summed up, one line per address and kind per
-/// `refusalWindow` (with a `count`), they never cause a rotation (only what was done counts
-/// toward `maxBytes`), and their lines have a budget of `maxBytes` per file of their own.
+/// Refusals (a bad token from whoever can reach the port; a known token's request refused or
+/// failed: a 403 for its role, a 404 for an unknown session) cost the caller nothing, so they
+/// cannot be allowed to push the record of what was done out of the files: they are summed up,
+/// one line per caller (token, or address without one), address and kind per `refusalWindow`
+/// (with a `count`), they never cause a rotation (only what was done counts toward
+/// `maxBytes`), and their lines have a budget of `maxBytes` per file of their own.
 public final class AuditLog: Sendable {
-    public struct Entry: Sendable, Encodable {
-        public let time: String
-        public let who: String
-        public let role: String?
-        public let action: String
-        public let session: String?
-        public let address: String?
-        public let result: Int
-        /// Refusals: how many this line sums up, and when the first of them was.
-        public let count: Int?
-        public let since: String?
-
-        public init(who: String, role: Role?, action: String, session: String?, address: String?, result: Int) {
-            self.init(time: Date(), who: who, role: role, action: action, session: session, address: address, result: result)
-        }
-
-        init(time: Date, who: String, role: Role?, action: String, session: String?, address: String?, result: Int, count: Int? = nil, since: Date? = nil) {
-            self.time = Self.format(time)
-            self.who = who
-            self.role = role?.rawValue
-            self.action = action
-            self.session = session
-            self.address = address
-            self.result = result
-            self.count = count
-            self.since = since.map(Self.format)
-        }
-
-        private static func format(_ date: Date) -> String {
-            date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt))
-        }
-    }
-
     private struct RefusalKey: Hashable {
         let who: String
+        let role: Role?
         let action: String
         let address: String?
         let result: Int
@@ -60,6 +31,8 @@ public final class AuditLog: Sendable {
         var count: Int
         let first: Date
         var last: Date
+        /// The session they all named; nil once two named different ones (or none did).
+        var session: BoundedSession?
     }
 
     private struct State {
@@ -104,7 +77,7 @@ public final class AuditLog: Sendable {
         if fd >= 0 { Glibc.close(fd) }
     }
 
-    /// Something that was done (or tried with a valid token and refused for its role).
+    /// Something that was done: a line of its own, written now.
     public func record(_ entry: Entry) {
         guard let line = encode(entry) else { return }
         state.withLock { state in
@@ -113,13 +86,24 @@ public final class AuditLog: Sendable {
         }
     }
 
-    /// A request refused before it could do anything (no valid credentials): counted, and
-    /// written as one line per address and kind when the window ends.
-    public func refused(who: String, action: String, address: String?, result: Int, at time: Date = Date()) {
-        let key = RefusalKey(who: who, action: action, address: address, result: result)
+    /// A request refused or failed, having done nothing: counted, and written as one line per
+    /// caller (`who`: a token's name, or `unknown` without a valid one), address and kind
+    /// (`action`, `result`) when the window ends. The line names the session only where all of
+    /// them named the same one.
+    public func refused(
+        who: String, role: Role? = nil, action: String, session: String? = nil, address: String?, result: Int, at time: Date = Date()
+    ) {
+        let key = RefusalKey(who: who, role: role, action: action, address: address, result: result)
+        let named = session.map(BoundedSession.init)
         let schedule = state.withLock { state -> Bool in
-            state.pending[key, default: Refusals(count: 0, first: time, last: time)].count += 1
-            state.pending[key]?.last = time
+            if var refusals = state.pending[key] {
+                refusals.count += 1
+                refusals.last = time
+                if refusals.session != named { refusals.session = nil }
+                state.pending[key] = refusals
+            } else {
+                state.pending[key] = Refusals(count: 1, first: time, last: time, session: named)
+            }
             defer { state.flushScheduled = true }
             return !state.flushScheduled
         }
@@ -141,8 +125,8 @@ public final class AuditLog: Sendable {
             let wasSpent = state.refusalBudgetSpent
             for (key, refusals) in pending {
                 let entry = Entry(
-                    time: refusals.last, who: key.who, role: nil, action: key.action, session: nil, address: key.address, result: key.result,
-                    count: refusals.count, since: refusals.first
+                    time: refusals.last, who: key.who, role: key.role, action: key.action, session: refusals.session, address: key.address,
+                    result: key.result, count: refusals.count, since: refusals.first
                 )
                 guard let line = encode(entry) else { continue }
                 guard maxBytes == 0 || state.refusalBytes + UInt64(line.count) <= maxBytes else {

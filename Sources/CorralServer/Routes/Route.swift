@@ -14,7 +14,7 @@ struct Route: Sendable {
     /// From the root, parameters in braces as OpenAPI writes them: `/api/sessions/{id}`.
     let path: String
     let access: Access
-    /// The action the audit log records, whatever the answer (a refusal of the role included).
+    /// The action the audit log records, whatever the answer (refusals, the role's included, summed up).
     let audit: String?
     let limit: RequestLimit
     let operation: OpenAPIOperation

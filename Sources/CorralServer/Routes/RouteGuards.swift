@@ -5,7 +5,7 @@ import Hummingbird
 /// check (without tokens), the origin and content-type check, the cluster credential of a
 /// request another node passed on (in a cluster), the bearer token (with tokens), a
 /// request slot, the audit line, and the role. The slot comes after the token, so strangers
-/// cannot hold slots; the audit line before the role, so that a refused start is recorded too.
+/// cannot hold slots; the audit line before the role, so that a refused start is counted too.
 struct RouteGuards: Sendable {
     typealias Middleware = any MiddlewareProtocol<Request, Response, CorralRequestContext>
 

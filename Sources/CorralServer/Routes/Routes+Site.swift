@@ -41,10 +41,21 @@ extension Routes {
             operation: .init(summary: "This document", response: .init(description: "OpenAPI 3.1", content: [("application/json", .object)])),
             handler: { $0.site.openAPI }
         ),
-        // The page holds no data; what it shows comes from /api/*, with the token.
+        // The page holds no data; what it shows comes from /api/*, with the token. No page may
+        // frame it (its End buttons under another site's page); every answer says so (FrameGuard).
         Route(
             .get, "/", access: .page, limit: .none,
-            operation: .init(summary: "The dashboard page", response: .init(description: "HTML", content: [("text/html", .string)])),
+            operation: .init(
+                summary: "The dashboard page",
+                response: .init(
+                    description: "HTML; no page may frame it",
+                    content: [("text/html", .string)],
+                    headers: [
+                        ("Content-Security-Policy", .json(#"{"type": "string", "pattern": "frame-ancestors 'none'"}"#)),
+                        ("X-Frame-Options", .json(#"{"const": "DENY"}"#)),
+                    ]
+                )
+            ),
             handler: { $0.site.dashboard }
         ),
     ]
