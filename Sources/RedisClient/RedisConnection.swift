@@ -17,7 +17,9 @@ final class RedisConnection: Sendable {
         do {
             channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(connectTimeout)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                // At TCP's level: at the socket's, the same number is SO_DEBUG, which needs CAP_NET_ADMIN
+                // (the systemd unit has none), and every connection failed without it.
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPDecoder()))

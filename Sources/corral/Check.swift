@@ -17,6 +17,7 @@ struct Check: AsyncParsableCommand {
             --strict), so a configuration can be checked away from the host it is meant for: files \
             the keys name that cannot be read or made here, agent programs not found in the agent's \
             PATH (and what a /usr/bin/env command runs), users and groups this host lacks, a \
+            directory an agent's user cannot search on the way to the notify socket, a \
             containment the host cannot provide. Hosts in URLs (Redis, LiveKit) are not contacted. \
             Everything, warnings and errors too, is printed on standard output.
 

@@ -73,4 +73,31 @@ struct InstallTests {
         }
         #expect(await corral.terminate() == 0, "\(corral.log)")
     }
+
+    /// Whoever could make a name in the staged root (the token's was a dangling link, and the
+    /// new admin token went where it pointed) has no file written through a link: at a file the
+    /// install writes, or at a directory on the way to one. The install stops, naming it.
+    @Test(arguments: [
+        "etc/corral/api-token", "etc/corral/corral.json", "etc/systemd/system/corral.service", "usr/local/bin/corral",
+        "usr/local/lib/corral/agents/voice.py", "etc/corral",
+    ])
+    func aSymbolicLinkInTheStagedRootIsRefused(_ file: String) async throws {
+        let stage = NSTemporaryDirectory() + "corral-install-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: stage + "/root", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: stage) }
+        let link = stage + "/root/" + file
+        let target = stage + "/elsewhere"
+        try FileManager.default.createDirectory(atPath: (link as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        // A file's link dangles; the directory's points at one the attacker reads.
+        if file == "etc/corral" { try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true) }
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+
+        let script = Self.repository.appendingPathComponent("scripts/install").path
+        let result = try await CommandRunner.run(script, ["--root", stage + "/root", "--no-systemd", "--binary", CorralProcess.executable], timeout: .seconds(120))
+        #expect(result.status == 2, "\(result.output)\(result.errors)")
+        #expect(result.errors.contains("\(link) is a symbolic link; refusing to write through it"), "\(result.errors)")
+        let written = (try? FileManager.default.contentsOfDirectory(atPath: target)) ?? (FileManager.default.fileExists(atPath: target) ? ["(the target)"] : [])
+        #expect(written.isEmpty, "written through the link: \(written)")
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: link)) == target, "the link was replaced")
+    }
 }

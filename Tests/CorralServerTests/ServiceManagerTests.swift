@@ -18,7 +18,7 @@ struct ServiceManagerTests {
             let started = try await first.start(#"{"session_id": "kept", "agent": "cooperative"}"#)
             await bed.crash()
 
-            let manager = try NotifySocket(instanceID: "test-manager-\(UUID().uuidString)")
+            let manager = try NotifySocket(path: bed.directory + "/manager")
             let inbox = ManagerInbox(socket: manager)
             // Fed every half second.
             let corral = try await bed.startCorral(environment: ["NOTIFY_SOCKET": manager.address, "WATCHDOG_USEC": "1000000"])
@@ -51,15 +51,15 @@ struct ServiceManagerTests {
     /// and is heard again.
     @Test func aManagerThatGoesAwayIsToldAgainWhenItIsBack() async throws {
         try await CrashTestBed.run(containment: .processGroup) { bed in
-            let name = "test-manager-\(UUID().uuidString)"
-            var inbox: ManagerInbox? = ManagerInbox(socket: try NotifySocket(instanceID: name))
-            let address = "@corral-notify-" + name
+            // systemd may give its socket in the abstract namespace.
+            let address = "@corral-test-manager-\(UUID().uuidString)"
+            var inbox: ManagerInbox? = ManagerInbox(socket: try NotifySocket(path: address))
             let corral = try await bed.startCorral(environment: ["NOTIFY_SOCKET": address, "WATCHDOG_USEC": "200000"])
             #expect(await inbox?.first(from: corral.pid, containing: "READY=1") != nil)
             inbox = nil  // its socket is closed: the manager is gone
             #expect(await ProcessProbe.waitUntil(timeout: .seconds(60)) { corral.log.contains("cannot notify the service manager") }, "\(corral.log)")
 
-            let back = try NotifySocket(instanceID: name)
+            let back = try NotifySocket(path: address)
             let heard = ManagerInbox(socket: back)
             #expect(await heard.first(from: corral.pid, containing: "WATCHDOG=1") != nil)
             #expect(await ProcessProbe.waitUntil(timeout: .seconds(60)) { corral.log.contains("notifying the service manager again") }, "\(corral.log)")
@@ -72,7 +72,7 @@ struct ServiceManagerTests {
 
     @Test func withoutAWatchdogOnlyStatusIsSent() async throws {
         try await CrashTestBed.run(containment: .processGroup) { bed in
-            let manager = try NotifySocket(instanceID: "test-manager-\(UUID().uuidString)")
+            let manager = try NotifySocket(path: bed.directory + "/manager")
             let inbox = ManagerInbox(socket: manager)
             let corral = try await bed.startCorral(environment: ["NOTIFY_SOCKET": manager.address])
             #expect(await inbox.first(from: corral.pid, containing: "READY=1") != nil, "\(inbox.all)")

@@ -1,8 +1,10 @@
 import CorralTestSupport
 import Foundation
-import RedisClient
+import NIOCore
 import Synchronization
 import Testing
+
+@testable import RedisClient
 
 @Suite("RESP client against a real redis-server", .enabled(if: RedisServer.available, "\(RedisServer.unavailableReason)"))
 struct RedisClientTests {
@@ -33,6 +35,20 @@ struct RedisClientTests {
             // Non-ASCII and binary-ish values survive the round trip.
             try await client.send("SET", "u", "Grüße \r\n *$:-+")
             #expect(try await client.send("GET", "u").string == "Grüße \r\n *$:-+")
+        }
+    }
+
+    /// A connection turns Nagle off (TCP_NODELAY), and asks for nothing else: TCP_NODELAY's
+    /// number at the socket's level is SO_DEBUG, which only CAP_NET_ADMIN may set, so a corral
+    /// without that capability (the systemd unit's bounding set) could not connect at all.
+    @Test func aConnectionSetsNoDelayAtTCPsLevel() async throws {
+        try await RedisServer.with { (server: RedisServer) async throws in
+            let connection = try await RedisConnection.connect(
+                to: RedisURL(host: "127.0.0.1", port: server.port), connectTimeout: .seconds(10), commandTimeout: .seconds(10)
+            )
+            defer { connection.close() }
+            #expect(try await connection.channel.getOption(.tcpOption(.tcp_nodelay)).get() == 1)
+            #expect(try await connection.channel.getOption(.socketOption(NIOBSDSocket.Option(rawValue: SO_DEBUG))).get() == 0)
         }
     }
 

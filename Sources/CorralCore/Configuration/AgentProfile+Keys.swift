@@ -21,8 +21,9 @@ extension AgentProfile {
             .key(
                 "ready", .oneOf(), \.readiness, orNull: true,
                 doc: "`exec`: running once spawned; `notify`: running once it sends `READY=1` to `$NOTIFY_SOCKET` (systemd's protocol; "
-                    + "`STATUS=` and `WATCHDOG=1` are understood; the socket is `@corral-notify-<instance id>` in the abstract namespace, "
-                    + "so agents running as another `user` reach it too)"
+                    + "`STATUS=` and `WATCHDOG=1` are understood; the socket is `notify` in `data_dir`, mode 0666, bound again at each "
+                    + "start at the same path; agents running as another `user` reach it through `data_dir` (0711) when they may search "
+                    + "the directories above it, which `corral check` checks)"
             ),
             .key(
                 "memory_limit_mb", .integer(minimum: 1, maximum: 999_999_999), \.memoryLimitMB,

@@ -46,6 +46,10 @@ public struct AgentProfile: Sendable, Equatable {
         self.cpuLimit = cpuLimit
     }
 
+    /// Whether its agents are given corral's notify socket: to say when they are ready, and, when
+    /// prewarmed, when they are loaded.
+    public var usesNotifySocket: Bool { readiness == .notify || prewarm > 0 }
+
     public var limits: ResourceLimits {
         ResourceLimits(memoryBytes: memoryLimitMB.map { UInt64($0) * 1024 * 1024 }, pids: pidsLimit, cpu: cpuLimit)
     }

@@ -2,8 +2,8 @@ import Foundation
 
 extension ConfigurationCheck {
     /// The directories and files the keys name that corral makes or uses (the data directory,
-    /// the database, the audit log, agents' working directories), looked at without making or
-    /// opening any. The files the loader reads itself (tokens, secrets, TLS) are its own host
+    /// the database, the audit log, agents' working directories, the way to the notify socket
+    /// for agents running as another user), looked at without making or opening any. The files the loader reads itself (tokens, secrets, TLS) are its own host
     /// problems.
     static func fileProblems(_ configuration: CorralConfiguration, workingDirectory: String, label: (String) -> String) -> [ConfigurationFinding] {
         var problems: [ConfigurationFinding] = []
@@ -35,6 +35,9 @@ extension ConfigurationCheck {
             if let problem = PathProbe.workingDirectoryProblem(path, writes: false) {
                 problems.append(ConfigurationFinding(key: label("agents.\(name).cwd"), message: problem))
             }
+        }
+        for problem in NotifySocketReach.problems(configuration) {
+            problems.append(ConfigurationFinding(key: label("agents.\(problem.agent).user"), message: problem.message))
         }
         return problems
     }

@@ -34,6 +34,14 @@ extension ConfigurationLoader {
             }
         }
         try checkProfiles(configuration, label: label)
+        if let socket = configuration.notifySocketPath, socket.utf8.count > NotifySocket.maximumPathLength {
+            let user = configuration.agents.keys.sorted().first { configuration.agents[$0]!.usesNotifySocket } ?? ""
+            throw configurationError(
+                "\(label("data_dir")): \(configuration.dataDirectory) is too long for the notify socket in it, which agents.\(user) uses "
+                    + "(ready: notify, or prewarm): \(socket) is \(socket.utf8.count) bytes, and a Unix socket's path has at most "
+                    + "\(NotifySocket.maximumPathLength); choose a shorter data_dir"
+            )
+        }
     }
 
     /// Keys that name an agent profile, and what profiles need of other keys.

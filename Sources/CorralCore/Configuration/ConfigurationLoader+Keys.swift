@@ -23,8 +23,9 @@ extension ConfigurationLoader {
         ),
         .key(
             "data_dir", .path, \.dataDirectory, settle: { directory, settling in directory = settling.absolute(directory) },
-            doc: "session logs (`logs/`, files 0600), the lock that keeps a second corral off the same state, the instance id, and the "
-                + "database; created 0700; a relative path is inside the working directory"
+            doc: "session logs (`logs/`, files 0600), the lock that keeps a second corral off the same state, the instance id, the "
+                + "notify socket and the database; made 0711 (agents of another `user` pass through to the notify socket; nobody else may "
+                + "list it, and what is in it is closed to others); a relative path is inside the working directory"
         ),
         .key(
             "node_id", .string, \.nodeID, orNull: true, default: .described("the host name"),

@@ -149,6 +149,12 @@ public struct CorralConfiguration: Sendable {
         agents = [DemoAgent.profileName: DemoAgent.profile(dataDirectory: dataDirectory)]
     }
 
+    /// corral's notify socket in the data directory, where a profile's agents use it; nil where
+    /// none does (corral then binds none).
+    public var notifySocketPath: String? {
+        agents.values.contains(where: \.usesNotifySocket) ? NotifySocket.path(inDataDirectory: dataDirectory) : nil
+    }
+
     /// The SQLite path with relative paths resolved inside the data directory.
     public var resolvedStorePath: String? {
         guard case .sqlite(let path) = store else { return nil }

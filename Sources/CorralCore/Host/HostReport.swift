@@ -55,6 +55,17 @@ public struct HostReport: Sendable, Codable {
             )
         )
         checks.append(Check(name: "systemd", ok: true, detail: supervision(host: host)))
+        if let socket = configuration.notifySocketPath {
+            let unreachable = NotifySocketReach.problems(configuration)
+            checks.append(
+                Check(
+                    name: "notify socket", ok: unreachable.isEmpty,
+                    detail: unreachable.isEmpty
+                        ? "\(socket): every agent that uses it can reach it"
+                        : unreachable.map { "agents.\($0.agent).user: \($0.message)" }.joined(separator: "; ")
+                )
+            )
+        }
 
         // With process groups configured, cgroups are probed all the same: the report says what
         // the host offers as well as what corral uses.

@@ -6,10 +6,14 @@ import Glibc
 import Musl
 #endif
 
-/// corral's data directory (mode 0700): session logs, the instance id, the lock that keeps a
-/// second corral off the same state, and by default the database. Session ids are validated
-/// before they get here, and files are opened relative to the directory's descriptor with
-/// O_NOFOLLOW, so no name can point outside it.
+/// corral's data directory: session logs, the instance id, the lock that keeps a second corral
+/// off the same state, the notify socket, and by default the database. Session ids are
+/// validated before they get here, and files are opened relative to the directory's descriptor
+/// with O_NOFOLLOW, so no name can point outside it.
+///
+/// The directory is 0711: agents running as another user pass through it to the notify socket
+/// (`NotifySocket`), and nobody else may list it or make a name in it. Everything in it is closed
+/// to other users (0600, 0700), so that a name one knows (`corral.db`) opens nothing.
 public final class DataDirectory: Sendable {
     public let path: String
     public var logsPath: String { path + "/logs" }
@@ -23,12 +27,13 @@ public final class DataDirectory: Sendable {
     /// Creates the directories if needed and takes the lock.
     public init(path: String) throws(CorralError) {
         self.path = path
-        for directory in [path, path + "/logs"] {
-            if mkdir(directory, 0o700) != 0 && errno != EEXIST {
+        for (directory, mode) in [(path, Self.mode), (path + "/logs", 0o700)] {
+            if mkdir(directory, mode) != 0 && errno != EEXIST {
                 throw CorralError(.configuration, "cannot create the data directory \(directory)", underlying: SystemError("mkdir", errno: errno))
             }
-            chmod(directory, 0o700)
+            chmod(directory, mode)
         }
+        Self.closeEntriesToOthers(in: path)
         lockFD = open(path + "/corral.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard lockFD >= 0 else {
             throw CorralError(.configuration, "cannot open \(path)/corral.lock", underlying: SystemError("open", errno: errno))
@@ -52,6 +57,25 @@ public final class DataDirectory: Sendable {
         } else {
             instanceID = UUID().uuidString.lowercased()
             try install(instanceID + "\n", as: "instance-id", mode: 0o600)
+        }
+    }
+
+    /// The data directory's own mode: others may search it (for the notify socket), not list it.
+    static let mode: mode_t = 0o711
+
+    /// Takes group and other permissions off what is in the directory (left by an older corral,
+    /// under a directory others could not enter, or put there by hand); the notify socket keeps
+    /// its own.
+    private static func closeEntriesToOthers(in path: String) {
+        guard let directory = opendir(path) else { return }
+        defer { closedir(directory) }
+        let fd = dirfd(directory)
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name != ".", name != "..", name != NotifySocket.fileName else { continue }
+            var info = stat()
+            guard fstatat(fd, name, &info, AT_SYMLINK_NOFOLLOW) == 0, info.st_mode & S_IFMT != S_IFLNK, info.st_mode & 0o077 != 0 else { continue }
+            fchmodat(fd, name, info.st_mode & 0o700, 0)
         }
     }
 

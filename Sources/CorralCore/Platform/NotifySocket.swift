@@ -10,25 +10,46 @@ import Musl
 /// every session: the kernel stamps each datagram with the sender's pid, and the sender's
 /// session id (the leader's pid) says which corral session it belongs to.
 ///
-/// It is bound in the abstract namespace, not in the data directory: a socket below a 0700
-/// directory cannot be reached by an agent running as another `user`, whatever the socket's own
-/// mode. An abstract socket has no permissions, so any local process may send to it (and may
-/// see its name in `/proc/net/unix`): what a datagram does rests on the sender's pid, which the
-/// kernel vouches for, never on who knows the name.
+/// corral's is a socket file, `notify` in its data directory. Nobody but corral's user can
+/// create or replace a name in that directory, so no other user can take the socket's place
+/// before corral binds it (an abstract name could be taken by anyone who read it in
+/// `/proc/net/unix`, and corral could then not start). The directory lets others through
+/// (0711) to names they know, without listing it, and the socket itself is 0666: agents running
+/// as another `user` reach it. Anyone who reaches it may send to it: what a datagram does rests
+/// on the sender's pid, which the kernel vouches for, never on who can send.
 public final class NotifySocket: Sendable {
-    /// The value agents get in `NOTIFY_SOCKET`: `@name`, in the abstract namespace.
+    /// The value agents get in `NOTIFY_SOCKET`: the socket's path.
     public let address: String
     public let descriptor: Int32
 
-    /// Binds `@corral-notify-<instance id>`: unique to one corral's state (whose lock keeps a
-    /// second corral off it), so two corrals on one host never collide, and the same after a
+    /// The socket's name in the data directory.
+    public static let fileName = "notify"
+    /// The longest path a Unix socket can be bound at: `sun_path` (108 bytes) less its NUL.
+    public static let maximumPathLength = 107
+
+    /// corral's notify socket in the data directory `directory`: the same path after every
     /// restart, so that an agent re-adopted while still starting reaches the new corral with the
-    /// `NOTIFY_SOCKET` it was given. A random name would break that, and hide nothing.
-    public init(instanceID: String) throws(SystemError) {
+    /// `NOTIFY_SOCKET` it was given.
+    public static func path(inDataDirectory directory: String) -> String {
+        directory + "/" + fileName
+    }
+
+    /// Binds a socket at `path` (mode 0666), replacing the one an earlier corral left there.
+    /// `@name` binds `name` in the abstract namespace instead (as a service manager may give
+    /// its own), with nothing to replace or open up.
+    public init(path: String) throws(SystemError) {
+        let isFile = !path.hasPrefix("@")
+        if isFile, path.utf8.count > Self.maximumPathLength { throw SystemError("bind(\(path))", errno: ENAMETOOLONG) }
+        if isFile, unlink(path) != 0, errno != ENOENT { throw SystemError("unlink(\(path))", errno: errno) }
         var fd: Int32 = -1
-        let name = "@corral-notify-\(instanceID)"
-        try Syscall.shim("bind(\(name))") { corral_notify_socket_open(name, &fd) }
-        self.address = name
+        try Syscall.shim("bind(\(path))") { corral_notify_socket_open(path, &fd) }
+        // bind made it with corral's umask; agents of any user must be able to send to it.
+        if isFile, chmod(path, 0o666) != 0 {
+            let code = errno
+            Syscall.close(fd)
+            throw SystemError("chmod(\(path))", errno: code)
+        }
+        self.address = path
         self.descriptor = fd
     }
 

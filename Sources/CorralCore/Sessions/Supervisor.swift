@@ -115,14 +115,16 @@ public actor Supervisor: Service {
         }
         do {
             try monitor.start()
-            let socket = try NotifySocket(instanceID: dataDirectory.instanceID)
-            let sink = inboxSink
-            notifyToken = try monitor.watchReadable(socket.descriptor) {
-                for (sender, message) in socket.receiveAll() {
-                    sink.yield(.notification(senderPID: sender, message: message))
+            if let path = configuration.notifySocketPath {
+                let socket = try NotifySocket(path: path)
+                let sink = inboxSink
+                notifyToken = try monitor.watchReadable(socket.descriptor) {
+                    for (sender, message) in socket.receiveAll() {
+                        sink.yield(.notification(senderPID: sender, message: message))
+                    }
                 }
+                notifySocket = socket
             }
-            notifySocket = socket
         } catch {
             throw CorralError(.system, "cannot set up process supervision", underlying: error)
         }
