@@ -78,15 +78,13 @@ struct DeliveryLedgerTests {
 
     @Test(.enabled(if: RedisServer.available, "\(RedisServer.unavailableReason)"))
     func redisKeepsOneKeyPerIDThatExpires() async throws {
-        try await RedisServer.with { (server: RedisServer) async throws in
-            let client = try RedisClient(server.url)
-            defer { client.close() }
-            let store = RedisStore(client: client)
-            #expect(try await store.claim("livekit-webhook:n1:EV_1", until: Date().addingTimeInterval(360), now: Date()))
-            let ttl = try await client.send("TTL", "corral:delivery:livekit-webhook:n1:EV_1").integer ?? -1
+        try await SessionStoreTests.withStore(.redis) { store in
+            let redis = try #require(store as? RedisStore)
+            #expect(try await redis.claim("livekit-webhook:n1:EV_1", until: Date().addingTimeInterval(360), now: Date()))
+            let ttl = try await redis.client.send("TTL", "corral:delivery:livekit-webhook:n1:EV_1").integer ?? -1
             #expect(ttl > 300 && ttl <= 360, "\(ttl)")
-            try await store.release("livekit-webhook:n1:EV_1")
-            #expect(try await client.send("EXISTS", "corral:delivery:livekit-webhook:n1:EV_1").integer == 0)
+            try await redis.release("livekit-webhook:n1:EV_1")
+            #expect(try await redis.client.send("EXISTS", "corral:delivery:livekit-webhook:n1:EV_1").integer == 0)
         }
     }
 }
