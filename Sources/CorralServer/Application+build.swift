@@ -12,6 +12,8 @@ import ServiceLifecycle
 public struct CorralServices: Sendable {
     public let supervisor: Supervisor
     public let store: any SessionStore
+    /// The ids of webhook deliveries acted on, kept in the same store.
+    public let deliveries: any DeliveryLedger
     public let dataDirectory: DataDirectory
     public let containment: any Containment
     public let metricsRegistry: PrometheusCollectorRegistry
@@ -31,7 +33,7 @@ public enum CorralApp {
     /// Opens the data directory and the store and builds the supervisor.
     public static func makeServices(configuration: CorralConfiguration, logger: Logger) throws(CorralError) -> CorralServices {
         let dataDirectory = try DataDirectory(path: configuration.dataDirectory)
-        let store: any SessionStore
+        let store: any SessionStore & DeliveryLedger
         var redis: RedisStore?
         switch configuration.store {
         case .memory: store = MemoryStore()
@@ -76,6 +78,7 @@ public enum CorralApp {
         return CorralServices(
             supervisor: supervisor,
             store: store,
+            deliveries: store,
             dataDirectory: dataDirectory,
             containment: containment,
             metricsRegistry: registry,

@@ -37,6 +37,20 @@ struct LineRedactor {
         return output
     }
 
+    /// The log was rotated: the line being read was cut there, and the rest of it (if it was
+    /// not moved aside whole) starts the new log, without the name that may mark a secret in it.
+    /// What came of that line is redacted and sent on a line of its own; with `startsMidLine`, the
+    /// new log's first partial line is left out.
+    mutating func rotated(startsMidLine: Bool) -> [UInt8] {
+        guard let redactor else { return [] }
+        defer {
+            pending.removeAll()
+            skippingPartialLine = startsMidLine
+        }
+        guard !pending.isEmpty, !skippingPartialLine else { return [] }
+        return Self.redact(pending, redactor) + [UInt8(ascii: "\n")]
+    }
+
     /// Whatever is left (the stream ended mid-line).
     mutating func flush() -> [UInt8] {
         guard let redactor, !pending.isEmpty, !skippingPartialLine else { return [] }

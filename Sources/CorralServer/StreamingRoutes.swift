@@ -88,7 +88,7 @@ struct StreamingRoutes {
         if let cluster, !ClusterRouting.isForwarded(context), await !supervisor.isLive(id), let remote = try await cluster.locate(id) {
             return try await cluster.forward(request, to: remote, caller: context.caller)
         }
-        guard let (path, live) = await supervisor.logPath(for: id), let window = LogTail.last(lines, of: path) else {
+        guard let (path, live) = await supervisor.logPath(for: id), let window = try await Self.read({ LogTail.last(lines, of: path) }) else {
             throw APIError(.notFound, "no log for session '\(id)'")
         }
         let (tail, end) = (window.text, window.end)
@@ -107,17 +107,20 @@ struct StreamingRoutes {
                 defer { withExtendedLifetime(lease) {} }
                 var filter = filter
                 try await writer.write(ByteBuffer(bytes: filter.complete(tail)))
-                var offset = end
+                var position = end
                 let stopping = StopFlag()
                 try await withGracefulShutdownHandler {
                     while true {
                         let stillLive = await supervisor.isLive(id) && !stopping.isSet
-                        if let (bytes, next) = LogTail.appended(to: path, since: offset) {
-                            offset = next
-                            let complete = filter.complete(bytes)
+                        // A log being rotated is read at the next turn, also after the session's end.
+                        let reading = LogTail.appended(to: path, since: position)
+                        if case .read(let appended) = reading {
+                            position = appended.end
+                            let cut = appended.rotated ? filter.rotated(startsMidLine: appended.startsMidLine) : []
+                            let complete = cut + filter.complete(appended.bytes)
                             if !complete.isEmpty { try await writer.write(ByteBuffer(bytes: complete)) }
                         }
-                        if !stillLive { break }
+                        if !stillLive && !reading.isBusy { break }
                         try await Task.sleep(for: interval)
                     }
                 } onGracefulShutdown: {
@@ -128,6 +131,21 @@ struct StreamingRoutes {
                 try await writer.finish(nil)
             }
         )
+    }
+
+    /// A log's read, once a rotation under way (a copy of at most `log_max_bytes`) is done; nil
+    /// for a missing log.
+    static func read<Value>(_ attempt: () -> LogTail.Reading<Value>) async throws -> Value? {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while true {
+            switch attempt() {
+            case .read(let value): return value
+            case .missing: return nil
+            case .busy:
+                guard ContinuousClock.now < deadline else { throw APIError(.serviceUnavailable, "the session's log is being rotated; try again") }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
     }
 
     static func flag(_ value: String?, name: String) throws(APIError) -> Bool {

@@ -32,6 +32,8 @@ struct RedactorTests {
         #expect(redactor.urls(in: "redis://:pw@localhost/0 and https://example.com/a@b") == "redis://:[redacted]@localhost/0 and https://example.com/a@b")
         #expect(redactor.arguments(["--db", "postgres://u:p@h/d"]) == ["--db", "postgres://u:[redacted]@h/d"])
         #expect(redactor.urls(in: "no url here") == "no url here")
+        // A password ends at the host's `@`, past a `/` only where what follows is no host.
+        #expect(redactor.urls(in: "https://u:pw@example.com/@me and http://u:pw@db:5432/x?e=a@b") == "https://u:[redacted]@example.com/@me and http://u:[redacted]@db:5432/x?e=a@b")
     }
 
     @Test func logLines() {
@@ -113,6 +115,61 @@ struct RedactorTests {
         }
     }
 
+    /// What slipped through in issue 26, and its neighbours: a quoted part followed directly by
+    /// more of the word, escaped quotes, quoted credentials after a scheme, URL passwords with
+    /// `/`, `?`, `#` or `@`, and names ending in `ERROR`.
+    @Test(arguments: [
+        // A quoted value followed directly by more characters: the word goes whole, as in a shell.
+        (#"TOKEN="V4LUE"s3cr3t next"#, "TOKEN=[redacted] next"),
+        ("API_KEY=''V4LUE-s3cr3t", "API_KEY=[redacted]"),
+        (#"export API_KEY=""V4LUE-s3cr3t; run"#, "export API_KEY=[redacted]; run"),
+        ("TOKEN=V4LUE''s3cr3t next", "TOKEN=[redacted] next"),
+        (#"TOKEN="V4LUE"'s3cr3t'more next"#, "TOKEN=[redacted] next"),
+        (#"TOKEN='V4LUE'\''s3cr3t' next"#, "TOKEN=[redacted] next"),
+        (#"{"token": "V4LUE"s3cr3t, "room": "lobby"}"#, #"{"token": [redacted], "room": "lobby"}"#),
+        (#"echo 'TOKEN="V4LUE"s3cr3t' done"#, "echo 'TOKEN=[redacted]' done"),
+        (#"sh -c "export TOKEN='V4LUE's3cr3t" && run"#, #"sh -c "export TOKEN=[redacted]" && run"#),
+        // Backslash-escaped quotes: a character of the word, or the end of escaped JSON's string.
+        (#"TOKEN=V4LUE\"s3cr3t next"#, "TOKEN=[redacted] next"),
+        (#"TOKEN=\"V4LUE\"s3cr3t next"#, "TOKEN=[redacted] next"),
+        (#"{"cmd": "run --url \"x?token=V4LUE-s3cr3t\", fast"}"#, #"{"cmd": "run --url \"x?token=[redacted]\", fast"}"#),
+        (#"{"cmd": "export TOKEN=V4LUE-s3cr3t\""}"#, #"{"cmd": "export TOKEN=[redacted]\""}"#),
+        // Quoted credentials after Authorization's scheme or Bearer, and Digest's quoted fields.
+        (#"Authorization: Bearer "V4LUE-s3cr3t""#, "Authorization: Bearer [redacted]"),
+        ("Authorization: Basic 'V4LUE-s3cr3t'", "Authorization: Basic [redacted]"),
+        (#"sent Bearer "V4LUE-s3cr3t" upstream"#, #"sent Bearer "[redacted]" upstream"#),
+        ("sent Bearer 'V4LUE'-s3cr3t upstream", "sent Bearer [redacted] upstream"),
+        (#"Authorization: Digest username="bob", response="V4LUE-s3cr3t""#, "Authorization: Digest [redacted]"),
+        (
+            #"curl -H "Authorization: Digest username=\"bob\", response=\"V4LUE-s3cr3t\"" https://x"#,
+            #"curl -H "Authorization: Digest [redacted]" https://x"#
+        ),
+        (#"curl -H 'Authorization: Digest response="V4LUE-s3cr3t"' https://x"#, "curl -H 'Authorization: Digest [redacted]' https://x"),
+        // URL passwords holding `/`, `?`, `#`, `:` or escapes.
+        ("postgres://user:V4LUE/s3cr3t@db/calls", "postgres://user:[redacted]@db/calls"),
+        ("postgres://user:V4LUE/s3/cr3t@db", "postgres://user:[redacted]@db"),
+        ("redis://:V4LUE?s3cr3t@cache:6379/0", "redis://:[redacted]@cache:6379/0"),
+        ("amqp://user:V4LUE#s3cr3t@mq/vhost", "amqp://user:[redacted]@mq/vhost"),
+        ("postgres://user:V4LUE:s3/cr3t@db", "postgres://user:[redacted]@db"),
+        ("postgres://user:V4LUE%2Fs3cr3t@db", "postgres://user:[redacted]@db"),
+        ("postgres://user:V4LUE:s3cr3t@db", "postgres://user:[redacted]@db"),
+        ("postgres://admin:2024/V4LUE-s3cr3t@db", "postgres://admin:[redacted]@db"),
+        ("postgres://user:V4LUE@s3cr3t/x@db/calls", "postgres://user:[redacted]@db/calls"),
+        ("postgres://user:V4LUE/s3@cr3t@db:5432/calls", "postgres://user:[redacted]@db:5432/calls"),
+        ("DATABASE_URL=postgres://user:V4LUE/s3cr3t@db/calls", "DATABASE_URL=postgres://user:[redacted]@db/calls"),
+        // Names ending in ERROR or EXCEPTION are a secret's like any other, but a traceback's class.
+        ("SECRET_KEY_ERROR=V4LUE-s3cr3t", "SECRET_KEY_ERROR=[redacted]"),
+        ("TOKEN_ERROR: V4LUE-s3cr3t", "TOKEN_ERROR: [redacted]"),
+        ("api_key_exception=V4LUE-s3cr3t", "api_key_exception=[redacted]"),
+        (#"{"secretKeyError": "V4LUE-s3cr3t"}"#, #"{"secretKeyError": "[redacted]"}"#),
+        ("SecretKeyError=V4LUE-s3cr3t", "SecretKeyError=[redacted]"),
+    ])
+    func secretsOfIssue26(_ line: String, _ expected: String) {
+        let redacted = redactor.text(line)
+        #expect(redacted == expected)
+        for fragment in ["V4LUE", "s3cr3t", "cr3t"] { #expect(!redacted.contains(fragment), "\(fragment) left in \(redacted)") }
+    }
+
     @Test(arguments: [
         "starting agent in room lobby (mode=fast, ratio=0.5)",
         "GET /api/sessions?limit=10&offset=20 200 3.2ms",
@@ -123,6 +180,12 @@ struct RedactorTests {
         "Grüße aus Köln — 5 € — 東京",
         "std::vector<int> and a::b",
         "KeyError: 'room_name'",
+        "jwt.exceptions.InvalidTokenError: Signature has expired",
+        "TokenExpiredException: the session expired",
+        "GET http://localhost:5173/@vite/client 200",
+        "https://example.com:8443/login?email=bob@example.com sent",
+        "http://[::1]:8080/@fs/app.js and https://medium.com/@author",
+        #"quoted "a" and 'b'c and empty '' here"#,
         "",
     ])
     func ordinaryTextIsKept(_ line: String) {

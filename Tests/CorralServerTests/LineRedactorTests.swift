@@ -29,4 +29,24 @@ struct LineRedactorTests {
         for _ in 0..<40 { #expect(filter.complete(chunk).isEmpty) }
         #expect(filter.complete(Array("more of it\nnext line\n".utf8)) == Array("next line\n".utf8))
     }
+
+    /// A rotation cut the line being read: its start is sent redacted on a line of its own, and
+    /// the new log's first partial line (the rest, where the secret stands without its name) is
+    /// left out; the lines after it come through.
+    @Test func aLineCutByRotationKeepsItsStartAndLosesItsRest() {
+        var filter = LineRedactor(redactor: Self.redactor)
+        #expect(filter.complete(Array("before\nTOKEN=".utf8)) == Array("before\n".utf8))
+        #expect(filter.rotated(startsMidLine: true) == Array("TOKEN=\n".utf8))
+        #expect(filter.complete(Array("s3cr3t-rest".utf8)).isEmpty)
+        #expect(filter.complete(Array("-more\nafter\n".utf8)) == Array("after\n".utf8))
+        // A log moved aside whole (its copy ends with a newline) starts the new one at a line.
+        #expect(filter.complete(Array("API_KEY=V4LUE".utf8)).isEmpty)
+        #expect(filter.rotated(startsMidLine: false) == Array("API_KEY=[redacted]\n".utf8))
+        #expect(filter.complete(Array("first\n".utf8)) == Array("first\n".utf8))
+        // Admins get the bytes as they are.
+        var admin = LineRedactor(redactor: nil)
+        #expect(admin.complete(Array("TOKEN=".utf8)) == Array("TOKEN=".utf8))
+        #expect(admin.rotated(startsMidLine: true).isEmpty)
+        #expect(admin.complete(Array("s3cr3t\n".utf8)) == Array("s3cr3t\n".utf8))
+    }
 }

@@ -124,17 +124,21 @@ public final class DataDirectory: Sendable {
     /// Where `rotateIfLarge` keeps the previous content of the log at `path`.
     public static func rotatedCopy(of path: String) -> String { path + ".1" }
 
-    /// Caps a live session's log: once it is over `maxBytes`, its content moves to `NAME.1`
-    /// (replacing the previous one) and the log starts again empty. The agent keeps writing to
-    /// the same open file (O_APPEND), so nothing has to be reopened.
+    /// Caps a live session's log: once it is over `maxBytes`, its content moves to `NAME.1` (a
+    /// new file, replacing the previous one) and the log starts again empty. The agent keeps
+    /// writing to the same open file (O_APPEND), so nothing has to be reopened. An exclusive
+    /// flock on the log is held throughout: a reader holding it shared (`LogTail`) sees a
+    /// rotation done or not begun, never a half-copied `NAME.1` beside a log not yet emptied.
     func rotateIfLarge(_ path: String, maxBytes: UInt64) -> Bool {
-        var info = stat()
-        guard maxBytes > 0, stat(path, &info) == 0, UInt64(info.st_size) > maxBytes else { return false }
-        let rotated = Self.rotatedCopy(of: path)
-        unlink(rotated)
+        guard maxBytes > 0 else { return false }
         let source = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard source >= 0 else { return false }
         defer { Glibc.close(source) }
+        var info = stat()
+        guard fstat(source, &info) == 0, UInt64(info.st_size) > maxBytes, (try? Syscall.libc("flock", { flock(source, LOCK_EX) })) != nil
+        else { return false }
+        let rotated = Self.rotatedCopy(of: path)
+        unlink(rotated)
         let target = open(rotated, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard target >= 0 else { return false }
         defer { Glibc.close(target) }

@@ -4,7 +4,9 @@ extension Redactor {
     ///   percent-encodings; spaces around it allowed), whatever comes before the name (`export `,
     ///   `?`, `&`, `;`, a quote): a quoted value (`'…'`, `"…"`, `\"…\"`) up to its closing quote,
     ///   an unquoted one up to a space, `&`, `;`, `,`, a quote or a closing bracket (a quote or a
-    ///   backslash inside it continues it, as in a shell: `TOKEN=abc"def"`, `TOKEN=abc\ def`);
+    ///   backslash inside it continues it, as in a shell: `TOKEN=abc"def"`, `TOKEN=abc\ def`,
+    ///   `TOKEN=abc\"def`), and so does more of the word right after a closing quote
+    ///   (`TOKEN="abc"def`, `TOKEN=''abc`); a traceback's exception (`KeyError: …`) names no secret;
     /// - the word after an option with a secret's name (`--api-key …`);
     /// - the credentials after `Authorization:` (the scheme stays) and after `Bearer`, and the
     ///   whole value of a `Cookie:` or `Set-Cookie:` header (session ids, every pair of them);
@@ -69,10 +71,10 @@ struct SecretScanner {
         guard !key.isEmpty else { return nil }
         if key.elementsEqual("BEARER".utf8), raw.first == UInt8(ascii: "B") {
             let start = skipSpaces(name.upperBound)
-            return start > name.upperBound ? word(from: start, insideQuote: enclosingQuote(at: name.lowerBound)) : nil
+            return start > name.upperBound && start < bytes.count ? value(at: start, insideQuote: enclosingQuote(at: name.lowerBound)) : nil
         }
         let authorization = Self.credentialHeaders.contains { key.elementsEqual($0.utf8) }
-        guard authorization || (redactor.isSecret(uppercased: key) && !Self.isErrorName(key)) else { return nil }
+        guard authorization || (redactor.isSecret(uppercased: key) && !isExceptionName(name)) else { return nil }
         var index = name.upperBound
         // The closing quote of a quoted name: `"api_key": …`, `\"api_key\": …`, `'key' => …`.
         if let quote = quote(at: index) { index += quote.count }
@@ -84,13 +86,22 @@ struct SecretScanner {
             return nil
         }
         guard index < bytes.count else { return nil }
-        if let quote = quote(at: index) {
-            let start = index + quote.count
-            let end = closing(quote, from: start)
-            return start < end ? start..<end : nil
+        let insideQuote = enclosingQuote(at: name.lowerBound)
+        if authorization, quote(at: index) == nil { return headerCredentials(from: index, insideQuote: insideQuote) }
+        return value(at: index, insideQuote: insideQuote)
+    }
+
+    /// The value starting at `index`: a quoted one without its quotes, or a word. More of the word
+    /// right after a closing quote (`"abc"def`, `''secret`, `"a"'b'c`) is the value too, as in a
+    /// shell: then the whole word goes, quotes and all.
+    private func value(at index: Int, insideQuote: UInt8?) -> Range<Int>? {
+        guard let quote = quote(at: index) else { return word(from: index, insideQuote: insideQuote) }
+        let start = index + quote.count
+        let end = closing(quote, from: start)
+        if let rest = word(from: min(end + quote.count, bytes.count), insideQuote: insideQuote, afterQuote: true) {
+            return index..<rest.upperBound
         }
-        if authorization { return headerCredentials(from: index) }
-        return word(from: index, insideQuote: enclosingQuote(at: name.lowerBound))
+        return start < end ? start..<end : nil
     }
 
     /// The quote of the string `position` stands in, if any, counted from the start of the text
@@ -117,9 +128,9 @@ struct SecretScanner {
     }
 
     /// An `Authorization` value: its scheme stays if it is a known one; the rest of the value (it
-    /// may hold spaces and commas: `Digest username="…", response="…"`) goes, up to a quote or the
-    /// end of the line.
-    private func headerCredentials(from start: Int) -> Range<Int>? {
+    /// may hold spaces, commas and quotes: `Digest username="…", response="…"`) goes, up to the
+    /// end of the line or of the string the header stands in (`-H "Authorization: …"`).
+    private func headerCredentials(from start: Int, insideQuote: UInt8?) -> Range<Int>? {
         var index = start
         while index < bytes.count, Self.isNameByte(bytes[index]) { index += 1 }
         let scheme = String(decoding: bytes[start..<index], as: UTF8.self).lowercased()
@@ -129,9 +140,11 @@ struct SecretScanner {
             index = start
         }
         let credentials = index
-        while index < bytes.count, bytes[index] != UInt8(ascii: "\r"), bytes[index] != UInt8(ascii: "\n"), quote(at: index) == nil {
-            index += 1
+        while index < bytes.count, bytes[index] != UInt8(ascii: "\r"), bytes[index] != UInt8(ascii: "\n"), bytes[index] != insideQuote {
+            // Inside a string, an escaped quote (`\"`) does not close it.
+            index += bytes[index] == UInt8(ascii: "\\") && insideQuote != nil && insideQuote != UInt8(ascii: "'") ? 2 : 1
         }
+        index = min(index, bytes.count)
         while index > credentials, bytes[index - 1] == UInt8(ascii: " ") { index -= 1 }
         return credentials < index ? credentials..<index : nil
     }
@@ -143,17 +156,18 @@ struct SecretScanner {
         "basic", "bearer", "digest", "token", "negotiate", "ntlm", "dpop", "hoba", "mutual", "apikey", "aws4-hmac-sha256",
     ]
 
-    /// An unquoted value. A quote right after some of it, other than the one that closes the
-    /// string the name stands in (`insideQuote`), continues the word as in a shell:
-    /// `TOKEN=abc"def"ghi` is one value, and goes whole.
-    private func word(from start: Int, insideQuote: UInt8? = nil) -> Range<Int>? {
+    /// An unquoted value. A quote right after some of it (or, `afterQuote`, right after the quoted
+    /// part before it), other than the one that closes the string the name stands in
+    /// (`insideQuote`), continues the word as in a shell: `TOKEN=abc"def"ghi` is one value, and
+    /// goes whole.
+    private func word(from start: Int, insideQuote: UInt8? = nil, afterQuote: Bool = false) -> Range<Int>? {
         var index = start
         while index < bytes.count {
-            if terminatorLength(at: index) == 0 {
-                // A backslash escapes the next byte, as in a shell: `abc\ def` is one word (after
-                // a trailing backslash, `index` passes the end by one).
+            if terminatorLength(at: index) == 0 || continuesWord(escapedQuoteAt: index, insideQuote: insideQuote) {
+                // A backslash escapes the next byte, as in a shell: `abc\ def` and `abc\"def` are
+                // one word (after a trailing backslash, `index` passes the end by one).
                 index += bytes[index] == UInt8(ascii: "\\") ? 2 : 1
-            } else if index > start, Self.isQuote(bytes[index]), bytes[index] != insideQuote {
+            } else if index > start || afterQuote, Self.isQuote(bytes[index]), bytes[index] != insideQuote {
                 index = min(closing([bytes[index]], from: index + 1) + 1, bytes.count)
             } else {
                 break
@@ -161,6 +175,17 @@ struct SecretScanner {
         }
         index = min(index, bytes.count)
         return start < index ? start..<index : nil
+    }
+
+    /// Whether an escaped quote (`\"`) inside a word is a character of it, as a shell reads
+    /// `abc\"def`, rather than the end of a string of escaped JSON (`\"x=abc\"}`, `\"x=abc\", …`):
+    /// it is one unless a terminator other than a new quote, the string the name stands in, or
+    /// the end of the text follows it.
+    private func continuesWord(escapedQuoteAt index: Int, insideQuote: UInt8?) -> Bool {
+        guard bytes[index] == UInt8(ascii: "\\"), index + 1 < bytes.count, Self.isQuote(bytes[index + 1]) else { return false }
+        let next = index + 2
+        guard next < bytes.count, bytes[next] != insideQuote else { return false }
+        return Self.isQuote(bytes[next]) || terminatorLength(at: next) == 0
     }
 
     private func nameEnd(from start: Int) -> Int {
@@ -263,10 +288,23 @@ struct SecretScanner {
         return decoded
     }
 
-    /// `KeyError: 'room'`, `TokenExpiredException: …`: a traceback's exception names what went
-    /// wrong, and what follows it is a message, not a secret.
-    static func isErrorName(_ key: [UInt8]) -> Bool {
-        key.suffix(5).elementsEqual("ERROR".utf8) || key.suffix(9).elementsEqual("EXCEPTION".utf8)
+    /// `KeyError: 'room'`, `jwt.exceptions.InvalidTokenError: Signature has expired`: in a
+    /// traceback, an exception's class names what went wrong, and what follows it is a message,
+    /// not a secret. Only a class's name counts (its last dotted part capitalised, in camel case,
+    /// without `_` or `-`, ending in `Error` or `Exception`), followed by `: ` as a traceback
+    /// writes it: `SECRET_KEY_ERROR=…`, `"tokenError": …` or `SecretKeyError=…` name secrets.
+    private func isExceptionName(_ name: Range<Int>) -> Bool {
+        let colon = name.upperBound
+        guard colon < bytes.count, bytes[colon] == UInt8(ascii: ":"), colon + 1 == bytes.count || bytes[colon + 1] == UInt8(ascii: " ")
+        else { return false }
+        let dot = bytes[name].lastIndex(of: UInt8(ascii: ".")).map { $0 + 1 } ?? name.lowerBound
+        let className = bytes[dot..<name.upperBound]
+        guard let first = className.first, first >= UInt8(ascii: "A"), first <= UInt8(ascii: "Z"),
+            className.allSatisfy({ Self.isLetter($0) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) }),
+            className.contains(where: { $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") })
+        else { return false }
+        return (className.count > 5 && className.suffix(5).elementsEqual("Error".utf8))
+            || (className.count > 9 && className.suffix(9).elementsEqual("Exception".utf8))
     }
 
     static func isNameByte(_ byte: UInt8) -> Bool {

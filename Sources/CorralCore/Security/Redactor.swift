@@ -2,8 +2,8 @@
 /// matches a pattern (`*TOKEN*`, `*SECRET*`, `*KEY*`, `*PASSWORD*` by default; `*` is the only
 /// wildcard, case is ignored), and, inside any text (a log line, a `sh -c` string, a variable's
 /// value), what follows such a name (`Redactor+Text.swift`), credentials after `Authorization:`
-/// and `Bearer`, passwords in URLs (`scheme://user:password@host`) and tokens of well-known
-/// shapes (`KnownSecretShapes`).
+/// and `Bearer`, passwords in URLs (`scheme://user:password@host`, `Redactor+URLs.swift`) and
+/// tokens of well-known shapes (`KnownSecretShapes`).
 public struct Redactor: Sendable {
     public static let defaultPatterns = ["*TOKEN*", "*SECRET*", "*KEY*", "*PASSWORD*"]
     public static let mask = "[redacted]"
@@ -59,35 +59,6 @@ public struct Redactor: Sendable {
             result.append(text(argument))
         }
         return result
-    }
-
-    /// Replaces the password of every `scheme://user:password@` in `text`, and a user alone
-    /// that looks like a token (`https://<token>@host`, as git and many APIs take one): at least
-    /// 16 characters of a token's alphabet. Names such as `git@` or `postgres@` stay.
-    public func urls(in text: String) -> String {
-        guard text.contains("://"), text.contains("@") else { return text }
-        var result = ""
-        var rest = Substring(text)
-        while let scheme = rest.range(of: "://") {
-            result += rest[..<scheme.upperBound]
-            rest = rest[scheme.upperBound...]
-            let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" || $0.isWhitespace } ?? rest.endIndex
-            let authority = rest[..<authorityEnd]
-            if let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") {
-                result += authority[...colon] + Self.mask + authority[at...]
-            } else if let at = authority.lastIndex(of: "@"), Self.looksLikeToken(authority[..<at]) {
-                result += Self.mask + authority[at...]
-            } else {
-                result += authority
-            }
-            rest = rest[authorityEnd...]
-        }
-        return result + rest
-    }
-
-    /// A URL's user that is a credential rather than a name.
-    static func looksLikeToken(_ user: Substring) -> Bool {
-        user.count >= 16 && user.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.~".contains($0)) }
     }
 
     /// `parts` are a pattern's pieces between its `*`s: the first must start the text, the last

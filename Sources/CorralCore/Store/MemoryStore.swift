@@ -1,6 +1,9 @@
 /// Records in memory only: for tests and for running without persistence (`store: memory`).
 public actor MemoryStore: SessionStore {
     private var records: [SessionID: SessionRecord] = [:]
+    /// The delivery ledger's ids and until when each is kept, in seconds since 1970
+    /// (`MemoryStore+Deliveries.swift`).
+    var deliveries: [String: Double] = [:]
 
     public init() {}
 

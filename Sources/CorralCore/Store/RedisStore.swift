@@ -152,7 +152,7 @@ public final class RedisStore: SessionStore {
         max(1, Int((record.expiresAt.timeIntervalSinceNow + expiryMargin).rounded(.up)))
     }
 
-    private func run<T>(_ action: String, _ body: () async throws(RedisError) -> T) async throws(CorralError) -> T {
+    func run<T>(_ action: String, _ body: () async throws(RedisError) -> T) async throws(CorralError) -> T {
         do {
             return try await body()
         } catch {

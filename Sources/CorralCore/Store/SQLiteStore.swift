@@ -3,7 +3,7 @@ import GRDB
 
 /// Records in an embedded SQLite database (WAL mode), the default store.
 public final class SQLiteStore: SessionStore {
-    private let pool: DatabasePool
+    let pool: DatabasePool
     private let checkpointer: WALCheckpointer
 
     /// Opens (creating if needed, mode 0600) the database at `path`.
@@ -86,6 +86,7 @@ public final class SQLiteStore: SessionStore {
                 table.add(column: "livekit_agent_name", .text)
             }
         }
+        registerDeliveries(&migrator)
         return migrator
     }
 
@@ -208,7 +209,7 @@ public final class SQLiteStore: SessionStore {
         return converted ?? .null
     }
 
-    private static func failure(_ action: String, _ error: any Error) -> CorralError {
+    static func failure(_ action: String, _ error: any Error) -> CorralError {
         CorralError(.store, "the session store could not \(action): \(error)")
     }
 }

@@ -11,9 +11,10 @@ import Logging
 /// - `room_finished` ends every session bound to the room;
 /// - `participant_left` for an agent's own identity, in its own room, ends its session;
 /// - `room_started` starts a session of `auto_dispatch_agent` for the room, if configured.
-/// An event this node has acted on is not acted on again (a retry, another node's copy, or a
-/// replay of a captured delivery): it is answered 200 and logged, and so is an event created
-/// longer ago than any signature corral accepts (`WebhookReplayGuard`). Declared in
+/// An event this node has acted on is not acted on again (a retry, or a replay of a captured
+/// delivery, also after a restart): it is answered 200 and logged, and so is an event created
+/// longer ago than any signature corral accepts (`WebhookReplayGuard`); while the store cannot
+/// record that an event is acted on, none is (503, and LiveKit tries again). Declared in
 /// `Routes.livekit`: its origin and media type (`application/webhook+json`, never from a
 /// browser) are checked before this runs.
 struct LiveKitWebhook: Sendable {
@@ -28,7 +29,7 @@ struct LiveKitWebhook: Sendable {
     /// Taken once the signature checks out, while the body is read and acted on.
     let slots: RequestSlots
     let logger: Logger
-    let replays = WebhookReplayGuard()
+    let replays: WebhookReplayGuard
 
     @Sendable func receive(_ request: Request, context: Context) async throws -> Response {
         guard let configuration else { throw APIError(.notFound, "LiveKit is not configured (livekit in the configuration)") }
@@ -51,7 +52,14 @@ struct LiveKitWebhook: Sendable {
 
     private func handle(_ event: LiveKitEvent, tokenExpiry: Date?, _ configuration: LiveKitConfiguration) async throws -> Response {
         let metadata: Logger.Metadata = ["event": "\(event.kind)", "id": "\(event.id ?? "-")", "room": "\(event.room ?? "-")"]
-        switch replays.admit(event, tokenExpiry: tokenExpiry) {
+        let verdict: WebhookReplayGuard.Verdict
+        do {
+            verdict = try await replays.admit(event, tokenExpiry: tokenExpiry)
+        } catch {
+            logger.warning("LiveKit webhook not acted on: the store cannot record it", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            throw APIError(.serviceUnavailable, "the webhook was not acted on: \(error.description)")
+        }
+        switch verdict {
         case .fresh: break
         case .repeated:
             logger.info("LiveKit webhook already acted on; nothing done", metadata: metadata)
@@ -65,7 +73,13 @@ struct LiveKitWebhook: Sendable {
             logger.info("LiveKit webhook", metadata: metadata)
             return JSONBody.response(result)
         } catch {
-            if let id = event.id { replays.forget(id) }
+            if let id = event.id {
+                do {
+                    try await replays.forget(id)
+                } catch {
+                    logger.warning("LiveKit webhook failed, and the store could not forget it: a retry will be ignored", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                }
+            }
             throw error
         }
     }

@@ -29,7 +29,8 @@ struct RouteHandlers: Sendable {
         )
         operators = OperatorRoutes(workers: services.livekitWorkers, activity: services.activity)
         livekit = LiveKitWebhook(
-            configuration: configuration.livekit, supervisor: services.supervisor, audit: services.auditLog, slots: slots, logger: logger
+            configuration: configuration.livekit, supervisor: services.supervisor, audit: services.auditLog, slots: slots, logger: logger,
+            replays: WebhookReplayGuard(ledger: services.deliveries, node: configuration.nodeID)
         )
     }
 }
