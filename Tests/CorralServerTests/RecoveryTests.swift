@@ -71,9 +71,7 @@ struct RecoveryTests {
             #expect(ProcessProbe.isAlive(stranger), "another corral's process was killed")
             #expect(try await corral.sessions().isEmpty)
             #expect(try await store.record(SessionID("half-started")!) == nil)
-            ProcessProbe.kill([stranger])
-            // SIGKILL is delivered asynchronously: the run's leftover check must not see it alive.
-            #expect(await ProcessProbe.waitUntil { !ProcessProbe.isAlive(stranger) })
+            #expect(await ProcessProbe.killAndWait([stranger]))
         }
     }
 
@@ -131,7 +129,7 @@ struct RecoveryTests {
             let sweepsDone = ContinuousClock.now + .seconds(2)
             try await Task.sleep(until: sweepsDone)
             #expect(ProcessProbe.isAlive(unrelated, startTime: startTime))
-            ProcessProbe.kill([unrelated])
+            #expect(await ProcessProbe.killAndWait([unrelated]))
         }
     }
 }

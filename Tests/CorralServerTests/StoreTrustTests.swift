@@ -172,7 +172,7 @@ struct StoreTrustTests {
                 #expect((try? String(contentsOfFile: secretFile, encoding: .utf8)) == content, "root's file was changed")
                 #expect(ProcessProbe.isAlive(bystander, startTime: bystanderStart), "a process corral never started was signalled")
                 #expect(try await corral.request(.DELETE, "/api/sessions/chatty").status == 200)
-                ProcessProbe.kill([bystander, tagged])
+                #expect(await ProcessProbe.killAndWait([bystander, tagged]))
             }
         }
     }
@@ -201,7 +201,7 @@ struct StoreTrustTests {
                 #expect(ProcessProbe.isAlive(bystander), "a process in a cgroup corral did not make was killed")
                 #expect(FileManager.default.fileExists(atPath: foreign), "a cgroup corral did not make was removed")
                 #expect(corral.log.contains("not a session cgroup below corral's cgroup root"))
-                ProcessProbe.kill([bystander])
+                #expect(await ProcessProbe.killAndWait([bystander]))
             }
         }
     }

@@ -50,6 +50,14 @@ public enum ProcessProbe {
         for pid in pids { Glibc.kill(pid, SIGKILL) }
     }
 
+    /// SIGKILLs each pid and waits until none is alive: a signal is delivered asynchronously, so a
+    /// check for leftovers right after `kill` could still see them. Returns whether all are gone.
+    @discardableResult
+    public static func killAndWait(_ pids: [Int32]) async -> Bool {
+        kill(pids)
+        return await waitUntil(timeout: .seconds(30)) { pids.allSatisfy { !isAlive($0) } }
+    }
+
     /// Polls `condition` until it holds or `timeout` passes; returns whether it held.
     public static func waitUntil(
         timeout: Duration = .seconds(10),
