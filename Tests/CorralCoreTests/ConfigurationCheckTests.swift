@@ -126,7 +126,7 @@ struct ConfigurationCheckTests {
         let plan = try #require(check.plan)
         #expect(plan.listen == "127.0.0.1:9123")
         #expect(plan.dataDir == scratch.path + "/state")
-        #expect(plan.store == .init(kind: "sqlite", path: scratch.path + "/state/corral.db", address: nil, database: nil, password: nil))
+        #expect(plan.store == .init(kind: "sqlite", path: scratch.path + "/state/corral.db", address: nil, database: nil, password: nil, clusterSecret: nil))
         #expect(plan.containment.mode == "process-group")
         #expect(plan.defaultAgent == "voice", "the only profile is the default")
         let voice = try #require(plan.agents.first)
@@ -404,7 +404,7 @@ struct ConfigurationCheckTests {
             #expect(!output.contains("SECRET"), "\(output)")
         }
         let plan = try #require(check.plan)
-        #expect(plan.store == .init(kind: "redis", path: nil, address: "redis.invalid:6380", database: 2, password: "set"))
+        #expect(plan.store == .init(kind: "redis", path: nil, address: "redis.invalid:6380", database: 2, password: "set", clusterSecret: "this node's own"))
         #expect(plan.authentication.apiToken == "set")
         #expect(plan.livekit?.apiKey == "set" && plan.livekit?.apiSecret == "set")
         #expect(plan.livekit?.webhookURL == "http://127.0.0.1:8080/api/livekit/webhook")

@@ -89,7 +89,9 @@ extension ConfigurationCheck {
     private static func storeText(_ store: ConfigurationPlan.Store) -> String {
         switch store.kind {
         case "sqlite": "sqlite \(store.path ?? "?")"
-        case "redis": "redis \(store.address ?? "?"), database \(store.database ?? 0), password \(store.password ?? "not set") (not contacted)"
+        case "redis":
+            "redis \(store.address ?? "?"), database \(store.database ?? 0), password \(store.password ?? "not set"), "
+                + "cluster secret \(store.clusterSecret ?? "not set") (not contacted)"
         default: store.kind
         }
     }

@@ -73,15 +73,16 @@ extension ConfigurationPlan {
     private static func store(_ configuration: CorralConfiguration, redactor: Redactor) -> Store {
         switch configuration.store {
         case .memory:
-            return Store(kind: "memory", path: nil, address: nil, database: nil, password: nil)
+            return Store(kind: "memory", path: nil, address: nil, database: nil, password: nil, clusterSecret: nil)
         case .sqlite:
-            return Store(kind: "sqlite", path: configuration.resolvedStorePath, address: nil, database: nil, password: nil)
+            return Store(kind: "sqlite", path: configuration.resolvedStorePath, address: nil, database: nil, password: nil, clusterSecret: nil)
         case .redis(let url):
             let parsed = try? RedisURL(parsing: url)
             let address = parsed.map { $0.host.contains(":") ? "[\($0.host)]:\($0.port)" : "\($0.host):\($0.port)" }
             return Store(
                 kind: "redis", path: nil, address: address ?? redactor.text(url), database: parsed?.database,
-                password: parsed?.password == nil ? "not set" : "set"
+                password: parsed?.password == nil ? "not set" : "set",
+                clusterSecret: configuration.clusterSecret == nil ? "this node's own" : "set"
             )
         }
     }

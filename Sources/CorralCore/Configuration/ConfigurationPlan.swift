@@ -26,6 +26,9 @@ public struct ConfigurationPlan: Sendable, Equatable, Encodable {
         public let database: Int?
         /// `set` or `not set` (Redis).
         public let password: String?
+        /// Redis: `set` (`cluster_secret` or `cluster_secret_file`, shared by the nodes), or
+        /// `this node's own` (made in the data directory: no other node is trusted).
+        public let clusterSecret: String?
     }
 
     public struct Containment: Sendable, Equatable, Encodable {
