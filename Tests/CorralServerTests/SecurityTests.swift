@@ -180,6 +180,38 @@ struct SecurityTests {
         }
     }
 
+    /// Reads that succeed are what was done too, but they changed nothing: however many a read
+    /// token makes, they have a share of the file of their own and are summed up past it, so
+    /// the admin's start and end are still there.
+    @Test func aReadTokensSuccessfulReadsCannotFlushTheAuditLog() async throws {
+        let viewer: [String: Any] = ["name": "viewer", "sha256": sha256("reads-read-token").map { String(format: "%02x", $0) }.joined(), "role": "read"]
+        try await CrashTestBed.run(
+            containment: .processGroup, extra: ["api_token": "reads-admin-token", "tokens": [viewer], "audit_log_max_bytes": 4096]
+        ) { bed in
+            let corral = try await bed.startCorral()
+            let admin = ["Authorization": "Bearer reads-admin-token"]
+            let reader = ["Authorization": "Bearer reads-read-token"]
+            let started = try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper", "session_id": "watched"}"#, headers: admin)
+            #expect(started.status == 201, "\(started.text)")
+            for _ in 0..<100 {
+                #expect(try await corral.request(.GET, "/api/debug/session/watched/processes", headers: reader).status == 200)
+                #expect(try await corral.request(.GET, "/api/sessions/watched/logs", headers: reader).status == 200)
+            }
+            #expect(try await corral.request(.DELETE, "/api/sessions/watched", headers: admin).status == 200)
+            #expect(await corral.terminate() == 0)
+            let path = bed.dataDirectory + "/audit.log"
+            #expect(!FileManager.default.fileExists(atPath: path + ".1"), "reads rotated the audit log")
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            let entries = text.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+            let done = entries.filter { $0["who"] as? String == "api_token" }.compactMap { $0["action"] as? String }
+            #expect(done == ["start", "end"], "the admin's record is gone: \(text.prefix(2000))")
+            let reads = entries.filter { $0["who"] as? String == "viewer" }
+            let counted = reads.reduce(0) { $0 + ($1["count"] as? Int ?? 1) }
+            #expect(counted == 200, "every read is in the log, as a line or in a summary: \(reads.count) lines")
+            #expect(reads.contains { ($0["count"] as? Int ?? 0) > 1 }, "reads past their share are summed up")
+        }
+    }
+
     @Test func sessionStartsPerSecondPerToken() async throws {
         try await TestCorral(configure: { configuration in
             Self.configure(&configuration)

@@ -22,6 +22,9 @@ extension AuditLog {
         public let count: Int?
         public let since: String?
 
+        /// The session as a summary keeps it.
+        var bounded: BoundedSession? { session.map { BoundedSession(text: $0, length: sessionLength) } }
+
         private enum CodingKeys: String, CodingKey {
             case time, who, role, action, session, sessionLength = "session_length", address, result, count, since
         }
@@ -72,6 +75,11 @@ extension AuditLog {
         let text: String
         /// Nil unless the id was cut.
         let length: Int?
+
+        init(text: String, length: Int?) {
+            self.text = text
+            self.length = length
+        }
 
         init(_ id: String) {
             let length = id.utf8.count

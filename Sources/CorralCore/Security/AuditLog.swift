@@ -41,6 +41,8 @@ public final class AuditLog: Sendable {
         var actionBytes: UInt64
         /// Refusal summaries in the current file, against a budget of their own.
         var refusalBytes: UInt64 = 0
+        /// Reads (inspections, log reads) in the current file, against a budget of their own.
+        var readBytes: UInt64 = 0
         var refusalBudgetSpent = false
         var pending: [RefusalKey: Refusals] = [:]
         var flushScheduled = false
@@ -86,6 +88,22 @@ public final class AuditLog: Sendable {
         }
     }
 
+    /// A read that was done (an inspection, a log read): a line of its own while reads have room
+    /// in their share of the file (`maxBytes` per file, as refusals have), past it summed up as
+    /// refusals are. Reads never cause a rotation: however many a token makes, the record of
+    /// what changed stays. `address` is the caller's address and port for its line, `host` the
+    /// address alone that summaries are kept by.
+    public func read(_ entry: Entry, host: String?) {
+        guard let line = encode(entry) else { return }
+        let written = state.withLock { state -> Bool in
+            guard maxBytes == 0 || state.readBytes + UInt64(line.count) <= maxBytes else { return false }
+            if write(line, to: state.fd) { state.readBytes += UInt64(line.count) }
+            return true
+        }
+        guard !written else { return }
+        summarize(who: entry.who, role: entry.role.flatMap(Role.init), action: entry.action, session: entry.bounded, address: host, result: entry.result)
+    }
+
     /// A request refused or failed, having done nothing: counted, and written as one line per
     /// caller (`who`: a token's name, or `unknown` without a valid one), address and kind
     /// (`action`, `result`) when the window ends. The line names the session only where all of
@@ -93,8 +111,12 @@ public final class AuditLog: Sendable {
     public func refused(
         who: String, role: Role? = nil, action: String, session: String? = nil, address: String?, result: Int, at time: Date = Date()
     ) {
+        summarize(who: who, role: role, action: action, session: session.map(BoundedSession.init), address: address, result: result, at: time)
+    }
+
+    /// Counts a request toward its summary line, written when the window ends.
+    private func summarize(who: String, role: Role?, action: String, session named: BoundedSession?, address: String?, result: Int, at time: Date = Date()) {
         let key = RefusalKey(who: who, role: role, action: action, address: address, result: result)
-        let named = session.map(BoundedSession.init)
         let schedule = state.withLock { state -> Bool in
             if var refusals = state.pending[key] {
                 refusals.count += 1
