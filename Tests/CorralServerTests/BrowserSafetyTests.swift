@@ -115,7 +115,7 @@ struct BrowserSafetyTests {
             // Headers past the limits: answered (431) before any route is known.
             let raw = try RawConnection(port: corral.port)
             raw.send("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + (0..<120).map { "X-Field-\($0): v\r\n" }.joined() + "\r\n")
-            let answer = raw.read(timeout: .seconds(10))
+            let answer = await raw.read(timeout: .seconds(10))
             #expect(answer.hasPrefix("HTTP/1.1 431") && answer.contains("X-Frame-Options: DENY") && answer.contains("frame-ancestors 'none'"), "\(answer)")
         }
     }

@@ -43,19 +43,24 @@ final class RawConnection: @unchecked Sendable {
     }
 
     /// What the server has sent so far, waiting up to `timeout` for the first byte; empty if
-    /// nothing came.
-    func read(timeout: Duration) -> String {
+    /// nothing came. It waits by polling without blocking: a test blocked in `poll(2)` holds one
+    /// of the two threads of the concurrency pool, which the corral under test needs too (two
+    /// such waits stalled every timer and handler in the test process for seconds).
+    func read(timeout: Duration) async -> String {
         var received: [UInt8] = []
-        var wait = Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        var deadline = ContinuousClock.now + timeout
+        var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
-            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&poller, 1, wait) == 1 else { break }
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            let count = recv(fd, &buffer, buffer.count, 0)
+            let count = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+            if count > 0 {
+                received += buffer.prefix(count)
+                // More of the answer may follow at once.
+                deadline = ContinuousClock.now + .milliseconds(50)
+                continue
+            }
             if count == 0 { endSeen = true }
-            guard count > 0 else { break }
-            received += buffer.prefix(count)
-            wait = 50
+            guard count < 0, errno == EAGAIN || errno == EWOULDBLOCK, ContinuousClock.now < deadline else { break }
+            try? await Task.sleep(for: .milliseconds(5))
         }
         return String(decoding: received, as: UTF8.self)
     }

@@ -105,7 +105,7 @@ struct RouteTableTests {
         // Read without blocking: this corral answers from the same process, on the same threads.
         var received = ""
         _ = await ProcessProbe.waitUntil(timeout: .seconds(30), every: .milliseconds(10)) {
-            received += connection.read(timeout: .zero)
+            received += await connection.read(timeout: .zero)
             return received.contains("\r\n\r\n") || connection.endSeen
         }
         let head = received.components(separatedBy: "\r\n\r\n")[0].components(separatedBy: "\r\n")

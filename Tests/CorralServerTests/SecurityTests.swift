@@ -324,7 +324,7 @@ struct SecurityTests {
             #expect(try await corral.request(.GET, "/api/sessions", headers: many).status == 431)
             let raw = try RawConnection(port: corral.port)
             raw.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + (0..<8).map { "X-Part-\($0): \(String(repeating: "b", count: 5000))\r\n" }.joined() + "\r\n")
-            #expect(raw.read(timeout: .seconds(10)).hasPrefix("HTTP/1.1 431"))
+            #expect(await raw.read(timeout: .seconds(10)).hasPrefix("HTTP/1.1 431"))
             #expect(await ProcessProbe.waitUntil { raw.closedByServer })
             #expect(try await corral.request(.GET, "/healthz").status == 200)
         }

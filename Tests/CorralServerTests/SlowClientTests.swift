@@ -44,14 +44,14 @@ struct SlowClientTests {
                 try await Task.sleep(for: .milliseconds(500))
                 for (index, drip) in drips.enumerated() {
                     drip.send("x")
-                    if answers[index] == nil { answers[index] = drip.read(timeout: .milliseconds(1)).nilIfEmpty }
+                    if answers[index] == nil { answers[index] = await drip.read(timeout: .milliseconds(1)).nilIfEmpty }
                 }
                 #expect(try await corral.request(.GET, "/healthz").status == 200)
                 #expect(try await corral.request(.GET, "/readyz").status == 200)
                 let listed = try await corral.request(.GET, "/api/sessions", headers: ["Authorization": "Bearer drip-token"])
                 #expect(listed.status == 200, "an authenticated request was refused during the drip: \(listed.status) \(listed.text)")
             }
-            for index in drips.indices where answers[index] == nil { answers[index] = drips[index].read(timeout: .seconds(5)) }
+            for index in drips.indices where answers[index] == nil { answers[index] = await drips[index].read(timeout: .seconds(5)) }
             #expect(answers.values.allSatisfy { $0.hasPrefix("HTTP/1.1 401") }, "each forged webhook is refused from its header: \(answers)")
         }
     }
@@ -66,12 +66,12 @@ struct SlowClientTests {
             let corral = try await bed.startCorral()
             let drip = try RawConnection(port: corral.port)
             drip.send(Self.webhookHead(authorization: "eyJhbGciOiJIUzI1NiJ9.e30.forged", length: 1_000_000))
-            let answer = drip.read(timeout: .seconds(10))
+            let answer = await drip.read(timeout: .seconds(10))
             #expect(answer.hasPrefix("HTTP/1.1 401"), "\(answer)")
             var more = ""
             let closed = await ProcessProbe.waitUntil(timeout: .seconds(10), every: .milliseconds(200)) {
                 drip.send("x")
-                more += drip.read(timeout: .milliseconds(1))
+                more += await drip.read(timeout: .milliseconds(1))
                 return drip.endSeen
             }
             #expect(closed, "the connection outlived its request's deadline")
@@ -126,7 +126,7 @@ struct SlowClientTests {
             }
             #expect(freed, "the slots held by trickling requests were never freed")
             for drip in drips + [slowHeaders] {
-                let answer = drip.read(timeout: .seconds(10))
+                let answer = await drip.read(timeout: .seconds(10))
                 #expect(answer.hasPrefix("HTTP/1.1 408"), "\(answer)")
                 #expect(await ProcessProbe.waitUntil(timeout: .seconds(5)) { drip.closedByServer })
             }

@@ -14,10 +14,10 @@ struct StreamTests {
     }
 
     /// Opens `GET path` and returns the connection once the answer's head has come.
-    static func open(_ path: String, port: Int, token: String? = nil) throws -> (RawConnection, String) {
+    static func open(_ path: String, port: Int, token: String? = nil) async throws -> (RawConnection, String) {
         let connection = try RawConnection(port: port)
         connection.send("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n" + (token.map { "Authorization: Bearer \($0)\r\n" } ?? "") + "\r\n")
-        return (connection, connection.read(timeout: .seconds(10)))
+        return (connection, await connection.read(timeout: .seconds(10)))
     }
 
     @Test func streamsAreLimitedPerToken() async throws {
@@ -26,13 +26,13 @@ struct StreamTests {
             extra: ["tokens": Self.tokens("alice", "bob") + [["name": "ops", "role": "operate", "sha256": Self.tokens("ops")[0]["sha256"]!]], "max_streams_per_token": 2]
         ) { bed in
             let corral = try await bed.startCorral()
-            let (first, firstHead) = try Self.open("/api/events", port: corral.port, token: "alice-token")
-            let (second, secondHead) = try Self.open("/api/events", port: corral.port, token: "alice-token")
+            let (first, firstHead) = try await Self.open("/api/events", port: corral.port, token: "alice-token")
+            let (second, secondHead) = try await Self.open("/api/events", port: corral.port, token: "alice-token")
             #expect(firstHead.hasPrefix("HTTP/1.1 200") && secondHead.hasPrefix("HTTP/1.1 200"), "\(firstHead) \(secondHead)")
-            let (_, third) = try Self.open("/api/events", port: corral.port, token: "alice-token")
+            let (_, third) = try await Self.open("/api/events", port: corral.port, token: "alice-token")
             #expect(third.hasPrefix("HTTP/1.1 429") && third.contains("max_streams_per_token"), "\(third)")
             // Another token has its own count.
-            let (other, otherHead) = try Self.open("/api/events", port: corral.port, token: "bob-token")
+            let (other, otherHead) = try await Self.open("/api/events", port: corral.port, token: "bob-token")
             #expect(otherHead.hasPrefix("HTTP/1.1 200"), "\(otherHead)")
             // A stream whose client left counts until corral next writes to it (an event here, or
             // the heartbeat every 15 s): the deadline leaves room for both on a busy machine.
@@ -42,7 +42,7 @@ struct StreamTests {
             let released = try await ProcessProbe.waitUntil(timeout: .seconds(60), every: .milliseconds(250)) {
                 let started = try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper", "session_id": "nudge"}"#, headers: ops)
                 let ended = try await corral.request(.DELETE, "/api/sessions/nudge", headers: ops)
-                let (_, again) = try Self.open("/api/events", port: corral.port, token: "alice-token")
+                let (_, again) = try await Self.open("/api/events", port: corral.port, token: "alice-token")
                 tried.append("POST \(started.status) DELETE \(ended.status) then \(again.prefix(12))")
                 return again.hasPrefix("HTTP/1.1 200")
             }
@@ -84,7 +84,7 @@ struct StreamTests {
             let port = try #require(client.port)
             _ = try await client.start(#"{"agent": "sleeper", "session_id": "live-log"}"#)
             for path in ["/api/events", "/api/sessions/live-log/logs?follow=true"] {
-                let (stream, head) = try Self.open(path, port: port)
+                let (stream, head) = try await Self.open(path, port: port)
                 #expect(head.hasPrefix("HTTP/1.1 200"), "\(head)")
                 await kept.keep(stream)
             }
@@ -101,8 +101,8 @@ struct StreamTests {
         try await CrashTestBed.run(containment: .processGroup, extra: ["shutdown": "detach"]) { bed in
             let corral = try await bed.startCorral()
             let session = try await corral.start(#"{"agent": "sleeper", "session_id": "followed"}"#)
-            let (log, logHead) = try Self.open("/api/sessions/followed/logs?follow=true", port: corral.port)
-            let (events, eventsHead) = try Self.open("/api/events", port: corral.port)
+            let (log, logHead) = try await Self.open("/api/sessions/followed/logs?follow=true", port: corral.port)
+            let (events, eventsHead) = try await Self.open("/api/events", port: corral.port)
             #expect(logHead.hasPrefix("HTTP/1.1 200") && eventsHead.hasPrefix("HTTP/1.1 200"), "\(logHead) \(eventsHead)")
             // The session is left running (detach), so its log stays live: the stream must
             // still end, or it would hold corral's exit forever.
