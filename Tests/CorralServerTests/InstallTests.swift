@@ -43,6 +43,12 @@ struct InstallTests {
         config["data_dir"] = stage + "/var/lib/corral"
         config["audit_log"] = stage + "/var/log/corral/audit.log"
         config["containment"] = "auto"
+        // A cgroup root of the test's own: with `shutdown: detach`, as installed, corral leaves its
+        // prewarmed agent's cgroup behind when it stops (for the next corral to clean up), which
+        // must not be below the host's default root.
+        let cgroupRoot = CgroupSupport.available ? CgroupSupport.newTestPath() : nil
+        if let cgroupRoot { config["cgroup_root"] = cgroupRoot }
+        defer { if let cgroupRoot { CgroupSupport.removeTree(cgroupRoot) } }
         config["api_token_file"] = tokenFile
         var agents = try #require(config["agents"] as? [String: Any])
         var voice = try #require(agents["voice"] as? [String: Any])
@@ -72,6 +78,11 @@ struct InstallTests {
             throw error
         }
         #expect(await corral.terminate() == 0, "\(corral.log)")
+        // Detached, the idle agent sees its assignment channel close and exits.
+        let idleLeft = await ProcessProbe.waitUntil(timeout: .seconds(30)) {
+            cgroupRoot.map { root in CgroupSupport.processes(below: root).isEmpty } ?? true
+        }
+        #expect(idleLeft, "the detached idle agent did not exit: \(cgroupRoot.map(CgroupSupport.processes(below:)) ?? [])")
     }
 
     /// Whoever could make a name in the staged root (the token's was a dangling link, and the
