@@ -21,6 +21,7 @@ struct InstallTests {
         for file in [
             "usr/local/bin/corral", "etc/systemd/system/corral.service", "etc/corral/corral.json", "etc/corral/api-token",
             "usr/local/lib/corral/agents/voice.py", "usr/local/lib/corral/agents/corral_agent.py", "usr/local/share/doc/corral/README.md",
+            "usr/local/share/doc/corral/docs/operations.md", "usr/local/share/doc/corral/docs/dashboard.png",
         ] {
             #expect(FileManager.default.fileExists(atPath: stage + "/" + file), "\(file) missing")
         }
