@@ -19,10 +19,10 @@ struct APIClient {
 
     /// What went wrong, with the exit code scripts can rely on.
     enum Failure: Error, CustomStringConvertible {
-        /// The server answered with an error (exit 1).
-        case refused(status: Int, message: String)
-        /// corral could not be reached (exit 3).
-        case unreachable(url: String, reason: String)
+        /// The server answered `path` with an error (exit 1).
+        case refused(status: Int, message: String, path: String)
+        /// corral could not be reached (exit 3): why, in a few words.
+        case unreachable(reason: String)
 
         var exitCode: Int32 {
             switch self {
@@ -33,17 +33,24 @@ struct APIClient {
 
         var description: String {
             switch self {
-            case .refused(let status, let message):
+            case .refused(let status, let message, let path):
                 let hint =
                     switch status {
                     case 401: " (set CORRAL_TOKEN or --token-file)"
-                    case 404: " (`corral sessions` lists the live sessions)"
+                    // A session's route: no such session. Starting one, an unknown agent, whose
+                    // message names the configured profiles already.
+                    case 404 where Self.isSessionPath(path): " (`corral sessions` lists the live sessions)"
                     default: ""
                     }
                 return "\(message) [HTTP \(status)]\(hint)"
-            case .unreachable(let url, let reason):
-                return "cannot reach corral at \(url): \(reason). Is `corral serve` running? Point --url or CORRAL_URL at it."
+            case .unreachable(let reason):
+                return "\(reason). Is `corral serve` running? Point --url or CORRAL_URL at it."
             }
+        }
+
+        /// A route of one session: `/api/sessions/{id}…` or `/api/debug/session/{id}…`.
+        static func isSessionPath(_ path: String) -> Bool {
+            path.hasPrefix("/api/sessions/") || path.hasPrefix("/api/debug/session/")
         }
     }
 
@@ -68,17 +75,17 @@ struct APIClient {
         do {
             response = try await httpClient.execute(request, timeout: .minutes(10))
         } catch {
-            throw .unreachable(url: baseURL, reason: "\(error)")
+            throw .unreachable(reason: Unreachable.reason(error, url: baseURL))
         }
         let bytes: ByteBuffer
         do {
             bytes = try await response.body.collect(upTo: 64 << 20)
         } catch {
-            throw .unreachable(url: baseURL, reason: "the answer was cut off: \(error)")
+            throw .unreachable(reason: "the answer from \(baseURL) was cut off: \(error)")
         }
         let reply = Reply(status: Int(response.status.code), body: Data(buffer: bytes))
         guard (200..<300).contains(reply.status) else {
-            throw .refused(status: reply.status, message: reply.json()["error"] as? String ?? String(decoding: reply.body, as: UTF8.self))
+            throw .refused(status: reply.status, message: reply.json()["error"] as? String ?? String(decoding: reply.body, as: UTF8.self), path: path)
         }
         return reply
     }
@@ -91,17 +98,17 @@ struct APIClient {
         do {
             response = try await httpClient.execute(request, timeout: .hours(24 * 365))
         } catch {
-            throw .unreachable(url: baseURL, reason: "\(error)")
+            throw .unreachable(reason: Unreachable.reason(error, url: baseURL))
         }
         guard (200..<300).contains(Int(response.status.code)) else {
             let bytes = (try? await response.body.collect(upTo: 1 << 20)).map { Data(buffer: $0) } ?? Data()
             let message = ((try? JSONSerialization.jsonObject(with: bytes)) as? [String: Any])?["error"] as? String ?? ""
-            throw .refused(status: Int(response.status.code), message: message)
+            throw .refused(status: Int(response.status.code), message: message, path: path)
         }
         do {
             for try await chunk in response.body { sink(chunk) }
         } catch {
-            throw .unreachable(url: baseURL, reason: "the stream was cut off: \(error)")
+            throw .unreachable(reason: "the stream from \(baseURL) was cut off: \(error)")
         }
     }
 }

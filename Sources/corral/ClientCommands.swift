@@ -144,7 +144,7 @@ struct End: AsyncParsableCommand {
                 }
             } catch {
                 if case .unreachable = error { try await runClient { () throws(APIClient.Failure) in throw error } }
-                if all, case .refused(404, _) = error {
+                if all, case .refused(404, _, _) = error {
                     // Listed a moment ago, gone by itself since: what --all asked for.
                     results.append(["session_id": id, "outcome": "gone"])
                     if !options.json { print("\(id): already gone") }

@@ -188,7 +188,7 @@ struct ConfigurationLoaderTests {
         #expect(c.idleTimeoutSeconds == 16 && c.requestTimeoutSeconds == 17)
     }
 
-    /// `node_id: null`, as the README's example has it, and an empty `CORRAL_NODE_ID` are the
+    /// `node_id: null`, as docs/configuration.md's example has it, and an empty `CORRAL_NODE_ID` are the
     /// host name.
     @Test func nullNodeIDIsTheHostName() throws {
         #expect(try load(#"{"node_id": null}"#).nodeID == CorralConfiguration.hostName)

@@ -8,7 +8,7 @@ import Glibc
 #endif
 
 /// Every configuration shipped in `examples/` and `deploy/` loads through the real loader, as
-/// someone following the README would start it: the files it names (token and secret files)
+/// someone following the docs would start it: the files it names (token and secret files)
 /// exist, with content made here, and the users it runs agents as exist on this machine. And
 /// `corral check` accepts each as it is, here, making nothing.
 @Suite("Example configurations")

@@ -32,7 +32,7 @@ struct HostReportTests {
 
     /// Run while another corral holds the cgroup root, the report says what a corral started
     /// now would get (process groups, or nothing with cgroups forced), why, and what that mode
-    /// catches: not the cgroup mode of the corral that holds the root.
+    /// catches; and, apart from it, the cgroup containment of the corral that holds the root.
     @Test(.enabled(if: CgroupSupport.available, "\(CgroupSupport.unavailableReason)"))
     func aRootHeldByAnotherCorralIsReportedAsWhatACorralStartedNowGets() throws {
         let rootPath = CgroupSupport.newTestPath()
@@ -50,6 +50,11 @@ struct HostReportTests {
         #expect(report.escapes.first { $0.name == "child that calls setsid()" }?.how.contains("CORRAL_SESSION_ID") == true)
         #expect(report.escapes.first { $0.name == "fork bomb" }?.contained == false)
         #expect(report.canContain)
+        let running = try #require(report.heldCgroupRoot, "\(report.text)")
+        #expect(running.pid == getpid() && running.path == rootPath)
+        #expect(running.escapes.first { $0.name == "child that calls setsid()" }?.how == "it stays in the session's cgroup")
+        #expect(report.text.contains("containment of the running corral: cgroup (a cgroup per session below \(rootPath), held by the running corral, pid \(getpid())"), "\(report.text)")
+        #expect(report.text.contains("containment a second corral started now would get: process-group"), "\(report.text)")
         // What a corral started now would in fact get.
         #expect(try ContainmentSelector.select(configuration, logger: Logger(label: "corral-test") { _ in SwiftLogNoOpLogHandler() }).kind == .processGroup)
 
@@ -57,7 +62,8 @@ struct HostReportTests {
         let forced = HostReport.gather(configuration)
         #expect(forced.mode == "none", "\(forced.text)")
         #expect(forced.modeDetail.contains("another corral (pid \(getpid()))"), "\(forced.modeDetail)")
-        #expect(!forced.canContain)
+        #expect(forced.canContain, "the running corral contains its sessions; only a second one would not start")
+        #expect(forced.heldCgroupRoot?.pid == getpid())
         #expect(FileManager.default.fileExists(atPath: rootPath), "the report removed a root another corral holds")
         held.removeIfUnused()
     }
@@ -69,5 +75,6 @@ struct HostReportTests {
         let report = HostReport.gather(configuration)
         #expect(report.mode == "none")
         #expect(!report.canContain)
+        #expect(report.heldCgroupRoot == nil)
     }
 }

@@ -18,4 +18,12 @@ struct CorralLiveKitClientTests {
         )
         #expect(result.status == 0, "\(result.output)\n\(result.errors)")
     }
+
+    /// The LiveKit examples name the livekit-agents version these tests run, and the worker
+    /// example calls `corral_livekit.run` as it expects (`Tests/Fixtures/example_agents_check.py`).
+    @Test func theExamplesUseThePinnedVersionAndCallRunAsItExpects() async throws {
+        let script = TestAgents.directory + "/../example_agents_check.py"
+        let result = try await CommandRunner.run(livekitAgentsPython!, [script], environment: ["PYTHONDONTWRITEBYTECODE": "1"], timeout: .seconds(120))
+        #expect(result.status == 0 && result.output == "examples ok\n", "\(result.output)\n\(result.errors)")
+    }
 }

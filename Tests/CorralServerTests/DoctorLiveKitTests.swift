@@ -32,9 +32,9 @@ struct DoctorLiveKitTests {
             #expect(wrong.status == 1)
             #expect(wrong.output.contains("FAILED") && wrong.output.contains("401"), "\(wrong.output)")
         } catch {
-            await server.stop()
+            await server.remove()
             throw error
         }
-        await server.stop()
+        await server.remove()
     }
 }

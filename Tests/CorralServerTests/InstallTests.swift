@@ -21,6 +21,7 @@ struct InstallTests {
         for file in [
             "usr/local/bin/corral", "etc/systemd/system/corral.service", "etc/corral/corral.json", "etc/corral/api-token",
             "usr/local/lib/corral/agents/voice.py", "usr/local/lib/corral/agents/corral_agent.py", "usr/local/share/doc/corral/README.md",
+            "usr/local/share/doc/corral/docs/operations.md", "usr/local/share/doc/corral/docs/dashboard.png",
         ] {
             #expect(FileManager.default.fileExists(atPath: stage + "/" + file), "\(file) missing")
         }
@@ -43,6 +44,12 @@ struct InstallTests {
         config["data_dir"] = stage + "/var/lib/corral"
         config["audit_log"] = stage + "/var/log/corral/audit.log"
         config["containment"] = "auto"
+        // A cgroup root of the test's own: with `shutdown: detach`, as installed, corral leaves its
+        // prewarmed agent's cgroup behind when it stops (for the next corral to clean up), which
+        // must not be below the host's default root.
+        let cgroupRoot = CgroupSupport.available ? CgroupSupport.newTestPath() : nil
+        if let cgroupRoot { config["cgroup_root"] = cgroupRoot }
+        defer { if let cgroupRoot { CgroupSupport.removeTree(cgroupRoot) } }
         config["api_token_file"] = tokenFile
         var agents = try #require(config["agents"] as? [String: Any])
         var voice = try #require(agents["voice"] as? [String: Any])
@@ -72,6 +79,11 @@ struct InstallTests {
             throw error
         }
         #expect(await corral.terminate() == 0, "\(corral.log)")
+        // Detached, the idle agent sees its assignment channel close and exits.
+        let idleLeft = await ProcessProbe.waitUntil(timeout: .seconds(30)) {
+            cgroupRoot.map { root in CgroupSupport.processes(below: root).isEmpty } ?? true
+        }
+        #expect(idleLeft, "the detached idle agent did not exit: \(cgroupRoot.map(CgroupSupport.processes(below:)) ?? [])")
     }
 
     /// Whoever could make a name in the staged root (the token's was a dangling link, and the

@@ -4,14 +4,14 @@ import Foundation
 import HTTPTypes
 import Testing
 
-/// The virtualenv `.ci/run` makes with LiveKit's Python server SDK.
+/// The virtualenv `scripts/test` makes with LiveKit's Python server SDK.
 let livekitPython: String? = {
     let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     let python = package.appendingPathComponent(".build/livekit-venv/bin/python").path
     return FileManager.default.isExecutableFile(atPath: python) ? python : nil
 }()
 
-@Suite("LiveKit", .enabled(if: livekitPython != nil, "no .build/livekit-venv with livekit-api (.ci/run makes it); the LiveKit tests are skipped"))
+@Suite("LiveKit", .enabled(if: livekitPython != nil, "no .build/livekit-venv with livekit-api: run the tests with scripts/test, which makes it; the LiveKit tests are skipped"))
 struct LiveKitTests {
     static let key = "APIcorraltest"
     static let secret = "a-secret-that-only-corral-and-livekit-know-0123456789"

@@ -56,8 +56,12 @@ struct OperatorTests {
             let missing = try await cli(corral, "end", "call-1")
             #expect(missing.status == 1)
             #expect(missing.errors.contains("no session 'call-1'"))
+            #expect(missing.errors.contains("`corral sessions` lists the live sessions"), "\(missing.errors)")
+            // An unknown agent: the server names the profiles; no hint about sessions.
             let unknownAgent = try await cli(corral, "start", "no-such-agent")
             #expect(unknownAgent.status == 1)
+            #expect(unknownAgent.errors.contains("unknown agent 'no-such-agent'; configured agents:"), "\(unknownAgent.errors)")
+            #expect(!unknownAgent.errors.contains("corral sessions"), "\(unknownAgent.errors)")
             // Usage errors: exit 2.
             #expect(try await cli(corral, "end").status == 2)
             #expect(try await cli(corral, "start", "--meta", "novalue").status == 2)
@@ -65,7 +69,14 @@ struct OperatorTests {
             // Nobody there: exit 3.
             let unreachable = try await cli(corral, "sessions", environment: ["CORRAL_URL": "http://127.0.0.1:1"])
             #expect(unreachable.status == 3)
-            #expect(unreachable.errors.contains("cannot reach corral"))
+            #expect(
+                unreachable.errors == "corral: connection refused: nothing listens at http://127.0.0.1:1. Is `corral serve` running? Point --url or CORRAL_URL at it.\n",
+                "\(unreachable.errors)"
+            )
+            // A name (localhost: both ::1 and 127.0.0.1 are tried) says the same.
+            let byName = try await cli(corral, "end", "call-1", environment: ["CORRAL_URL": "http://localhost:1"])
+            #expect(byName.status == 3)
+            #expect(byName.errors.contains("connection refused: nothing listens at http://localhost:1."), "\(byName.errors)")
             // Logs outlive their session.
             let after = try await cli(corral, "logs", "call-1")
             #expect(after.output.contains("cooperative agent"))

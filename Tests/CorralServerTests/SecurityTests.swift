@@ -315,7 +315,7 @@ struct SecurityTests {
         try await CrashTestBed.run(containment: .processGroup) { bed in
             let corral = try await bed.startCorral()
             // One field over 16 KiB, all of them over 32 KiB, more than 100 fields: 431, as
-            // the README says, and the connection is closed.
+            // docs/security.md says, and the connection is closed.
             let large = try await corral.request(.GET, "/healthz", headers: ["X-Padding": String(repeating: "a", count: 40_000)])
             #expect(large.status == 431, "\(large.status) \(large.text)")
             #expect(large.json["error"] as? String != nil)

@@ -43,6 +43,17 @@ public enum CgroupSupport {
         }
     }
 
+    /// The pids in a cgroup and every cgroup below it; empty if it does not exist.
+    public static func processes(below path: String) -> [Int32] {
+        let own = ((try? String(contentsOfFile: path + "/cgroup.procs", encoding: .utf8)) ?? "").split(separator: "\n").compactMap { Int32($0) }
+        let children = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        return own + children.flatMap { child -> [Int32] in
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path + "/" + child, isDirectory: &isDirectory), isDirectory.boolValue else { return [] }
+            return processes(below: path + "/" + child)
+        }
+    }
+
     /// A cgroup root of the test's own, below `parent`, with a containment on it; `remove()`
     /// kills and removes whatever is left below it.
     public struct TestRoot {

@@ -31,17 +31,24 @@ public final class CorralProcess: @unchecked Sendable {
     /// until it serves. `environment` is added to the test's own, without its `CORRAL_*` and
     /// without what would make corral report to a service manager running the tests.
     /// With `cgroup`, corral starts in that cgroup (v2 directory), as systemd starts a unit's
-    /// main process in the unit's cgroup.
+    /// main process in the unit's cgroup. Without `config`, corral runs on its embedded defaults
+    /// with no file (`CORRAL_LISTEN` picks the port). corral runs in `workingDirectory`, else in
+    /// the test's own.
     public static func start(
-        config: [String: Any],
+        config: [String: Any]?,
         directory: String,
         environment extra: [String: String] = [:],
-        cgroup: String? = nil
+        cgroup: String? = nil,
+        workingDirectory: String? = nil
     ) async throws -> CorralProcess {
-        var config = config
-        config["listen"] = "127.0.0.1:0"
+        var extra = extra
         let configFile = directory + "/corral-\(UUID().uuidString).json"
-        try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted]).write(to: URL(fileURLWithPath: configFile))
+        if var config {
+            config["listen"] = "127.0.0.1:0"
+            try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted]).write(to: URL(fileURLWithPath: configFile))
+        } else {
+            extra["CORRAL_LISTEN"] = "127.0.0.1:0"
+        }
         // A log per run: a restarted corral must not be read from its predecessor's log.
         let logFile = directory + "/corral-\(UUID().uuidString).log"
         var actions = posix_spawn_file_actions_t()
@@ -51,7 +58,12 @@ public final class CorralProcess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 1, logFile, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         closeInheritedDescriptors(&actions)
-        let arguments = CorralProcess.command(["serve", "--config", configFile], inCgroup: cgroup)
+        if let workingDirectory {
+            guard let addChdir else { throw SystemErrorDescription("posix_spawn_file_actions_addchdir_np is not available (glibc 2.29+)") }
+            let added = addChdir(&actions, workingDirectory)
+            guard added == 0 else { throw SystemErrorDescription("posix_spawn_file_actions_addchdir_np \(workingDirectory): errno \(added)") }
+        }
+        let arguments = CorralProcess.command(["serve"] + (config == nil ? [] : ["--config", configFile]), inCgroup: cgroup)
         let notInherited: Set = ["SESSION_TIMEOUT", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"]
         let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CORRAL_") && !notInherited.contains($0.key) }
             .merging(extra) { $1 }.map { "\($0.key)=\($0.value)" }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The virtualenv `.ci/run` makes with the packages pinned in
+/// The virtualenv `scripts/test` (the README's test command) makes with the packages pinned in
 /// `Tests/Fixtures/livekit-requirements.txt` (LiveKit's agent framework, protobufs, aiohttp):
 /// its python, or nil when there is none or it was made from other pins (an older venv has only
 /// livekit-api, and these tests would fail on an import instead of saying why they do not run).
@@ -14,4 +14,4 @@ public let livekitAgentsPython: String? = {
     return python
 }()
 
-public let livekitAgentsSkipped = "no .build/livekit-venv made from Tests/Fixtures/livekit-requirements.txt (.ci/run makes it); skipped"
+public let livekitAgentsSkipped = "no .build/livekit-venv made from Tests/Fixtures/livekit-requirements.txt: run the tests with scripts/test, which makes it; skipped"

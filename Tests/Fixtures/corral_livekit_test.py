@@ -12,6 +12,7 @@ token) and completes none. Every process started is ended by its process group's
 
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -194,6 +195,7 @@ class CorralLiveKitTests(unittest.TestCase):
             self.agent.end()
         self.endpoint.stop()
         self.notify.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
 
     def job_environment(self, session_id):
         """What corral gives a LiveKit worker job (the same keys a prewarmed agent's assignment

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A LiveKit voice agent that corral runs as a LiveKit agent worker (draft: see README.md).
+"""A LiveKit voice agent that corral runs as a LiveKit agent worker (README.md says how to run it).
 
 corral registers with LiveKit as the worker for this profile's agent name and, for every job
 LiveKit assigns it, starts this file as a session of its own (or hands the job to an agent it

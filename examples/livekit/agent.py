@@ -7,7 +7,8 @@ It joins the room, tells corral it is ready (READY=1 on $NOTIFY_SOCKET, with `"r
 in the profile), runs a voice pipeline with livekit-agents, and leaves cleanly on SIGTERM, which
 corral sends when the call ends (room_finished), at the session's timeout, or on DELETE.
 
-    pip install "livekit-agents[openai,silero]~=1.2"   # and set OPENAI_API_KEY in the profile's env
+    pip install "livekit-agents[openai,silero]==1.8.9"   # the version corral is tested with; and
+    # OPENAI_API_KEY in the profile's env
 """
 import asyncio
 import json

@@ -15,7 +15,7 @@ extension AccessToken {
                 "sha256", .sha256, \.sha256, required: true, orNull: true,
                 doc: "the token's SHA-256 (`printf %s TOKEN | sha256sum`); the token itself is never stored"
             ),
-            .key("role", .oneOf(), \.role, required: true, orNull: true, doc: "what the token may do (see Security)"),
+            .key("role", .oneOf(), \.role, required: true, orNull: true, doc: "what the token may do (see [security](security.md#authentication-and-roles))"),
         ]
     )
 

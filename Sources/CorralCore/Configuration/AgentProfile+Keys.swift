@@ -55,17 +55,17 @@ extension AgentProfile {
             .key(
                 "livekit", .boolean, \.livekit, orNull: true,
                 doc: "a LiveKit agent: its sessions need a room, and it gets `LIVEKIT_URL`, `LIVEKIT_ROOM` and a `LIVEKIT_TOKEN` "
-                    + "minted for it (see LiveKit)"
+                    + "minted for it (see [LiveKit](livekit.md#webhooks))"
             ),
             .key(
                 "livekit_worker", .object(LiveKitWorkerSettings.keys, "an object"), \.livekitWorker,
                 doc: "register a LiveKit agent worker for the profile: jobs LiveKit dispatches to it run as its sessions "
-                    + "(see LiveKit agent worker)"
+                    + "(see [LiveKit](livekit.md#the-agent-worker))"
             ),
             .key(
                 "prewarm", .integer(minimum: 0, maximum: 1000), \.prewarm, orNull: true,
                 doc: "idle agents of the profile kept loaded and ready, to be handed sessions; they count toward `max_sessions` "
-                    + "(see Prewarmed agents)"
+                    + "(see [prewarmed agents](prewarm.md))"
             ),
         ]
     )

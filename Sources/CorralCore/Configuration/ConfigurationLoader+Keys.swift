@@ -3,8 +3,8 @@ import Logging
 extension ConfigurationLoader {
     /// Every top-level key, in the order they are read (and settled: `data_dir` before the keys
     /// whose values depend on it, `agents` before `default_agent`). Each is also read from the
-    /// environment variable `CORRAL_<KEY>`. The README's table of keys is made from these
-    /// declarations (`ConfigurationReference`).
+    /// environment variable `CORRAL_<KEY>`. The table of keys in docs/configuration.md is made from
+    /// these declarations (`ConfigurationReference`).
     static let keys = ConfigurationObject<CorralConfiguration, CorralConfiguration>(
         CorralConfiguration(), keys: serving + sessions + agentKeys + logging + security + limits
     )
@@ -14,7 +14,7 @@ extension ConfigurationLoader {
     private static let serving: [Key] = [
         .key(
             "listen", .listenAddress, \.listen,
-            doc: "where the API listens (`[::1]:PORT` for IPv6); anything but loopback needs a token (see Security)"
+            doc: "where the API listens (`[::1]:PORT` for IPv6); anything but loopback needs a token (see [security](security.md#without-a-token))"
         ),
         .key(
             "store", .storeLocation, \.store,
@@ -53,7 +53,7 @@ extension ConfigurationLoader {
                 secret.utf8.count < ClusterSecret.minimumLength ? "must be at least \(ClusterSecret.minimumLength) characters" : nil
             },
             doc: "with Redis, the secret every node shares and Redis never holds: it signs the records in Redis and the requests "
-                + "nodes pass on to each other (null: a secret of this node's own in `data_dir/cluster-secret`; see Several nodes)"
+                + "nodes pass on to each other (null: a secret of this node's own in `data_dir/cluster-secret`; see [several nodes](cluster.md))"
         ),
         .key(
             "cluster_secret_file", .secretFile, \.clusterSecret,
@@ -71,7 +71,7 @@ extension ConfigurationLoader {
         .key("startup_timeout_seconds", .positive, \.startupTimeoutSeconds, doc: "how long a `ready: notify` agent has to send `READY=1`"),
         .key(
             "assign_timeout_seconds", .positive, \.assignTimeoutSeconds,
-            doc: "how long a prewarmed agent has to acknowledge the session it is handed (see Prewarmed agents)"
+            doc: "how long a prewarmed agent has to acknowledge the session it is handed (see [prewarmed agents](prewarm.md))"
         ),
         .key("max_sessions", .integer(minimum: 1), \.maxSessions, doc: "sessions beyond this get 503; prewarmed idle agents count toward it"),
         .key("sweep_interval_seconds", .positive, \.sweepIntervalSeconds, doc: "how often the sweeper looks for expired sessions and stale records"),
@@ -117,7 +117,7 @@ extension ConfigurationLoader {
         ),
         .key(
             "livekit", .object(LiveKitConfiguration.keys, "an object"), \.livekit,
-            doc: "LiveKit: where agents connect, and the key pair that signs their tokens and LiveKit's webhooks (see LiveKit)"
+            doc: "LiveKit: where agents connect, and the key pair that signs their tokens and LiveKit's webhooks (see [LiveKit](livekit.md))"
         ),
     ]
 
@@ -135,10 +135,10 @@ extension ConfigurationLoader {
     private static let security: [Key] = [
         .key(
             "api_token", .string, \.apiToken, check: { $0.isEmpty ? "must not be empty (use null for no token)" : nil },
-            doc: "if set, every `/api/*` request needs `Authorization: Bearer <token>`; if no token is set, see Security"
+            doc: "if set, every `/api/*` request needs `Authorization: Bearer <token>`; if no token is set, see [security](security.md#without-a-token)"
         ),
-        .key("api_token_file", .secretFile, \.apiToken, doc: "a file holding the admin token, instead of `api_token` (see Security)"),
-        .key("tokens", AccessToken.list, \.tokens, check: AccessToken.duplicateName, doc: "named tokens with roles (see Security)"),
+        .key("api_token_file", .secretFile, \.apiToken, doc: "a file holding the admin token, instead of `api_token` (see [security](security.md#authentication-and-roles))"),
+        .key("tokens", AccessToken.list, \.tokens, check: AccessToken.duplicateName, doc: "named tokens with roles (see [security](security.md#authentication-and-roles))"),
         .key(
             "audit_log", .path, \.auditLogPath,
             settle: { path, settling in path = path.map { $0.hasPrefix("/") ? $0 : settling.root.dataDirectory + "/" + $0 } },
@@ -164,7 +164,7 @@ extension ConfigurationLoader {
     private static let limits: [Key] = [
         .key(
             "max_concurrent_requests", .integer(minimum: 1), \.maxConcurrentRequests,
-            doc: "requests served at once; past it, 503 with Retry-After (see Security)"
+            doc: "requests served at once; past it, 503 with Retry-After (see [security](security.md#limits))"
         ),
         .key(
             "max_streams_per_token", .integer(minimum: 1), \.maxStreamsPerToken,

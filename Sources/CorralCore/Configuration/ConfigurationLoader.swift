@@ -5,7 +5,7 @@ import Foundation
 /// Every key is declared once, in `ConfigurationLoader.keys` (the top-level keys,
 /// `ConfigurationLoader+Keys.swift`), `AgentProfile.keys` (a profile), `LiveKitConfiguration.keys`
 /// (`livekit`) and `AccessToken.keys` (an entry of `tokens`): its name, type, default, checks,
-/// where it goes and its documentation. The README's table of keys is made from them.
+/// where it goes and its documentation. The table of keys in docs/configuration.md is made from them.
 ///
 /// Loading goes in four steps:
 /// 1. the file's keys, each overridden by its environment variable (`CORRAL_<KEY>`, or an alias

@@ -32,6 +32,9 @@ public struct HostReport: Sendable, Codable {
     public let canContain: Bool
     /// Every other `corral serve` on this host: run by systemd or not, with a delegated cgroup or not.
     public let runningCorrals: [RunningCorral]
+    /// The cgroup root this configuration names, held by a running corral: that corral's own
+    /// containment, which `mode` (what a second corral would get) is not.
+    public let heldCgroupRoot: HeldCgroupRoot?
 
     public static func gather(_ configuration: CorralConfiguration) -> HostReport {
         var checks: [Check] = []
@@ -78,6 +81,10 @@ public struct HostReport: Sendable, Codable {
         case .processGroup(let error): cgroupError = error
         case .unavailable(let error): cgroupError = error
         }
+        // Another corral holds the root: what its sessions have is read from the root.
+        let held = cgroupError?.code == .conflict
+            ? (configuration.cgroupRoot ?? CgroupRoot.defaultPath(host: host)).flatMap { HeldCgroupRoot.find(path: $0, host: host) }
+            : nil
         if let root {
             checks.append(Check(name: "cgroup root", ok: true, detail: "\(root.path) is writable"))
         } else if let cgroupError, host.v2Mount != nil {
@@ -129,42 +136,19 @@ public struct HostReport: Sendable, Codable {
         let usesCgroup = mode == "cgroup"
         root?.removeIfUnused()
 
-        let memory = root?.enforcement(of: "memory")
-        let pids = root?.enforcement(of: "pids")
-        let escapes: [Escape]
-        if usesCgroup {
-            escapes = [
-                Escape(name: "child that calls setsid()", contained: true, how: "it stays in the session's cgroup"),
-                Escape(name: "double-forked daemon", contained: true, how: "it stays in the session's cgroup"),
-                Escape(
-                    name: "process ignoring SIGTERM", contained: true,
-                    how: cgroupKill ? "SIGKILL after grace_seconds (cgroup.kill)" : "SIGKILL after grace_seconds, process by process"),
-                Escape(
-                    name: "fork bomb", contained: pids != nil,
-                    how: pids.map { "capped by pids_limit (\($0))" } ?? "no pids controller: the session is ended once over pids_limit, checked every watch_interval_seconds"),
-                Escape(
-                    name: "memory hog", contained: memory != nil,
-                    how: memory.map { "capped by memory_limit_mb (\($0))" } ?? "no memory controller: the session is ended once over memory_limit_mb, checked every watch_interval_seconds"),
-            ]
-        } else {
-            escapes = [
-                Escape(name: "child that calls setsid()", contained: true, how: "found by ancestry, kernel session and CORRAL_SESSION_ID; killed by pidfd"),
-                Escape(
-                    name: "double-forked daemon", contained: true,
-                    how: "found as an orphan re-parented to corral carrying CORRAL_SESSION_ID, or by a sighting; one that clears its environment and detaches between two passes is missed"),
-                Escape(name: "process ignoring SIGTERM", contained: true, how: "SIGKILL after grace_seconds"),
-                Escape(name: "fork bomb", contained: false, how: "not capped: the session is ended once over pids_limit, checked every watch_interval_seconds"),
-                Escape(name: "memory hog", contained: false, how: "not capped: the session is ended once its processes' RSS is over memory_limit_mb"),
-            ]
-        }
+        let escapes = Self.catches(
+            cgroup: usesCgroup, cgroupKill: cgroupKill, memory: root?.enforcement(of: "memory"), pids: root?.enforcement(of: "pids")
+        )
         return HostReport(
             kernel: kernel,
             checks: checks,
             mode: mode,
             modeDetail: modeDetail,
             escapes: escapes,
-            canContain: pidfd && spawn == nil && mode != "none",
-            runningCorrals: RunningCorral.find(host: host)
+            // A running corral that holds the root contains its sessions, whatever a second one would get.
+            canContain: pidfd && spawn == nil && (mode != "none" || held != nil),
+            runningCorrals: RunningCorral.find(host: host),
+            heldCgroupRoot: held
         )
     }
 
@@ -203,12 +187,19 @@ public struct HostReport: Sendable, Codable {
         for check in checks {
             lines.append("\(check.ok ? "ok  " : "no  ") \(check.name): \(check.detail)")
         }
-        lines.append("")
-        lines.append("containment: \(mode) (\(modeDetail))")
-        lines.append("")
-        for escape in escapes {
-            lines.append("\(escape.contained ? "contained    " : "NOT contained") \(escape.name): \(escape.how)")
+        if let heldCgroupRoot {
+            lines.append("")
+            lines.append("containment of the running corral: \(heldCgroupRoot.summary)")
+            lines.append("")
+            lines += Self.lines(heldCgroupRoot.escapes)
+            lines.append("")
+            lines.append("containment a second corral started now would get: \(mode) (\(modeDetail))")
+        } else {
+            lines.append("")
+            lines.append("containment: \(mode) (\(modeDetail))")
         }
+        lines.append("")
+        lines += Self.lines(escapes)
         lines.append("")
         if runningCorrals.isEmpty { lines.append("no other corral serve runs on this host") }
         for corral in runningCorrals { lines.append("corral serve running: \(corral.summary)") }

@@ -38,7 +38,7 @@ extension Routes {
         ),
         Route(
             .get, "/openapi.json", access: .page, limit: .none,
-            operation: .init(summary: "This document", response: .init(description: "OpenAPI 3.1", content: [("application/json", .object)])),
+            operation: .init(summary: "The OpenAPI 3.1 description of the API (this document)", response: .init(description: "OpenAPI 3.1", content: [("application/json", .object)])),
             handler: { $0.site.openAPI }
         ),
         // The page holds no data; what it shows comes from /api/*, with the token. No page may

@@ -12,7 +12,7 @@ enum ConfigurationDefault<Root, Value>: Sendable {
 /// One configuration key, declared once: its name, the type its value is read as (with the
 /// checks of the type), its default, the checks of its own, where the value goes, what is left
 /// to do once every key is read, and the line that documents it. `ConfigurationObject` reads a
-/// list of them; the README's table is made from them (`ConfigurationReference`).
+/// list of them; docs/configuration.md's table is made from them (`ConfigurationReference`).
 struct ConfigurationKey<Root, Object>: Sendable {
     /// The key in the file.
     let name: String

@@ -1,8 +1,9 @@
 import Foundation
 
-/// The configuration's reference, made from the key declarations: the README's table of keys is
-/// this table. ConfigurationReferenceTests fails when the two differ, and prints the table as
-/// the README should have it.
+/// The configuration's reference, made from the key declarations: the table of keys in
+/// docs/configuration.md is this table. `scripts/update-reference` writes it there;
+/// ConfigurationReferenceTests fails when the two differ. Meanings may link to the other pages
+/// of `docs/` (`[security](security.md)`), where the table is.
 enum ConfigurationReference {
     /// One key: its path in the file (`agents.*.command`), its type, its default and its meaning.
     struct Row: Sendable, Equatable {
