@@ -163,6 +163,20 @@ int corral_notify_socket_receive(int fd, char *buffer, size_t capacity, size_t *
 /// errno (EAGAIN when the manager does not read).
 int corral_notify_send(const char *path, const char *message, size_t length);
 
+/// The most descriptors one control-channel datagram carries.
+#define CORRAL_MAX_PASSED_FDS 8
+
+/// A SOCK_SEQPACKET socket pair, both ends close-on-exec, corral's end non-blocking.
+int corral_seqpacket_pair(int *corral_end, int *agent_end);
+/// Sends one datagram with `fd_count` descriptors (SCM_RIGHTS), never blocking (EAGAIN when
+/// the peer does not read). EMSGSIZE when it could not go whole.
+int corral_send_with_fds(int fd, const void *bytes, size_t length, const int *_Nullable fds, int fd_count);
+/// Receives one datagram without blocking, its descriptors close-on-exec into `fds` (at most
+/// `max_fds`; any more are closed). `*length` 0 is the end of the stream. `*truncated` is set
+/// when the datagram or its descriptors did not fit. EAGAIN when nothing is queued.
+int corral_receive_with_fds(int fd, void *buffer, size_t capacity, size_t *length, int *fds, int max_fds, int *fd_count,
+                            int *truncated);
+
 #pragma clang assume_nonnull end
 
 #endif
