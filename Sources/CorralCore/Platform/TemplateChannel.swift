@@ -20,10 +20,10 @@ final class TemplateChannel: Sendable {
 
         var description: String {
             switch self {
-            case .violation(let violation): "it answered garbage (\(violation))"
-            case .closed: "it closed its control channel"
-            case .timedOut(let bound): "it did not answer a fork request within \(TemplateChannel.seconds(bound)) s"
-            case .send(let error): "the fork request could not be sent (\(error))"
+            case .violation(let violation): "answered garbage (\(violation))"
+            case .closed: "closed its control channel"
+            case .timedOut(let bound): "did not answer a fork request within \(TemplateChannel.seconds(bound)) s"
+            case .send(let error): "could not be sent a fork request (\(error))"
             }
         }
     }

@@ -107,11 +107,12 @@ extension Supervisor {
                 metrics.templateForked(agent: agent, after: .now - began)
                 return AgentLauncher.Launched(tree: tree, logPath: placement.logPath)
             } catch {
+                // Replaced first: the requests waiting behind this one then start cold.
+                let why = "forked a child that is not the session's: \(error.message)"
+                replaceTemplate(template, why: why)
                 forkRequestFinished(agent, request: request, forked: false)
                 await abandon(placement, cgroups)
-                let why = "its template forked a child that is not the session's: \(error.message)"
-                replaceTemplate(template, why: why)
-                throw CorralError(.unavailable, why + "; the template is replaced")
+                throw CorralError(.unavailable, "its template " + why + "; the template is replaced")
             }
         case .success(.refused(let why)):
             forkRequestFinished(agent, request: request, forked: false)
@@ -119,10 +120,10 @@ extension Supervisor {
             await abandon(placement, cgroups)
             throw CorralError(.unavailable, "its template refused to fork the session: \(why)")
         case .failure(let failure):
+            replaceTemplate(template, why: failure.description)
             forkRequestFinished(agent, request: request, forked: false)
             metrics.templateForkFailed(agent: agent)
             await abandon(placement, cgroups)
-            replaceTemplate(template, why: failure.description)
             throw CorralError(.unavailable, "its template \(failure); the template is replaced")
         }
     }

@@ -101,7 +101,7 @@ extension Supervisor {
             if (templates.templates[agent]?.starts ?? 0) > 1 { metrics.templateRestarted(agent: agent) }
             logger.about(template.record).info("template started; it warms up", metadata: [LogKey.pid: "\(template.record.pid ?? 0)"])
         } catch {
-            let why = "it could not be started: \(error.message)"
+            let why = "could not be started: \(error.message)"
             if let backoff = templates.launchFailed(agent, why: why, now: .now) {
                 reportTemplateFailure(agent, id: settings.id, record: nil, why: why, backoff: backoff)
             }
@@ -172,7 +172,7 @@ extension Supervisor {
         let startup = entry.profile.template?.startupTimeoutSeconds ?? configuration.startupTimeoutSeconds
         let why =
             entry.handles.templateFailure
-            ?? (reason == .startupTimeout ? "it did not send READY=1 within \(Self.format(startup)) s (its startup timeout)" : reason.description)
+            ?? (reason == .startupTimeout ? "did not send READY=1 within \(Self.format(startup)) s (its startup timeout)" : reason.description)
         guard let ending = templates.ending(agent, id: entry.id, failure: TemplatePlanner.isFailure(reason) ? why : nil, now: .now) else { return }
         metrics.templateUp(agent: agent, false)
         for request in ending.waiting {
