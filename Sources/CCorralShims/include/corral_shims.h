@@ -130,6 +130,11 @@ int corral_waitid_pid(pid_t pid, int peek_only, pid_t *pid_out, int *code, int *
 
 int corral_set_child_subreaper(void);
 
+/// Forks a child that (as `uid`/`gid` when `set_ids`) writes `0` to `procs_fd`, a `cgroup.procs`
+/// opened by the caller, as a template's fork joins its session's cgroup; waits for it. Returns 0
+/// when it joined, else the errno the child met.
+int corral_probe_fork_join(int procs_fd, int set_ids, uid_t uid, gid_t gid);
+
 /// Installs a SIGCHLD handler that writes to `eventfd` (an eventfd) each time a child changes state.
 int corral_install_sigchld_notifier(int eventfd);
 

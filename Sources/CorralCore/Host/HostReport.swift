@@ -73,6 +73,7 @@ public struct HostReport: Sendable, Codable {
             checks.append(Check(name: "cgroup root", ok: false, detail: cgroupError.description))
         }
         var cgroupKill = false
+        var forkJoin: String??
         if let root {
             let probe = root.path + "/corral-doctor-\(getpid())"
             if mkdir(probe, 0o755) == 0 {
@@ -93,6 +94,7 @@ public struct HostReport: Sendable, Codable {
                     )
                 )
                 Syscall.close(fd)
+                forkJoin = .some(probeForkJoin(probe))
                 CgroupFS.removeDirectory(probe)
             }
             for controller in CgroupHost.limitControllers {
@@ -117,6 +119,7 @@ public struct HostReport: Sendable, Codable {
         }
         let usesCgroup = mode == "cgroup"
         root?.removeIfUnused()
+        checks += templateChecks(configuration, cgroupMode: usesCgroup, forkJoin: forkJoin)
 
         let memory = root?.enforcement(of: "memory")
         let pids = root?.enforcement(of: "pids")
