@@ -81,6 +81,8 @@ struct TemplateFaultTests {
             bed.addTemplateProfile("stuck", env: ["TEMPLATE_NEVER_READY": "1"], template: ["startup_timeout_seconds": 1], extra: ["ready": "exec"])
             bed.addTemplateProfile("voice")
             let corral = try await bed.startCorral()
+            let events = try await EventStream.open("http://127.0.0.1:\(corral.port)/api/events")
+            defer { events.close() }
             var stuck: [String: Any]?
             #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) {
                 stuck = try await Templates.of(corral, "stuck")
@@ -88,6 +90,9 @@ struct TemplateFaultTests {
             }, "\(stuck ?? [:])")
             #expect(stuck?["last_error"] as? String == "did not send READY=1 within 1 s (its startup timeout)", "\(stuck ?? [:])")
             #expect(stuck?["state"] as? String != "ready")
+            #expect(await ProcessProbe.waitUntil(timeout: .seconds(30)) {
+                events.received.contains { $0["type"] as? String == "template.failed" && $0["agent"] as? String == "stuck" }
+            }, "\(events.received)")
             #expect(corral.log.contains("the template of agent 'stuck' failed: did not send READY=1 within 1 s"), "\(corral.log.suffix(3000))")
             _ = try await Templates.ready(corral, "voice")
             let forked = try await Templates.start(corral, #"{"agent": "voice", "session_id": "voice-1"}"#)

@@ -50,6 +50,8 @@ extension Supervisor {
         for entry in entries {
             cancelTimers(entry.id, instance: entry.instance)
             entry.handles.tree?.detach()
+            // A template exits once its channel closes; the next corral starts another.
+            entry.handles.templateChannel?.close()
             _ = await writesSettled(entry.id)
         }
         if !entries.isEmpty {

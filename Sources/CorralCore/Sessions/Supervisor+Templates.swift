@@ -122,7 +122,7 @@ extension Supervisor {
             ]
         )
         if let record {
-            events.publish(.prewarmFailed(.init(reason: "template: \(why)", failuresInARow: failures, retryIn: delay)), session: record)
+            events.publish(.templateFailed(.init(reason: why, failuresInARow: failures, retryIn: delay)), session: record)
         }
     }
 

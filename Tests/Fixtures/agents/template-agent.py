@@ -5,10 +5,11 @@ Template (warm-up) settings, from the profile's env: TEMPLATE_ALLOCATE_MB alloca
 that much memory before READY=1 (the forks share it); TEMPLATE_NEVER_READY=1 warms up for ever.
 What a session does, from its metadata: by default it starts a child (so the tree is more than
 the leader), prints "serving <id> pid=<pid> forked=<bool> warm=<bool>" and runs until ended;
-"exit_code" exits with that code (once the file "exit_when" names exists, if given);
+"exit_code" exits with that code (a LiveKit job's metadata, JSON, is read the same way) (once the file "exit_when" names exists, if given);
 "double_fork" first double-forks a setsid() escapee and prints its pid; "ready": "never" never
 sends READY=1 (ready: notify profiles).
 """
+import json
 import os
 import subprocess
 import sys
@@ -44,7 +45,10 @@ def double_fork():
 
 
 def session(job):
-    metadata = job.metadata
+    metadata = dict(job.metadata)
+    # A LiveKit job's metadata (JSON) says what to do, as a session's metadata does.
+    if metadata.get("livekit_job_metadata"):
+        metadata.update(json.loads(metadata["livekit_job_metadata"]))
     if metadata.get("double_fork"):
         double_fork()
     if "exit_code" in metadata:
