@@ -118,7 +118,7 @@ final class TemplateChannel: Sendable {
     /// The template has exited (its exit is being handled on the monitor's thread): what it sent
     /// before is read, then its forks are left to the kernel's re-parenting (`originGone`).
     func templateExited() {
-        receiveAll()
+        receiveAll(batch: 4096)
         fail(.closed, tellingOwner: false)
         monitor.originGone(origin)
     }
@@ -131,10 +131,12 @@ final class TemplateChannel: Sendable {
 
     // MARK: Reading, on the monitor's thread
 
-    private func receiveAll() {
+    /// Reads what is queued; at most `batch` messages a turn, so that a template flooding its
+    /// channel cannot keep the monitor's thread from everything else (epoll calls again).
+    private func receiveAll(batch: Int = 64) {
         var buffer = [UInt8](repeating: 0, count: TemplateProtocol.maxMessage)
         var fds = [Int32](repeating: -1, count: 4)
-        while state.withLock({ $0.failure == nil }) {
+        for _ in 0..<batch where state.withLock({ $0.failure == nil }) {
             var length = 0
             var count: Int32 = 0
             var truncated: Int32 = 0

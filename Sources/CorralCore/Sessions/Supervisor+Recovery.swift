@@ -160,8 +160,9 @@ extension Supervisor {
     }
 
     private func adopt(_ record: SessionRecord, leader: PidFD, profile: AgentProfile) {
-        let tree = containment.adopt(record, leader: leader, limits: profile.limits, monitor: monitor)
-        let handles = SessionHandles(limits: profile.limits)
+        let limits = record.isTemplate ? profile.template?.limits ?? ResourceLimits() : profile.limits
+        let tree = containment.adopt(record, leader: leader, limits: limits, monitor: monitor)
+        let handles = SessionHandles(limits: limits)
         handles.tree = tree
         let (entry, effects) = table.insert(record, profile: profile, handles: handles, announced: record.isSession)
         perform(effects, for: entry.id, instance: entry.instance)
