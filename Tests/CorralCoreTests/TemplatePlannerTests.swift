@@ -27,11 +27,9 @@ struct TemplatePlannerTests {
         var planner = Self.planner()
         let now = ContinuousClock.now
         #expect(planner.nextStep("voice", now: now) == .start)
-        planner.launching("voice")
+        planner.launching("voice", id: Self.id("template-1"))
         #expect(planner.nextStep("voice", now: now) == .done, "a launch under way")
         #expect(planner.templates["voice"]?.phase == .starting)
-        planner.started("voice", id: Self.id("template-1"))
-        #expect(planner.nextStep("voice", now: now) == .done)
         #expect(planner.readyTemplate("voice") == nil, "warming up: not taking forks")
         #expect(planner.ready("voice", id: Self.id("template-1")) == true)
         #expect(planner.readyTemplate("voice") == Self.id("template-1"))
@@ -44,8 +42,7 @@ struct TemplatePlannerTests {
         let now = ContinuousClock.now
         var delays: [Duration] = []
         for index in 1...8 {
-            planner.launching("voice")
-            planner.started("voice", id: Self.id("template-\(index)"))
+            planner.launching("voice", id: Self.id("template-\(index)"))
             let ending = planner.ending("voice", id: Self.id("template-\(index)"), failure: "it crashed", now: now)
             delays.append(ending?.backoff?.delay ?? .zero)
         }
@@ -55,8 +52,7 @@ struct TemplatePlannerTests {
         #expect(planner.templates["voice"]?.lastError == "it crashed")
         #expect(planner.templates["voice"]?.restarts == 7)
         #expect(planner.nextStep("voice", now: now + .seconds(61)) == .start)
-        planner.launching("voice")
-        planner.started("voice", id: Self.id("template-9"))
+        planner.launching("voice", id: Self.id("template-9"))
         #expect(planner.ready("voice", id: Self.id("template-9")) == true)
         #expect(planner.templates["voice"]?.failures == 0)
         #expect(planner.templates["voice"]?.lastError == nil)
@@ -67,16 +63,20 @@ struct TemplatePlannerTests {
     @Test func aLaunchThatFailsIsAFailure() {
         var planner = Self.planner()
         let now = ContinuousClock.now
-        planner.launching("voice")
-        #expect(planner.launchFailed("voice", why: "no such program", now: now)?.delay == .seconds(1))
+        planner.launching("voice", id: Self.id("template-1"))
+        #expect(planner.launchFailed("voice", id: Self.id("template-1"), why: "no such program", now: now)?.delay == .seconds(1))
         #expect(planner.nextStep("voice", now: now) == .wait(until: now + .seconds(1)))
+        // A template that ended while it was launched was counted then: its launch's failure is not counted again.
+        planner.launching("voice", id: Self.id("template-2"))
+        _ = planner.ending("voice", id: Self.id("template-2"), failure: "it exited", now: now)
+        #expect(planner.launchFailed("voice", id: Self.id("template-2"), why: "failed to start", now: now) == nil)
+        #expect(planner.templates["voice"]?.failures == 2)
     }
 
     @Test func anEndCorralDecidedStartsTheNextAtOnce() {
         var planner = Self.planner()
         let now = ContinuousClock.now
-        planner.launching("voice")
-        planner.started("voice", id: Self.id("template-1"))
+        planner.launching("voice", id: Self.id("template-1"))
         let ending = planner.ending("voice", id: Self.id("template-1"), failure: nil, now: now)
         #expect(ending?.backoff == nil)
         #expect(planner.nextStep("voice", now: now) == .start)
@@ -97,8 +97,7 @@ struct TemplatePlannerTests {
         var planner = Self.planner(maxQueuedForks: 2)
         #expect(planner.admit("voice", request: 1) == .noTemplate, "not started: the start goes cold")
         #expect(planner.admit("plain", request: 1) == .noTemplate)
-        planner.launching("voice")
-        planner.started("voice", id: Self.id("template-1"))
+        planner.launching("voice", id: Self.id("template-1"))
         #expect(planner.admit("voice", request: 1) == .noTemplate, "warming up: cold")
         _ = planner.ready("voice", id: Self.id("template-1"))
         #expect(planner.admit("voice", request: 1) == .admitted)
@@ -115,8 +114,7 @@ struct TemplatePlannerTests {
     @Test func whenTheTemplateEndsTheRequestsWaitingForItGoCold() {
         var planner = Self.planner()
         let now = ContinuousClock.now
-        planner.launching("voice")
-        planner.started("voice", id: Self.id("template-1"))
+        planner.launching("voice", id: Self.id("template-1"))
         _ = planner.ready("voice", id: Self.id("template-1"))
         for request in UInt64(1)...3 { #expect(planner.admit("voice", request: request) == .admitted) }
         #expect(planner.prepared("voice", request: 1) == .now)

@@ -61,8 +61,11 @@ extension Supervisor {
                 try cgroups.prepareFork(sessionID: sessionID, limits: limits, dataDirectory: dataDirectory)
             }
         } catch {
+            // As a spawn without its cgroup: the agent is started the other way (which falls
+            // back to process groups for this session, logged).
+            logger.about(entry.record).warning("no cgroup for the fork: the agent is spawned instead", metadata: [LogKey.error: "\(error)"])
             forkRequestFinished(agent, request: request)
-            throw error
+            return nil
         }
         entry.handles.forkCgroup = placement.cgroup.relativePath
         guard let templateID = await turn(agent, request: request), let template = table.entries[templateID], !template.isStopping,

@@ -118,10 +118,10 @@ extension Supervisor {
                 launched = forked
             } else {
                 if request != nil, start == .idle {
-                    throw CorralError(.unavailable, "the profile's template went away before the idle agent was forked")
+                    throw CorralError(.unavailable, "the idle agent could not be forked (its template went away before its turn)")
                 }
                 if request != nil {
-                    logger.about(record).notice("the profile's template went away before the fork was asked for: the session starts cold")
+                    logger.about(record).notice("the session could not be forked (its template went away before its turn): it starts cold")
                     table.update(id, instance: instance) { $0.start = .cold }
                 }
                 launched = try await launcher.launch(

@@ -94,15 +94,14 @@ extension Supervisor {
         let settings = SessionSettings(
             id: SessionID.generate(prefix: "template"), agent: agent, profile: profile, timeout: configuration.maxSessionTimeoutSeconds
         )
-        templates.launching(agent)
+        templates.launching(agent, id: settings.id)
         do {
             let template = try await launch(settings, start: .template)
-            templates.started(agent, id: template.id)
             if (templates.templates[agent]?.starts ?? 0) > 1 { metrics.templateRestarted(agent: agent) }
             logger.about(template.record).info("template started; it warms up", metadata: [LogKey.pid: "\(template.record.pid ?? 0)"])
         } catch {
             let why = "could not be started: \(error.message)"
-            if let backoff = templates.launchFailed(agent, why: why, now: .now) {
+            if let backoff = templates.launchFailed(agent, id: settings.id, why: why, now: .now) {
                 reportTemplateFailure(agent, id: settings.id, record: nil, why: why, backoff: backoff)
             }
         }

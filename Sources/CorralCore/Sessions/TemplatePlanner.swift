@@ -19,10 +19,8 @@ struct TemplatePlanner {
 
     struct Template: Equatable {
         let settings: TemplateSettings
-        /// The template running now (starting or ready), by its id.
+        /// The template running now (being launched, warming up, or ready), by its id.
         var current: SessionID?
-        /// A launch is under way (its id is not known yet).
-        var launching = false
         var ready = false
         /// Failures in a row.
         var failures = 0
@@ -38,7 +36,7 @@ struct TemplatePlanner {
 
         var phase: Phase {
             if ready { return .ready }
-            return current != nil || launching ? .starting : .waiting
+            return current != nil ? .starting : .waiting
         }
 
         /// Templates started after the first: each one replaced a template that ended.
@@ -96,26 +94,22 @@ struct TemplatePlanner {
     }
 
     func nextStep(_ agent: String, now: ContinuousClock.Instant) -> Step {
-        guard let template = templates[agent], template.current == nil, !template.launching else { return .done }
+        guard let template = templates[agent], template.current == nil else { return .done }
         if let retryAt = template.retryAt, retryAt > now { return .wait(until: retryAt) }
         return .start
     }
 
-    /// A template's launch begins.
-    mutating func launching(_ agent: String) {
-        templates[agent]?.launching = true
+    /// The launch of the template `id` begins: it is the profile's template from now on (an end
+    /// while it is launched is its end, `ending`).
+    mutating func launching(_ agent: String, id: SessionID) {
+        templates[agent]?.current = id
         templates[agent]?.starts += 1
     }
 
-    /// The launch returned: `id` is the profile's template, warming up.
-    mutating func started(_ agent: String, id: SessionID) {
-        templates[agent]?.launching = false
-        templates[agent]?.current = id
-    }
-
-    /// The launch failed: counted as a failure.
-    mutating func launchFailed(_ agent: String, why: String, now: ContinuousClock.Instant) -> (failures: Int, delay: Duration)? {
-        templates[agent]?.launching = false
+    /// The launch of `id` failed: counted as a failure, unless its end was counted already.
+    mutating func launchFailed(_ agent: String, id: SessionID, why: String, now: ContinuousClock.Instant) -> (failures: Int, delay: Duration)? {
+        guard templates[agent]?.current == id else { return nil }
+        templates[agent]?.current = nil
         return failed(agent, why: why, now: now)
     }
 
