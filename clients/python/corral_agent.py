@@ -20,24 +20,14 @@ The same agent runs cold too (spawned for one session, everything in its environ
     job = corral_agent.wait_for_assignment()   # returns at once when started cold
     serve(job.session_id, job.metadata)
 
-* the control channel of a template (a profile with ``template``): a ``SOCK_SEQPACKET`` socket
-  inherited as ``$CORRAL_TEMPLATE_FD``, with ``CORRAL_TEMPLATE=1``. The template warms up once,
-  says ``READY=1``, and forks a child for each ``fork`` request corral sends; the child places
-  itself in the session's cgroups and runs the session. ``serve_template()`` does all of it
-  (``docs/templates.md`` has the protocol):
+* the control channel of a template (a profile with ``template``; ``docs/templates.md``): the
+  template warms up once and forks each session; ``serve_template()`` does it all, and the same
+  program runs cold too:
 
-    def warm_up():      # in the template, once: imports, models; no threads may be left running
-        ...
-    def setup():        # in each forked child, before its session (start threads here)
-        ...
-    def session(job):   # the session, in its own process
-        ...
-    corral_agent.serve_template(warm_up, session, setup)
-
-  Started cold (no template: process groups, or the template not ready yet), the same program
-  runs ``warm_up()``, ``setup()`` and ``session(job)`` in its own process.
+    corral_agent.serve_template(warm_up, session, setup)   # warm_up once; setup, session(job) per fork
 """
 
+import contextlib
 import fcntl
 import json
 import os
@@ -48,10 +38,8 @@ import sys
 import threading
 import traceback
 
-__all__ = [
-    "Assignment", "notify", "ready", "status", "watchdog", "stopping", "prewarmed", "wait_for_assignment",
-    "is_template", "serve_template", "TemplateError",
-]
+__all__ = ["Assignment", "notify", "ready", "status", "watchdog", "stopping", "prewarmed", "wait_for_assignment",
+           "is_template", "serve_template", "TemplateError"]
 
 
 def notify(*lines):
@@ -178,28 +166,19 @@ def is_template():
 
 
 def serve_template(warm_up, session, setup=None):
-    """Runs an agent whose sessions corral may fork from a warm template.
+    """Runs an agent whose sessions corral may fork from a warm template (docs/templates.md).
 
-    Started as a template (``is_template()``): runs ``warm_up()`` once, checks that no other
-    thread runs (``threading.active_count() == 1``: a fork copies only the calling thread, and
-    locks other threads hold stay held in the child for ever), sends ``READY=1``, then forks a
-    child for each request corral sends, reaps its children and reports how each exited. It
-    exits when corral closes the channel; the children it forked run on. Never returns.
+    As a template (``is_template()``): ``warm_up()`` once, then, with no other thread running
+    (``threading.active_count() == 1``, else ``TemplateError``: a fork copies only the calling
+    thread), ``READY=1`` and a child forked per request, reaped and reported; it exits when corral
+    closes the channel (its children run on). Never returns. Each child first enters the
+    session's cgroups, leads a new session, takes the session's log, environment (also
+    ``os.environ``), working directory and the signal dispositions of the call, then runs
+    ``setup()`` (start threads here, never in ``warm_up``), says ``READY=1`` and waits for its
+    session if it is an idle fork (``prewarm``), and runs ``session(job)``; it exits with what
+    that returns (None: 0), a ``SystemExit``'s code, or 1 after an exception's traceback.
 
-    In each child, before any of its own code: it enters the session's cgroups (``_exit`` if it
-    cannot), becomes leader of a new session and process group, gets the session's log as
-    stdout and stderr and ``/dev/null`` as stdin, closes every other descriptor, gets the signal
-    dispositions the process had when ``serve_template`` was called, the session's environment
-    (``CORRAL_SESSION_ID``, ``CORRAL_METADATA``, ``LIVEKIT_*``: what a cold agent gets, also in
-    ``os.environ``) and working directory. Then ``setup()`` runs (the per-child set-up: start
-    threads, event loops, connections here, never in ``warm_up``); an idle child forked ahead
-    of time (``prewarm``) then says ``READY=1`` and waits for its session; then
-    ``session(job)`` runs with the session's ``Assignment``. The child exits with what
-    ``session`` returns (None: 0), the code of a ``SystemExit``, or 1 after printing an
-    exception's traceback.
-
-    Started cold: runs ``warm_up()``, ``setup()`` and ``session(job)`` in this process (a
-    prewarmed cold agent says ``READY=1`` and waits for its session first) and returns what
+    Cold: ``warm_up()``, ``setup()`` and ``session(job)`` in this process; returns what
     ``session`` returns.
     """
     dispositions = _signal_dispositions()
@@ -219,17 +198,8 @@ def serve_template(warm_up, session, setup=None):
 
 def _signal_dispositions():
     """The handler of every signal Python can set, to give each forked child."""
-    saved = {}
-    for number in signal.valid_signals():
-        if number in (signal.SIGKILL, signal.SIGSTOP):
-            continue
-        try:
-            handler = signal.getsignal(number)
-        except (OSError, ValueError):
-            continue
-        if handler is not None:
-            saved[number] = handler
-    return saved
+    saved = {number: signal.getsignal(number) for number in signal.valid_signals() if number not in (signal.SIGKILL, signal.SIGSTOP)}
+    return {number: handler for number, handler in saved.items() if handler is not None}
 
 
 def _threads_problem():
@@ -274,21 +244,18 @@ class _TemplateServer:
         os._exit(0)
 
     def _receive(self):
+        """One message from corral; False once it closed the channel."""
         message, fds, flags, _ = socket.recv_fds(self.channel, 1 << 20, 16)
-        if not message:
-            for fd in fds:
-                os.close(fd)
-            return False
         try:
-            request = json.loads(message)
+            request = json.loads(message) if message else None
         except ValueError:
             request = None
-        if not isinstance(request, dict) or request.get("type") != "fork" or flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+        if isinstance(request, dict) and request.get("type") == "fork" and not flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+            self._fork(request, fds)
+        else:
             for fd in fds:
                 os.close(fd)
-            return True
-        self._fork(request, fds)
-        return True
+        return bool(message)
 
     def _send(self, message, fds=()):
         socket.send_fds(self.channel, [json.dumps(message).encode()], list(fds))
@@ -364,15 +331,10 @@ class _TemplateServer:
             # Above the numbers about to be taken, then into place.
             log, placed = _above(log, 10), _above(placed, 10)
             assign = None if assign is None else _above(assign, 10)
-            null = os.open(os.devnull, os.O_RDONLY)
-            os.dup2(null, 0)
-            os.dup2(log, 1)
-            os.dup2(log, 2)
-            kept = [0, 1, 2]
-            if assign is not None:
-                os.dup2(assign, 3)
-                kept.append(3)
-            _close_all_but(kept + [placed])
+            for fd, target in [(os.open(os.devnull, os.O_RDONLY), 0), (log, 1), (log, 2), (assign, 3)]:
+                if fd is not None:
+                    os.dup2(fd, target)
+            _close_all_but([0, 1, 2, placed] + ([] if assign is None else [3]))
             signal.set_wakeup_fd(-1)
             for number, handler in self.dispositions.items():
                 try:
@@ -391,11 +353,10 @@ class _TemplateServer:
             traceback.print_exc()
             os._exit(126)
         code = _run_child(self.session, self.setup, bool(request.get("idle")))
-        try:
+        with contextlib.suppress(BaseException):
             sys.stdout.flush()
             sys.stderr.flush()
-        finally:
-            os._exit(code)
+        os._exit(code)
 
 
 def _run_child(session, setup, idle):
@@ -409,10 +370,8 @@ def _run_child(session, setup, idle):
         result = session(job)
         return 0 if result is None else int(result)
     except SystemExit as exit:
-        if exit.code is None:
-            return 0
-        if isinstance(exit.code, int):
-            return exit.code
+        if exit.code is None or isinstance(exit.code, int):
+            return exit.code or 0
         print(exit.code, file=sys.stderr)
         return 1
     except BaseException:
@@ -421,16 +380,14 @@ def _run_child(session, setup, idle):
 
 
 def _above(fd, floor):
-    moved = fcntl.fcntl(fd, fcntl.F_DUPFD, floor)
-    os.close(fd)
+    moved, _ = fcntl.fcntl(fd, fcntl.F_DUPFD, floor), os.close(fd)
     return moved
 
 
 def _close_all_but(kept):
-    kept = sorted(set(kept))
     low = 0
-    for fd in kept:
-        if fd > low:
+    for fd in sorted(set(kept)):
+        if fd > low:  # closerange(0, 0) closes everything: close_range(0, -1)
             os.closerange(low, fd)
         low = fd + 1
     # os.closerange uses close_range(2) where the kernel has it: no loop over a million numbers.
@@ -438,8 +395,6 @@ def _close_all_but(kept):
 
 
 def _drain(fd):
-    try:
+    with contextlib.suppress(BlockingIOError):
         while os.read(fd, 4096):
             pass
-    except BlockingIOError:
-        pass
