@@ -160,7 +160,8 @@ struct TemplateTests {
             #expect(await Templates.ended(events, "mute")?["reason"] as? String == "startup_timeout")
             #expect(await Templates.ended(events, "brief")?["reason"] as? String == "timeout")
             #expect(!ProcessProbe.isAlive(mute.json.pid) && !ProcessProbe.isAlive(brief.json.pid))
-            #expect(try await corral.sessions().isEmpty)
+            // `session.ended` goes out as the end finishes; the session leaves the list a moment later.
+            #expect(try await ProcessProbe.waitUntil { try await corral.sessions().isEmpty })
         }
     }
 
