@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -77,4 +78,21 @@ int corral_install_sigchld_notifier(int eventfd) {
     sigemptyset(&action.sa_mask);
     if (sigaction(SIGCHLD, &action, NULL) != 0) return errno;
     return 0;
+}
+
+int corral_probe_fork_join(int procs_fd, int set_ids, uid_t uid, gid_t gid) {
+    pid_t pid = fork();
+    if (pid < 0) return errno;
+    if (pid == 0) {
+        // Only async-signal-safe calls: the parent may have threads.
+        if (set_ids && (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0)) _exit(EPERM);
+        if (write(procs_fd, "0", 1) != 1) _exit(errno > 0 && errno < 256 ? errno : EIO);
+        _exit(0);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) return errno;
+    }
+    if (!WIFEXITED(status)) return ECHILD;
+    return WEXITSTATUS(status);
 }

@@ -31,7 +31,7 @@ struct ClusterRouting: Sendable {
                     + "so this node does not act on it; if another corral node runs it, \(ClusterSecret.keyHint)"
             )
         }
-        guard !record.isIdle, record.node != nil, record.node != cluster.nodeID else { return nil }
+        guard record.isSession, record.node != nil, record.node != cluster.nodeID else { return nil }
         let nodes = (try? await cluster.nodes()) ?? []
         return Remote(record: record, node: nodes.first { $0.id == record.node })
     }
@@ -40,7 +40,7 @@ struct ClusterRouting: Sendable {
     func remoteSessions() async throws -> [(SessionRecord, live: Bool)] {
         let nodes = Dictionary(((try? await cluster.nodes()) ?? []).map { ($0.id, $0.live) }) { first, _ in first }
         return try await store.allRecords().compactMap { record in
-            guard !record.isIdle, let node = record.node, node != cluster.nodeID else { return nil }
+            guard record.isSession, let node = record.node, node != cluster.nodeID else { return nil }
             return (record, nodes[node] ?? false)
         }
     }

@@ -36,12 +36,42 @@ extension OpenAPIDocument {
                 "node": {"type": "string", "description": "the node running it"},
                 "livekit": {"type": "object", "properties": {"room": {"type": "string"}, "identity": {"type": "string"}}},
                 "containment": {"type": "string", "enum": ["cgroup", "process-group"]},
-                "start": {"type": "string", "enum": ["warm", "cold"], "description": "warm: a prewarmed idle agent took the session; cold: spawned for it"},
+                "start": {"type": "string", "enum": ["warm", "cold", "fork"], "description": "warm: a prewarmed idle agent took the session; fork: forked from the profile's template; cold: spawned for it"},
                 "started_at": {"type": "string", "format": "date-time"},
                 "expires_at": {"type": "string", "format": "date-time"},
                 "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
                 "processes": {"type": "integer"},
-                "memory_bytes": {"type": "integer"}
+                "memory_bytes": {"type": "integer", "description": "charged to the session's cgroup: what it added (pages shared with a template stay the template's); else the sum of its processes' RSS"},
+                "pss_bytes": {"type": "integer", "description": "sessions of a template profile: the sum of their processes' PSS, shared pages split among the processes sharing them"}
+              }
+            },
+            "Templates": {
+              "type": "object",
+              "required": ["templates"],
+              "properties": {
+                "templates": {"type": "array", "items": {
+                  "type": "object",
+                  "required": ["agent", "state", "template_id", "pid", "started_at", "ready_at", "forks", "fork_failures", "restarts", "failures_in_a_row", "last_error", "retry_in_ms", "queued", "max_queued_forks", "memory_limit_mb", "memory_bytes", "pss_bytes"],
+                  "properties": {
+                    "agent": {"type": "string"},
+                    "state": {"type": "string", "enum": ["starting", "ready", "waiting"]},
+                    "template_id": {"type": ["string", "null"]},
+                    "pid": {"type": ["integer", "null"]},
+                    "started_at": {"type": ["string", "null"], "format": "date-time"},
+                    "ready_at": {"type": ["string", "null"], "format": "date-time"},
+                    "forks": {"type": "integer", "minimum": 0},
+                    "fork_failures": {"type": "integer", "minimum": 0},
+                    "restarts": {"type": "integer", "minimum": 0},
+                    "failures_in_a_row": {"type": "integer", "minimum": 0},
+                    "last_error": {"type": ["string", "null"]},
+                    "retry_in_ms": {"type": ["integer", "null"]},
+                    "queued": {"type": "integer", "minimum": 0},
+                    "max_queued_forks": {"type": "integer", "minimum": 1},
+                    "memory_limit_mb": {"type": ["integer", "null"]},
+                    "memory_bytes": {"type": ["integer", "null"]},
+                    "pss_bytes": {"type": ["integer", "null"]}
+                  }
+                }}
               }
             },
             "Prewarm": {
@@ -98,7 +128,9 @@ extension OpenAPIDocument {
                 "is_group_alive": {"type": "boolean"},
                 "child_processes": {"type": "array", "items": {"$ref": "#/components/schemas/Process"}},
                 "session_data": {"type": "object"},
-                "errors": {"type": "array", "items": {"type": "string"}}
+                "errors": {"type": "array", "items": {"type": "string"}},
+                "memory_bytes": {"type": "integer", "description": "charged to the session's cgroup (what it added), else the sum of its processes' RSS"},
+                "pss_bytes": {"type": "integer", "description": "the sum of its processes' PSS: what the session really costs where it shares pages"}
               }
             },
             "Event": {

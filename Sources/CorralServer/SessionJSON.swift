@@ -18,7 +18,8 @@ struct SessionJSON {
     let usage: ResourceUsage?
     let node: String?
     let livekit: [String: String]?
-    /// `warm` (a prewarmed agent took it) or `cold` (spawned for it).
+    /// `warm` (a prewarmed agent took it), `fork` (forked from the profile's template) or `cold`
+    /// (spawned for it).
     let start: String
 
     /// `status` overrides the record's (`lost`: its node does not answer).
@@ -87,6 +88,10 @@ struct SessionJSON {
             writer.key("processes")
             writer.integer(usage.processes)
         }
+        if let pss = usage?.pssBytes {
+            writer.key("pss_bytes")
+            writer.integer(pss)
+        }
         writer.key("session_id")
         writer.string(sessionID)
         writer.key("start")
@@ -130,6 +135,80 @@ struct IdleAgentJSON: Encodable {
 struct PrewarmJSON: Encodable {
     let targets: [String: Int]
     let idle: [IdleAgentJSON]
+}
+
+/// A profile's template (`GET /api/templates`).
+struct TemplateJSON: Encodable {
+    let agent: String
+    let state: String
+    let templateID: String?
+    let pid: Int32?
+    let startedAt: String?
+    let readyAt: String?
+    let forks: Int
+    let forkFailures: Int
+    let restarts: Int
+    let failuresInARow: Int
+    let lastError: String?
+    let retryInMS: Int64?
+    let queued: Int
+    let maxQueuedForks: Int
+    let memoryLimitMB: Int?
+    let memoryBytes: UInt64?
+    let pssBytes: UInt64?
+
+    enum CodingKeys: String, CodingKey {
+        case agent, state, templateID = "template_id", pid, startedAt = "started_at", readyAt = "ready_at", forks
+        case forkFailures = "fork_failures", restarts, failuresInARow = "failures_in_a_row", lastError = "last_error"
+        case retryInMS = "retry_in_ms", queued, maxQueuedForks = "max_queued_forks", memoryLimitMB = "memory_limit_mb"
+        case memoryBytes = "memory_bytes", pssBytes = "pss_bytes"
+    }
+
+    init(_ status: Supervisor.TemplateStatus) {
+        agent = status.agent
+        state = status.state
+        templateID = status.record?.id.rawValue
+        pid = status.record?.pid
+        startedAt = status.record.map { RFC3339.string($0.createdAt) }
+        readyAt = status.state == "ready" ? status.record?.readyAt.map(RFC3339.string) : nil
+        forks = status.forks
+        forkFailures = status.forkFailures
+        restarts = status.restarts
+        failuresInARow = status.failuresInARow
+        lastError = status.lastError
+        retryInMS = status.retryIn.map { $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000 }
+        queued = status.queued
+        maxQueuedForks = status.settings.maxQueuedForks
+        memoryLimitMB = status.settings.memoryLimitMB
+        memoryBytes = status.usage?.memoryBytes
+        pssBytes = status.usage?.pssBytes
+    }
+
+    /// Every key, null where there is no value (the answer's shape does not change with state).
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(agent, forKey: .agent)
+        try container.encode(state, forKey: .state)
+        try container.encode(templateID, forKey: .templateID)
+        try container.encode(pid, forKey: .pid)
+        try container.encode(startedAt, forKey: .startedAt)
+        try container.encode(readyAt, forKey: .readyAt)
+        try container.encode(forks, forKey: .forks)
+        try container.encode(forkFailures, forKey: .forkFailures)
+        try container.encode(restarts, forKey: .restarts)
+        try container.encode(failuresInARow, forKey: .failuresInARow)
+        try container.encode(lastError, forKey: .lastError)
+        try container.encode(retryInMS, forKey: .retryInMS)
+        try container.encode(queued, forKey: .queued)
+        try container.encode(maxQueuedForks, forKey: .maxQueuedForks)
+        try container.encode(memoryLimitMB, forKey: .memoryLimitMB)
+        try container.encode(memoryBytes, forKey: .memoryBytes)
+        try container.encode(pssBytes, forKey: .pssBytes)
+    }
+}
+
+struct TemplateListJSON: Encodable {
+    let templates: [TemplateJSON]
 }
 
 struct SessionListJSON {
@@ -215,10 +294,12 @@ struct ProcessReportJSON: Encodable {
     let childProcesses: [Process]
     let sessionData: StoredRecordJSON?
     let errors: [String]
+    let usage: ResourceUsage?
 
     enum CodingKeys: String, CodingKey {
         case sessionID = "session_id", pid, pgid, isGroupLeader = "is_group_leader", isProcessAlive = "is_process_alive"
         case isGroupAlive = "is_group_alive", childProcesses = "child_processes", sessionData = "session_data", errors
+        case memoryBytes = "memory_bytes", pssBytes = "pss_bytes"
     }
 
     /// With a redactor (callers below admin), secrets in command lines are hidden.
@@ -240,6 +321,7 @@ struct ProcessReportJSON: Encodable {
         }
         sessionData = stored.map(StoredRecordJSON.init)
         errors = report.listing.errors + (storeError.map { [$0] } ?? [])
+        usage = report.usage
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -257,6 +339,8 @@ struct ProcessReportJSON: Encodable {
             try container.encode([String: String](), forKey: .sessionData)
         }
         try container.encode(errors, forKey: .errors)
+        try container.encodeIfPresent(usage?.memoryBytes, forKey: .memoryBytes)
+        try container.encodeIfPresent(usage?.pssBytes, forKey: .pssBytes)
     }
 }
 

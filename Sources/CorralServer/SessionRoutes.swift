@@ -22,6 +22,11 @@ struct SessionRoutes {
         return JSONBody.response(PrewarmJSON(targets: await supervisor.prewarmTargets, idle: idle))
     }
 
+    /// `GET /api/templates`: each template profile's template on this node.
+    @Sendable func templates(_ request: Request, context: Context) async throws -> Response {
+        JSONBody.response(TemplateListJSON(templates: await supervisor.templateStatuses().map(TemplateJSON.init)))
+    }
+
     @Sendable func start(_ request: Request, context: Context) async throws -> Response {
         let caller = context.caller
         let bytes: [UInt8]

@@ -7,7 +7,8 @@ struct Doctor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show what containment this host supports and what corral will use.",
         discussion: """
-            Tries what it reports: a probe spawn, a probe cgroup below cgroup_root, and, for each \
+            Tries what it reports: a probe spawn, a probe cgroup below cgroup_root (and a fork \
+            joining it through a descriptor, as a template's forks do), and, for each \
             profile with livekit_worker, a registration with the LiveKit server (offered jobs are \
             declined, and the connection is closed at once). Exits with status 1 when corral could \
             not contain sessions here, or a LiveKit worker could not register.

@@ -223,6 +223,28 @@ struct ConfigurationLoaderTests {
         #expect(message?.contains(key) == true, "\(message ?? "loaded without error")")
     }
 
+    @Test func templateSettingsLoad() throws {
+        let defaults = try load(#"{"agents": {"voice": {"command": ["agent"], "template": true}}}"#).agents["voice"]?.template
+        #expect(defaults == TemplateSettings())
+        #expect(defaults?.forkTimeoutSeconds == 5)
+        #expect(defaults?.maxQueuedForks == 64)
+        let given = try load(
+            #"{"agents": {"voice": {"command": ["agent"], "template": {"memory_limit_mb": 2048, "startup_timeout_seconds": 90, "fork_timeout_seconds": 2, "max_queued_forks": 8}}}}"#
+        ).agents["voice"]?.template
+        #expect(given?.memoryLimitMB == 2048)
+        #expect(given?.startupTimeoutSeconds == 90)
+        #expect(given?.forkTimeoutSeconds == 2)
+        #expect(given?.maxQueuedForks == 8)
+        #expect(given?.limits == ResourceLimits(memoryBytes: 2048 << 20))
+        #expect(try load(#"{"agents": {"voice": {"command": ["agent"], "template": false}}}"#).agents["voice"]?.template == nil)
+        #expect(try load(#"{"agents": {"voice": {"command": ["agent"], "template": null}}}"#).agents["voice"]?.template == nil)
+        #expect(try load(nil).agents.values.allSatisfy { $0.template == nil })
+        #expect(message(#"{"agents": {"voice": {"command": ["agent"], "template": "yes"}}}"#)?.contains("agents.voice.template: expected true, false or an object") == true)
+        #expect(message(#"{"agents": {"voice": {"command": ["agent"], "template": {"memory": 1}}}}"#)?.contains("agents.voice.template.memory: unknown key") == true)
+        #expect(message(#"{"agents": {"voice": {"command": ["agent"], "template": {"fork_timeout_seconds": 0}}}}"#)?.contains("agents.voice.template.fork_timeout_seconds") == true)
+        #expect(message(nil, environment: ["CORRAL_AGENTS": #"{"a": {"command": ["a"], "template": {"max_queued_forks": 0}}}"#])?.contains("CORRAL_AGENTS.a.template.max_queued_forks") == true)
+    }
+
     /// The checks across keys, once every key is read.
     @Test(arguments: [
         (#"{"api_token": "a", "api_token_file": "/etc/hostname"}"#, "api_token_file: set either api_token or api_token_file"),

@@ -68,6 +68,25 @@ struct HostReportTests {
         held.removeIfUnused()
     }
 
+    /// A fork joining a probe cgroup through a descriptor is tried; a template profile is said to
+    /// be forked with cgroups, cold with process groups.
+    @Test(.enabled(if: CgroupSupport.available, "\(CgroupSupport.unavailableReason)"))
+    func templateProfilesAreToldWhetherTheirSessionsAreForked() throws {
+        var configuration = CorralConfiguration()
+        let root = CgroupSupport.newTestPath()
+        configuration.cgroupRoot = root
+        configuration.agents["voice"] = AgentProfile(command: ["/bin/true"])
+        configuration.agents["voice"]?.template = TemplateSettings()
+        let report = HostReport.gather(configuration)
+        #expect(report.checks.first { $0.name == "fork joins a cgroup" }?.ok == true, "\(report.text)")
+        #expect(report.checks.first { $0.name == "template of voice" }?.ok == true, "\(report.text)")
+        #expect(report.checks.first { $0.name == "template of demo" } == nil)
+        #expect(!FileManager.default.fileExists(atPath: root), "the probe left its cgroup root")
+        configuration.containment = .processGroup
+        let cold = HostReport.gather(configuration).checks.first { $0.name == "template of voice" }
+        #expect(cold?.ok == false && cold?.detail.contains("would start cold") == true, "\(cold.map(\.detail) ?? "none")")
+    }
+
     @Test func forcedCgroupWithoutCgroupsCannotContain() {
         var configuration = CorralConfiguration()
         configuration.containment = .cgroup

@@ -105,6 +105,41 @@ struct OpenAPITests {
         }
     }
 
+    /// A template, a forked session (`start: fork`, `pss_bytes`) and the inspection's memory, as
+    /// documented.
+    @Test(.enabled(if: CgroupSupport.available, "\(CgroupSupport.unavailableReason)"))
+    func templateAnswersMatchTheSchemas() async throws {
+        let corral = TestCorral(containment: .cgroup) { configuration in
+            var profile = AgentProfile(command: ["/usr/bin/python3", TestAgents.path("template-agent.py")], readiness: .notify)
+            profile.environment = configuration.agents["sleeper"]!.environment
+            profile.template = TemplateSettings()
+            configuration.agents["voice"] = profile
+            configuration.startupTimeoutSeconds = 30
+        }
+        try await corral.run { client in
+            let document = try #require(JSONValue.parse(Array(try await client.request(.get, "/openapi.json").text.utf8)))
+            let validator = SchemaValidator(document: document)
+            func check(_ path: String, _ method: String, _ reply: TestCorral.Client.Reply, sourceLocation: SourceLocation = #_sourceLocation) throws {
+                let schema = try #require(validator.responseSchema(path, method, Int(reply.status.code)), sourceLocation: sourceLocation)
+                let value = try #require(JSONValue.parse(Array(reply.text.utf8)), sourceLocation: sourceLocation)
+                #expect(validator.problems(value, schema).isEmpty, "\(method) \(path): \(validator.problems(value, schema))", sourceLocation: sourceLocation)
+            }
+            try check("/api/templates", "get", try await client.request(.get, "/api/templates"))
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) {
+                (try await client.request(.get, "/api/templates").json["templates"] as? [[String: Any]])?.first?["state"] as? String == "ready"
+            })
+            try check("/api/templates", "get", try await client.request(.get, "/api/templates"))
+            let started = try await client.request(.post, "/api/sessions", body: #"{"agent": "voice", "session_id": "spec-fork"}"#)
+            try check("/api/sessions", "post", started)
+            #expect(started.json["start"] as? String == "fork")
+            let listed = try await client.request(.get, "/api/sessions?usage=true")
+            try check("/api/sessions", "get", listed)
+            #expect((listed.json["sessions"] as? [[String: Any]])?.first?["pss_bytes"] != nil, "\(listed.text)")
+            try check("/api/debug/session/{id}/processes", "get", try await client.request(.get, "/api/debug/session/spec-fork/processes"))
+            try check("/api/sessions/{id}", "delete", try await client.request(.delete, "/api/sessions/spec-fork"))
+        }
+    }
+
     static func references(in value: JSONValue) -> [String] {
         switch value {
         case .object(let object):

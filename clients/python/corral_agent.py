@@ -19,13 +19,27 @@ The same agent runs cold too (spawned for one session, everything in its environ
     corral_agent.ready()
     job = corral_agent.wait_for_assignment()   # returns at once when started cold
     serve(job.session_id, job.metadata)
+
+* the control channel of a template (a profile with ``template``; ``docs/templates.md``): the
+  template warms up once and forks each session; ``serve_template()`` does it all, and the same
+  program runs cold too:
+
+    corral_agent.serve_template(warm_up, session, setup)   # warm_up once; setup, session(job) per fork
 """
 
+import contextlib
+import fcntl
 import json
 import os
+import select
+import signal
 import socket
+import sys
+import threading
+import traceback
 
-__all__ = ["Assignment", "notify", "ready", "status", "watchdog", "stopping", "prewarmed", "wait_for_assignment"]
+__all__ = ["Assignment", "notify", "ready", "status", "watchdog", "stopping", "prewarmed", "wait_for_assignment",
+           "is_template", "serve_template", "TemplateError"]
 
 
 def notify(*lines):
@@ -69,7 +83,7 @@ def prewarmed():
 class Assignment:
     """The session an agent serves."""
 
-    def __init__(self, session_id, agent, metadata, env, expires_at=None, livekit=None, warm=False):
+    def __init__(self, session_id, agent, metadata, env, expires_at=None, livekit=None, warm=False, forked=False):
         self.session_id = session_id
         self.agent = agent
         self.metadata = metadata
@@ -77,9 +91,10 @@ class Assignment:
         self.expires_at = expires_at
         self.livekit = livekit
         self.warm = warm
+        self.forked = forked
 
     def __repr__(self):
-        return "Assignment(session_id=%r, agent=%r, warm=%r)" % (self.session_id, self.agent, self.warm)
+        return "Assignment(session_id=%r, agent=%r, warm=%r, forked=%r)" % (self.session_id, self.agent, self.warm, self.forked)
 
 
 _SESSION_VARIABLES = ("CORRAL_SESSION_ID", "CORRAL_AGENT", "CORRAL_METADATA", "LIVEKIT_URL", "LIVEKIT_ROOM", "LIVEKIT_TOKEN")
@@ -136,3 +151,250 @@ def _read_line(fd):
 def _write_all(fd, data):
     while data:
         data = data[os.write(fd, data):]
+
+
+# --- Templates ------------------------------------------------------------------------------
+
+
+class TemplateError(RuntimeError):
+    """The template cannot fork safely (threads running after the warm-up)."""
+
+
+def is_template():
+    """True when corral started this process as its profile's template."""
+    return os.environ.get("CORRAL_TEMPLATE") == "1" and "CORRAL_TEMPLATE_FD" in os.environ
+
+
+def serve_template(warm_up, session, setup=None):
+    """Runs an agent whose sessions corral may fork from a warm template (docs/templates.md).
+
+    As a template (``is_template()``): ``warm_up()`` once, then, with no other thread running
+    (``threading.active_count() == 1``, else ``TemplateError``: a fork copies only the calling
+    thread), ``READY=1`` and a child forked per request, reaped and reported; it exits when corral
+    closes the channel (its children run on). Never returns. Each child first enters the
+    session's cgroups, leads a new session, takes the session's log, environment (also
+    ``os.environ``), working directory and the signal dispositions of the call, then runs
+    ``setup()`` (start threads here, never in ``warm_up``), says ``READY=1`` and waits for its
+    session if it is an idle fork (``prewarm``), and runs ``session(job)``; it exits with what
+    that returns (None: 0), a ``SystemExit``'s code, or 1 after an exception's traceback.
+
+    Cold: ``warm_up()``, ``setup()`` and ``session(job)`` in this process; returns what
+    ``session`` returns.
+    """
+    dispositions = _signal_dispositions()
+    if not is_template():
+        if warm_up is not None:
+            warm_up()
+        if setup is not None:
+            setup()
+        if prewarmed():
+            ready("loaded")
+        return session(wait_for_assignment())
+    fd = int(os.environ["CORRAL_TEMPLATE_FD"])
+    if warm_up is not None:
+        warm_up()
+    _TemplateServer(fd, session, setup, dispositions).serve()
+
+
+def _signal_dispositions():
+    """The handler of every signal Python can set, to give each forked child."""
+    saved = {number: signal.getsignal(number) for number in signal.valid_signals() if number not in (signal.SIGKILL, signal.SIGSTOP)}
+    return {number: handler for number, handler in saved.items() if handler is not None}
+
+
+def _threads_problem():
+    if threading.active_count() == 1:
+        return None
+    names = ", ".join(thread.name for thread in threading.enumerate() if thread is not threading.current_thread())
+    return "%d threads run besides the main one (%s); a template must not run threads when it forks" % (
+        threading.active_count() - 1, names)
+
+
+class _TemplateServer:
+    def __init__(self, fd, session, setup, dispositions):
+        self.channel = socket.socket(fileno=fd)
+        self.channel.setblocking(True)
+        self.session = session
+        self.setup = setup
+        self.dispositions = dispositions
+        # Forks corral was told about: only their exits are reported.
+        self.children = set()
+
+    def serve(self):
+        problem = _threads_problem()
+        if problem is not None:
+            raise TemplateError("after warm_up: " + problem)
+        wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.signal(signal.SIGCHLD, lambda number, frame: None)
+        signal.set_wakeup_fd(wake_write)
+        ready("template ready")
+        try:
+            while True:
+                readable, _, _ = select.select([self.channel, wake_read], [], [])
+                if wake_read in readable:
+                    _drain(wake_read)
+                    self._reap()
+                if self.channel in readable and not self._receive():
+                    break
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        # corral closed the channel (it stops, or it replaces this template): the forks run on.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+    def _receive(self):
+        """One message from corral; False once it closed the channel."""
+        message, fds, flags, _ = socket.recv_fds(self.channel, 1 << 20, 16)
+        try:
+            request = json.loads(message) if message else None
+        except ValueError:
+            request = None
+        if isinstance(request, dict) and request.get("type") == "fork" and not flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+            self._fork(request, fds)
+        else:
+            for fd in fds:
+                os.close(fd)
+        return bool(message)
+
+    def _send(self, message, fds=()):
+        socket.send_fds(self.channel, [json.dumps(message).encode()], list(fds))
+
+    def _fork(self, request, fds):
+        request_id = request.get("id")
+        kinds = request.get("fds") or []
+        try:
+            if len(kinds) != len(fds) or kinds.count("log") != 1:
+                raise TemplateError("the request's descriptors do not match its \"fds\"")
+            problem = _threads_problem()
+            if problem is not None:
+                raise TemplateError(problem)
+            log = fds[kinds.index("log")]
+            cgroups = [fd for kind, fd in zip(kinds, fds) if kind == "cgroup"]
+            assign = fds[kinds.index("assign")] if "assign" in kinds else None
+            sys.stdout.flush()
+            sys.stderr.flush()
+            placed_read, placed_write = os.pipe()
+            pid = os.fork()
+        except (OSError, TemplateError) as error:
+            for fd in fds:
+                os.close(fd)
+            self._send({"type": "refused", "id": request_id, "error": str(error)})
+            return
+        if pid == 0:
+            os.close(placed_read)
+            self._child(request, log, cgroups, assign, placed_write)
+        os.close(placed_write)
+        for fd in fds:
+            os.close(fd)
+        try:
+            placed = os.read(placed_read, 1) == b"1"
+        finally:
+            os.close(placed_read)
+        if not placed:
+            # It could not enter its cgroups (and has exited): nothing of the session ran.
+            self._send({"type": "refused", "id": request_id, "error": "the child could not enter the session's cgroups"})
+            return
+        self.children.add(pid)
+        pidfd = os.pidfd_open(pid)
+        try:
+            self._send({"type": "forked", "id": request_id, "pid": pid}, [pidfd])
+        finally:
+            os.close(pidfd)
+
+    def _reap(self):
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid not in self.children:
+                continue
+            self.children.discard(pid)
+            if os.WIFSIGNALED(status):
+                self._send({"type": "exited", "pid": pid, "signal": os.WTERMSIG(status)})
+            else:
+                self._send({"type": "exited", "pid": pid, "code": os.WEXITSTATUS(status)})
+
+    def _child(self, request, log, cgroups, assign, placed):
+        """In the forked child; never returns."""
+        try:
+            # First, before anything of the session: into the session's cgroups.
+            for fd in cgroups:
+                os.write(fd, b"0")
+        except OSError:
+            os._exit(127)
+        try:
+            os.setsid()
+            # Above the numbers about to be taken, then into place.
+            log, placed = _above(log, 10), _above(placed, 10)
+            assign = None if assign is None else _above(assign, 10)
+            for fd, target in [(os.open(os.devnull, os.O_RDONLY), 0), (log, 1), (log, 2), (assign, 3)]:
+                if fd is not None:
+                    os.dup2(fd, target)
+            _close_all_but([0, 1, 2, placed] + ([] if assign is None else [3]))
+            signal.set_wakeup_fd(-1)
+            for number, handler in self.dispositions.items():
+                try:
+                    signal.signal(number, handler)
+                except (OSError, ValueError, TypeError):
+                    pass
+            signal.pthread_sigmask(signal.SIG_SETMASK, [])
+            environment = {str(k): str(v) for k, v in (request.get("env") or {}).items()}
+            os.environ.clear()
+            os.environ.update(environment)
+            if request.get("cwd"):
+                os.chdir(request["cwd"])
+            os.write(placed, b"1")
+            os.close(placed)
+        except BaseException:
+            traceback.print_exc()
+            os._exit(126)
+        code = _run_child(self.session, self.setup, bool(request.get("idle")))
+        with contextlib.suppress(BaseException):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def _run_child(session, setup, idle):
+    try:
+        if setup is not None:
+            setup()
+        if idle:
+            ready("loaded")
+        job = wait_for_assignment()
+        job.forked = True
+        result = session(job)
+        return 0 if result is None else int(result)
+    except SystemExit as exit:
+        if exit.code is None or isinstance(exit.code, int):
+            return exit.code or 0
+        print(exit.code, file=sys.stderr)
+        return 1
+    except BaseException:
+        traceback.print_exc()
+        return 1
+
+
+def _above(fd, floor):
+    moved, _ = fcntl.fcntl(fd, fcntl.F_DUPFD, floor), os.close(fd)
+    return moved
+
+
+def _close_all_but(kept):
+    low = 0
+    for fd in sorted(set(kept)):
+        if fd > low:  # closerange(0, 0) closes everything: close_range(0, -1)
+            os.closerange(low, fd)
+        low = fd + 1
+    # os.closerange uses close_range(2) where the kernel has it: no loop over a million numbers.
+    os.closerange(low, max(os.sysconf("SC_OPEN_MAX"), 65536))
+
+
+def _drain(fd):
+    with contextlib.suppress(BlockingIOError):
+        while os.read(fd, 4096):
+            pass

@@ -130,6 +130,11 @@ int corral_waitid_pid(pid_t pid, int peek_only, pid_t *pid_out, int *code, int *
 
 int corral_set_child_subreaper(void);
 
+/// Forks a child that (as `uid`/`gid` when `set_ids`) writes `0` to `procs_fd`, a `cgroup.procs`
+/// opened by the caller, as a template's fork joins its session's cgroup; waits for it. Returns 0
+/// when it joined, else the errno the child met.
+int corral_probe_fork_join(int procs_fd, int set_ids, uid_t uid, gid_t gid);
+
 /// Installs a SIGCHLD handler that writes to `eventfd` (an eventfd) each time a child changes state.
 int corral_install_sigchld_notifier(int eventfd);
 
@@ -162,6 +167,20 @@ int corral_notify_socket_receive(int fd, char *buffer, size_t capacity, size_t *
 /// namespace), from a socket of its own, never waiting for room in its queue. Returns 0 or an
 /// errno (EAGAIN when the manager does not read).
 int corral_notify_send(const char *path, const char *message, size_t length);
+
+/// The most descriptors one control-channel datagram carries.
+#define CORRAL_MAX_PASSED_FDS 8
+
+/// A SOCK_SEQPACKET socket pair, both ends close-on-exec, corral's end non-blocking.
+int corral_seqpacket_pair(int *corral_end, int *agent_end);
+/// Sends one datagram with `fd_count` descriptors (SCM_RIGHTS), never blocking (EAGAIN when
+/// the peer does not read). EMSGSIZE when it could not go whole.
+int corral_send_with_fds(int fd, const void *bytes, size_t length, const int *_Nullable fds, int fd_count);
+/// Receives one datagram without blocking, its descriptors close-on-exec into `fds` (at most
+/// `max_fds`; any more are closed). `*length` 0 is the end of the stream. `*truncated` is set
+/// when the datagram or its descriptors did not fit. EAGAIN when nothing is queued.
+int corral_receive_with_fds(int fd, void *buffer, size_t capacity, size_t *length, int *fds, int max_fds, int *fd_count,
+                            int *truncated);
 
 #pragma clang assume_nonnull end
 

@@ -67,6 +67,12 @@ extension AgentProfile {
                 doc: "idle agents of the profile kept loaded and ready, to be handed sessions; they count toward `max_sessions` "
                     + "(see [prewarmed agents](prewarm.md))"
             ),
+            .key(
+                "template", .template, \.template, orNull: true,
+                doc: "fork the profile's sessions from a warm template of it (one per node, loaded once) instead of starting each "
+                    + "with `execve`; `true`, or an object of the template's settings; needs cgroups "
+                    + "(see [docs/templates.md](docs/templates.md))"
+            ),
         ]
     )
 

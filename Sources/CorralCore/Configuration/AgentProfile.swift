@@ -27,6 +27,8 @@ public struct AgentProfile: Sendable, Equatable {
     public var prewarm = 0
     /// Register a LiveKit agent worker for the profile and run the jobs it is dispatched.
     public var livekitWorker: LiveKitWorkerSettings?
+    /// Sessions are forked from a warm template of the profile (see `docs/templates.md`).
+    public var template: TemplateSettings?
 
     public init(
         command: [String],

@@ -117,6 +117,17 @@ extension ConfigurationCheck {
             row("limits", limits.isEmpty ? "none" : limits.joined(separator: ", ")),
             row("prewarm", agent.prewarm == 0 ? "none" : "\(agent.prewarm) idle agents"),
         ]
+        if let template = agent.template {
+            let memory = template.memoryLimitMB.map { "memory \($0) MB" } ?? "no memory limit"
+            lines.append(
+                row(
+                    "template",
+                    (template.forked ? "sessions forked from a warm template" : "a template, but sessions start cold here (no cgroups)")
+                        + " (\(memory); READY=1 within \(seconds(template.startupTimeoutSeconds)); a fork answered within "
+                        + "\(seconds(template.forkTimeoutSeconds)); at most \(template.maxQueuedForks) waiting)"
+                )
+            )
+        }
         if let uid = agent.uid { lines.append(row("user", "uid \(uid), gid \(agent.gid.map(String.init) ?? "?")")) }
         if agent.livekit { lines.append(row("livekit", "a LiveKit agent: sessions need a room")) }
         if let worker = agent.livekitWorker {

@@ -52,6 +52,13 @@ extension ConfigurationPlan {
                             maxJobs: worker.maxJobs, load: worker.load.rawValue, loadThreshold: worker.loadThreshold
                         )
                     }
+                },
+                template: profile.template.map { template in
+                    Template(
+                        forked: containment.mode == "cgroup", memoryLimitMB: template.memoryLimitMB,
+                        startupTimeoutSeconds: template.startupTimeoutSeconds ?? configuration.startupTimeoutSeconds,
+                        forkTimeoutSeconds: template.forkTimeoutSeconds, maxQueuedForks: template.maxQueuedForks
+                    )
                 }
             )
         }

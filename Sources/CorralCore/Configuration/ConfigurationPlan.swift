@@ -67,6 +67,18 @@ public struct ConfigurationPlan: Sendable, Equatable, Encodable {
         public let gid: UInt32?
         public let livekit: Bool
         public let livekitWorker: Worker?
+        /// Sessions forked from a warm template (`template`).
+        public let template: Template?
+    }
+
+    public struct Template: Sendable, Equatable, Encodable {
+        /// Whether this host would fork them (cgroup containment); cold starts otherwise.
+        public let forked: Bool
+        public let memoryLimitMB: Int?
+        /// The template's own, or `startup_timeout_seconds`.
+        public let startupTimeoutSeconds: Double
+        public let forkTimeoutSeconds: Double
+        public let maxQueuedForks: Int
     }
 
     public struct EnvProgram: Sendable, Equatable, Encodable {

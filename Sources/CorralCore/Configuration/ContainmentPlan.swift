@@ -56,6 +56,14 @@ struct ContainmentPlan {
             let why = mode == "cgroup" ? "no cpu controller is available to corral's cgroups" : "sessions would not get cgroups"
             problems.append(ConfigurationFinding(key: label("agents.\(name).cpu_limit"), message: "would not be held on this host: \(why)"))
         }
+        for (name, profile) in configuration.agents.sorted(by: { $0.key < $1.key }) where profile.template != nil && mode != "cgroup" {
+            problems.append(
+                ConfigurationFinding(
+                    key: label("agents.\(name).template"),
+                    message: "its sessions would start cold here: forking them from a template needs cgroup containment (\(detail))"
+                )
+            )
+        }
         plan = ConfigurationPlan.Containment(configured: configured.rawValue, mode: mode, cgroupRoot: root, detail: detail, limits: limits)
         self.problems = problems
     }

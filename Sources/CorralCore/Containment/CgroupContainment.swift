@@ -43,7 +43,7 @@ public final class CgroupContainment: Containment {
     ) throws(CorralError) -> any ContainedTree {
         let cgroup: SessionCgroup
         do {
-            cgroup = try SessionCgroup(root: root, sessionID: launch.sessionID, limits: launch.limits)
+            cgroup = try SessionCgroup(root: root, sessionID: launch.sessionID, limits: launch.limits, ownMemory: launch.ownMemory)
         } catch {
             logger.warning(
                 "no cgroup for this session; it runs with process-group containment",
@@ -171,6 +171,9 @@ final class CgroupTree: ContainedTree {
     private let leaderWatch: LeaderWatch
     /// Taken over from an earlier corral: the session's orphans are not re-parented to this one.
     private let adopted: Bool
+    /// Forked by the template that `origin` names: its leader is the template's child, not
+    /// corral's, while the template lives.
+    let forkedFrom: UInt64?
     var kind: ContainmentKind { .cgroup }
     var pgid: Int32 { leader.pid }
     var cgroupPath: String? { cgroup.path }
@@ -182,10 +185,12 @@ final class CgroupTree: ContainedTree {
         cgroup: SessionCgroup,
         root: CgroupRoot,
         monitor: ProcessMonitor,
-        adopted: Bool = false
+        adopted: Bool = false,
+        forkedFrom: UInt64? = nil
     ) {
         self.sessionID = sessionID
         self.adopted = adopted
+        self.forkedFrom = forkedFrom
         self.leader = leader
         self.leaderStartTime = leaderStartTime
         self.cgroup = cgroup
@@ -200,7 +205,11 @@ final class CgroupTree: ContainedTree {
     }
 
     func watchLeaderExit(_ handler: @escaping ProcessMonitor.ExitHandler) throws(SystemError) {
-        try leaderWatch.start(leader, onExit: handler)
+        if let forkedFrom {
+            try leaderWatch.startForked(leader, origin: forkedFrom, onExit: handler)
+        } else {
+            try leaderWatch.start(leader, onExit: handler)
+        }
     }
 
     func signalAll(_ signal: Int32) {
@@ -218,12 +227,13 @@ final class CgroupTree: ContainedTree {
         if !cgroup.kill() { signalAll(SIGKILL) }
     }
 
-    /// Nothing runs in the cgroup (`populated 0`), and, for a session corral started, its dead
+    /// Nothing runs in the cgroup (`populated 0`), and, for a session corral spawned, its dead
     /// processes have been reaped too: a process group with zombies still answers signal 0, and
-    /// a caller checking the group right after the end must find it gone.
+    /// a caller checking the group right after the end must find it gone. A forked leader is
+    /// reaped by its template, which corral does not wait for.
     var isEmpty: Bool {
         guard !cgroup.isPopulated else { return false }
-        return adopted || !Syscall.processGroupExists(pgid)
+        return adopted || forkedFrom != nil || !Syscall.processGroupExists(pgid)
     }
 
     func members() -> ProcessListing {
@@ -246,6 +256,10 @@ final class CgroupTree: ContainedTree {
     func usage(in table: ProcessTable?) -> ResourceUsage {
         let pids = cgroup.processes
         return ResourceUsage(memoryBytes: cgroup.memoryBytes() ?? SessionProcessScanner.residentBytes(of: pids), processes: pids.count)
+    }
+
+    func proportionalMemory(in table: ProcessTable?) -> UInt64 {
+        SessionProcessScanner.proportionalBytes(of: cgroup.processes)
     }
 
     func track(_ table: ProcessTable) {}

@@ -12,8 +12,12 @@ public struct AgentLaunch: Sendable {
     public var limits: ResourceLimits
     /// The user to run as, if not corral's.
     public var user: AgentUser?
-    /// A prewarmed agent's end of its assignment channel, passed as `AgentLaunch.assignTargetFD`.
+    /// A prewarmed agent's end of its assignment channel (or a template's end of its control
+    /// channel), passed as `AgentLaunch.assignTargetFD`.
     public var assignFD: Int32?
+    /// A memory cgroup of its own even without a memory limit, where v1 counts memory: a
+    /// template's, so that what its forks share is shown and charged as its own.
+    public var ownMemory = false
 
     /// The descriptor number a prewarmed agent finds its assignment channel at (`CORRAL_ASSIGN_FD`).
     public static let assignTargetFD: Int32 = 3
@@ -94,6 +98,10 @@ public protocol ContainedTree: Sendable {
     /// Memory and process count of the whole session. `table` is a /proc snapshot shared by
     /// every session checked in one pass, for trees that have to scan /proc.
     func usage(in table: ProcessTable?) -> ResourceUsage
+    /// The sum of its processes' PSS (`ProcFS.proportionalBytes`): what the session really
+    /// costs where it shares pages (with a template it was forked from). Reads every process's
+    /// page tables: asked for where it is shown, not by the limit watch.
+    func proportionalMemory(in table: ProcessTable?) -> UInt64
     /// Records what only a /proc snapshot can tell (process-group trees: their escapees).
     func track(_ table: ProcessTable)
     /// Whether `usage` and `track` need a /proc snapshot.
@@ -115,17 +123,26 @@ extension ContainedTree {
     /// A cgroup holds every process of the session whatever it carries.
     public func recognise(_ id: SessionID) {}
 
+    public func proportionalMemory(in table: ProcessTable?) -> UInt64 {
+        SessionProcessScanner.proportionalBytes(of: members().entries.map(\.pid))
+    }
+
     public var isKnownNonEmpty: Bool { false }
 }
 
 /// What a session uses, across all of its processes.
 public struct ResourceUsage: Sendable, Equatable {
+    /// What the session's cgroup is charged (what its processes added: pages they share with a
+    /// template stay the template's), else the sum of their RSS.
     public var memoryBytes: UInt64
     public var processes: Int
+    /// The sum of its processes' PSS, where it was asked for.
+    public var pssBytes: UInt64?
 
-    public init(memoryBytes: UInt64, processes: Int) {
+    public init(memoryBytes: UInt64, processes: Int, pssBytes: UInt64? = nil) {
         self.memoryBytes = memoryBytes
         self.processes = processes
+        self.pssBytes = pssBytes
     }
 }
 

@@ -15,6 +15,12 @@ final class LeaderWatch: Sendable {
         token.withLock { $0 = new }
     }
 
+    /// For a leader a template forked (`origin`): see `ProcessMonitor.watchForked`.
+    func startForked(_ leader: PidFD, origin: UInt64, onExit handler: @escaping ProcessMonitor.ExitHandler) throws(SystemError) {
+        let new = try monitor.watchForked(leader, origin: origin, onExit: handler)
+        token.withLock { $0 = new }
+    }
+
     func stop() {
         if let old = token.withLock({ token in defer { token = nil }; return token }) { monitor.unwatch(old) }
     }

@@ -167,6 +167,10 @@ final class ProcessGroupTree: ContainedTree {
         return ResourceUsage(memoryBytes: SessionProcessScanner.residentBytes(of: pids), processes: pids.count)
     }
 
+    func proportionalMemory(in table: ProcessTable?) -> UInt64 {
+        SessionProcessScanner.proportionalBytes(of: table.map(memberPIDs(in:)) ?? currentMembers().map(\.pid))
+    }
+
     /// Records the session's processes outside its group as they appear in `table`.
     func track(_ table: ProcessTable) {
         let outside = SessionProcessScanner.members(of: scannerSession, in: table).filter { table.processes[$0]?.pgid != pgid }

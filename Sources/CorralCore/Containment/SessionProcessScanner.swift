@@ -62,4 +62,8 @@ enum SessionProcessScanner {
     static func residentBytes(of pids: [Int32]) -> UInt64 {
         pids.reduce(0) { $0 + (ProcFS.residentBytes($1) ?? 0) }
     }
+
+    static func proportionalBytes(of pids: [Int32]) -> UInt64 {
+        pids.reduce(0) { $0 + (ProcFS.proportionalBytes($1) ?? 0) }
+    }
 }

@@ -91,6 +91,7 @@ public struct HostReport: Sendable, Codable {
             checks.append(Check(name: "cgroup root", ok: false, detail: cgroupError.description))
         }
         var cgroupKill = false
+        var forkJoin: String??
         if let root {
             let probe = root.path + "/corral-doctor-\(getpid())"
             if mkdir(probe, 0o755) == 0 {
@@ -111,6 +112,7 @@ public struct HostReport: Sendable, Codable {
                     )
                 )
                 Syscall.close(fd)
+                forkJoin = .some(probeForkJoin(probe))
                 CgroupFS.removeDirectory(probe)
             }
             for controller in CgroupHost.limitControllers {
@@ -135,6 +137,7 @@ public struct HostReport: Sendable, Codable {
         }
         let usesCgroup = mode == "cgroup"
         root?.removeIfUnused()
+        checks += templateChecks(configuration, cgroupMode: usesCgroup, forkJoin: forkJoin)
 
         let escapes = Self.catches(
             cgroup: usesCgroup, cgroupKill: cgroupKill, memory: root?.enforcement(of: "memory"), pids: root?.enforcement(of: "pids")

@@ -16,6 +16,9 @@ public struct CorralEvent: Sendable, Encodable {
         /// A prewarmed idle agent crashed, never got ready or did not take its session (the
         /// event's session id is the idle agent's).
         case prewarmFailed = "prewarm.failed"
+        /// A profile's template crashed, never got ready, answered garbage or stopped answering
+        /// (the event's session id is the template's; it is replaced after `retry_in_ms`).
+        case templateFailed = "template.failed"
     }
 
     public struct Started: Sendable, Equatable {
@@ -62,6 +65,7 @@ public struct CorralEvent: Sendable, Encodable {
         case escape(pids: [Int32])
         case limit(Limit)
         case prewarmFailed(PrewarmFailure)
+        case templateFailed(PrewarmFailure)
     }
 
     /// Increases by one with every event of this corral process.
@@ -80,6 +84,7 @@ public struct CorralEvent: Sendable, Encodable {
         case .escape: .escape
         case .limit: .limit
         case .prewarmFailed: .prewarmFailed
+        case .templateFailed: .templateFailed
         }
     }
 
@@ -125,7 +130,7 @@ public struct CorralEvent: Sendable, Encodable {
             try container.encode(limit.memoryBytes, forKey: Key("memory_bytes"))
             try container.encodeIfPresent(limit.processes, forKey: Key("processes"))
             try container.encodeIfPresent(limit.limitBytes, forKey: Key("limit_bytes"))
-        case .prewarmFailed(let failure):
+        case .prewarmFailed(let failure), .templateFailed(let failure):
             try container.encode(failure.reason, forKey: Key("reason"))
             try container.encode(failure.failuresInARow, forKey: Key("failures_in_a_row"))
             try container.encode(failure.retryIn.milliseconds, forKey: Key("retry_in_ms"))

@@ -11,6 +11,10 @@ import CoreMetrics
 /// - prewarming: `corral_session_starts_by_path_total{agent,start=warm|cold}`,
 ///   `corral_prewarm_failures_total{agent}` counters; `corral_idle_agents{agent,state=loading|ready}`
 ///   and `corral_idle_agents_memory_bytes{agent}` gauges
+/// - templates: `corral_template_up{agent}` gauge (1 while a ready template takes forks);
+///   `corral_template_forks_total{agent}`, `corral_template_fork_failures_total{agent}`,
+///   `corral_template_restarts_total{agent}`, `corral_template_failures_total{agent}` counters;
+///   `corral_template_fork_seconds{agent}` histogram (request sent to the fork checked)
 public struct CorralMetrics: Sendable {
     private let factory: any MetricsFactory
     private let spawnFailures: Counter
@@ -78,6 +82,32 @@ public struct CorralMetrics: Sendable {
     /// A prewarmed agent that crashed, never got ready or did not take its session.
     func prewarmFailed(agent: String) {
         Counter(label: "corral_prewarm_failures_total", dimensions: [("agent", agent)], factory: factory).increment()
+    }
+
+    /// Whether the profile has a ready template taking forks.
+    func templateUp(agent: String, _ up: Bool) {
+        Gauge(label: "corral_template_up", dimensions: [("agent", agent)], factory: factory).record(up ? 1 : 0)
+    }
+
+    /// A session (or idle agent) was forked, `duration` after its request was sent.
+    func templateForked(agent: String, after duration: Duration) {
+        Counter(label: "corral_template_forks_total", dimensions: [("agent", agent)], factory: factory).increment()
+        Timer(label: "corral_template_fork_seconds", dimensions: [("agent", agent)], factory: factory).recordNanoseconds(duration.nanoseconds)
+    }
+
+    /// A fork request failed (refused, garbage, no answer) or found the queue full.
+    func templateForkFailed(agent: String) {
+        Counter(label: "corral_template_fork_failures_total", dimensions: [("agent", agent)], factory: factory).increment()
+    }
+
+    /// A template was started in place of one that ended.
+    func templateRestarted(agent: String) {
+        Counter(label: "corral_template_restarts_total", dimensions: [("agent", agent)], factory: factory).increment()
+    }
+
+    /// A template crashed, never got ready, answered garbage or stopped answering.
+    func templateFailed(agent: String) {
+        Counter(label: "corral_template_failures_total", dimensions: [("agent", agent)], factory: factory).increment()
     }
 
     /// How many processes a session had when its end began.

@@ -60,6 +60,46 @@ public final class PidFD: Sendable {
         }
     }
 
+    /// What a wait for the process finds.
+    enum Wait: Equatable {
+        case running
+        /// It exited and corral reaped it: how it ended.
+        case exited(ExitStatus)
+        /// It exited, but another process is (or was) its parent: only that one learns how.
+        case exitedElsewhere
+    }
+
+    /// Reaps the process if it has exited and is corral's child, telling apart a process that is
+    /// still running from one whose status only its parent gets (a template's fork).
+    func wait() -> Wait {
+        state.withLock { fd -> Wait in
+            guard fd >= 0 else { return .exitedElsewhere }
+            var exited: Int32 = 0
+            var code: Int32 = 0
+            var status: Int32 = 0
+            let result = corral_waitid_pidfd(fd, &exited, &code, &status)
+            if result == ECHILD {
+                var poll = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                return Glibc.poll(&poll, 1, 0) > 0 ? .exitedElsewhere : .running
+            }
+            guard result == 0, exited != 0 else { return .running }
+            return .exited(ExitStatus(siginfoCode: code, status: status))
+        }
+    }
+
+    /// A pidfd another process sent (a template's fork), owned from now on. Its pid is the
+    /// kernel's (`Pid:` in `/proc/self/fdinfo/FD`), never the sender's word; nil (and the
+    /// descriptor closed) if it is not a pidfd of a live process in corral's pid namespace.
+    static func adopting(received fd: Int32) -> PidFD? {
+        let info = ProcFS.readFile("/proc/self/fdinfo/\(fd)", limit: 4096).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let line = info.split(separator: "\n").first { $0.hasPrefix("Pid:") }
+        guard let pid = line.flatMap({ Int32(String($0.dropFirst(4)).trimmingWhitespace) }), pid > 0 else {
+            Syscall.close(fd)
+            return nil
+        }
+        return PidFD(pid: pid, adopting: fd)
+    }
+
     /// True once the process has exited (a pidfd becomes readable then), reaped or not.
     public var hasExited: Bool {
         state.withLock { fd in

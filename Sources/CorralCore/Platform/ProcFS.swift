@@ -41,6 +41,19 @@ public enum ProcFS {
         return pages * UInt64(sysconf(Int32(_SC_PAGESIZE)))
     }
 
+    /// Proportional set size (PSS) in bytes: each page the process maps counted divided by the
+    /// number of processes mapping it, from `/proc/PID/smaps_rollup` (the kernel walks the page
+    /// tables for it: costlier than RSS). What a process sharing copy-on-write pages with a
+    /// template really costs.
+    public static func proportionalBytes(_ pid: Int32) -> UInt64? {
+        guard let bytes = readFile("/proc/\(pid)/smaps_rollup", limit: 8192) else { return nil }
+        for line in bytes.split(separator: UInt8(ascii: "\n")) where line.starts(with: Array("Pss:".utf8)) {
+            let digits = line.dropFirst(4).filter { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+            return UInt64(String(decoding: digits, as: UTF8.self)).map { $0 * 1024 }
+        }
+        return nil
+    }
+
     /// One variable of the process's initial environment, or nil if unset or unreadable.
     public static func environmentValue(_ pid: Int32, _ name: String) -> String? {
         guard let bytes = readFile("/proc/\(pid)/environ", limit: 1 << 20) else { return nil }
@@ -53,10 +66,15 @@ public enum ProcFS {
 
     /// Whether `pid` is in the cgroup v2 directory `cgroupPath` (an absolute path under the v2 mount).
     public static func isInCgroup(_ pid: Int32, cgroupPath: String) -> Bool {
-        guard let text = readFile("/proc/\(pid)/cgroup", limit: 64 * 1024).map({ String(decoding: $0, as: UTF8.self) }) else { return false }
-        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("0::") }) else { return false }
-        let relative = line.dropFirst(3)
-        return cgroupPath.hasSuffix(String(relative)) && !relative.isEmpty && relative != "/"
+        guard let relative = cgroupV2(of: pid) else { return false }
+        return cgroupPath.hasSuffix(relative) && !relative.isEmpty && relative != "/"
+    }
+
+    /// The process's cgroup in the v2 hierarchy, as `/proc/PID/cgroup` shows it (relative to the
+    /// mount: `/corral/s-call-7`).
+    public static func cgroupV2(of pid: Int32) -> String? {
+        guard let text = readFile("/proc/\(pid)/cgroup", limit: 64 * 1024).map({ String(decoding: $0, as: UTF8.self) }) else { return nil }
+        return text.split(separator: "\n").first(where: { $0.hasPrefix("0::") }).map { String($0.dropFirst(3)) }
     }
 
     /// Every pid in /proc: a full scan, whose cost grows with every process on the host.

@@ -22,6 +22,10 @@ public final class ProcessMonitor: Sendable {
     private enum Watch {
         case leader(PidFD, ExitHandler)
         case readable(Int32, ReadableHandler)
+        /// A leader a template forked (`origin` names the template): while the template lives it
+        /// is the parent, and its status comes from the template's report. `awaitingReport` once
+        /// it has exited (its pidfd is out of epoll then: it would stay readable for ever).
+        case forked(PidFD, ExitHandler, origin: UInt64, awaitingReport: Bool)
     }
 
     private struct State {
@@ -29,7 +33,14 @@ public final class ProcessMonitor: Sendable {
         var leaderTokens: [Int32: UInt64] = [:]
         var nextToken: UInt64 = Token.firstWatch
         var started = false
+        /// Exits templates reported for forks not watched yet (a fork that exited at once), by
+        /// template and pid.
+        var reports: [UInt64: [Int32: ExitStatus]] = [:]
     }
+
+    /// Reports kept per template for forks not watched yet; past this a template is misbehaving
+    /// and its reports are dropped.
+    private static let maxPendingReports = 1024
 
     private enum Token {
         static let sigchld: UInt64 = 1
@@ -101,6 +112,77 @@ public final class ProcessMonitor: Sendable {
         return token
     }
 
+    /// Watches a leader forked by the template `origin` (any number naming it). corral is not
+    /// its parent while the template lives: its status is what the template reports
+    /// (`reportForkedExit`), or, once the template is gone (`originGone`) and the kernel has
+    /// re-parented it to corral (the child subreaper), what corral reaps itself. `handler` runs
+    /// once, with that status (`.unknown` if neither says).
+    public func watchForked(_ pidFD: PidFD, origin: UInt64, onExit handler: @escaping ExitHandler) throws(SystemError) -> UInt64 {
+        let reported = state.withLock { state -> ExitStatus?? in
+            if let status = state.reports[origin]?.removeValue(forKey: pidFD.pid), pidFD.hasExited { return .some(status) }
+            return .none
+        }
+        if let reported {
+            // It exited, and was reaped and reported, before the watch began.
+            handler(reported ?? .unknown)
+            return 0
+        }
+        let token = register(.forked(pidFD, handler, origin: origin, awaitingReport: false), leader: pidFD.pid)
+        try add(pidFD.descriptor, token: token, what: "pidfd \(pidFD.pid)")
+        return token
+    }
+
+    /// The template `origin` says its fork `pid` exited with `status`. Taken only for a fork of
+    /// that template whose pidfd says it exited; kept for a fork not watched yet.
+    public func reportForkedExit(origin: UInt64, pid: Int32, status: ExitStatus) {
+        let finished = state.withLock { state -> (UInt64, ExitHandler)? in
+            if let token = state.leaderTokens[pid], case .forked(let pidFD, let handler, let from, _)? = state.watches[token] {
+                guard from == origin, pidFD.hasExited else { return nil }
+                return (token, handler)
+            }
+            var reports = state.reports[origin] ?? [:]
+            if reports.count >= Self.maxPendingReports { reports.removeAll() }
+            reports[pid] = status
+            state.reports[origin] = reports
+            return nil
+        }
+        if let (token, handler) = finished { finishLeader(token: token, status: status, handler: handler) }
+    }
+
+    /// The template `origin` forked `pid` just now: a report kept for an earlier process with
+    /// that pid is not this one's.
+    public func forgetForkedReport(origin: UInt64, pid: Int32) {
+        _ = state.withLock { $0.reports[origin]?.removeValue(forKey: pid) }
+    }
+
+    /// The template `origin` is gone (its exit was seen, and what it had sent was read first):
+    /// the kernel has already made corral the parent of its live forks, which are watched as
+    /// corral's own from now on; a fork that exited unreported is reaped by corral if it can be
+    /// (a zombie the template left), else its status is unknown.
+    public func originGone(_ origin: UInt64) {
+        let unreported = state.withLock { state -> [(UInt64, PidFD, ExitHandler)] in
+            state.reports[origin] = nil
+            var unreported: [(UInt64, PidFD, ExitHandler)] = []
+            for (token, watch) in state.watches {
+                guard case .forked(let pidFD, let handler, let from, let awaiting) = watch, from == origin else { continue }
+                if awaiting {
+                    unreported.append((token, pidFD, handler))
+                } else {
+                    // Still in epoll: its exit is reaped on its pidfd's event, or on SIGCHLD.
+                    state.watches[token] = .leader(pidFD, handler)
+                }
+            }
+            return unreported
+        }
+        for (token, pidFD, handler) in unreported {
+            guard case .exited(let status) = pidFD.wait() else {
+                finishLeader(token: token, status: .unknown, handler: handler)
+                continue
+            }
+            finishLeader(token: token, status: status, handler: handler)
+        }
+    }
+
     /// The pids of the leaders watched now: those of corral's children that are not orphans.
     func leaderPIDs() -> Set<Int32> {
         state.withLock { Set($0.leaderTokens.keys) }
@@ -134,10 +216,13 @@ public final class ProcessMonitor: Sendable {
             if case .leader(let pidFD, _) = watch, state.leaderTokens[pidFD.pid] == token {
                 state.leaderTokens.removeValue(forKey: pidFD.pid)
             }
+            if case .forked(let pidFD, _, _, _) = watch, state.leaderTokens[pidFD.pid] == token {
+                state.leaderTokens.removeValue(forKey: pidFD.pid)
+            }
             return watch
         }
         switch watch {
-        case .leader(let pidFD, _)?: _ = corral_epoll_remove(epollFD, pidFD.descriptor)
+        case .leader(let pidFD, _)?, .forked(let pidFD, _, _, _)?: _ = corral_epoll_remove(epollFD, pidFD.descriptor)
         case .readable(let fd, _)?: _ = corral_epoll_remove(epollFD, fd)
         case nil: break
         }
@@ -199,11 +284,27 @@ public final class ProcessMonitor: Sendable {
                 finishLeader(token: token, status: status, handler: handler)
             case .readable(_, let handler)?:
                 handler()
+            case .forked(let pidFD, let handler, _, _)?:
+                switch pidFD.wait() {
+                case .running: continue
+                case .exited(let status): finishLeader(token: token, status: status, handler: handler)
+                case .exitedElsewhere: awaitReport(token, pidFD)
+                }
             case nil:
                 continue
             }
         }
         return (reapedAny, reapBlocked)
+    }
+
+    /// A fork exited while its template is its parent: its status comes from the template.
+    private func awaitReport(_ token: UInt64, _ pidFD: PidFD) {
+        state.withLock { state in
+            if case .forked(let pidFD, let handler, let origin, false)? = state.watches[token] {
+                state.watches[token] = .forked(pidFD, handler, origin: origin, awaitingReport: true)
+            }
+        }
+        _ = corral_epoll_remove(epollFD, pidFD.descriptor)
     }
 
     private func finishLeader(token: UInt64, status: ExitStatus, handler: ExitHandler) {
@@ -243,6 +344,12 @@ public final class ProcessMonitor: Sendable {
         }
         if let (token, watch) = leader, case .leader(let pidFD, let handler) = watch {
             finishLeader(token: token, status: pidFD.reapIfExited() ?? .unknown, handler: handler)
+            return true
+        }
+        if let (token, watch) = leader, case .forked(let pidFD, let handler, _, _) = watch {
+            // Re-parented to corral by its template's death: corral's to reap, status and all.
+            guard case .exited(let status) = pidFD.wait() else { return false }
+            finishLeader(token: token, status: status, handler: handler)
             return true
         }
         guard let stat = ProcFS.stat(pid), stat.sid != ownSessionID else { return false }

@@ -27,6 +27,9 @@ public enum EndReason: Sendable, Equatable, CustomStringConvertible {
     /// An idle prewarmed agent found after a restart of corral: its assignment channel is gone,
     /// so it is replaced by a fresh one.
     case replaced
+    /// A template answered garbage, stopped answering fork requests, or closed its channel: it
+    /// is replaced.
+    case templateFailed
 
     init(_ violation: LimitViolation) {
         switch violation {
@@ -51,6 +54,7 @@ public enum EndReason: Sendable, Equatable, CustomStringConvertible {
         case .jobTerminated: "job_terminated"
         case .assignFailed: "assign_failed"
         case .replaced: "replaced"
+        case .templateFailed: "template_failed"
         }
     }
 

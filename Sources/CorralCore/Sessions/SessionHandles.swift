@@ -25,6 +25,14 @@ final class SessionHandles {
     /// A prewarmed agent's channel for being handed its session (nil for cold sessions and for
     /// idle agents adopted after a restart, whose channel died with the earlier corral).
     var assignment: AssignmentChannel?
+    /// A template's control channel (nil for everything else, and for a template adopted after
+    /// a restart: its channel died with the earlier corral).
+    var templateChannel: TemplateChannel?
+    /// Why corral is ending this template, when it failed in a way its end reason does not say.
+    var templateFailure: String?
+    /// A fork under way: the session's v2 cgroup as `/proc/PID/cgroup` shows it, so that what
+    /// the fork says before its pid is known still finds the session.
+    var forkCgroup: String?
 
     init(limits: ResourceLimits) {
         self.limits = limits

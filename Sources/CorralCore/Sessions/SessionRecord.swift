@@ -17,6 +17,10 @@ public enum StartPath: String, Sendable, Codable, Equatable {
     case warm
     /// A prewarmed agent waiting for a session: not a session yet, never shown as one.
     case idle
+    /// Forked from the profile's warm template.
+    case fork
+    /// A profile's warm template, which sessions are forked from: never a session.
+    case template
 }
 
 /// What the store keeps about a session: enough to find, verify and end its processes after a
@@ -70,6 +74,9 @@ public struct SessionRecord: Sendable, Equatable, Codable {
     /// The id in the environment of the session's processes, by which they are recognised.
     public var tag: SessionID { processTag ?? id }
     public var isIdle: Bool { start == .idle }
+    public var isTemplate: Bool { start == .template }
+    /// A session (cold, warm or forked), not an idle agent or a template waiting for one.
+    public var isSession: Bool { start != .idle && start != .template }
 
     public init(
         id: SessionID,

@@ -68,6 +68,8 @@ public struct ProcessReport: Sendable {
     public let isProcessAlive: Bool
     public let isGroupAlive: Bool
     public let listing: ProcessListing
+    /// What the session uses: its own memory (`memoryBytes`) and its PSS.
+    public let usage: ResourceUsage?
 }
 
 /// What a session (or an idle prewarmed agent) is started with, once its request has been

@@ -27,6 +27,8 @@ struct SessionTable {
 
         var id: SessionID { record.id }
         var isIdle: Bool { record.start == .idle }
+        var isTemplate: Bool { record.start == .template }
+        var isSession: Bool { record.isSession }
         var isStopping: Bool { lifecycle.isStopping }
         /// The record with the status the API shows.
         var snapshot: SessionRecord {
@@ -70,8 +72,11 @@ struct SessionTable {
     private(set) var counts: [Bucket: Int] = [:]
     /// Sessions (not idle agents) that run LiveKit jobs.
     private(set) var jobs = 0
+    /// Templates: they hold no session's place.
+    private(set) var templates = 0
     private var lastInstance: UInt64 = 0
-    /// `max_sessions`: sessions, idle agents and reserved places together.
+    /// `max_sessions`: sessions, idle agents and reserved places together (templates are not
+    /// counted: a profile has one, and it serves no session itself).
     let capacity: Int
 
     init(capacity: Int) {
@@ -81,7 +86,7 @@ struct SessionTable {
     // MARK: Admission
 
     /// Sessions, idle agents and reserved places: what counts toward `capacity`.
-    var occupied: Int { entries.count + reservations.values.count(where: \.takesPlace) }
+    var occupied: Int { entries.count - templates + reservations.values.count(where: \.takesPlace) }
 
     var hasRoom: Bool { occupied < capacity }
 
@@ -134,6 +139,7 @@ struct SessionTable {
         var effects: [Effect] = []
         recount(&entry, as: record.status, into: &effects)
         if Self.runsJob(entry) { jobs += 1 }
+        if entry.isTemplate { templates += 1 }
         entries[record.id] = entry
         return (entry, effects)
     }
@@ -144,6 +150,7 @@ struct SessionTable {
         var effects: [Effect] = []
         recount(&entry, as: nil, into: &effects)
         if Self.runsJob(entry) { jobs -= 1 }
+        if entry.isTemplate { templates -= 1 }
         entries[entry.id] = nil
         for former in entry.formerIDs { aliases[former] = nil }
         for pid in [entry.leader, entry.record.pid].compactMap(\.self) where leaders[pid] == entry.id { leaders[pid] = nil }
@@ -158,6 +165,7 @@ struct SessionTable {
             aliases.removeAll()
             leaders.removeAll()
             jobs = 0
+            templates = 0
         }
         return Array(entries.values)
     }
@@ -242,12 +250,13 @@ struct SessionTable {
     }
 
     private static func runsJob(_ entry: Entry) -> Bool {
-        !entry.isIdle && entry.record.livekitJobID != nil
+        entry.isSession && entry.record.livekitJobID != nil
     }
 
-    /// Moves the entry's gauge line to `status` (nil: out of the gauges).
+    /// Moves the entry's gauge line to `status` (nil: out of the gauges). Templates have their
+    /// own gauge (`corral_template_up`).
     private mutating func recount(_ entry: inout Entry, as status: SessionStatus?, into effects: inout [Effect]) {
-        let bucket = status.map { Bucket(agent: entry.record.agent, idle: entry.isIdle, status: $0) }
+        let bucket = entry.isTemplate ? nil : status.map { Bucket(agent: entry.record.agent, idle: entry.isIdle, status: $0) }
         guard entry.bucket != bucket else { return }
         if let old = entry.bucket {
             counts[old, default: 0] -= 1
@@ -285,27 +294,30 @@ struct SessionTable {
         entries[record.id] != nil || aliases[record.id] != nil || record.pid.map { leaders[$0] != nil } == true
     }
 
-    /// Sessions (not idle agents), oldest first.
-    var sessions: [Entry] { Self.inOrder(entries.values.filter { !$0.isIdle }) }
+    /// Sessions (not idle agents or templates), oldest first.
+    var sessions: [Entry] { Self.inOrder(entries.values.filter(\.isSession)) }
 
     /// Idle agents of `agent`, or of every agent.
     func idleAgents(of agent: String? = nil) -> [Entry] {
         Self.inOrder(entries.values.filter { $0.isIdle && (agent == nil || $0.record.agent == agent) })
     }
 
-    var hasSessions: Bool { entries.values.contains { !$0.isIdle } }
+    var hasSessions: Bool { entries.values.contains(where: \.isSession) }
+
+    /// The live (not stopping) template entries.
+    var templateEntries: [Entry] { entries.values.filter { $0.isTemplate } }
 
     /// Sessions (not idle agents), from the gauges' counts: no walk over the table.
     var sessionCount: Int { counts.reduce(0) { $1.key.idle ? $0 : $0 + $1.value } }
 
     /// Live sessions bound to a LiveKit room.
     func sessions(inRoom room: String) -> [SessionID] {
-        entries.values.filter { !$0.isIdle && $0.record.livekitRoom == room }.map(\.id)
+        entries.values.filter { $0.isSession && $0.record.livekitRoom == room }.map(\.id)
     }
 
     /// The live session in `room` whose agent has this LiveKit identity.
     func session(inRoom room: String, identity: String) -> SessionID? {
-        entries.values.first { !$0.isIdle && $0.record.livekitRoom == room && $0.record.livekitIdentity == identity }?.id
+        entries.values.first { $0.isSession && $0.record.livekitRoom == room && $0.record.livekitIdentity == identity }?.id
     }
 
     /// Oldest first. The ids (strings: a retain and a release each) are compared only when the

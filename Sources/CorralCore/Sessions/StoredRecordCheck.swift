@@ -15,6 +15,11 @@ struct StoredRecordCheck: Sendable {
         if let cgroup = record.cgroupPath, !containment.accepts(cgroupPath: cgroup) {
             return "its cgroup \(cgroup) is not a session cgroup below corral's cgroup root"
         }
+        // A template and its forks carry the template's environment, not a mark of their own:
+        // only their cgroup tells them apart, and corral never makes one without it.
+        if record.cgroupPath == nil, record.pid != nil, record.start == .template || record.start == .fork {
+            return "it is a \(record.start.rawValue) without a cgroup, which corral never starts"
+        }
         return nil
     }
 

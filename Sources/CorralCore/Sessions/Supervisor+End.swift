@@ -9,7 +9,7 @@ extension Supervisor {
     /// ended twice: the caller gets the result of the end under way.
     public func end(_ id: SessionID, reason: EndReason = .deleted) async throws(CorralError) -> EndResult {
         // At shutdown, ids collected earlier may name idle agents, or sessions they became since.
-        guard let entry = table.entry(id, followingAliases: reason == .shutdown), !entry.isIdle || reason == .shutdown else {
+        guard let entry = table.entry(id, followingAliases: reason == .shutdown), entry.isSession || reason == .shutdown else {
             throw Self.unknownSession(id)
         }
         return await endAndWait(entry, reason: reason)
@@ -33,6 +33,7 @@ extension Supervisor {
     func drain() async {
         let deadline = ContinuousClock.now + .seconds(configuration.drainTimeoutSeconds)
         await endIdleAgents()
+        await endTemplates()
         logger.info(
             "draining: new sessions are refused, running ones may end by themselves",
             metadata: ["count": "\(table.entries.count)", "timeout_seconds": "\(configuration.drainTimeoutSeconds)"]
@@ -49,6 +50,8 @@ extension Supervisor {
         for entry in entries {
             cancelTimers(entry.id, instance: entry.instance)
             entry.handles.tree?.detach()
+            // A template exits once its channel closes; the next corral starts another.
+            entry.handles.templateChannel?.close()
             _ = await writesSettled(entry.id)
         }
         if !entries.isEmpty {
@@ -59,6 +62,7 @@ extension Supervisor {
     func beginTermination(_ entry: SessionTable.Entry, reason: EndReason) {
         let handles = entry.handles
         if handles.endBegan == nil, entry.isIdle { idleAgentStopping(entry, reason: reason) }
+        if handles.endBegan == nil, entry.isTemplate { templateStopping(entry, reason: reason) }
         handles.endBegan = handles.endBegan ?? .now
         // Not spawned yet: the end goes on once the spawn has returned.
         guard let tree = handles.tree else { return }
@@ -109,6 +113,8 @@ extension Supervisor {
         if let exit = handles.leaderExit { metadata[LogKey.exit] = "\(exit)" }
         if entry.isIdle {
             logger.about(entry.record).info("prewarmed agent ended", metadata: metadata)
+        } else if entry.isTemplate {
+            logger.about(entry.record).info("template ended", metadata: metadata)
         } else {
             logger.about(entry.record).info("session ended", metadata: metadata)
             metrics.sessionEnded(agent: entry.record.agent, reason: reason, after: duration)
@@ -140,6 +146,8 @@ extension Supervisor {
             entry.handles.assignment?.close()
             entry.handles.assignment = nil
         }
+        entry.handles.templateChannel?.close()
+        entry.handles.templateChannel = nil
         entry.handles.answerEndWaiters(result)
     }
 }

@@ -12,6 +12,8 @@ extension Supervisor {
             leaderExited(id, instance: instance, status: status)
         case .notification(let pid, let message):
             notification(from: pid, message: message)
+        case .templateFailed(let id, let instance, let failure):
+            templateChannelFailed(id, instance: instance, failure)
         }
     }
 
@@ -34,9 +36,10 @@ extension Supervisor {
 
     /// A datagram on the notify socket (systemd's protocol: newline-separated `KEY=VALUE`). The
     /// sender is matched to a session by its pid, or by its kernel session id, which is the
-    /// leader's pid for every process the agent starts.
+    /// leader's pid for every process the agent starts, or, for a fork whose pid corral has not
+    /// heard yet (it may speak before its template answers), by the cgroup it placed itself in.
     private func notification(from pid: Int32, message: String) {
-        guard let entry = table.owner(ofLeader: pid) ?? ProcFS.stat(pid).flatMap({ table.owner(ofLeader: $0.sid) }) else {
+        guard let entry = table.owner(ofLeader: pid) ?? ProcFS.stat(pid).flatMap({ table.owner(ofLeader: $0.sid) }) ?? forking(pid) else {
             logger.debug("notify message from a process that belongs to no session; ignored", metadata: [LogKey.pid: "\(pid)"])
             return
         }
@@ -49,6 +52,8 @@ extension Supervisor {
                 if current.lifecycle.status == .starting {
                     if current.isIdle {
                         idleAgentReady(current)
+                    } else if current.isTemplate {
+                        templateReady(current)
                     } else {
                         logger.about(current.record).info("agent ready")
                         // Ready before its start was answered: `session.started` says `running`.
@@ -63,5 +68,14 @@ extension Supervisor {
                 continue  // WATCHDOG=1, STOPPING=1, MAINPID=… are understood and need nothing here
             }
         }
+    }
+
+    /// The fork under way whose cgroup `pid` is in (the cgroup is named for the session).
+    private func forking(_ pid: Int32) -> SessionTable.Entry? {
+        guard let cgroup = ProcFS.cgroupV2(of: pid), let name = cgroup.split(separator: "/").last, name.hasPrefix(SessionCgroup.prefix),
+            let id = SessionID(String(name.dropFirst(SessionCgroup.prefix.count))), let entry = table.entries[id],
+            let expected = entry.handles.forkCgroup, cgroup == expected
+        else { return nil }
+        return entry
     }
 }

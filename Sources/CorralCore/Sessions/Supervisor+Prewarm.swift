@@ -60,7 +60,9 @@ extension Supervisor {
     private func refill(_ agent: String) async {
         defer { planner.refillEnded(agent) }
         while accepting, !Task.isCancelled {
-            let step = planner.nextStep(agent, now: .now, waiting: { id in self.table.entries[id].map { !$0.isStopping } }, hasRoom: table.hasRoom)
+            // A template profile's idle agents are forked from its template: none while it is not ready.
+            let canStart = table.hasRoom && (!templates.has(agent) || templates.readyTemplate(agent) != nil)
+            let step = planner.nextStep(agent, now: .now, waiting: { id in self.table.entries[id].map { !$0.isStopping } }, hasRoom: canStart)
             switch step {
             case .done:
                 return
@@ -77,11 +79,25 @@ extension Supervisor {
         let settings = SessionSettings(
             id: SessionID.generate(prefix: "idle"), agent: agent, profile: profile, timeout: configuration.maxSessionTimeoutSeconds
         )
+        var request: UInt64?
+        if templates.has(agent) {
+            lastForkRequest += 1
+            guard templates.admit(agent, request: lastForkRequest) == .admitted else {
+                // The template is gone, or busy with starts: the next look is a moment later.
+                try? await Task.sleep(for: .milliseconds(200))
+                return
+            }
+            request = lastForkRequest
+        }
         do {
-            let idle = try await launch(settings, start: .idle)
+            let idle = try await launch(settings, start: .idle, forking: request)
             planner.started(idle.id, agent: agent)
-            logger.about(idle.record).info("prewarmed agent started", metadata: [LogKey.pid: "\(idle.record.pid ?? 0)"])
+            logger.about(idle.record).info(
+                request == nil ? "prewarmed agent started" : "prewarmed agent forked from the template", metadata: [LogKey.pid: "\(idle.record.pid ?? 0)"]
+            )
         } catch {
+            // Its template went away meanwhile: not the idle agents' failure.
+            if templates.has(agent), templates.readyTemplate(agent) == nil { return }
             prewarmFailed(agent, idleID: settings.id, record: nil, why: error.message)
         }
     }

@@ -3,7 +3,7 @@ import Foundation
 /// What the API and the other parts of corral may ask. Idle prewarmed agents are not sessions.
 extension Supervisor {
     public func session(_ id: SessionID) -> SessionRecord? {
-        table.entries[id].flatMap { $0.isIdle ? nil : $0.snapshot }
+        table.entries[id].flatMap { $0.isSession ? $0.snapshot : nil }
     }
 
     /// Live sessions, oldest first.
@@ -30,19 +30,26 @@ extension Supervisor {
     /// copying a record: asked every few seconds, also at 10,000 sessions.
     public var activity: (sessions: Int, jobs: Int) { (table.sessionCount, table.jobs) }
 
-    /// Every live session with what it uses (process count, memory), read off the actor.
+    /// Every live session with what it uses (process count, memory), read off the actor. Sessions
+    /// of a template profile also show their PSS (`pssBytes`): their own memory leaves out what
+    /// they share with the template. It costs a walk of their page tables, so only there.
     public func allSessionsWithUsage() async -> [(SessionRecord, ResourceUsage?)] {
-        let entries = table.sessions.map { ($0.snapshot, $0.handles.tree) }
+        let entries = table.sessions.map { ($0.snapshot, $0.handles.tree, $0.profile.template != nil) }
         return await Blocking.run {
             let table = entries.contains { $0.1?.needsProcessTable == true } ? ProcessTable.read() : nil
-            return entries.map { ($0.0, $0.1?.usage(in: table)) }
+            return entries.map { record, tree, shares in
+                guard let tree else { return (record, nil) }
+                var usage = tree.usage(in: table)
+                if shares { usage.pssBytes = tree.proportionalMemory(in: table) }
+                return (record, usage)
+            }
         }
     }
 
     /// The session's log: the live session's, else the latest one left by a session with this
     /// id (logs outlive their sessions until `log_retention_seconds`).
     public func logPath(for id: SessionID) -> (path: String, live: Bool)? {
-        if let entry = table.entries[id], !entry.isIdle { return (entry.record.logPath, true) }
+        if let entry = table.entries[id], entry.isSession { return (entry.record.logPath, true) }
         return dataDirectory.latestLog(for: id).map { ($0, false) }
     }
 
@@ -60,10 +67,10 @@ extension Supervisor {
     /// Every process of the session, read from /proc (off the actor: it may take a while on a
     /// busy host).
     public func processes(_ id: SessionID, withEnvironments: Bool = false) async throws(CorralError) -> ProcessReport {
-        guard let entry = table.entries[id], !entry.isIdle else { throw Self.unknownSession(id) }
+        guard let entry = table.entries[id], entry.isSession else { throw Self.unknownSession(id) }
         let record = entry.snapshot
         guard let tree = entry.handles.tree else {
-            return ProcessReport(record: record, isProcessAlive: false, isGroupAlive: false, listing: ProcessListing())
+            return ProcessReport(record: record, isProcessAlive: false, isGroupAlive: false, listing: ProcessListing(), usage: nil)
         }
         return await Blocking.run {
             var listing = tree.members()
@@ -76,7 +83,10 @@ extension Supervisor {
                 }
             }
             let leaderAlive = listing.entries.first?.pid == tree.leader.pid
-            return ProcessReport(record: record, isProcessAlive: leaderAlive, isGroupAlive: !tree.isEmpty, listing: listing)
+            let table = tree.needsProcessTable ? ProcessTable.read() : nil
+            var usage = tree.usage(in: table)
+            usage.pssBytes = tree.proportionalMemory(in: table)
+            return ProcessReport(record: record, isProcessAlive: leaderAlive, isGroupAlive: !tree.isEmpty, listing: listing, usage: usage)
         }
     }
 }

@@ -160,10 +160,11 @@ extension Supervisor {
     }
 
     private func adopt(_ record: SessionRecord, leader: PidFD, profile: AgentProfile) {
-        let tree = containment.adopt(record, leader: leader, limits: profile.limits, monitor: monitor)
-        let handles = SessionHandles(limits: profile.limits)
+        let limits = record.isTemplate ? profile.template?.limits ?? ResourceLimits() : profile.limits
+        let tree = containment.adopt(record, leader: leader, limits: limits, monitor: monitor)
+        let handles = SessionHandles(limits: limits)
         handles.tree = tree
-        let (entry, effects) = table.insert(record, profile: profile, handles: handles, announced: !record.isIdle)
+        let (entry, effects) = table.insert(record, profile: profile, handles: handles, announced: record.isSession)
         perform(effects, for: entry.id, instance: entry.instance)
         let id = record.id
         let instance = entry.instance
@@ -175,13 +176,18 @@ extension Supervisor {
             logger.about(record).error("cannot watch an adopted agent; its exit is found by the sweeper", metadata: [LogKey.error: "\(error)"])
         }
         logger.about(record).notice(
-            record.isIdle ? "re-adopted an idle prewarmed agent started before corral restarted" : "re-adopted a session started before corral restarted",
+            record.isIdle
+                ? "re-adopted an idle prewarmed agent started before corral restarted"
+                : record.isTemplate ? "re-adopted a template started before corral restarted" : "re-adopted a session started before corral restarted",
             metadata: [LogKey.containment: "\(tree.kind.rawValue)", "status": "\(record.status.rawValue)"]
         )
         handle(.adopted(record.status), for: entry)
-        if record.isIdle, let current = table.resolve(id, instance: instance) {
-            // Its assignment channel died with the earlier corral: a fresh one replaces it.
-            logger.about(record).notice("an idle prewarmed agent from before the restart is replaced")
+        if !record.isSession, let current = table.resolve(id, instance: instance) {
+            // Its assignment (or control) channel died with the earlier corral: a fresh one
+            // replaces it. A template's forks are sessions of their own, adopted by their cgroups.
+            logger.about(record).notice(
+                record.isIdle ? "an idle prewarmed agent from before the restart is replaced" : "a template from before the restart is replaced"
+            )
             handle(.endRequested(.replaced), for: current)
         }
     }

@@ -42,32 +42,41 @@ extension Supervisor {
         }
         // A reserved place is this start's own (unless a warm attempt gave it up).
         if !table.isReserved(id) || !request.reserved { try table.checkCapacity() }
-        let launched = try await launch(settings, start: .cold)
+        let launched = try await launch(settings, start: .cold, forking: try admitFork(settings))
         // Announced once the answer is certain; changes after this go out as `session.status`.
         let record = table.resolve(launched.id, instance: launched.instance)?.snapshot ?? launched.snapshot
         table.markAnnounced(launched.id)
         announceStarted(record)
-        metrics.sessionStarted(agent: agent, path: .cold, after: .now - began)
+        metrics.sessionStarted(agent: agent, path: record.start, after: .now - began)
         return record
     }
 
-    /// Records and spawns an agent: a session's (`cold`) or an idle prewarmed one (`idle`). Its
+    /// Records and spawns an agent: a session's (`cold`), an idle prewarmed one (`idle`) or a
+    /// profile's template (`template`). With `forking` (a fork request admitted to the profile's
+    /// template), a session or idle agent is forked from the template instead, and recorded as
+    /// `fork`; if the template goes away before the request is sent, it is spawned after all. Its
     /// id and place are reserved from the first check until it joins the table, so no other
     /// start can take them while its log is made.
-    func launch(_ settings: SessionSettings, start: StartPath) async throws(CorralError) -> SessionTable.Entry {
+    func launch(_ settings: SessionSettings, start: StartPath, forking request: UInt64? = nil) async throws(CorralError) -> SessionTable.Entry {
+        // The fork request is given back unless `fork` takes it.
+        var unsent = request
+        defer { if let unsent { forkRequestFinished(settings.agent, request: unsent) } }
         guard accepting else { throw notAccepting }
         table.reserve(settings.id, .init(agent: settings.agent, room: settings.livekitRoom, takesPlace: true))
         defer { table.unreserve(settings.id) }
         let channel: AssignmentChannel?
+        let templateChannel: TemplateChannel?
         do {
             channel = start == .idle ? try AssignmentChannel() : nil
+            templateChannel = start == .template ? try TemplateChannel(monitor: monitor) : nil
         } catch {
-            throw CorralError(.spawnFailed, "cannot create a prewarmed agent's assignment channel", underlying: error)
+            throw CorralError(.spawnFailed, "cannot create a \(start == .template ? "template's control" : "prewarmed agent's assignment") channel", underlying: error)
         }
         // Checked here, right before it joins the table, so that no agent starts after shutdown
         // has collected the sessions to end.
         guard accepting else {
             channel?.close()
+            templateChannel?.close()
             throw notAccepting
         }
         let now = Date()
@@ -75,11 +84,13 @@ extension Supervisor {
             id: settings.id, agent: settings.agent, containment: containment.kind, createdAt: now,
             // The log is created with the spawn; its path is written with the pid.
             expiresAt: now.addingTimeInterval(settings.timeout), metadata: settings.metadata, logPath: "",
-            node: configuration.nodeID, livekitRoom: settings.livekitRoom, livekitIdentity: settings.livekitIdentity, start: start
+            node: configuration.nodeID, livekitRoom: settings.livekitRoom, livekitIdentity: settings.livekitIdentity,
+            start: request != nil && start == .cold ? .fork : start
         )
         record.livekitJob = settings.livekitJob
-        let handles = SessionHandles(limits: settings.profile.limits)
+        let handles = SessionHandles(limits: start == .template ? settings.profile.template?.limits ?? ResourceLimits() : settings.profile.limits)
         handles.assignment = channel
+        handles.templateChannel = templateChannel
         handles.environment = settings.environment
         let (entry, effects) = table.insert(record, profile: settings.profile, handles: handles)
         let id = entry.id
@@ -95,13 +106,28 @@ extension Supervisor {
         }
 
         let launched: AgentLauncher.Launched
-        do {
-            launched = try await launcher.launch(
-                agentLaunch(entry),
-                searchPath: settings.profile.environment["PATH"] ?? inheritedEnvironment["PATH"],
-                started: { [inboxSink] pid in inboxSink.yield(.leaderStarted(id, instance: instance, pid: pid)) },
-                exited: { [inboxSink] status in inboxSink.yield(.leaderExited(id, instance: instance, status)) }
-            )
+        let started: @Sendable (Int32) -> Void = { [inboxSink] pid in inboxSink.yield(.leaderStarted(id, instance: instance, pid: pid)) }
+        let exited: ProcessMonitor.ExitHandler = { [inboxSink] status in
+            // A template's last words (exit reports of its forks) are read before its exit is told.
+            templateChannel?.templateExited()
+            inboxSink.yield(.leaderExited(id, instance: instance, status))
+        }
+        do throws(CorralError) {
+            unsent = nil
+            if let request, let forked = try await fork(entry, request: request, started: started, exited: exited) {
+                launched = forked
+            } else {
+                if request != nil, start == .idle {
+                    throw CorralError(.unavailable, "the idle agent could not be forked (its template went away before its turn)")
+                }
+                if request != nil {
+                    logger.about(record).notice("the session could not be forked (its template went away before its turn): it starts cold")
+                    table.update(id, instance: instance) { $0.start = .cold }
+                }
+                launched = try await launcher.launch(
+                    agentLaunch(entry), searchPath: settings.profile.environment["PATH"] ?? inheritedEnvironment["PATH"], started: started, exited: exited
+                )
+            }
         } catch {
             metrics.spawnFailed()
             logger.about(record).error("agent could not be started", metadata: [LogKey.error: "\(error)"])
@@ -111,6 +137,11 @@ extension Supervisor {
         }
         let tree = launched.tree
         channel?.closeAgentEnd()
+        handles.forkCgroup = nil
+        if let templateChannel {
+            templateChannel.closeTemplateEnd()
+            startReading(templateChannel, of: entry)
+        }
         handles.tree = tree
         handles.exitWatched = true
         table.update(entry.id, instance: entry.instance) { $0.logPath = launched.logPath }
@@ -120,8 +151,8 @@ extension Supervisor {
             "agent spawned",
             metadata: [LogKey.groupLeader: "\(current?.record.isGroupLeader ?? false)", LogKey.containment: "\(tree.kind.rawValue)"]
         )
-        // An idle agent always says when it has loaded, whatever the profile's `ready`.
-        deliver(.spawned(start == .idle ? .notify : settings.profile.readiness), to: entry.id, instance: entry.instance)
+        // An idle agent (and a template) always says when it has loaded, whatever the profile's `ready`.
+        deliver(.spawned(start == .idle || start == .template ? .notify : settings.profile.readiness), to: entry.id, instance: entry.instance)
         let session = table.resolve(entry.id, instance: entry.instance) ?? entry
         guard await writesSettled(entry.id) else {
             let result = await endAndWait(session, reason: .failedToStart)
@@ -145,27 +176,34 @@ extension Supervisor {
 
     /// What the spawner runs for the session; the program is resolved and the log made there.
     private func agentLaunch(_ entry: SessionTable.Entry) -> AgentLaunch {
-        let idle = entry.isIdle
-        let environment = AgentCommand.environment(
+        var launch = AgentLaunch(
+            sessionID: entry.id,
+            executable: entry.profile.command[0],
+            arguments: entry.profile.command,
+            environment: agentEnvironment(entry).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" },
+            workingDirectory: entry.profile.workingDirectory,
+            outputFD: -1,
+            limits: entry.handles.limits,
+            user: entry.profile.user,
+            assignFD: entry.handles.assignment?.agentDescriptor ?? entry.handles.templateChannel?.templateDescriptor
+        )
+        launch.ownMemory = entry.isTemplate
+        return launch
+    }
+
+    /// The complete environment of the entry's agent (a fork gets it in its request).
+    func agentEnvironment(_ entry: SessionTable.Entry) -> [String: String] {
+        let session = entry.isSession
+        return AgentCommand.variables(
             inherited: inheritedEnvironment,
             profile: entry.profile,
             agent: entry.record.agent,
             record: entry.record,
             instanceID: dataDirectory.instanceID,
             notifySocket: notifySocket?.address,
-            credentials: idle ? [:] : (credentials?(entry.record, entry.profile) ?? [:]).merging(entry.handles.environment) { $1 },
-            assignFD: entry.handles.assignment == nil ? nil : AgentLaunch.assignTargetFD
-        )
-        return AgentLaunch(
-            sessionID: entry.id,
-            executable: entry.profile.command[0],
-            arguments: entry.profile.command,
-            environment: environment,
-            workingDirectory: entry.profile.workingDirectory,
-            outputFD: -1,
-            limits: entry.handles.limits,
-            user: entry.profile.user,
-            assignFD: entry.handles.assignment?.agentDescriptor
+            credentials: session ? (credentials?(entry.record, entry.profile) ?? [:]).merging(entry.handles.environment) { $1 } : [:],
+            assignFD: entry.handles.assignment == nil ? nil : AgentLaunch.assignTargetFD,
+            templateFD: entry.handles.templateChannel == nil ? nil : AgentLaunch.assignTargetFD
         )
     }
 
@@ -177,6 +215,8 @@ extension Supervisor {
         perform(effects, for: entry.id, instance: entry.instance)
         gone.handles.assignment?.close()
         gone.handles.assignment = nil
+        gone.handles.templateChannel?.close()
+        gone.handles.templateChannel = nil
         var reason = EndReason.failedToStart
         if case .stopping(let requested) = gone.lifecycle.state { reason = requested }
         gone.handles.answerEndWaiters(

@@ -14,6 +14,8 @@ public actor Supervisor: Service {
         case leaderStarted(SessionID, instance: UInt64, pid: Int32)
         case leaderExited(SessionID, instance: UInt64, ExitStatus)
         case notification(senderPID: Int32, message: String)
+        /// A template's control channel failed (garbage, closed): the template is replaced.
+        case templateFailed(SessionID, instance: UInt64, TemplateChannel.Failure)
     }
 
     let configuration: CorralConfiguration
@@ -42,6 +44,15 @@ public actor Supervisor: Service {
     var table: SessionTable
     /// Which idle agents to start, and which takes a session.
     var planner: PrewarmPlanner
+    /// Each template profile's template, its backoff and its fork queue.
+    var templates: TemplatePlanner
+    /// Asks the template loop to look at the templates.
+    let templateWakes: AsyncStream<Void>
+    let templateWakeSink: AsyncStream<Void>.Continuation
+    /// Fork requests prepared and waiting for their turn, told the template to send to (nil:
+    /// none is ready any more, the start goes cold).
+    var forkTurns: [UInt64: CheckedContinuation<SessionID?, Never>] = [:]
+    var lastForkRequest: UInt64 = 0
     let writes = SessionWriteQueue()
     /// Every session's deadline and startup timeout (see `Supervisor+Timers`).
     var timers = SessionTimers()
@@ -88,6 +99,8 @@ public actor Supervisor: Service {
         (refills, refillSink) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         table = SessionTable(capacity: configuration.maxSessions)
         planner = PrewarmPlanner(profiles: configuration.agents)
+        templates = TemplatePlanner(profiles: configuration.agents, forking: containment.kind == .cgroup && containment is CgroupContainment)
+        (templateWakes, templateWakeSink) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Everything that must be in place before requests are served: the notify socket, the
@@ -134,10 +147,17 @@ public actor Supervisor: Service {
         await reconcile()
         accepting = true
         refillPools()
+        keepTemplates()
         if containment.kind == .processGroup {
             for (name, profile) in configuration.agents where profile.cpuLimit != nil {
                 logger.warning("cpu_limit cannot be enforced without cgroups", metadata: [LogKey.agent: "\(name)"])
             }
+        }
+        for (name, profile) in configuration.agents where profile.template != nil && !templates.has(name) {
+            logger.warning(
+                "this profile's sessions start cold: forking them from a template needs cgroup containment",
+                metadata: [LogKey.agent: "\(name)", LogKey.containment: "\(containment.kind.rawValue)"]
+            )
         }
         logger.info(
             "supervisor ready",
@@ -152,6 +172,7 @@ public actor Supervisor: Service {
                 for await event in self.inbox { await self.handle(event) }
             }
             group.addTask { await self.refillLoop() }
+            group.addTask { await self.templateLoop() }
             group.addTask { await self.sweepPeriodically() }
             group.addTask { await self.watchPeriodically() }
             group.addTask { await self.storeRecoveryLoop() }
@@ -217,7 +238,8 @@ public actor Supervisor: Service {
         case .startDeadlineTimer:
             setTimer(.deadline, for: entry, at: entry.record.expiresAt)
         case .startStartupTimer:
-            setTimer(.startup, for: entry, at: entry.record.createdAt.addingTimeInterval(configuration.startupTimeoutSeconds))
+            let timeout = entry.isTemplate ? entry.profile.template?.startupTimeoutSeconds : nil
+            setTimer(.startup, for: entry, at: entry.record.createdAt.addingTimeInterval(timeout ?? configuration.startupTimeoutSeconds))
         case .cancelStartupTimer:
             cancelTimer(.startup, for: entry)
         case .cancelTimers:

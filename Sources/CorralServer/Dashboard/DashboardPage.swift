@@ -23,6 +23,7 @@ enum DashboardPage {
             <div class="counter"><b id="count-stopping">0</b><span>stopping</span></div>
             <div class="counter"><b id="count-ended">0</b><span>ended here</span></div>
             <div class="counter" id="idle-counter"><b id="count-idle">0</b><span id="idle-label">idle prewarmed</span></div>
+            <div class="counter" id="template-counter" title=""><b id="count-templates">–</b><span id="template-label">templates</span></div>
           </div>
           <div id="live" class="off">connecting</div>
         </header>
@@ -139,7 +140,7 @@ enum DashboardPage {
             setText(cells[4], fmtDuration((Date.parse(s.expires_at) - now) / 1000));
             setText(cells[5], (s.pid ?? "–") + " / " + (s.pgid ?? "–"));
             setText(cells[6], s.processes);
-            setText(cells[7], fmtBytes(s.memory_bytes));
+            setText(cells[7], fmtBytes(s.memory_bytes) + (s.pss_bytes === undefined ? "" : " · PSS " + fmtBytes(s.pss_bytes)));
           });
           $("empty").style.display = list.length ? "none" : "block";
           $("count-active").textContent = list.length;
@@ -160,6 +161,23 @@ enum DashboardPage {
             $("error").textContent = "Cannot list sessions: " + error.message;
           }
           refreshIdle();
+          refreshTemplates();
+        }
+
+        // Templates sessions are forked from: how many are ready, their forks and what they hold.
+        async function refreshTemplates() {
+          try {
+            const response = await api("/api/templates");
+            if (!response.ok) return;
+            const templates = (await response.json()).templates;
+            const ready = templates.filter((t) => t.state === "ready").length;
+            const forks = templates.reduce((sum, t) => sum + t.forks, 0);
+            const memory = templates.reduce((sum, t) => sum + (t.memory_bytes || 0), 0);
+            $("count-templates").textContent = templates.length ? ready + "/" + templates.length : "–";
+            $("template-label").textContent = "templates ready · " + forks + " forks · " + fmtBytes(memory);
+            $("template-counter").title = templates.map((t) => t.agent + ": " + t.state + ", " + t.restarts + " restarts"
+              + (t.last_error ? ", last error: " + t.last_error : "")).join("\n");
+          } catch (error) {}
         }
 
         // Prewarmed agents waiting for a session: how many are ready, and what they hold.

@@ -71,5 +71,16 @@ extension Routes {
             ),
             handler: { $0.sessions.prewarm }
         ),
+        Route(
+            .get, "/api/templates", access: .caller(.read), limit: .slot,
+            operation: .init(
+                summary: "This node's templates, one per profile with template",
+                description: "Each profile's template: its state (starting, ready, or waiting to be started again after a failure), "
+                    + "pid, forks, fork failures, restarts, the last error, fork requests waiting, and its memory (charged to it, and "
+                    + "its PSS). Empty without template profiles, or without cgroups (their sessions start cold).",
+                response: .init(description: "the templates", content: [("application/json", .ref("Templates"))])
+            ),
+            handler: { $0.sessions.templates }
+        ),
     ]
 }

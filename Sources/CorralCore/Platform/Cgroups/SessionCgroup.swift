@@ -41,8 +41,10 @@ public final class SessionCgroup: Sendable {
     var name: String { String(path.split(separator: "/").last ?? "") }
 
     /// Creates the session's cgroups and writes the limits. A leftover empty cgroup with the same
-    /// name is replaced; a populated one is refused.
-    init(root: CgroupRoot, sessionID: SessionID, limits: ResourceLimits) throws(CorralError) {
+    /// name is replaced; a populated one is refused. With `ownMemory`, a v1 memory cgroup is made
+    /// without a limit too (where v1 counts memory), so that what the session's processes add is
+    /// charged to it, not to wherever they came from (a template's forks).
+    init(root: CgroupRoot, sessionID: SessionID, limits: ResourceLimits, ownMemory: Bool = false) throws(CorralError) {
         let name = Self.prefix + sessionID.rawValue
         let path = root.path + "/" + name
         root.claim(name)
@@ -60,7 +62,7 @@ public final class SessionCgroup: Sendable {
         for (controller, directory) in root.v1Directories {
             let wanted =
                 switch controller {
-                case "memory": limits.memoryBytes != nil
+                case "memory": limits.memoryBytes != nil || ownMemory
                 case "pids": limits.pids != nil
                 case "cpu": limits.cpu != nil
                 default: false
@@ -191,6 +193,36 @@ public final class SessionCgroup: Sendable {
     func contains(_ pid: Int32) -> Bool {
         guard let text = CgroupFS.read("/proc/\(pid)/cgroup") else { return false }
         return text.split(separator: "\n").contains { $0 == "0::\(relativePath)" || $0.hasPrefix("0::\(relativePath)/") }
+    }
+
+    /// True if `pid` is in each of the session's v1 cgroups.
+    func containsInV1(_ pid: Int32) -> Bool {
+        guard !v1Paths.isEmpty else { return true }
+        let lines = (CgroupFS.read("/proc/\(pid)/cgroup") ?? "").split(separator: "\n")
+        return v1Paths.allSatisfy { controller, path in
+            lines.contains { line in
+                let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+                return fields.count == 3 && fields[1].split(separator: ",").contains(Substring(controller)) && path.hasSuffix(String(fields[2]))
+                    && fields[2].hasSuffix("/" + name)
+            }
+        }
+    }
+
+    /// The `cgroup.procs` of the v2 cgroup, then of each v1 cgroup, opened for writing: a process
+    /// given them joins the session by writing `0` to each (the kernel checks the opener's
+    /// credentials, corral's, not the writer's). Closed again if one cannot be opened.
+    func openProcs() throws(CorralError) -> [Int32] {
+        var descriptors: [Int32] = []
+        for directory in [path] + v1Paths.keys.sorted().map({ v1Paths[$0]! }) {
+            let fd = open(directory + "/cgroup.procs", O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                let error = SystemError("open(\(directory)/cgroup.procs)", errno: errno)
+                descriptors.forEach(Syscall.close)
+                throw CorralError(.spawnFailed, "cannot open the session's cgroup for a fork to join", underlying: error)
+            }
+            descriptors.append(fd)
+        }
+        return descriptors
     }
 
     /// SIGKILLs everything in the cgroup at once (kernel 5.14+); false if `cgroup.kill` is missing.

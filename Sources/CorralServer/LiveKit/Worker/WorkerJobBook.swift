@@ -192,7 +192,7 @@ struct WorkerJobBook {
             return .failed("worker stopped")
         case .failedToStart:
             return .failed("the session could not be started")
-        case .assignFailed, .replaced:
+        case .assignFailed, .replaced, .templateFailed:
             return .failed(reason.name)
         }
     }
