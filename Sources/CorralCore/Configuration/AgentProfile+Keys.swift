@@ -71,7 +71,7 @@ extension AgentProfile {
                 "template", .template, \.template, orNull: true,
                 doc: "fork the profile's sessions from a warm template of it (one per node, loaded once) instead of starting each "
                     + "with `execve`; `true`, or an object of the template's settings; needs cgroups "
-                    + "(see [docs/templates.md](docs/templates.md))"
+                    + "(see [templates](templates.md))"
             ),
         ]
     )

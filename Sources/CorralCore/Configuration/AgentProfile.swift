@@ -50,7 +50,8 @@ public struct AgentProfile: Sendable, Equatable {
 
     /// Whether its agents are given corral's notify socket: to say when they are ready, and, when
     /// prewarmed, when they are loaded.
-    public var usesNotifySocket: Bool { readiness == .notify || prewarm > 0 }
+    /// Prewarmed agents and templates say `READY=1` whatever the profile's `ready`.
+    public var usesNotifySocket: Bool { readiness == .notify || prewarm > 0 || template != nil }
 
     public var limits: ResourceLimits {
         ResourceLimits(memoryBytes: memoryLimitMB.map { UInt64($0) * 1024 * 1024 }, pids: pidsLimit, cpu: cpuLimit)
