@@ -70,14 +70,16 @@ public struct HostReport: Sendable, Codable {
         // With process groups configured, cgroups are probed all the same: the report says what
         // the host offers as well as what corral uses.
         var probed = configuration
-        if probed.containment == .processGroup { probed.containment = .auto }
+        if [.processGroup, .pidNamespace].contains(probed.containment) { probed.containment = .auto }
         var root: CgroupRoot?
         var cgroupError: CorralError?
         switch ContainmentSelector.choose(probed, host: host) {
         case .cgroup(let chosen): root = chosen
-        case .processGroup(let error): cgroupError = error
+        case .pidNamespace(_, let error), .processGroup(let error): cgroupError = error
         case .unavailable(let error): cgroupError = error
         }
+        let namespaces = Result { () throws(CorralError) in try PidNamespaceSupport.probe(configuration.userNamespace) }
+        checks += containerChecks(namespaces, configuration)
         if let root {
             checks.append(Check(name: "cgroup root", ok: true, detail: "\(root.path) is writable"))
         } else if let cgroupError, host.v2Mount != nil {
@@ -118,6 +120,8 @@ public struct HostReport: Sendable, Codable {
         let why = cgroupError?.description ?? "cgroups cannot be used"
         if configuration.containment == .processGroup {
             (mode, modeDetail) = ("process-group", "forced by configuration")
+        } else if let pidNamespace = pidNamespaceMode(configuration, namespaces, cgroupsUsable: root != nil, why: why) {
+            (mode, modeDetail) = pidNamespace
         } else if let root {
             let perSession = "a cgroup per session below \(root.path)"
             (mode, modeDetail) = ("cgroup", configuration.containment == .auto ? perSession : "forced by configuration; \(perSession)")
@@ -132,7 +136,9 @@ public struct HostReport: Sendable, Codable {
         let memory = root?.enforcement(of: "memory")
         let pids = root?.enforcement(of: "pids")
         let escapes: [Escape]
-        if usesCgroup {
+        if mode == "pid-namespace" {
+            escapes = pidNamespaceEscapes
+        } else if usesCgroup {
             escapes = [
                 Escape(name: "child that calls setsid()", contained: true, how: "it stays in the session's cgroup"),
                 Escape(name: "double-forked daemon", contained: true, how: "it stays in the session's cgroup"),
