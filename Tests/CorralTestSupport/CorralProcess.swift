@@ -31,12 +31,14 @@ public final class CorralProcess: @unchecked Sendable {
     /// until it serves. `environment` is added to the test's own, without its `CORRAL_*` and
     /// without what would make corral report to a service manager running the tests.
     /// With `cgroup`, corral starts in that cgroup (v2 directory), as systemd starts a unit's
-    /// main process in the unit's cgroup.
+    /// main process in the unit's cgroup. `launcher` runs before corral and ends by running the
+    /// rest of its arguments (`unshare … sh -c '… exec "$@"' sh`), so that `pid` is the launcher's.
     public static func start(
         config: [String: Any],
         directory: String,
         environment extra: [String: String] = [:],
-        cgroup: String? = nil
+        cgroup: String? = nil,
+        launcher: [String] = []
     ) async throws -> CorralProcess {
         var config = config
         config["listen"] = "127.0.0.1:0"
@@ -51,7 +53,7 @@ public final class CorralProcess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 1, logFile, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         closeInheritedDescriptors(&actions)
-        let arguments = CorralProcess.command(["serve", "--config", configFile], inCgroup: cgroup)
+        let arguments = launcher + CorralProcess.command(["serve", "--config", configFile], inCgroup: cgroup)
         let notInherited: Set = ["SESSION_TIMEOUT", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"]
         let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CORRAL_") && !notInherited.contains($0.key) }
             .merging(extra) { $1 }.map { "\($0.key)=\($0.value)" }
