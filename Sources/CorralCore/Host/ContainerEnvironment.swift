@@ -15,11 +15,14 @@ public struct ContainerEnvironment: Sendable, Equatable {
     /// What told: "podman", "docker", "kubernetes", the `container` variable's value, or "a pid
     /// namespace of its own".
     public let runtime: String
-    /// corral is the container's first process (it reaps every orphan of the container).
-    public let isPID1: Bool
+    /// `corral serve` is the container's first process (it reaps every orphan of the container):
+    /// this process, or, for `corral doctor` run beside it, PID 1's command line.
+    public let corralIsFirstProcess: Bool
 
     public static func detect(environment: [String: String] = ProcessInfo.processInfo.environment) -> ContainerEnvironment? {
         let isPID1 = getpid() == 1
+        let first = ProcFS.commandLine(1) ?? []
+        let corralIsFirst = isPID1 || (first.count >= 2 && first[0].split(separator: "/").last == "corral" && first[1] == "serve")
         let runtime: String? =
             if access("/run/.containerenv", F_OK) == 0 { "podman" }
             else if access("/.dockerenv", F_OK) == 0 { "docker" }
@@ -27,7 +30,7 @@ public struct ContainerEnvironment: Sendable, Equatable {
             else if let name = environment["container"], !name.isEmpty { name }
             else if isPID1 { "a pid namespace of its own" }
             else { nil }
-        return runtime.map { ContainerEnvironment(runtime: $0, isPID1: isPID1) }
+        return runtime.map { ContainerEnvironment(runtime: $0, corralIsFirstProcess: corralIsFirst) }
     }
 
     /// What `detach` does here.

@@ -11,7 +11,10 @@ extension HostReport {
             checks = [Check(name: "pid namespace", ok: false, detail: error.message)]
         }
         if let container = ContainerEnvironment.detect() {
-            let first = container.isPID1 ? "corral is its first process and reaps every orphan of it" : "corral is not its first process"
+            let first =
+                container.corralIsFirstProcess
+                ? "corral serve is its first process and reaps every orphan of it"
+                : "corral serve is not its first process: orphans of the container go to another"
             checks.append(Check(name: "container", ok: true, detail: "in a container (\(container.runtime)); \(first)"))
             if configuration.shutdown == .detach {
                 checks.append(Check(name: "shutdown", ok: false, detail: ContainerEnvironment.detachWarning))
