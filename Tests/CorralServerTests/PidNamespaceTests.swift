@@ -203,6 +203,30 @@ struct PidNamespaceTests {
         }
     }
 
+    /// A prewarmed agent waits in its namespace, says READY=1 from inside, takes a session
+    /// through its assignment channel (passed through the init), and is ended whole with it.
+    @Test(arguments: pidNamespaceCases)
+    func prewarmedAgentTakesASession(userNamespace: UserNamespaceMode) async throws {
+        let corral = Self.corral(userNamespace) { configuration in
+            configuration.agents["voice"] = PrewarmTests.profile(configuration, prewarm: 1)
+            configuration.startupTimeoutSeconds = 20
+        }
+        try await corral.run { client in
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) { try await PrewarmTests.readyIdle(client, agent: "voice").count == 1 })
+            let idle = try await PrewarmTests.readyIdle(client, agent: "voice")
+            let idlePID = Int32(idle.first?["pid"] as? Int ?? 0)
+            let reply = try await client.request(.post, "/api/sessions", body: #"{"agent": "voice", "session_id": "warm-1"}"#)
+            try #require(reply.status == .created, "\(reply.text)")
+            #expect(reply.json["start"] as? String == "warm")
+            #expect(reply.json["status"] as? String == "running")
+            #expect(reply.json["pid"] as? Int == Int(idlePID))
+            #expect(ProcFS.isSessionNamespaceInit(idlePID))
+            #expect(try await client.request(.delete, "/api/sessions/warm-1").status == .ok)
+            #expect(!ProcessProbe.isAlive(idlePID))
+            #expect(!ProcessProbe.groupExists(idlePID))
+        }
+    }
+
     /// corral killed and started again takes the session back through its init (pid, start
     /// time, the namespace's first process, the tags in its environment), and ends all of it.
     @Test(arguments: pidNamespaceCases)
