@@ -45,7 +45,7 @@ struct PidNamespaceTests {
     /// Waits until the agent has started what it starts (the orphan included, for the agent that
     /// makes one).
     static func waitUntilSettled(_ session: TestCorral.Session, agent: String) async -> Bool {
-        await ProcessProbe.waitUntil {
+        await ProcessProbe.waitUntil(timeout: .seconds(30)) {
             let settled = await ProcessProbe.sessionProcesses(session.id).count >= (ContainmentTests.settled[agent] ?? 2)
             guard settled, agent == "orphan-setsid" else { return settled }
             return await !ProcessProbe.processes(withArgument: TestAgents.orphanName(session: session.id)).isEmpty
@@ -248,7 +248,7 @@ struct PidNamespaceTests {
     }
 }
 
-@Suite("The traceless orphan against the cgroup modes")
+@Suite("The traceless orphan against the cgroup modes", .serialized)
 struct TracelessOrphanTests {
     /// What process groups cannot hold (their tracking loses a setsid() orphan without an
     /// environment), a cgroup holds.

@@ -1,12 +1,5 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
-
 /// Pid namespaces as `/proc` shows them: a process's pid in each namespace it is in (`NSpid:` in
-/// `/proc/PID/status`, corral's own namespace first, as `/proc` is corral's), and which namespace
-/// that is (`/proc/PID/ns/pid`).
+/// `/proc/PID/status`, corral's own namespace first, as `/proc` is corral's).
 extension ProcFS {
     /// The process's pid in its own namespace and every namespace above it up to corral's,
     /// outermost (corral's) first; one entry for a process in corral's own namespace.
@@ -39,13 +32,5 @@ extension ProcFS {
             current = parent
         }
         return nil
-    }
-
-    /// The pid namespace `pid` is in (`pid:[INODE]`), to tell two apart.
-    public static func pidNamespace(_ pid: Int32) -> String? {
-        var buffer = [CChar](repeating: 0, count: 64)
-        let length = readlink("/proc/\(pid)/ns/pid", &buffer, buffer.count - 1)
-        guard length > 0 else { return nil }
-        return String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
