@@ -93,14 +93,19 @@ struct PidNamespaceTests {
             #expect(session.isGroupLeader && session.pid == session.pgid)
             #expect(ProcFS.namespacePIDs(session.pid) == [session.pid, 1], "the session's pid is its namespace's init")
             #expect(await ProcessProbe.waitUntil { await ProcessProbe.sessionProcesses(session.id).count == 4 })
-            let json = try await client.request(.get, "/api/debug/session/\(session.id)/processes").json
+            var json: [String: Any] = [:]
+            // The same processes as the host shows carrying the session's id (polled: a busy host
+            // may still be starting one of them between the two reads).
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) {
+                json = try await client.request(.get, "/api/debug/session/\(session.id)/processes").json
+                let listed = (json["child_processes"] as? [[String: Any]] ?? []).compactMap { $0["pid"] as? Int }.map(Int32.init)
+                return Set(listed) == Set(await ProcessProbe.sessionProcesses(session.id))
+            })
             #expect(json["is_process_alive"] as? Bool == true)
             #expect(json["is_group_alive"] as? Bool == true)
             #expect(json["is_group_leader"] as? Bool == true)
             let processes = try #require(json["child_processes"] as? [[String: Any]])
             #expect(processes.first?["pid"] as? Int == Int(session.pid))
-            let pids = processes.compactMap { $0["pid"] as? Int }.map(Int32.init)
-            #expect(Set(pids) == Set(await ProcessProbe.sessionProcesses(session.id)))
             // The agent: the init's child, pid 2 inside, leading its own group.
             let agent = try #require(processes.first { ($0["ppid"] as? Int) == Int(session.pid) && ($0["cmd"] as? String)?.contains("setsid-child") == true })
             let agentPID = Int32(agent["pid"] as? Int ?? 0)
