@@ -31,6 +31,7 @@
 // descriptor slots, of which there are several sets.
 #define _GNU_SOURCE
 #include "corral_shims.h"
+#include "spawn_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -484,7 +485,7 @@ static int await_exec(corral_spawn_result *result) {
     }
     if (result->pidfd >= 0) close(result->pidfd);
     result->pidfd = -1;
-    int complete = got == (ssize_t)sizeof(report) && report[0] >= CORRAL_SPAWN_STEP_SETUP && report[0] <= CORRAL_SPAWN_STEP_CGROUP;
+    int complete = got == (ssize_t)sizeof(report) && report[0] >= CORRAL_SPAWN_STEP_SETUP && report[0] <= CORRAL_SPAWN_STEP_INIT;
     result->failed_step = complete ? (corral_spawn_step)report[0] : CORRAL_SPAWN_STEP_SETUP;
     return complete && report[1] != 0 ? report[1] : EIO;
 }
@@ -592,3 +593,23 @@ void corral_spawn_abort(corral_spawn_result *result) {
     if (result->pidfd >= 0) close(result->pidfd);
     result->pidfd = -1;
 }
+
+// What pid_namespace.c shares with the spawns above (spawn_internal.h).
+
+void corral_child_fail(int pipe_fd, corral_spawn_step step) {
+    child_fail(pipe_fd, step);
+    _exit(127);
+}
+
+int corral_child_off_targets(const corral_spawn_request *request, int fd, int pipe_fd) {
+    return child_off_targets(request, fd, pipe_fd);
+}
+
+void corral_child_close_all_but(int first, int *keep, int count) { child_close_all_but(first, keep, count); }
+
+void corral_child_exec(const corral_spawn_request *request, int pipe_fd) {
+    child_exec(request, pipe_fd, -1);
+    _exit(127);
+}
+
+int corral_await_exec(corral_spawn_result *result) { return await_exec(result); }

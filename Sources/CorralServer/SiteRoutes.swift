@@ -13,8 +13,12 @@ struct SiteRoutes: Sendable {
         JSONBody.response(["status": "ok"])
     }
 
-    /// Ready to take sessions: the store answers.
+    /// Ready to take sessions: corral accepts them (it is not draining or stopping: a load
+    /// balancer, a Kubernetes Service, stops sending starts at once) and the store answers.
     @Sendable func readyz(_ request: Request, context: CorralRequestContext) async throws -> Response {
+        guard await supervisor.isAccepting else {
+            return JSONBody.response(["status": "unavailable", "error": "corral is stopping (draining) and takes no new sessions"], status: .serviceUnavailable)
+        }
         guard await supervisor.storeIsReachable() else {
             return JSONBody.response(["status": "unavailable", "error": "the session store cannot be reached"], status: .serviceUnavailable)
         }

@@ -46,7 +46,7 @@ struct Serve: AsyncParsableCommand {
             return EscapingLogHandler(handler)
         }
         let logger = Logger(label: "corral")
-        if configuration.containment != .processGroup { takeDelegatedCgroup(root: configuration.cgroupRoot, logger: logger) }
+        if ![.processGroup, .pidNamespace].contains(configuration.containment) { takeDelegatedCgroup(root: configuration.cgroupRoot, logger: logger) }
         let services: CorralServices
         do throws(CorralError) {
             services = try CorralApp.makeServices(configuration: configuration, logger: logger)

@@ -338,12 +338,52 @@ struct ConfigurationCheckTests {
             #expect(check.plan?.containment.mode == "none")
             #expect(try scratch.check(json, strict: true).exitStatus == 1)
         }
-        // With auto, sessions fall back to process groups; the root given is still worth a word.
+        // With auto, sessions fall back to pid namespaces where this host makes them, else to
+        // process groups; the root given is still worth a word.
         let auto = try scratch.check(#"{"cgroup_root": "/corral-not-a-cgroup/corral", "agents": {"a": {"command": ["a"], "cpu_limit": 0.5}}}"#)
-        #expect(auto.plan?.containment.mode == "process-group")
+        let fallback = (try? PidNamespaceSupport.probe(.auto)) == nil ? "process-group" : "pid-namespace"
+        #expect(auto.plan?.containment.mode == fallback)
         #expect(Self.keys(auto.warnings) == ["cgroup_root", "agents.a.cpu_limit"], "\(auto.warnings)")
         #expect(auto.plan?.containment.limits["cpu"] == "not held")
         #expect(!FileManager.default.fileExists(atPath: "/corral-not-a-cgroup"))
+    }
+
+    /// Pid namespaces: what they give and do not, how ids map, and `detach` in a container.
+    @Test func pidNamespacesAreDescribedAndDetachInAContainerIsWarnedOf() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try scratch.program("a")
+        let json = #"{"containment": "pid-namespace", "user_namespace": "always", "shutdown": "detach", "agents": {"a": {"command": ["a"], "user": "65534"}}}"#
+        let outside = try scratch.check(json)
+        let inContainer = try scratch.check(json, environment: ["container": "podman"])
+        guard (try? PidNamespaceSupport.probe(.always)) != nil else {
+            #expect(outside.plan?.containment.mode == "none")
+            #expect(Self.keys(outside.warnings).contains("containment"))
+            return
+        }
+        let detail = outside.plan?.containment.detail ?? ""
+        #expect(outside.plan?.containment.mode == "pid-namespace")
+        #expect(detail.contains("inside a user namespace") && detail.contains("map to themselves"), "\(detail)")
+        #expect(detail.contains("no limit is enforced without a cgroup"), "\(detail)")
+        #expect(outside.plan?.containment.limits["cpu"] == "not held")
+        if ContainerEnvironment.detect(environment: scratch.environment) == nil { #expect(outside.warnings.isEmpty, "\(outside.warnings)") }
+        #expect(Self.keys(inContainer.warnings) == ["shutdown"], "\(inContainer.warnings)")
+        #expect(inContainer.warnings.first?.message.contains("`detach` cannot keep sessions across a restart") == true)
+    }
+
+    /// Ids map to themselves; without CAP_SETUID/CAP_SETGID only corral's own, and no agent can
+    /// switch users.
+    @Test func userNamespaceMapsSayWhichUsersCanRun() {
+        let full = UserNamespaceMap.forCorral(capabilities: Capabilities(effective: 1 << 6 | 1 << 7))
+        #expect(full.uidMapText == "0 0 4294967295\n" || getuid() != 0, "\(full.uidMapText)")
+        #expect(!full.deniesSetgroups)
+        #expect(full.problem(running: AgentUser(uid: 65534, gid: 65534, groups: [4])) == nil)
+        let own = UserNamespaceMap.forCorral(capabilities: Capabilities(effective: 0))
+        #expect(own.uidMapText == "\(geteuid()) \(geteuid()) 1\n")
+        #expect(own.gidMapText == "\(getegid()) \(getegid()) 1\n")
+        #expect(own.deniesSetgroups)
+        #expect(own.problem(running: AgentUser(uid: geteuid() &+ 1, gid: getegid(), groups: []))?.contains("is not mapped") == true)
+        #expect(own.problem(running: AgentUser(uid: geteuid(), gid: getegid(), groups: []))?.contains("leave `user` out") == true)
     }
 
     @Test func processGroupsAreNotProbed() throws {

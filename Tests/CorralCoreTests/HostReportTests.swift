@@ -31,8 +31,9 @@ struct HostReportTests {
     }
 
     /// Run while another corral holds the cgroup root, the report says what a corral started
-    /// now would get (process groups, or nothing with cgroups forced), why, and what that mode
-    /// catches; and, apart from it, the cgroup containment of the corral that holds the root.
+    /// now would get (pid namespaces where this host makes them, else process groups, or nothing
+    /// with cgroups forced), why, and what that mode catches; and, apart from it, the cgroup
+    /// containment of the corral that holds the root.
     @Test(.enabled(if: CgroupSupport.available, "\(CgroupSupport.unavailableReason)"))
     func aRootHeldByAnotherCorralIsReportedAsWhatACorralStartedNowGets() throws {
         let rootPath = CgroupSupport.newTestPath()
@@ -43,20 +44,24 @@ struct HostReportTests {
         var configuration = CorralConfiguration()
         configuration.cgroupRoot = rootPath
 
+        let namespaces = (try? PidNamespaceSupport.probe(.auto)) != nil
         let report = HostReport.gather(configuration)
-        #expect(report.mode == "process-group", "\(report.text)")
+        #expect(report.mode == (namespaces ? "pid-namespace" : "process-group"), "\(report.text)")
         #expect(report.modeDetail.contains("another corral (pid \(getpid())) is using the cgroup \(rootPath)"), "\(report.modeDetail)")
         #expect(report.checks.first { $0.name == "cgroup root" }?.ok == false)
-        #expect(report.escapes.first { $0.name == "child that calls setsid()" }?.how.contains("CORRAL_SESSION_ID") == true)
+        #expect(report.checks.first { $0.name == "pid namespace" }?.ok == namespaces)
+        let setsidChild = report.escapes.first { $0.name == "child that calls setsid()" }?.how ?? ""
+        #expect(setsidChild.contains(namespaces ? "pid namespace" : "CORRAL_SESSION_ID"), "\(setsidChild)")
         #expect(report.escapes.first { $0.name == "fork bomb" }?.contained == false)
         #expect(report.canContain)
         let running = try #require(report.heldCgroupRoot, "\(report.text)")
         #expect(running.pid == getpid() && running.path == rootPath)
         #expect(running.escapes.first { $0.name == "child that calls setsid()" }?.how == "it stays in the session's cgroup")
         #expect(report.text.contains("containment of the running corral: cgroup (a cgroup per session below \(rootPath), held by the running corral, pid \(getpid())"), "\(report.text)")
-        #expect(report.text.contains("containment a second corral started now would get: process-group"), "\(report.text)")
+        #expect(report.text.contains("containment a second corral started now would get: \(namespaces ? "pid-namespace" : "process-group")"), "\(report.text)")
         // What a corral started now would in fact get.
-        #expect(try ContainmentSelector.select(configuration, logger: Logger(label: "corral-test") { _ in SwiftLogNoOpLogHandler() }).kind == .processGroup)
+        let selected = try ContainmentSelector.select(configuration, logger: Logger(label: "corral-test") { _ in SwiftLogNoOpLogHandler() })
+        #expect(selected.kind == (namespaces ? .pidNamespace : .processGroup))
 
         configuration.containment = .cgroup
         let forced = HostReport.gather(configuration)
@@ -85,6 +90,28 @@ struct HostReportTests {
         configuration.containment = .processGroup
         let cold = HostReport.gather(configuration).checks.first { $0.name == "template of voice" }
         #expect(cold?.ok == false && cold?.detail.contains("would start cold") == true, "\(cold.map(\.detail) ?? "none")")
+    }
+
+    /// Forced pid namespaces: what they catch (everything that runs away) and what they do not
+    /// (limits), and how ids map.
+    @Test(arguments: [UserNamespaceMode.never, .always])
+    func pidNamespaceModeSaysWhatItGivesAndWhatNot(userNamespace: UserNamespaceMode) {
+        var configuration = CorralConfiguration()
+        configuration.containment = .pidNamespace
+        configuration.userNamespace = userNamespace
+        let report = HostReport.gather(configuration)
+        let check = report.checks.first { $0.name == "pid namespace" }
+        guard (try? PidNamespaceSupport.probe(userNamespace)) != nil else {
+            #expect(report.mode == "none" && check?.ok == false, "\(report.text)")
+            return
+        }
+        #expect(report.mode == "pid-namespace", "\(report.text)")
+        #expect(report.canContain)
+        #expect(check?.ok == true)
+        #expect(check?.detail.contains("no limit is enforced") == true, "\(check?.detail ?? "")")
+        #expect(check?.detail.contains(userNamespace == .always ? "map to themselves" : "no user namespace") == true, "\(check?.detail ?? "")")
+        #expect(report.escapes.first { $0.name == "orphan that calls setsid() and clears its environment" }?.contained == true)
+        #expect(report.escapes.first { $0.name == "memory hog" }?.contained == false)
     }
 
     @Test func forcedCgroupWithoutCgroupsCannotContain() {

@@ -21,7 +21,7 @@ final class CrashTestBed: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         // The test process adopts what a killed corral leaves and reaps it once it dies.
         try ProcessMonitor.shared.start()
-        cgroupRoot = containment == .processGroup ? nil : CgroupSupport.parent.map { $0 + "/corral-test-" + UUID().uuidString }
+        cgroupRoot = [.processGroup, .pidNamespace].contains(containment) ? nil : CgroupSupport.parent.map { $0 + "/corral-test-" + UUID().uuidString }
         let environment = ["CORRAL_TEST_RUN": tag]
         func agent(_ file: String, _ arguments: [String] = []) -> [String: Any] {
             ["command": [TestAgents.path(file)] + arguments, "env": environment]

@@ -33,13 +33,15 @@ public final class CorralProcess: @unchecked Sendable {
     /// With `cgroup`, corral starts in that cgroup (v2 directory), as systemd starts a unit's
     /// main process in the unit's cgroup. Without `config`, corral runs on its embedded defaults
     /// with no file (`CORRAL_LISTEN` picks the port). corral runs in `workingDirectory`, else in
-    /// the test's own.
+    /// the test's own. `launcher` runs before corral and ends by running the rest of its
+    /// arguments (`unshare … sh -c '… exec "$@"' sh`), so that `pid` is the launcher's.
     public static func start(
         config: [String: Any]?,
         directory: String,
         environment extra: [String: String] = [:],
         cgroup: String? = nil,
-        workingDirectory: String? = nil
+        workingDirectory: String? = nil,
+        launcher: [String] = []
     ) async throws -> CorralProcess {
         var extra = extra
         let configFile = directory + "/corral-\(UUID().uuidString).json"
@@ -63,7 +65,7 @@ public final class CorralProcess: @unchecked Sendable {
             let added = addChdir(&actions, workingDirectory)
             guard added == 0 else { throw SystemErrorDescription("posix_spawn_file_actions_addchdir_np \(workingDirectory): errno \(added)") }
         }
-        let arguments = CorralProcess.command(["serve"] + (config == nil ? [] : ["--config", configFile]), inCgroup: cgroup)
+        let arguments = launcher + CorralProcess.command(["serve"] + (config == nil ? [] : ["--config", configFile]), inCgroup: cgroup)
         let notInherited: Set = ["SESSION_TIMEOUT", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"]
         let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CORRAL_") && !notInherited.contains($0.key) }
             .merging(extra) { $1 }.map { "\($0.key)=\($0.value)" }

@@ -40,6 +40,19 @@ public enum ProcessProbe {
         }
     }
 
+    /// Live processes with `argument` among their arguments, anywhere on the host (a process that
+    /// escaped its session may have left the test's descendants), read on a thread of its own.
+    public static func processes(withArgument argument: String) async -> [Int32] {
+        await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                let pids = ProcFS.allPIDs().filter { pid in
+                    ProcFS.commandLine(pid)?.contains(argument) == true && ProcFS.stat(pid)?.isZombie == false
+                }
+                continuation.resume(returning: pids)
+            }
+        }
+    }
+
     /// Live processes of a corral session, found by the `CORRAL_SESSION_ID` corral gives them.
     public static func sessionProcesses(_ id: String) async -> [Int32] {
         await processes(withEnvironment: "CORRAL_SESSION_ID", value: id).filter { isAlive($0) }

@@ -28,7 +28,7 @@ public enum TestAgents {
             "ready-after-delay": script("ready-after-delay.py", readiness: .notify),
             "nested-cgroup": script("nested-cgroup.sh"),
         ]
-        for (name, file) in escapers {
+        for (name, file) in escapers.merging(traceless, uniquingKeysWith: { $1 }) {
             profiles[name] = script(file)
             profiles[name + "-exits"] = script(file, "exit")
         }
@@ -49,6 +49,14 @@ public enum TestAgents {
         "fork-100": "fork-100.sh",
         "ignore-term-everywhere": "ignore-term-everywhere.sh",
     ]
+
+    /// Agents whose escaped processes leave no trace to find them by (no group, kernel session,
+    /// parent or `CORRAL_SESSION_ID`): only a cgroup or a pid namespace holds them. Each carries
+    /// only an argument, `orphan-SESSION_ID` (`orphanName`).
+    public static let traceless = ["orphan-setsid": "orphan-setsid.sh"]
+
+    /// The argument `orphan-setsid`'s escaped process carries (its shell's `$0`) in a session.
+    public static func orphanName(session: String) -> String { "orphan-" + session }
 }
 
 extension CorralConfiguration {

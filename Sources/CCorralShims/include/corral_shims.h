@@ -27,6 +27,12 @@ typedef enum __attribute__((enum_extensibility(closed))) {
     CORRAL_SPAWN_STEP_EXEC __attribute__((swift_name("exec"))) = 3,
     /// In the child: entering `cgroup_fd` by writing its `cgroup.procs`.
     CORRAL_SPAWN_STEP_CGROUP __attribute__((swift_name("cgroup"))) = 4,
+    /// In corral, for a session in a pid namespace of its own: writing the user namespace's
+    /// `uid_map`, `gid_map` or `setgroups`.
+    CORRAL_SPAWN_STEP_USER_NAMESPACE __attribute__((swift_name("userNamespace"))) = 5,
+    /// In the first process of the pid namespace: starting the namespace's init (corral's own
+    /// binary, `/proc/self/exe`), or forking the agent.
+    CORRAL_SPAWN_STEP_INIT __attribute__((swift_name("namespaceInit"))) = 6,
 } corral_spawn_step __attribute__((swift_name("SpawnStep")));
 
 /// How the child is created (see spawn.c). `corral_spawn_result.strategy` says which was used;
@@ -116,6 +122,40 @@ int corral_spawn_release(corral_spawn_result *result);
 
 /// Kills and reaps a held child that must not run.
 void corral_spawn_abort(corral_spawn_result *result);
+
+/// What a session in a pid namespace of its own gets besides `corral_spawn_request`
+/// (pid_namespace.c).
+typedef struct {
+    /// Non-zero: the namespace also gets a user namespace (corral without CAP_SYS_ADMIN), whose
+    /// maps corral writes before the child goes on.
+    int new_user_namespace;
+    /// `uid_map` and `gid_map` contents, lines of "inside outside count"; NULL without a user
+    /// namespace.
+    const char *_Nullable uid_map;
+    const char *_Nullable gid_map;
+    /// Non-zero: "deny" is written to `setgroups` before `gid_map` (a map written without
+    /// CAP_SETGID needs it; the agent then cannot set supplementary groups).
+    int deny_setgroups;
+    /// The init's complete environment (corral's tags, so that the init is known as the
+    /// session's), NULL-terminated.
+    char *_Nullable const *_Nonnull init_envp;
+    /// How long the init gives the rest of the namespace after SIGTERM once the agent has
+    /// exited by itself, before it exits (and the kernel kills what is left).
+    uint32_t grace_ms;
+} corral_namespace_request;
+
+/// Starts `request`'s agent in a pid namespace of its own (and a user namespace, if asked),
+/// under an init that is PID 1 there: a fork of corral that forks the agent and then becomes
+/// corral's own binary run as `corral-session-init` (namespace_init.c). `result` describes the
+/// init, which is corral's child. Returns like `corral_spawn` once both have called execve.
+/// `request` may not hold or name a cgroup (EINVAL).
+int corral_spawn_in_pid_namespace(
+    const corral_spawn_request *request, const corral_namespace_request *namespace_request, corral_spawn_result *result);
+
+/// Whether a pid namespace (with a user namespace and its maps, if asked) can be made here:
+/// a child is cloned into one, given its maps, and reaped. Returns 0 or the errno, with
+/// `failed_step` clone (the clone was refused) or userNamespace (a map was).
+int corral_probe_pid_namespace(const corral_namespace_request *namespace_request, corral_spawn_step *failed_step);
 
 int corral_pidfd_open(pid_t pid, int *pidfd_out);
 int corral_pidfd_send_signal(int pidfd, int signal);

@@ -10,7 +10,8 @@ import Foundation
 /// a configuration can be checked away from the host it is meant for: files the keys name that
 /// cannot be read or made here, agent programs not found, users this host lacks, a containment
 /// the host cannot provide. The host is only read: cgroups are looked at, not probed by making
-/// one, and no server a URL names is contacted.
+/// one, and no server a URL names is contacted; only whether a pid namespace can be made is
+/// found out by making one, for a child that exits at once (`PidNamespacePlan`).
 ///
 /// What it shows is redacted as the API redacts it for non-admins (`redact_patterns`): it runs
 /// as a unit's `ExecStartPre=`, so its output lands in the journal. The plan's command lines and
@@ -76,7 +77,7 @@ public struct ConfigurationCheck: Sendable {
                 problems.append(ConfigurationFinding(key: label("agents.\(name).command"), message: problem))
             }
         }
-        let containment = ContainmentPlan(configuration, host: host, label: label)
+        let containment = ContainmentPlan(configuration, host: host, environment: environment, label: label)
         self.configuration = configuration
         plan = ConfigurationPlan(configuration, agents: agents, containment: containment.plan, redactor: redactor)
         for problem in problems + containment.problems { add(problem, .warning) }

@@ -77,8 +77,15 @@ extension ConfigurationLoader {
         .key("sweep_interval_seconds", .positive, \.sweepIntervalSeconds, doc: "how often the sweeper looks for expired sessions and stale records"),
         .key(
             "containment", .oneOf(), \.containment,
-            doc: "`auto` (a cgroup per session where the host allows it, else process groups, logged), `cgroup`, `cgroup-attach` (the fallback "
-                + "way into the cgroup, forced) or `process-group`; a forced mode that the host cannot provide stops start-up"
+            doc: "`auto` (a cgroup per session where the host allows it, else a pid namespace per session where one can be made, else "
+                + "process groups; logged), `cgroup`, `cgroup-attach` (the fallback way into the cgroup, forced), `pid-namespace` or "
+                + "`process-group`; a forced mode that the host cannot provide stops start-up"
+        ),
+        .key(
+            "user_namespace", .oneOf(), \.userNamespace,
+            doc: "with `pid-namespace` containment: `auto` (a user namespace around each session's pid namespace only where corral "
+                + "lacks CAP_SYS_ADMIN), `always` (also where it has it: agents running as root then hold no capability outside their "
+                + "namespaces) or `never`; ids map to themselves (see docs/containers.md)"
         ),
         .key(
             "cgroup_root", .string, \.cgroupRoot,

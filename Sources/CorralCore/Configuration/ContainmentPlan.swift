@@ -1,12 +1,14 @@
 /// The containment a corral started now with a configuration would get, chosen as
 /// `ContainmentSelector` chooses it but by reading the host only (`CgroupRootProbe`), and what
 /// of it the configuration's owner should hear: a forced cgroup mode the host cannot provide
-/// (serve would not start), a `cgroup_root` that cannot be used, a `cpu_limit` nothing would hold.
+/// (serve would not start), a `cgroup_root` that cannot be used, a `cpu_limit` nothing would hold,
+/// `detach` in a container. Pid namespaces are found out by making one (`PidNamespacePlan`).
 struct ContainmentPlan {
     let plan: ConfigurationPlan.Containment
     let problems: [ConfigurationFinding]
 
-    init(_ configuration: CorralConfiguration, host: CgroupHost, label: (String) -> String) {
+    /// `environment` is corral serve's, which says whether it runs in a container.
+    init(_ configuration: CorralConfiguration, host: CgroupHost, environment: [String: String], label: (String) -> String) {
         let configured = configuration.containment
         var problems: [ConfigurationFinding] = []
         let mode: String
@@ -15,15 +17,31 @@ struct ContainmentPlan {
         var enforcement: [String: String] = [:]
         if configured == .processGroup {
             (mode, detail) = ("process-group", "configured: process groups, processes that leave them tracked")
+        } else if configured == .pidNamespace {
+            let namespaces = PidNamespacePlan(configuration, label: label)
+            (mode, detail) = (namespaces.support == nil ? "none" : "pid-namespace", namespaces.detail)
+            problems += namespaces.problems
+            if namespaces.support == nil {
+                problems.append(
+                    ConfigurationFinding(key: label("containment"), message: "pid-namespace is not available on this host (\(namespaces.detail)); corral serve would not start")
+                )
+            }
         } else {
             let probe = CgroupRootProbe.inspect(configured: configuration.cgroupRoot, host: host)
             root = probe.path
             if let problem = probe.problem {
                 if configured == .auto {
-                    (mode, detail) = ("process-group", "cgroups cannot be used here: \(problem)")
+                    let namespaces = PidNamespacePlan(configuration, label: label)
+                    if namespaces.support != nil {
+                        (mode, detail) = ("pid-namespace", "cgroups cannot be used here (\(problem)): \(namespaces.detail)")
+                        problems += namespaces.problems
+                    } else {
+                        (mode, detail) = ("process-group", "cgroups cannot be used here: \(problem); \(namespaces.detail)")
+                    }
                     if configuration.cgroupRoot != nil {
+                        let sessions = namespaces.support == nil ? "process groups" : "pid namespaces"
                         problems.append(
-                            ConfigurationFinding(key: label("cgroup_root"), message: "cannot be used here (\(problem)): sessions would get process groups")
+                            ConfigurationFinding(key: label("cgroup_root"), message: "cannot be used here (\(problem)): sessions would get \(sessions)")
                         )
                     }
                 } else {
@@ -51,6 +69,9 @@ struct ContainmentPlan {
         var limits: [String: String] = [:]
         for controller in CgroupHost.limitControllers {
             limits[controller] = enforcement[controller] ?? (controller == "cpu" ? "not held" : "watched: the session is ended once over its limit")
+        }
+        if configuration.shutdown == .detach, ContainerEnvironment.detect(environment: environment) != nil {
+            problems.append(ConfigurationFinding(key: label("shutdown"), message: ContainerEnvironment.detachWarning))
         }
         for (name, profile) in configuration.agents.sorted(by: { $0.key < $1.key }) where profile.cpuLimit != nil && enforcement["cpu"] == nil {
             let why = mode == "cgroup" ? "no cpu controller is available to corral's cgroups" : "sessions would not get cgroups"

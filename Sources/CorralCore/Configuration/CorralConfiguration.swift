@@ -28,6 +28,9 @@ public struct CorralConfiguration: Sendable {
         case cgroupAttach = "cgroup-attach"
         /// Process groups and escape tracking only.
         case processGroup = "process-group"
+        /// A pid namespace per session (in a user namespace where corral needs one); start-up
+        /// fails where none can be made.
+        case pidNamespace = "pid-namespace"
     }
 
     /// What stopping corral does to running sessions.
@@ -125,6 +128,8 @@ public struct CorralConfiguration: Sendable {
     public var containment = ContainmentMode.auto
     /// corral's parent cgroup; nil for `corral` next to corral's own cgroup in the v2 hierarchy.
     public var cgroupRoot: String?
+    /// With pid-namespace containment: whether sessions also get a user namespace.
+    public var userNamespace = UserNamespaceMode.auto
     /// How often session limits are checked and escaped processes recorded.
     public var watchIntervalSeconds: Double = 2
     public var shutdown = ShutdownMode.terminate

@@ -91,6 +91,8 @@ public protocol ContainedTree: Sendable {
     func members() -> ProcessListing
     /// Every process of the session with its process group, without reading command lines.
     func memberGroups() -> [(pid: Int32, pgid: Int32)]
+    /// The agent's own process group: processes of `memberGroups` outside it left it.
+    var agentGroup: Int32 { get }
     /// Limits the kernel enforces for this tree (the rest are watched by the supervisor).
     var enforcedLimits: Set<LimitViolation> { get }
     /// A limit the kernel enforced (an OOM kill, a refused fork), if any.
@@ -126,6 +128,9 @@ extension ContainedTree {
     public func proportionalMemory(in table: ProcessTable?) -> UInt64 {
         SessionProcessScanner.proportionalBytes(of: members().entries.map(\.pid))
     }
+
+    /// The leader is the agent.
+    public var agentGroup: Int32 { pgid }
 
     public var isKnownNonEmpty: Bool { false }
 }

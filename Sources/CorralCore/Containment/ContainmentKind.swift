@@ -5,4 +5,7 @@ public enum ContainmentKind: String, Sendable, Codable, Equatable {
     case processGroup = "process-group"
     /// The session has its own cgroup v2: nothing it starts can leave.
     case cgroup
+    /// The session has a pid namespace of its own, under an init of corral's: nothing it starts
+    /// can leave, and nothing outlives the init. No limits are enforced.
+    case pidNamespace = "pid-namespace"
 }

@@ -8,8 +8,12 @@ public enum ContainmentSelector {
     public enum Choice: Sendable {
         /// A cgroup per session below this root, which is locked for as long as it lives.
         case cgroup(CgroupRoot)
-        /// Process groups: configured (nil), or, with `auto`, because cgroups cannot be used here
-        /// (why: no v2 hierarchy, a root that is not writable, a root another corral holds).
+        /// A pid namespace per session: configured (nil), or, with `auto`, because cgroups cannot
+        /// be used here (why).
+        case pidNamespace(PidNamespaceSupport, fallbackFrom: CorralError?)
+        /// Process groups: configured (nil), or, with `auto`, because neither cgroups nor pid
+        /// namespaces can be used here (why: no v2 hierarchy, a root that is not writable, a root
+        /// another corral holds; and what refused the namespaces).
         case processGroup(fallbackFrom: CorralError?)
         /// A cgroup mode is configured and cannot be had (why): corral does not start.
         case unavailable(CorralError)
@@ -18,6 +22,7 @@ public enum ContainmentSelector {
     public static func choose(_ configuration: CorralConfiguration, host: CgroupHost? = nil) -> Choice {
         let mode = configuration.containment
         if mode == .processGroup { return .processGroup(fallbackFrom: nil) }
+        if mode == .pidNamespace { return choosePidNamespace(configuration, fallbackFrom: nil) }
         let host = host ?? .discover()
         do throws(CorralError) {
             guard let path = configuration.cgroupRoot ?? CgroupRoot.defaultPath(host: host) else {
@@ -25,7 +30,18 @@ public enum ContainmentSelector {
             }
             return .cgroup(try CgroupRoot(path: path, host: host))
         } catch {
-            return mode == .auto ? .processGroup(fallbackFrom: error) : .unavailable(error)
+            return mode == .auto ? choosePidNamespace(configuration, fallbackFrom: error) : .unavailable(error)
+        }
+    }
+
+    /// A pid namespace per session if one can be made here; else, after a cgroup failed
+    /// (`auto`), process groups, with both reasons.
+    private static func choosePidNamespace(_ configuration: CorralConfiguration, fallbackFrom cgroupError: CorralError?) -> Choice {
+        do throws(CorralError) {
+            return .pidNamespace(try PidNamespaceSupport.probe(configuration.userNamespace), fallbackFrom: cgroupError)
+        } catch {
+            guard let cgroupError else { return .unavailable(error) }
+            return .processGroup(fallbackFrom: CorralError(.configuration, "\(cgroupError.message); \(error.message)", underlying: cgroupError.underlying))
         }
     }
 
@@ -37,6 +53,14 @@ public enum ContainmentSelector {
                 placement: configuration.containment == .cgroupAttach ? .attachBeforeExec : .cloneIntoCgroup,
                 logger: logger
             )
+        case .pidNamespace(let support, let reason):
+            if let reason {
+                logger.notice(
+                    "cgroups are not available; sessions get a pid namespace each (nothing escapes it; limits are watched rather than enforced)",
+                    metadata: ["reason": "\(reason)", "namespaces": "\(support.summary)"]
+                )
+            }
+            return PidNamespaceContainment(support: support, grace: .seconds(configuration.graceSeconds))
         case .processGroup(let reason):
             if let reason {
                 logger.warning(

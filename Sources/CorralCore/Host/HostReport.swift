@@ -73,18 +73,20 @@ public struct HostReport: Sendable, Codable {
         // With process groups configured, cgroups are probed all the same: the report says what
         // the host offers as well as what corral uses.
         var probed = configuration
-        if probed.containment == .processGroup { probed.containment = .auto }
+        if [.processGroup, .pidNamespace].contains(probed.containment) { probed.containment = .auto }
         var root: CgroupRoot?
         var cgroupError: CorralError?
         switch ContainmentSelector.choose(probed, host: host) {
         case .cgroup(let chosen): root = chosen
-        case .processGroup(let error): cgroupError = error
+        case .pidNamespace(_, let error), .processGroup(let error): cgroupError = error
         case .unavailable(let error): cgroupError = error
         }
         // Another corral holds the root: what its sessions have is read from the root.
         let held = cgroupError?.code == .conflict
             ? (configuration.cgroupRoot ?? CgroupRoot.defaultPath(host: host)).flatMap { HeldCgroupRoot.find(path: $0, host: host) }
             : nil
+        let namespaces = Result { () throws(CorralError) in try PidNamespaceSupport.probe(configuration.userNamespace) }
+        checks += containerChecks(namespaces, configuration)
         if let root {
             checks.append(Check(name: "cgroup root", ok: true, detail: "\(root.path) is writable"))
         } else if let cgroupError, host.v2Mount != nil {
@@ -127,6 +129,8 @@ public struct HostReport: Sendable, Codable {
         let why = cgroupError?.description ?? "cgroups cannot be used"
         if configuration.containment == .processGroup {
             (mode, modeDetail) = ("process-group", "forced by configuration")
+        } else if let pidNamespace = pidNamespaceMode(configuration, namespaces, cgroupsUsable: root != nil, why: why) {
+            (mode, modeDetail) = pidNamespace
         } else if let root {
             let perSession = "a cgroup per session below \(root.path)"
             (mode, modeDetail) = ("cgroup", configuration.containment == .auto ? perSession : "forced by configuration; \(perSession)")
@@ -139,9 +143,9 @@ public struct HostReport: Sendable, Codable {
         root?.removeIfUnused()
         checks += templateChecks(configuration, cgroupMode: usesCgroup, forkJoin: forkJoin)
 
-        let escapes = Self.catches(
-            cgroup: usesCgroup, cgroupKill: cgroupKill, memory: root?.enforcement(of: "memory"), pids: root?.enforcement(of: "pids")
-        )
+        let escapes = mode == "pid-namespace"
+            ? pidNamespaceEscapes
+            : Self.catches(cgroup: usesCgroup, cgroupKill: cgroupKill, memory: root?.enforcement(of: "memory"), pids: root?.enforcement(of: "pids"))
         return HostReport(
             kernel: kernel,
             checks: checks,

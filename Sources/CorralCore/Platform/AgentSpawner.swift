@@ -49,16 +49,36 @@ enum AgentSpawner {
     }
 
     static func spawn(_ request: SpawnRequest) throws(Failure) -> SpawnedProcess {
+        var result = corral_spawn_result()
+        var placementError: CorralError?
+        let code = try withSpec(request) { spec in
+            var code = corral_spawn(&spec, &result)
+            if code == 0, let place = request.placeBeforeExec {
+                do throws(CorralError) {
+                    try place(result.pid)
+                } catch {
+                    corral_spawn_abort(&result)
+                    placementError = error
+                    return -1
+                }
+                code = corral_spawn_release(&result)
+            }
+            return code
+        }
+        if let placementError { throw .placementFailed(placementError) }
+        return try spawned(result, code: code, request: request)
+    }
+
+    /// Runs `body` with the C form of `request` (its stdin /dev/null), valid only inside it.
+    static func withSpec(_ request: SpawnRequest, _ body: (inout corral_spawn_request) -> Int32) throws(Failure) -> Int32 {
         let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
         guard devNull >= 0 else { throw .system(SystemError("open(/dev/null)", errno: errno)) }
         defer { Syscall.close(devNull) }
 
         let argv = CStringArray(request.arguments)
         let envp = CStringArray(request.environment)
-        var result = corral_spawn_result()
-        var placementError: CorralError?
         let groups = request.user?.groups ?? []
-        let code: Int32 = request.executable.withCString { path in
+        return request.executable.withCString { path in
             withOptionalCString(request.workingDirectory) { cwd in groups.withUnsafeBufferPointer { groupList in
                 var spec = corral_spawn_request(
                     path: path,
@@ -78,21 +98,13 @@ enum AgentSpawner {
                     group_count: Int32(groupList.count),
                     strategy: request.strategy
                 )
-                var code = corral_spawn(&spec, &result)
-                if code == 0, let place = request.placeBeforeExec {
-                    do throws(CorralError) {
-                        try place(result.pid)
-                    } catch {
-                        corral_spawn_abort(&result)
-                        placementError = error
-                        return -1
-                    }
-                    code = corral_spawn_release(&result)
-                }
-                return code
+                return body(&spec)
             } }
         }
-        if let placementError { throw .placementFailed(placementError) }
+    }
+
+    /// The spawned process `result` describes, or the failure `code` (an errno) stands for.
+    static func spawned(_ result: corral_spawn_result, code: Int32, request: SpawnRequest) throws(Failure) -> SpawnedProcess {
         if code != 0 {
             switch result.failed_step {
             case .clone where request.cgroupFD != nil:
@@ -102,6 +114,8 @@ enum AgentSpawner {
             case .chdir: throw .childFailed(step: .chdir, SystemError("chdir(\(request.workingDirectory ?? ""))", errno: code))
             case .exec: throw .childFailed(step: .exec, SystemError("execve(\(request.executable))", errno: code))
             case .setup: throw .childFailed(step: .setup, SystemError("child setup", errno: code))
+            case .userNamespace: throw .system(SystemError("writing the session's user namespace maps", errno: code))
+            case .namespaceInit: throw .childFailed(step: .namespaceInit, SystemError("starting the pid namespace's init", errno: code))
             }
         }
         // Every strategy clones with CLONE_PIDFD.
@@ -113,14 +127,14 @@ enum AgentSpawner {
         return SpawnedProcess(pidFD: pidFD, startedInCgroup: result.in_cgroup != 0, strategy: result.strategy)
     }
 
-    private static func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
+    static func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
         guard let string else { return body(nil) }
         return string.withCString { body($0) }
     }
 }
 
 /// A NULL-terminated array of C strings, freed on deinit.
-private final class CStringArray {
+final class CStringArray {
     let pointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
     private let count: Int
 

@@ -57,6 +57,9 @@ public final class ProcessMonitor: Sendable {
     private let sigchldFD: Int32
     private let inotifyFD: Int32
     private let ownSessionID: Int32
+    /// corral is PID 1 (a container's first process): every orphan of the namespace comes to it,
+    /// none is anyone else's to wait for, and all are reaped, those of its own session too.
+    private let isFirstProcess = getpid() == 1
     private let state = Mutex(State())
     /// Spawns pass it shared (side by side), from the clone until the new leader is registered;
     /// the monitor's thread handles what epoll reports only while it holds it exclusively. See
@@ -315,7 +318,8 @@ public final class ProcessMonitor: Sendable {
 
     /// Reaps every exited child that belongs to a session: leaders (reported) and orphans
     /// adopted as subreaper (whose session differs from corral's own). Children in corral's
-    /// own session are not corral's agents: they are left for whoever started them. Under the
+    /// own session are not corral's agents: they are left for whoever started them, unless
+    /// corral is PID 1, whose children all are orphans or its own. Under the
     /// exclusive gate. Returns false if a zombie that is not ours blocks waitid(P_ALL).
     private func reapChildren(reapedAny: inout Bool) -> Bool {
         while true {
@@ -352,7 +356,7 @@ public final class ProcessMonitor: Sendable {
             finishLeader(token: token, status: status, handler: handler)
             return true
         }
-        guard let stat = ProcFS.stat(pid), stat.sid != ownSessionID else { return false }
+        guard let stat = ProcFS.stat(pid), stat.sid != ownSessionID || isFirstProcess else { return false }
         var reapedPID: Int32 = 0
         var code: Int32 = 0
         var status: Int32 = 0

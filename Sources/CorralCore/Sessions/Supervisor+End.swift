@@ -74,7 +74,7 @@ extension Supervisor {
         Task { [terminator, metrics, events, logger] in
             let members = await Blocking.run(.urgent) { tree.memberGroups() }
             metrics.processesAtEnd(members.count)
-            let escaped = members.filter { $0.pgid != tree.pgid }
+            let escaped = members.filter { $0.pgid != tree.agentGroup }
             if !escaped.isEmpty {
                 metrics.escapesCaught(escaped.count)
                 logger.about(record).notice("processes outside the session's process group are ended with it", metadata: ["pids": "\(escaped.map(\.pid))"])

@@ -36,10 +36,15 @@ extension Supervisor {
 
     /// A datagram on the notify socket (systemd's protocol: newline-separated `KEY=VALUE`). The
     /// sender is matched to a session by its pid, or by its kernel session id, which is the
-    /// leader's pid for every process the agent starts, or, for a fork whose pid corral has not
-    /// heard yet (it may speak before its template answers), by the cgroup it placed itself in.
+    /// leader's pid for every process the agent starts; in a session with a pid namespace of its
+    /// own (whose leader is the namespace's init), by the namespace it is in (the kernel gives the
+    /// sender's pid as corral sees it, from whatever namespace it sent); for a fork whose pid corral
+    /// has not heard yet (it may speak before its template answers), by the cgroup it placed itself in.
     private func notification(from pid: Int32, message: String) {
-        guard let entry = table.owner(ofLeader: pid) ?? ProcFS.stat(pid).flatMap({ table.owner(ofLeader: $0.sid) }) ?? forking(pid) else {
+        guard
+            let entry = table.owner(ofLeader: pid) ?? ProcFS.stat(pid).flatMap({ table.owner(ofLeader: $0.sid) })
+                ?? ProcFS.sessionNamespaceInit(of: pid).flatMap({ table.owner(ofLeader: $0) }) ?? forking(pid)
+        else {
             logger.debug("notify message from a process that belongs to no session; ignored", metadata: [LogKey.pid: "\(pid)"])
             return
         }

@@ -53,6 +53,9 @@ extension Supervisor {
         return dataDirectory.latestLog(for: id).map { ($0, false) }
     }
 
+    /// Whether new sessions are taken: prepared, and not draining or stopping (`/readyz`).
+    public var isAccepting: Bool { accepting }
+
     /// Whether the store answers now (`/readyz`).
     public func storeIsReachable() async -> Bool {
         do {

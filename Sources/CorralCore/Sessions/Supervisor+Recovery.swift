@@ -139,8 +139,15 @@ extension Supervisor {
             log.warning("pid \(pid) is no longer in the session's cgroup; it is not signalled, and the session's record is removed")
             return nil
         }
-        // Without a cgroup, the mark is the tags corral put in the agent's environment: a pid and
-        // start time alone could be copied from any process into a record.
+        // A pid namespace's init is the first process of a namespace below corral's.
+        if record.containment == .pidNamespace, !ProcFS.isSessionNamespaceInit(pid) {
+            pidFD.close()
+            log.warning("pid \(pid) is not the init of a pid namespace; it is not signalled, and the session's record is removed")
+            return nil
+        }
+        // Without a cgroup, the mark is the tags corral put in the agent's environment (in the
+        // init's, with a pid namespace): a pid and start time alone could be copied from any
+        // process into a record.
         let carried = TaggedProcesses.session(of: pid, instanceID: dataDirectory.instanceID)
         if record.cgroupPath == nil, carried != record.tag.rawValue, carried != record.id.rawValue {
             pidFD.close()
