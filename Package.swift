@@ -61,10 +61,19 @@ let package = Package(
             ],
             exclude: ["Proto"]
         ),
+        // The Linux layer: system calls, /proc, cgroups, spawning, pidfds, the process monitor.
+        .target(
+            name: "CorralPlatform",
+            dependencies: [
+                "CCorralShims",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "CorralCore",
             dependencies: [
                 "CCorralShims",
+                "CorralPlatform",
                 "RedisClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

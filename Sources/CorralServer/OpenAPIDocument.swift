@@ -1,4 +1,5 @@
 import CorralCore
+import CorralPlatform
 import Foundation
 
 /// The OpenAPI 3.1 description of the whole HTTP API, served at `/openapi.json`: its `paths`

@@ -1,4 +1,5 @@
 import CorralCore
+import CorralPlatform
 import Hummingbird
 
 /// `/api/sessions`, `/api/debug/session/{id}/processes` and `/api/prewarm` (declared in

@@ -1,4 +1,5 @@
 import CorralCore
+import CorralPlatform
 
 /// The body of `POST /api/sessions`, checked field by field so that each mistake gets a message
 /// naming the field.

@@ -1,4 +1,5 @@
 import CorralCore
+import CorralPlatform
 import Foundation
 import Hummingbird
 import ServiceLifecycle

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CorralCore
+import CorralPlatform
 import Foundation
 
 struct ReleaseCgroups: AsyncParsableCommand {

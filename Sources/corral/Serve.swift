@@ -1,5 +1,6 @@
 import ArgumentParser
 import CorralCore
+import CorralPlatform
 import CorralServer
 import Foundation
 import Logging

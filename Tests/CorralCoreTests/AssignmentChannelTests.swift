@@ -1,3 +1,4 @@
+@testable import CorralPlatform
 import Foundation
 import Testing
 

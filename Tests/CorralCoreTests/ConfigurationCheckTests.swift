@@ -1,3 +1,4 @@
+@testable import CorralPlatform
 import CorralTestSupport
 import Foundation
 import Testing

@@ -1,4 +1,5 @@
 @testable import CorralCore
+@testable import CorralPlatform
 import Foundation
 import Testing
 

@@ -1,4 +1,5 @@
 import CCorralShims
+@testable import CorralPlatform
 import CorralTestSupport
 import Foundation
 import Synchronization

@@ -1,3 +1,4 @@
+@testable import CorralPlatform
 import Testing
 
 @testable import CorralCore

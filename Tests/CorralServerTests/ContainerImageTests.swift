@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import CorralCore
+import CorralPlatform
 import CorralTestSupport
 import Foundation
 import NIOCore

@@ -1,5 +1,6 @@
 import CCorralShims
 import CorralCore
+import CorralPlatform
 import CorralTestSupport
 import Foundation
 import Testing

@@ -1,5 +1,6 @@
 import CleanSpawn
 import CorralCore
+import CorralPlatform
 import CorralTestSupport
 import Foundation
 import Testing

@@ -1,5 +1,6 @@
 import CorralCore
 @testable import CorralServer
+import CorralPlatform
 import CorralTestSupport
 import Foundation
 import Testing

@@ -1,4 +1,5 @@
 import CorralCore
+import CorralPlatform
 import CorralTestSupport
 import Foundation
 import Testing

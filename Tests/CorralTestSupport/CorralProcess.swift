@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import CleanSpawn
 import CorralCore
+import CorralPlatform
 import Foundation
 import NIOCore
 import NIOHTTP1

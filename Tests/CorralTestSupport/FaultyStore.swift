@@ -1,4 +1,5 @@
 import CorralCore
+import CorralPlatform
 import Synchronization
 
 /// A session store that fails, or holds, chosen operations on demand, in front of a real

@@ -1,3 +1,5 @@
+import CorralPlatform
+
 extension AgentProfile {
     /// The keys of an agent profile (`agents.NAME`). Null is the same as leaving a key out.
     static let keys = ConfigurationObject<CorralConfiguration, AgentProfile>(

@@ -1,3 +1,4 @@
+import CorralPlatform
 /// How corral starts one kind of agent.
 public struct AgentProfile: Sendable, Equatable {
     /// When a freshly spawned agent counts as running.
@@ -55,19 +56,5 @@ public struct AgentProfile: Sendable, Equatable {
 
     public var limits: ResourceLimits {
         ResourceLimits(memoryBytes: memoryLimitMB.map { UInt64($0) * 1024 * 1024 }, pids: pidsLimit, cpu: cpuLimit)
-    }
-}
-
-/// A user (and groups) an agent runs as, resolved from names when the configuration is loaded.
-public struct AgentUser: Sendable, Equatable {
-    public let uid: UInt32
-    public let gid: UInt32
-    /// Supplementary groups.
-    public let groups: [UInt32]
-
-    public init(uid: UInt32, gid: UInt32, groups: [UInt32]) {
-        self.uid = uid
-        self.gid = gid
-        self.groups = groups
     }
 }

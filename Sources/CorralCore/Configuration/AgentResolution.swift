@@ -1,3 +1,4 @@
+import CorralPlatform
 /// An agent's command as a session start would find it, found without running anything: the
 /// program's absolute path (as `AgentCommand.resolve` finds it, in the agent's `PATH`), for a
 /// command that runs `env`, the program `env` would run in its turn, and the script an

@@ -1,3 +1,4 @@
+import CorralPlatform
 import Foundation
 
 /// `corral check`: a configuration loaded as `corral serve` loads it (the file, the environment's

@@ -1,3 +1,5 @@
+import CorralPlatform
+
 extension ConfigurationLoader {
     /// What one key says about another, checked once every key is read and settled (keys are
     /// read in the order they are declared, not the file's: a key naming an agent profile is

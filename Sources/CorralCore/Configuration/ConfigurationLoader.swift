@@ -1,3 +1,4 @@
+import CorralPlatform
 import Foundation
 
 /// Builds a `CorralConfiguration` from a JSON file and the environment.

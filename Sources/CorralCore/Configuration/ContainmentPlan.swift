@@ -1,3 +1,4 @@
+import CorralPlatform
 /// The containment a corral started now with a configuration would get, chosen as
 /// `ContainmentSelector` chooses it but by reading the host only (`CgroupRootProbe`), and what
 /// of it the configuration's owner should hear: a forced cgroup mode the host cannot provide

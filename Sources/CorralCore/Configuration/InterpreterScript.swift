@@ -1,3 +1,4 @@
+import CorralPlatform
 /// The script an interpreter in an agent's command runs (`python3 agent.py`,
 /// `/usr/bin/env node server.js`, `bash run.sh`), so that `corral check` can say it is missing:
 /// the interpreter itself resolves, and the agent would still fail at every start. Found only

@@ -1,3 +1,4 @@
+import CorralPlatform
 /// What `corral check` says of pid-namespace containment: whether this host gives it (found by
 /// making one, as `corral serve` would: a child cloned into a new pid namespace, given its user
 /// namespace's maps, and reaped at once; nothing is left and nothing is written), how ids map,

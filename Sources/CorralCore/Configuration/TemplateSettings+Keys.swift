@@ -1,3 +1,5 @@
+import CorralPlatform
+
 extension TemplateSettings {
     /// The keys of a profile's `template` object. Null is the same as leaving a key out.
     static let keys = ConfigurationObject<CorralConfiguration, TemplateSettings>(

@@ -1,3 +1,4 @@
+import CorralPlatform
 /// A profile whose sessions are forked from a warm template (`template`): corral keeps one
 /// template of the profile running per node, loaded once, and forks each session from it.
 public struct TemplateSettings: Sendable, Equatable {

@@ -1,5 +1,7 @@
+import CorralPlatform
+
 extension SpawnRequest {
-    init(_ launch: AgentLaunch, cgroupFD: Int32?, placeBeforeExec: ((Int32) throws(CorralError) -> Void)? = nil) {
+    package init(_ launch: AgentLaunch, cgroupFD: Int32?, placeBeforeExec: ((Int32) throws(CorralError) -> Void)? = nil) {
         self.init(
             executable: launch.executable,
             arguments: launch.arguments,

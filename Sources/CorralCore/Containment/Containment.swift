@@ -1,3 +1,4 @@
+import CorralPlatform
 /// Everything needed to start one session's agent.
 public struct AgentLaunch: Sendable {
     public var sessionID: SessionID

@@ -1,3 +1,4 @@
+import CorralPlatform
 import Logging
 
 /// Chooses the containment for `containment` in the configuration, probing the host. Start-up

@@ -1,3 +1,4 @@
+import CorralPlatform
 import Synchronization
 
 /// The watch on a tree's leader: the monitor calls a handler once the leader has exited and been

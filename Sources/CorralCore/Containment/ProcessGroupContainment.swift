@@ -1,3 +1,4 @@
+import CorralPlatform
 import Synchronization
 
 #if canImport(Glibc)

@@ -1,3 +1,4 @@
+import CorralPlatform
 /// Finds every process of a process-group session in a /proc snapshot, including those that
 /// left its process group: its group, its kernel session, their descendants, and orphans adopted
 /// by corral (as child subreaper) that carry the session's `CORRAL_SESSION_ID`.

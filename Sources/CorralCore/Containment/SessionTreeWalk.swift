@@ -1,3 +1,4 @@
+import CorralPlatform
 /// The processes of a process-group session that this corral started, found without reading
 /// every process on the host: from the leader down (`/proc/PID/task/*/children`), plus the
 /// processes re-parented to corral as child subreaper that belong to the session (by its process

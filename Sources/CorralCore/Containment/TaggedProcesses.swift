@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import CorralPlatform
 import Glibc
 #endif
 

@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import CorralPlatform
 import Glibc
 #elseif canImport(Musl)
 import Musl

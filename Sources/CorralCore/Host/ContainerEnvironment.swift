@@ -1,3 +1,4 @@
+import CorralPlatform
 import Foundation
 
 #if canImport(Glibc)

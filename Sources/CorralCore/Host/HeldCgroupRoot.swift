@@ -1,3 +1,4 @@
+import CorralPlatform
 /// A cgroup root another `corral serve` holds (its lock is taken), and the containment that
 /// corral's sessions have there, read from outside: the controllers it enabled for them and the
 /// session cgroups below it. `corral doctor`, run beside a running corral, reports this as the

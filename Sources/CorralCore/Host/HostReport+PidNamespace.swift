@@ -1,3 +1,4 @@
+import CorralPlatform
 /// What `corral doctor` says of pid namespaces and containers: whether a pid namespace per
 /// session can be made here and how its ids map, when corral would use one, what escapes it, and
 /// corral as a container's first process.

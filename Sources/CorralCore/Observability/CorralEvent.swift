@@ -1,3 +1,4 @@
+import CorralPlatform
 import Foundation
 
 /// Something that happened to a session, as `/api/events` and the webhook deliver it: a

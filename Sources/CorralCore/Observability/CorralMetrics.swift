@@ -117,12 +117,3 @@ public struct CorralMetrics: Sendable {
     func spawnFailed() { spawnFailures.increment() }
     func storeFailed() { storeErrors.increment() }
 }
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
-
-    var milliseconds: Int64 { nanoseconds / 1_000_000 }
-}

@@ -1,3 +1,4 @@
+import CorralPlatform
 import Crypto
 import Foundation
 

@@ -1,3 +1,5 @@
+import CorralPlatform
+
 extension CorralError {
     /// The error as it may be printed where others read it (`corral serve`'s start-up errors land
     /// in the journal): what its message quotes is redacted as text, and the key it begins with

@@ -1,3 +1,4 @@
+import CorralPlatform
 import Foundation
 
 /// Does the blocking part of starting an agent on the spawner's threads, off the supervisor, in

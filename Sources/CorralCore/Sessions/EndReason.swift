@@ -1,3 +1,4 @@
+import CorralPlatform
 /// Why a session ended.
 public enum EndReason: Sendable, Equatable, CustomStringConvertible {
     /// `DELETE /api/sessions/{id}` (or the CLI).

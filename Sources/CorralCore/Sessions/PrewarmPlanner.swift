@@ -1,3 +1,4 @@
+import CorralPlatform
 /// Which idle prewarmed agents to start and when, and which one takes a session: each profile
 /// with `prewarm: N` wants N idle agents; they are handed out oldest first; failures in a row
 /// (an agent that crashed, never got ready or did not take its session) make the next start

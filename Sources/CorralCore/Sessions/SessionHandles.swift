@@ -1,3 +1,4 @@
+import CorralPlatform
 /// What the supervisor holds to act on one session: its processes, the watch on its leader, the
 /// callers waiting for its end. Effects only: what the session is and may become lives in
 /// `SessionTable`, its timers in `SessionTimers`. Owned and touched only by the `Supervisor` actor.

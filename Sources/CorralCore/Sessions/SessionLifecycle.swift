@@ -1,3 +1,4 @@
+import CorralPlatform
 /// The life of one session as a value: events in, actions out. The supervisor performs the
 /// actions; this type holds no processes, timers or clocks, so every path can be tested alone.
 ///

@@ -1,3 +1,4 @@
+import CorralPlatform
 import Foundation
 
 /// One value of a stored field, in a form every store can hold.

@@ -1,3 +1,4 @@
+import CorralPlatform
 import Foundation
 
 /// Where a session is in its life, as the API shows it.

@@ -1,3 +1,4 @@
+import CorralPlatform
 import Foundation
 
 /// A request to start a session, validated by the caller's layer for shape and by the

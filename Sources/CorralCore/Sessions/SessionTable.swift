@@ -1,3 +1,4 @@
+import CorralPlatform
 import Foundation
 
 /// Every session and idle prewarmed agent of this corral, as a value: which exist and under

@@ -1,3 +1,4 @@
+import CorralPlatform
 import HeapModule
 
 /// The sessions' timers (each session's deadline and startup timeout) as one schedule: the

@@ -1,3 +1,4 @@
+import CorralPlatform
 import Foundation
 import Logging
 

@@ -1,3 +1,4 @@
+import CorralPlatform
 import Foundation
 
 /// What the API and the other parts of corral may ask. Idle prewarmed agents are not sessions.

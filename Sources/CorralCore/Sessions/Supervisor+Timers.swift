@@ -1,3 +1,4 @@
+import CorralPlatform
 import Foundation
 
 /// Session deadlines and startup timeouts: kept in one `SessionTimers` schedule, with one task

@@ -1,3 +1,4 @@
+import CorralPlatform
 import Foundation
 
 /// One warm template per profile with `template`: when to start one, and when again after one

@@ -1,3 +1,4 @@
+import CorralPlatform
 import Foundation
 
 /// Deliveries acted on, by id, each kept until a time of its own: one sent again before then

@@ -1,3 +1,4 @@
+import CorralPlatform
 /// Records in memory only: for tests and for running without persistence (`store: memory`).
 public actor MemoryStore: SessionStore {
     private var records: [SessionID: SessionRecord] = [:]

@@ -1,3 +1,4 @@
+import CorralPlatform
 /// Where session records live. The record is corral's recovery log: it is written before an
 /// agent is spawned and before any answer is sent, and read back at start-up.
 public protocol SessionStore: Sendable {

@@ -1,3 +1,4 @@
+import CorralPlatform
 import Synchronization
 
 /// Store writes, in order per session id: a write starts only once every earlier write of the

@@ -1,4 +1,5 @@
 import CorralCore
+import CorralPlatform
 import Foundation
 
 /// The parts of a LiveKit webhook event corral acts on. LiveKit sends protobuf JSON: `createdAt`

@@ -1,4 +1,5 @@
 import CorralCore
+import CorralPlatform
 import Crypto
 import Foundation
 import Hummingbird

@@ -1,4 +1,5 @@
 import CorralCore
+import CorralPlatform
 
 /// A JSON Schema, written as the OpenAPI document has it.
 struct JSONSchema: Sendable {

@@ -1,4 +1,5 @@
 import CorralCore
+import CorralPlatform
 import Hummingbird
 
 /// A route's entry in the OpenAPI document: what only the route itself can say. The statuses its

@@ -1,3 +1,4 @@
+import CorralPlatform
 /// What a key left out (or null, where null means the default) is worth.
 enum ConfigurationDefault<Root, Value>: Sendable {
     /// The field's value in a fresh object (`CorralConfiguration()`), shown as JSON.

@@ -1,3 +1,4 @@
+import CorralPlatform
 /// The keys of one JSON object of the configuration (the whole file, an agent profile, `livekit`)
 /// and the value they are read into: a fresh `initial` that each given key changes. Keys are read
 /// in the order they are declared; unknown keys are errors that list the known ones.

@@ -1,3 +1,4 @@
+import CorralPlatform
 import Foundation
 
 /// One reading of a configuration: which keys were given and under what name, and the work left

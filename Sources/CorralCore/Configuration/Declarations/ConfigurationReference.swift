@@ -1,3 +1,4 @@
+import CorralPlatform
 import Foundation
 
 /// The configuration's reference, made from the key declarations: the table of keys in
@@ -43,14 +44,10 @@ enum ConfigurationReference {
     }
 
     /// A string as JSON shows it.
-    static func json(_ text: String) -> String {
-        "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
-    }
+    static func json(_ text: String) -> String { JSONText.string(text) }
 
     /// A number as JSON shows it: 14400, not 14400.0.
-    static func json(_ number: Double) -> String {
-        number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : String(number)
-    }
+    static func json(_ number: Double) -> String { JSONText.number(number) }
 
     /// `a`, `a or b`, `a, b or c`.
     static func either(_ choices: [String]) -> String {

@@ -1,3 +1,5 @@
+import CorralPlatform
+
 extension ConfigurationType {
     /// A JSON array, each element read as `element`.
     static func array<Element>(of element: ConfigurationType<Root, Element>, _ summary: String) -> Self where Value == [Element] {

@@ -1,3 +1,4 @@
+import CorralPlatform
 import Foundation
 
 /// How an environment variable's text becomes the JSON value a key's type reads.

@@ -11,14 +11,14 @@ import Musl
 /// the spawn, whose other end the agent inherits as `CORRAL_ASSIGN_FD`. One JSON line goes to the
 /// agent (its session); one JSON line comes back (its acknowledgement). A stream socket and
 /// newline-delimited JSON, so an agent in any language can read it with a plain `read`.
-final class AssignmentChannel: Sendable {
-    enum Failure: Error, CustomStringConvertible {
+package final class AssignmentChannel: Sendable {
+    package enum Failure: Error, CustomStringConvertible {
         case send(SystemError)
         case closed
         case timedOut
         case tooLong
 
-        var description: String {
+        package var description: String {
             switch self {
             case .send(let error): "the assignment could not be sent: \(error)"
             case .closed: "the agent closed its assignment channel without answering"
@@ -33,7 +33,7 @@ final class AssignmentChannel: Sendable {
     private let agentEnd: Mutex<Int32>
     private static let maxReply = 64 * 1024
 
-    init() throws(SystemError) {
+    package init() throws(SystemError) {
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             throw SystemError("socketpair", errno: errno)
@@ -43,9 +43,9 @@ final class AssignmentChannel: Sendable {
         agentEnd = Mutex(pair[1])
     }
 
-    var agentDescriptor: Int32 { agentEnd.withLock { $0 } }
+    package var agentDescriptor: Int32 { agentEnd.withLock { $0 } }
 
-    func closeAgentEnd() {
+    package func closeAgentEnd() {
         agentEnd.withLock { fd in
             if fd >= 0 { Syscall.close(fd) }
             fd = -1
@@ -53,7 +53,7 @@ final class AssignmentChannel: Sendable {
     }
 
     /// Sends `message` as one line and waits up to `timeout` (for both) for one line back.
-    func exchange(_ message: Data, timeout: Duration, monitor: ProcessMonitor) async throws(Failure) -> Data {
+    package func exchange(_ message: Data, timeout: Duration, monitor: ProcessMonitor) async throws(Failure) -> Data {
         var line = message
         line.append(UInt8(ascii: "\n"))
         let deadline = ContinuousClock.now + timeout
@@ -116,7 +116,7 @@ final class AssignmentChannel: Sendable {
         return .sent
     }
 
-    func close() {
+    package func close() {
         closeAgentEnd()
         Syscall.close(descriptor)
     }

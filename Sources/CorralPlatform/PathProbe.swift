@@ -6,15 +6,15 @@ import Musl
 
 /// Read-only questions about the paths a configuration names, for `corral check`: nothing is
 /// created, opened or locked. Each answer is nil when corral would manage, else why not.
-enum PathProbe {
-    enum Kind: Equatable {
+package enum PathProbe {
+    package enum Kind: Equatable {
         case missing
         case directory
         case file
         case other
     }
 
-    static func kind(_ path: String) -> Kind {
+    package static func kind(_ path: String) -> Kind {
         var info = stat()
         guard stat(path, &info) == 0 else { return .missing }
         switch info.st_mode & S_IFMT {
@@ -25,13 +25,13 @@ enum PathProbe {
     }
 
     /// The directory a path is in (`/` for `/x`, `.` for a bare name).
-    static func parent(of path: String) -> String {
+    package static func parent(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
     /// A directory corral works in: there, a directory, and one it may enter and write in.
-    static func workingDirectoryProblem(_ path: String, writes: Bool) -> String? {
+    package static func workingDirectoryProblem(_ path: String, writes: Bool) -> String? {
         switch kind(path) {
         case .missing: return "\(path) does not exist"
         case .directory: break
@@ -44,7 +44,7 @@ enum PathProbe {
 
     /// A directory corral creates if it is not there (with `mkdir`, so one level only): there
     /// and writable, or a writable directory to make it in.
-    static func creatableDirectoryProblem(_ path: String) -> String? {
+    package static func creatableDirectoryProblem(_ path: String) -> String? {
         switch kind(path) {
         case .missing:
             let parent = parent(of: path)
@@ -57,7 +57,7 @@ enum PathProbe {
 
     /// A file corral opens for writing, creating it if need be (a database, a log); its
     /// directory may be `createdDirectory`, which corral creates itself.
-    static func writableFileProblem(_ path: String, createdDirectory: String?) -> String? {
+    package static func writableFileProblem(_ path: String, createdDirectory: String?) -> String? {
         switch kind(path) {
         case .file, .other:
             return access(path, R_OK | W_OK) == 0 ? nil : "\(path) is not readable and writable"
@@ -72,7 +72,7 @@ enum PathProbe {
     }
 
     /// The pid of a process holding an flock on the file at `path`, if one is listed.
-    static func lockHolder(_ path: String) -> Int32? {
+    package static func lockHolder(_ path: String) -> Int32? {
         FileLock.holder(atPath: path)
     }
 }

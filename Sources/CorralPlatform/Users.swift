@@ -5,15 +5,15 @@ import Musl
 #endif
 
 /// Users and groups by name or number, for profiles that run their agent as another user.
-enum Users {
-    struct Account {
-        let uid: UInt32
-        let gid: UInt32
-        let name: String
+package enum Users {
+    package struct Account {
+        package let uid: UInt32
+        package let gid: UInt32
+        package let name: String
     }
 
     /// A user by name or numeric id.
-    static func user(_ nameOrID: String) -> Account? {
+    package static func user(_ nameOrID: String) -> Account? {
         var entry = passwd()
         var result: UnsafeMutablePointer<passwd>?
         var buffer = [CChar](repeating: 0, count: 16 * 1024)
@@ -28,7 +28,7 @@ enum Users {
     }
 
     /// A group id by name or number.
-    static func group(_ nameOrID: String) -> UInt32? {
+    package static func group(_ nameOrID: String) -> UInt32? {
         if let gid = UInt32(nameOrID) { return gid }
         var entry = Glibc.group()
         var result: UnsafeMutablePointer<Glibc.group>?
@@ -38,7 +38,7 @@ enum Users {
     }
 
     /// The user's supplementary groups (from the group database), including `gid`.
-    static func groups(of name: String, gid: UInt32) -> [UInt32] {
+    package static func groups(of name: String, gid: UInt32) -> [UInt32] {
         var count: Int32 = 64
         var groups = [gid_t](repeating: 0, count: Int(count))
         if getgrouplist(name, gid, &groups, &count) < 0 {
@@ -48,5 +48,5 @@ enum Users {
         return Array(groups.prefix(Int(count)))
     }
 
-    static var isRoot: Bool { geteuid() == 0 }
+    package static var isRoot: Bool { geteuid() == 0 }
 }

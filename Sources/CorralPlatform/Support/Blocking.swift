@@ -6,8 +6,8 @@ import Dispatch
 /// Two lanes, each with its own threads (dispatch keeps a thread pool per quality of service):
 /// periodic scans (limit watch, inspection) go on the utility lane; the steps of ending a session
 /// go on the urgent lane, so that however much scanning queues up, an end is never stuck behind it.
-enum Blocking {
-    enum Lane {
+package enum Blocking {
+    package enum Lane {
         case background
         case urgent
     }
@@ -15,7 +15,7 @@ enum Blocking {
     private static let background = DispatchQueue(label: "corral.blocking", qos: .utility, attributes: .concurrent)
     private static let urgent = DispatchQueue(label: "corral.blocking.urgent", qos: .userInitiated, attributes: .concurrent)
 
-    static func run<T: Sendable>(_ lane: Lane = .background, _ work: @escaping @Sendable () -> T) async -> T {
+    package static func run<T: Sendable>(_ lane: Lane = .background, _ work: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { continuation in
             (lane == .urgent ? urgent : background).async { continuation.resume(returning: work()) }
         }

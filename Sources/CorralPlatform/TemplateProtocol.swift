@@ -6,12 +6,12 @@ import Foundation
 /// corral sends `fork`; the template answers each with `forked` (and the pidfd of the child,
 /// once the child has placed itself in the session's cgroups) or `refused`, and reports every
 /// fork that exits with `exited`.
-enum TemplateProtocol {
+package enum TemplateProtocol {
     /// The most bytes a template's message may have (its answers are a few dozen).
     static let maxMessage = 64 * 1024
 
     /// What each descriptor sent with a `fork` is, in the order they are sent.
-    enum Descriptor: String, Sendable {
+    package enum Descriptor: String, Sendable {
         /// The session's log: the child's stdout and stderr.
         case log
         /// A `cgroup.procs` of the session (the v2 cgroup, then v1 limit cgroups): the child
@@ -22,17 +22,17 @@ enum TemplateProtocol {
     }
 
     /// corral → template: fork a child for `sessionID`.
-    struct Fork: Sendable {
-        let id: UInt64
-        let sessionID: SessionID
+    package struct Fork: Sendable {
+        package let id: UInt64
+        package let sessionID: SessionID
         /// An idle agent forked ahead of time (it waits on its assignment channel).
-        let idle: Bool
+        package let idle: Bool
         /// The complete environment a cold agent of this session would get.
-        let environment: [String: String]
-        let workingDirectory: String
-        let descriptors: [Descriptor]
+        package let environment: [String: String]
+        package let workingDirectory: String
+        package let descriptors: [Descriptor]
 
-        var encoded: Data {
+        package var encoded: Data {
             let message: [String: JSONValue] = [
                 "type": .string("fork"),
                 "id": .number(Double(id)),
@@ -46,10 +46,26 @@ enum TemplateProtocol {
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             return (try? encoder.encode(JSONValue.object(message))) ?? Data()
         }
+
+        package init(
+            id: UInt64,
+            sessionID: SessionID,
+            idle: Bool,
+            environment: [String: String],
+            workingDirectory: String,
+            descriptors: [Descriptor]
+        ) {
+            self.id = id
+            self.sessionID = sessionID
+            self.idle = idle
+            self.environment = environment
+            self.workingDirectory = workingDirectory
+            self.descriptors = descriptors
+        }
     }
 
     /// template → corral.
-    enum Message: Sendable, Equatable {
+    package enum Message: Sendable, Equatable {
         /// Request `request` forked `pid`; its pidfd came with the message.
         case forked(request: UInt64, pid: Int32)
         /// Request `request` could not be forked, and why.
@@ -60,7 +76,7 @@ enum TemplateProtocol {
 
     /// The message in one datagram that came with `descriptors` descriptors, or what is wrong
     /// with it (anything but the protocol is: the template is then replaced).
-    static func parse(_ bytes: [UInt8], descriptors: Int) -> Result<Message, ProtocolViolation> {
+    package static func parse(_ bytes: [UInt8], descriptors: Int) -> Result<Message, ProtocolViolation> {
         guard case .object(let fields)? = JSONValue.parse(bytes) else {
             return .failure(ProtocolViolation("a message that is not a JSON object: \(preview(bytes))"))
         }
@@ -106,12 +122,12 @@ enum TemplateProtocol {
 
     private static func preview(_ bytes: [UInt8]) -> String {
         let text = String(decoding: bytes.prefix(60), as: UTF8.self)
-        return ConfigurationReference.json(text) + (bytes.count > 60 ? "…" : "")
+        return JSONText.string(text) + (bytes.count > 60 ? "…" : "")
     }
 }
 
 /// How a template broke the protocol.
-struct ProtocolViolation: Error, Sendable, Equatable, CustomStringConvertible {
-    let description: String
+package struct ProtocolViolation: Error, Sendable, Equatable, CustomStringConvertible {
+    package let description: String
     init(_ description: String) { self.description = description }
 }

@@ -8,7 +8,7 @@ import Musl
 
 /// The thin layer over system calls: EINTR is retried here and errno becomes a `SystemError`.
 /// Nothing outside `Platform/` calls into Glibc or the C shims for process control.
-enum Syscall {
+package enum Syscall {
     /// For libc calls that return -1 and set errno.
     @discardableResult
     static func libc<T: BinaryInteger>(_ name: String, _ body: () -> T) throws(SystemError) -> T {
@@ -29,29 +29,29 @@ enum Syscall {
         }
     }
 
-    static func close(_ fd: Int32) {
+    package static func close(_ fd: Int32) {
         // close() must not be retried on EINTR on Linux: the descriptor is gone either way.
         _ = Glibc.close(fd)
     }
 
-    static var currentPID: Int32 { getpid() }
+    package static var currentPID: Int32 { getpid() }
 
-    static var hostName: String {
+    package static var hostName: String {
         var buffer = [UInt8](repeating: 0, count: 256)
         guard gethostname(&buffer, buffer.count) == 0 else { return "" }
         return String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
     }
 
-    static var currentSessionID: Int32 { getsid(0) }
+    package static var currentSessionID: Int32 { getsid(0) }
 
     /// The process group of `pid`, or nil if there is no such process.
-    static func processGroup(of pid: Int32) -> Int32? {
+    package static func processGroup(of pid: Int32) -> Int32? {
         let pgid = getpgid(pid)
         return pgid < 0 ? nil : pgid
     }
 
     /// Whether any process (zombies included) is still in group `pgid`.
-    static func processGroupExists(_ pgid: Int32) -> Bool {
+    package static func processGroupExists(_ pgid: Int32) -> Bool {
         guard pgid > 1 else { return false }
         if Glibc.kill(-pgid, 0) == 0 { return true }
         return errno == EPERM
@@ -59,7 +59,7 @@ enum Syscall {
 
     /// Sends `signal` to every process of group `pgid`. Returns false if the group is empty.
     @discardableResult
-    static func signalProcessGroup(_ pgid: Int32, _ signal: Int32) throws(SystemError) -> Bool {
+    package static func signalProcessGroup(_ pgid: Int32, _ signal: Int32) throws(SystemError) -> Bool {
         // A pgid of 0 or 1 would mean "our own group" or "everyone": never.
         precondition(pgid > 1, "refusing to signal process group \(pgid)")
         if Glibc.kill(-pgid, signal) == 0 { return true }
@@ -74,29 +74,29 @@ enum Syscall {
         return errno == EPERM
     }
 
-    static func setChildSubreaper() throws(SystemError) {
+    package static func setChildSubreaper() throws(SystemError) {
         try shim("prctl(PR_SET_CHILD_SUBREAPER)") { corral_set_child_subreaper() }
     }
 
-    static func eventFD() throws(SystemError) -> Int32 {
+    package static func eventFD() throws(SystemError) -> Int32 {
         let fd = corral_eventfd()
         guard fd >= 0 else { throw SystemError("eventfd", errno: -fd) }
         return fd
     }
 
     /// Drains an eventfd so it stops being readable.
-    static func drainEventFD(_ fd: Int32) {
+    package static func drainEventFD(_ fd: Int32) {
         var value: UInt64 = 0
         _ = withUnsafeMutableBytes(of: &value) { read(fd, $0.baseAddress, 8) }
     }
 
-    static func signalEventFD(_ fd: Int32) {
+    package static func signalEventFD(_ fd: Int32) {
         var one: UInt64 = 1
         _ = withUnsafeBytes(of: &one) { write(fd, $0.baseAddress, 8) }
     }
 
     /// Raises the soft open-file limit to the hard limit: every session holds a pidfd.
-    static func raiseOpenFileLimit() -> UInt64? {
+    package static func raiseOpenFileLimit() -> UInt64? {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
         if limit.rlim_cur < limit.rlim_max {

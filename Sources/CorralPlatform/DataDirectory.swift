@@ -86,7 +86,7 @@ public final class DataDirectory: Sendable {
 
     /// Creates a new log file for the session (mode 0600, never an existing file): `ID.log`, or
     /// `ID~N.log` when an earlier session with the same id left its log.
-    func createLog(for id: SessionID) throws(CorralError) -> (fd: Int32, path: String) {
+    package func createLog(for id: SessionID) throws(CorralError) -> (fd: Int32, path: String) {
         for attempt in 0..<1000 {
             let name = attempt == 0 ? "\(id.rawValue).log" : "\(id.rawValue)~\(attempt).log"
             let fd = openat(logsFD, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600)
@@ -100,7 +100,7 @@ public final class DataDirectory: Sendable {
 
     /// Renames a prewarmed agent's log to the session it took (it keeps writing to the same
     /// open file). Returns the new path, or nil if the log stays where it is.
-    func moveLog(_ path: String, to id: SessionID) -> String? {
+    package func moveLog(_ path: String, to id: SessionID) -> String? {
         let source = (path as NSString).lastPathComponent
         for attempt in 0..<1000 {
             let name = attempt == 0 ? "\(id.rawValue).log" : "\(id.rawValue)~\(attempt).log"
@@ -129,7 +129,7 @@ public final class DataDirectory: Sendable {
     /// writing to the same open file (O_APPEND), so nothing has to be reopened. An exclusive
     /// flock on the log is held throughout: a reader holding it shared (`LogTail`) sees a
     /// rotation done or not begun, never a half-copied `NAME.1` beside a log not yet emptied.
-    func rotateIfLarge(_ path: String, maxBytes: UInt64) -> Bool {
+    package func rotateIfLarge(_ path: String, maxBytes: UInt64) -> Bool {
         guard maxBytes > 0 else { return false }
         let source = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard source >= 0 else { return false }
@@ -152,7 +152,7 @@ public final class DataDirectory: Sendable {
     }
 
     /// Removes logs (and rotated logs) last written more than `age` ago, except `keep`.
-    func removeLogs(olderThan age: TimeInterval, keeping keep: Set<String>) -> Int {
+    package func removeLogs(olderThan age: TimeInterval, keeping keep: Set<String>) -> Int {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: logsPath)) ?? []
         let cutoff = Date().addingTimeInterval(-age)
         var removed = 0
@@ -172,7 +172,7 @@ public final class DataDirectory: Sendable {
     }
 
     /// Writes a file (mode `mode`) in the data directory, replacing an older one.
-    func install(_ contents: String, as name: String, mode: mode_t) throws(CorralError) {
+    package func install(_ contents: String, as name: String, mode: mode_t) throws(CorralError) {
         let target = path + "/" + name
         let temporary = target + ".tmp"
         unlink(temporary)

@@ -29,12 +29,12 @@ public enum LimitViolation: Sendable, Equatable {
 /// One session's cgroup v2 directory (and v1 directories for limits). Nothing the agent starts
 /// can leave it; `populated 0` in `cgroup.events` means nothing of the session is left.
 public final class SessionCgroup: Sendable {
-    static let prefix = "s-"
+    package static let prefix = "s-"
 
     public let path: String
     /// Relative to the v2 mount, as `/proc/PID/cgroup` shows it.
-    let relativePath: String
-    let v1Paths: [String: String]
+    package let relativePath: String
+    package let v1Paths: [String: String]
     /// The root that knows this cgroup as its own (one this corral made).
     private let madeIn: CgroupRoot?
 
@@ -44,7 +44,7 @@ public final class SessionCgroup: Sendable {
     /// name is replaced; a populated one is refused. With `ownMemory`, a v1 memory cgroup is made
     /// without a limit too (where v1 counts memory), so that what the session's processes add is
     /// charged to it, not to wherever they came from (a template's forks).
-    init(root: CgroupRoot, sessionID: SessionID, limits: ResourceLimits, ownMemory: Bool = false) throws(CorralError) {
+    package init(root: CgroupRoot, sessionID: SessionID, limits: ResourceLimits, ownMemory: Bool = false) throws(CorralError) {
         let name = Self.prefix + sessionID.rawValue
         let path = root.path + "/" + name
         root.claim(name)
@@ -82,7 +82,7 @@ public final class SessionCgroup: Sendable {
 
     /// Whether `path` names a session cgroup directly below `root`: the only cgroups corral may
     /// signal or remove on a record's word (a path from the store could name any other).
-    static func isSession(_ path: String, below root: CgroupRoot) -> Bool {
+    package static func isSession(_ path: String, below root: CgroupRoot) -> Bool {
         guard path.hasPrefix(root.path + "/") else { return false }
         let name = path.dropFirst(root.path.count + 1)
         return name.hasPrefix(prefix) && SessionID(String(name.dropFirst(prefix.count))) != nil
@@ -90,7 +90,7 @@ public final class SessionCgroup: Sendable {
 
     /// An existing session cgroup (left by an earlier corral) below `root`, or nil if it is gone
     /// or `path` is not a session cgroup of that root.
-    init?(adopting path: String, root: CgroupRoot) {
+    package init?(adopting path: String, root: CgroupRoot) {
         guard Self.isSession(path, below: root), CgroupFS.exists(path + "/cgroup.procs") else { return nil }
         self.path = path
         self.relativePath = String(path.dropFirst(root.host.v2Mount?.count ?? 0))
@@ -105,7 +105,7 @@ public final class SessionCgroup: Sendable {
 
     /// The cgroup's directory, opened for the spawn to start the agent inside. Held only while
     /// spawning: 10,000 sessions must not cost 10,000 descriptors.
-    func withDescriptor<T, E: Error>(_ body: (Int32) throws(E) -> T) throws(E) -> T {
+    package func withDescriptor<T, E: Error>(_ body: (Int32) throws(E) -> T) throws(E) -> T {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         defer { if fd >= 0 { Syscall.close(fd) } }
         return try body(fd)
@@ -113,7 +113,7 @@ public final class SessionCgroup: Sendable {
 
     /// Kills everything in the cgroup (identity-safe by construction), waits for it to be empty
     /// (bounded), and removes it.
-    func killAndRemove() {
+    package func killAndRemove() {
         let deadline = ContinuousClock.now + .seconds(5)
         while isPopulated && ContinuousClock.now < deadline {
             if !kill() {
@@ -129,7 +129,7 @@ public final class SessionCgroup: Sendable {
     }
 
     /// Writes `limits` (again, for an adopted session: writing a limit it has is harmless).
-    func apply(_ limits: ResourceLimits, root: CgroupRoot) throws(CorralError) {
+    package func apply(_ limits: ResourceLimits, root: CgroupRoot) throws(CorralError) {
         do {
             if let bytes = limits.memoryBytes {
                 if root.v2Controllers.contains("memory") {
@@ -167,7 +167,7 @@ public final class SessionCgroup: Sendable {
     }
 
     /// Moves a process into the session's v1 cgroups, and into the v2 one if `includingV2`.
-    func attach(_ pid: Int32, includingV2: Bool) throws(CorralError) {
+    package func attach(_ pid: Int32, includingV2: Bool) throws(CorralError) {
         do {
             if includingV2 { try CgroupFS.write(String(pid), to: path + "/cgroup.procs") }
             for v1 in v1Paths.values { try CgroupFS.write(String(pid), to: v1 + "/cgroup.procs") }
@@ -176,27 +176,27 @@ public final class SessionCgroup: Sendable {
         }
     }
 
-    var needsAttachForLimits: Bool { !v1Paths.isEmpty }
+    package var needsAttachForLimits: Bool { !v1Paths.isEmpty }
 
     /// Its processes, and those of the cgroups an agent made inside it (one running as root can):
     /// `populated` and `cgroup.kill` take them in, and so must signals and listings.
-    var processes: [Int32] { CgroupFS.subtree(path).flatMap { CgroupFS.pids($0 + "/cgroup.procs") } }
+    package var processes: [Int32] { CgroupFS.subtree(path).flatMap { CgroupFS.pids($0 + "/cgroup.procs") } }
 
-    var isPopulated: Bool {
+    package var isPopulated: Bool {
         // If the file cannot be read the cgroup is gone, and so is everything in it.
         CgroupFS.keyValues(path + "/cgroup.events")["populated"].map { $0 != 0 } ?? false
     }
 
-    var eventsFile: String { path + "/cgroup.events" }
+    package var eventsFile: String { path + "/cgroup.events" }
 
     /// True if `pid` is (still) in this cgroup.
-    func contains(_ pid: Int32) -> Bool {
+    package func contains(_ pid: Int32) -> Bool {
         guard let text = CgroupFS.read("/proc/\(pid)/cgroup") else { return false }
         return text.split(separator: "\n").contains { $0 == "0::\(relativePath)" || $0.hasPrefix("0::\(relativePath)/") }
     }
 
     /// True if `pid` is in each of the session's v1 cgroups.
-    func containsInV1(_ pid: Int32) -> Bool {
+    package func containsInV1(_ pid: Int32) -> Bool {
         guard !v1Paths.isEmpty else { return true }
         let lines = (CgroupFS.read("/proc/\(pid)/cgroup") ?? "").split(separator: "\n")
         return v1Paths.allSatisfy { controller, path in
@@ -211,7 +211,7 @@ public final class SessionCgroup: Sendable {
     /// The `cgroup.procs` of the v2 cgroup, then of each v1 cgroup, opened for writing: a process
     /// given them joins the session by writing `0` to each (the kernel checks the opener's
     /// credentials, corral's, not the writer's). Closed again if one cannot be opened.
-    func openProcs() throws(CorralError) -> [Int32] {
+    package func openProcs() throws(CorralError) -> [Int32] {
         var descriptors: [Int32] = []
         for directory in [path] + v1Paths.keys.sorted().map({ v1Paths[$0]! }) {
             let fd = open(directory + "/cgroup.procs", O_WRONLY | O_CLOEXEC)
@@ -226,12 +226,12 @@ public final class SessionCgroup: Sendable {
     }
 
     /// SIGKILLs everything in the cgroup at once (kernel 5.14+); false if `cgroup.kill` is missing.
-    func kill() -> Bool {
+    package func kill() -> Bool {
         (try? CgroupFS.write("1", to: path + "/cgroup.kill")) != nil
     }
 
     /// A limit the kernel enforced (an OOM kill, a refused fork), if any.
-    func violation() -> LimitViolation? {
+    package func violation() -> LimitViolation? {
         let memoryEvents = CgroupFS.keyValues(path + "/memory.events")
         if (memoryEvents["oom_kill"] ?? 0) > 0 || (memoryEvents["oom_group_kill"] ?? 0) > 0 { return .memory }
         if let v1 = v1Paths["memory"], (CgroupFS.keyValues(v1 + "/memory.oom_control")["oom_kill"] ?? 0) > 0 { return .memory }
@@ -241,7 +241,7 @@ public final class SessionCgroup: Sendable {
     }
 
     /// Memory charged to the session, if a memory controller counts it.
-    func memoryBytes() -> UInt64? {
+    package func memoryBytes() -> UInt64? {
         if let text = CgroupFS.read(path + "/memory.current") { return UInt64(text.trimmingWhitespace) }
         if let v1 = v1Paths["memory"], let text = CgroupFS.read(v1 + "/memory.usage_in_bytes") { return UInt64(text.trimmingWhitespace) }
         return nil
@@ -249,7 +249,7 @@ public final class SessionCgroup: Sendable {
 
     /// Removes the cgroups, with any an agent made inside them (the innermost first); call once
     /// empty.
-    func remove() {
+    package func remove() {
         for directory in ([path] + v1Paths.values).flatMap({ CgroupFS.subtree($0).reversed() }) { CgroupFS.removeDirectory(directory) }
         madeIn?.disclaim(name)
     }

@@ -107,7 +107,7 @@ public final class CgroupRoot: Sendable {
     func disclaim(_ name: String) { _ = own.withLock { $0.remove(name) } }
 
     /// Whether this corral made the session cgroup `name` and has not removed it.
-    func owns(_ name: String) -> Bool { own.withLock { $0.contains(name) } }
+    package func owns(_ name: String) -> Bool { own.withLock { $0.contains(name) } }
 
     /// Removes the root and its v1 counterparts if no session cgroup is left in them.
     public func removeIfUnused() {

@@ -18,6 +18,12 @@ public struct CgroupHost: Sendable {
     /// The v1 controllers corral can use for limits (`memory`, `pids`, `cpu`).
     public let v1: [String: V1Controller]
 
+    package init(v2Mount: String?, v2OwnPath: String, v1: [String: V1Controller]) {
+        self.v2Mount = v2Mount
+        self.v2OwnPath = v2OwnPath
+        self.v1 = v1
+    }
+
     public static let limitControllers = ["memory", "pids", "cpu"]
 
     public var v2OwnDirectory: String? {

@@ -6,7 +6,7 @@ import Musl
 
 /// Who holds a file lock, as `/proc/locks` tells it: for messages that name the process in the
 /// way ("another corral (pid 4711) is using ...").
-enum FileLock {
+package enum FileLock {
     /// The pid of a process holding an flock on the file open at `fd`, or nil if none is listed
     /// (or its pid is not visible from this pid namespace).
     static func holder(of fd: Int32) -> Int32? {
@@ -16,7 +16,7 @@ enum FileLock {
     }
 
     /// The pid of a process holding an flock on the file at `path`, found without opening it.
-    static func holder(atPath path: String) -> Int32? {
+    package static func holder(atPath path: String) -> Int32? {
         var status = stat()
         guard stat(path, &status) == 0 else { return nil }
         return holder(of: status)

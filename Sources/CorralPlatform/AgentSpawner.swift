@@ -7,38 +7,62 @@ import Musl
 #endif
 
 /// What the spawner needs to start one agent.
-struct SpawnRequest {
-    var executable: String
-    var arguments: [String]
-    var environment: [String]
-    var workingDirectory: String?
+package struct SpawnRequest {
+    package var executable: String
+    package var arguments: [String]
+    package var environment: [String]
+    package var workingDirectory: String?
     /// Receives the agent's stdout and stderr.
-    var outputFD: Int32
+    package var outputFD: Int32
     /// A cgroup v2 directory to start the agent in, or nil.
-    var cgroupFD: Int32?
+    package var cgroupFD: Int32?
     /// Runs with the child's pid after it is created and before it calls execve (it waits), to
     /// place it (e.g. into cgroups) before it runs any code of its own. Throwing kills it.
-    var placeBeforeExec: ((Int32) throws(CorralError) -> Void)?
+    package var placeBeforeExec: ((Int32) throws(CorralError) -> Void)?
     /// The user the agent runs as, if not corral's.
-    var user: AgentUser?
+    package var user: AgentUser?
     /// A descriptor the agent inherits, and the number it gets there.
-    var inheritedFD: (fd: Int32, target: Int32)?
+    package var inheritedFD: (fd: Int32, target: Int32)?
     /// How the child is created: `.automatic` but in tests, which force each strategy in turn
     /// (one that cannot be had on this host fails with ENOSYS).
-    var strategy: SpawnStrategy = .automatic
+    package var strategy: SpawnStrategy = .automatic
+
+    package init(
+        executable: String,
+        arguments: [String],
+        environment: [String],
+        workingDirectory: String? = nil,
+        outputFD: Int32,
+        cgroupFD: Int32? = nil,
+        placeBeforeExec: ((Int32) throws(CorralError) -> Void)? = nil,
+        user: AgentUser? = nil,
+        inheritedFD: (fd: Int32, target: Int32)? = nil,
+        strategy: SpawnStrategy = .automatic
+    ) {
+        self.executable = executable
+        self.arguments = arguments
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+        self.outputFD = outputFD
+        self.cgroupFD = cgroupFD
+        self.placeBeforeExec = placeBeforeExec
+        self.user = user
+        self.inheritedFD = inheritedFD
+        self.strategy = strategy
+    }
 }
 
 /// A process started as leader of its own session and process group.
-struct SpawnedProcess {
-    let pidFD: PidFD
-    let startedInCgroup: Bool
-    let strategy: SpawnStrategy
-    var pid: Int32 { pidFD.pid }
+package struct SpawnedProcess {
+    package let pidFD: PidFD
+    package let startedInCgroup: Bool
+    package let strategy: SpawnStrategy
+    package var pid: Int32 { pidFD.pid }
 }
 
 /// Starts agents through the C shim (clone + setsid + execve), never through a shell.
-enum AgentSpawner {
-    enum Failure: Error {
+package enum AgentSpawner {
+    package enum Failure: Error {
         /// The child was created but failed before execve (and has been reaped).
         case childFailed(step: SpawnStep, SystemError)
         /// Starting inside the cgroup was refused; nothing was started.
@@ -48,7 +72,7 @@ enum AgentSpawner {
         case system(SystemError)
     }
 
-    static func spawn(_ request: SpawnRequest) throws(Failure) -> SpawnedProcess {
+    package static func spawn(_ request: SpawnRequest) throws(Failure) -> SpawnedProcess {
         var result = corral_spawn_result()
         var placementError: CorralError?
         let code = try withSpec(request) { spec in

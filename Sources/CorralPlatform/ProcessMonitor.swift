@@ -106,7 +106,7 @@ public final class ProcessMonitor: Sendable {
     }
 
     /// Whether the monitor's thread waits for spawns to leave the gate (for tests).
-    var isWaitingForSpawns: Bool { spawnGate.exclusiveWaiters > 0 }
+    package var isWaitingForSpawns: Bool { spawnGate.exclusiveWaiters > 0 }
 
     /// Watches a leader; `handler` runs on the monitor thread once it has exited and been reaped.
     public func watch(_ pidFD: PidFD, onExit handler: @escaping ExitHandler) throws(SystemError) -> UInt64 {
@@ -187,7 +187,7 @@ public final class ProcessMonitor: Sendable {
     }
 
     /// The pids of the leaders watched now: those of corral's children that are not orphans.
-    func leaderPIDs() -> Set<Int32> {
+    package func leaderPIDs() -> Set<Int32> {
         state.withLock { Set($0.leaderTokens.keys) }
     }
 

@@ -124,7 +124,7 @@ public final class PidFD: Sendable {
 
 extension PidFD {
     /// Kills the process and waits for it, for a child that must not outlive a failed start.
-    func killAndReap() {
+    package func killAndReap() {
         _ = try? signal(SIGKILL)
         let fd = descriptor
         guard fd >= 0 else { return }

@@ -6,8 +6,8 @@ import Musl
 
 /// Reading and writing cgroup interface files. Each write is one `write(2)`, as the kernel
 /// expects for these files.
-enum CgroupFS {
-    static func read(_ path: String) -> String? {
+package enum CgroupFS {
+    package static func read(_ path: String) -> String? {
         ProcFS.readFile(path, limit: 1 << 20).map { String(decoding: $0, as: UTF8.self) }
     }
 
@@ -20,12 +20,12 @@ enum CgroupFS {
         guard written == bytes.count else { throw SystemError("write(\(path))", errno: EIO) }
     }
 
-    static func exists(_ path: String) -> Bool {
+    package static func exists(_ path: String) -> Bool {
         access(path, F_OK) == 0
     }
 
     /// The names of the cgroups directly below `path`.
-    static func subdirectories(_ path: String) -> [String] {
+    package static func subdirectories(_ path: String) -> [String] {
         guard let dir = opendir(path) else { return [] }
         defer { closedir(dir) }
         var names: [String] = []
@@ -62,7 +62,7 @@ enum CgroupFS {
     }
 
     /// The pids listed in a `cgroup.procs` file.
-    static func pids(_ path: String) -> [Int32] {
+    package static func pids(_ path: String) -> [Int32] {
         (read(path) ?? "").split(separator: "\n").compactMap { Int32($0) }
     }
 
@@ -73,7 +73,7 @@ enum CgroupFS {
     /// Removes an (empty) cgroup directory; a cgroup whose last process has just exited may
     /// report EBUSY for a moment.
     @discardableResult
-    static func removeDirectory(_ path: String) -> Bool {
+    package static func removeDirectory(_ path: String) -> Bool {
         for _ in 0..<50 {
             if rmdir(path) == 0 || errno == ENOENT { return true }
             guard errno == EBUSY else { return false }

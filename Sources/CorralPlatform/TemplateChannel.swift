@@ -9,8 +9,8 @@ import Synchronization
 /// exit reports to the monitor's watch of the fork (`ProcessMonitor.reportForkedExit`). A
 /// message that is not the protocol, or the end of the stream, fails the channel: every request
 /// waiting is answered with the failure, and the owner is told (it replaces the template).
-final class TemplateChannel: Sendable {
-    enum Failure: Error, Sendable, Equatable, CustomStringConvertible {
+package final class TemplateChannel: Sendable {
+    package enum Failure: Error, Sendable, Equatable, CustomStringConvertible {
         case violation(ProtocolViolation)
         /// The template closed its end, or exited.
         case closed
@@ -18,7 +18,7 @@ final class TemplateChannel: Sendable {
         case timedOut(Duration)
         case send(SystemError)
 
-        var description: String {
+        package var description: String {
             switch self {
             case .violation(let violation): "answered garbage (\(violation))"
             case .closed: "closed its control channel"
@@ -29,7 +29,7 @@ final class TemplateChannel: Sendable {
     }
 
     /// The answer to a fork request.
-    enum Reply: Sendable {
+    package enum Reply: Sendable {
         /// The child, placed in the session's cgroups by its own hand (as the template says:
         /// corral checks).
         case forked(PidFD)
@@ -46,13 +46,13 @@ final class TemplateChannel: Sendable {
     /// corral's end (non-blocking).
     let descriptor: Int32
     /// What the monitor knows this template's forks by.
-    let origin: UInt64
+    package let origin: UInt64
     private let templateEnd: Mutex<Int32>
     private let state = Mutex(State())
     private let monitor: ProcessMonitor
     private static let origins = Atomic<UInt64>(0)
 
-    init(monitor: ProcessMonitor) throws(SystemError) {
+    package init(monitor: ProcessMonitor) throws(SystemError) {
         var corralEnd: Int32 = -1
         var agentEnd: Int32 = -1
         try Syscall.shim("socketpair(SOCK_SEQPACKET)") { corral_seqpacket_pair(&corralEnd, &agentEnd) }
@@ -63,9 +63,9 @@ final class TemplateChannel: Sendable {
     }
 
     /// The template's end, inherited by the template; corral's copy is closed once it is spawned.
-    var templateDescriptor: Int32 { templateEnd.withLock { $0 } }
+    package var templateDescriptor: Int32 { templateEnd.withLock { $0 } }
 
-    func closeTemplateEnd() {
+    package func closeTemplateEnd() {
         templateEnd.withLock { fd in
             if fd >= 0 { Syscall.close(fd) }
             fd = -1
@@ -74,7 +74,7 @@ final class TemplateChannel: Sendable {
 
     /// Starts reading the template's messages; `onFailure` is told (once, on the monitor's
     /// thread) when the channel fails.
-    func start(onFailure: @escaping @Sendable (Failure) -> Void) throws(SystemError) {
+    package func start(onFailure: @escaping @Sendable (Failure) -> Void) throws(SystemError) {
         state.withLock { $0.onFailure = onFailure }
         let token = try monitor.watchReadable(descriptor) { [self] in receiveAll() }
         let failed = state.withLock { state in
@@ -89,7 +89,7 @@ final class TemplateChannel: Sendable {
 
     /// Sends `fork` with `descriptors` (corral keeps its copies) and waits up to `timeout` for
     /// the answer.
-    func request(_ fork: TemplateProtocol.Fork, descriptors: [Int32], timeout: Duration) async -> Result<Reply, Failure> {
+    package func request(_ fork: TemplateProtocol.Fork, descriptors: [Int32], timeout: Duration) async -> Result<Reply, Failure> {
         let id = fork.id
         let message = fork.encoded
         let timer = Task { [self] in
@@ -117,13 +117,13 @@ final class TemplateChannel: Sendable {
 
     /// The template has exited (its exit is being handled on the monitor's thread): what it sent
     /// before is read, then its forks are left to the kernel's re-parenting (`originGone`).
-    func templateExited() {
+    package func templateExited() {
         receiveAll(batch: 4096)
         fail(.closed, tellingOwner: false)
         monitor.originGone(origin)
     }
 
-    func close() {
+    package func close() {
         fail(.closed, tellingOwner: false)
         closeTemplateEnd()
         Syscall.close(descriptor)
@@ -220,6 +220,6 @@ final class TemplateChannel: Sendable {
     }
 
     static func seconds(_ duration: Duration) -> String {
-        ConfigurationReference.json(Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
+        JSONText.number(duration.seconds)
     }
 }

@@ -150,7 +150,7 @@ extension Array where Element == String {
 }
 
 /// How many full scans of /proc were made (see `ProcFS.scanCounter`).
-final class ScanCounter: Sendable {
+package final class ScanCounter: Sendable {
     private let scans = Atomic<Int>(0)
 
     var value: Int { scans.load(ordering: .relaxed) }

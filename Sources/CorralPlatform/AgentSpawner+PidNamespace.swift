@@ -1,20 +1,26 @@
 import CCorralShims
 
 /// How a session's pid namespace is made (`corral_spawn_in_pid_namespace`).
-struct PidNamespaceSetup: Sendable {
+package struct PidNamespaceSetup: Sendable {
     /// The user namespace around it and its maps; nil for a pid namespace alone (corral has
     /// CAP_SYS_ADMIN).
-    var userNamespace: UserNamespaceMap?
+    package var userNamespace: UserNamespaceMap?
     /// The init's whole environment: corral's tags, by which the init is known as the session's.
-    var initEnvironment: [String] = []
+    package var initEnvironment: [String] = []
     /// How long the init gives what is left once the agent has exited by itself.
-    var grace: Duration = .zero
+    package var grace: Duration = .zero
+
+    package init(userNamespace: UserNamespaceMap? = nil, initEnvironment: [String] = [], grace: Duration = .zero) {
+        self.userNamespace = userNamespace
+        self.initEnvironment = initEnvironment
+        self.grace = grace
+    }
 }
 
 extension AgentSpawner {
     /// Starts the agent under an init that is PID 1 of a new pid namespace; the process returned
     /// is the init, corral's child, leader of a session of its own.
-    static func spawnInPidNamespace(_ request: SpawnRequest, setup: PidNamespaceSetup) throws(Failure) -> SpawnedProcess {
+    package static func spawnInPidNamespace(_ request: SpawnRequest, setup: PidNamespaceSetup) throws(Failure) -> SpawnedProcess {
         var result = corral_spawn_result()
         let initEnvironment = CStringArray(setup.initEnvironment)
         let graceMS = UInt32(clamping: setup.grace.components.seconds * 1000 + setup.grace.components.attoseconds / 1_000_000_000_000_000)
@@ -27,7 +33,7 @@ extension AgentSpawner {
     }
 
     /// Whether such a namespace can be made here: nil, or why not.
-    static func probePidNamespace(userNamespace: UserNamespaceMap?) -> SystemError? {
+    package static func probePidNamespace(userNamespace: UserNamespaceMap?) -> SystemError? {
         var step = SpawnStep.clone
         let code = withNamespaceRequest(userNamespace, initEnvironment: CStringArray([]), graceMS: 0) { namespace in
             corral_probe_pid_namespace(&namespace, &step)
