@@ -69,11 +69,22 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Who may do what, and what is never shown: roles and tokens, redaction, the audit log,
+        // the cluster secret.
+        .target(
+            name: "CorralSecurity",
+            dependencies: [
+                "CorralPlatform",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "CorralCore",
             dependencies: [
                 "CCorralShims",
                 "CorralPlatform",
+                "CorralSecurity",
                 "RedisClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

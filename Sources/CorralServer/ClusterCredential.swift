@@ -1,5 +1,6 @@
 import CorralCore
 import CorralPlatform
+import CorralSecurity
 import Foundation
 import HTTPTypes
 import Synchronization

@@ -1,4 +1,5 @@
 import CorralCore
+import CorralSecurity
 import Hummingbird
 
 /// The request context of corral's routes: who is calling (set by `AuthMiddleware`) and from

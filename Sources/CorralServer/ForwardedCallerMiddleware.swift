@@ -1,4 +1,5 @@
 import CorralCore
+import CorralSecurity
 import Hummingbird
 
 /// In a cluster, a request another node passed on carries that node's `ClusterCredential`

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import CorralCore
+import CorralSecurity
 import Foundation
 import HTTPTypes
 import Hummingbird

@@ -1,4 +1,5 @@
 import CorralCore
+import CorralSecurity
 
 /// Redacts a byte stream line by line: a secret split across two reads is held back until its
 /// line is complete. Without a redactor (admins), bytes pass through as they are.

@@ -1,4 +1,5 @@
 import CorralCore
+import CorralSecurity
 import Foundation
 
 /// The API's JSON shapes (see the contract): snake_case, times in RFC 3339 UTC.

@@ -1,5 +1,6 @@
 import CorralCore
 import CorralPlatform
+import CorralSecurity
 import Hummingbird
 
 /// `/api/sessions`, `/api/debug/session/{id}/processes` and `/api/prewarm` (declared in

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CorralCore
 import CorralPlatform
+import CorralSecurity
 import CorralServer
 import Foundation
 import Logging

@@ -1,3 +1,4 @@
+import CorralSecurity
 import CorralTestSupport
 import Foundation
 import Testing

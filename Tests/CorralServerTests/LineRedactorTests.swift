@@ -1,4 +1,5 @@
 import CorralCore
+import CorralSecurity
 import Testing
 
 @testable import CorralServer

@@ -1,5 +1,6 @@
 import CorralCore
 import CorralPlatform
+import CorralSecurity
 import CorralTestSupport
 import Foundation
 import Testing

@@ -1,6 +1,7 @@
 import CorralCore
 @testable import CorralServer
 import CorralPlatform
+import CorralSecurity
 import CorralTestSupport
 import Foundation
 import Testing

@@ -1,3 +1,5 @@
+import CorralSecurity
+
 extension AccessToken {
     /// One entry of `tokens`, as it is read; it becomes an `AccessToken`.
     struct Entry: Sendable {

@@ -1,4 +1,5 @@
 import CorralPlatform
+import CorralSecurity
 import Foundation
 
 /// `corral check`: a configuration loaded as `corral serve` loads it (the file, the environment's

@@ -1,4 +1,5 @@
 import CorralPlatform
+import CorralSecurity
 /// Something `corral check` found wrong with a configuration, or with the host for it: the key it
 /// is about (as a message names it: `agents.demo.command`, or the environment variable the value
 /// came from) and what is wrong.

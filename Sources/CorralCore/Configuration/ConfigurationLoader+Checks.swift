@@ -1,4 +1,5 @@
 import CorralPlatform
+import CorralSecurity
 
 extension ConfigurationLoader {
     /// What one key says about another, checked once every key is read and settled (keys are

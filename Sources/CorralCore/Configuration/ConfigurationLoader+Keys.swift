@@ -1,3 +1,4 @@
+import CorralSecurity
 import Logging
 
 extension ConfigurationLoader {

@@ -1,3 +1,4 @@
+import CorralSecurity
 import RedisClient
 
 extension ConfigurationPlan {

@@ -1,4 +1,5 @@
 import CorralPlatform
+import CorralSecurity
 import Foundation
 import Logging
 

@@ -1,4 +1,5 @@
 import CorralPlatform
+import CorralSecurity
 import Foundation
 
 /// What the API and the other parts of corral may ask. Idle prewarmed agents are not sessions.

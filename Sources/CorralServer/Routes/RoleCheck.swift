@@ -1,4 +1,5 @@
 import CorralCore
+import CorralSecurity
 import Hummingbird
 
 /// Refuses a caller below the route's role (403), once for every route that declares one: with

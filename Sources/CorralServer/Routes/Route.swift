@@ -1,4 +1,5 @@
 import CorralCore
+import CorralSecurity
 import Hummingbird
 
 /// One route of the HTTP API, declared once: its method and path, who may call it, what the

@@ -1,4 +1,5 @@
 import CorralCore
+import CorralSecurity
 import Hummingbird
 
 /// What runs in front of a route's handler, as its declaration says, in this order: the Host

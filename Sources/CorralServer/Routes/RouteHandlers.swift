@@ -1,4 +1,5 @@
 import CorralCore
+import CorralSecurity
 import Logging
 
 /// The parts whose methods answer the routes, made once per router; each `Route` picks its

@@ -1,4 +1,5 @@
 import CorralPlatform
+import CorralSecurity
 
 extension CorralError {
     /// The error as it may be printed where others read it (`corral serve`'s start-up errors land
