@@ -79,39 +79,84 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The configuration: its keys, declared once (the reference tables are made from them),
+        // loading and checking a file, agent profiles.
         .target(
-            name: "CorralCore",
+            name: "CorralConfiguration",
             dependencies: [
-                "CCorralShims",
                 "CorralPlatform",
                 "CorralSecurity",
                 "RedisClient",
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Where sessions are written down: the session record, and the SQLite, Redis and memory
+        // stores that keep it.
+        .target(
+            name: "CorralStore",
+            dependencies: [
+                "CorralPlatform",
+                "CorralSecurity",
+                "RedisClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        // Sessions: the decisions (values) and the supervisor that carries them out, containment,
+        // observability.
+        .target(
+            name: "CorralCore",
+            dependencies: [
+                "CorralPlatform",
+                "CorralSecurity",
+                "CorralConfiguration",
+                "CorralStore",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "HeapModule", package: "swift-collections"),
-                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // What `corral check` and `corral doctor` say (and `corral serve` checks at start-up): a
+        // configuration's plan and findings, the host's report.
+        .target(
+            name: "CorralReports",
+            dependencies: [
+                "CCorralShims",
+                "CorralPlatform",
+                "CorralSecurity",
+                "CorralConfiguration",
+                "CorralCore",
+                "RedisClient",
             ]
         ),
         .target(
             name: "CorralServer",
             dependencies: [
+                "CorralPlatform",
+                "CorralSecurity",
+                "CorralConfiguration",
+                "CorralStore",
                 "CorralCore",
+                "CorralReports",
                 "RedisClient",
                 "LiveKitWorkerProtocol",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "HummingbirdTLS", package: "hummingbird"),
             ]
         ),
         .executableTarget(
             name: "corral",
             dependencies: [
+                "CorralPlatform",
+                "CorralSecurity",
+                "CorralConfiguration",
                 "CorralCore",
+                "CorralReports",
                 "CorralServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -132,6 +177,9 @@ let package = Package(
             name: "CorralTestSupport",
             dependencies: [
                 "CleanSpawn",
+                "CorralPlatform",
+                "CorralConfiguration",
+                "CorralStore",
                 "CorralCore",
                 "RedisClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -145,7 +193,10 @@ let package = Package(
         .executableTarget(name: "corral-spawn-probe", dependencies: ["CCorralShims"], path: "Tests/SpawnProbe"),
         .testTarget(
             name: "CorralCoreTests",
-            dependencies: ["CCorralShims", "CorralCore", "CorralTestSupport", "RedisClient"]
+            dependencies: [
+                "CCorralShims", "CorralPlatform", "CorralSecurity", "CorralConfiguration", "CorralStore", "CorralCore", "CorralReports",
+                "CorralTestSupport", "RedisClient",
+            ]
         ),
         .testTarget(
             name: "RedisClientTests",
@@ -164,6 +215,12 @@ let package = Package(
             name: "CorralServerTests",
             dependencies: [
                 "CleanSpawn",
+                "CorralPlatform",
+                "CorralSecurity",
+                "CorralConfiguration",
+                "CorralStore",
+                "CorralCore",
+                "CorralReports",
                 "CorralServer",
                 "CorralTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

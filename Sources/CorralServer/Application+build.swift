@@ -9,6 +9,8 @@ import NIOSSL
 import Prometheus
 import RedisClient
 import ServiceLifecycle
+import CorralStore
+import CorralConfiguration
 
 /// The parts of a running corral that a caller (the `serve` command, a test) may want to reach.
 public struct CorralServices: Sendable {

@@ -2,6 +2,8 @@ import CorralCore
 import CorralPlatform
 import Foundation
 import LiveKitWorkerProtocol
+import CorralReports
+import CorralConfiguration
 
 /// What `corral serve` refuses or fails at beyond the configuration's loading, found without
 /// starting anything (`corral check`): listening exposed without a token (serve refuses, exit 2),

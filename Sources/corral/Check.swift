@@ -2,6 +2,7 @@ import ArgumentParser
 import CorralCore
 import CorralServer
 import Foundation
+import CorralReports
 
 struct Check: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,8 @@ import ArgumentParser
 import CorralCore
 import CorralServer
 import Foundation
+import CorralReports
+import CorralConfiguration
 
 struct Doctor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -5,6 +5,7 @@ import CorralSecurity
 import CorralServer
 import Foundation
 import Logging
+import CorralConfiguration
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 
 @testable import CorralCore
+@testable import CorralReports
 
 /// `corral check` on a template profile: its settings are planned and shown, a bad one is
 /// refused as serve refuses it, and a host where its sessions could not be forked is warned about.

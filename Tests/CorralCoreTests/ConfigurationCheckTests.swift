@@ -4,6 +4,8 @@ import Foundation
 import Testing
 
 @testable import CorralCore
+@testable import CorralReports
+@testable import CorralConfiguration
 
 #if canImport(Glibc)
 import Glibc

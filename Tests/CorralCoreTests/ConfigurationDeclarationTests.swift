@@ -2,6 +2,7 @@
 import Testing
 
 @testable import CorralCore
+@testable import CorralConfiguration
 
 /// The declaration machinery on a small configuration of its own: nested objects (in a map and
 /// optional) whose keys default to another key's value, worked out once every key is read, the

@@ -3,6 +3,7 @@ import CorralPlatform
 import CorralSecurity
 import Foundation
 import Testing
+import CorralConfiguration
 
 @Suite("Configuration")
 struct ConfigurationLoaderTests {

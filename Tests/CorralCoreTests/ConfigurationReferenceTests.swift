@@ -4,6 +4,7 @@ import Foundation
 import Testing
 
 @testable import CorralCore
+@testable import CorralConfiguration
 
 /// docs/configuration.md says what the key declarations say: its table of keys is the one
 /// `ConfigurationReference` makes from them (`scripts/update-reference` writes it), and its

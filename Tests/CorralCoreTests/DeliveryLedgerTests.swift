@@ -3,6 +3,7 @@ import CorralTestSupport
 import Foundation
 import RedisClient
 import Testing
+import CorralStore
 
 /// The ids of deliveries acted on, kept in each store for a time of their own.
 @Suite("Delivery ledger")

@@ -2,6 +2,7 @@ import CorralCore
 import CorralTestSupport
 import Foundation
 import Testing
+import CorralConfiguration
 
 #if canImport(Glibc)
 import Glibc

@@ -4,6 +4,8 @@ import CorralTestSupport
 import Foundation
 import Logging
 import Testing
+import CorralConfiguration
+import CorralReports
 
 @Suite("corral doctor")
 struct HostReportTests {

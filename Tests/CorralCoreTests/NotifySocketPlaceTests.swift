@@ -4,6 +4,8 @@ import Foundation
 import Testing
 
 @testable import CorralCore
+@testable import CorralConfiguration
+@testable import CorralReports
 
 #if canImport(Glibc)
 import Glibc

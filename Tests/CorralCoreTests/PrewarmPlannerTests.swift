@@ -2,6 +2,7 @@
 import Testing
 
 @testable import CorralCore
+@testable import CorralConfiguration
 
 /// The prewarm decisions, with a clock the test moves: what to start, when to wait, which idle
 /// agent takes a session.

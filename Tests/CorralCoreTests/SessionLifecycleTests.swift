@@ -1,5 +1,6 @@
 @testable import CorralCore
 import Testing
+@testable import CorralStore
 
 @Suite("Session lifecycle state machine")
 struct SessionLifecycleTests {

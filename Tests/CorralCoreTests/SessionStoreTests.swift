@@ -6,6 +6,7 @@ import Foundation
 import Logging
 import RedisClient
 import Testing
+import CorralStore
 
 @Suite("Session stores")
 struct SessionStoreTests {

@@ -3,6 +3,8 @@ import Foundation
 import Testing
 
 @testable import CorralCore
+@testable import CorralConfiguration
+@testable import CorralStore
 
 /// The table's decisions, without processes or stores: what counts toward capacity, which ids
 /// are taken, how the gauges move, which events still reach a session.

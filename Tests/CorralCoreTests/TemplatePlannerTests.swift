@@ -2,6 +2,7 @@
 import Testing
 
 @testable import CorralCore
+@testable import CorralConfiguration
 
 /// The template decisions, with a clock the test moves: one template per profile, started again
 /// with backoff after failures, forks only to a ready one, and what a template's end does to the

@@ -6,6 +6,7 @@ import Synchronization
 import Testing
 
 @testable import CorralCore
+@testable import CorralStore
 
 #if canImport(Glibc)
 import Glibc

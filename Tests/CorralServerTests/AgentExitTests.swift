@@ -3,6 +3,7 @@ import CorralPlatform
 import CorralTestSupport
 import Foundation
 import Testing
+import CorralConfiguration
 
 @Suite("Agents that end or fail by themselves")
 struct AgentExitTests {

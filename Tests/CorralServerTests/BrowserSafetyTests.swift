@@ -5,6 +5,7 @@ import CorralTestSupport
 import Foundation
 import HTTPTypes
 import Testing
+import CorralConfiguration
 
 /// Without a token (the default) corral must still be out of reach of web pages the user
 /// happens to open: cross-site requests, DNS rebinding, and what an anonymous caller may see.

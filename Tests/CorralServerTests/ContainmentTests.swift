@@ -3,6 +3,7 @@ import CorralPlatform
 import CorralTestSupport
 import Foundation
 import Testing
+import CorralConfiguration
 
 /// The containment modes this host can test: cgroup modes only where a cgroup v2 hierarchy is
 /// writable (the reason is printed otherwise).

@@ -3,6 +3,7 @@ import CorralPlatform
 import CorralTestSupport
 import Foundation
 import Testing
+import CorralConfiguration
 
 #if canImport(Glibc)
 import Glibc

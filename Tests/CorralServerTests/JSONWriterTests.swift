@@ -4,6 +4,7 @@ import Testing
 
 @testable import CorralCore
 @testable import CorralServer
+@testable import CorralStore
 
 /// Sessions are written by hand for speed; what is written must be byte for byte what the
 /// sorted-keys `JSONEncoder` (every other response's) writes for the same JSON, and carry each

@@ -2,6 +2,8 @@ import CorralCore
 import CorralTestSupport
 import Foundation
 import Testing
+import CorralConfiguration
+import CorralReports
 
 /// `deploy/kubernetes/`: every manifest parses (PyYAML, as kubectl's YAML is read), and the
 /// numbers between them hold: the grace period covers the drain and the end, the probes reach

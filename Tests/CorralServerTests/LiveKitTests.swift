@@ -4,6 +4,7 @@ import CorralTestSupport
 import Foundation
 import HTTPTypes
 import Testing
+import CorralConfiguration
 
 /// The virtualenv `scripts/test` makes with LiveKit's Python server SDK.
 let livekitPython: String? = {

@@ -5,6 +5,7 @@ import CorralTestSupport
 import Foundation
 import HTTPTypes
 import Testing
+@testable import CorralConfiguration
 
 /// Just enough JSON Schema (the subset the document uses) to check answers against it.
 struct SchemaValidator {

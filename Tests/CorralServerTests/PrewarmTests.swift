@@ -3,6 +3,7 @@ import CorralPlatform
 import CorralTestSupport
 import Foundation
 import Testing
+import CorralConfiguration
 
 /// Prewarmed agents (`prewarm: N`), with `Tests/Fixtures/prewarm_agent.py`, which speaks the
 /// protocol through `clients/python/corral_agent.py`.

@@ -5,6 +5,7 @@ import CorralSecurity
 import CorralTestSupport
 import Foundation
 import Testing
+@testable import CorralConfiguration
 
 /// Every declared route, called over a real socket as its declaration says it may and may not
 /// be: the role is enforced, and whatever the route answers is in the OpenAPI document.

@@ -7,6 +7,7 @@ import Foundation
 import HTTPTypes
 import NIOHTTP1
 import Testing
+import CorralConfiguration
 
 #if canImport(Glibc)
 import Glibc
@@ -172,13 +173,15 @@ struct SecurityTests {
             let done = entries.filter { $0["session"] as? String == "admins-call" && $0["who"] as? String == "api_token" }.compactMap { $0["action"] as? String }
             #expect(done == ["start", "end"], "the admin's record is gone: \(text.prefix(3000))")
             #expect(text.split(separator: "\n").allSatisfy { $0.utf8.count < 1024 }, "an audit line carries more than its bounds")
+            // One line per kind for each refusal window the flood spanned (on a busy host it can
+            // outlast one), so the counts are summed.
             let refused = entries.filter { $0["who"] as? String == "viewer" }
-            #expect(refused.count == 3, "one line per kind: \(refused)")
-            let inspections = try #require(refused.first { $0["action"] as? String == "inspect" })
-            #expect(inspections["count"] as? Int == 1_500 && inspections["role"] as? String == "read", "\(inspections)")
-            #expect(inspections["session"] as? String == String(repeating: "A", count: 128) && inspections["session_length"] as? Int == 15_000)
-            #expect(refused.first { $0["action"] as? String == "end" }?["count"] as? Int == 300)
-            #expect(refused.first { $0["action"] as? String == "logs" }?["count"] as? Int == 300)
+            let counts = refused.reduce(into: [String: Int]()) { $0[$1["action"] as? String ?? "", default: 0] += $1["count"] as? Int ?? 0 }
+            #expect(counts == ["inspect": 1_500, "end": 300, "logs": 300], "\(refused)")
+            #expect(refused.count <= 3 * 4, "not one line per kind and window: \(refused.count) lines")
+            let inspections = refused.filter { $0["action"] as? String == "inspect" }
+            #expect(!inspections.isEmpty && inspections.allSatisfy { $0["role"] as? String == "read" }, "\(inspections)")
+            #expect(inspections.allSatisfy { $0["session"] as? String == String(repeating: "A", count: 128) && $0["session_length"] as? Int == 15_000 })
         }
     }
 

@@ -3,6 +3,7 @@ import CorralPlatform
 import CorralTestSupport
 import Foundation
 import Testing
+import CorralStore
 
 @Suite("Stopping corral: terminate, drain, detach", .serialized)
 struct ShutdownTests {

@@ -1,6 +1,7 @@
 import CorralCore
 import CorralTestSupport
 import Testing
+import CorralConfiguration
 
 /// The stores the session suites run against: SQLite always, Redis where redis-server is
 /// installed (`.ci/run` installs it).

@@ -8,6 +8,7 @@ import Logging
 import NIOHTTP1
 import RedisClient
 import Testing
+import CorralStore
 
 #if canImport(Glibc)
 import Glibc

@@ -6,6 +6,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import Testing
+import CorralConfiguration
 
 /// A real corral (router, supervisor, store, processes) for one test, with the fixture agents.
 /// Every agent it starts carries a tag of this run; afterwards anything still carrying it is

@@ -2,6 +2,7 @@ import CorralCore
 import Testing
 
 @testable import CorralServer
+@testable import CorralStore
 
 /// The LiveKit worker's decisions, with a clock the test moves: which offers it takes, how
 /// long it holds their places, what it reports.

@@ -2,6 +2,7 @@ import CorralCore
 import CorralPlatform
 import Foundation
 import Synchronization
+import CorralStore
 
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,7 @@
 import CorralCore
 import CorralPlatform
 import Synchronization
+import CorralStore
 
 /// A session store that fails, or holds, chosen operations on demand, in front of a real
 /// `MemoryStore`: what a test needs to put a store outage, or a slow write, exactly where it

@@ -73,16 +73,30 @@ public enum ProcessProbe {
     }
 
     /// Polls `condition` until it holds or `timeout` passes; returns whether it held.
+    ///
+    /// The timeout counts only time in which tasks got to run: a poll that wakes far later than
+    /// it asked for (the concurrency pool, two threads here, was held by blocking work elsewhere
+    /// in the test process) adds the lateness to the deadline. Otherwise the poll, woken at the
+    /// same moment as the work it waits for, can find the deadline gone before that work had a
+    /// thread to run on: seen as "nothing written in 10 s" of a timer due after 0.3 s.
     public static func waitUntil(
         timeout: Duration = .seconds(10),
         every interval: Duration = .milliseconds(100),
         _ condition: () async throws -> Bool
     ) async rethrows -> Bool {
-        let deadline = ContinuousClock.now + timeout
+        let clock = ContinuousClock()
+        var deadline = clock.now + timeout
         while true {
             if try await condition() { return true }
-            if ContinuousClock.now >= deadline { return false }
+            if clock.now >= deadline { return false }
+            let asleep = clock.now
             try? await Task.sleep(for: interval)
+            let late = clock.now - asleep - interval
+            if late > .milliseconds(500) {
+                deadline += late
+                // Whatever was woken beside this poll gets a turn before the condition is asked.
+                await Task.yield()
+            }
         }
     }
 }

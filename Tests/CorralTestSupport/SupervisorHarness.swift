@@ -2,6 +2,8 @@ import CorralCore
 import CorralPlatform
 import Foundation
 import Logging
+import CorralConfiguration
+import CorralStore
 
 /// A real `Supervisor` over a store and a containment the test chooses (process groups by
 /// default, or a `FakeContainment` that starts no process), without the HTTP server: for the

@@ -1,5 +1,6 @@
 import CorralCore
 import Foundation
+import CorralConfiguration
 
 /// The agents in `Tests/Fixtures/agents`, as profiles.
 public enum TestAgents {

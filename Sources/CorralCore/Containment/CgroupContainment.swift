@@ -1,6 +1,7 @@
 import CorralPlatform
 import Logging
 import Synchronization
+import CorralStore
 
 #if canImport(Glibc)
 import Glibc

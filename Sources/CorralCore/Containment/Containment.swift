@@ -1,4 +1,5 @@
 import CorralPlatform
+import CorralStore
 /// Everything needed to start one session's agent.
 public struct AgentLaunch: Sendable {
     public var sessionID: SessionID

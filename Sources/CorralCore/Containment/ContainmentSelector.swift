@@ -1,5 +1,6 @@
 import CorralPlatform
 import Logging
+import CorralConfiguration
 
 /// Chooses the containment for `containment` in the configuration, probing the host. Start-up
 /// and `corral doctor` ask the same question here, so the report says what a corral started now

@@ -1,4 +1,5 @@
 import CorralPlatform
+import CorralConfiguration
 /// How this host lets corral make a pid namespace per session, found by making one: alone where
 /// corral has CAP_SYS_ADMIN, else inside a user namespace (an unprivileged container: no
 /// CAP_SYS_ADMIN, but user namespaces allowed), as `user_namespace` asks.

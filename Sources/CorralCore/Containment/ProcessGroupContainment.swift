@@ -1,5 +1,6 @@
 import CorralPlatform
 import Synchronization
+import CorralStore
 
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,6 @@
 import CorralPlatform
 import Foundation
+import CorralStore
 
 /// Something that happened to a session, as `/api/events` and the webhook deliver it: a
 /// sequence number, the time, the session and what happened (`payload`, one type per kind).

@@ -1,4 +1,5 @@
 import CoreMetrics
+import CorralStore
 
 /// corral's metrics, made through an injected swift-metrics factory (the server passes a
 /// Prometheus one; tests and embedders may pass their own). Names follow Prometheus conventions:

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import CorralStore
 
 /// Fans session events out to subscribers (`/api/events` streams, the webhook). Publishing never
 /// waits: each subscriber has a bounded buffer, and one that falls behind loses its oldest

@@ -1,5 +1,6 @@
 import CorralPlatform
 import Logging
+import CorralStore
 
 extension Logger {
     /// A logger whose lines all name the session.

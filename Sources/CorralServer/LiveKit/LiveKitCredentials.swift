@@ -1,6 +1,8 @@
 import CorralCore
 import Foundation
 import LiveKitWorkerProtocol
+import CorralConfiguration
+import CorralStore
 
 /// Access tokens for agents: an HS256 JWT issued by the API key, for the agent's identity, with a
 /// `video` grant to join the session's room, valid until the session's deadline plus a margin.

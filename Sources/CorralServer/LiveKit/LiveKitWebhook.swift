@@ -6,6 +6,8 @@ import Foundation
 import Hummingbird
 import LiveKitWorkerProtocol
 import Logging
+import CorralConfiguration
+import CorralStore
 
 /// `POST /api/livekit/webhook`: LiveKit's webhooks, authenticated the way LiveKit signs them (the
 /// `Authorization` header is an HS256 JWT issued by the API key, whose `sha256` claim is the

@@ -2,6 +2,7 @@ import CorralCore
 import CorralPlatform
 import Foundation
 import LiveKitWorkerProtocol
+import CorralStore
 
 /// The LiveKit events this node has acted on, by id, kept in the store (`DeliveryLedger`) for as
 /// long as a captured delivery could still pass the signature check: a replayed `room_started`

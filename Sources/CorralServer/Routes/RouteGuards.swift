@@ -1,6 +1,7 @@
 import CorralCore
 import CorralSecurity
 import Hummingbird
+import CorralConfiguration
 
 /// What runs in front of a route's handler, as its declaration says, in this order: the Host
 /// check (without tokens), the origin and content-type check, the cluster credential of a

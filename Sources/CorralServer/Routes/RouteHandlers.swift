@@ -1,6 +1,7 @@
 import CorralCore
 import CorralSecurity
 import Logging
+import CorralConfiguration
 
 /// The parts whose methods answer the routes, made once per router; each `Route` picks its
 /// handler from here.

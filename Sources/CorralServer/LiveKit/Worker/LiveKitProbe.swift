@@ -2,6 +2,7 @@ import CorralCore
 import Foundation
 import LiveKitWorkerProtocol
 import Logging
+import CorralConfiguration
 
 /// `corral doctor`'s LiveKit check: connects to `<url>/agent` as a profile's worker would, and
 /// says whether LiveKit accepted the registration or refused it (401: a wrong key or secret).

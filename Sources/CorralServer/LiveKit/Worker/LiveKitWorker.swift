@@ -3,6 +3,8 @@ import CorralPlatform
 import Foundation
 import LiveKitWorkerProtocol
 import Logging
+import CorralConfiguration
+import CorralStore
 
 /// corral as one LiveKit agent worker, for one profile with `livekit_worker`: it registers with
 /// the LiveKit server, answers offers, runs each assigned job as a session of the profile (its

@@ -2,6 +2,7 @@ import CorralCore
 import CorralPlatform
 import Logging
 import ServiceLifecycle
+import CorralConfiguration
 
 /// Every LiveKit agent worker of this corral, one per profile with `livekit_worker`, run
 /// together as one service. It is stopped after the supervisor: while corral drains or ends

@@ -1,6 +1,7 @@
 import CorralCore
 import CorralPlatform
 import LiveKitWorkerProtocol
+import CorralConfiguration
 
 extension WorkerConnectionConfiguration {
     /// How the worker of `profile` connects and registers (its agent name and job type).

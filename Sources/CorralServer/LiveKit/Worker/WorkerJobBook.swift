@@ -1,5 +1,6 @@
 import CorralCore
 import CorralPlatform
+import CorralStore
 
 /// The jobs one LiveKit worker (one profile) has taken, as a value: which offers to accept, the
 /// places held for accepted jobs until their assignment arrives, which jobs run, what to report

@@ -1,0 +1,33 @@
+import CorralStore
+/// What corral checks of a record read back from the store before it acts on it, whatever the
+/// store: a record names a log file, a cgroup and processes, and the store may hold what someone
+/// else wrote (a Redis shared with other programs). A record corral could not have written is
+/// never adopted: its log is not served or rotated, its cgroup not killed, its pid not signalled.
+struct StoredRecordCheck: Sendable {
+    /// `data_dir/logs`: where every session log is made.
+    let logsPath: String
+    let containment: any Containment
+
+    /// What is wrong with `record`, or nil if corral could have written it.
+    func problem(with record: SessionRecord) -> String? {
+        if !record.logPath.isEmpty, !isSessionLog(record.logPath) {
+            return "its log \(record.logPath) is not a session log in \(logsPath)"
+        }
+        if let cgroup = record.cgroupPath, !containment.accepts(cgroupPath: cgroup) {
+            return "its cgroup \(cgroup) is not a session cgroup below corral's cgroup root"
+        }
+        // A template and its forks carry the template's environment, not a mark of their own:
+        // only their cgroup tells them apart, and corral never makes one without it.
+        if record.cgroupPath == nil, record.pid != nil, record.start == .template || record.start == .fork {
+            return "it is a \(record.start.rawValue) without a cgroup, which corral never starts"
+        }
+        return nil
+    }
+
+    /// A file directly in the logs directory, named as corral names logs.
+    private func isSessionLog(_ path: String) -> Bool {
+        guard path.hasPrefix(logsPath + "/") else { return false }
+        let name = path.dropFirst(logsPath.count + 1)
+        return name.hasSuffix(".log") && !name.hasPrefix(".") && !name.contains("/")
+    }
+}
