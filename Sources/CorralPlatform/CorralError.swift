@@ -5,6 +5,8 @@ public struct CorralError: Error, Sendable, CustomStringConvertible {
         private let name: String
         private init(_ name: String) { self.name = name }
         public var description: String { name }
+        /// The code as the API's error bodies carry it (`"code": "not_found"`).
+        public var identifier: String { name.replacingOccurrences(of: " ", with: "_") }
 
         /// The request is malformed or out of range.
         public static let invalidInput = Code("invalid input")
@@ -37,5 +39,10 @@ public struct CorralError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         if let underlying { return "\(message): \(underlying)" }
         return message
+    }
+
+    /// A session id that a live session (or one still being started or ended) holds.
+    public static func sessionIDInUse(_ id: some CustomStringConvertible) -> CorralError {
+        CorralError(.conflict, "session id '\(id)' is already in use; end that session first or choose another id")
     }
 }

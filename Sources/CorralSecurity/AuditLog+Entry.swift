@@ -1,4 +1,5 @@
 import Foundation
+import CorralPlatform
 
 extension AuditLog {
     /// One line of the audit log. Every field is bounded, whatever a caller sent: a session id
@@ -50,7 +51,7 @@ extension AuditLog {
         }
 
         private static func format(_ date: Date) -> String {
-            date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt))
+            RFC3339.string(date)
         }
 
         /// At most `bytes` bytes of `text`, never splitting a character.

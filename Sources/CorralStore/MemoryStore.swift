@@ -10,7 +10,7 @@ public actor MemoryStore: SessionStore {
 
     public func insert(_ record: SessionRecord) throws(CorralError) {
         guard records[record.id] == nil else {
-            throw CorralError(.conflict, "session id \(record.id) is already in use")
+            throw CorralError.sessionIDInUse(record.id)
         }
         records[record.id] = record
     }
@@ -21,7 +21,7 @@ public actor MemoryStore: SessionStore {
 
     public func replace(_ oldID: SessionID, with record: SessionRecord) throws(CorralError) {
         guard records[record.id] == nil else {
-            throw CorralError(.conflict, "session id \(record.id) is already in use")
+            throw CorralError.sessionIDInUse(record.id)
         }
         records[oldID] = nil
         records[record.id] = record

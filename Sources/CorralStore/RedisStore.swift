@@ -51,7 +51,7 @@ public final class RedisStore: SessionStore {
         let answer = try await run("insert \(record.id)") { () throws(RedisError) in
             try await client.send(["EVAL", Self.insertScript, String(keys.count)] + keys + arguments)
         }
-        guard answer.integer == 1 else { throw CorralError(.conflict, "session id \(record.id) is already in use") }
+        guard answer.integer == 1 else { throw CorralError.sessionIDInUse(record.id) }
     }
 
     public func update(_ record: SessionRecord) async throws(CorralError) {
@@ -83,7 +83,7 @@ public final class RedisStore: SessionStore {
         let answer = try await run("record \(record.id) in place of \(oldID)") { () throws(RedisError) in
             try await client.send(["EVAL", Self.replaceScript, String(keys.count)] + keys + arguments)
         }
-        guard answer.integer == 1 else { throw CorralError(.conflict, "session id \(record.id) is already in use") }
+        guard answer.integer == 1 else { throw CorralError.sessionIDInUse(record.id) }
     }
 
     public func delete(_ id: SessionID) async throws(CorralError) {

@@ -95,7 +95,7 @@ public final class SQLiteStore: SessionStore {
         do {
             try await pool.write { db in try Self.write(record, db, replace: false) }
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
-            throw CorralError(.conflict, "session id \(record.id) is already in use")
+            throw CorralError.sessionIDInUse(record.id)
         } catch {
             throw Self.failure("insert \(record.id)", error)
         }
@@ -116,7 +116,7 @@ public final class SQLiteStore: SessionStore {
                 try Self.write(record, db, replace: false)
             }
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
-            throw CorralError(.conflict, "session id \(record.id) is already in use")
+            throw CorralError.sessionIDInUse(record.id)
         } catch {
             throw Self.failure("record \(record.id) in place of \(oldID)", error)
         }

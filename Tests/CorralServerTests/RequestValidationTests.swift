@@ -49,6 +49,9 @@ struct RequestValidationTests {
             let reply = try await client.request(testCase.method, testCase.path, body: testCase.body)
             #expect(reply.status == testCase.status, "\(reply.text)")
             #expect(reply.json["error"] is String, "errors are {\"error\": message}: \(reply.text)")
+            // The code says the same as the status, in words a client can switch on.
+            let codes: [Int: String] = [400: "invalid_input", 404: "not_found", 405: "method_not_allowed", 413: "too_large"]
+            #expect(reply.json["code"] as? String == codes[testCase.status.code], "\(reply.text)")
             #expect(try await client.request(.get, "/healthz").status == .ok)
             #expect(try await client.request(.get, "/api/sessions").status == .ok)
         }
@@ -60,6 +63,7 @@ struct RequestValidationTests {
             #expect(session.id == "call-42")
             let again = try await client.request(.post, "/api/sessions", body: #"{"session_id": "call-42"}"#)
             #expect(again.status == .conflict)
+            #expect(again.json["code"] as? String == "conflict" && (again.json["error"] as? String)?.contains("'call-42' is already in use") == true, "\(again.text)")
             #expect(try await client.request(.delete, "/api/sessions/call-42").status == .ok)
             // Once ended, the id may be used again, with a log file of its own.
             let reused = try await client.start(#"{"session_id": "call-42", "agent": "sleeper"}"#)

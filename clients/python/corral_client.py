@@ -67,13 +67,15 @@ MAX_HEADER_LINE_BYTES = 64 << 10
 
 class CorralError(Exception):
     """corral refused a request: ``status`` is the HTTP status, ``message`` the server's own
-    (its ``{"error": ...}``). ``retry_after`` is the seconds of a ``Retry-After`` (429, 503)."""
+    (its ``{"error": ...}``), ``code`` its ``"code"`` (``"conflict"``, ``"not_found"``, ...; None
+    from an older corral). ``retry_after`` is the seconds of a ``Retry-After`` (429, 503)."""
 
-    def __init__(self, status: Optional[int], message: str, retry_after: Optional[float] = None):
+    def __init__(self, status: Optional[int], message: str, retry_after: Optional[float] = None, code: Optional[str] = None):
         super().__init__(f"{status} {message}" if status is not None else message)
         self.status = status
         self.message = message
         self.retry_after = retry_after
+        self.code = code
 
 
 class BadRequest(CorralError):
@@ -124,10 +126,12 @@ _ERRORS_BY_STATUS = {
 def _error_from_response(status: int, reason: str, headers: dict[str, str], body: bytes) -> CorralError:
     """The exception for a 4xx/5xx answer, with corral's message when the body has one."""
     message = ""
+    code = None
     try:
         decoded = json.loads(body)
         if isinstance(decoded, dict) and isinstance(decoded.get("error"), str):
             message = decoded["error"]
+            code = decoded["code"] if isinstance(decoded.get("code"), str) else None
     except ValueError:
         message = body.decode("utf-8", "replace").strip()[:500]
     retry_after = None
@@ -136,7 +140,7 @@ def _error_from_response(status: int, reason: str, headers: dict[str, str], body
     except ValueError:
         pass
     kind = _ERRORS_BY_STATUS.get(status, CorralError)
-    return kind(status, message or reason or "HTTP error", retry_after)
+    return kind(status, message or reason or "HTTP error", retry_after, code)
 
 
 # --- Typed answers ------------------------------------------------------------------------------

@@ -204,10 +204,12 @@ class SyncClientTests(unittest.TestCase):
         with self.assertRaises(Conflict) as duplicate:
             self.client.start(AGENT, session_id=session.session_id)
         self.assertEqual(duplicate.exception.status, 409)
+        self.assertEqual(duplicate.exception.code, "conflict")
         self.assertIn("already in use", duplicate.exception.message)
         with self.assertRaises(NotFound) as unknown_agent:
             self.client.start("no-such-agent-" + uuid.uuid4().hex[:6])
         self.assertIn("unknown agent", unknown_agent.exception.message)
+        self.assertEqual(unknown_agent.exception.code, "not_found")
         with self.assertRaises(BadRequest) as bad_id:
             self.client.start(AGENT, session_id="not a valid id")
         self.assertEqual(bad_id.exception.status, 400)

@@ -104,7 +104,7 @@ public struct CorralEvent: Sendable, Encodable {
         var container = encoder.container(keyedBy: Key.self)
         try container.encode(sequence, forKey: Key("sequence"))
         try container.encode(kind, forKey: Key("type"))
-        try container.encode(time.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)), forKey: Key("time"))
+        try container.encode(RFC3339.string(time), forKey: Key("time"))
         try container.encode(sessionID.rawValue, forKey: Key("session_id"))
         try container.encode(agent, forKey: Key("agent"))
         switch payload {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import CorralPlatform
 
 /// One JSON object per line (`log_format: json`): `time`, `level`, `label`, `message`, the
 /// source module, and every metadata key (session, agent, pid, pgid, …) at the top level.
@@ -24,7 +25,7 @@ public struct JSONLogHandler: LogHandler {
         var fields: [String: String] = [:]
         for (key, value) in metadata { fields[key] = "\(value)" }
         for (key, value) in event.metadata ?? [:] { fields[key] = "\(value)" }
-        fields["time"] = Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt))
+        fields["time"] = RFC3339.string(Date())
         fields["level"] = event.level.rawValue
         fields["label"] = label
         fields["message"] = "\(event.message)"

@@ -146,7 +146,7 @@ final class RequestReceptionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private func answer(_ context: ChannelHandlerContext, _ status: HTTPResponse.Status, _ message: String) {
         guard !closed else { return }
         if !responding && !answered {
-            let body = ByteBuffer(string: #"{"error":"\#(message)"}"#)
+            let body = ByteBuffer(string: #"{"code":"\#(APIError.code(for: status))","error":"\#(message)"}"#)
             var fields: HTTPFields = [.contentType: "application/json; charset=utf-8", .contentLength: String(body.readableBytes), .connection: "close"]
             FrameGuard.apply(to: &fields)
             let head = HTTPResponse(status: status, headerFields: fields)

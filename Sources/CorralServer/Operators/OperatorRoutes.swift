@@ -1,6 +1,7 @@
 import CorralCore
 import Foundation
 import Hummingbird
+import CorralPlatform
 
 /// What the dashboard shows besides sessions: the LiveKit workers, and the last hour's activity.
 struct OperatorRoutes: Sendable {

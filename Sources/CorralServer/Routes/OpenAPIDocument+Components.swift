@@ -11,7 +11,11 @@ extension OpenAPIDocument {
             "Error": {"description": "what went wrong", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
           },
           "schemas": {
-            "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+            "Error": {
+              "type": "object",
+              "required": ["error", "code"],
+              "properties": {"error": {"type": "string"}, "code": {"type": "string", "enum": [\#(APIError.codes.map { "\"\($0)\"" }.joined(separator: ", "))]}}
+            },
             "StartRequest": {
               "type": "object",
               "additionalProperties": false,

@@ -45,11 +45,8 @@ package enum AgentCommand {
     ) -> [String: String] {
         var variables = inherited.filter { !isWithheld($0.key) }
         variables.merge(profile.environment) { _, profileValue in profileValue }
-        variables["CORRAL_SESSION_ID"] = record.id.rawValue
-        variables["CORRAL_AGENT"] = agent
+        variables.merge(session(record, agent: agent, credentials: [:])) { _, own in own }
         variables["CORRAL_INSTANCE_ID"] = templateFD == nil ? instanceID : nil
-        let metadata = (try? JSONSerialization.data(withJSONObject: record.metadata, options: [.sortedKeys])) ?? Data("{}".utf8)
-        variables["CORRAL_METADATA"] = String(decoding: metadata, as: UTF8.self)
         // A prewarmed agent (and a template) always says when it is loaded, whatever the
         // profile's `ready`.
         if profile.readiness == .notify || assignFD != nil || templateFD != nil, let notifySocket {
@@ -62,6 +59,15 @@ package enum AgentCommand {
         }
         variables.merge(credentials) { _, credential in credential }
         return variables
+    }
+
+    /// What is the session's own in an agent's environment: its id, agent and metadata, then the
+    /// credentials and the request's variables (a job's room token). A cold agent gets them on
+    /// top of its profile's environment; a prewarmed one is handed them in its assignment.
+    static func session(_ record: SessionRecord, agent: String, credentials: [String: String]) -> [String: String] {
+        let metadata = (try? JSONSerialization.data(withJSONObject: record.metadata, options: [.sortedKeys])) ?? Data("{}".utf8)
+        let own = ["CORRAL_SESSION_ID": record.id.rawValue, "CORRAL_AGENT": agent, "CORRAL_METADATA": String(decoding: metadata, as: UTF8.self)]
+        return own.merging(credentials) { _, credential in credential }
     }
 
     /// Where a program is looked up when the agent has no PATH.

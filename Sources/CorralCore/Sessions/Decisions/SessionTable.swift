@@ -96,7 +96,7 @@ struct SessionTable {
     /// Throws `conflict` if `id` names a session, idle agent or start under way.
     func checkFree(_ id: SessionID) throws(CorralError) {
         guard entries[id] == nil, reservations[id] == nil, aliases[id] == nil else {
-            throw CorralError(.conflict, "session id '\(id)' is already in use; end that session first or choose another id")
+            throw CorralError.sessionIDInUse(id)
         }
     }
 

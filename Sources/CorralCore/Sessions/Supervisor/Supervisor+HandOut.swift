@@ -88,7 +88,7 @@ extension Supervisor {
             // It was told of a session it cannot have.
             let result = await endAndWait(idle, reason: .failedToStart)
             if error.code == .conflict {
-                throw CorralError(.conflict, "session id '\(record.id)' is already in use; end that session first or choose another id")
+                throw CorralError.sessionIDInUse(record.id)
             }
             throw CorralError(.unavailable, "the session could not be recorded, so its agent was stopped (\(result.outcome.rawValue)): \(error.message)")
         }
@@ -122,18 +122,14 @@ extension Supervisor {
     /// The one line an idle agent is handed: the session and what a cold start would have put
     /// in its environment.
     private func assignment(for record: SessionRecord, profile: AgentProfile, environment extra: [String: String]) -> Data {
-        var environment: [String: JSONValue] = [
-            "CORRAL_SESSION_ID": .string(record.id.rawValue),
-            "CORRAL_AGENT": .string(record.agent),
-            "CORRAL_METADATA": .string(String(decoding: (try? JSONSerialization.data(withJSONObject: record.metadata, options: [.sortedKeys])) ?? Data("{}".utf8), as: UTF8.self)),
-        ]
-        for (name, value) in (credentials?(record, profile) ?? [:]).merging(extra, uniquingKeysWith: { $1 }) { environment[name] = .string(value) }
+        let credentials = (credentials?(record, profile) ?? [:]).merging(extra) { $1 }
+        let environment = AgentCommand.session(record, agent: record.agent, credentials: credentials).mapValues(JSONValue.string)
         var message: [String: JSONValue] = [
             "type": .string("assign"),
             "session_id": .string(record.id.rawValue),
             "agent": .string(record.agent),
             "metadata": .object(record.metadata.mapValues(JSONValue.string)),
-            "expires_at": .string(ISO8601DateFormatter().string(from: record.expiresAt)),
+            "expires_at": .string(RFC3339.string(record.expiresAt)),
             "env": .object(environment),
         ]
         if let room = record.livekitRoom {

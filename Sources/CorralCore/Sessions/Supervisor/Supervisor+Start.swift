@@ -101,7 +101,7 @@ extension Supervisor {
 
         if let error = await insert(record) {
             abandonLaunch(entry)
-            if error.code == .conflict { throw CorralError(.conflict, "session id '\(record.id)' is already in use; end that session first or choose another id") }
+            if error.code == .conflict { throw CorralError.sessionIDInUse(record.id) }
             storeReachable = false
             metrics.storeFailed()
             throw CorralError(.unavailable, "the session could not be recorded, so no agent was started: \(error.message)")
