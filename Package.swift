@@ -192,13 +192,6 @@ let package = Package(
         // numbers the agent gets (0-3), which a test process cannot free for itself.
         .executableTarget(name: "corral-spawn-probe", dependencies: ["CCorralShims"], path: "Tests/SpawnProbe"),
         .testTarget(
-            name: "CorralCoreTests",
-            dependencies: [
-                "CCorralShims", "CorralPlatform", "CorralSecurity", "CorralConfiguration", "CorralStore", "CorralCore", "CorralReports",
-                "CorralTestSupport", "RedisClient",
-            ]
-        ),
-        .testTarget(
             name: "RedisClientTests",
             dependencies: ["RedisClient", "CorralTestSupport"]
         ),
@@ -211,9 +204,26 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        // Unit tests: values, parsers, documents; no processes, no sockets (seconds).
         .testTarget(
-            name: "CorralServerTests",
+            name: "CorralUnitTests",
             dependencies: [
+                "CorralPlatform",
+                "CorralSecurity",
+                "CorralConfiguration",
+                "CorralStore",
+                "CorralCore",
+                "CorralReports",
+                "CorralServer",
+                "CorralTestSupport",
+                "LiveKitWorkerProtocol",
+            ]
+        ),
+        // End to end: everything that starts corral, agents, Python, Redis or a LiveKit server.
+        .testTarget(
+            name: "CorralEndToEndTests",
+            dependencies: [
+                "CCorralShims",
                 "CleanSpawn",
                 "CorralPlatform",
                 "CorralSecurity",
@@ -223,6 +233,7 @@ let package = Package(
                 "CorralReports",
                 "CorralServer",
                 "CorralTestSupport",
+                "RedisClient",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
