@@ -147,6 +147,13 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            // The dashboard: one page, its style and script, embedded in the binary.
+            resources: [
+                .embedInCode("Dashboard/Resources/dashboard.html"),
+                .embedInCode("Dashboard/Resources/dashboard.css"),
+                .embedInCode("Dashboard/Resources/dashboard.js"),
+                .embedInCode("Dashboard/Resources/operators.html"),
             ]
         ),
         .executableTarget(
