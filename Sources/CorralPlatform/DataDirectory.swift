@@ -67,15 +67,11 @@ public final class DataDirectory: Sendable {
     /// under a directory others could not enter, or put there by hand); the notify socket keeps
     /// its own.
     private static func closeEntriesToOthers(in path: String) {
-        guard let directory = opendir(path) else { return }
-        defer { closedir(directory) }
-        let fd = dirfd(directory)
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard name != ".", name != "..", name != NotifySocket.fileName else { continue }
+        for name in DirectoryEntries.names(path) where name != NotifySocket.fileName {
+            let entry = path + "/" + name
             var info = stat()
-            guard fstatat(fd, name, &info, AT_SYMLINK_NOFOLLOW) == 0, info.st_mode & S_IFMT != S_IFLNK, info.st_mode & 0o077 != 0 else { continue }
-            fchmodat(fd, name, info.st_mode & 0o700, 0)
+            guard lstat(entry, &info) == 0, info.st_mode & S_IFMT != S_IFLNK, info.st_mode & 0o077 != 0 else { continue }
+            chmod(entry, info.st_mode & 0o700)
         }
     }
 

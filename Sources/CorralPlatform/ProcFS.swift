@@ -80,16 +80,7 @@ public enum ProcFS {
     /// Every pid in /proc: a full scan, whose cost grows with every process on the host.
     public static func allPIDs() -> [Int32] {
         scanCounter?.count()
-        guard let dir = opendir("/proc") else { return [] }
-        defer { closedir(dir) }
-        var pids: [Int32] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if let pid = Int32(name) { pids.append(pid) }
-        }
-        return pids
+        return DirectoryEntries.names("/proc").compactMap { Int32($0) }
     }
 
     /// Counts the full scans (`allPIDs`) made by the task it is bound to, so that a test can
@@ -102,13 +93,8 @@ public enum ProcFS {
 
     /// Direct children of `pid` (of all its threads); empty once it is gone.
     public static func children(of pid: Int32) -> [Int32] {
-        guard let dir = opendir("/proc/\(pid)/task") else { return [] }
-        defer { closedir(dir) }
         var children: [Int32] = []
-        while let entry = readdir(dir) {
-            let tid = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
+        for tid in DirectoryEntries.names("/proc/\(pid)/task") {
             guard Int32(tid) != nil, let bytes = readFile("/proc/\(pid)/task/\(tid)/children", limit: 1 << 22)
             else { continue }
             for field in bytes.split(separator: UInt8(ascii: " ")) {

@@ -9,7 +9,7 @@ import Musl
 /// The service manager that runs corral itself (systemd with `Type=notify`), as its environment
 /// describes it: where to report readiness and state (`NOTIFY_SOCKET`) and how often to show
 /// that corral is alive (`WATCHDOG_USEC`). Agents never inherit these variables
-/// (`AgentCommand.environment`), so this is only ever corral speaking for itself.
+/// (`AgentCommand.variables`), so this is only ever corral speaking for itself.
 public struct ServiceManager: Sendable {
     /// `NOTIFY_SOCKET`: a path, or `@name` in the abstract namespace.
     public let notifySocket: String?

@@ -34,8 +34,7 @@ struct Check: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .long, help: ArgumentHelp("A JSON configuration file (default: $CORRAL_CONFIG).", valueName: "file"))
-    var config: String?
+    @OptionGroup var configurationFile: ConfigurationFileOption
 
     @Flag(name: .long, help: "Treat warnings (what this host lacks) as errors.")
     var strict = false
@@ -45,7 +44,7 @@ struct Check: AsyncParsableCommand {
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        var check = ConfigurationCheck(file: config ?? environment["CORRAL_CONFIG"], environment: environment, strict: strict)
+        var check = ConfigurationCheck(file: configurationFile.file(in: environment), environment: environment, strict: strict)
         StartupCheck.add(to: &check)
         print(json ? check.json : check.text)
         if check.exitStatus != 0 { throw ExitCode(check.exitStatus) }

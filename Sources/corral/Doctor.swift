@@ -21,21 +21,13 @@ struct Doctor: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .long, help: ArgumentHelp("A JSON configuration file (default: $CORRAL_CONFIG).", valueName: "file"))
-    var config: String?
+    @OptionGroup var configurationFile: ConfigurationFileOption
 
     @Flag(name: .long, help: "Print the report as JSON.")
     var json = false
 
     func run() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        let configuration: CorralConfiguration
-        do {
-            configuration = try ConfigurationLoader.load(file: config ?? environment["CORRAL_CONFIG"], environment: environment)
-        } catch {
-            FileHandle.standardError.write(Data("corral: \(error)\n".utf8))
-            throw ExitCode(2)
-        }
+        let configuration = try configurationFile.load()
         let report = HostReport.gather(configuration)
         let livekit = await LiveKitProbe.check(configuration)
         if json {

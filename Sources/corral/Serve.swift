@@ -22,19 +22,11 @@ struct Serve: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .long, help: ArgumentHelp("A JSON configuration file (default: $CORRAL_CONFIG).", valueName: "file"))
-    var config: String?
+    @OptionGroup var configurationFile: ConfigurationFileOption
 
     func run() async throws {
         let environment = ProcessInfo.processInfo.environment
-        let configuration: CorralConfiguration
-        do throws(CorralError) {
-            configuration = try ConfigurationLoader.load(file: config ?? environment["CORRAL_CONFIG"], environment: environment)
-        } catch {
-            // Under systemd this lands in the journal; the error may quote a value (a store URL).
-            FileHandle.standardError.write(Data("corral: \(error.redacted(by: Redactor()))\n".utf8))
-            throw ExitCode(2)
-        }
+        let configuration = try configurationFile.load(environment: environment)
         if let refusal = ExposureCheck.refusal(configuration) {
             FileHandle.standardError.write(Data("corral: \(refusal)\n".utf8))
             throw ExitCode(2)

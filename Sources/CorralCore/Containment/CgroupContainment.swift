@@ -69,14 +69,7 @@ public final class CgroupContainment: Containment {
                 root: root,
                 monitor: monitor
             )
-            do throws(CorralError) {
-                try ProcessGroupContainment.checkGroupLeader(tree)
-                try register(tree)
-            } catch {
-                tree.abandon()
-                throw error
-            }
-            return tree
+            return try tree.registered(with: register)
         }
     }
 
@@ -162,7 +155,7 @@ public final class CgroupContainment: Containment {
 }
 
 /// One session held by its cgroup.
-final class CgroupTree: ContainedTree {
+final class CgroupTree: AbandonableTree {
     let sessionID: SessionID
     let leader: PidFD
     let leaderStartTime: UInt64?
@@ -277,7 +270,6 @@ final class CgroupTree: ContainedTree {
         leader.close()
     }
 
-    /// Kills what was spawned when the session could not be registered.
     func abandon() {
         leader.killAndReap()
         if !cgroup.kill() { signalAll(SIGKILL) }

@@ -177,3 +177,32 @@ public struct ProcessListing: Sendable {
 
     public init() {}
 }
+
+/// A tree that can be given up before it is a session's: what was spawned is killed.
+protocol AbandonableTree: ContainedTree {
+    /// Kills what was spawned when the session could not be registered.
+    func abandon()
+}
+
+extension AbandonableTree {
+    /// The tree just spawned becomes the session's: its leader must lead its own process group
+    /// (the spawn made it a session leader), and `register`, the caller's watch of its exit,
+    /// must take it. Otherwise everything spawned is killed and the error thrown.
+    func registered(with register: (any ContainedTree) throws(CorralError) -> Void) throws(CorralError) -> Self {
+        do throws(CorralError) {
+            let pid = leader.pid
+            let pgid = Syscall.processGroup(of: pid)
+            guard pgid == pid else {
+                throw CorralError(
+                    .spawnFailed,
+                    "agent pid \(pid) is not the leader of its process group (pgid \(pgid.map(String.init) ?? "unknown")); refused and killed"
+                )
+            }
+            try register(self)
+        } catch {
+            abandon()
+            throw error
+        }
+        return self
+    }
+}

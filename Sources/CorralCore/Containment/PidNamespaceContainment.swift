@@ -44,14 +44,7 @@ public struct PidNamespaceContainment: Containment {
                 throw error.asCorralError(launch)
             }
             let tree = PidNamespaceTree(leader: spawned.pidFD, leaderStartTime: ProcFS.stat(spawned.pid)?.startTime, monitor: monitor)
-            do throws(CorralError) {
-                try ProcessGroupContainment.checkGroupLeader(tree)
-                try register(tree)
-            } catch {
-                tree.abandon()
-                throw error
-            }
-            return tree
+            return try tree.registered(with: register)
         }
     }
 
@@ -76,7 +69,7 @@ public struct PidNamespaceContainment: Containment {
 }
 
 /// One session held by its pid namespace, through the namespace's init (the leader).
-final class PidNamespaceTree: ContainedTree {
+final class PidNamespaceTree: AbandonableTree {
     let leader: PidFD
     let leaderStartTime: UInt64?
     var kind: ContainmentKind { .pidNamespace }
@@ -152,7 +145,6 @@ final class PidNamespaceTree: ContainedTree {
         leader.close()
     }
 
-    /// Kills what was spawned when the session could not be registered.
     func abandon() {
         leader.killAndReap()
     }

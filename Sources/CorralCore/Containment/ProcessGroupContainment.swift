@@ -40,14 +40,7 @@ public struct ProcessGroupContainment: Containment {
                 leaderStartTime: ProcFS.stat(spawned.pid)?.startTime,
                 monitor: monitor
             )
-            try Self.checkGroupLeader(tree)
-            do throws(CorralError) {
-                try register(tree)
-            } catch {
-                tree.abandon()
-                throw error
-            }
-            return tree
+            return try tree.registered(with: register)
         }
     }
 
@@ -60,23 +53,10 @@ public struct ProcessGroupContainment: Containment {
     public func cleanUpRemains(of record: SessionRecord, instanceID: String) {
         TaggedProcesses.kill(instanceID: instanceID) { $0 == record.tag.rawValue || $0 == record.id.rawValue }
     }
-
-    /// The spawn made the agent a session (and so group) leader; refuse it if that did not hold.
-    static func checkGroupLeader(_ tree: any ContainedTree) throws(CorralError) {
-        let pid = tree.leader.pid
-        let pgid = Syscall.processGroup(of: pid)
-        guard pgid == pid else {
-            tree.leader.killAndReap()
-            throw CorralError(
-                .spawnFailed,
-                "agent pid \(pid) is not the leader of its process group (pgid \(pgid.map(String.init) ?? "unknown")); refused and killed"
-            )
-        }
-    }
 }
 
 /// One session held by its process group, plus the escaped descendants found so far.
-final class ProcessGroupTree: ContainedTree {
+final class ProcessGroupTree: AbandonableTree {
     let sessionID: SessionID
     let leader: PidFD
     let leaderStartTime: UInt64?
@@ -193,7 +173,6 @@ final class ProcessGroupTree: ContainedTree {
         }
     }
 
-    /// Kills what was spawned when the session could not be registered.
     func abandon() {
         leader.killAndReap()
         _ = try? Syscall.signalProcessGroup(pgid, SIGKILL)

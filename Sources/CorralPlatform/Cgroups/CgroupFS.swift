@@ -26,17 +26,7 @@ package enum CgroupFS {
 
     /// The names of the cgroups directly below `path`.
     package static func subdirectories(_ path: String) -> [String] {
-        guard let dir = opendir(path) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
+        DirectoryEntries.read(path).filter(\.isDirectory).map(\.name)
     }
 
     /// `path` and every cgroup below it, each before the cgroups below it.

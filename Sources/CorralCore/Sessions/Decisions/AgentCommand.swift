@@ -12,22 +12,6 @@ package enum AgentCommand {
             || ["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_PID", "WATCHDOG_USEC", "INVOCATION_ID"].contains(name)
     }
 
-    static func environment(
-        inherited: [String: String],
-        profile: AgentProfile,
-        agent: String,
-        record: SessionRecord,
-        instanceID: String,
-        notifySocket: String?,
-        credentials: [String: String] = [:],
-        assignFD: Int32? = nil
-    ) -> [String] {
-        variables(
-            inherited: inherited, profile: profile, agent: agent, record: record, instanceID: instanceID, notifySocket: notifySocket,
-            credentials: credentials, assignFD: assignFD
-        ).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-    }
-
     /// The agent's environment as a map. A template (`templateFD`) gets `CORRAL_TEMPLATE=1` and
     /// `CORRAL_TEMPLATE_FD`, always a notify socket, and no `CORRAL_INSTANCE_ID`: its forks show
     /// its environment in `/proc/PID/environ`, and must not look like processes of the template's
