@@ -60,8 +60,14 @@ struct ServiceManagerTests {
             inbox = nil  // its socket is closed: the manager is gone
             #expect(await ProcessProbe.waitUntil(timeout: .seconds(60)) { corral.log.contains("cannot notify the service manager") }, "\(corral.log)")
 
-            let back = try NotifySocket(path: address)
-            let heard = ManagerInbox(socket: back)
+            // The name is free once every copy of the closed socket is gone: a process another
+            // test forks at that moment holds one until its execve.
+            var back: NotifySocket?
+            _ = await ProcessProbe.waitUntil(timeout: .seconds(30)) {
+                back = try? NotifySocket(path: address)
+                return back != nil
+            }
+            let heard = ManagerInbox(socket: try #require(back, "\(address) stayed bound after its socket was closed"))
             #expect(await heard.first(from: corral.pid, containing: "WATCHDOG=1") != nil)
             #expect(await ProcessProbe.waitUntil(timeout: .seconds(60)) { corral.log.contains("notifying the service manager again") }, "\(corral.log)")
             // Up to its return (later, a manager that stops reading fills its queue: a new warning).
