@@ -28,33 +28,26 @@ corral; started from a shell it hands over to LiveKit's own CLI (``cli.run_app``
 corral uses the entrypoint, ``setup_fnc``, ``on_session_end`` and ``session_end_timeout``; the
 others are corral's profile keys (docs/livekit.md has the table) and are logged once if set.
 
-Under corral, three ways, the same file:
+Under corral (docs/livekit.md says more):
 
-* **As a template** (a profile with ``template``, docs/templates.md), as LiveKit's worker splits
-  the work: livekit-agents' warm-up (``ipc._preload``: livekit-agents, ``av``, the livekit-rtc
-  library, the local VAD and end-of-turn models) runs once in the template, which starts no
-  thread; the inference runners plugins registered run in one inference process forked from the
-  template before it serves (``corral_livekit_inference.py``), as LiveKit's inference executor;
-  each job is a fork of the template that runs ``prewarm(proc)`` (``setup_fnc``, which may start
-  threads) and then the job. The forks share the template's pages copy-on-write.
-* **Prewarmed or cold** (``execve``: no template, or before it is ready): ``prewarm(proc)``, the
-  inference runners in this process (on a thread pool), and livekit-agents' warm-up, which here
-  also loads the local models for this process alone (about 250 MB; set
-  ``LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE=0`` in the profile's ``env`` if the agent does not
-  use them).
+* **As a template** (a profile with ``template``, docs/templates.md), the work split as LiveKit's
+  worker splits it: livekit-agents' warm-up (``ipc._preload``, with the local models) once in the
+  template, which starts no thread; the inference runners plugins registered in one inference
+  process forked from it (``corral_livekit_inference.py``); and in each fork ``prewarm(proc)``
+  (which may start threads) and then the job. The forks share the template's pages.
+* **Prewarmed or cold** (``execve``): ``prewarm(proc)``, the runners on a thread pool of this
+  process, and livekit-agents' warm-up with the local models for this process alone (about
+  250 MB; ``LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE=0`` in the profile's ``env`` skips them).
 
-Then, in every case: ``READY=1`` (a prewarmed agent or an idle fork then waits for corral to hand
-it a job); the job's ``JobContext`` is built from the environment as LiveKit's worker builds its
-``RunningJobInfo``: ``LIVEKIT_JOB`` (the ``livekit.agent.Job`` message, protobuf's JSON mapping),
-``LIVEKIT_URL``, ``LIVEKIT_TOKEN`` (the room token of the server's JobAssignment; the participant's
-identity, name, metadata and attributes are read back from its claims), ``LIVEKIT_WORKER_ID`` if
-corral gives one, else the worker named in the job's state; without ``LIVEKIT_JOB`` (a session
-started for a room by ``POST /api/sessions``) from ``LIVEKIT_JOB_ID`` or ``CORRAL_SESSION_ID``,
-``LIVEKIT_ROOM`` and ``LIVEKIT_AGENT_NAME``. The entrypoint runs until it calls
-``ctx.shutdown()``, the room disconnects, or corral sends SIGTERM (or SIGINT), which starts
-LiveKit's shutdown sequence (the entrypoint gets 15 s, then the AgentSession closes,
-``on_session_end`` runs, the room is left); ``STOPPING=1`` tells corral it has begun. Give the
-profile a ``grace_seconds`` that covers it. The process exits 0, or 1 if the entrypoint raised.
+Then ``READY=1`` (an idle agent then waits for its job); the ``JobContext`` is built from the
+environment as LiveKit's worker builds its ``RunningJobInfo`` (``LIVEKIT_JOB``, ``LIVEKIT_URL``,
+``LIVEKIT_TOKEN``, whose claims give the participant's identity, name, metadata and attributes,
+``LIVEKIT_WORKER_ID``; without ``LIVEKIT_JOB``, ``LIVEKIT_JOB_ID`` or ``CORRAL_SESSION_ID``,
+``LIVEKIT_ROOM`` and ``LIVEKIT_AGENT_NAME``). The entrypoint runs until ``ctx.shutdown()``, the
+room disconnects, or corral's SIGTERM (or SIGINT) starts LiveKit's shutdown sequence (15 s for
+the entrypoint, then the session closes, ``on_session_end`` runs, the room is left;
+``STOPPING=1`` tells corral; give the profile a ``grace_seconds`` that covers it). The process
+exits 0, or 1 if the entrypoint raised.
 
 Not given to a job by corral, deliberately: the API key and secret. ``ctx.api`` needs
 ``LIVEKIT_API_KEY`` and ``LIVEKIT_API_SECRET`` in the profile's ``env`` if the agent uses it.
