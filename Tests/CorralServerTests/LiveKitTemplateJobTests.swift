@@ -1,4 +1,5 @@
 import CorralCore
+import CorralPlatform
 import CorralTestSupport
 import Foundation
 import Testing
@@ -106,6 +107,57 @@ struct LiveKitTemplateJobTests {
                     #expect(job.cgroup.hasSuffix("/s-" + jobSession(job.id)) && !FileManager.default.fileExists(atPath: cgroup), "the job's cgroup \(job.cgroup)")
                 }
                 #expect(recorded("shutdown").map { $0["reason"] as? String } == ["SIGTERM from corral", "SIGTERM from corral"])
+            }
+        } catch {
+            await room.remove()
+            throw error
+        }
+        await room.remove()
+    }
+
+    /// `prewarm` with a template (LiveKit's `num_idle_processes`): the idle agent is a fork of
+    /// the template that ran the agent's `prewarm(proc)` before any job; the job dispatched next
+    /// is handed to it and runs with what prewarm loaded.
+    @Test func anIdleForkHasRunPrewarmBeforeItsJob() async throws {
+        let directory = NSTemporaryDirectory() + "corral-livekit-idle-fork-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let records = directory + "/job.jsonl"
+        func recorded(_ kind: String) -> [[String: Any]] { LiveKitAgentsJobTests.lines(records).filter { $0["kind"] as? String == kind } }
+        let room = LiveKitTestServer(script: LiveKitAgentsJobTests.recorder, extraArguments: ["--record", directory + "/room.jsonl"])
+        try await room.start()
+        do {
+            try await LiveKitWorkerBed.run(extra: ["startup_timeout_seconds": 120, "grace_seconds": 30]) { lk in
+                lk.addWorker(
+                    "voice", command: [livekitAgentsPython!, LiveKitAgentsJobTests.agent], agentName: "voice",
+                    profile: ["ready": "notify", "template": true, "prewarm": 1, "env": ["JOB_AGENT_RECORD": records, "PYTHONDONTWRITEBYTECODE": "1"]]
+                )
+                let corral = try await lk.startCorrals(workers: 1)[0]
+                try await lk.server.configure(["assignment_url": room.url])
+                let templatePID = try #require(try await Templates.ready(corral, "voice", timeout: .seconds(120))["pid"] as? Int)
+                var idle: [[String: Any]] = []
+                #expect(
+                    try await ProcessProbe.waitUntil(timeout: .seconds(60)) {
+                        idle = (try await corral.request(.GET, "/api/prewarm").json["idle"] as? [[String: Any]] ?? []).filter { $0["state"] as? String == "ready" }
+                        return idle.count == 1
+                    }, "\(corral.log.suffix(2000))"
+                )
+                let idlePID = try #require(idle.first?["pid"] as? Int)
+                #expect(ProcFS.stat(Int32(idlePID))?.ppid == Int32(templatePID), "the idle agent is a fork of the template")
+                #expect(recorded("prewarm").map { $0["pid"] as? Int } == [idlePID], "prewarm ran in the idle fork, before any job")
+
+                let job = try await lk.server.assign(agentName: "voice", room: "consult-1", metadata: "caller=1")
+                let session = try #require(try await corral.waitForSession(jobSession(job.id)))
+                #expect(session["start"] as? String == "warm" && session["pid"] as? Int == idlePID, "\(session)")
+                #expect(await ProcessProbe.waitUntil(timeout: .seconds(60)) { !recorded("entrypoint").isEmpty })
+                let entry = try #require(recorded("entrypoint").first)
+                #expect(entry["pid"] as? Int == idlePID && entry["parent"] as? Int == templatePID)
+                #expect(entry["job_id"] as? String == job.id && entry["userdata"] as? String == "models")
+                try await lk.server.expectStatus(job.id, "JS_RUNNING")
+                try await lk.server.terminate(job.id)
+                try await lk.server.expectStatus(job.id, "JS_SUCCESS")
+                #expect(try await ProcessProbe.waitUntil(timeout: .seconds(60)) { try await corral.session(jobSession(job.id)) == nil })
+                #expect(!ProcessProbe.isAlive(Int32(idlePID)))
             }
         } catch {
             await room.remove()
