@@ -433,6 +433,50 @@ class ShellTests(unittest.TestCase):
                 self.assertIn(command, result.stdout)
 
 
+    def test_start_registers_with_livekit_as_its_own_worker(self):
+        """``python agent.py start``: LiveKit's own worker registers with a LiveKit server (the
+        test one) under the AgentServer's agent name."""
+        import re
+        import urllib.request
+
+        directory = tempfile.mkdtemp(prefix="corral-livekit-start-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        server_log = os.path.join(directory, "server.log")
+        with open(server_log, "w") as output:
+            server = subprocess.Popen(
+                [sys.executable, os.path.join(HERE, "livekit_test_server.py"), "--port", "0", "--api-key", KEY, "--api-secret", SECRET],
+                stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        self.addCleanup(lambda: (server.kill(), server.wait()))
+
+        def port():
+            with open(server_log) as log:
+                found = re.search(r'"port": (\d+)', log.read())
+            return found and int(found.group(1))
+
+        port = wait_until("the test LiveKit server", port)
+        environment = {k: v for k, v in os.environ.items() if not k.startswith(("CORRAL_", "LIVEKIT_", "NOTIFY_SOCKET"))}
+        environment.update({
+            "JOB_AGENT_SERVER": "1", "JOB_AGENT_RECORD": os.path.join(directory, "record.jsonl"), "PYTHONDONTWRITEBYTECODE": "1",
+            "LIVEKIT_URL": "ws://127.0.0.1:%d" % port, "LIVEKIT_API_KEY": KEY, "LIVEKIT_API_SECRET": SECRET,
+        })
+        agent = Agent(directory, environment, arguments=["start"])
+        self.addCleanup(agent.end)
+
+        def registered():
+            with urllib.request.urlopen("http://127.0.0.1:%d/control/workers" % port, timeout=10) as reply:
+                workers = json.loads(reply.read())["workers"]
+            return [w for w in workers if w["connected"] and w["agent_name"] == "voice"]
+
+        try:
+            wait_until("LiveKit's worker to register", registered)
+        except AssertionError:
+            print(agent.output(), file=sys.stderr)
+            raise
+        os.killpg(agent.pid, signal.SIGTERM)
+        agent.wait()
+
+
 def _running(pid):
     """Whether ``pid`` exists and is not a zombie."""
     try:

@@ -84,7 +84,8 @@ if __name__ == "__main__":
     if os.environ.get("JOB_AGENT_SERVER") == "1":
         from livekit.agents import AgentServer
 
-        server = AgentServer(setup_fnc=prewarm)
+        # port=0: LiveKit's own worker (``start`` from a shell) puts its health server anywhere.
+        server = AgentServer(setup_fnc=prewarm, port=0)
         server.rtc_session(entrypoint, agent_name="voice")
         corral_livekit.run(server)
     else:
