@@ -5,7 +5,8 @@ turn detector is one): models a job asks to run through ``ctx.inference_executor
 worker runs them in one inference process of its own, which every job process reaches over its
 IPC channel. A corral template does the same: before it serves, it forks the inference process
 (``start``; the template still has no thread), which initializes every runner and serves
-requests on a Unix socket in a directory only the template's user can enter; every job forked
+requests on an abstract Unix socket with a random name (nothing to clean up in the file system,
+however it ends), answering only processes of its own user (``SO_PEERCRED``); every job forked
 from the template reaches it through ``RemoteRunners``.
 
 Frames on the socket, both ways: a 4-byte big-endian length, a JSON header, a 4-byte length and
@@ -24,11 +25,10 @@ import json
 import logging
 import math
 import os
-import shutil
+import secrets
 import socket
 import struct
 import sys
-import tempfile
 import traceback
 
 __all__ = ["LocalRunners", "RemoteRunners", "start"]
@@ -41,9 +41,8 @@ _held = []
 
 def start(runners):
     """Forks the inference process for ``runners`` (name -> runner class) and waits until each
-    runner is initialized. Returns the socket's path. Call it with no thread running."""
-    directory = tempfile.mkdtemp(prefix="corral-livekit-inference-")
-    path = os.path.join(directory, "socket")
+    runner is initialized. Returns the socket's address. Call it with no thread running."""
+    path = "\0corral-livekit-inference-" + secrets.token_hex(16)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(128)
@@ -57,7 +56,7 @@ def start(runners):
         try:
             os.close(ready_read)
             os.close(life_write)
-            _serve(listener, runners, ready_write, life_read, directory)
+            _serve(listener, runners, ready_write, life_read)
         except BaseException:  # noqa: BLE001 - the process ends here whatever happened
             traceback.print_exc()
             code = 1
@@ -73,14 +72,13 @@ def start(runners):
     finally:
         os.close(ready_read)
     if answer != b"1":
-        shutil.rmtree(directory, ignore_errors=True)
         raise RuntimeError("the inference process (pid %d) exited before its runners were initialized" % pid)
     # Held, never written: its closing (the template's exit) tells the inference process.
     _held.append(life_write)
     return path
 
 
-def _serve(listener, runners, ready_write, life_read, directory):
+def _serve(listener, runners, ready_write, life_read):
     instances = {}
     for name, runner_class in runners.items():
         try:
@@ -93,7 +91,6 @@ def _serve(listener, runners, ready_write, life_read, directory):
     os.close(ready_write)
     logger.info("inference process %d serves %s", os.getpid(), ", ".join(sorted(instances)) or "no runner")
     asyncio.run(_Server(listener, instances, life_read).run())
-    shutil.rmtree(directory, ignore_errors=True)
 
 
 class _Server:
@@ -124,6 +121,13 @@ class _Server:
             self.done.set_result(None)
 
     async def _connection(self, reader, writer):
+        credentials = writer.get_extra_info("socket").getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        _, uid, _ = struct.unpack("3i", credentials)
+        if uid != os.getuid():
+            # An abstract socket has no permissions of its own: only the template's user is served.
+            logger.warning("inference process: a connection from uid %d refused", uid)
+            writer.close()
+            return
         self.connections += 1
         tasks = set()
         lock = asyncio.Lock()

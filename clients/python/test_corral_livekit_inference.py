@@ -5,6 +5,7 @@ No livekit-agents is needed: the runners are plain classes with ``initialize()``
 import asyncio
 import os
 import signal
+import socket
 import tempfile
 import time
 import unittest
@@ -133,7 +134,8 @@ class InferenceProcessTests(unittest.TestCase):
         # No job connected and no template: it exits.
         _, status = os.waitpid(self.pid, 0)
         self.assertEqual(os.waitstatus_to_exitcode(status), 0)
-        self.assertFalse(os.path.exists(self.path))
+        with self.assertRaises(ConnectionRefusedError), socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as gone:
+            gone.connect(self.path)
 
     def test_a_job_whose_inference_process_is_gone_runs_the_runners_itself(self):
         class Local:
