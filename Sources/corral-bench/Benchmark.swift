@@ -43,11 +43,23 @@ struct Benchmark: AsyncParsableCommand {
     @Option(help: "Cold and warm LiveKit jobs (needs .build/livekit-venv; 0: skip).")
     var livekitCycles = 30
 
+    @Option(help: "Jobs of the density scenario, LiveKit's worker against a corral template (needs .build/livekit-venv; 0: skip).")
+    var densityJobs = 8
+
+    @Flag(help: "Only the density scenario; its table goes to density.md and density.json.")
+    var densityOnly = false
+
     func run() async throws {
         let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         let work = NSTemporaryDirectory() + "corral-bench-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
+        let python = repository + "/.build/livekit-venv/bin/python"
+        if densityOnly {
+            let density = try await density(repository: repository, python: python, work: work, tag: UUID().uuidString)
+            try write(Report.densityLines(density).joined(separator: "\n") + "\n", density, as: "density")
+            return
+        }
         let limit = try compile(repository + "/bench/limit.c", into: work)
         let agent = try compile(repository + "/bench/agent.c", into: work)
         let slowAgent = repository + "/bench/prewarm_agent.py"
@@ -116,7 +128,6 @@ struct Benchmark: AsyncParsableCommand {
             }
             await groupCorral.stop()
         }
-        let python = repository + "/.build/livekit-venv/bin/python"
         if livekitCycles > 0, FileManager.default.isExecutableFile(atPath: python) {
             print("LiveKit worker: \(livekitCycles) cold and warm jobs, 100 jobs across three nodes")
             let directory = work + "/livekit"
@@ -124,6 +135,9 @@ struct Benchmark: AsyncParsableCommand {
             report.livekit = try await Scenarios.livekitJobs(
                 corralBinary: corralBinary, python: python, repository: repository, work: directory, tag: tag, cycles: livekitCycles
             )
+        }
+        if densityJobs > 0 {
+            report.density = try await density(repository: repository, python: python, work: work, tag: tag)
         }
         let sizes = scale.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         if !sizes.isEmpty {
@@ -145,12 +159,26 @@ struct Benchmark: AsyncParsableCommand {
         for pid in leftovers { kill(pid, SIGKILL) }
         report.leftBehind = leftovers.count
 
+        try write(report.markdown, report, as: "latest")
+    }
+
+    /// The density scenario, when the LiveKit venv is there.
+    private func density(repository: String, python: String, work: String, tag: String) async throws -> Scenarios.Density? {
+        guard densityJobs > 0, FileManager.default.isExecutableFile(atPath: python) else { return nil }
+        print("density: \(densityJobs) livekit-agents jobs under LiveKit's worker and under a corral template")
+        let directory = work + "/density"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let corralBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("corral").path
+        return try await Scenarios.density(corralBinary: corralBinary, python: python, repository: repository, work: directory, tag: tag, jobs: densityJobs)
+    }
+
+    /// Writes `NAME.md` and `NAME.json` in the output directory and prints the Markdown.
+    private func write(_ markdown: String, _ value: some Encodable, as name: String) throws {
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-        let markdown = report.markdown
-        try markdown.write(toFile: output + "/latest.md", atomically: true, encoding: .utf8)
+        try markdown.write(toFile: output + "/\(name).md", atomically: true, encoding: .utf8)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(report).write(to: URL(fileURLWithPath: output + "/latest.json"))
+        try encoder.encode(value).write(to: URL(fileURLWithPath: output + "/\(name).json"))
         print(markdown)
     }
 

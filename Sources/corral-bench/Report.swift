@@ -19,6 +19,7 @@ struct Report: Codable {
     var spacedEnd: [Distribution] = []
     var processGroupEnd: [Distribution] = []
     var livekit: Scenarios.LiveKitJobs?
+    var density: Scenarios.Density?
     var scale: [Scenarios.Scale] = []
     var leftBehind = 0
 

@@ -38,11 +38,13 @@ struct ConfigurationCheckTemplateTests {
         try scratch.program("voice-agent")
         let root = CgroupSupport.newTestPath()
         let check = try scratch.check(
-            #"{"containment": "cgroup", "cgroup_root": "\#(root)", "agents": {"voice": {"command": ["voice-agent"], "template": true}}}"#, strict: true
+            #"{"containment": "cgroup", "cgroup_root": "\#(root)", "agents": {"voice": {"command": ["voice-agent"], "template": true, "prewarm": 2}}}"#, strict: true
         )
         #expect(check.exitStatus == 0, "\(check.text)")
         #expect(check.plan?.agents.first?.template?.forked == true)
         #expect(check.text.contains("template   sessions forked from a warm template (no memory limit; READY=1 within 30 s; a fork answered within 5 s; at most 64 waiting)"), "\(check.text)")
+        // prewarm on a template profile: idle agents forked from it ahead of time.
+        #expect(check.text.contains("prewarm    2 idle agents, forked from the template\n"), "\(check.text)")
         #expect(!FileManager.default.fileExists(atPath: root))
     }
 

@@ -7,8 +7,9 @@ import Testing
 /// own framework: a cold start with the job in the environment and a prewarmed agent handed the
 /// job over its assignment channel, each running the entrypoint with the job's id and room,
 /// `ctx.connect()` reaching `LIVEKIT_URL` with corral's token, and SIGTERM ending the job through
-/// LiveKit's shutdown sequence. `LiveKitAgentsJobTests` runs such a job under the real corral
-/// worker.
+/// LiveKit's shutdown sequence; started as a template, jobs forked from it that run prewarm in the
+/// fork and share one inference process; and, from a shell, LiveKit's own CLI taking over.
+/// `LiveKitAgentsJobTests` and `LiveKitTemplateJobTests` run such jobs under the real corral worker.
 @Suite("corral_livekit.py", .enabled(if: livekitAgentsPython != nil, "\(livekitAgentsSkipped)"))
 struct CorralLiveKitClientTests {
     @Test func livekitEntrypointsRunAsCorralJobsColdAndPrewarmed() async throws {

@@ -8,11 +8,16 @@ LiveKit worker job, cold (everything in the environment) or prewarmed (fd 3 is o
 socketpair, the assignment channel), and listens on a notify socket. LIVEKIT_URL points at a small
 local endpoint that records the room connection LiveKit's client attempts (``/rtc...`` with the
 token) and completes none. Every process started is ended by its process group's id.
+
+The template tests play corral's side of a template (docs/templates.md): the agent is started with
+``CORRAL_TEMPLATE=1`` and one end of a SOCK_SEQPACKET socketpair as fd 3, and each job is a fork
+request with the job's log and a plain file standing in for its cgroup.procs.
 """
 
 import json
 import os
 import shutil
+import subprocess
 import signal
 import socket
 import sys
@@ -125,7 +130,7 @@ class Agent:
     """livekit_job_agent.py started as corral starts an agent: its own session (its pid is its
     process group's id), stdin from /dev/null, output to a log, and optionally fd 3."""
 
-    def __init__(self, directory, environment, assign_fd=None):
+    def __init__(self, directory, environment, assign_fd=None, arguments=()):
         self.log = os.path.join(directory, "agent.log")
         actions = [
             (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
@@ -134,7 +139,7 @@ class Agent:
         ]
         if assign_fd is not None:
             actions.append((os.POSIX_SPAWN_DUP2, assign_fd, 3))
-        self.pid = os.posix_spawn(sys.executable, [sys.executable, AGENT_SCRIPT], environment, file_actions=actions, setsid=True)
+        self.pid = os.posix_spawn(sys.executable, [sys.executable, AGENT_SCRIPT, *arguments], environment, file_actions=actions, setsid=True)
         self.status = None
 
     def exited(self):
@@ -163,7 +168,9 @@ class Agent:
             return f.read()[-4000:]
 
 
-class CorralLiveKitTests(unittest.TestCase):
+class Harness(unittest.TestCase):
+    """Plays corral for livekit_job_agent.py; the tests are in its subclasses."""
+
     def setUp(self):
         signal.signal(signal.SIGALRM, self.out_of_time)
         signal.alarm(TEST_DEADLINE)
@@ -266,6 +273,7 @@ class CorralLiveKitTests(unittest.TestCase):
         self.assertEqual([r["reason"] for r in self.records("shutdown")], ["SIGTERM from corral"])
         self.assertIn("STOPPING=1", self.notify.lines())
 
+class CorralLiveKitTests(Harness):
     def test_cold_start_runs_the_entrypoint_with_the_job_and_corrals_token(self):
         environment = self.base_environment()
         environment.update(self.job_environment("lk-AJ_corral1"))
@@ -313,6 +321,169 @@ class CorralLiveKitTests(unittest.TestCase):
         self.assertEqual(self.agent.wait(), 1, self.agent.output())
         self.assertEqual(len(self.records("entrypoint")), 1)
         self.assertEqual([r["reason"] for r in self.records("shutdown")], ["job crashed"])
+
+
+class CorralLiveKitTemplateTests(Harness):
+    """corral_livekit started as a template: livekit-agents' warm-up once in the template, one
+    inference process for the runners, each job a fork that runs prewarm and then the job."""
+
+    def setUp(self):
+        super().setUp()
+        self.forks = []
+        self.addCleanup(self.end_forks)
+
+    def end_forks(self):
+        for pid in self.forks:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def start_template(self, extra=None):
+        corral_end, template_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        fd = os.dup(template_end.fileno()) if template_end.fileno() == 3 else template_end.fileno()
+        environment = self.base_environment()
+        environment.update({"CORRAL_TEMPLATE": "1", "CORRAL_TEMPLATE_FD": "3", "CORRAL_SESSION_ID": "template-1", "CORRAL_AGENT": "voice"})
+        environment.update(extra or {})
+        self.agent = Agent(self.directory, environment, assign_fd=fd)
+        if fd != template_end.fileno():
+            os.close(fd)
+        template_end.close()
+        self.addCleanup(corral_end.close)
+        corral_end.settimeout(DEADLINE)
+        wait_until("the template's READY=1", lambda: "READY=1" in self.notify.lines())
+        return corral_end
+
+    def fork(self, channel, number):
+        """Asks the template to fork job ``number``; returns the fork's pid and its log's path."""
+        log_path = os.path.join(self.directory, "job-%d.log" % number)
+        procs_path = os.path.join(self.directory, "procs-%d" % number)
+        log = os.open(log_path, os.O_WRONLY | os.O_CREAT, 0o600)
+        procs = os.open(procs_path, os.O_WRONLY | os.O_CREAT, 0o600)
+        environment = self.base_environment()
+        environment.update(self.job_environment("lk-AJ_corral%d" % number))
+        request = {"type": "fork", "id": number, "session_id": "lk-AJ_corral%d" % number, "idle": False,
+                   "env": environment, "cwd": self.directory, "fds": ["log", "cgroup"]}
+        socket.send_fds(channel, [json.dumps(request).encode()], [log, procs])
+        os.close(log)
+        os.close(procs)
+        message, fds, _, _ = socket.recv_fds(channel, 65536, 4)
+        for fd in fds:
+            os.close(fd)
+        answer = json.loads(message)
+        self.assertEqual((answer["type"], answer["id"]), ("forked", number), answer)
+        self.forks.append(answer["pid"])
+        return answer["pid"], log_path
+
+    def test_jobs_are_forks_of_the_warm_template_sharing_one_inference_process(self):
+        channel = self.start_template()
+        self.assertEqual(self.records("prewarm"), [], "prewarm (setup_fnc) runs in each job, not in the template")
+        initialized = wait_until("the inference runner", lambda: self.records("runner_initialized"))
+        inference_pid = initialized[0]["pid"]
+        self.assertNotEqual(inference_pid, self.agent.pid, "the runners run in a process of their own")
+        with open("/proc/%d/stat" % inference_pid) as stat:
+            self.assertEqual(int(stat.read().rsplit(")", 1)[1].split()[1]), self.agent.pid, "forked from the template")
+
+        jobs = []
+        for number in (1, 2):
+            pid, log_path = self.fork(channel, number)
+            entry = wait_until("job %d's entrypoint" % number, lambda: [r for r in self.records("entrypoint") if r["pid"] == pid])[0]
+            self.assertEqual(entry["parent"], self.agent.pid, "the job is a fork of the template")
+            self.assertEqual((entry["job_id"], entry["room"], entry["session"]), ("AJ_corral1", "consult-7", "lk-AJ_corral%d" % number))
+            self.assertEqual(entry["userdata"], "models", "prewarm's JobProcess is the job's ctx.proc")
+            self.assertEqual(entry["inference"], "cba")
+            jobs.append((pid, log_path))
+        self.assertEqual([r["pid"] for r in self.records("prewarm")], [pid for pid, _ in jobs], "prewarm ran once in each fork")
+        self.assertEqual(len(self.records("runner_initialized")), 1, "one inference process for every job")
+        self.assertEqual({r["pid"] for r in self.records("inference_run")}, {inference_pid})
+
+        # SIGTERM ends a job through LiveKit's shutdown sequence; the template reports its exit.
+        for pid, log_path in jobs:
+            os.kill(pid, signal.SIGTERM)
+            message = json.loads(socket.recv_fds(channel, 65536, 4)[0])
+            with open(log_path) as log:
+                self.assertEqual(message, {"type": "exited", "pid": pid, "code": 0}, log.read()[-3000:])
+        self.assertEqual(sorted(r["reason"] for r in self.records("shutdown")), ["SIGTERM from corral"] * 2)
+        # corral closes the channel: the template exits, and its inference process with it.
+        channel.close()
+        self.assertEqual(self.agent.wait(), 0, self.agent.output())
+        wait_until("the inference process to end", lambda: not _running(inference_pid))
+
+    def test_an_agent_server_runs_the_same_way(self):
+        channel = self.start_template({"JOB_AGENT_SERVER": "1"})
+        pid, _ = self.fork(channel, 1)
+        entry = wait_until("the entrypoint", lambda: self.records("entrypoint"))[0]
+        self.assertEqual((entry["pid"], entry["parent"], entry["userdata"]), (pid, self.agent.pid, "models"))
+        os.kill(pid, signal.SIGTERM)
+        self.assertEqual(json.loads(socket.recv_fds(channel, 65536, 4)[0]), {"type": "exited", "pid": pid, "code": 0})
+        channel.close()
+        self.assertEqual(self.agent.wait(), 0, self.agent.output())
+
+
+class ShellTests(unittest.TestCase):
+    """Started from a shell (no corral in the environment), the same file is LiveKit's own CLI."""
+
+    def test_livekits_cli_takes_over(self):
+        environment = {k: v for k, v in os.environ.items() if not k.startswith(("CORRAL_", "LIVEKIT_", "NOTIFY_SOCKET"))}
+        for server in ("0", "1"):
+            environment["JOB_AGENT_SERVER"] = server
+            result = subprocess.run([sys.executable, AGENT_SCRIPT, "--help"], env=environment, capture_output=True, text=True, timeout=DEADLINE)
+            self.assertEqual(result.returncode, 0, result.stderr)
+            for command in ("console", "dev", "start"):
+                self.assertIn(command, result.stdout)
+
+
+    def test_start_registers_with_livekit_as_its_own_worker(self):
+        """``python agent.py start``: LiveKit's own worker registers with a LiveKit server (the
+        test one) under the AgentServer's agent name."""
+        import re
+        import urllib.request
+
+        directory = tempfile.mkdtemp(prefix="corral-livekit-start-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        server_log = os.path.join(directory, "server.log")
+        with open(server_log, "w") as output:
+            server = subprocess.Popen(
+                [sys.executable, os.path.join(HERE, "livekit_test_server.py"), "--port", "0", "--api-key", KEY, "--api-secret", SECRET],
+                stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        self.addCleanup(lambda: (server.kill(), server.wait()))
+
+        def port():
+            with open(server_log) as log:
+                found = re.search(r'"port": (\d+)', log.read())
+            return found and int(found.group(1))
+
+        port = wait_until("the test LiveKit server", port)
+        environment = {k: v for k, v in os.environ.items() if not k.startswith(("CORRAL_", "LIVEKIT_", "NOTIFY_SOCKET"))}
+        environment.update({
+            "JOB_AGENT_SERVER": "1", "JOB_AGENT_RECORD": os.path.join(directory, "record.jsonl"), "PYTHONDONTWRITEBYTECODE": "1",
+            "LIVEKIT_URL": "ws://127.0.0.1:%d" % port, "LIVEKIT_API_KEY": KEY, "LIVEKIT_API_SECRET": SECRET,
+        })
+        agent = Agent(directory, environment, arguments=["start"])
+        self.addCleanup(agent.end)
+
+        def registered():
+            with urllib.request.urlopen("http://127.0.0.1:%d/control/workers" % port, timeout=10) as reply:
+                workers = json.loads(reply.read())["workers"]
+            return [w for w in workers if w["connected"] and w["agent_name"] == "voice"]
+
+        try:
+            wait_until("LiveKit's worker to register", registered)
+        except AssertionError:
+            print(agent.output(), file=sys.stderr)
+            raise
+        os.killpg(agent.pid, signal.SIGTERM)
+        agent.wait()
+
+
+def _running(pid):
+    """Whether ``pid`` exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Checks the LiveKit examples against what the tests run: every livekit-agents version the
 examples name is the one pinned in Tests/Fixtures/livekit-requirements.txt, and the worker
-example's agent calls clients/python/corral_livekit.py's run() as run() expects (an async
-entrypoint taking the JobContext, a prewarm taking the JobProcess, keywords run() has).
+example's agent calls clients/python/corral_livekit.py's run() as run() expects: with the
+functions (an async entrypoint taking the JobContext, a prewarm taking the JobProcess, keywords
+run() has) or with an AgentServer made in the file (keywords its constructor and rtc_session()
+have, its setup_fnc and the one entrypoint registered with rtc_session() as above).
 
 Run with the LiveKit venv's python from the repository's root; prints one line per problem and
 exits 1 if there is any, else prints "examples ok".
@@ -44,20 +46,55 @@ if len(calls) != 1:
     problems.append(f"{agent.relative_to(root)}: calls corral_livekit.run {len(calls)} times, not once")
 else:
     call = calls[0]
-    parameters = inspect.signature(corral_livekit.run).parameters
-    for keyword in call.keywords:
-        if keyword.arg not in parameters:
-            problems.append(f"{agent.relative_to(root)}: corral_livekit.run() has no parameter {keyword.arg}")
-    given = {"entrypoint": call.args[0] if call.args else None}
-    given.update({k.arg: k.value for k in call.keywords})
+    from livekit.agents import AgentServer
+
+    def keywords(node, function, what):
+        parameters = inspect.signature(function).parameters
+        for keyword in node.keywords:
+            if keyword.arg not in parameters:
+                problems.append(f"{agent.relative_to(root)}: {what} has no parameter {keyword.arg}")
+
+    def named(node):
+        return functions.get(node.id) if isinstance(node, ast.Name) else None
+
+    keywords(call, corral_livekit.run, "corral_livekit.run()")
+    servers = {
+        target.id: node.value for node in tree.body if isinstance(node, ast.Assign)
+        for target in node.targets if isinstance(target, ast.Name)
+        and isinstance(node.value, ast.Call) and getattr(node.value.func, "id", None) == "AgentServer"
+    }
+    argument = call.args[0] if call.args else None
+    if isinstance(argument, ast.Name) and argument.id in servers:
+        server = servers[argument.id]
+        keywords(server, AgentServer, "AgentServer()")
+        registered = []
+        for function in functions.values():
+            for decorator in function.decorator_list:
+                target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                if isinstance(target, ast.Attribute) and target.attr == "rtc_session" and getattr(target.value, "id", None) == argument.id:
+                    registered.append(function)
+                    if isinstance(decorator, ast.Call):
+                        keywords(decorator, AgentServer.rtc_session, "rtc_session()")
+        if len(registered) != 1:
+            problems.append(f"{agent.relative_to(root)}: {len(registered)} entrypoints registered with {argument.id}.rtc_session(), not one")
+        setup = next((k.value for k in server.keywords if k.arg == "setup_fnc"), None)
+        given = {"entrypoint": registered[0] if len(registered) == 1 else None, "prewarm": named(setup) if setup is not None else None}
+        if setup is not None and given["prewarm"] is None:
+            problems.append(f"{agent.relative_to(root)}: the setup_fnc given to AgentServer() is not a function of the file")
+    else:
+        given = {"entrypoint": named(argument) if argument is not None else None}
+        if given["entrypoint"] is None:
+            problems.append(f"{agent.relative_to(root)}: the entrypoint given to run() is not a function of the file")
+        prewarm = next((k.value for k in call.keywords if k.arg == "prewarm"), None)
+        if prewarm is not None:
+            given["prewarm"] = named(prewarm)
+            if given["prewarm"] is None:
+                problems.append(f"{agent.relative_to(root)}: the prewarm given to run() is not a function of the file")
     for role, asynchronous in (("entrypoint", True), ("prewarm", False)):
-        node = given.get(role)
-        if node is None:
-            continue
-        function = functions.get(node.id) if isinstance(node, ast.Name) else None
+        function = given.get(role)
         if function is None:
-            problems.append(f"{agent.relative_to(root)}: the {role} given to run() is not a function of the file")
-        elif isinstance(function, ast.AsyncFunctionDef) != asynchronous:
+            continue
+        if isinstance(function, ast.AsyncFunctionDef) != asynchronous:
             problems.append(f"{agent.relative_to(root)}: {function.name} must {'' if asynchronous else 'not '}be async")
         elif len(function.args.args) != 1:
             problems.append(f"{agent.relative_to(root)}: {function.name} must take one argument (the {'JobContext' if asynchronous else 'JobProcess'})")

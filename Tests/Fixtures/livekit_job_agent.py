@@ -5,7 +5,10 @@ It records what it sees, one JSON line per event, to $JOB_AGENT_RECORD: ``prewar
 ``entrypoint`` (the job's id, room, agent name, metadata, the participant identity, whether
 prewarm's userdata arrived, an inference through the registered runner), ``connect`` (how
 ``ctx.connect()`` ended; nothing answers a real room here, so it fails after the attempt) and
-``shutdown`` (the reason). JOB_AGENT_MODE=crash makes the entrypoint raise after recording.
+``shutdown`` (the reason); the registered inference runner records ``runner_initialized`` and
+``inference_run`` with the pid of the process that runs it. JOB_AGENT_MODE=crash makes the
+entrypoint raise after recording. JOB_AGENT_SERVER=1 hands corral_livekit.run a livekit-agents
+``AgentServer`` (agent name "voice", prewarm as its ``setup_fnc``) instead of the functions.
 """
 import os
 import sys
@@ -37,6 +40,7 @@ class ReverseRunner(_InferenceRunner):
         record("runner_initialized")
 
     def run(self, data):
+        record("inference_run")
         return data[::-1]
 
 
@@ -65,6 +69,7 @@ async def entrypoint(ctx: JobContext):
         userdata=ctx.proc.userdata.get("loaded"),
         inference=reversed_bytes.decode(),
         session=os.environ.get("CORRAL_SESSION_ID"),
+        parent=os.getppid(),
     )
     if os.environ.get("JOB_AGENT_MODE") == "crash":
         raise RuntimeError("the entrypoint crashed on purpose")
@@ -76,4 +81,12 @@ async def entrypoint(ctx: JobContext):
 
 
 if __name__ == "__main__":
-    corral_livekit.run(entrypoint, prewarm=prewarm)
+    if os.environ.get("JOB_AGENT_SERVER") == "1":
+        from livekit.agents import AgentServer
+
+        # port=0: LiveKit's own worker (``start`` from a shell) puts its health server anywhere.
+        server = AgentServer(setup_fnc=prewarm, port=0)
+        server.rtc_session(entrypoint, agent_name="voice")
+        corral_livekit.run(server)
+    else:
+        corral_livekit.run(entrypoint, prewarm=prewarm)

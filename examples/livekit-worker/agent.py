@@ -1,26 +1,23 @@
 #!/usr/bin/env python3
 """A LiveKit voice agent that corral runs as a LiveKit agent worker (README.md says how to run it).
 
-corral registers with LiveKit as the worker for this profile's agent name and, for every job
-LiveKit assigns it, starts this file as a session of its own (or hands the job to an agent it
-prewarmed). corral_livekit runs the entrypoint below the way livekit-agents' own job process
-would: ``prewarm`` once while the process loads (before READY=1), ``entrypoint`` when the job
-arrives, LiveKit's shutdown sequence when corral sends SIGTERM.
+One file, both ways. Started by corral (the profile in corral.json), ``corral_livekit.run`` serves
+corral: as the profile's template it loads livekit-agents and its local models once, and each job
+LiveKit assigns is a fork of it that runs ``prewarm`` and then ``entrypoint`` the way
+livekit-agents' own job process would (LiveKit's shutdown sequence when corral sends SIGTERM).
+Started from a shell, it is LiveKit's own CLI: ``python agent.py console``, ``dev`` or ``start``.
 
     pip install "livekit-agents[openai,silero]==1.8.9"   # the version corral_livekit is tested with
     # and OPENAI_API_KEY in the profile's env
-
-The same entrypoint runs under LiveKit's own worker unchanged: only the last line differs
-(``cli.run_app(server)`` there, ``corral_livekit.run(...)`` here).
 """
 import os
 import sys
 
-# corral_agent.py and corral_livekit.py sit in clients/python: copy both next to your agent, or
-# point at them as here.
+# corral_agent.py, corral_livekit.py and corral_livekit_inference.py sit in clients/python: copy
+# them next to your agent, or point at them as here.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients", "python"))
 import corral_livekit  # noqa: E402
-from livekit.agents import Agent, AgentSession, JobContext, JobProcess  # noqa: E402
+from livekit.agents import Agent, AgentServer, AgentSession, JobContext, JobProcess  # noqa: E402
 from livekit.plugins import openai, silero  # noqa: E402
 
 
@@ -30,11 +27,15 @@ class Receptionist(Agent):
 
 
 def prewarm(proc: JobProcess) -> None:
-    # The slow part, done before corral is told READY=1: a prewarmed agent has it loaded before
-    # any call arrives.
+    # Runs in each job's process before it is handed a job (LiveKit's setup_fnc): under corral in
+    # each fork of the template, ahead of time for the profile's prewarm idle agents.
     proc.userdata["vad"] = silero.VAD.load()
 
 
+server = AgentServer(setup_fnc=prewarm)
+
+
+@server.rtc_session(agent_name="receptionist")
 async def entrypoint(ctx: JobContext) -> None:
     await ctx.connect()
     session = AgentSession(vad=ctx.proc.userdata["vad"], llm=openai.realtime.RealtimeModel())
@@ -44,4 +45,4 @@ async def entrypoint(ctx: JobContext) -> None:
 
 
 if __name__ == "__main__":
-    corral_livekit.run(entrypoint, prewarm=prewarm)
+    corral_livekit.run(server)  # LiveKit's own worker would be cli.run_app(server)

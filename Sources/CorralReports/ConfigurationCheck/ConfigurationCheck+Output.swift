@@ -117,7 +117,7 @@ extension ConfigurationCheck {
             row("env", agent.environment.isEmpty ? "none added" : agent.environment.joined(separator: ", ")),
             row("ready", agent.ready + (waits ? ", READY=1 within startup_timeout_seconds (\(seconds(agent.startupTimeoutSeconds)))" : "")),
             row("limits", limits.isEmpty ? "none" : limits.joined(separator: ", ")),
-            row("prewarm", agent.prewarm == 0 ? "none" : "\(agent.prewarm) idle agents"),
+            row("prewarm", agent.prewarm == 0 ? "none" : "\(agent.prewarm) idle agents" + (agent.template?.forked == true ? ", forked from the template" : "")),
         ]
         if let template = agent.template {
             let memory = template.memoryLimitMB.map { "memory \($0) MB" } ?? "no memory limit"
