@@ -41,7 +41,7 @@ struct AgentExitTests {
 
     @Test func agentReadyAfterADelayRuns() async throws {
         // A generous startup timeout: the test's requests must fit before it even on a loaded host.
-        try await TestCorral(configure: { $0.startupTimeoutSeconds = 12 }).run { client in
+        try await TestCorral(configure: { $0.startupTimeoutSeconds = 20 }).run { client in
             let readyFile = client.services.dataDirectory.path + "/ready-now"
             let began = ContinuousClock.now
             let session = try await client.start(#"{"agent": "ready-after-delay", "metadata": {"ready_file": "\#(readyFile)"}}"#)
@@ -52,7 +52,7 @@ struct AgentExitTests {
                 try await client.request(.get, "/api/sessions/\(session.id)").json["status"] as? String == "running"
             })
             // Past the startup timeout it is still there: readiness cancelled the timer.
-            try await Task.sleep(until: began + .seconds(12.5))
+            try await Task.sleep(until: began + .seconds(20.5))
             #expect(try await client.request(.get, "/api/sessions/\(session.id)").status == .ok)
             #expect(try await client.request(.delete, "/api/sessions/\(session.id)").status == .ok)
             #expect(await session.nothingLeft())
