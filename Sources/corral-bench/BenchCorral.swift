@@ -15,7 +15,7 @@ final class BenchCorral: @unchecked Sendable {
     let directory: String
     let client: HTTPClient
 
-    static func start(executable: String, directory: String, config: [String: Any]) async throws -> BenchCorral {
+    static func start(executable: String, directory: String, config: [String: Any], phaseTimings: Bool = false) async throws -> BenchCorral {
         var config = config
         config["listen"] = "127.0.0.1:0"
         config["data_dir"] = directory + "/data"
@@ -29,7 +29,8 @@ final class BenchCorral: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 1, logFile, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         let argv: [UnsafeMutablePointer<CChar>?] = [executable, "serve", "--config", configFile].map { (argument: String) in strdup(argument) } + [nil]
-        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CORRAL_") }
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CORRAL_") }
+        if phaseTimings { environment["CORRAL_PHASE_TIMINGS"] = "1" }
         let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { (argv + envp).forEach { free($0) } }
         var pid: Int32 = 0
@@ -104,6 +105,12 @@ final class BenchCorral: @unchecked Sendable {
     func stop() async {
         await stopChild(pid, grace: .seconds(120))
         try? await client.shutdown()
+    }
+
+    /// What corral printed at exit of where its requests' time went (`--phase-timings`).
+    var phaseTimings: [String] {
+        let log = (try? String(contentsOfFile: directory + "/corral.log", encoding: .utf8)) ?? ""
+        return log.split(separator: "\n").drop { !$0.hasPrefix("phase timings") }.map(String.init)
     }
 }
 

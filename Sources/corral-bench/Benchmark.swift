@@ -49,6 +49,12 @@ struct Benchmark: AsyncParsableCommand {
     @Flag(help: "Only the density scenario; its table goes to density.md and density.json.")
     var densityOnly = false
 
+    @Flag(help: "Have corral time each start and end step by step (CORRAL_PHASE_TIMINGS) and add its medians to the report.")
+    var phaseTimings = false
+
+    @Flag(help: "Only the floors, the spaced starts and ends and the burst (no back-to-back, readiness, LiveKit or scale).")
+    var spacedOnly = false
+
     func run() async throws {
         let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         let work = NSTemporaryDirectory() + "corral-bench-" + UUID().uuidString
@@ -89,18 +95,22 @@ struct Benchmark: AsyncParsableCommand {
             report.limitEnd.append(try limitRun(limit, cycles: cycles).end)
             let directory = work + "/run-\(run)"
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            let corral = try await BenchCorral.start(executable: corralBinary, directory: directory, config: config)
+            let corral = try await BenchCorral.start(executable: corralBinary, directory: directory, config: config, phaseTimings: phaseTimings)
             do {
-                print("run \(run)/\(runs): start latency")
-                report.start.append(try await Scenarios.startLatency(corral, cycles: cycles))
-                print("run \(run)/\(runs): end latency")
-                report.end.append(try await Scenarios.endLatency(corral, cycles: max(cycles / 2, 1)))
-                print("run \(run)/\(runs): SIGTERM-ignoring agent")
-                report.stubborn.append(try await Scenarios.stubbornOvershoot(corral, cycles: 5, grace: grace))
-                print("run \(run)/\(runs): ready, cold and warm")
-                let readiness = try await Scenarios.readiness(corral, cycles: readyCycles)
-                report.coldReady.append(readiness.cold)
-                report.warmReady.append(readiness.warm)
+                print("run \(run)/\(runs): HTTP floor, spaced")
+                report.spacedHealth.append(try await Scenarios.spacedHealth(corral, cycles: spacedCycles, every: .milliseconds(100)))
+                if !spacedOnly {
+                    print("run \(run)/\(runs): start latency")
+                    report.start.append(try await Scenarios.startLatency(corral, cycles: cycles))
+                    print("run \(run)/\(runs): end latency")
+                    report.end.append(try await Scenarios.endLatency(corral, cycles: max(cycles / 2, 1)))
+                    print("run \(run)/\(runs): SIGTERM-ignoring agent")
+                    report.stubborn.append(try await Scenarios.stubbornOvershoot(corral, cycles: 5, grace: grace))
+                    print("run \(run)/\(runs): ready, cold and warm")
+                    let readiness = try await Scenarios.readiness(corral, cycles: readyCycles)
+                    report.coldReady.append(readiness.cold)
+                    report.warmReady.append(readiness.warm)
+                }
                 print("run \(run)/\(runs): burst")
                 report.bursts.append(try await Scenarios.burst(corral, count: 100, run: run))
                 print("run \(run)/\(runs): spaced starts and ends")
@@ -114,21 +124,26 @@ struct Benchmark: AsyncParsableCommand {
                 throw error
             }
             await corral.stop()
+            if phaseTimings { report.phaseTimings += ["run \(run), cgroup:"] + corral.phaseTimings }
             print("run \(run)/\(runs): end with process groups")
             var groups = config
             groups["containment"] = "process-group"
             let groupsDirectory = directory + "-groups"
             try FileManager.default.createDirectory(atPath: groupsDirectory, withIntermediateDirectories: true)
-            let groupCorral = try await BenchCorral.start(executable: corralBinary, directory: groupsDirectory, config: groups)
+            let groupCorral = try await BenchCorral.start(executable: corralBinary, directory: groupsDirectory, config: groups, phaseTimings: phaseTimings)
             do {
-                report.processGroupEnd.append(try await Scenarios.endLatency(groupCorral, cycles: max(cycles / 2, 1)))
+                if !spacedOnly {
+                    report.processGroupEnd.append(try await Scenarios.endLatency(groupCorral, cycles: max(cycles / 2, 1)))
+                }
+                report.spacedProcessGroupEnd.append(try await Scenarios.spacedEnd(groupCorral, cycles: spacedCycles, every: .milliseconds(100)))
             } catch {
                 await groupCorral.stop()
                 throw error
             }
             await groupCorral.stop()
+            if phaseTimings { report.phaseTimings += ["run \(run), process groups:"] + groupCorral.phaseTimings }
         }
-        if livekitCycles > 0, FileManager.default.isExecutableFile(atPath: python) {
+        if livekitCycles > 0, !spacedOnly, FileManager.default.isExecutableFile(atPath: python) {
             print("LiveKit worker: \(livekitCycles) cold and warm jobs, 100 jobs across three nodes")
             let directory = work + "/livekit"
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -136,10 +151,10 @@ struct Benchmark: AsyncParsableCommand {
                 corralBinary: corralBinary, python: python, repository: repository, work: directory, tag: tag, cycles: livekitCycles
             )
         }
-        if densityJobs > 0 {
+        if densityJobs > 0, !spacedOnly {
             report.density = try await density(repository: repository, python: python, work: work, tag: tag)
         }
-        let sizes = scale.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let sizes = spacedOnly ? [] : scale.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         if !sizes.isEmpty {
             let directory = work + "/scale"
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -17,6 +17,15 @@ extension Report {
             row("start, spaced (one every 100 ms)", spacedStart, floor: limitStart),
             row("end, spaced (one every 100 ms), agent + child", spacedEnd, floor: limitEnd),
             row("end with process groups (no cgroup), agent + child", processGroupEnd, floor: limitEnd),
+            row("end with process groups, spaced (one every 100 ms)", spacedProcessGroupEnd, floor: limitEnd),
+            "",
+            "HTTP floor, spaced (one every 100 ms): GET /healthz p50 " + ms(Distribution.median(of: spacedHealth).p50)
+                + " ms. Spaced start p50 to the floors (HTTP + spawn): "
+                + ratio(Distribution.median(of: spacedStart).p50, Distribution.median(of: spacedHealth).p50 + limitStart.p50)
+                + "; spaced end p50 to the floors (HTTP + signal and reap): cgroup "
+                + ratio(Distribution.median(of: spacedEnd).p50, Distribution.median(of: spacedHealth).p50 + limitEnd.p50)
+                + ", process groups "
+                + ratio(Distribution.median(of: spacedProcessGroupEnd).p50, Distribution.median(of: spacedHealth).p50 + limitEnd.p50) + ".",
             "",
             "corral's CPU per start (user + system, all threads, during the 100 concurrent POSTs): "
                 + ms(bursts.compactMap(\.cpuMSPerStart).median) + " ms.",

@@ -18,6 +18,9 @@ struct Report: Codable {
     var spacedStart: [Distribution] = []
     var spacedEnd: [Distribution] = []
     var processGroupEnd: [Distribution] = []
+    var spacedProcessGroupEnd: [Distribution] = []
+    var spacedHealth: [Distribution] = []
+    var phaseTimings: [String] = []
     var livekit: Scenarios.LiveKitJobs?
     var density: Scenarios.Density?
     var scale: [Scenarios.Scale] = []
@@ -75,6 +78,9 @@ struct Report: Codable {
             }
         }
         lines += ["", "Processes left behind after the whole run: \(leftBehind)."]
+        if !phaseTimings.isEmpty {
+            lines += ["", "Inside corral (CORRAL_PHASE_TIMINGS), medians in µs between consecutive marks:", "", "```"] + phaseTimings + ["```"]
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 }

@@ -24,4 +24,16 @@ extension Scenarios {
         }
         return Distribution(samples)
     }
+
+    /// GET /healthz spaced the same way: the HTTP floor of this corral on this host (a request
+    /// that touches no session).
+    static func spacedHealth(_ corral: BenchCorral, cycles: Int, every: Duration) async throws -> Distribution {
+        var samples: [Double] = []
+        for _ in 0..<cycles {
+            let next = ContinuousClock.now + every
+            samples.append(try await corral.timed(.GET, "/healthz", expect: 200))
+            try await Task.sleep(until: next, clock: .continuous)
+        }
+        return Distribution(samples)
+    }
 }

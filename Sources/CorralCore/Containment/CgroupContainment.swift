@@ -53,7 +53,9 @@ public final class CgroupContainment: Containment {
             )
             return try ProcessGroupContainment().launch(launch, monitor: monitor, register: register)
         }
+        PhaseTrace.current?.mark("cgroup made")
         return try monitor.withSpawnGate { () throws(CorralError) -> any ContainedTree in
+            PhaseTrace.current?.mark("gate passed")
             let spawned: SpawnedProcess
             do throws(CorralError) {
                 spawned = try spawn(launch, into: cgroup)
@@ -61,6 +63,7 @@ public final class CgroupContainment: Containment {
                 cgroup.remove()
                 throw error
             }
+            PhaseTrace.current?.mark("cloned")
             let tree = CgroupTree(
                 sessionID: launch.sessionID,
                 leader: spawned.pidFD,

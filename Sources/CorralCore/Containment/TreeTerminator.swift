@@ -33,6 +33,7 @@ public struct TreeTerminator: Sendable {
         let clock = ContinuousClock()
         if await isEmpty(tree) { return .exited }
         await signal(tree, SIGTERM, SIGCONT)
+        PhaseTrace.current?.mark("signalled")
         if await waitUntilEmpty(tree, deadline: clock.now + grace) { return .terminated }
         // Processes may fork between the signal and their death: repeat until empty.
         while true {

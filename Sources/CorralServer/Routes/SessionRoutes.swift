@@ -31,6 +31,10 @@ struct SessionRoutes {
     }
 
     @Sendable func start(_ request: Request, context: Context) async throws -> Response {
+        let trace = PhaseTrace.begin("start")
+        trace?.mark("handler")
+        var traceLabel: String?
+        defer { trace?.finish(as: traceLabel) }
         let caller = context.caller
         let bytes: [UInt8]
         do {
@@ -40,6 +44,7 @@ struct SessionRoutes {
             throw APIError(.contentTooLarge, "the request body is larger than \(maxBodyBytes / 1024) KiB")
         }
         let startRequest = try StartSessionBody.parse(bytes)
+        if trace != nil { traceLabel = startRequest.sessionID.map { "start " + PhaseTrace.kind(of: $0.rawValue) } }
         try startLimiter.admit(caller.name)
         // No room here: the least-loaded node with room takes it.
         if let cluster, !ClusterRouting.isForwarded(context), await supervisor.sessionCount >= maxSessions,
@@ -47,9 +52,12 @@ struct SessionRoutes {
         {
             return try await cluster.forwarder.forward(request, body: ByteBuffer(bytes: bytes), to: node, caller: caller)
         }
-        let record = try await supervisor.start(startRequest)
+        trace?.mark("parsed")
+        let record = try await PhaseTrace.$current.withValue(trace) { try await supervisor.start(startRequest) }
+        trace?.mark("returned")
         var response = JSONBody.response(SessionJSON(record).json, status: .created)
         response.headers[AuditMiddleware.sessionHeader] = record.id.rawValue
+        trace?.mark("response")
         return response
     }
 
@@ -84,9 +92,14 @@ struct SessionRoutes {
     }
 
     @Sendable func end(_ request: Request, context: Context) async throws -> Response {
+        let trace = PhaseTrace.begin("end")
+        trace?.mark("handler")
         let id = try sessionID(context)
+        defer { trace?.finish(as: "end " + PhaseTrace.kind(of: id.rawValue)) }
         if let remote = try await remoteLocation(of: id, context) { return try await cluster!.forward(request, to: remote, caller: context.caller) }
-        let result = try await supervisor.end(id)
+        trace?.mark("located")
+        let result = try await PhaseTrace.$current.withValue(trace) { try await supervisor.end(id) }
+        trace?.mark("returned")
         return JSONBody.response(EndResultJSON(result))
     }
 

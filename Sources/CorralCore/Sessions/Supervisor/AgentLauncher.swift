@@ -31,13 +31,18 @@ struct AgentLauncher: Sendable {
         let containment = containment
         let monitor = monitor
         let dataDirectory = dataDirectory
+        let trace = PhaseTrace.current
         return try await executor.run { () throws(CorralError) -> Launched in
+            let result = PhaseTrace.$current.withValue(trace) { () -> Result<Launched, CorralError> in
+            trace?.mark("spawner")
+            do throws(CorralError) {
             var launch = launch
             let program = launch.arguments[0]
             guard let executable = AgentCommand.resolve(program, workingDirectory: launch.workingDirectory, searchPath: searchPath) else {
                 throw CorralError(.spawnFailed, "program '\(program)' was not found or is not executable")
             }
             let log = try dataDirectory.createLog(for: launch.sessionID)
+            trace?.mark("log made")
             defer { Syscall.close(log.fd) }
             launch.executable = executable
             launch.outputFD = log.fd
@@ -49,7 +54,13 @@ struct AgentLauncher: Sendable {
                     throw CorralError(.spawnFailed, "cannot watch the agent's exit", underlying: error)
                 }
             }
-            return Launched(tree: tree, logPath: log.path)
+            trace?.mark("spawn returned")
+            return .success(Launched(tree: tree, logPath: log.path))
+            } catch {
+                return .failure(error)
+            }
+            }
+            return try result.get()
         }
     }
 }

@@ -11,6 +11,7 @@ extension Supervisor {
     /// ended twice: the caller gets the result of the end under way.
     public func end(_ id: SessionID, reason: EndReason = .deleted) async throws(CorralError) -> EndResult {
         // At shutdown, ids collected earlier may name idle agents, or sessions they became since.
+        PhaseTrace.current?.mark("actor")
         guard let entry = table.entry(id, followingAliases: reason == .shutdown), entry.isSession || reason == .shutdown else {
             throw Self.unknownSession(id)
         }
@@ -74,7 +75,9 @@ extension Supervisor {
         let grace = Duration.seconds(configuration.graceSeconds)
         let record = entry.record
         Task { [terminator, metrics, events, logger] in
+            PhaseTrace.current?.mark("end task")
             let members = await Blocking.run(.urgent) { tree.memberGroups() }
+            PhaseTrace.current?.mark("members listed")
             metrics.processesAtEnd(members.count)
             let escaped = members.filter { $0.pgid != tree.agentGroup }
             if !escaped.isEmpty {
@@ -83,11 +86,13 @@ extension Supervisor {
                 events.publish(.escape(pids: escaped.map(\.pid)), session: record)
             }
             let outcome = await terminator.terminate(tree, grace: grace)
+            PhaseTrace.current?.mark("terminated")
             self.terminationFinished(id, instance: instance, outcome: outcome)
         }
     }
 
     private func terminationFinished(_ id: SessionID, instance: UInt64, outcome: TerminationOutcome) {
+        PhaseTrace.current?.mark("actor again")
         guard let entry = table.resolve(id, instance: instance) else { return }
         entry.handles.lastOutcome = outcome
         handle(.terminated, for: entry)
@@ -129,12 +134,15 @@ extension Supervisor {
         let id = entry.id
         let instance = entry.instance
         let executor = launcher.executor
+        PhaseTrace.current?.mark("removing")
         Task {
             // Removing a cgroup retries (and sleeps) while the kernel still calls it busy: on the
             // spawner's threads, never on the actor. Whoever waits for the end is answered once
             // it is gone.
             if let tree { await executor.run { tree.release() } }
+            PhaseTrace.current?.mark("released")
             _ = await write.value
+            PhaseTrace.current?.mark("written")
             self.forget(id, instance: instance, result: result)
         }
     }

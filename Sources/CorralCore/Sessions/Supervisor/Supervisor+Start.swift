@@ -9,6 +9,7 @@ import CorralStore
 extension Supervisor {
     public func start(_ request: StartRequest) async throws(CorralError) -> SessionRecord {
         let began = ContinuousClock.now
+        PhaseTrace.current?.mark("actor")
         guard accepting else { throw notAccepting }
         let agent = request.agent ?? configuration.defaultAgent
         guard let profile = configuration.agents[agent] else {
@@ -50,6 +51,7 @@ extension Supervisor {
         table.markAnnounced(launched.id)
         announceStarted(record)
         metrics.sessionStarted(agent: agent, path: record.start, after: .now - began)
+        PhaseTrace.current?.mark("announced")
         return record
     }
 
@@ -98,6 +100,7 @@ extension Supervisor {
         let id = entry.id
         let instance = entry.instance
         perform(effects, for: entry.id, instance: entry.instance)
+        PhaseTrace.current?.mark("joined")
 
         if let error = await insert(record) {
             abandonLaunch(entry)
@@ -107,6 +110,7 @@ extension Supervisor {
             throw CorralError(.unavailable, "the session could not be recorded, so no agent was started: \(error.message)")
         }
 
+        PhaseTrace.current?.mark("inserted")
         let launched: AgentLauncher.Launched
         let started: @Sendable (Int32) -> Void = { [inboxSink] pid in inboxSink.yield(.leaderStarted(id, instance: instance, pid: pid)) }
         let exited: ProcessMonitor.ExitHandler = { [inboxSink] status in
@@ -137,6 +141,7 @@ extension Supervisor {
             enqueueDelete(record.id)
             throw CorralError(error.code, "agent '\(settings.agent)': \(error.message)", underlying: error.underlying)
         }
+        PhaseTrace.current?.mark("spawned")
         let tree = launched.tree
         channel?.closeAgentEnd()
         handles.forkCgroup = nil
@@ -156,18 +161,23 @@ extension Supervisor {
         // An idle agent (and a template) always says when it has loaded, whatever the profile's `ready`.
         deliver(.spawned(start == .idle || start == .template ? .notify : settings.profile.readiness), to: entry.id, instance: entry.instance)
         let session = table.resolve(entry.id, instance: entry.instance) ?? entry
+        PhaseTrace.current?.mark("decided")
         guard await writesSettled(entry.id) else {
             let result = await endAndWait(session, reason: .failedToStart)
             throw CorralError(.unavailable, "the session could not be recorded, so its agent was stopped (\(result.outcome.rawValue))")
         }
+        PhaseTrace.current?.mark("settled")
         return session
     }
 
     /// Writes the new record, in the session's write order; the error, if it could not be.
     private func insert(_ record: SessionRecord) async -> CorralError? {
+        let trace = PhaseTrace.current
         let inserted = writes.enqueue(for: [record.id]) { [store] () -> CorralError? in
             do throws(CorralError) {
+                trace?.mark("insert begin")
                 try await store.insert(record)
+                trace?.mark("insert end")
                 return nil
             } catch {
                 return error

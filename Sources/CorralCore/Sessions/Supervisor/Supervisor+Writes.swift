@@ -10,7 +10,10 @@ extension Supervisor {
     @discardableResult
     func enqueueWrite(_ entry: SessionTable.Entry, delete: Bool = false) -> Task<Bool, Never> {
         let record = entry.record
+        let trace = PhaseTrace.current
         return queue(record.id, log: logger.about(record)) { [store] () throws(CorralError) in
+            trace?.mark(delete ? "delete begin" : "update begin")
+            defer { trace?.mark(delete ? "delete end" : "update end") }
             if delete {
                 try await store.delete(record.id)
             } else {

@@ -207,6 +207,7 @@ public actor Supervisor: Service {
         let containment = containment
         await launcher.executor.run { containment.stopped() }
         events.finishAll()
+        if PhaseTrace.enabled { FileHandle.standardError.write(Data((PhaseTrace.report() + "\n").utf8)) }
     }
 
     // MARK: Carrying out decisions
