@@ -92,6 +92,10 @@ struct RecoveryTests {
             let corral = try await bed.startCorral()
             let session = try await corral.start(#"{"agent": "ignore-term"}"#)
             let id = session.sessionID
+            // `ready: exec`: running before the script has set its trap; a SIGTERM sooner ends it.
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) {
+                try await corral.request(.GET, "/api/sessions/\(id)/logs?tail=5").text.contains("stubborn agent")
+            })
             // The DELETE waits out the long grace period; corral dies meanwhile.
             let deletion = Task { _ = try? await corral.request(.DELETE, "/api/sessions/\(id)") }
             // The end is under way for a restarted corral once the store says so: a crash before
