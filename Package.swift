@@ -173,12 +173,16 @@ let package = Package(
             name: "corral-bench",
             dependencies: [
                 "CleanSpawn",
+                // The tests' launchers of corral and of the test LiveKit server (not a module of
+                // Sources, so not in docs/architecture.md's graph).
+                "CorralTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
-        // posix_spawn with a clean signal state, for the programs the tests and the benchmark
-        // start (corral itself spawns agents through CCorralShims).
+        // The one launcher of the programs the tests and the benchmark start: posix_spawn with a
+        // clean signal state and chosen output files (corral itself spawns agents through
+        // CCorralShims).
         .target(name: "CleanSpawn"),
         .target(
             name: "CorralTestSupport",

@@ -1,5 +1,5 @@
 import AsyncHTTPClient
-import CleanSpawn
+import CorralTestSupport
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -8,60 +8,33 @@ import NIOHTTP1
 import Glibc
 #endif
 
-/// The release `corral serve` under test, started with its own data directory and stopped by pid.
-final class BenchCorral: @unchecked Sendable {
-    let pid: Int32
-    let port: Int
-    let directory: String
+/// The release `corral serve` under test (the tests' `CorralProcess`, started from the release
+/// build), with its own data directory and an HTTP client wide enough for the bursts.
+final class BenchCorral: Sendable {
+    let process: CorralProcess
     let client: HTTPClient
+
+    var pid: Int32 { process.pid }
+    var port: Int { process.port }
+    /// What corral wrote on stdout and stderr.
+    var log: String { process.log }
 
     static func start(executable: String, directory: String, config: [String: Any], phaseTimings: Bool = false) async throws -> BenchCorral {
         var config = config
-        config["listen"] = "127.0.0.1:0"
         config["data_dir"] = directory + "/data"
-        let configFile = directory + "/corral.json"
-        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configFile))
-        let logFile = directory + "/corral.log"
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, logFile, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let argv: [UnsafeMutablePointer<CChar>?] = [executable, "serve", "--config", configFile].map { (argument: String) in strdup(argument) } + [nil]
-        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CORRAL_") }
-        if phaseTimings { environment["CORRAL_PHASE_TIMINGS"] = "1" }
-        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
-        var pid: Int32 = 0
-        let spawned = withCleanSpawnAttributes { attributes in posix_spawn(&pid, executable, &actions, &attributes, argv, envp) }
-        guard spawned == 0 else { throw BenchError("cannot start \(executable)") }
+        let process = try await CorralProcess.start(
+            config: config, directory: directory, environment: phaseTimings ? ["CORRAL_PHASE_TIMINGS": "1"] : [:], executable: executable,
+            startTimeout: .seconds(60)
+        )
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 128
         let client = HTTPClient(eventLoopGroup: .singletonMultiThreadedEventLoopGroup, configuration: configuration)
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline {
-            let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
-            if let range = log.range(of: "listening on 127.0.0.1:"), let port = Int(log[range.upperBound...].prefix(while: \.isNumber)) {
-                return BenchCorral(pid: pid, port: port, directory: directory, client: client)
-            }
-            var status: Int32 = 0
-            if waitpid(pid, &status, WNOHANG) == pid {
-                try? await client.shutdown()
-                throw BenchError("corral exited at start-up: \(log.suffix(2000))")
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        kill(pid, SIGKILL)
-        try? await client.shutdown()
-        throw BenchError("corral did not start: \(logFile)")
+        return BenchCorral(process: process, client: client)
     }
 
-    private init(pid: Int32, port: Int, directory: String, client: HTTPClient) {
-        self.pid = pid
-        self.port = port
-        self.directory = directory
+    private init(process: CorralProcess, client: HTTPClient) {
+        self.process = process
         self.client = client
     }
 
@@ -103,14 +76,13 @@ final class BenchCorral: @unchecked Sendable {
     }
 
     func stop() async {
-        await stopChild(pid, grace: .seconds(120))
+        if await process.terminate(timeout: .seconds(120)) == nil { await process.kill() }
         try? await client.shutdown()
     }
 
     /// What corral printed at exit of where its requests' time went (`--phase-timings`).
     var phaseTimings: [String] {
-        let log = (try? String(contentsOfFile: directory + "/corral.log", encoding: .utf8)) ?? ""
-        return log.split(separator: "\n").drop { !$0.hasPrefix("phase timings") }.map(String.init)
+        log.split(separator: "\n").drop { !$0.hasPrefix("phase timings") }.map(String.init)
     }
 }
 

@@ -117,7 +117,7 @@ struct Benchmark: AsyncParsableCommand {
                 report.spacedStart.append(try await Scenarios.spacedStart(corral, cycles: spacedCycles, every: .milliseconds(100)))
                 report.spacedEnd.append(try await Scenarios.spacedEnd(corral, cycles: spacedCycles, every: .milliseconds(100)))
                 if run == 1 {
-                    report.modeLine = corralLog(directory).contains("containment=cgroup") ? "cgroup" : "process-group"
+                    report.modeLine = corral.log.contains("containment=cgroup") ? "cgroup" : "process-group"
                 }
             } catch {
                 await corral.stop()
@@ -211,28 +211,14 @@ struct Benchmark: AsyncParsableCommand {
         }
         return (Distribution((json["start_us"] ?? []).map { $0 / 1000 }), Distribution((json["end_us"] ?? []).map { $0 / 1000 }))
     }
-
-    private func corralLog(_ directory: String) -> String {
-        (try? String(contentsOfFile: directory + "/corral.log", encoding: .utf8)) ?? ""
-    }
 }
 
 /// Runs a short helper to completion, collecting its standard output.
 func runProcess(_ arguments: [String]) throws -> (status: Int32, output: String) {
     let output = NSTemporaryDirectory() + "corral-bench-out-" + UUID().uuidString
     defer { unlink(output) }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var pid: Int32 = 0
-    let spawned = withCleanSpawnAttributes { attributes in posix_spawn(&pid, arguments[0], &actions, &attributes, argv, environ) }
-    guard spawned == 0 else { throw BenchError("cannot run \(arguments[0])") }
-    var status: Int32 = 0
-    waitpid(pid, &status, 0)
-    return ((status >> 8) & 0xff, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
+    let pid = try spawnChild(arguments, output: .file(output), errors: .inherited)
+    return (waitForChild(pid), (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
 }
 
 enum Host {

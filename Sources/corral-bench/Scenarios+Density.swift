@@ -27,9 +27,23 @@ extension Scenarios {
     }
 
     static func density(corralBinary: String, python: String, repository: String, work: String, tag: String, jobs: Int) async throws -> Density {
+        let server = try await BenchLiveKitServer.start(python: python, script: repository + "/Tests/Fixtures/livekit_test_server.py")
+        do {
+            let density = try await density(
+                on: server, corralBinary: corralBinary, python: python, repository: repository, work: work, tag: tag, jobs: jobs
+            )
+            await server.stop()
+            return density
+        } catch {
+            await server.stop()
+            throw error
+        }
+    }
+
+    private static func density(
+        on server: BenchLiveKitServer, corralBinary: String, python: String, repository: String, work: String, tag: String, jobs: Int
+    ) async throws -> Density {
         let agent = repository + "/bench/livekit_density_agent.py"
-        let server = try await BenchLiveKitServer.start(python: python, script: repository + "/Tests/Fixtures/livekit_test_server.py", directory: work)
-        defer { server.stop() }
 
         // LiveKit's worker, from the same file: `start` through LiveKit's CLI.
         let livekitHelper = "86400.\(Int.random(in: 100_000...999_999))"

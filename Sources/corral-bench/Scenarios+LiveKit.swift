@@ -1,5 +1,5 @@
 import AsyncHTTPClient
-import CleanSpawn
+import CorralTestSupport
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -26,8 +26,20 @@ extension Scenarios {
     static let livekitSecret = "corral-bench-secret-0123456789-0123456789"
 
     static func livekitJobs(corralBinary: String, python: String, repository: String, work: String, tag: String, cycles: Int) async throws -> LiveKitJobs {
-        let server = try await BenchLiveKitServer.start(python: python, script: repository + "/Tests/Fixtures/livekit_test_server.py", directory: work)
-        defer { server.stop() }
+        let server = try await BenchLiveKitServer.start(python: python, script: repository + "/Tests/Fixtures/livekit_test_server.py")
+        do {
+            let jobs = try await livekitJobs(server: server, corralBinary: corralBinary, repository: repository, work: work, tag: tag, cycles: cycles)
+            await server.stop()
+            return jobs
+        } catch {
+            await server.stop()
+            throw error
+        }
+    }
+
+    private static func livekitJobs(
+        server: BenchLiveKitServer, corralBinary: String, repository: String, work: String, tag: String, cycles: Int
+    ) async throws -> LiveKitJobs {
         func config(_ node: Int, maxJobs: Int) -> [String: Any] {
             [
                 "store": "sqlite:corral.db", "node_id": "bench-\(node)", "grace_seconds": 1, "max_sessions": 200,
@@ -75,59 +87,29 @@ extension Scenarios {
     }
 }
 
-/// The test LiveKit agent server (`Tests/Fixtures/livekit_test_server.py`) for the benchmark.
-final class BenchLiveKitServer: @unchecked Sendable {
-    let pid: Int32
-    let port: Int
-    let client: HTTPClient
-    var url: String { "ws://127.0.0.1:\(port)" }
+/// The test LiveKit agent server (`Tests/Fixtures/livekit_test_server.py`, the tests'
+/// `LiveKitTestServer`) for the benchmark.
+final class BenchLiveKitServer: Sendable {
+    let server: LiveKitTestServer
+    var url: String { server.url }
 
-    static func start(python: String, script: String, directory: String) async throws -> BenchLiveKitServer {
-        let output = directory + "/livekit-server.log"
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let arguments = [python, script, "--port", "0", "--api-key", Scenarios.livekitKey, "--api-secret", Scenarios.livekitSecret]
-        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: Int32 = 0
-        guard withCleanSpawnAttributes({ posix_spawn(&pid, python, &actions, &$0, argv, environ) }) == 0 else {
-            throw BenchError("cannot start the test LiveKit server")
-        }
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline {
-            let log = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
-            if let range = log.range(of: "\"port\": "), let port = Int(log[range.upperBound...].prefix(while: \.isNumber)) {
-                return BenchLiveKitServer(pid: pid, port: port)
-            }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        kill(pid, SIGKILL)
-        throw BenchError("the test LiveKit server did not start: \(output)")
+    static func start(python: String, script: String) async throws -> BenchLiveKitServer {
+        let server = LiveKitTestServer(script: script, apiKey: Scenarios.livekitKey, apiSecret: Scenarios.livekitSecret, python: python)
+        try await server.start()
+        return BenchLiveKitServer(server: server)
     }
 
-    private init(pid: Int32, port: Int) {
-        self.pid = pid
-        self.port = port
-        client = HTTPClient(eventLoopGroup: .singletonMultiThreadedEventLoopGroup)
+    private init(server: LiveKitTestServer) {
+        self.server = server
     }
 
-    func stop() {
-        kill(pid, SIGTERM)
-        var status: Int32 = 0
-        waitpid(pid, &status, 0)
-        try? client.syncShutdown()
+    /// Stops it and removes its files.
+    func stop() async {
+        await server.remove()
     }
 
     func control(_ method: HTTPMethod, _ path: String, body: [String: Any]? = nil) async throws -> [String: Any] {
-        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/control/\(path)")
-        request.method = method
-        if let body { request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body))) }
-        let response = try await client.execute(request, timeout: .seconds(60))
-        let bytes = try await response.body.collect(upTo: 16 << 20)
-        return (try JSONSerialization.jsonObject(with: Data(bytes.readableBytesView)) as? [String: Any]) ?? [:]
+        try await server.control(method, "/control/\(path)", body)
     }
 
     func waitForWorkers(_ count: Int) async throws {

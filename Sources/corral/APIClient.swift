@@ -23,10 +23,13 @@ struct APIClient {
         case refused(status: Int, message: String, path: String)
         /// corral could not be reached (exit 3): why, in a few words.
         case unreachable(reason: String)
+        /// The server's answer to `request` (`GET /api/sessions`) is not the shape this CLI reads
+        /// (exit 1): `problem` names the field.
+        case unreadable(request: String, problem: String)
 
         var exitCode: Int32 {
             switch self {
-            case .refused: 1
+            case .refused, .unreadable: 1
             case .unreachable: 3
             }
         }
@@ -45,6 +48,8 @@ struct APIClient {
                 return "\(message) [HTTP \(status)]\(hint)"
             case .unreachable(let reason):
                 return "\(reason). Is `corral serve` running? Point --url or CORRAL_URL at it."
+            case .unreadable(let request, let problem):
+                return "cannot read corral's answer to \(request): \(problem). Is the server the same version as this CLI?"
             }
         }
 
@@ -57,9 +62,27 @@ struct APIClient {
     struct Reply {
         let status: Int
         let body: Data
+        /// `GET /api/sessions`: what was asked, for a message about the answer.
+        let request: String
 
-        func json() -> [String: Any] {
-            (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:]
+        /// The body as `T`; a body of another shape is a failure naming the field.
+        func decode<T: Decodable>(_ type: T.Type) throws(Failure) -> T {
+            do {
+                return try JSONDecoder().decode(type, from: body)
+            } catch let error as DecodingError {
+                throw .unreadable(request: request, problem: WireProblem.describe(error))
+            } catch {
+                throw .unreadable(request: request, problem: "\(error)")
+            }
+        }
+    }
+
+    /// An error body: `{"error": "<message>", ...}`.
+    private struct ErrorBody: Decodable {
+        let error: String
+
+        static func message(in body: Data) -> String? {
+            (try? JSONDecoder().decode(ErrorBody.self, from: body))?.error
         }
     }
 
@@ -83,9 +106,9 @@ struct APIClient {
         } catch {
             throw .unreachable(reason: "the answer from \(baseURL) was cut off: \(error)")
         }
-        let reply = Reply(status: Int(response.status.code), body: Data(buffer: bytes))
+        let reply = Reply(status: Int(response.status.code), body: Data(buffer: bytes), request: "\(method) \(path)")
         guard (200..<300).contains(reply.status) else {
-            throw .refused(status: reply.status, message: reply.json()["error"] as? String ?? String(decoding: reply.body, as: UTF8.self), path: path)
+            throw .refused(status: reply.status, message: ErrorBody.message(in: reply.body) ?? String(decoding: reply.body, as: UTF8.self), path: path)
         }
         return reply
     }
@@ -102,7 +125,7 @@ struct APIClient {
         }
         guard (200..<300).contains(Int(response.status.code)) else {
             let bytes = (try? await response.body.collect(upTo: 1 << 20)).map { Data(buffer: $0) } ?? Data()
-            let message = ((try? JSONSerialization.jsonObject(with: bytes)) as? [String: Any])?["error"] as? String ?? ""
+            let message = ErrorBody.message(in: bytes) ?? ""
             throw .refused(status: Int(response.status.code), message: message, path: path)
         }
         do {

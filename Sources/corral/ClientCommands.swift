@@ -1,4 +1,5 @@
 import ArgumentParser
+import CorralServer
 import Foundation
 
 struct Sessions: AsyncParsableCommand {
@@ -19,18 +20,18 @@ struct Sessions: AsyncParsableCommand {
         try await runClient { () throws(APIClient.Failure) in
             let reply = try await client.send(.GET, "/api/sessions?usage=true")
             if options.json { return printJSON(reply.body) }
-            let sessions = reply.json()["sessions"] as? [[String: Any]] ?? []
+            let sessions = try reply.decode(SessionListWire.self).sessions
             guard !sessions.isEmpty else { return print("no live sessions") }
             let rows = sessions.map { session -> [String] in
                 [
-                    session["session_id"] as? String ?? "",
-                    session["agent"] as? String ?? "",
-                    session["status"] as? String ?? "",
-                    Formatting.date(session["started_at"] as? String).map { Formatting.age(since: $0) } ?? "",
-                    (session["pid"] as? Int).map(String.init) ?? "-",
-                    (session["pgid"] as? Int).map(String.init) ?? "-",
-                    (session["processes"] as? Int).map(String.init) ?? "-",
-                    (session["memory_bytes"] as? Int).map(Formatting.bytes) ?? "-",
+                    session.sessionID,
+                    session.agent,
+                    session.status,
+                    Formatting.date(session.startedAt).map { Formatting.age(since: $0) } ?? "",
+                    session.pid.map { String($0) } ?? "-",
+                    session.pgid.map { String($0) } ?? "-",
+                    session.processes.map { String($0) } ?? "-",
+                    session.memoryBytes.map { Formatting.bytes(Int(clamping: $0)) } ?? "-",
                 ]
             }
             print(Formatting.table(["ID", "AGENT", "STATUS", "AGE", "PID", "PGID", "PROCS", "MEMORY"], rows))
@@ -86,10 +87,8 @@ struct Start: AsyncParsableCommand {
         try await runClient { () throws(APIClient.Failure) in
             let reply = try await client.send(.POST, "/api/sessions", body: body)
             if options.json { return printJSON(reply.body) }
-            let session = reply.json()
-            print(
-                "started \(session["session_id"] as? String ?? "?") (agent \(session["agent"] as? String ?? "?"), pid \(session["pid"] as? Int ?? 0), \(session["containment"] as? String ?? "?"), \(session["status"] as? String ?? "?"))"
-            )
+            let session = try reply.decode(SessionWire.self)
+            print("started \(session.sessionID) (agent \(session.agent), pid \(session.pid ?? 0), \(session.containment), \(session.status))")
         }
     }
 }
@@ -129,19 +128,17 @@ struct End: AsyncParsableCommand {
         var ids = ids
         if all {
             try await runClient { () throws(APIClient.Failure) in
-                let sessions = try await client.send(.GET, "/api/sessions").json()["sessions"] as? [[String: Any]] ?? []
-                ids = sessions.compactMap { $0["session_id"] as? String }
+                ids = try await client.send(.GET, "/api/sessions").decode(SessionListWire.self).sessions.map(\.sessionID)
             }
             if ids.isEmpty && !options.json { print("no live sessions") }
         }
         for id in ids {
             do throws(APIClient.Failure) {
                 let reply = try await client.send(.DELETE, "/api/sessions/\(Self.escape(id))")
-                let result = reply.json()
-                results.append(result)
-                if !options.json {
-                    print("\(id): \(result["outcome"] as? String ?? "?") in \(result["duration_ms"] as? Int ?? 0) ms")
-                }
+                let result = try reply.decode(EndResultJSON.self)
+                // --json prints the server's answer as it came.
+                results.append((try? JSONSerialization.jsonObject(with: reply.body)) ?? [String: String]())
+                if !options.json { print("\(id): \(result.outcome) in \(result.durationMS) ms") }
             } catch {
                 if case .unreachable = error { try await runClient { () throws(APIClient.Failure) in throw error } }
                 if all, case .refused(404, _, _) = error {
@@ -186,11 +183,10 @@ struct Inspect: AsyncParsableCommand {
         try await runClient { () throws(APIClient.Failure) in
             let reply = try await client.send(.GET, "/api/debug/session/\(End.escape(id))/processes")
             if options.json { return printJSON(reply.body) }
-            let report = reply.json()
-            let processes = report["child_processes"] as? [[String: Any]] ?? []
-            print("session \(id): pid \(report["pid"] as? Int ?? 0), pgid \(report["pgid"] as? Int ?? 0), leader alive: \(report["is_process_alive"] as? Bool ?? false), group alive: \(report["is_group_alive"] as? Bool ?? false)")
-            print(ProcessTree(processes, sessionPGID: report["pgid"] as? Int ?? 0).rendered)
-            for error in report["errors"] as? [String] ?? [] { print("! \(error)") }
+            let report = try reply.decode(ProcessReportWire.self)
+            print("session \(id): pid \(report.pid ?? 0), pgid \(report.pgid ?? 0), leader alive: \(report.isProcessAlive), group alive: \(report.isGroupAlive)")
+            print(ProcessTree(report.childProcesses, sessionPGID: report.pgid ?? 0).rendered)
+            for error in report.errors { print("! \(error)") }
         }
     }
 }

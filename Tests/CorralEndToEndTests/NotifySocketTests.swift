@@ -125,18 +125,7 @@ private final class Squatter: Sendable {
     init(in directory: String, taking names: [String]) throws {
         output = directory + "/squatter-\(UUID().uuidString).out"
         let arguments = ["/usr/bin/setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "/usr/bin/python3", "-c", Self.script] + names
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var pid: Int32 = 0
-        let argv = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        let result = withCleanSpawnAttributes { attributes in posix_spawn(&pid, arguments[0], &actions, &attributes, argv, environ) }
-        guard result == 0 else { throw SystemError("posix_spawn(setpriv)", errno: result) }
-        self.pid = pid
+        pid = try spawnChild(arguments, output: .file(output), errors: .standardOutput)
     }
 
     /// Its line, once it has written it.

@@ -92,6 +92,10 @@ struct RecoveryTests {
             let corral = try await bed.startCorral()
             let session = try await corral.start(#"{"agent": "ignore-term"}"#)
             let id = session.sessionID
+            // `ready: exec`: running before the script has set its trap; a SIGTERM sooner ends it.
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) {
+                try await corral.request(.GET, "/api/sessions/\(id)/logs?tail=5").text.contains("stubborn agent")
+            })
             // The DELETE waits out the long grace period; corral dies meanwhile.
             let deletion = Task { _ = try? await corral.request(.DELETE, "/api/sessions/\(id)") }
             // The end is under way for a restarted corral once the store says so: a crash before
@@ -149,13 +153,9 @@ struct RecoveryTests {
 /// `newSession` (or by default) in a kernel session of its own, as agents are, so the test
 /// process's reaper collects it once it dies.
 func spawnTagged(_ environment: [String], newSession: Bool = true) throws -> Int32 {
-    var pid: Int32 = 0
-    let argv: [UnsafeMutablePointer<CChar>?] = [strdup("sleep"), strdup("1000"), nil]
-    let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
-    defer { (argv + envp).forEach { free($0) } }
-    let result = withCleanSpawnAttributes(setsid: newSession) { attributes in
-        posix_spawn(&pid, "/bin/sleep", nil, &attributes, argv, envp)
-    }
-    guard result == 0 else { throw SystemError("posix_spawn", errno: result) }
-    return pid
+    let variables = Dictionary(environment.map { entry in
+        let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
+    }) { _, last in last }
+    return try spawnChild(["/bin/sleep", "1000"], environment: variables, newSession: newSession)
 }

@@ -27,37 +27,17 @@ public enum CommandRunner {
         let directory = NSTemporaryDirectory() + "corral-cli-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, directory + "/out", O_WRONLY | O_CREAT, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, directory + "/err", O_WRONLY | O_CREAT, 0o600)
-        closeInheritedDescriptors(&actions)
-        if let workingDirectory {
-            guard let addChdir else { throw SystemErrorDescription("posix_spawn_file_actions_addchdir_np is not available (glibc 2.29+)") }
-            let added = addChdir(&actions, workingDirectory)
-            guard added == 0 else { throw SystemErrorDescription("posix_spawn_file_actions_addchdir_np \(workingDirectory): errno \(added)") }
-        }
         var merged = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CORRAL_") }
         merged.merge(environment) { $1 }
-        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
-        var pid: Int32 = 0
-        let spawned = withCleanSpawnAttributes { attributes in posix_spawn(&pid, executable, &actions, &attributes, argv, envp) }
-        guard spawned == 0 else { throw SystemErrorDescription("posix_spawn \(executable): errno \(spawned)") }
-        let deadline = ContinuousClock.now + timeout
-        var status: Int32 = 0
-        while waitpid(pid, &status, WNOHANG) != pid {
-            if ContinuousClock.now >= deadline {
-                kill(pid, SIGKILL)
-                waitpid(pid, &status, 0)
-                throw SystemErrorDescription("\(executable) \(arguments) did not finish in time")
-            }
-            try await Task.sleep(for: .milliseconds(10))
+        let pid = try spawnChild(
+            [executable] + arguments, environment: merged, workingDirectory: workingDirectory,
+            output: .file(directory + "/out"), errors: .file(directory + "/err")
+        )
+        guard let exitStatus = await waitForChild(pid, timeout: timeout) else {
+            kill(pid, SIGKILL)
+            _ = waitForChild(pid)
+            throw SystemErrorDescription("\(executable) \(arguments) did not finish in time")
         }
-        let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return Result(
             status: exitStatus,
             output: (try? String(contentsOfFile: directory + "/out", encoding: .utf8)) ?? "",
@@ -65,13 +45,6 @@ public enum CommandRunner {
         )
     }
 }
-
-/// glibc's `posix_spawn_file_actions_addchdir_np` (2.29+), which the Glibc module does not
-/// declare.
-let addChdir: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, UnsafePointer<CChar>?) -> Int32)? = {
-    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addchdir_np") else { return nil }
-    return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, UnsafePointer<CChar>?) -> Int32).self)
-}()
 
 public struct SystemErrorDescription: Error, CustomStringConvertible {
     public let description: String

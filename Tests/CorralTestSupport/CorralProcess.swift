@@ -36,13 +36,16 @@ public final class CorralProcess: @unchecked Sendable {
     /// with no file (`CORRAL_LISTEN` picks the port). corral runs in `workingDirectory`, else in
     /// the test's own. `launcher` runs before corral and ends by running the rest of its
     /// arguments (`unshare … sh -c '… exec "$@"' sh`), so that `pid` is the launcher's.
+    /// `executable` is another build of corral (the benchmark's release build).
     public static func start(
         config: [String: Any]?,
         directory: String,
         environment extra: [String: String] = [:],
         cgroup: String? = nil,
         workingDirectory: String? = nil,
-        launcher: [String] = []
+        launcher: [String] = [],
+        executable: String = CorralProcess.executable,
+        startTimeout: Duration = .seconds(30)
     ) async throws -> CorralProcess {
         var extra = extra
         let configFile = directory + "/corral-\(UUID().uuidString).json"
@@ -54,31 +57,21 @@ public final class CorralProcess: @unchecked Sendable {
         }
         // A log per run: a restarted corral must not be read from its predecessor's log.
         let logFile = directory + "/corral-\(UUID().uuidString).log"
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, logFile, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        closeInheritedDescriptors(&actions)
-        if let workingDirectory {
-            guard let addChdir else { throw SystemErrorDescription("posix_spawn_file_actions_addchdir_np is not available (glibc 2.29+)") }
-            let added = addChdir(&actions, workingDirectory)
-            guard added == 0 else { throw SystemErrorDescription("posix_spawn_file_actions_addchdir_np \(workingDirectory): errno \(added)") }
-        }
-        let arguments = launcher + CorralProcess.command(["serve"] + (config == nil ? [] : ["--config", configFile]), inCgroup: cgroup)
+        let arguments = launcher + CorralProcess.command(["serve"] + (config == nil ? [] : ["--config", configFile]), inCgroup: cgroup, executable: executable)
         let notInherited: Set = ["SESSION_TIMEOUT", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"]
         let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CORRAL_") && !notInherited.contains($0.key) }
-            .merging(extra) { $1 }.map { "\($0.key)=\($0.value)" }
-        var pid: Int32 = 0
-        let result = withCStrings(arguments) { argv in
-            withCStrings(environment) { envp in
-                withCleanSpawnAttributes { attributes in posix_spawn(&pid, arguments[0], &actions, &attributes, argv, envp) }
-            }
+            .merging(extra) { $1 }
+        let pid: Int32
+        do {
+            pid = try spawnChild(
+                arguments, environment: environment, workingDirectory: workingDirectory,
+                output: .file(logFile, append: true), errors: .standardOutput
+            )
+        } catch {
+            throw CorralError(.spawnFailed, "cannot start \(executable)", underlying: SystemError("posix_spawn", errno: error.errno))
         }
-        guard result == 0 else { throw CorralError(.spawnFailed, "cannot start \(executable)", underlying: SystemError("posix_spawn", errno: result)) }
         let process = CorralProcess(pid: pid, port: 0, configFile: configFile, logFile: logFile)
-        let deadline = ContinuousClock.now + .seconds(30)
+        let deadline = ContinuousClock.now + startTimeout
         while ContinuousClock.now < deadline {
             if let port = process.listeningPort() {
                 return CorralProcess(pid: pid, port: port, configFile: configFile, logFile: logFile)
@@ -94,7 +87,7 @@ public final class CorralProcess: @unchecked Sendable {
 
     /// `corral arguments…`, or, in `cgroup`, a shell that moves itself there and becomes corral
     /// (same pid).
-    public static func command(_ arguments: [String], inCgroup cgroup: String?) -> [String] {
+    public static func command(_ arguments: [String], inCgroup cgroup: String?, executable: String = CorralProcess.executable) -> [String] {
         guard let cgroup else { return [executable] + arguments }
         return ["/bin/sh", "-c", #"echo $$ > "$0/cgroup.procs" && exec "$@""#, cgroup, executable] + arguments
     }
@@ -197,12 +190,6 @@ public final class CorralProcess: @unchecked Sendable {
     public func sessions() async throws -> [[String: Any]] {
         try await request(.GET, "/api/sessions").json["sessions"] as? [[String: Any]] ?? []
     }
-}
-
-private func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
-    let pointers = strings.map { strdup($0) } + [nil]
-    defer { pointers.forEach { free($0) } }
-    return body(pointers)
 }
 
 /// The tests' HTTP client: a refused connection (a corral that was just killed) fails at once.

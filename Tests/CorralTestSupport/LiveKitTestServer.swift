@@ -19,6 +19,8 @@ public final class LiveKitTestServer: @unchecked Sendable {
     public static let silentScript = fixtures + "/livekit_silent_server.py"
 
     public let script: String
+    /// The python that runs it: the LiveKit venv's unless given.
+    public let python: String?
     public let apiKey: String
     public let apiSecret: String
     public let extraArguments: [String]
@@ -37,9 +39,11 @@ public final class LiveKitTestServer: @unchecked Sendable {
         apiKey: String = "APIcorraltest",
         apiSecret: String = "corral-test-secret-0123456789-0123456789",
         extraArguments: [String] = [],
-        port: Int = 0
+        port: Int = 0,
+        python: String? = livekitAgentsPython
     ) {
         self.port = port
+        self.python = python
         self.script = script
         self.apiKey = apiKey
         self.apiSecret = apiSecret
@@ -50,23 +54,17 @@ public final class LiveKitTestServer: @unchecked Sendable {
     /// Starts it (on its earlier port, after a stop) and waits for its ready line.
     @discardableResult
     public func start() async throws -> LiveKitTestServer {
-        guard let python = livekitAgentsPython else { throw SystemErrorDescription(livekitAgentsSkipped) }
+        guard let python else { throw SystemErrorDescription(livekitAgentsSkipped) }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         runs += 1
         let output = directory + "/out-\(runs)", errors = directory + "/err-\(runs)"
         let arguments = [python, script, "--port", String(port), "--api-key", apiKey, "--api-secret", apiSecret] + extraArguments
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, errors, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        closeInheritedDescriptors(&actions)
-        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var child: Int32 = 0
-        let result = withCleanSpawnAttributes { attributes in posix_spawn(&child, python, &actions, &attributes, argv, environ) }
-        guard result == 0 else { throw SystemErrorDescription("cannot start \(script): errno \(result)") }
+        let child: Int32
+        do {
+            child = try spawnChild(arguments, output: .file(output), errors: .file(errors))
+        } catch {
+            throw SystemErrorDescription("cannot start \(script): \(error)")
+        }
         pid = child
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {

@@ -53,19 +53,7 @@ public final class RedisServer: @unchecked Sendable {
         guard let executable = Self.executable else { throw SystemErrorDescription(Self.unavailableReason) }
         var arguments = [executable, "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"]
         if let password { arguments += ["--requirepass", password] }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        closeInheritedDescriptors(&actions)
-        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var child: Int32 = 0
-        let result = withCleanSpawnAttributes { attributes in posix_spawn(&child, executable, &actions, &attributes, argv, environ) }
-        guard result == 0 else { throw SystemErrorDescription("cannot start redis-server: errno \(result)") }
-        pid = child
+        pid = try spawnChild(arguments)
         // A fresh client per attempt: one client's reconnect backoff would stretch the gaps
         // between attempts past the deadline on a loaded machine.
         // The deadline is generous, and counts only time this test got to run: the suite starts

@@ -230,16 +230,7 @@ struct SessionListJSON {
     }
 }
 
-struct EndResultJSON: Encodable {
-    let sessionID: String
-    let outcome: String
-    let reason: String
-    let durationMS: Int64
-
-    enum CodingKeys: String, CodingKey {
-        case sessionID = "session_id", outcome, reason, durationMS = "duration_ms"
-    }
-
+extension EndResultJSON {
     init(_ result: EndResult) {
         sessionID = result.sessionID.rawValue
         outcome = result.outcome.rawValue
@@ -279,14 +270,7 @@ struct StoredRecordJSON: Encodable {
 }
 
 struct ProcessReportJSON: Encodable {
-    struct Process: Encodable {
-        let pid: Int32
-        let ppid: Int32
-        let pgid: Int32
-        let cmd: String
-        /// Admins only.
-        let env: [String: String]?
-    }
+    typealias Process = SessionProcessJSON
 
     let sessionID: String
     let pid: Int32?
