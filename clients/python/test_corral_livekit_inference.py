@@ -4,6 +4,7 @@ No livekit-agents is needed: the runners are plain classes with ``initialize()``
 
 import asyncio
 import os
+import shutil
 import signal
 import socket
 import tempfile
@@ -13,7 +14,19 @@ from unittest import mock
 
 import corral_livekit_inference as inference
 
-RECORD = os.path.join(tempfile.mkdtemp(prefix="corral-inference-test-"), "record")
+# The runners' record, in a folder made for the run and removed after it.
+_FOLDER = None
+RECORD = None
+
+
+def setUpModule():
+    global _FOLDER, RECORD
+    _FOLDER = tempfile.mkdtemp(prefix="corral-inference-test-")
+    RECORD = os.path.join(_FOLDER, "record")
+
+
+def tearDownModule():
+    shutil.rmtree(_FOLDER, ignore_errors=True)
 
 
 class Reverse:
