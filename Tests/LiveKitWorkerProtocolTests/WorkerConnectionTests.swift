@@ -23,6 +23,9 @@ struct WorkerConnectionTests {
         var configuration = try WorkerConnectionConfiguration(
             livekitURL: server.url, apiKey: server.apiKey, apiSecret: secret ?? server.apiSecret, agentName: agent, version: "corral-test"
         )
+        // A registration the test LiveKit server (Python) answers late on a busy host is not what
+        // these tests are about: a generous deadline, unless the test sets its own.
+        configuration.registerTimeout = .seconds(30)
         configure(&configuration)
         let connection = WorkerConnection(configuration: configuration, delegate: delegate, logger: logger)
         let running = Task { await connection.run() }

@@ -21,9 +21,13 @@ struct WorkerStopTests {
                 #expect(retried)
                 let state = await connection.state
                 #expect(!state.connected)
-                #expect(state.lastError == "LiveKit did not answer the worker's registration within 3.0 s")
+                // Each attempt gives up at the registration (on a host too busy to finish the
+                // upgrade within the 3 s, an attempt may give up there instead).
+                let expected = "LiveKit did not answer the worker's registration within 3.0 s"
+                #expect(await ProcessProbe.waitUntil(timeout: .seconds(60)) { await delegate.disconnects.contains(expected) }, "\(state)")
                 #expect(await delegate.registrations.isEmpty)
-                #expect(await delegate.disconnects.first == state.lastError)
+                let others = await delegate.disconnects.filter { $0 != expected }
+                #expect(others.allSatisfy { $0.contains("within 3.0 s") && !$0.contains("registration") }, "\(others)")
                 // The connection it gave up on is closed, not left open beside the new one.
                 let closed = try await ProcessProbe.waitUntil(timeout: .seconds(30)) {
                     try await server.control(.GET, "/control/connections")["open"] as? Int ?? 0 <= 1
