@@ -27,7 +27,7 @@ struct FirstProcessTests {
     @Test(.enabled(if: available, "needs root and \(unshare) to start corral as PID 1"))
     func reapsEveryOrphanAndDrainsOnSIGTERM() async throws {
         try await CrashTestBed.run(
-            containment: .pidNamespace, extra: ["shutdown": "drain", "drain_timeout_seconds": 10, "user_namespace": "auto"]
+            containment: .pidNamespace, extra: ["shutdown": "drain", "drain_timeout_seconds": 30, "user_namespace": "auto"]
         ) { bed in
             let launcher = [Self.unshare, "--pid", "--fork", "--mount-proc", "--kill-child", "/bin/sh", "-c", #"sleep 1000 & exec "$@""#, "sh"]
             let corral = try await CorralProcess.start(config: bed.config, directory: bed.directory, launcher: launcher)
@@ -61,7 +61,9 @@ struct FirstProcessTests {
         #expect(try await corral.request(.POST, "/api/sessions", body: "{}").status == 503)
         #expect(try await corral.request(.DELETE, "/api/sessions/\(leaving.sessionID)").status == 200)
         #expect(try await corral.request(.GET, "/api/sessions/\(staying.sessionID)").status == 200)
-        let status = await corral.waitForExit(timeout: .seconds(30))
+        // The drain waits out its 30 s for the sleeper (long enough for the requests above on a
+        // busy host), then ends it.
+        let status = await corral.waitForExit(timeout: .seconds(90))
         #expect(status == 0, "corral as PID 1 did not exit cleanly: \(corral.log.suffix(2000))")
         // The bed checks that nothing tagged is left (pids here are the namespace's).
     }
