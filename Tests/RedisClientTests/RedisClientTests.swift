@@ -202,7 +202,8 @@ struct RedisClientTests {
             defer { client.close() }
             let error = await #expect(throws: RedisError.self) { try await client.send("BLPOP", "nothing", "5") }
             #expect(error?.kind == .timeout)
-            #expect(try await client.send("PING").string == "PONG")
+            // It serves again (a PING may itself miss the 300 ms on a busy host: asked again).
+            #expect(await ProcessProbe.waitUntil(timeout: .seconds(30)) { (try? await client.send("PING"))?.string == "PONG" })
         }
     }
 
