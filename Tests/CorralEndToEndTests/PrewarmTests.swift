@@ -195,7 +195,7 @@ struct PrewarmTests {
 
             let restarted = try await bed.startCorral()
             let listed = try await restarted.sessions()
-            #expect(listed.map(\.sessionID) == ["warm-1"])
+            #expect(listed.map(\.sessionID) == ["warm-1"], "before: \(corral.log.suffix(2500))\nafter: \(restarted.log.suffix(2500))")
             #expect(listed.first?.pid == session.pid, "the warm session is re-adopted")
             #expect(await ProcessProbe.waitUntil(timeout: .seconds(10)) { !ProcessProbe.isAlive(idle) }, "the idle agent from before is replaced")
             #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) {

@@ -122,9 +122,11 @@ struct SecurityTests {
             let entries = text.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
             let done = entries.filter { $0["session"] as? String == "recorded" }.compactMap { $0["action"] as? String }
             #expect(done == ["start", "end"], "the record of what was done is gone: \(text)")
+            // One line per refusal window the 200 spanned (on a busy host they can outlast one).
             let refusals = entries.filter { $0["action"] as? String == "authenticate" }
-            #expect(refusals.count == 1, "\(refusals)")
-            #expect(refusals.first?["count"] as? Int == 200 && refusals.first?["address"] as? String == "127.0.0.1", "\(refusals)")
+            #expect(refusals.reduce(0) { $0 + ($1["count"] as? Int ?? 0) } == 200, "\(refusals)")
+            #expect(!refusals.isEmpty && refusals.count <= 4, "not one line per window: \(refusals)")
+            #expect(refusals.allSatisfy { $0["address"] as? String == "127.0.0.1" }, "\(refusals)")
         }
     }
 

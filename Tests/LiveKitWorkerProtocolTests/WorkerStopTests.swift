@@ -15,7 +15,7 @@ struct WorkerStopTests {
     @Test func aRegistrationWithoutAnswerIsGivenUpAndTriedAgain() async throws {
         try await LiveKitTestServer.with(script: LiveKitTestServer.silentScript) { server in
             try await connections.withWorker(server, configure: { $0.registerTimeout = .seconds(3) }) { connection, delegate in
-                let retried = try await ProcessProbe.waitUntil(timeout: .seconds(30)) {
+                let retried = try await ProcessProbe.waitUntil(timeout: .seconds(60)) {
                     try await server.control(.GET, "/control/connections")["registers"] as? Int ?? 0 >= 2
                 }
                 #expect(retried)

@@ -44,14 +44,18 @@ __all__ = ["Assignment", "notify", "ready", "status", "watchdog", "stopping", "p
 
 def notify(*lines):
     """Sends ``KEY=VALUE`` lines to ``$NOTIFY_SOCKET`` as one datagram. Returns False when the
-    agent was started without a notify socket."""
+    agent was started without a notify socket, or when nobody listens on it: corral restarting
+    after a crash is not a reason for its agents to fail (as sd_notify, this never raises)."""
     address = os.environ.get("NOTIFY_SOCKET")
     if not address:
         return False
     if address.startswith("@"):
         address = "\0" + address[1:]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-        sock.sendto("\n".join(lines).encode(), address)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.sendto("\n".join(lines).encode(), address)
+    except OSError:
+        return False
     return True
 
 

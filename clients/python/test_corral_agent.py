@@ -40,6 +40,18 @@ class NotifyTests(unittest.TestCase):
         with mock.patch.dict(os.environ, {}, clear=True):
             self.assertFalse(corral_agent.ready())
 
+    def test_while_corral_is_away_a_notification_is_not_an_error(self):
+        # corral crashed and has not restarted yet: its socket file is there, nobody reads it
+        # (ECONNREFUSED), or it is gone (ENOENT). The agent's keep-alive must not kill it.
+        with tempfile.TemporaryDirectory() as directory:
+            path = os.path.join(directory, "notify.sock")
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+                server.bind(path)
+            for address in (path, os.path.join(directory, "gone.sock"), "@corral-agent-test-nobody-%d" % os.getpid()):
+                with mock.patch.dict(os.environ, {"NOTIFY_SOCKET": address}):
+                    self.assertFalse(corral_agent.watchdog(), address)
+                    self.assertFalse(corral_agent.ready(), address)
+
 
 class AssignmentTests(unittest.TestCase):
     def test_cold_start_reads_the_environment(self):

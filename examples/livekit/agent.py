@@ -28,8 +28,11 @@ def notify(message: str) -> None:
         return
     if address.startswith("@"):
         address = "\0" + address[1:]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-        s.sendto(message.encode(), address)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.sendto(message.encode(), address)
+    except OSError:
+        pass  # corral is restarting: the agent carries on, as with systemd's sd_notify
 
 
 class Receptionist(Agent):
