@@ -43,7 +43,7 @@ struct AgentSpawnerTests {
         let stray = open("/dev/null", O_RDONLY)
         defer { close(stray) }
         let spawned = try AgentSpawner.spawn(
-            shell("ls /proc/$$/fd | tr '\\n' ' '; echo; env; echo END; exec sleep 30", output: output, environment: ["PATH=/usr/bin:/bin", "GIVEN=yes"])
+            shell("ls /proc/$$/fd | tr '\\n' ' '; echo; env; echo END; exec sleep 600", output: output, environment: ["PATH=/usr/bin:/bin", "GIVEN=yes"])
         )
         defer {
             spawned.pidFD.killAndReap()
@@ -110,7 +110,7 @@ struct AgentSpawnerTests {
         let directory = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         defer { close(directory) }
         let output = Output()
-        var request = shell("cat /proc/$$/cgroup; echo END; exec sleep 30", output: output)
+        var request = shell("cat /proc/$$/cgroup; echo END; exec sleep 600", output: output)
         request.cgroupFD = directory
         let spawned = try AgentSpawner.spawn(request)
         defer {

@@ -100,7 +100,7 @@ struct SpawnStrategyTests {
         let stray = open("/dev/null", O_RDONLY)
         defer { close(stray) }
 
-        let script = "echo FDS; ls /proc/$$/fd; echo CGROUP; grep '^0::' /proc/$$/cgroup; echo SOCKET; readlink /proc/$$/fd/3; echo END; exec sleep 30"
+        let script = "echo FDS; ls /proc/$$/fd; echo CGROUP; grep '^0::' /proc/$$/cgroup; echo SOCKET; readlink /proc/$$/fd/3; echo END; exec sleep 600"
         var request = SpawnRequest(executable: "/bin/sh", arguments: ["sh", "-c", script], environment: ["PATH=/usr/bin:/bin"], outputFD: output.fd)
         request.strategy = testCase.strategy
         request.inheritedFD = (pair[0], 3)
