@@ -150,6 +150,47 @@ class InferenceProcessTests(unittest.TestCase):
         with self.assertRaises(ConnectionRefusedError), socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as gone:
             gone.connect(self.path)
 
+    @unittest.skipUnless(os.geteuid() == 0, "connecting as another user needs root")
+    def test_another_user_is_not_served(self):
+        # The socket is abstract (no file permissions): the process checks the peer's uid. A
+        # process of user nobody connects and asks; it gets the connection closed, no answer.
+        read_end, write_end = os.pipe()
+        child = os.fork()
+        if child == 0:
+            try:
+                os.close(read_end)
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                    sock.settimeout(30)
+                    sock.connect(self.path)
+                    sock.sendall(inference.frame({"id": 1, "method": "reverse"}, b"abc"))
+                    try:
+                        answer = sock.recv(4096)
+                    except ConnectionResetError:
+                        answer = b""  # closed with our request unread
+                os.write(write_end, b"closed" if answer == b"" else b"answered " + answer[:100])
+            except BaseException as error:
+                os.write(write_end, ("failed %r" % error).encode())
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as result:
+            outcome = result.read().decode(errors="replace")
+        os.waitpid(child, 0)
+        self.assertEqual(outcome, "closed")
+
+        # Its own user is still served after the refusal.
+        async def job():
+            runners = inference.RemoteRunners(self.path)
+            try:
+                return await runners.run("reverse", b"ok")
+            finally:
+                runners.close()
+
+        self.assertEqual(asyncio.run(job()), b"ko:%d" % self.pid)
+
     def test_a_job_whose_inference_process_is_gone_runs_the_runners_itself(self):
         class Local:
             async def run(self, method, data):
