@@ -47,7 +47,7 @@ struct PidNamespaceTests {
     /// Waits until the agent has started what it starts (the orphan included, for the agent that
     /// makes one).
     static func waitUntilSettled(_ session: TestCorral.Session, agent: String) async -> Bool {
-        await ProcessProbe.waitUntil(timeout: .seconds(30)) {
+        await ProcessProbe.waitUntil(timeout: .seconds(60)) {
             let settled = await ProcessProbe.sessionProcesses(session.id).count >= (ContainmentTests.settled[agent] ?? 2)
             guard settled, agent == "orphan-setsid" else { return settled }
             return await !ProcessProbe.processes(withArgument: TestAgents.orphanName(session: session.id)).isEmpty

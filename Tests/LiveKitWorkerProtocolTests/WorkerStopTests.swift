@@ -39,9 +39,13 @@ struct WorkerStopTests {
 
     @Test func aGracefulShutdownClosesTheSocketAndEndsTheService() async throws {
         try await LiveKitTestServer.with { server in
-            let configuration = try WorkerConnectionConfiguration(
+            var configuration = try WorkerConnectionConfiguration(
                 livekitURL: server.url, apiKey: server.apiKey, apiSecret: server.apiSecret, agentName: "test-agent"
             )
+            // One registration: on a busy host the default deadline could give up on an answer
+            // on its way and register a second worker, which the count below would take for a
+            // reconnect after the shutdown.
+            configuration.registerTimeout = .seconds(30)
             let logger = Logger(label: "livekit-worker-test")
             let connection = WorkerConnection(configuration: configuration, delegate: RecordingDelegate(), logger: logger)
             let group = ServiceGroup(services: [connection], logger: logger)
