@@ -43,7 +43,7 @@ struct AssignmentChannelTests {
         let channel = try AssignmentChannel()
         let agent = Self.agent(channel, reply: #"{"type":"ack"}"#)
         let message = Data(repeating: UInt8(ascii: "x"), count: 4 << 20)
-        let reply = try await channel.exchange(message, timeout: .seconds(20), monitor: .shared)
+        let reply = try await channel.exchange(message, timeout: .seconds(60), monitor: .shared)
         #expect(String(decoding: reply, as: UTF8.self) == #"{"type":"ack"}"#)
         channel.close()
         #expect(await agent.value == message.count + 1)
