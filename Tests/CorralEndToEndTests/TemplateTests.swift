@@ -81,6 +81,36 @@ struct TemplateTests {
         }
     }
 
+    /// Starts asked for at once: corral sends the template several requests before their
+    /// answers and the template forks the next child while the last places itself. Each is
+    /// answered with its own child, in its own cgroup, and the template counts every fork.
+    @Test func forksAskedForAtOnceAreEachPlacedInTheirOwnCgroup() async throws {
+        try await CrashTestBed.run(containment: .cgroup) { bed in
+            bed.addTemplateProfile("voice")
+            let corral = try await bed.startCorral()
+            _ = try await Templates.ready(corral, "voice")
+            let count = 8
+            let replies = try await withThrowingTaskGroup(of: CorralProcess.Reply.self) { group in
+                for index in 1...count {
+                    group.addTask { try await Templates.start(corral, #"{"agent": "voice", "session_id": "at-once-\#(index)"}"#) }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(replies.allSatisfy { $0.status == 201 && $0.json["start"] as? String == "fork" }, "\(replies.map(\.text))")
+            #expect(Set(replies.map(\.json.pid)).count == count, "each its own child")
+            for reply in replies {
+                let id = reply.json.sessionID
+                #expect(Templates.cgroup(of: reply.json.pid)?.hasSuffix("/s-\(id)") == true, "\(id) outside its cgroup")
+                #expect(try await Templates.log(corral, id, contains: "serving \(id) pid=\(reply.json.pid)"))
+            }
+            #expect(try await Templates.of(corral, "voice")?["forks"] as? Int == count)
+            for reply in replies {
+                #expect(try await corral.request(.DELETE, "/api/sessions/\(reply.json.sessionID)").status == 200)
+                #expect(!ProcessProbe.isAlive(reply.json.pid))
+            }
+        }
+    }
+
     /// Exit codes reach corral from the template's reports and, once the template is dead,
     /// through corral as subreaper. A template killed while its sessions run loses none: they run
     /// on and end normally, and another template takes the forks.

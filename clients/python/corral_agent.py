@@ -223,6 +223,12 @@ class _TemplateServer:
         self.dispositions = dispositions
         # Forks corral was told about: only their exits are reported.
         self.children = set()
+        # Forks placing themselves in their cgroups, by the pipe each says it is placed on:
+        # (request id, pid, pidfd). The next request is forked meanwhile, so that children
+        # placing themselves at once share the kernel's wait for the first move.
+        self.placing = {}
+        # Exits of forks reaped while they were placing themselves (reported after "forked").
+        self.early_exits = {}
 
     def serve(self):
         problem = _threads_problem()
@@ -234,7 +240,10 @@ class _TemplateServer:
         ready("template ready")
         try:
             while True:
-                readable, _, _ = select.select([self.channel, wake_read], [], [])
+                readable, _, _ = select.select([self.channel, wake_read, *self.placing], [], [])
+                for fd in readable:
+                    if fd in self.placing:
+                        self._placed(fd)
                 if wake_read in readable:
                     _drain(wake_read)
                     self._reap()
@@ -292,19 +301,36 @@ class _TemplateServer:
         for fd in fds:
             os.close(fd)
         try:
+            # Opened now: the child cannot be reaped before (reaping is this loop's), so the
+            # pidfd is the child's whenever it is answered.
+            pidfd = os.pidfd_open(pid)
+        except OSError as error:
+            os.close(placed_read)
+            os.kill(pid, signal.SIGKILL)
+            self._send({"type": "refused", "id": request_id, "error": "no pidfd for the child: %s" % error})
+            return
+        self.placing[placed_read] = (request_id, pid, pidfd)
+
+    def _placed(self, placed_read):
+        """The child said it is placed (or exited without being placed): corral is answered."""
+        request_id, pid, pidfd = self.placing.pop(placed_read)
+        try:
             placed = os.read(placed_read, 1) == b"1"
         finally:
             os.close(placed_read)
-        if not placed:
-            # It could not enter its cgroups (and has exited): nothing of the session ran.
-            self._send({"type": "refused", "id": request_id, "error": "the child could not enter the session's cgroups"})
-            return
-        self.children.add(pid)
-        pidfd = os.pidfd_open(pid)
         try:
+            if not placed:
+                # It could not enter its cgroups (and has exited): nothing of the session ran.
+                self.early_exits.pop(pid, None)
+                self._send({"type": "refused", "id": request_id, "error": "the child could not enter the session's cgroups"})
+                return
+            self.children.add(pid)
             self._send({"type": "forked", "id": request_id, "pid": pid}, [pidfd])
         finally:
             os.close(pidfd)
+        if pid in self.early_exits:
+            self.children.discard(pid)
+            self._send_exit(pid, self.early_exits.pop(pid))
 
     def _reap(self):
         while True:
@@ -314,13 +340,17 @@ class _TemplateServer:
                 return
             if pid == 0:
                 return
-            if pid not in self.children:
-                continue
-            self.children.discard(pid)
-            if os.WIFSIGNALED(status):
-                self._send({"type": "exited", "pid": pid, "signal": os.WTERMSIG(status)})
-            else:
-                self._send({"type": "exited", "pid": pid, "code": os.WEXITSTATUS(status)})
+            if pid in self.children:
+                self.children.discard(pid)
+                self._send_exit(pid, status)
+            elif any(pid == placing[1] for placing in self.placing.values()):
+                self.early_exits[pid] = status
+
+    def _send_exit(self, pid, status):
+        if os.WIFSIGNALED(status):
+            self._send({"type": "exited", "pid": pid, "signal": os.WTERMSIG(status)})
+        else:
+            self._send({"type": "exited", "pid": pid, "code": os.WEXITSTATUS(status)})
 
     def _child(self, request, log, cgroups, assign, placed):
         """In the forked child; never returns."""
