@@ -13,6 +13,17 @@ extension Supervisor {
     func startWarm(_ settings: SessionSettings) async throws(CorralError) -> SessionRecord? {
         table.reserve(settings.id, .init(agent: settings.agent, room: settings.livekitRoom, takesPlace: false))
         defer { table.unreserve(settings.id) }
+        // A template profile's start may wait for an idle agent being prepared (`Supervisor+IdleWait`).
+        let deadline = ContinuousClock.now + .seconds(settings.profile.template?.forkTimeoutSeconds ?? 0)
+        repeat {
+            if let record = try await handOutReady(settings) { return record }
+        } while await waitForIdleAgent(settings, until: deadline)
+        return nil
+    }
+
+    /// Hands the session to a ready idle agent, trying the next while one does not take it; nil
+    /// when none is ready.
+    private func handOutReady(_ settings: SessionSettings) async throws(CorralError) -> SessionRecord? {
         while let idleID = planner.handOut(settings.agent, isAvailable: { id in
             guard let entry = self.table.entries[id] else { return false }
             return entry.lifecycle.status == .running && !entry.assigning && entry.handles.assignment != nil
@@ -44,6 +55,7 @@ extension Supervisor {
                 refusal = error.description
             }
             table.setAssigning(idleID, false)
+            PhaseTrace.current?.mark("acknowledged")
             // It may have died while corral waited; its channel is then corral's to close.
             guard let current = table.resolve(idleID, instance: idle.instance), !current.isStopping else {
                 if table.resolve(idleID, instance: idle.instance) == nil { channel.close() }
@@ -97,6 +109,7 @@ extension Supervisor {
             _ = await enqueueDelete(record.id).value
             return nil
         }
+        PhaseTrace.current?.mark("handed over in the store")
         perform(table.handOver(idleID, instance: idle.instance, to: record), for: record.id, instance: idle.instance)
         let handles = current.handles
         handles.tree?.recognise(record.id)
@@ -116,6 +129,7 @@ extension Supervisor {
         announceStarted(session.snapshot)
         events.publish(.ready, session: session.record)
         refillPools()
+        PhaseTrace.current?.mark("warm start done")
         return session.snapshot
     }
 
