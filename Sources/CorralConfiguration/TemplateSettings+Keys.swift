@@ -15,7 +15,7 @@ extension TemplateSettings {
             ),
             .key(
                 "fork_timeout_seconds", .positive, \.forkTimeoutSeconds, orNull: true,
-                doc: "how long the template has to answer one fork request (past it the start gets 503 and the template is replaced), and how long a start waits for an idle agent being forked (`prewarm`) before forking its own"
+                doc: "how long the template has to answer one fork request; past it the start gets 503 and the template is replaced"
             ),
             .key(
                 "max_queued_forks", .integer(minimum: 1, maximum: 100_000), \.maxQueuedForks, orNull: true,

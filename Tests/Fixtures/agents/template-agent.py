@@ -3,7 +3,6 @@
 
 Template (warm-up) settings, from the profile's env: TEMPLATE_ALLOCATE_MB allocates and touches
 that much memory before READY=1 (the forks share it); TEMPLATE_NEVER_READY=1 warms up for ever.
-Each fork's setup, with SETUP_WAIT_FOR set, waits until the file it names exists.
 What a session does, from its metadata: by default it starts a child (so the tree is more than
 the leader), prints "serving <id> pid=<pid> forked=<bool> warm=<bool>" and runs until ended;
 "exit_code" exits with that code (a LiveKit job's metadata, JSON, is read the same way) (once the file "exit_when" names exists, if given);
@@ -33,12 +32,6 @@ def warm_up():
         while True:
             time.sleep(3600)
     print("warmed up pid=%d" % os.getpid(), flush=True)
-
-
-def setup():
-    trigger = os.environ.get("SETUP_WAIT_FOR")
-    while trigger and not os.path.exists(trigger):
-        time.sleep(0.05)
 
 
 def double_fork():
@@ -72,4 +65,4 @@ def session(job):
         time.sleep(1)
 
 
-corral_agent.serve_template(warm_up, session, setup)
+corral_agent.serve_template(warm_up, session)

@@ -13,17 +13,6 @@ extension Supervisor {
     func startWarm(_ settings: SessionSettings) async throws(CorralError) -> SessionRecord? {
         table.reserve(settings.id, .init(agent: settings.agent, room: settings.livekitRoom, takesPlace: false))
         defer { table.unreserve(settings.id) }
-        // A template profile's start may wait for an idle agent being prepared (`Supervisor+IdleWait`).
-        let deadline = ContinuousClock.now + .seconds(settings.profile.template?.forkTimeoutSeconds ?? 0)
-        repeat {
-            if let record = try await handOutReady(settings) { return record }
-        } while await waitForIdleAgent(settings, until: deadline)
-        return nil
-    }
-
-    /// Hands the session to a ready idle agent, trying the next while one does not take it; nil
-    /// when none is ready.
-    private func handOutReady(_ settings: SessionSettings) async throws(CorralError) -> SessionRecord? {
         while let idleID = planner.handOut(settings.agent, isAvailable: { id in
             guard let entry = self.table.entries[id] else { return false }
             return entry.lifecycle.status == .running && !entry.assigning && entry.handles.assignment != nil
@@ -43,6 +32,7 @@ extension Supervisor {
             record.livekitJob = settings.livekitJob
 
             table.setAssigning(idleID, true)
+            PhaseTrace.current?.mark("assignment sent")
             var refusal: String?
             do {
                 let reply = try await channel.exchange(

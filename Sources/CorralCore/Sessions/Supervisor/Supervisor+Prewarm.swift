@@ -124,13 +124,11 @@ extension Supervisor {
     func idleAgentReady(_ idle: SessionTable.Entry) {
         logger.about(idle.record).info("prewarmed agent ready")
         planner.ready(idle.record.agent)
-        wakeIdleWaiters(idle.record.agent)
     }
 
     /// Called as an idle agent begins to stop: anything but corral's own decision is a failure,
     /// counted now (not once it is gone) so that the next spawn already waits.
     func idleAgentStopping(_ idle: SessionTable.Entry, reason: EndReason) {
-        wakeIdleWaiters(idle.record.agent)
         guard PrewarmPlanner.isFailure(reason) else { return }
         prewarmFailed(idle.record.agent, idleID: idle.id, record: idle.record, why: reason.description)
     }

@@ -225,7 +225,6 @@ extension Supervisor {
     private func abandonLaunch(_ entry: SessionTable.Entry) {
         guard let (gone, effects) = table.remove(entry.id, instance: entry.instance) else { return }
         perform(effects, for: entry.id, instance: entry.instance)
-        if gone.isIdle { wakeIdleWaiters(gone.record.agent) }
         gone.handles.assignment?.close()
         gone.handles.assignment = nil
         gone.handles.templateChannel?.close()

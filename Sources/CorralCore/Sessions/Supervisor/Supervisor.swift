@@ -56,9 +56,6 @@ public actor Supervisor: Service {
     /// none is ready any more, the start goes cold).
     var forkTurns: [UInt64: CheckedContinuation<SessionID?, Never>] = [:]
     var lastForkRequest: UInt64 = 0
-    /// Starts waiting for an idle agent being prepared, by profile (`Supervisor+IdleWait`).
-    var idleWaiters: [String: [UInt64: CheckedContinuation<Void, Never>]] = [:]
-    var lastIdleWaiter: UInt64 = 0
     let writes = SessionWriteQueue()
     /// Every session's deadline and startup timeout (see `Supervisor+Timers`).
     var timers = SessionTimers()
