@@ -32,6 +32,7 @@ extension Supervisor {
             record.livekitJob = settings.livekitJob
 
             table.setAssigning(idleID, true)
+            PhaseTrace.current?.mark("assignment sent")
             var refusal: String?
             do {
                 let reply = try await channel.exchange(
@@ -44,6 +45,7 @@ extension Supervisor {
                 refusal = error.description
             }
             table.setAssigning(idleID, false)
+            PhaseTrace.current?.mark("acknowledged")
             // It may have died while corral waited; its channel is then corral's to close.
             guard let current = table.resolve(idleID, instance: idle.instance), !current.isStopping else {
                 if table.resolve(idleID, instance: idle.instance) == nil { channel.close() }
@@ -97,6 +99,7 @@ extension Supervisor {
             _ = await enqueueDelete(record.id).value
             return nil
         }
+        PhaseTrace.current?.mark("handed over in the store")
         perform(table.handOver(idleID, instance: idle.instance, to: record), for: record.id, instance: idle.instance)
         let handles = current.handles
         handles.tree?.recognise(record.id)
@@ -116,6 +119,7 @@ extension Supervisor {
         announceStarted(session.snapshot)
         events.publish(.ready, session: session.record)
         refillPools()
+        PhaseTrace.current?.mark("warm start done")
         return session.snapshot
     }
 

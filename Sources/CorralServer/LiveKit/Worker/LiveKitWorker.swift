@@ -35,6 +35,8 @@ actor LiveKitWorker: WorkerConnectionDelegate {
     private var book: WorkerJobBook
     /// When each accepted job was offered, for the offer-to-running latency.
     private var offeredAt: [String: ContinuousClock.Instant] = [:]
+    /// Each accepted job's steps from offer to `JS_RUNNING`, with `CORRAL_PHASE_TIMINGS` (bench/README.md).
+    private var traces: [String: PhaseTrace] = [:]
     private var lastStatus: Livekit_UpdateWorkerStatus?
     /// Jobs whose session is being started, and whether LiveKit ended them meanwhile: a
     /// termination that comes before the supervisor has the session finds nothing to end, so it
@@ -164,6 +166,8 @@ actor LiveKitWorker: WorkerConnectionDelegate {
                 }
                 // Counted, and timed, from the first offer only.
                 offeredAt[jobID] = .now
+                traces[jobID] = PhaseTrace.begin("livekit job")
+                traces[jobID]?.mark("offered")
                 metrics.accepted(agentName: settings.agentName)
             }
             response.available = true
@@ -171,6 +175,7 @@ actor LiveKitWorker: WorkerConnectionDelegate {
             response.participantIdentity = identity
             response.participantName = identity
             logger.info("accepted a LiveKit job", metadata: ["job_id": "\(jobID)", "room": "\(request.job.room.name)"])
+            traces[jobID]?.mark("accepted")
         case .decline(let why):
             metrics.declined(agentName: settings.agentName)
             logger.info("declined a LiveKit job", metadata: ["job_id": "\(jobID)", "reason": "\(why)"])
@@ -192,7 +197,9 @@ actor LiveKitWorker: WorkerConnectionDelegate {
             let request = startRequest(for: assignment, session: session, reserved: reserved)
             // Started apart: later messages (a termination) must not wait for the spawn.
             starting[job.id] = false
-            Task { await self.start(job.id, request) }
+            let trace = traces[job.id]
+            trace?.mark("assigned")
+            Task { await PhaseTrace.$current.withValue(trace) { await self.start(job.id, request) } }
         }
         await refresh()
     }
@@ -204,6 +211,7 @@ actor LiveKitWorker: WorkerConnectionDelegate {
             // Not assigned yet: nothing runs, and the place is free for the next offer now
             // rather than when the wait for its assignment runs out.
             offeredAt[jobID] = nil
+            traces[jobID] = nil
             await supervisor.releaseReservation(held)
             await refresh()
             return
@@ -235,6 +243,7 @@ actor LiveKitWorker: WorkerConnectionDelegate {
     }
 
     private func start(_ jobID: String, _ request: StartRequest) async {
+        PhaseTrace.current?.mark("start task")
         do throws(CorralError) {
             let record = try await supervisor.start(request)
             if starting.removeValue(forKey: jobID) == true {
@@ -244,6 +253,7 @@ actor LiveKitWorker: WorkerConnectionDelegate {
             if record.status == .running { await running(jobID) }
         } catch {
             starting[jobID] = nil
+            traces[jobID] = nil
             if let session = request.sessionID { await supervisor.releaseReservation(session) }
             metrics.failed(agentName: settings.agentName)
             logger.warning("a LiveKit job could not be started", metadata: ["job_id": "\(jobID)", "error": "\(error.message)"])
@@ -263,6 +273,7 @@ actor LiveKitWorker: WorkerConnectionDelegate {
         case .ended(let ended):
             guard let report = book.ended(jobID, reason: ended.reason) else { return }
             offeredAt[jobID] = nil
+            traces[jobID] = nil
             if case .failed = report { metrics.failed(agentName: settings.agentName) }
             await self.report(jobID, report)
             await refresh()
@@ -274,7 +285,10 @@ actor LiveKitWorker: WorkerConnectionDelegate {
     private func running(_ jobID: String) async {
         guard let report = book.running(jobID) else { return }
         if let offered = offeredAt.removeValue(forKey: jobID) { metrics.jobRunning(agentName: settings.agentName, after: .now - offered) }
+        let trace = traces.removeValue(forKey: jobID)
         await self.report(jobID, report)
+        trace?.mark("JS_RUNNING sent")
+        trace?.finish()
     }
 
     /// Sent in the order the reports are made (a job's `JS_RUNNING` before its end).
