@@ -205,7 +205,7 @@ private struct DensityRun {
         let deadline = ContinuousClock.now + .seconds(60)
         while Scenarios.densityHelpers(helper).count < count, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         let busy = Scenarios.pssMB(Array(Set(tree() + Scenarios.densityHelpers(helper))))
-        try await server.endAll()
+        try await server.endAll(ids)
         // What the jobs' ends leave: given the time a job takes to shut down.
         try await Task.sleep(for: .seconds(3))
         let left = Scenarios.densityHelpers(helper)

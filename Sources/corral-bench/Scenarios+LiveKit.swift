@@ -195,9 +195,10 @@ final class BenchLiveKitServer: Sendable {
         throw BenchError("not every one of \(ids.count) jobs got to JS_RUNNING within 120 s")
     }
 
-    /// Ends every running job and waits for their ends to be reported.
-    func endAll() async throws {
-        let jobs = try await control(.GET, "jobs")["jobs"] as? [[String: Any]] ?? []
+    /// Ends every running job (of `ids`, when given: jobs of a worker gone before it reported
+    /// their ends still show `JS_RUNNING`) and waits for their ends to be reported.
+    func endAll(_ ids: [String]? = nil) async throws {
+        let jobs = try await control(.GET, "jobs" + (ids.map { "?ids=" + $0.joined(separator: ",") } ?? ""))["jobs"] as? [[String: Any]] ?? []
         let running = jobs.filter { ($0["status"] as? String) == "JS_RUNNING" }.compactMap { $0["id"] as? String }
         for id in running { _ = try await control(.POST, "jobs/\(id)/terminate") }
         let deadline = ContinuousClock.now + .seconds(60)
