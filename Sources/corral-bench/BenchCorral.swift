@@ -30,6 +30,7 @@ final class BenchCorral: Sendable {
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 128
         let client = HTTPClient(eventLoopGroup: .singletonMultiThreadedEventLoopGroup, configuration: configuration)
+        SignalCleanup.shared.child(process.pid)
         return BenchCorral(process: process, client: client)
     }
 
@@ -77,6 +78,7 @@ final class BenchCorral: Sendable {
 
     func stop() async {
         if await process.terminate(timeout: .seconds(120)) == nil { await process.kill() }
+        SignalCleanup.shared.childEnded(process.pid)
         try? await client.shutdown()
     }
 

@@ -43,11 +43,17 @@ struct Benchmark: AsyncParsableCommand {
     @Option(help: "Cold and warm LiveKit jobs (needs .build/livekit-venv; 0: skip).")
     var livekitCycles = 30
 
-    @Option(help: "Jobs of the density scenario, LiveKit's worker against a corral template (needs .build/livekit-venv; 0: skip).")
-    var densityJobs = 8
+    @Option(help: "Job counts of the density scenario, LiveKit's worker against a corral template, comma-separated; each dispatched one after another and all at once (needs .build/livekit-venv; 0 or empty: skip).")
+    var densityJobs = "8,50"
 
     @Flag(help: "Only the density scenario; its table goes to density.md and density.json.")
     var densityOnly = false
+
+    @Option(help: "Starts of a template profile's session each way (forked, cold, prewarmed; 0: skip).")
+    var templateStarts = 20
+
+    @Flag(help: "Only the starts of a template profile's session; the table goes to template-starts.md and template-starts.json.")
+    var templateStartsOnly = false
 
     @Flag(help: "Have corral time each start and end step by step (CORRAL_PHASE_TIMINGS) and add its medians to the report.")
     var phaseTimings = false
@@ -61,15 +67,20 @@ struct Benchmark: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: work) }
         let python = repository + "/.build/livekit-venv/bin/python"
+        SignalCleanup.shared.install()
         if densityOnly {
             let density = try await density(repository: repository, python: python, work: work, tag: UUID().uuidString)
             try write(Report.densityLines(density).joined(separator: "\n") + "\n", density, as: "density")
             return
         }
+        if templateStartsOnly {
+            guard let starts = try await templateStartsRun(repository: repository, work: work, tag: UUID().uuidString) else { return }
+            try write(Report.templateStartLines(starts).joined(separator: "\n") + "\n", starts, as: "template-starts")
+            return
+        }
         let limit = try compile(repository + "/bench/limit.c", into: work)
         let agent = try compile(repository + "/bench/agent.c", into: work)
         let slowAgent = repository + "/bench/prewarm_agent.py"
-        let corralBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("corral").path
         let tag = UUID().uuidString
         let grace = 1.0
         let config: [String: Any] = [
@@ -151,8 +162,9 @@ struct Benchmark: AsyncParsableCommand {
                 corralBinary: corralBinary, python: python, repository: repository, work: directory, tag: tag, cycles: livekitCycles
             )
         }
-        if densityJobs > 0, !spacedOnly {
+        if !spacedOnly {
             report.density = try await density(repository: repository, python: python, work: work, tag: tag)
+            report.templateStarts = try await templateStartsRun(repository: repository, work: work, tag: tag)
         }
         let sizes = spacedOnly ? [] : scale.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         if !sizes.isEmpty {
@@ -179,12 +191,23 @@ struct Benchmark: AsyncParsableCommand {
 
     /// The density scenario, when the LiveKit venv is there.
     private func density(repository: String, python: String, work: String, tag: String) async throws -> Scenarios.Density? {
-        guard densityJobs > 0, FileManager.default.isExecutableFile(atPath: python) else { return nil }
-        print("density: \(densityJobs) livekit-agents jobs under LiveKit's worker and under a corral template")
+        let counts = densityJobs.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }.filter { $0 > 0 }
+        guard !counts.isEmpty, FileManager.default.isExecutableFile(atPath: python) else { return nil }
+        print("density: \(counts.map(String.init).joined(separator: ", ")) livekit-agents jobs under LiveKit's worker and under a corral template")
         let directory = work + "/density"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let corralBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("corral").path
-        return try await Scenarios.density(corralBinary: corralBinary, python: python, repository: repository, work: directory, tag: tag, jobs: densityJobs)
+        return try await Scenarios.density(corralBinary: corralBinary, python: python, repository: repository, work: directory, tag: tag, counts: counts)
+    }
+
+    /// A template profile's session forked, cold and prewarmed.
+    private func templateStartsRun(repository: String, work: String, tag: String) async throws -> Scenarios.TemplateStarts? {
+        guard templateStarts > 0 else { return nil }
+        return try await Scenarios.templateStarts(corralBinary: corralBinary, repository: repository, work: work, tag: tag, cycles: templateStarts)
+    }
+
+    /// The release `corral` next to this binary.
+    private var corralBinary: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("corral").path
     }
 
     /// Writes `NAME.md` and `NAME.json` in the output directory and prints the Markdown.

@@ -45,31 +45,7 @@ extension Report {
             ]
         }
         if let density { lines += [""] + Self.densityLines(density) }
+        if let templateStarts { lines += [""] + Self.templateStartLines(templateStarts) }
         return lines
-    }
-
-    /// The density scenario's table: LiveKit's worker and a corral template side by side.
-    static func densityLines(_ density: Scenarios.Density?) -> [String] {
-        guard let density else { return ["Density: not measured (no .build/livekit-venv)."] }
-        func mb(_ value: Double) -> String { String(format: "%.0f", value) }
-        func ms(_ value: Double) -> String { String(format: "%.1f", value) }
-        let sides = [density.livekit, density.corral]
-        func row(_ name: String, _ value: (Scenarios.DensitySide) -> String) -> String {
-            "| \(name) | " + sides.map(value).joined(separator: " | ") + " |"
-        }
-        return [
-            "Density: one livekit-agents 1.8.9 agent (`bench/livekit_density_agent.py`: each job starts a `setsid` helper) on the test",
-            "LiveKit agent server, \(density.jobs) jobs dispatched one after another:",
-            "",
-            "| | LiveKit's worker (`num_idle_processes=2`) | corral, a template with `prewarm: 2` |",
-            "|---|---|---|",
-            row("processes idle (the worker or corral included)") { "\($0.processesIdle)" },
-            row("idle: PSS of every process, MB") { mb($0.idlePSSMB) },
-            row("all jobs running: PSS of every process, MB") { mb($0.busyPSSMB) },
-            row("each further job: PSS, MB") { String(format: "%.1f", $0.perJobPSSMB) },
-            row("dispatch → `JS_RUNNING`, p50 ms") { ms($0.running.p50) },
-            row("dispatch → `JS_RUNNING`, p99 ms") { ms($0.running.p99) },
-            row("helpers left after the jobs were terminated") { "\($0.helpersLeft) of \(density.jobs)" },
-        ]
     }
 }

@@ -23,6 +23,7 @@ struct Report: Codable {
     var phaseTimings: [String] = []
     var livekit: Scenarios.LiveKitJobs?
     var density: Scenarios.Density?
+    var templateStarts: Scenarios.TemplateStarts?
     var scale: [Scenarios.Scale] = []
     var leftBehind = 0
 

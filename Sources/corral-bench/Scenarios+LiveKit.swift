@@ -96,6 +96,7 @@ final class BenchLiveKitServer: Sendable {
     static func start(python: String, script: String) async throws -> BenchLiveKitServer {
         let server = LiveKitTestServer(script: script, apiKey: Scenarios.livekitKey, apiSecret: Scenarios.livekitSecret, python: python)
         try await server.start()
+        SignalCleanup.shared.child(server.pid)
         return BenchLiveKitServer(server: server)
     }
 
@@ -105,7 +106,9 @@ final class BenchLiveKitServer: Sendable {
 
     /// Stops it and removes its files.
     func stop() async {
+        let pid = server.pid
         await server.remove()
+        SignalCleanup.shared.childEnded(pid)
     }
 
     func control(_ method: HTTPMethod, _ path: String, body: [String: Any]? = nil) async throws -> [String: Any] {
@@ -152,9 +155,50 @@ final class BenchLiveKitServer: Sendable {
         throw BenchError("job \(id) never ran")
     }
 
-    /// Ends every running job and waits for their ends to be reported.
-    func endAll() async throws {
-        let jobs = try await control(.GET, "jobs")["jobs"] as? [[String: Any]] ?? []
+    /// Dispatches one job; its id once a worker took it.
+    func dispatch(agent: String, room: String) async throws -> String {
+        let dispatched = try await control(.POST, "dispatch", body: ["room": room, "agent_name": agent])
+        guard dispatched["outcome"] as? String == "assigned", let id = dispatched["job_id"] as? String else {
+            throw BenchError("no worker took the job: \(dispatched)")
+        }
+        return id
+    }
+
+    /// Dispatches a job to each room, all at once (the server offers each without waiting for
+    /// another's answer); their ids once every one is taken.
+    func dispatchBatch(agent: String, rooms: [String]) async throws -> [String] {
+        let answer = try await control(.POST, "dispatch_batch", body: ["jobs": rooms.map { ["room": $0, "agent_name": agent] }])
+        let jobs = answer["jobs"] as? [[String: Any]] ?? []
+        let ids = jobs.compactMap { $0["outcome"] as? String == "assigned" ? $0["job_id"] as? String : nil }
+        guard jobs.count == rooms.count, ids.count == rooms.count else {
+            throw BenchError("\(rooms.count - ids.count) of \(rooms.count) jobs dispatched at once were not taken: \(jobs.filter { $0["outcome"] as? String != "assigned" }.prefix(3))")
+        }
+        return ids
+    }
+
+    /// Waits until every job is `JS_RUNNING`; for each, when the server took its dispatch and
+    /// when it heard `JS_RUNNING` (Unix seconds, the server's clock: the polling's pace is not in them).
+    func waitUntilRunning(_ ids: [String]) async throws -> [(dispatched: Double, running: Double)] {
+        let deadline = ContinuousClock.now + .seconds(120)
+        while ContinuousClock.now < deadline {
+            let jobs = try await control(.GET, "jobs?ids=" + ids.joined(separator: ","))["jobs"] as? [[String: Any]] ?? []
+            let times: [(dispatched: Double, running: Double)] = jobs.compactMap { job in
+                let statuses = job["statuses"] as? [[String: Any]] ?? []
+                guard let dispatched = job["dispatched_at"] as? Double,
+                    let running = statuses.first(where: { $0["status"] as? String == "JS_RUNNING" })?["at"] as? Double
+                else { return nil }
+                return (dispatched, running)
+            }
+            if times.count == ids.count { return times }
+            try await Task.sleep(for: .milliseconds(ids.count == 1 ? 1 : 20))
+        }
+        throw BenchError("not every one of \(ids.count) jobs got to JS_RUNNING within 120 s")
+    }
+
+    /// Ends every running job (of `ids`, when given: jobs of a worker gone before it reported
+    /// their ends still show `JS_RUNNING`) and waits for their ends to be reported.
+    func endAll(_ ids: [String]? = nil) async throws {
+        let jobs = try await control(.GET, "jobs" + (ids.map { "?ids=" + $0.joined(separator: ",") } ?? ""))["jobs"] as? [[String: Any]] ?? []
         let running = jobs.filter { ($0["status"] as? String) == "JS_RUNNING" }.compactMap { $0["id"] as? String }
         for id in running { _ = try await control(.POST, "jobs/\(id)/terminate") }
         let deadline = ContinuousClock.now + .seconds(60)

@@ -58,10 +58,15 @@ Control API, JSON over HTTP on the same port (errors are ``{"error": "..."}`` wi
                              settled: {"job_id", "worker_id" (null when no worker took it),
                              "outcome": "assigned"|"no_worker"|"terminated", "offers": [...],
                              "token" (the room token sent, or null)}
-  GET  /control/jobs         {"jobs": [job, ...]} in dispatch order
+  POST /control/dispatch_batch   body {"jobs": [dispatch body, ...]}: every job dispatched at
+                             once (all validated first; none waits for another's answer);
+                             answers when all are settled: {"jobs": [{"job_id", "worker_id",
+                             "outcome", "offers"}, ...]} in the order given
+  GET  /control/jobs         {"jobs": [job, ...]} in dispatch order; ``?ids=A,B`` only those
   GET  /control/jobs/ID      one job: {"id", "known", "agent_name", "room", "room_sid",
                              "job_type", "metadata", "participant_identity", "dispatch_id",
-                             "worker_id", "outcome" ("pending"|"assigned"|"no_worker"|
+                             "worker_id", "dispatched_at" (Unix seconds the server took the
+                             dispatch; null when unknown), "outcome" ("pending"|"assigned"|"no_worker"|
                              "terminated"|"unknown"), "offers": [{"worker_id", "answer":
                              "available"|"unavailable"|"terminate"|"timeout"|"disconnected"}],
                              "participant": {"identity", "name", "metadata", "attributes"} (what
@@ -204,6 +209,8 @@ class Job:
         self.worker_id = None
         self.outcome = "pending" if known else "unknown"
         self.offers = []
+        # When the server took the dispatch (Unix seconds; None for a job it never dispatched).
+        self.dispatched_at = time.time() if known else None
         self.participant = None
         self.token = None
         self.statuses = []
@@ -225,6 +232,7 @@ class Job:
             "participant_identity": job.participant.identity if job.HasField("participant") else None,
             "dispatch_id": job.dispatch_id,
             "worker_id": self.worker_id,
+            "dispatched_at": self.dispatched_at,
             "outcome": self.outcome,
             "offers": list(self.offers),
             "participant": self.participant,
@@ -409,6 +417,11 @@ class TestLiveKitServer:
         if sum(weights) <= 0:
             return random.choice(candidates)
         return random.choices(candidates, weights=weights)[0]
+
+    async def dispatch_batch(self, job_messages):
+        """Dispatches every job at once (each offered as soon as it is taken, none waiting for
+        another's answer); the jobs, in the order given."""
+        return await asyncio.gather(*(self.dispatch(message) for message in job_messages))
 
     async def dispatch(self, job_message):
         job = Job(job_message)
@@ -661,8 +674,33 @@ def build_app(server):
             "token": job.token,
         })
 
-    async def jobs(_):
-        return answer({"jobs": [j.describe() for j in server.jobs.values()]})
+    async def dispatch_batch(request):
+        body = await body_of(request)
+        unknown = set(body) - {"jobs"}
+        if unknown:
+            raise Refused(400, "unknown fields: %s" % ", ".join(sorted(unknown)))
+        bodies = body.get("jobs")
+        if not isinstance(bodies, list) or not bodies:
+            raise Refused(400, "jobs (a non-empty list of dispatch bodies) is required")
+        messages = []
+        for index, each in enumerate(bodies):
+            try:
+                messages.append(job_from_request(each))
+            except Refused as refused:
+                raise Refused(400, "jobs[%d]: %s" % (index, refused))
+        dispatched = await server.dispatch_batch(messages)
+        return answer({"jobs": [
+            {"job_id": job.message.id, "worker_id": job.worker_id, "outcome": job.outcome, "offers": job.offers}
+            for job in dispatched
+        ]})
+
+    async def jobs(request):
+        described = [j.describe() for j in server.jobs.values()]
+        wanted = request.query.get("ids")
+        if wanted is not None:
+            ids = set(wanted.split(","))
+            described = [j for j in described if j["id"] in ids]
+        return answer({"jobs": described})
 
     async def job(request):
         found = server.jobs.get(request.match_info["id"])
@@ -723,6 +761,7 @@ def build_app(server):
         web.get("/control/state", guarded(state)),
         web.get("/control/workers", guarded(workers)),
         web.post("/control/dispatch", guarded(dispatch)),
+        web.post("/control/dispatch_batch", guarded(dispatch_batch)),
         web.get("/control/jobs", guarded(jobs)),
         web.get("/control/jobs/{id}", guarded(job)),
         web.post("/control/jobs/{id}/terminate", guarded(terminate)),
