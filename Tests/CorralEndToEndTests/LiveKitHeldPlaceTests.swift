@@ -24,8 +24,10 @@ struct LiveKitHeldPlaceTests {
             #expect(refused.status == 503, "the held place counts toward max_sessions: \(refused.text)")
             // The refusal proves the held place if the job was still waiting for its assignment
             // after it, as it is unless the host took most of the 8 s to see the acceptance.
+            // Listed first: still pending after the listing, nothing of the job can have started.
+            let sessions = try await corral.sessions()
             if try await lk.server.job(jobID)["outcome"] as? String == "pending" {
-                #expect(try await corral.sessions().isEmpty)
+                #expect(sessions.isEmpty, "\(sessions.map(\.sessionID))")
             } else {
                 Issue.record("inconclusive: the assignment came before the refusal was checked (a busy host)", severity: .warning)
             }
@@ -46,15 +48,23 @@ struct LiveKitHeldPlaceTests {
             lk.addWorker("voice", command: Self.sleeper, agentName: "voice")
             let corral = try await lk.startCorrals(workers: 1)[0]
             try await lk.server.configure(["assignment_delay": 15])
+            let dispatched = ContinuousClock.now
             let dispatch = Task { try await lk.server.dispatch(agentName: "voice", room: "called-off")["outcome"] as? String }
             let jobID = try await Self.acceptedJob(lk)
             #expect(try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper", "session_id": "walk-in"}"#).status == 503)
 
             try await lk.server.terminate(jobID)
+            // The acceptance came after the dispatch, so a termination sent within the place's
+            // 10 s from the dispatch came before the wait for the assignment could run out.
+            let terminatedInTime = ContinuousClock.now - dispatched < .seconds(10)
             #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30), every: .milliseconds(250)) {
                 try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper", "session_id": "walk-in"}"#).status == 201
             })
-            #expect(!corral.log.contains("its assignment did not come"), "the place was given up by the wait running out, not by the termination")
+            if terminatedInTime {
+                #expect(!corral.log.contains("its assignment did not come"), "the place was given up by the wait running out, not by the termination")
+            } else {
+                Issue.record("inconclusive: the termination was sent 10 s or more after the dispatch (a busy host)", severity: .warning)
+            }
             #expect(try await dispatch.value == "terminated")
             #expect(try await corral.sessions().map(\.sessionID) == ["walk-in"])
             #expect(try await corral.request(.DELETE, "/api/sessions/walk-in").status == 200)

@@ -44,7 +44,9 @@ What it does, as LiveKit server does (pkg/service/agentservice.go, pkg/agent/wor
 Control API, JSON over HTTP on the same port (errors are ``{"error": "..."}`` with 400/404/409):
 
   GET  /control/state        everything below in one object:
-                             {"workers", "jobs", "migrations", "refused", "protocol_errors", "config"}
+                             {"workers", "jobs", "migrations", "refused", "protocol_errors",
+                             "abandoned" (connections the worker closed before its register),
+                             "config"}
   GET  /control/workers      {"workers": [{"id", "agent_name", "namespace", "job_type", "version",
                              "deployment", "status" ("WS_AVAILABLE"|"WS_FULL"), "load", "job_count",
                              "connected", "auth_via" ("header"|"query"), "registered_at",
@@ -258,6 +260,8 @@ class TestLiveKitServer:
         self.migrations = []
         self.refused = []
         self.protocol_errors = []
+        # Connections closed by the worker before its register.
+        self.abandoned = []
 
     # The worker side: /agent
 
@@ -323,6 +327,11 @@ class TestLiveKitServer:
             frame = await ws.receive(timeout=self.register_timeout)
         except asyncio.TimeoutError:
             self.protocol_error(None, "no register within %g s" % self.register_timeout)
+            return None
+        if frame.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+            # The worker gave up on this attempt (its own deadline) before registering: not a
+            # protocol error, but worth seeing.
+            self.abandoned.append({"at": time.time()})
             return None
         if frame.type != WSMsgType.BINARY:
             self.protocol_error(None, "first frame is %s, not a binary register" % frame.type.name)
@@ -658,6 +667,7 @@ def build_app(server):
             "migrations": server.migrations,
             "refused": server.refused,
             "protocol_errors": server.protocol_errors,
+            "abandoned": server.abandoned,
             "config": server.config(),
         })
 

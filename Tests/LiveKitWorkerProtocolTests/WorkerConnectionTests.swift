@@ -68,7 +68,7 @@ struct WorkerConnectionTests {
             #expect(gone)
             let state = try await server.control(.GET, "/control/state")
             #expect((state["refused"] as? [Any])?.isEmpty == true)
-            #expect((state["protocol_errors"] as? [Any])?.isEmpty == true)
+            #expect((state["protocol_errors"] as? [Any])?.isEmpty == true, "\(state["protocol_errors"] ?? [])")
         }
     }
 
