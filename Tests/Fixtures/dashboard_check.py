@@ -9,7 +9,7 @@ last hour's chart shows them (with no LiveKit workers panel: the test's corral h
 the End button of END_ID with a real mouse click, accepts the confirmation dialog, waits until
 that row is gone, opens the first remaining session (process tree and log), and saves a
 screenshot. Exits 0 on success, 1 with a message otherwise."""
-import base64, contextlib, json, os, re, shutil, socket, struct, subprocess, sys, tempfile, time, urllib.request
+import base64, contextlib, json, os, re, shutil, signal, socket, struct, subprocess, sys, tempfile, time, urllib.request
 
 
 class DevTools:
@@ -111,7 +111,9 @@ def chromium_page(chromium):
          "--remote-debugging-port=0", f"--user-data-dir={profile}", "--window-size=1360,760", "about:blank"],
         # Its temporary files (a singleton socket's directory, left by a killed browser) go in
         # the profile, removed with it.
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=dict(os.environ, TMPDIR=profile))
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=dict(os.environ, TMPDIR=profile),
+        # A group of its own: its renderer and network processes are killed with it.
+        start_new_session=True)
     try:
         port = None
         deadline = time.time() + 30
@@ -129,9 +131,30 @@ def chromium_page(chromium):
         tools.call("Runtime.enable")
         yield tools
     finally:
-        browser.kill()
-        browser.wait()
-        shutil.rmtree(profile, ignore_errors=True)
+        _end_group(browser)
+        # A process of the browser's that outlived the kill for a moment may have written into
+        # the profile after a first removal: removed until it stays gone.
+        deadline = time.time() + 30
+        while os.path.exists(profile) and time.time() < deadline:
+            shutil.rmtree(profile, ignore_errors=True)
+            if os.path.exists(profile):
+                time.sleep(0.1)
+
+
+def _end_group(browser):
+    """SIGKILL to the browser's process group, then waits (at most 30 s) until it is empty."""
+    try:
+        os.killpg(browser.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    browser.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            os.killpg(browser.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
 
 
 def main():
