@@ -92,6 +92,9 @@ def run_worker():
             api_secret=SECRET,
             port=0,
             num_idle_processes=1,
+            # LiveKit's 10 s default loses the warmed process on a busy CI host (the whole
+            # suite runs beside it), and the job then waits for a new one past our deadline.
+            initialize_process_timeout=60,
             load_threshold=float("inf"),
             setup_fnc=prewarm,
         )
@@ -278,7 +281,7 @@ class Selftest:
     async def run_job_to_success(self, job_id, worker_id):
         """The job's entrypoint runs, it reports JS_RUNNING, and a JobTermination ends it with
         JS_SUCCESS after its shutdown callbacks."""
-        entry = (await self.wait_for("the entrypoint of %s" % job_id, lambda: _now(self.records("entrypoint", job_id=job_id))))[0]
+        entry = (await self.wait_for("the entrypoint of %s" % job_id, lambda: _now(self.records("entrypoint", job_id=job_id)), timeout=90))[0]
         await self.wait_for("JS_RUNNING of %s" % job_id, lambda: self._has_status(job_id, "JS_RUNNING"))
         status, body = await self.post("/control/jobs/%s/terminate" % job_id)
         self.require(status == 200 and body.get("worker_id") == worker_id, "terminate %s answered %d: %s" % (job_id, status, body))
