@@ -160,6 +160,7 @@ __attribute__((noreturn)) static void namespace_first_main(
     format_decimal((uint32_t)agent, agent_text);
     format_decimal(namespace_request->grace_ms, grace_text);
     char *argv[] = {(char *)CORRAL_NAMESPACE_INIT_NAME, agent_text, grace_text, NULL};
+    corral_child_default_slice();
     execve("/proc/self/exe", argv, namespace_request->init_envp);
     // The agent may run already: it dies with this process, the namespace's first.
     corral_child_fail(report_fd, CORRAL_SPAWN_STEP_INIT);

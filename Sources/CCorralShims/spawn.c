@@ -177,6 +177,7 @@ static void child_exec(const corral_spawn_request *request, int pipe_fd, int hol
         if (got != 1) _exit(127);
     }
 
+    corral_child_default_slice();
     execve(request->path, request->argv, request->envp);
     child_fail(pipe_fd, CORRAL_SPAWN_STEP_EXEC);
 }
@@ -294,7 +295,37 @@ struct shared_child {
     const int *keep;
     // Set by the child (shared memory) when it could not unshare (kernels before 5.9).
     volatile int unshare_failed;
+    // Set by the child (shared memory): its own start time, or 0.
+    volatile unsigned long long start_time;
 };
+
+// The child's own start time from /proc/self/stat (field 22, after the command in parentheses,
+// which may itself hold ")"), or 0. Raw syscalls and a stack buffer: it runs before execve.
+static unsigned long long child_start_time(void) {
+    char stat[1024];
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t got = syscall(SYS_read, fd, stat, sizeof(stat) - 1);
+    syscall(SYS_close, fd);
+    if (got <= 0) return 0;
+    int field = 0;
+    for (ssize_t i = got - 1; i >= 0; i--) {
+        if (stat[i] == ')') {
+            field = 2;
+            for (ssize_t j = i + 1; j < got; j++) {
+                if (stat[j] == ' ') {
+                    field++;
+                } else if (field == 22) {
+                    unsigned long long value = 0;
+                    for (; j < got && stat[j] >= '0' && stat[j] <= '9'; j++) value = value * 10 + (unsigned)(stat[j] - '0');
+                    return value;
+                }
+            }
+            return 0;
+        }
+    }
+    return 0;
+}
 
 // The vfork-style child: takes its own descriptor table, joins the cgroup unless it was cloned
 // into it, then goes on as any child.
@@ -322,6 +353,7 @@ static int shared_child_main(void *argument) {
         if (write(procs, "0", 1) != 1) child_fail(pipe_fd, CORRAL_SPAWN_STEP_CGROUP);
         close(procs);
     }
+    child->start_time = child_start_time();
     child_exec(&child->request, pipe_fd, -1);
     return 127;
 }
@@ -423,7 +455,7 @@ static pid_t clone_shared_with(struct shared_child *child, int share_files, enum
 }
 
 // Starts the vfork-style child; returns when it has called execve or exited, with `*used` set.
-static pid_t clone_shared(const corral_spawn_request *request, int pipe_fd, int *pidfd, corral_spawn_strategy *used) {
+static pid_t clone_shared(const corral_spawn_request *request, int pipe_fd, int *pidfd, corral_spawn_strategy *used, unsigned long long *start_time) {
     enum clone_choice choice = request->strategy == CORRAL_SPAWN_VFORK_CLONE3 ? CLONE_ONLY_CLONE3
                                : request->strategy == CORRAL_SPAWN_VFORK_CLONE ? CLONE_ONLY_CLONE
                                                                                 : CLONE_EITHER;
@@ -451,6 +483,7 @@ static pid_t clone_shared(const corral_spawn_request *request, int pipe_fd, int 
             __atomic_store_n(&slots.unusable, 1, __ATOMIC_RELAXED);
         } else if (filled) {
             *used = used_clone3 ? CORRAL_SPAWN_VFORK_CLONE3 : CORRAL_SPAWN_VFORK_CLONE;
+            *start_time = child.start_time;
             errno = saved;
             return pid;
         }
@@ -465,10 +498,12 @@ static pid_t clone_shared(const corral_spawn_request *request, int pipe_fd, int 
     child.request = *request;
     child.pipe_fd = pipe_fd;
     *used = CORRAL_SPAWN_VFORK_WHOLE_TABLE;
-    return clone_shared_with(&child, 0, choice, pidfd, &used_clone3);
+    pid_t pid = clone_shared_with(&child, 0, choice, pidfd, &used_clone3);
+    *start_time = child.start_time;
+    return pid;
 }
 
-// Waits for the child's report: EOF means execve succeeded.
+// Reads the child's report: none (EOF, or nothing after a vfork-style clone) means execve happened.
 static int await_exec(corral_spawn_result *result) {
     int report[2] = {0, 0};
     ssize_t got;
@@ -478,7 +513,8 @@ static int await_exec(corral_spawn_result *result) {
     close(result->report_fd);
     result->report_fd = -1;
 
-    if (got == 0) return 0;
+    // EOF, or nothing written (a non-blocking read after a vfork-style clone): execve happened.
+    if (got == 0 || (got < 0 && errno == EAGAIN)) return 0;
     // The child failed before execve (or vanished) and has exited: reap it so nothing is left.
     int status;
     while (waitpid(result->pid, &status, 0) < 0 && errno == EINTR) {
@@ -501,8 +537,11 @@ int corral_spawn(const corral_spawn_request *request, corral_spawn_result *resul
     // clone has no CLONE_INTO_CGROUP.
     if (strategy == CORRAL_SPAWN_FORK_CLONE && request->cgroup_fd >= 0) return EINVAL;
 
+    // A vfork-style clone returns once the child has called execve or exited, and a child that
+    // failed wrote its report before it exited: the report is read without waiting, so this
+    // thread does not sleep again until the agent's close-on-exec. A forked child's is waited for.
     int pipe_fds[2];
-    if (pipe2(pipe_fds, O_CLOEXEC) != 0) return errno;
+    if (pipe2(pipe_fds, O_CLOEXEC | (forked ? 0 : O_NONBLOCK)) != 0) return errno;
     int hold_fds[2] = {-1, -1};
     if (request->hold && pipe2(hold_fds, O_CLOEXEC) != 0) {
         int saved = errno;
@@ -548,7 +587,7 @@ int corral_spawn(const corral_spawn_request *request, corral_spawn_result *resul
             child_exec(request, pipe_fds[1], hold_fds[0]);
         }
     } else {
-        pid = clone_shared(request, pipe_fds[1], &pidfd, &result->strategy);
+        pid = clone_shared(request, pipe_fds[1], &pidfd, &result->strategy, &result->start_time);
     }
     int clone_errno = errno;
     pthread_sigmask(SIG_SETMASK, &saved, NULL);

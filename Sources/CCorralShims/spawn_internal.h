@@ -27,6 +27,10 @@ __attribute__((visibility("hidden"), noreturn)) void corral_child_exec(const cor
 /// reaps the child and returns the errno with `failed_step` set.
 __attribute__((visibility("hidden"))) int corral_await_exec(corral_spawn_result *result);
 
+/// In a child: the default scheduler slice back if it inherited the spawner's short one
+/// (short_slice.c).
+__attribute__((visibility("hidden"))) void corral_child_default_slice(void);
+
 /// argv[0] of a pid namespace's init: corral's binary started under this name as PID 1 runs
 /// the init (namespace_init.c) and nothing else.
 #define CORRAL_NAMESPACE_INIT_NAME "corral-session-init"

@@ -57,7 +57,14 @@ package struct SpawnedProcess {
     package let pidFD: PidFD
     package let startedInCgroup: Bool
     package let strategy: SpawnStrategy
+    /// What the child read of itself before execve (vfork-style), else nil.
+    let reportedStartTime: UInt64?
     package var pid: Int32 { pidFD.pid }
+
+    /// The process's start time (`/proc/PID/stat`), which with the pid names it for good. Taken
+    /// from the child's own report where it made one: read from outside, /proc waits until the
+    /// child's execve is done.
+    package var startTime: UInt64? { reportedStartTime ?? ProcFS.stat(pid)?.startTime }
 }
 
 /// Starts agents through the C shim (clone + setsid + execve), never through a shell.
@@ -148,7 +155,10 @@ package enum AgentSpawner {
             throw .system(SystemError("clone(CLONE_PIDFD)", errno: EBADF))
         }
         let pidFD = PidFD(pid: result.pid, adopting: result.pidfd)
-        return SpawnedProcess(pidFD: pidFD, startedInCgroup: result.in_cgroup != 0, strategy: result.strategy)
+        return SpawnedProcess(
+            pidFD: pidFD, startedInCgroup: result.in_cgroup != 0, strategy: result.strategy,
+            reportedStartTime: result.start_time == 0 ? nil : UInt64(result.start_time)
+        )
     }
 
     static func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {

@@ -108,6 +108,11 @@ typedef struct {
     /// For a held child: the pipe ends `corral_spawn_release` / `corral_spawn_abort` use.
     int release_fd;
     int report_fd;
+    /// The child's start time (field 22 of /proc/PID/stat, clock ticks after boot) as the
+    /// vfork-style child read it itself before execve, or 0. Read from outside while the child
+    /// is still in execve, /proc/PID/stat waits until execve is done (about 1 ms of the kernel
+    /// loading the program, measured on the development host).
+    unsigned long long start_time;
 } corral_spawn_result;
 
 /// Starts a process per `request`. On success returns 0 once the child has called execve (or,
@@ -116,6 +121,12 @@ typedef struct {
 /// (clone3 with CLONE_INTO_CGROUP: `failed_step` clone; the child's own move: cgroup), nothing is
 /// left running, so the caller can fall back.
 int corral_spawn(const corral_spawn_request *request, corral_spawn_result *result);
+
+/// Asks the kernel for the shortest scheduler slice for the calling thread (Linux 6.12; older
+/// kernels ignore it), so that it preempts a process it has just started when it wakes up.
+/// For threads that start agents; every child gives the default slice back before execve.
+/// 0 or an errno (EPERM for a real-time thread, which is left as it is).
+int corral_thread_shorten_slice(void);
 
 /// Lets a held child continue to execve and waits for the outcome, like `corral_spawn`.
 int corral_spawn_release(corral_spawn_result *result);

@@ -67,7 +67,7 @@ public final class CgroupContainment: Containment {
             let tree = CgroupTree(
                 sessionID: launch.sessionID,
                 leader: spawned.pidFD,
-                leaderStartTime: ProcFS.stat(spawned.pid)?.startTime,
+                leaderStartTime: spawned.startTime,
                 cgroup: cgroup,
                 root: root,
                 monitor: monitor

@@ -43,7 +43,7 @@ public struct PidNamespaceContainment: Containment {
             } catch {
                 throw error.asCorralError(launch)
             }
-            let tree = PidNamespaceTree(leader: spawned.pidFD, leaderStartTime: ProcFS.stat(spawned.pid)?.startTime, monitor: monitor)
+            let tree = PidNamespaceTree(leader: spawned.pidFD, leaderStartTime: spawned.startTime, monitor: monitor)
             return try tree.registered(with: register)
         }
     }

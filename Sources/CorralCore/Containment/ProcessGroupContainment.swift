@@ -37,7 +37,7 @@ public struct ProcessGroupContainment: Containment {
             let tree = ProcessGroupTree(
                 sessionID: launch.sessionID,
                 leader: spawned.pidFD,
-                leaderStartTime: ProcFS.stat(spawned.pid)?.startTime,
+                leaderStartTime: spawned.startTime,
                 monitor: monitor
             )
             return try tree.registered(with: register)
