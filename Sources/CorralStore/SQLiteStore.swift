@@ -124,12 +124,14 @@ public final class SQLiteStore: SessionStore {
 
     public func delete(_ id: SessionID) async throws(CorralError) {
         do {
-            try await pool.write { db in
-                try db.execute(sql: "DELETE FROM sessions WHERE id = ?", arguments: [id.rawValue])
-            }
+            try await pool.write { db in try Self.deleteRecord(id, db) }
         } catch {
             throw Self.failure("delete \(id)", error)
         }
+    }
+
+    static func deleteRecord(_ id: SessionID, _ db: Database) throws {
+        try db.execute(sql: "DELETE FROM sessions WHERE id = ?", arguments: [id.rawValue])
     }
 
     public func record(_ id: SessionID) async throws(CorralError) -> SessionRecord? {
@@ -178,7 +180,7 @@ public final class SQLiteStore: SessionStore {
         return "INSERT \(replacing ? "OR REPLACE " : "")INTO sessions (\(columns.joined(separator: ", "))) VALUES (\(placeholders))"
     }
 
-    private static func write(_ record: SessionRecord, _ db: Database, replace: Bool) throws {
+    static func write(_ record: SessionRecord, _ db: Database, replace: Bool) throws {
         let values: [(any DatabaseValueConvertible)?] = SessionRecord.fields.map { field in
             switch field.get(record) {
             case .text(let text): text

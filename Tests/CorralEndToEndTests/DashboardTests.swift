@@ -30,7 +30,7 @@ struct DashboardTests {
                 "/usr/bin/env",
                 ["python3", TestAgents.directory + "/../dashboard_check.py", chromium!, "http://127.0.0.1:\(corral.port)/", "call-a,call-b", "call-a", screenshot],
                 environment: token.map { ["DASHBOARD_TOKEN": $0] } ?? [:],
-                timeout: .seconds(120)
+                timeout: .seconds(300)
             )
             #expect(result.status == 0, "\(result.output)\(result.errors)")
             #expect(try await corral.request(.GET, "/api/sessions/call-a", headers: authorized).status == 404)
@@ -52,7 +52,7 @@ struct DashboardTests {
             let result = try await CommandRunner.run(
                 "/usr/bin/env",
                 ["python3", TestAgents.directory + "/../framing_check.py", chromium!, "http://127.0.0.1:\(corral.port)/"],
-                timeout: .seconds(120)
+                timeout: .seconds(300)
             )
             #expect(result.status == 0, "\(result.output)\(result.errors)")
             #expect(try await corral.request(.GET, "/api/sessions/framed-call").status == 200)

@@ -91,7 +91,7 @@ class DevTools:
         return result.get("result", {}).get("value")
 
 
-def wait_until(condition, timeout=20, what="condition"):
+def wait_until(condition, timeout=45, what="condition"):
     deadline = time.time() + timeout
     while time.time() < deadline:
         value = condition()

@@ -170,22 +170,6 @@ extension Supervisor {
         return session
     }
 
-    /// Writes the new record, in the session's write order; the error, if it could not be.
-    private func insert(_ record: SessionRecord) async -> CorralError? {
-        let trace = PhaseTrace.current
-        let inserted = writes.enqueue(for: [record.id]) { [store] () -> CorralError? in
-            do throws(CorralError) {
-                trace?.mark("insert begin")
-                try await store.insert(record)
-                trace?.mark("insert end")
-                return nil
-            } catch {
-                return error
-            }
-        }
-        return await inserted.value
-    }
-
     /// What the spawner runs for the session; the program is resolved and the log made there.
     private func agentLaunch(_ entry: SessionTable.Entry) -> AgentLaunch {
         var launch = AgentLaunch(

@@ -23,6 +23,8 @@ public actor Supervisor: Service {
 
     let configuration: CorralConfiguration
     let store: any SessionStore
+    /// The store, where it can be written on the actor itself (SQLite).
+    let inlineStore: (any InlineWritableStore)?
     let containment: any Containment
     let dataDirectory: DataDirectory
     let monitor: ProcessMonitor
@@ -89,6 +91,7 @@ public actor Supervisor: Service {
         self.configuration = configuration
         self.dataDirectory = dataDirectory
         self.store = store
+        inlineStore = store as? any InlineWritableStore
         self.containment = containment
         self.monitor = .shared
         self.launcher = AgentLauncher(containment: containment, monitor: .shared, dataDirectory: dataDirectory, executor: .shared)
