@@ -189,12 +189,22 @@ def check(tools, url, expected, end_id, screenshot, dark):
                what="the current minute's sessions in the chart")
     if tools.evaluate("document.getElementById('workers-section').style.display") != "none":
         raise RuntimeError("the LiveKit workers panel shows although corral has no workers")
-    box = tools.evaluate(
-        f"(() => {{ const r = document.querySelector('button.end[data-id=\"{end_id}\"]').getBoundingClientRect();"
-        " return {x: r.x + r.width / 2, y: r.y + r.height / 2}; })()")
-    for kind in ("mousePressed", "mouseReleased"):
-        tools.call("Input.dispatchMouseEvent", type=kind, x=box["x"], y=box["y"], button="left", clickCount=1)
     remaining = ",".join(i for i in expected if i != end_id)
+    # The table may be drawn again between finding the button and the click (the event stream's
+    # reconnect refreshes it: with a token, the page's first try had none), and the click then
+    # lands where the button was: clicked again until its confirmation dialog shows.
+    for _ in range(5):
+        box = tools.evaluate(
+            f"(() => {{ const r = document.querySelector('button.end[data-id=\"{end_id}\"]').getBoundingClientRect();"
+            " return {x: r.x + r.width / 2, y: r.y + r.height / 2}; })()")
+        for kind in ("mousePressed", "mouseReleased"):
+            tools.call("Input.dispatchMouseEvent", type=kind, x=box["x"], y=box["y"], button="left", clickCount=1)
+        try:
+            wait_until(lambda: "Page.javascriptDialogOpening" in tools.events or tools.evaluate(rows) == remaining,
+                       timeout=10, what="the End button's confirmation")
+            break
+        except RuntimeError:
+            continue
     wait_until(lambda: tools.evaluate(rows) == remaining, what=f"{end_id} to leave the table")
     wait_until(lambda: tools.evaluate("document.getElementById('count-ended').textContent") == "1", what="the ended counter")
     # Open the first remaining session: its process tree and log load into the side panel.
