@@ -40,13 +40,8 @@ package final class SessionWriteQueue: Sendable {
         }
     }
 
-    /// Whether no write of `id` is under way or waiting: one made now, by whoever makes the
-    /// enqueue calls, comes after every earlier write of it.
-    package func isIdle(_ id: SessionID) -> Bool {
-        state.withLock { $0.tails[id] == nil }
-    }
-
-    /// Whether no write at all is under way or waiting.
+    /// Whether no write at all is under way or waiting: one made now, by whoever makes the
+    /// enqueue calls, comes after every earlier write.
     package var isEmpty: Bool {
         state.withLock { $0.tails.isEmpty }
     }

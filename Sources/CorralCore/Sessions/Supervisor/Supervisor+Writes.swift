@@ -41,7 +41,7 @@ extension Supervisor {
     /// nothing of it stays per session (a finished task kept for every session was kilobytes
     /// each at 10,000 sessions).
     func writesSettled(_ id: SessionID) async -> Bool {
-        if !writes.isIdle(id) { await writes.settled(id) }
+        await writes.settled(id)
         return !unsynced.withLock { $0.contains(id) }
     }
 
