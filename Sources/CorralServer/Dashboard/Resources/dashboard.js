@@ -3,8 +3,7 @@ const sessions = new Map();
 let selected = null, ended = 0, tokenWaiters = [];
 const $ = (id) => document.getElementById(id);
 
-function headers() {
-  const token = sessionStorage.getItem("corral-token");
+function headers(token = sessionStorage.getItem("corral-token")) {
   return token ? { "Authorization": "Bearer " + token } : {};
 }
 function askToken() {
@@ -20,8 +19,14 @@ $("token-form").addEventListener("submit", (event) => {
 });
 async function api(path, options = {}) {
   for (;;) {
-    const response = await fetch(path, { ...options, headers: { ...headers(), ...(options.headers || {}) } });
-    if (response.status === 401) { await askToken(); continue; }
+    const token = sessionStorage.getItem("corral-token");
+    const response = await fetch(path, { ...options, headers: { ...headers(token), ...(options.headers || {}) } });
+    if (response.status === 401) {
+      // Refused for the token it went out with: a request sent before the operator gave one
+      // (the page's first requests) goes again with it, without asking a second time.
+      if (sessionStorage.getItem("corral-token") === token) await askToken();
+      continue;
+    }
     return response;
   }
 }
