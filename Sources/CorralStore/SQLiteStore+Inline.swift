@@ -8,7 +8,7 @@ import GRDB
 extension SQLiteStore: InlineWritableStore {
     public func insertNow(_ record: SessionRecord) throws(CorralError) {
         do {
-            try pool.write { db in try Self.write(record, db, replace: false) }
+            try pool.writeWithoutTransaction { db in try Self.write(record, db, replace: false) }
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
             throw CorralError.sessionIDInUse(record.id)
         } catch {
@@ -18,7 +18,7 @@ extension SQLiteStore: InlineWritableStore {
 
     public func updateNow(_ record: SessionRecord) throws(CorralError) {
         do {
-            try pool.write { db in try Self.write(record, db, replace: true) }
+            try pool.writeWithoutTransaction { db in try Self.write(record, db, replace: true) }
         } catch {
             throw Self.failure("update \(record.id)", error)
         }
@@ -26,7 +26,7 @@ extension SQLiteStore: InlineWritableStore {
 
     public func deleteNow(_ id: SessionID) throws(CorralError) {
         do {
-            try pool.write { db in try Self.deleteRecord(id, db) }
+            try pool.writeWithoutTransaction { db in try Self.deleteRecord(id, db) }
         } catch {
             throw Self.failure("delete \(id)", error)
         }

@@ -93,7 +93,7 @@ public final class SQLiteStore: SessionStore {
 
     public func insert(_ record: SessionRecord) async throws(CorralError) {
         do {
-            try await pool.write { db in try Self.write(record, db, replace: false) }
+            try await pool.writeWithoutTransaction { db in try Self.write(record, db, replace: false) }
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_PRIMARYKEY {
             throw CorralError.sessionIDInUse(record.id)
         } catch {
@@ -103,7 +103,7 @@ public final class SQLiteStore: SessionStore {
 
     public func update(_ record: SessionRecord) async throws(CorralError) {
         do {
-            try await pool.write { db in try Self.write(record, db, replace: true) }
+            try await pool.writeWithoutTransaction { db in try Self.write(record, db, replace: true) }
         } catch {
             throw Self.failure("update \(record.id)", error)
         }
@@ -124,14 +124,14 @@ public final class SQLiteStore: SessionStore {
 
     public func delete(_ id: SessionID) async throws(CorralError) {
         do {
-            try await pool.write { db in try Self.deleteRecord(id, db) }
+            try await pool.writeWithoutTransaction { db in try Self.deleteRecord(id, db) }
         } catch {
             throw Self.failure("delete \(id)", error)
         }
     }
 
     static func deleteRecord(_ id: SessionID, _ db: Database) throws {
-        try db.execute(sql: "DELETE FROM sessions WHERE id = ?", arguments: [id.rawValue])
+        try db.cachedStatement(sql: "DELETE FROM sessions WHERE id = ?").execute(arguments: [id.rawValue])
     }
 
     public func record(_ id: SessionID) async throws(CorralError) -> SessionRecord? {
@@ -180,6 +180,8 @@ public final class SQLiteStore: SessionStore {
         return "INSERT \(replacing ? "OR REPLACE " : "")INTO sessions (\(columns.joined(separator: ", "))) VALUES (\(placeholders))"
     }
 
+    /// One statement, so it needs no transaction of its own (SQLite commits it alone, atomically);
+    /// prepared once per connection, as a spaced start would otherwise parse it every time.
     static func write(_ record: SessionRecord, _ db: Database, replace: Bool) throws {
         let values: [(any DatabaseValueConvertible)?] = SessionRecord.fields.map { field in
             switch field.get(record) {
@@ -190,7 +192,7 @@ public final class SQLiteStore: SessionStore {
             case .null: nil
             }
         }
-        try db.execute(sql: replace ? replaceSQL : insertSQL, arguments: StatementArguments(values))
+        try db.cachedStatement(sql: replace ? replaceSQL : insertSQL).execute(arguments: StatementArguments(values))
     }
 
     /// A row that cannot be understood (written by a newer corral, edited by hand) is skipped.
