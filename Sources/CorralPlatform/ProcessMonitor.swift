@@ -85,8 +85,10 @@ public final class ProcessMonitor: Sendable {
         guard !alreadyStarted else { return }
         try Syscall.setChildSubreaper()
         try Syscall.shim("sigaction(SIGCHLD)") { corral_install_sigchld_notifier(sigchldFD) }
-        let thread = Thread { [self] in self.loop() }
-        thread.name = "corral-monitor"
+        let thread = Thread { [self] in
+            Syscall.nameCurrentThread("corral-monitor")
+            self.loop()
+        }
         thread.start()
         // Children that exited before the notifier was installed.
         Syscall.signalEventFD(sigchldFD)

@@ -24,12 +24,12 @@ public final class SpawnExecutor: Sendable {
     init(threads: Int) {
         for index in 0..<threads {
             let thread = Thread { [queue] in
+                Syscall.nameCurrentThread("corral-spawn-\(index)")
                 // A clone wakes this thread when the child has called execve; with the default
                 // slice the new agent kept the CPU for about 1 ms first (short_slice.c).
                 _ = corral_thread_shorten_slice()
                 Self.work(queue)
             }
-            thread.name = "corral-spawner-\(index)"
             thread.start()
         }
     }

@@ -36,6 +36,18 @@ package enum Syscall {
 
     package static var currentPID: Int32 { getpid() }
 
+    /// Names the calling thread as `ps -L` and /proc show it (at most 15 bytes, the kernel's
+    /// limit; Foundation's `Thread.name`, set before the thread starts, does not reach the
+    /// kernel on Linux). corral's own threads are told apart from SwiftNIO's by it.
+    package static func nameCurrentThread(_ name: String) {
+        // Through /proc: glibc's pthread_setname_np is not visible to Swift.
+        let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        let bytes = Array(name.utf8.prefix(15))
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    }
+
     package static var hostName: String {
         var buffer = [UInt8](repeating: 0, count: 256)
         guard gethostname(&buffer, buffer.count) == 0 else { return "" }

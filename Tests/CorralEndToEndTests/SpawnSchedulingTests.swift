@@ -49,6 +49,14 @@ struct SpawnSchedulingTests {
         #expect(agentSlice != 100_000, "the agent inherited the spawner's short slice")
     }
 
+    /// An operator tells the spawner's threads apart from SwiftNIO's and Swift's in `ps -L`.
+    @Test func theSpawnersThreadsCarryTheirName() async throws {
+        let name = await SpawnExecutor.shared.run { () -> String in
+            ((try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        #expect(name.hasPrefix("corral-spawn-"), "\(name)")
+    }
+
     private static func kernelAtLeast(_ major: Int, _ minor: Int) -> Bool {
         var name = utsname()
         guard uname(&name) == 0 else { return false }
