@@ -1,3 +1,4 @@
+import CCorralShims
 import Foundation
 
 #if canImport(Glibc)
@@ -23,6 +24,7 @@ public final class DataDirectory: Sendable {
     public let instanceID: String
     private let logsFD: Int32
     private let lockFD: Int32
+    private let logSpares: LogSpares
 
     /// Creates the directories if needed and takes the lock.
     public init(path: String) throws(CorralError) {
@@ -51,6 +53,8 @@ public final class DataDirectory: Sendable {
         guard logsFD >= 0 else {
             throw CorralError(.configuration, "cannot open \(path)/logs", underlying: SystemError("open", errno: errno))
         }
+        logSpares = LogSpares(directoryFD: logsFD, path: path + "/logs")
+        logSpares.refill()
         let stored = (try? String(contentsOfFile: path + "/instance-id", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
         if let stored, !stored.isEmpty, stored.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" }) {
             instanceID = stored
@@ -76,22 +80,43 @@ public final class DataDirectory: Sendable {
     }
 
     deinit {
+        logSpares.discardAll()
         Glibc.close(logsFD)
         Glibc.close(lockFD)  // releases the lock
     }
 
     /// Creates a new log file for the session (mode 0600, never an existing file): `ID.log`, or
-    /// `ID~N.log` when an earlier session with the same id left its log.
+    /// `ID~N.log` when an earlier session with the same id left its log. A spare made earlier
+    /// is renamed to it if one is ready (`LogSpares`; `makeLogSpares` makes them again).
     package func createLog(for id: SessionID) throws(CorralError) -> (fd: Int32, path: String) {
+        var spare = logSpares.take()
         for attempt in 0..<1000 {
             let name = attempt == 0 ? "\(id.rawValue).log" : "\(id.rawValue)~\(attempt).log"
+            if let taken = spare {
+                let code = corral_rename_noreplace(logsFD, taken.name, logsFD, name)
+                if code == 0 {
+                    // Made earlier: its times are the session's own from now (`latestLog`
+                    // picks the newest of an id's logs by them).
+                    futimens(taken.fd, nil)
+                    return (taken.fd, logsPath + "/" + name)
+                }
+                if code == EEXIST { continue }
+                logSpares.discard(taken)
+                spare = nil
+            }
             let fd = openat(logsFD, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600)
             if fd >= 0 { return (fd, logsPath + "/" + name) }
             if errno != EEXIST {
                 throw CorralError(.spawnFailed, "cannot create the session log \(logsPath)/\(name)", underlying: SystemError("openat", errno: errno))
             }
         }
+        if let spare { logSpares.discard(spare) }
         throw CorralError(.spawnFailed, "too many old logs for session \(id) in \(logsPath)")
+    }
+
+    /// Makes the spare logs the next starts take (`createLog`), off a start's path.
+    package func makeLogSpares() {
+        logSpares.refill()
     }
 
     /// Renames a prewarmed agent's log to the session it took (it keeps writing to the same

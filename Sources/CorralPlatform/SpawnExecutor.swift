@@ -17,6 +17,7 @@ public final class SpawnExecutor: Sendable {
         let condition = NSCondition()
         var jobs: [Job] = []
         var head = 0
+        var whenIdle: [Job] = []
     }
 
     private let queue = Queue()
@@ -48,6 +49,19 @@ public final class SpawnExecutor: Sendable {
         return try result.get()
     }
 
+    /// Runs `work` on one of the executor's threads once they have had nothing to do for
+    /// `idleDelay`, without waiting for it: for what can be made ready for the next start once
+    /// this one has been answered. The thread that finished last runs it when its wait for the
+    /// next job times out, so nothing is woken for it meanwhile (run at once, it took a second
+    /// thread and a CPU while the start was still going on).
+    public func whenIdle(_ work: @escaping @Sendable () -> Void) {
+        queue.condition.lock()
+        queue.whenIdle.append(work)
+        queue.condition.unlock()
+    }
+
+    static let idleDelay: TimeInterval = 0.01
+
     private func enqueue(_ job: @escaping Job) {
         queue.condition.lock()
         queue.jobs.append(job)
@@ -58,7 +72,17 @@ public final class SpawnExecutor: Sendable {
     private static func work(_ queue: Queue) {
         while true {
             queue.condition.lock()
-            while queue.head == queue.jobs.count { queue.condition.wait() }
+            while queue.head == queue.jobs.count {
+                if queue.whenIdle.isEmpty {
+                    queue.condition.wait()
+                } else if !queue.condition.wait(until: Date(timeIntervalSinceNow: idleDelay)), queue.head == queue.jobs.count {
+                    let idle = queue.whenIdle
+                    queue.whenIdle = []
+                    queue.condition.unlock()
+                    idle.forEach { $0() }
+                    queue.condition.lock()
+                }
+            }
             let job = queue.jobs[queue.head]
             queue.head += 1
             // Taken jobs are dropped once the queue is empty (or has grown long), so the array

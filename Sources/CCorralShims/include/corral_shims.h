@@ -128,6 +128,10 @@ int corral_spawn(const corral_spawn_request *request, corral_spawn_result *resul
 /// 0 or an errno (EPERM for a real-time thread, which is left as it is).
 int corral_thread_shorten_slice(void);
 
+/// Renames `from` (in `from_directory`) to `to` (in `to_directory`) unless `to` exists
+/// (renameat2 with RENAME_NOREPLACE). 0 or an errno (EEXIST when `to` is taken).
+int corral_rename_noreplace(int from_directory, const char *from, int to_directory, const char *to);
+
 /// Lets a held child continue to execve and waits for the outcome, like `corral_spawn`.
 int corral_spawn_release(corral_spawn_result *result);
 

@@ -31,6 +31,7 @@ struct AgentLauncher: Sendable {
         let containment = containment
         let monitor = monitor
         let dataDirectory = dataDirectory
+        let executor = executor
         let trace = PhaseTrace.current
         return try await executor.run { () throws(CorralError) -> Launched in
             let result = PhaseTrace.$current.withValue(trace) { () -> Result<Launched, CorralError> in
@@ -55,6 +56,8 @@ struct AgentLauncher: Sendable {
                 }
             }
             trace?.mark("spawn returned")
+            // The next start's log, made once this one has been answered.
+            executor.whenIdle { dataDirectory.makeLogSpares() }
             return .success(Launched(tree: tree, logPath: log.path))
             } catch {
                 return .failure(error)

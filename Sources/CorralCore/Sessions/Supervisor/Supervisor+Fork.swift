@@ -58,9 +58,11 @@ extension Supervisor {
         let limits = entry.handles.limits
         let dataDirectory = dataDirectory
         let placement: ForkPlacement
+        let executor = launcher.executor
         do {
-            placement = try await launcher.executor.run { () throws(CorralError) -> ForkPlacement in
-                try cgroups.prepareFork(sessionID: sessionID, limits: limits, dataDirectory: dataDirectory)
+            placement = try await executor.run { () throws(CorralError) -> ForkPlacement in
+                defer { executor.whenIdle { dataDirectory.makeLogSpares() } }
+                return try cgroups.prepareFork(sessionID: sessionID, limits: limits, dataDirectory: dataDirectory)
             }
         } catch {
             // As a spawn without its cgroup: the agent is started the other way (which falls
