@@ -51,9 +51,10 @@ public final class SpawnExecutor: Sendable {
 
     /// Runs `work` on one of the executor's threads once they have had nothing to do for
     /// `idleDelay`, without waiting for it: for what can be made ready for the next start once
-    /// this one has been answered. The thread that finished last runs it when its wait for the
-    /// next job times out, so nothing is woken for it meanwhile (run at once, it took a second
-    /// thread and a CPU while the start was still going on).
+    /// this one has been answered. Asked for by a job of the executor's: its thread, done with
+    /// the job, runs `work` when its wait for the next one times out, so nothing is woken for it
+    /// meanwhile (run at once, it took a second thread and a CPU while the start was still
+    /// going on).
     public func whenIdle(_ work: @escaping @Sendable () -> Void) {
         queue.condition.lock()
         queue.whenIdle.append(work)
