@@ -130,8 +130,10 @@ extension Supervisor {
                     logger.about(record).notice("the session could not be forked (its template went away before its turn): it starts cold")
                     table.update(id, instance: instance) { $0.start = .cold }
                 }
+                let launch = agentLaunch(entry)
+                PhaseTrace.current?.mark("launch built")
                 launched = try await launcher.launch(
-                    agentLaunch(entry), searchPath: settings.profile.environment["PATH"] ?? inheritedEnvironment["PATH"], started: started, exited: exited
+                    launch, searchPath: settings.profile.environment["PATH"] ?? inheritedEnvironment["PATH"], started: started, exited: exited
                 )
             }
         } catch {
