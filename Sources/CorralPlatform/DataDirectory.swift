@@ -104,7 +104,7 @@ public final class DataDirectory: Sendable {
                 logSpares.discard(taken)
                 spare = nil
             }
-            let fd = openat(logsFD, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            let fd = Self.openNewLog(name, in: logsFD)
             if fd >= 0 { return (fd, logsPath + "/" + name) }
             if errno != EEXIST {
                 throw CorralError(.spawnFailed, "cannot create the session log \(logsPath)/\(name)", underlying: SystemError("openat", errno: errno))
@@ -112,6 +112,12 @@ public final class DataDirectory: Sendable {
         }
         if let spare { logSpares.discard(spare) }
         throw CorralError(.spawnFailed, "too many old logs for session \(id) in \(logsPath)")
+    }
+
+    /// A new log file `name` in `directoryFD`: mode 0600, appended to, never an existing file or
+    /// a link. The descriptor, or -1 with `errno` set.
+    static func openNewLog(_ name: String, in directoryFD: Int32) -> Int32 {
+        openat(directoryFD, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600)
     }
 
     /// Makes the spare logs the next starts take (`createLog`), off a start's path.

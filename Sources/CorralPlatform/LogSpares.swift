@@ -69,7 +69,7 @@ final class LogSpares: Sendable {
             return (0..<missing).map { Self.prefix + String(state.next + $0) }
         }
         for name in names {
-            let fd = openat(directoryFD, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            let fd = DataDirectory.openNewLog(name, in: directoryFD)
             state.withLock { state in
                 state.coming -= 1
                 if fd >= 0 { state.spares.append(Spare(name: name, fd: fd)) }

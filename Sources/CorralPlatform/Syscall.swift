@@ -40,12 +40,9 @@ package enum Syscall {
     /// limit; Foundation's `Thread.name`, set before the thread starts, does not reach the
     /// kernel on Linux). corral's own threads are told apart from SwiftNIO's by it.
     package static func nameCurrentThread(_ name: String) {
-        // Through /proc: glibc's pthread_setname_np is not visible to Swift.
-        let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        defer { close(fd) }
-        let bytes = Array(name.utf8.prefix(15))
-        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        // Through /proc (a kernel interface file, one write): glibc's pthread_setname_np is not
+        // visible to Swift.
+        try? CgroupFS.write(String(decoding: name.utf8.prefix(15), as: UTF8.self), to: "/proc/thread-self/comm")
     }
 
     package static var hostName: String {
