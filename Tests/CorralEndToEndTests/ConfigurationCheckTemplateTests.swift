@@ -45,7 +45,7 @@ struct ConfigurationCheckTemplateTests {
         #expect(check.text.contains("template   sessions forked from a warm template (no memory limit; READY=1 within 30 s; a fork answered within 5 s; at most 64 waiting)"), "\(check.text)")
         // prewarm on a template profile: idle agents forked from it ahead of time.
         #expect(check.text.contains("prewarm    2 idle agents, forked from the template\n"), "\(check.text)")
-        #expect(!FileManager.default.fileExists(atPath: root))
+        #expect(CgroupSupport.leftovers(ofRoot: root).isEmpty)
     }
 
     @Test func badTemplateSettingsAreRefusedAsServeRefusesThem() throws {

@@ -125,7 +125,7 @@ extension ConfigurationCheckTests {
         #expect(check.exitStatus == 0, "\(check.text)")
         #expect(check.plan?.containment.mode == "cgroup")
         #expect(check.plan?.containment.cgroupRoot == root)
-        #expect(!FileManager.default.fileExists(atPath: root), "the check made the cgroup root")
+        #expect(CgroupSupport.leftovers(ofRoot: root).isEmpty, "the check made the cgroup root")
     }
 
     /// A root another corral holds (its lock taken here) is said to be, with the holder.

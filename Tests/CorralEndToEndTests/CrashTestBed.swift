@@ -94,9 +94,9 @@ final class CrashTestBed: @unchecked Sendable {
         let leftovers = await taggedProcesses()
         ProcessProbe.kill(leftovers)
         #expect(leftovers.isEmpty, "processes left behind: \(leftovers)", sourceLocation: sourceLocation)
-        if let cgroupRoot, FileManager.default.fileExists(atPath: cgroupRoot) {
+        if let cgroupRoot, case let left = CgroupSupport.leftovers(ofRoot: cgroupRoot), !left.isEmpty {
             CgroupSupport.removeTree(cgroupRoot)
-            Issue.record("cgroup root \(cgroupRoot) left behind", sourceLocation: sourceLocation)
+            Issue.record("cgroup root left behind: \(left)", sourceLocation: sourceLocation)
         }
         try? FileManager.default.removeItem(atPath: directory)
     }

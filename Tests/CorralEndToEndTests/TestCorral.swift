@@ -53,9 +53,9 @@ struct TestCorral {
         ProcessProbe.kill(leftovers)
         #expect(leftovers.isEmpty, "processes left behind by the test run: \(leftovers)", sourceLocation: sourceLocation)
         if let root = configuration.cgroupRoot {
-            let left = FileManager.default.fileExists(atPath: root)
-            if left { CgroupSupport.removeTree(root) }
-            #expect(!left, "the test's cgroup root \(root) was left behind", sourceLocation: sourceLocation)
+            let left = CgroupSupport.leftovers(ofRoot: root)
+            if !left.isEmpty { CgroupSupport.removeTree(root) }
+            #expect(left.isEmpty, "the test's cgroup root was left behind: \(left)", sourceLocation: sourceLocation)
         }
         return result
     }

@@ -107,7 +107,7 @@ struct TreeTerminatorTests {
         #expect(tree.isEmpty)
         tree.release()
         root.removeIfUnused()
-        #expect(!FileManager.default.fileExists(atPath: rootPath))
+        #expect(CgroupSupport.leftovers(ofRoot: rootPath).isEmpty)
     }
 
     @Test func theKillPhaseOfAProcessGroupTreeStillEndsEverything() async throws {

@@ -27,16 +27,32 @@ public enum CgroupSupport {
 
     public static let unavailableReason = "no writable cgroup v2 hierarchy on this host: cgroup containment tests are skipped"
 
-    /// Removes a cgroup tree a failed test left (children first), after killing what is in it.
+    /// The cgroup root `path` and the v1 directories corral makes beside it for limits (same
+    /// name, below the test's own cgroup in each v1 hierarchy), those that exist: all of them
+    /// must be gone once corral stops.
+    public static func leftovers(ofRoot path: String) -> [String] {
+        let name = String(path.split(separator: "/").last ?? "")
+        let v1 = CgroupHost.discover().v1
+        let twins = v1.keys.sorted().compactMap { v1[$0].map { $0.ownDirectory + "/" + name } }
+        return ([path] + twins).filter { FileManager.default.fileExists(atPath: $0) }
+    }
+
+    /// Removes a cgroup tree a test left (children first), after killing what is in it, with
+    /// its v1 twins if it was a corral root (see `leftovers(ofRoot:)`).
     public static func removeTree(_ path: String) {
+        for directory in leftovers(ofRoot: path) { removeSubtree(directory) }
+    }
+
+    private static func removeSubtree(_ path: String) {
         if let children = try? FileManager.default.contentsOfDirectory(atPath: path) {
             for child in children where !child.contains(".") || child.hasPrefix("s-") || child.hasPrefix("corral") {
                 var isDirectory: ObjCBool = false
                 if FileManager.default.fileExists(atPath: path + "/" + child, isDirectory: &isDirectory), isDirectory.boolValue {
-                    removeTree(path + "/" + child)
+                    removeSubtree(path + "/" + child)
                 }
             }
         }
+        // cgroup.kill is v2's; a v1 twin holds what its v2 tree held, killed first.
         try? "1".write(toFile: path + "/cgroup.kill", atomically: false, encoding: .utf8)
         for _ in 0..<100 {
             if rmdir(path) == 0 || errno == ENOENT { break }

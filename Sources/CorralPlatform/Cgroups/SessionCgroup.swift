@@ -248,9 +248,10 @@ public final class SessionCgroup: Sendable {
     }
 
     /// Removes the cgroups, with any an agent made inside them (the innermost first); call once
-    /// empty.
+    /// empty. The v1 twins go first: they are found by the v2 cgroup's name, so a corral stopped
+    /// half-way must leave the v2 one, which the next corral adopts and removes with what is left.
     package func remove() {
-        for directory in ([path] + v1Paths.values).flatMap({ CgroupFS.subtree($0).reversed() }) { CgroupFS.removeDirectory(directory) }
+        for directory in (v1Paths.values + [path]).flatMap({ CgroupFS.subtree($0).reversed() }) { CgroupFS.removeDirectory(directory) }
         madeIn?.disclaim(name)
     }
 }
