@@ -86,6 +86,40 @@ struct TreeTerminatorTests {
         return tree
     }
 
+    /// The end's first step lists the processes it signals, escapees included, and sends each
+    /// of them every signal in order: SIGSTOP leaves all of them stopped; SIGSTOP then SIGCONT
+    /// leaves them running.
+    @Test(arguments: CgroupSupport.available ? [ContainmentKind.cgroup, .processGroup] : [.processGroup])
+    func theFirstStepOfAnEndListsAndSignalsEveryProcess(_ kind: ContainmentKind) async throws {
+        let testRoot = kind == .cgroup ? try CgroupSupport.TestRoot() : nil
+        defer { testRoot?.remove() }
+        let monitor = ProcessMonitor.shared
+        try monitor.start()
+        let output = open("/dev/null", O_WRONLY | O_CLOEXEC)
+        defer { close(output) }
+        let containment: any Containment = testRoot?.containment ?? ProcessGroupContainment()
+        let tree = try await startIgnorer(containment, id: "list-and-signal-\(kind.rawValue)", output: output, monitor: monitor)
+        defer { tree.release() }
+        let expected = Set(tree.members().entries.map(\.pid))
+
+        let stopped = tree.listAndSignal([SIGSTOP])
+        let listed = Set(stopped.map(\.pid))
+        #expect(listed.contains(tree.leader.pid))
+        #expect(stopped.contains { $0.pgid != tree.pgid }, "the child that left the group was not listed: \(stopped)")
+        // The agent's `sleep 1`s come and go; its shells stay.
+        #expect(listed.count >= 3 && expected.subtracting(listed).allSatisfy { !ProcessProbe.isAlive($0) }, "\(listed) against \(expected)")
+        let allStopped = await ProcessProbe.waitUntil { listed.allSatisfy { ProcFS.stat($0).map { $0.state == "T" } ?? true } }
+        #expect(allStopped, "not every listed process was stopped")
+
+        let resumed = Set(tree.listAndSignal([SIGSTOP, SIGCONT]).map(\.pid))
+        #expect(resumed == listed.filter { ProcessProbe.isAlive($0) }, "a stopped process was not listed again")
+        let allRunning = await ProcessProbe.waitUntil { resumed.allSatisfy { ProcFS.stat($0).map { $0.state != "T" } ?? true } }
+        #expect(allRunning, "SIGCONT did not come last")
+
+        #expect(await TreeTerminator(reaped: monitor.reaped).terminate(tree, grace: .milliseconds(100)) == .killed)
+        for pid in listed { #expect(!ProcessProbe.isAlive(pid), "process \(pid) survived") }
+    }
+
     @Test(.enabled(if: CgroupSupport.available, "\(CgroupSupport.unavailableReason)"))
     func theKillPhaseOfACgroupTreeUsesCgroupKill() async throws {
         let testRoot = try CgroupSupport.TestRoot()

@@ -211,12 +211,26 @@ final class CgroupTree: AbandonableTree {
     }
 
     func signalAll(_ signal: Int32) {
-        _ = try? leader.signal(signal)
-        for pid in cgroup.processes where pid != leader.pid {
+        send([signal], to: cgroup.processes)
+    }
+
+    /// One read of the cgroup's processes serves both the listing and the signals.
+    func listAndSignal(_ signals: [Int32]) -> [(pid: Int32, pgid: Int32)] {
+        let pids = cgroup.processes
+        let members = pids.compactMap { pid in ProcFS.stat(pid).map { (pid, $0.pgid) } }
+        send(signals, to: pids)
+        return members
+    }
+
+    private func send(_ signals: [Int32], to pids: [Int32]) {
+        for signal in signals { _ = try? leader.signal(signal) }
+        for pid in pids where pid != leader.pid {
             // The pid may have been recycled since cgroup.procs was read: open a pidfd first,
             // then check that the process it names is still in this cgroup.
             guard let pidFD = try? PidFD.open(pid: pid) else { continue }
-            if cgroup.contains(pid) { _ = try? pidFD.signal(signal) }
+            if cgroup.contains(pid) {
+                for signal in signals { _ = try? pidFD.signal(signal) }
+            }
             pidFD.close()
         }
     }

@@ -93,6 +93,9 @@ public protocol ContainedTree: Sendable {
     func members() -> ProcessListing
     /// Every process of the session with its process group, without reading command lines.
     func memberGroups() -> [(pid: Int32, pgid: Int32)]
+    /// The first step of an end: `memberGroups`, then each of `signals` sent to all of them as
+    /// `signalAll` would. Trees that find their processes at a cost find them once for both.
+    func listAndSignal(_ signals: [Int32]) -> [(pid: Int32, pgid: Int32)]
     /// The agent's own process group: processes of `memberGroups` outside it left it.
     var agentGroup: Int32 { get }
     /// Limits the kernel enforces for this tree (the rest are watched by the supervisor).
@@ -129,6 +132,12 @@ extension ContainedTree {
 
     public func proportionalMemory(in table: ProcessTable?) -> UInt64 {
         SessionProcessScanner.proportionalBytes(of: members().entries.map(\.pid))
+    }
+
+    public func listAndSignal(_ signals: [Int32]) -> [(pid: Int32, pgid: Int32)] {
+        let members = memberGroups()
+        for signal in signals { signalAll(signal) }
+        return members
     }
 
     /// The leader is the agent.

@@ -101,13 +101,22 @@ final class ProcessGroupTree: AbandonableTree {
     }
 
     func signalAll(_ signal: Int32) {
-        _ = try? leader.signal(signal)
-        // Safe while the group has members: Linux does not reuse a pid that is still a group id.
-        _ = try? Syscall.signalProcessGroup(pgid, signal)
-        refreshEscapees()
-        for escapee in escapees.withLock({ Array($0.values) }) {
-            _ = try? escapee.signal(signal)
+        _ = listAndSignal([signal])
+    }
+
+    /// One walk of the session's processes serves both the listing and the escapees' signals.
+    func listAndSignal(_ signals: [Int32]) -> [(pid: Int32, pgid: Int32)] {
+        let members = currentMembers()
+        for signal in signals {
+            _ = try? leader.signal(signal)
+            // Safe while the group has members: Linux does not reuse a pid that is still a group id.
+            _ = try? Syscall.signalProcessGroup(pgid, signal)
         }
+        refreshEscapees(from: members)
+        for escapee in escapees.withLock({ Array($0.values) }) {
+            for signal in signals { _ = try? escapee.signal(signal) }
+        }
+        return members.map { ($0.pid, $0.stat.pgid) }
     }
 
     func killAll() { signalAll(SIGKILL) }
@@ -123,7 +132,7 @@ final class ProcessGroupTree: AbandonableTree {
             guard adopted, leader.hasExited, !ProcessTable.read().hasLiveMember(ofGroup: pgid) else { return false }
         }
         guard escapees.withLock({ $0.values.allSatisfy(\.hasExited) }) else { return false }
-        refreshEscapees()
+        refreshEscapees(from: currentMembers())
         return escapees.withLock { $0.values.allSatisfy(\.hasExited) }
     }
 
@@ -201,8 +210,8 @@ final class ProcessGroupTree: AbandonableTree {
     /// Opens pidfds for the session's processes outside its group. A pidfd is kept only if the
     /// process it refers to is still the one seen (same start time), so a recycled pid is never
     /// signalled.
-    private func refreshEscapees() {
-        for member in currentMembers() where member.stat.pgid != pgid && member.pid != leader.pid {
+    private func refreshEscapees(from members: [SessionTreeWalk.Member]) {
+        for member in members where member.stat.pgid != pgid && member.pid != leader.pid {
             guard escapees.withLock({ $0[member.pid] == nil }), let pidFD = try? PidFD.open(pid: member.pid) else { continue }
             guard ProcFS.stat(member.pid)?.startTime == member.stat.startTime else {
                 pidFD.close()

@@ -29,10 +29,19 @@ public struct TreeTerminator: Sendable {
         self.reaped = reaped
     }
 
-    public func terminate(_ tree: any ContainedTree, grace: Duration) async -> TerminationOutcome {
+    /// `listed` is given the processes that were there to signal (`memberGroups`), none if the
+    /// tree was already empty.
+    public func terminate(
+        _ tree: any ContainedTree,
+        grace: Duration,
+        listed: @Sendable ([(pid: Int32, pgid: Int32)]) -> Void = { _ in }
+    ) async -> TerminationOutcome {
         let clock = ContinuousClock()
-        if await isEmpty(tree) { return .exited }
-        await signal(tree, SIGTERM, SIGCONT)
+        if await isEmpty(tree) {
+            listed([])
+            return .exited
+        }
+        listed(await listAndSignal(tree, [SIGTERM, SIGCONT]))
         PhaseTrace.current?.mark("signalled")
         if await waitUntilEmpty(tree, deadline: clock.now + grace) { return .terminated }
         // Processes may fork between the signal and their death: repeat until empty.
@@ -50,12 +59,10 @@ public struct TreeTerminator: Sendable {
         return await Blocking.run(.urgent) { tree.isEmpty }
     }
 
-    private func signal(_ tree: any ContainedTree, _ signals: Int32...) async {
-        if tree.needsProcessTable {
-            await Blocking.run(.urgent) { for signal in signals { tree.signalAll(signal) } }
-        } else {
-            for signal in signals { tree.signalAll(signal) }
-        }
+    /// A cgroup names its processes in a file; other trees walk /proc for them, off the pool.
+    private func listAndSignal(_ tree: any ContainedTree, _ signals: [Int32]) async -> [(pid: Int32, pgid: Int32)] {
+        guard tree.kind != .cgroup else { return tree.listAndSignal(signals) }
+        return await Blocking.run(.urgent) { tree.listAndSignal(signals) }
     }
 
     private func kill(_ tree: any ContainedTree) async {

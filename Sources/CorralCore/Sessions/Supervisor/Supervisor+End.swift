@@ -76,16 +76,14 @@ extension Supervisor {
         let record = entry.record
         Task { [terminator, metrics, events, logger] in
             PhaseTrace.current?.mark("end task")
-            let members = await Blocking.run(.urgent) { tree.memberGroups() }
-            PhaseTrace.current?.mark("members listed")
-            metrics.processesAtEnd(members.count)
-            let escaped = members.filter { $0.pgid != tree.agentGroup }
-            if !escaped.isEmpty {
+            let outcome = await terminator.terminate(tree, grace: grace) { members in
+                metrics.processesAtEnd(members.count)
+                let escaped = members.filter { $0.pgid != tree.agentGroup }
+                guard !escaped.isEmpty else { return }
                 metrics.escapesCaught(escaped.count)
                 logger.about(record).notice("processes outside the session's process group are ended with it", metadata: ["pids": "\(escaped.map(\.pid))"])
                 events.publish(.escape(pids: escaped.map(\.pid)), session: record)
             }
-            let outcome = await terminator.terminate(tree, grace: grace)
             PhaseTrace.current?.mark("terminated")
             self.terminationFinished(id, instance: instance, outcome: outcome)
         }
@@ -103,7 +101,11 @@ extension Supervisor {
     func remove(_ entry: SessionTable.Entry, reason: EndReason) {
         let handles = entry.handles
         cancelTimers(entry.id, instance: entry.instance)
-        let tree = handles.tree
+        // Removing a cgroup retries (and sleeps) while the kernel still calls it busy: on the
+        // spawner's threads, never on the actor. Handed to one before the record's deletion (made
+        // here, at once where the store allows), so that the two go on side by side.
+        let executor = launcher.executor
+        let released = handles.tree.map { tree in Task.immediate { await executor.run { tree.release() } } }
         let write = enqueueWrite(entry, delete: true)
         let duration = handles.endBegan.map { .now - $0 } ?? .zero
         let result = EndResult(
@@ -133,13 +135,10 @@ extension Supervisor {
         }
         let id = entry.id
         let instance = entry.instance
-        let executor = launcher.executor
         PhaseTrace.current?.mark("removing")
         Task {
-            // Removing a cgroup retries (and sleeps) while the kernel still calls it busy: on the
-            // spawner's threads, never on the actor. Whoever waits for the end is answered once
-            // it is gone.
-            if let tree { await executor.run { tree.release() } }
+            // Whoever waits for the end is answered once the cgroup is gone.
+            await released?.value
             PhaseTrace.current?.mark("released")
             _ = await write.value
             PhaseTrace.current?.mark("written")
