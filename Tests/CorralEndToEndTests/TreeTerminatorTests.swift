@@ -86,9 +86,10 @@ struct TreeTerminatorTests {
         return tree
     }
 
-    /// The end's first step lists the processes it signals, escapees included, and sends each
-    /// of them every signal in order: SIGSTOP leaves all of them stopped; SIGSTOP then SIGCONT
-    /// leaves them running.
+    /// The end's first step lists the processes it signals, the one that left the group too,
+    /// and sends each of them every signal in order: SIGSTOP leaves all of them stopped; SIGSTOP
+    /// then SIGCONT leaves them running. The agent's processes are settled first (all forked and
+    /// exec'd), so that what is listed is all there is.
     @Test(arguments: CgroupSupport.available ? [ContainmentKind.cgroup, .processGroup] : [.processGroup])
     func theFirstStepOfAnEndListsAndSignalsEveryProcess(_ kind: ContainmentKind) async throws {
         let testRoot = kind == .cgroup ? try CgroupSupport.TestRoot() : nil
@@ -98,26 +99,36 @@ struct TreeTerminatorTests {
         let output = open("/dev/null", O_WRONLY | O_CLOEXEC)
         defer { close(output) }
         let containment: any Containment = testRoot?.containment ?? ProcessGroupContainment()
-        let tree = try await startIgnorer(containment, id: "list-and-signal-\(kind.rawValue)", output: output, monitor: monitor)
+        let id = "list-and-signal-\(kind.rawValue)"
+        let launch = AgentLaunch(
+            sessionID: SessionID(id)!, executable: "/bin/sh", arguments: ["sh", "-c", "setsid sleep 1000 & sleep 1000 & wait"],
+            environment: ["PATH=/usr/bin:/bin", "CORRAL_SESSION_ID=\(id)"], outputFD: output, limits: ResourceLimits()
+        )
+        let tree = try await OwnThread.run { () throws -> any ContainedTree in
+            try containment.launch(launch, monitor: monitor) { _ throws(CorralError) in }
+        }
         defer { tree.release() }
-        let expected = Set(tree.members().entries.map(\.pid))
+        let settled = await ProcessProbe.waitUntil {
+            let groups = tree.memberGroups()
+            return groups.count == 3 && groups.filter { $0.pgid != tree.pgid }.count == 1
+                && groups.dropFirst().allSatisfy { ProcFS.commandLine($0.pid)?.first == "sleep" }
+        }
+        try #require(settled, "the agent did not settle: \(tree.memberGroups())")
+        let expected = Set(tree.memberGroups().map(\.pid))
 
         let stopped = tree.listAndSignal([SIGSTOP])
-        let listed = Set(stopped.map(\.pid))
-        #expect(listed.contains(tree.leader.pid))
-        #expect(stopped.contains { $0.pgid != tree.pgid }, "the child that left the group was not listed: \(stopped)")
-        // The agent's `sleep 1`s come and go; its shells stay.
-        #expect(listed.count >= 3 && expected.subtracting(listed).allSatisfy { !ProcessProbe.isAlive($0) }, "\(listed) against \(expected)")
-        let allStopped = await ProcessProbe.waitUntil { listed.allSatisfy { ProcFS.stat($0).map { $0.state == "T" } ?? true } }
-        #expect(allStopped, "not every listed process was stopped")
+        #expect(Set(stopped.map(\.pid)) == expected)
+        #expect(stopped.first?.pid == tree.leader.pid || kind == .cgroup)
+        #expect(stopped.filter { $0.pgid != tree.pgid }.count == 1, "the child that left the group: \(stopped)")
+        let allStopped = await ProcessProbe.waitUntil { expected.allSatisfy { ProcFS.stat($0)?.state == "T" } }
+        #expect(allStopped, "not every process was stopped: \(expected.map { ($0, ProcFS.stat($0)?.state ?? "-") })")
 
-        let resumed = Set(tree.listAndSignal([SIGSTOP, SIGCONT]).map(\.pid))
-        #expect(resumed == listed.filter { ProcessProbe.isAlive($0) }, "a stopped process was not listed again")
-        let allRunning = await ProcessProbe.waitUntil { resumed.allSatisfy { ProcFS.stat($0).map { $0.state != "T" } ?? true } }
-        #expect(allRunning, "SIGCONT did not come last")
+        #expect(Set(tree.listAndSignal([SIGSTOP, SIGCONT]).map(\.pid)) == expected)
+        let allRunning = await ProcessProbe.waitUntil { expected.allSatisfy { ProcFS.stat($0).map { $0.state != "T" } ?? false } }
+        #expect(allRunning, "SIGCONT did not come last: \(expected.map { ($0, ProcFS.stat($0)?.state ?? "-") })")
 
-        #expect(await TreeTerminator(reaped: monitor.reaped).terminate(tree, grace: .milliseconds(100)) == .killed)
-        for pid in listed { #expect(!ProcessProbe.isAlive(pid), "process \(pid) survived") }
+        #expect(await TreeTerminator(reaped: monitor.reaped).terminate(tree, grace: .seconds(5)) == .terminated)
+        for pid in expected { #expect(!ProcessProbe.isAlive(pid), "process \(pid) survived") }
     }
 
     @Test(.enabled(if: CgroupSupport.available, "\(CgroupSupport.unavailableReason)"))
