@@ -90,8 +90,7 @@ public final class DataDirectory: Sendable {
     /// is renamed to it if one is ready (`LogSpares`; `makeLogSpares` makes them again).
     package func createLog(for id: SessionID) throws(CorralError) -> (fd: Int32, path: String) {
         var spare = logSpares.take()
-        for attempt in 0..<1000 {
-            let name = attempt == 0 ? "\(id.rawValue).log" : "\(id.rawValue)~\(attempt).log"
+        for name in Self.logNames(of: id) {
             if let taken = spare {
                 let code = corral_rename_noreplace(logsFD, taken.name, logsFD, name)
                 if code == 0 {
@@ -114,6 +113,12 @@ public final class DataDirectory: Sendable {
         throw CorralError(.spawnFailed, "too many old logs for session \(id) in \(logsPath)")
     }
 
+    /// The names a log of session `id` may have, in the order they are tried: `ID.log`, then
+    /// `ID~1.log` … `ID~999.log` beside the logs earlier sessions of that id left.
+    static func logNames(of id: SessionID) -> some Sequence<String> {
+        (0..<1000).lazy.map { $0 == 0 ? "\(id.rawValue).log" : "\(id.rawValue)~\($0).log" }
+    }
+
     /// A new log file `name` in `directoryFD`: mode 0600, appended to, never an existing file or
     /// a link. The descriptor, or -1 with `errno` set.
     static func openNewLog(_ name: String, in directoryFD: Int32) -> Int32 {
@@ -129,8 +134,7 @@ public final class DataDirectory: Sendable {
     /// open file). Returns the new path, or nil if the log stays where it is.
     package func moveLog(_ path: String, to id: SessionID) -> String? {
         let source = (path as NSString).lastPathComponent
-        for attempt in 0..<1000 {
-            let name = attempt == 0 ? "\(id.rawValue).log" : "\(id.rawValue)~\(attempt).log"
+        for name in Self.logNames(of: id) {
             // link + unlink: a rename that never replaces an existing log.
             if linkat(logsFD, source, logsFD, name, 0) == 0 {
                 unlinkat(logsFD, source, 0)

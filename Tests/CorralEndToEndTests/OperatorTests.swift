@@ -195,12 +195,14 @@ struct OperatorTests {
             let corral = try await bed.startCorral()
             _ = try await corral.start(#"{"agent": "sleeper", "session_id": "j1"}"#)
             #expect(try await corral.request(.DELETE, "/api/sessions/j1").status == 200)
-            let lines = corral.log.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
-            let spawned = lines.first { $0["message"] as? String == "agent spawned" }
+            // corral's output reaches the test through a pipe read as it comes: wait for the line.
+            let lines = { corral.log.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] } }
+            let ended = await ProcessProbe.waitUntil { lines().contains { $0["message"] as? String == "session ended" && $0["reason"] as? String == "deleted" } }
+            #expect(ended, "no 'session ended' line: \(corral.log.suffix(2000))")
+            let spawned = lines().first { $0["message"] as? String == "agent spawned" }
             #expect(spawned?["session"] as? String == "j1")
             #expect(spawned?["agent"] as? String == "sleeper")
             #expect(spawned?["pid"] != nil && spawned?["pgid"] != nil && spawned?["level"] as? String == "info")
-            #expect(lines.contains { $0["message"] as? String == "session ended" && $0["reason"] as? String == "deleted" })
         }
     }
 }

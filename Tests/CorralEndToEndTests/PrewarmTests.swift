@@ -40,6 +40,7 @@ struct PrewarmTests {
             configuration.agents["voice"] = Self.profile(configuration, load: 1.5, prewarm: 2)
             configuration.startupTimeoutSeconds = 20
         }
+        let tag = corral.tag
         try await corral.run { client in
             #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) { try await Self.readyIdle(client, agent: "voice").count == 2 })
             let idlePIDs = Set(try await Self.readyIdle(client, agent: "voice").compactMap { $0["pid"] as? Int })
@@ -88,7 +89,9 @@ struct PrewarmTests {
                 // The agent carries its idle id; what it starts after taking the session, the session's.
                 let idleID = ProcFS.environment(pid)?["CORRAL_SESSION_ID"] ?? "-"
                 let id = session["session_id"] as? String ?? ""
-                let children = await ProcessProbe.processes(withEnvironment: "CORRAL_SESSION_ID", value: idleID) + ProcessProbe.sessionProcesses(id)
+                // Tests running beside this one may have sessions of the same id: this run's only.
+                let children = (await ProcessProbe.processes(withEnvironment: "CORRAL_SESSION_ID", value: idleID) + ProcessProbe.sessionProcesses(id))
+                    .filter { ProcFS.environment($0)?["CORRAL_TEST_RUN"] == tag }
                 #expect(children.count >= 2, "the agent and its child")
                 let ended = try await client.request(.delete, "/api/sessions/\(session["session_id"] as? String ?? "")")
                 #expect(ended.status == .ok, "\(ended.text)")
