@@ -217,7 +217,7 @@ final class CgroupTree: AbandonableTree {
     /// One read of the cgroup's processes serves both the listing and the signals.
     func listAndSignal(_ signals: [Int32]) -> [(pid: Int32, pgid: Int32)] {
         let pids = cgroup.processes
-        let members = pids.compactMap { pid in ProcFS.stat(pid).map { (pid, $0.pgid) } }
+        let members = Self.groups(of: pids)
         send(signals, to: pids)
         return members
     }
@@ -258,7 +258,11 @@ final class CgroupTree: AbandonableTree {
     }
 
     func memberGroups() -> [(pid: Int32, pgid: Int32)] {
-        cgroup.processes.compactMap { pid in ProcFS.stat(pid).map { (pid, $0.pgid) } }
+        Self.groups(of: cgroup.processes)
+    }
+
+    private static func groups(of pids: [Int32]) -> [(pid: Int32, pgid: Int32)] {
+        pids.compactMap { pid in ProcFS.stat(pid).map { (pid, $0.pgid) } }
     }
 
     func limitViolation() -> LimitViolation? { cgroup.violation() }
