@@ -15,7 +15,7 @@ struct CorralLiveKitClientTests {
     @Test func livekitEntrypointsRunAsCorralJobsColdAndPrewarmed() async throws {
         let script = TestAgents.directory + "/../corral_livekit_test.py"
         let result = try await CommandRunner.run(
-            livekitAgentsPython!, [script], environment: ["PYTHONDONTWRITEBYTECODE": "1"], timeout: .seconds(600)
+            livekitAgentsPython!, [script], environment: ["PYTHONDONTWRITEBYTECODE": "1"], timeout: .seconds(1200)
         )
         #expect(result.status == 0, "\(result.output)\n\(result.errors)")
     }

@@ -12,7 +12,7 @@ import Testing
 struct LiveKitTestServerTests {
     @Test func livekitsOwnWorkerGetsAlongWithTheTestServer() async throws {
         let script = TestAgents.directory + "/../livekit_server_selftest.py"
-        let result = try await CommandRunner.run(livekitAgentsPython!, [script], timeout: .seconds(300))
+        let result = try await CommandRunner.run(livekitAgentsPython!, [script], timeout: .seconds(600))
         #expect(result.status == 0, "\(result.output)\n\(result.errors)")
     }
 }
