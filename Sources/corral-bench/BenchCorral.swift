@@ -26,12 +26,17 @@ final class BenchCorral: Sendable {
             config: config, directory: directory, environment: phaseTimings ? ["CORRAL_PHASE_TIMINGS": "1"] : [:], executable: executable,
             startTimeout: .seconds(60)
         )
+        SignalCleanup.shared.child(process.pid)
+        return BenchCorral(process: process, client: makeClient())
+    }
+
+    /// A client of its own, whose connections are not yet open (a burst through it pays for
+    /// them, as the first burst through `client` does). Shut it down after use.
+    static func makeClient() -> HTTPClient {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 128
-        let client = HTTPClient(eventLoopGroup: .singletonMultiThreadedEventLoopGroup, configuration: configuration)
-        SignalCleanup.shared.child(process.pid)
-        return BenchCorral(process: process, client: client)
+        return HTTPClient(eventLoopGroup: .singletonMultiThreadedEventLoopGroup, configuration: configuration)
     }
 
     private init(process: CorralProcess, client: HTTPClient) {
@@ -44,24 +49,36 @@ final class BenchCorral: Sendable {
         let body: ByteBuffer
     }
 
-    func request(_ method: HTTPMethod, _ path: String, body: String? = nil) async throws -> Reply {
+    func request(_ method: HTTPMethod, _ path: String, body: String? = nil, via other: HTTPClient? = nil) async throws -> Reply {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
         request.method = method
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(string: body))
         }
-        let response = try await client.execute(request, timeout: .seconds(120))
+        let response = try await (other ?? client).execute(request, timeout: .seconds(120))
         return Reply(status: response.status.code, body: try await response.body.collect(upTo: 64 << 20))
     }
 
     /// Times one request, in milliseconds; throws unless the status is `expect`.
-    func timed(_ method: HTTPMethod, _ path: String, body: String? = nil, expect: UInt) async throws -> Double {
+    func timed(_ method: HTTPMethod, _ path: String, body: String? = nil, expect: UInt, via other: HTTPClient? = nil) async throws -> Double {
         let began = ContinuousClock.now
-        let reply = try await request(method, path, body: body)
+        let reply = try await request(method, path, body: body, via: other)
         let elapsed = (ContinuousClock.now - began).ms
         guard reply.status == expect else { throw BenchError("\(method) \(path): \(reply.status) \(String(buffer: reply.body))") }
         return elapsed
+    }
+
+    /// CPU time of corral's threads alive now, in seconds, to the nanosecond (the first field of
+    /// each thread's `schedstat`); `usage()` counts in clock ticks (10 ms), too coarse for a
+    /// burst of `GET /healthz`.
+    func threadsCPUSeconds() -> Double {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        let nanoseconds = tasks.reduce(0) { sum, thread in
+            let schedstat = (try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/schedstat", encoding: .utf8)) ?? ""
+            return sum + (schedstat.split(separator: " ").first.flatMap { Int($0) } ?? 0)
+        }
+        return Double(nanoseconds) / 1e9
     }
 
     /// Resident memory in bytes and CPU time (user + system) in seconds, from /proc.

@@ -104,6 +104,7 @@ struct Benchmark: AsyncParsableCommand {
             print("run \(run)/\(runs): limit")
             report.limitStart.append(try limitRun(limit, cycles: cycles).start)
             report.limitEnd.append(try limitRun(limit, cycles: cycles).end)
+            let spawnBurst = try limitBurst(limit, count: 100, agent: agent)
             let directory = work + "/run-\(run)"
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let corral = try await BenchCorral.start(executable: corralBinary, directory: directory, config: config, phaseTimings: phaseTimings)
@@ -123,6 +124,11 @@ struct Benchmark: AsyncParsableCommand {
                     report.warmReady.append(readiness.warm)
                 }
                 print("run \(run)/\(runs): burst")
+                let healthBurst = try await Scenarios.healthBurst(corral, count: 100)
+                report.burstFloors.append(Scenarios.BurstFloor(
+                    httpWallMS: healthBurst.wallMS, httpCPUMSPerRequest: healthBurst.cpuMSPerRequest,
+                    spawnWallMS: spawnBurst.wallMS, spawnCPUMSPerSpawn: spawnBurst.cpuMSPerSpawn
+                ))
                 report.bursts.append(try await Scenarios.burst(corral, count: 100, run: run))
                 print("run \(run)/\(runs): spaced starts and ends")
                 report.spacedStart.append(try await Scenarios.spacedStart(corral, cycles: spacedCycles, every: .milliseconds(100)))
@@ -225,6 +231,16 @@ struct Benchmark: AsyncParsableCommand {
         let status = try runProcess(["/usr/bin/env", "cc", "-O2", "-o", output, source]).status
         guard status == 0 else { throw BenchError("cannot compile \(source) (cc exit \(status))") }
         return output
+    }
+
+    /// The limit program's burst: `count` of the benchmark's agents spawned back to back.
+    private func limitBurst(_ binary: String, count: Int, agent: String) throws -> (wallMS: Double, cpuMSPerSpawn: Double) {
+        let result = try runProcess([binary, "burst", String(count), agent, "cooperative"])
+        guard result.status == 0, let json = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Double],
+              let wall = json["wall_us"], let cpu = json["cpu_us_per_spawn"] else {
+            throw BenchError("the limit program's burst failed")
+        }
+        return (wall / 1000, cpu / 1000)
     }
 
     private func limitRun(_ binary: String, cycles: Int) throws -> (start: Distribution, end: Distribution) {

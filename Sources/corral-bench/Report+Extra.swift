@@ -30,6 +30,22 @@ extension Report {
             "corral's CPU per start (user + system, all threads, during the 100 concurrent POSTs): "
                 + ms(bursts.compactMap(\.cpuMSPerStart).median) + " ms.",
         ]
+        if !burstFloors.isEmpty {
+            let wall = bursts.map(\.startWallMS).median
+            let cpu = bursts.compactMap(\.threadsCPUMSPerStart).median
+            let httpWall = burstFloors.map(\.httpWallMS).median
+            let spawnWall = burstFloors.map(\.spawnWallMS).median
+            let httpCPU = burstFloors.map(\.httpCPUMSPerRequest).median
+            let spawnCPU = burstFloors.map(\.spawnCPUMSPerSpawn).median
+            lines += [
+                "",
+                "The burst's floors: 100 concurrent GET /healthz " + ms(httpWall) + " ms (corral's CPU " + ms(httpCPU)
+                    + " ms per request), 100 agents spawned back to back in C " + ms(spawnWall) + " ms (" + ms(spawnCPU)
+                    + " ms CPU per spawn). 100 concurrent POSTs to the floors (HTTP + spawns): "
+                    + ratio(wall, burstFloors.map(\.wallMS).median) + "; corral's CPU per start, its threads' own count "
+                    + ms(cpu) + " ms, to the floors: " + ratio(cpu, burstFloors.map(\.cpuMSPerStart).median) + ".",
+            ]
+        }
         if let livekit {
             lines += [
                 "",

@@ -15,6 +15,7 @@ struct Report: Codable {
     var coldReady: [Distribution] = []
     var warmReady: [Distribution] = []
     var bursts: [Scenarios.Burst] = []
+    var burstFloors: [Scenarios.BurstFloor] = []
     var spacedStart: [Distribution] = []
     var spacedEnd: [Distribution] = []
     var processGroupEnd: [Distribution] = []

@@ -44,20 +44,54 @@ enum Scenarios {
         let errors: Int
         /// corral's CPU time (user + system, all threads) during the POSTs, per start.
         var cpuMSPerStart: Double? = nil
+        /// The same to the nanosecond, from the threads alive at the end (`threadsCPUSeconds`).
+        var threadsCPUMSPerStart: Double? = nil
+    }
+
+    /// What a burst of starts cannot go below on this host: `count` concurrent `GET /healthz` to
+    /// the same corral (the HTTP part, with corral's CPU per request) and `count` agents spawned
+    /// back to back by the limit program (the kernel's part, with its CPU per spawn).
+    struct BurstFloor: Codable {
+        var httpWallMS: Double
+        var httpCPUMSPerRequest: Double
+        var spawnWallMS: Double
+        var spawnCPUMSPerSpawn: Double
+
+        var wallMS: Double { httpWallMS + spawnWallMS }
+        var cpuMSPerStart: Double { httpCPUMSPerRequest + spawnCPUMSPerSpawn }
+    }
+
+    /// `count` concurrent `GET /healthz` through a client of their own (so they open their
+    /// connections, as the burst of POSTs does): the wall time and corral's CPU per request.
+    static func healthBurst(_ corral: BenchCorral, count: Int) async throws -> (wallMS: Double, cpuMSPerRequest: Double) {
+        let client = BenchCorral.makeClient()
+        let cpuBefore = corral.threadsCPUSeconds()
+        let (wall, errors) = try await concurrently((0..<count).map(String.init), width: count) { _ in
+            try await corral.timed(.GET, "/healthz", expect: 200, via: client)
+        }
+        let cpu = corral.threadsCPUSeconds() - cpuBefore
+        try await client.shutdown()
+        guard errors == 0 else { throw BenchError("\(errors) of \(count) concurrent GET /healthz failed") }
+        return (wall, cpu * 1000 / Double(count))
     }
 
     /// `count` concurrent POSTs, then `count` concurrent DELETEs.
     static func burst(_ corral: BenchCorral, count: Int, run: Int) async throws -> Burst {
         let ids = (0..<count).map { "burst-\(run)-\($0)" }
         let cpuBefore = corral.usage().cpuSeconds
+        let threadsCPUBefore = corral.threadsCPUSeconds()
         let (startWall, startErrors) = try await concurrently(ids, width: count) { id in
             try await corral.timed(.POST, "/api/sessions", body: #"{"agent": "cooperative", "session_id": "\#(id)"}"#, expect: 201)
         }
         let cpuPerStart = (corral.usage().cpuSeconds - cpuBefore) * 1000 / Double(count)
+        let threadsCPUPerStart = (corral.threadsCPUSeconds() - threadsCPUBefore) * 1000 / Double(count)
         let (endWall, endErrors) = try await concurrently(ids, width: count) { id in
             try await corral.timed(.DELETE, "/api/sessions/\(id)", expect: 200)
         }
-        return Burst(startWallMS: startWall, endWallMS: endWall, errors: startErrors + endErrors, cpuMSPerStart: cpuPerStart)
+        return Burst(
+            startWallMS: startWall, endWallMS: endWall, errors: startErrors + endErrors, cpuMSPerStart: cpuPerStart,
+            threadsCPUMSPerStart: threadsCPUPerStart
+        )
     }
 
     struct Scale: Codable {
