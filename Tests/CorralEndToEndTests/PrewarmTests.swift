@@ -66,7 +66,7 @@ struct PrewarmTests {
             // The agents know which session they serve, and the listing shows only sessions.
             for (index, session) in warm.enumerated() {
                 let id = "call-\(index + 1)"
-                #expect(try await ProcessProbe.waitUntil(timeout: .seconds(10)) {
+                #expect(try await ProcessProbe.waitUntil(timeout: .seconds(60)) {
                     try await client.request(.get, "/api/sessions/\(id)/logs?tail=50").text.contains("serving \(id) warm=True metadata={'n': '\(index + 1)'}")
                 })
                 #expect(session["session_id"] as? String == id)
@@ -137,7 +137,7 @@ struct PrewarmTests {
             try #require(reply.status == .created, "\(reply.text)")
             #expect(reply.json["start"] as? String == "cold")
             #expect(reply.json["pid"] as? Int != Int(mute))
-            #expect(await ProcessProbe.waitUntil(timeout: .seconds(10)) { !ProcessProbe.isAlive(mute) }, "the agent that did not answer is ended")
+            #expect(await ProcessProbe.waitUntil(timeout: .seconds(60)) { !ProcessProbe.isAlive(mute) }, "the agent that did not answer is ended")
             #expect(try await ProcessProbe.waitUntil { try await Self.metric(client, #"corral_prewarm_failures_total{agent="mute"}"#) == 1 })
             #expect(try await ProcessProbe.waitUntil(timeout: .seconds(20)) {
                 try await client.request(.get, "/api/sessions/call-1").json["status"] as? String == "running"
@@ -161,7 +161,7 @@ struct PrewarmTests {
             try #require(reply.status == .created, "\(reply.text)")
             #expect(reply.json["start"] as? String == "warm")
             #expect(reply.json["status"] as? String == "running")
-            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(10)) {
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(60)) {
                 try await client.request(.get, "/api/sessions/call-1/logs?tail=50").text.contains("serving call-1 warm=True")
             })
             #expect(try await client.request(.delete, "/api/sessions/call-1").status == .ok)
@@ -200,7 +200,7 @@ struct PrewarmTests {
             let listed = try await restarted.sessions()
             #expect(listed.map(\.sessionID) == ["warm-1"], "before: \(corral.log.suffix(2500))\nafter: \(restarted.log.suffix(2500))")
             #expect(listed.first?.pid == session.pid, "the warm session is re-adopted")
-            #expect(await ProcessProbe.waitUntil(timeout: .seconds(10)) { !ProcessProbe.isAlive(idle) }, "the idle agent from before is replaced")
+            #expect(await ProcessProbe.waitUntil(timeout: .seconds(60)) { !ProcessProbe.isAlive(idle) }, "the idle agent from before is replaced")
             #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) {
                 let now = try await readyIdle(restarted)
                 return now.count == 1 && now.first != idle

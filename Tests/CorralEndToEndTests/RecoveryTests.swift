@@ -113,7 +113,7 @@ struct RecoveryTests {
             restartConfig["grace_seconds"] = 1
             bed.config = restartConfig
             let restarted = try await bed.startCorral()
-            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(15)) { try await restarted.sessions().isEmpty }, "\(restarted.log.suffix(3000))")
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(60)) { try await restarted.sessions().isEmpty }, "\(restarted.log.suffix(3000))")
             #expect(await ProcessProbe.waitUntil { await bed.taggedProcesses().isEmpty })
         }
     }

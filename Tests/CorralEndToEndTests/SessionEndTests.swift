@@ -99,7 +99,7 @@ struct SessionEndTests {
         try await withStore(store) { location in try await TestCorral(store: location).run { client in
             let began = ContinuousClock.now
             let session = try await client.start(#"{"timeout_seconds": 2}"#)
-            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(10)) { try await client.isGone(session.id) })
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(60)) { try await client.isGone(session.id) })
             #expect(ContinuousClock.now - began >= .seconds(2), "ended before its timeout")
             #expect(await session.nothingLeft())
         } }

@@ -79,8 +79,12 @@ public enum ProcessProbe {
     /// in the test process) adds the lateness to the deadline. Otherwise the poll, woken at the
     /// same moment as the work it waits for, can find the deadline gone before that work had a
     /// thread to run on: seen as "nothing written in 10 s" of a timer due after 0.3 s.
+    ///
+    /// The default is generous: every caller waits for something that must happen, so a longer
+    /// deadline costs time only when a test fails, and CI runs the whole suite at once on two
+    /// cores (load averages of 10-15, where an agent's start takes several times its quiet one).
     public static func waitUntil(
-        timeout: Duration = .seconds(10),
+        timeout: Duration = .seconds(30),
         every interval: Duration = .milliseconds(100),
         _ condition: () async throws -> Bool
     ) async rethrows -> Bool {
