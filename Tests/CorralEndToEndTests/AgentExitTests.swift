@@ -41,8 +41,9 @@ struct AgentExitTests {
     }
 
     @Test func agentReadyAfterADelayRuns() async throws {
-        // A generous startup timeout: the test's requests must fit before it even on a loaded host.
-        try await TestCorral(configure: { $0.startupTimeoutSeconds = 20 }).run { client in
+        // A generous startup timeout: the test's requests must fit before it even on a loaded host
+        // (with 20 s, a CI run at load 10-15 saw the session ended by it before it was ready).
+        try await TestCorral(configure: { $0.startupTimeoutSeconds = 45 }).run { client in
             let readyFile = client.services.dataDirectory.path + "/ready-now"
             let began = ContinuousClock.now
             let session = try await client.start(#"{"agent": "ready-after-delay", "metadata": {"ready_file": "\#(readyFile)"}}"#)
@@ -53,7 +54,7 @@ struct AgentExitTests {
                 try await client.request(.get, "/api/sessions/\(session.id)").json["status"] as? String == "running"
             })
             // Past the startup timeout it is still there: readiness cancelled the timer.
-            try await Task.sleep(until: began + .seconds(20.5))
+            try await Task.sleep(until: began + .seconds(45.5))
             #expect(try await client.request(.get, "/api/sessions/\(session.id)").status == .ok)
             #expect(try await client.request(.delete, "/api/sessions/\(session.id)").status == .ok)
             #expect(await session.nothingLeft())

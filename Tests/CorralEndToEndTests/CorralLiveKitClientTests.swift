@@ -10,7 +10,7 @@ import Testing
 /// LiveKit's shutdown sequence; started as a template, jobs forked from it that run prewarm in the
 /// fork and share one inference process; and, from a shell, LiveKit's own CLI taking over.
 /// `LiveKitAgentsJobTests` and `LiveKitTemplateJobTests` run such jobs under the real corral worker.
-@Suite("corral_livekit.py", .enabled(if: livekitAgentsPython != nil, "\(livekitAgentsSkipped)"))
+@Suite("corral_livekit.py", .enabled(if: livekitAgentsPython != nil, "\(livekitAgentsSkipped)"), .takingTurns(.livekitAgents))
 struct CorralLiveKitClientTests {
     @Test func livekitEntrypointsRunAsCorralJobsColdAndPrewarmed() async throws {
         let script = TestAgents.directory + "/../corral_livekit_test.py"

@@ -8,7 +8,7 @@ import Testing
 /// a job the test LiveKit server assigned to corral. The server's assignment names a local
 /// endpoint (`livekit_room_recorder.py`) as the room's URL, so `ctx.connect()` is seen there with
 /// the token it carried.
-@Suite("LiveKit worker: livekit-agents jobs", .enabled(if: livekitAgentsPython != nil, "\(livekitAgentsSkipped)"))
+@Suite("LiveKit worker: livekit-agents jobs", .enabled(if: livekitAgentsPython != nil, "\(livekitAgentsSkipped)"), .takingTurns(.livekitAgents))
 struct LiveKitAgentsJobTests {
     static let agent = LiveKitTestServer.fixtures + "/livekit_job_agent.py"
     static let recorder = LiveKitTestServer.fixtures + "/livekit_room_recorder.py"

@@ -20,7 +20,7 @@ struct LiveKitPrewarmJobTests {
                 let idle = try await corral.request(.GET, "/api/prewarm").json["idle"] as? [[String: Any]] ?? []
                 return idle.filter { $0["state"] as? String == "ready" }
             }
-            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) { try await readyIdle().count == 1 })
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(90)) { try await readyIdle().count == 1 })
             let idlePID = try #require(try await readyIdle().first?["pid"] as? Int)
 
             let job = try await lk.server.assign(agentName: "voice", room: "warm-room", metadata: "caller=7")
@@ -58,7 +58,7 @@ struct LiveKitPrewarmJobTests {
             #expect(try await ProcessProbe.waitUntil { try await corral.session(id) == nil })
             #expect(await ProcessProbe.sessionProcesses(id).isEmpty)
             #expect(!ProcessProbe.isAlive(Int32(idlePID)))
-            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) { try await readyIdle().count == 1 })
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(90)) { try await readyIdle().count == 1 })
         }
     }
 }

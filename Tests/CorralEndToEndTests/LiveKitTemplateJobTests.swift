@@ -11,7 +11,8 @@ import Testing
 @Suite(
     "LiveKit worker: jobs forked from a template",
     .enabled(if: livekitAgentsPython != nil, "\(livekitAgentsSkipped)"),
-    .enabled(if: CgroupSupport.available, "\(CgroupSupport.unavailableReason)")
+    .enabled(if: CgroupSupport.available, "\(CgroupSupport.unavailableReason)"),
+    .takingTurns(.livekitAgents)
 )
 struct LiveKitTemplateJobTests {
     @Test func aForkedJobsExitIsItsStatus() async throws {

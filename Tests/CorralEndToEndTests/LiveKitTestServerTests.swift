@@ -8,7 +8,7 @@ import Testing
 /// timeouts, a dropped connection (migrate_job) and a restart on the same port; plain clients
 /// check its refusals and its choice of worker by status and load. The script
 /// starts and ends every process it needs by pid and prints what failed.
-@Suite("LiveKit test server", .enabled(if: livekitAgentsPython != nil, "\(livekitAgentsSkipped)"))
+@Suite("LiveKit test server", .enabled(if: livekitAgentsPython != nil, "\(livekitAgentsSkipped)"), .takingTurns(.livekitAgents))
 struct LiveKitTestServerTests {
     @Test func livekitsOwnWorkerGetsAlongWithTheTestServer() async throws {
         let script = TestAgents.directory + "/../livekit_server_selftest.py"

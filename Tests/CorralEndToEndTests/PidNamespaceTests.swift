@@ -219,7 +219,7 @@ struct PidNamespaceTests {
             configuration.startupTimeoutSeconds = 20
         }
         try await corral.run { client in
-            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) { try await PrewarmTests.readyIdle(client, agent: "voice").count == 1 })
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(90)) { try await PrewarmTests.readyIdle(client, agent: "voice").count == 1 })
             let idle = try await PrewarmTests.readyIdle(client, agent: "voice")
             let idlePID = Int32(idle.first?["pid"] as? Int ?? 0)
             let reply = try await client.request(.post, "/api/sessions", body: #"{"agent": "voice", "session_id": "warm-1"}"#)

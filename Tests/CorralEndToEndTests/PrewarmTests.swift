@@ -42,7 +42,7 @@ struct PrewarmTests {
         }
         let tag = corral.tag
         try await corral.run { client in
-            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) { try await Self.readyIdle(client, agent: "voice").count == 2 })
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(90)) { try await Self.readyIdle(client, agent: "voice").count == 2 })
             let idlePIDs = Set(try await Self.readyIdle(client, agent: "voice").compactMap { $0["pid"] as? Int })
 
             // Two back to back: both taken by idle agents, running at once.
@@ -78,7 +78,7 @@ struct PrewarmTests {
             })
 
             // The pool refills.
-            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) { try await Self.readyIdle(client, agent: "voice").count == 2 })
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(90)) { try await Self.readyIdle(client, agent: "voice").count == 2 })
             #expect(try await Self.metric(client, #"corral_session_starts_by_path_total{agent="voice",start="warm"}"#) == 2)
             #expect(try await Self.metric(client, #"corral_session_starts_by_path_total{agent="voice",start="cold"}"#) == 1)
             #expect(try await Self.metric(client, #"corral_idle_agents{agent="voice",state="ready"}"#) == 2)
@@ -131,7 +131,7 @@ struct PrewarmTests {
             configuration.assignTimeoutSeconds = 0.5
         }
         try await corral.run { client in
-            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) { try await Self.readyIdle(client, agent: "mute").count == 1 })
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(90)) { try await Self.readyIdle(client, agent: "mute").count == 1 })
             let mute = Int32(try await Self.readyIdle(client, agent: "mute").first?["pid"] as? Int ?? 0)
             let reply = try await client.request(.post, "/api/sessions", body: #"{"agent": "mute", "session_id": "call-1"}"#)
             try #require(reply.status == .created, "\(reply.text)")
@@ -156,7 +156,7 @@ struct PrewarmTests {
             configuration.startupTimeoutSeconds = 20
         }
         try await corral.run { client in
-            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) { try await Self.readyIdle(client, agent: "unprivileged").count == 1 })
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(90)) { try await Self.readyIdle(client, agent: "unprivileged").count == 1 })
             let reply = try await client.request(.post, "/api/sessions", body: #"{"agent": "unprivileged", "session_id": "call-1"}"#)
             try #require(reply.status == .created, "\(reply.text)")
             #expect(reply.json["start"] as? String == "warm")
@@ -185,10 +185,10 @@ struct PrewarmTests {
                 let idle = try await corral.request(.GET, "/api/prewarm").json["idle"] as? [[String: Any]] ?? []
                 return idle.filter { $0["state"] as? String == "ready" }.map { Int32($0["pid"] as? Int ?? 0) }
             }
-            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) { try await readyIdle(corral).count == 1 })
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(90)) { try await readyIdle(corral).count == 1 })
             let session = try await corral.start(#"{"agent": "voice", "session_id": "warm-1"}"#)
             #expect(session["start"] as? String == "warm")
-            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) { try await readyIdle(corral).count == 1 })
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(90)) { try await readyIdle(corral).count == 1 })
             let idle = try #require(try await readyIdle(corral).first)
 
             await bed.crash()

@@ -236,7 +236,7 @@ struct TemplateTests {
             func readyIdle() async throws -> [[String: Any]] {
                 (try await corral.request(.GET, "/api/prewarm").json["idle"] as? [[String: Any]] ?? []).filter { $0["state"] as? String == "ready" }
             }
-            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) { try await readyIdle().count == 2 })
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(90)) { try await readyIdle().count == 2 })
             let idle = try await readyIdle().map { Int32($0["pid"] as? Int ?? 0) }
             #expect(idle.allSatisfy { ProcFS.stat($0)?.ppid == Int32(template["pid"] as? Int ?? 0) }, "idle agents are the template's forks")
             let reply = try await Templates.start(corral, #"{"agent": "voice", "session_id": "warm-1"}"#)
@@ -244,7 +244,7 @@ struct TemplateTests {
             #expect(reply.json["start"] as? String == "warm" && reply.json["status"] as? String == "running")
             #expect(idle.contains(reply.json.pid))
             #expect(try await Templates.log(corral, "warm-1", contains: "serving warm-1 pid=\(reply.json.pid) forked=True warm=True"))
-            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) { try await readyIdle().count == 2 }, "the pool refills")
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(90)) { try await readyIdle().count == 2 }, "the pool refills")
             #expect(try await corral.request(.DELETE, "/api/sessions/warm-1").status == 200)
             #expect(!ProcessProbe.isAlive(reply.json.pid))
         }

@@ -75,7 +75,7 @@ struct WorkerConnectionTests {
     @Test func aWrongSecretIsRefusedAndRetriedWithBackoff() async throws {
         try await LiveKitTestServer.with { server in
             try await withWorker(server, secret: "not-the-secret") { connection, delegate in
-                let retried = try await ProcessProbe.waitUntil(timeout: .seconds(30)) {
+                let retried = try await ProcessProbe.waitUntil(timeout: .seconds(90)) {
                     try await (server.control(.GET, "/control/state")["refused"] as? [Any])?.count ?? 0 >= 3
                 }
                 #expect(retried)
