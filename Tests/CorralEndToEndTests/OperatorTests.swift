@@ -134,7 +134,7 @@ struct OperatorTests {
             let corral = try await bed.startCorral()
             let stream = try await EventStream.open("http://127.0.0.1:\(corral.port)/api/events")
             _ = try await corral.start(#"{"agent": "setsid-child", "session_id": "e1"}"#)
-            #expect(await ProcessProbe.waitUntil { await ProcessProbe.sessionProcesses("e1").count == 3 })
+            #expect(await ProcessProbe.waitUntil { await ProcessProbe.sessionProcesses("e1", run: bed.tag).count == 3 })
             #expect(try await corral.request(.DELETE, "/api/sessions/e1").status == 200)
             let events = try await stream.next(4)
             #expect(events.map { $0["type"] as? String } == ["session.started", "session.status", "session.escape", "session.ended"])

@@ -43,7 +43,7 @@ struct TestCorral {
         let result: T
         do {
             result = try await app.test(live ? .live : .router) { client in
-                try await body(Client(client: client, services: services, token: configuration.apiToken))
+                try await body(Client(client: client, services: services, token: configuration.apiToken, run: tag))
             }
         } catch {
             ProcessProbe.kill(await ProcessProbe.processes(withEnvironment: "CORRAL_TEST_RUN", value: tag))
@@ -65,6 +65,8 @@ struct TestCorral {
         let client: any TestClientProtocol
         let services: CorralServices
         let token: String?
+        /// The run's tag, which its agents carry (`CORRAL_TEST_RUN`).
+        var run: String? = nil
         /// The live server's port (`run(live: true)`).
         var port: Int? { client.port }
 
@@ -90,7 +92,7 @@ struct TestCorral {
         func start(_ body: String = "{}", sourceLocation: SourceLocation = #_sourceLocation) async throws -> Session {
             let reply = try await request(.post, "/api/sessions", body: body)
             try #require(reply.status == .created, "POST /api/sessions: \(reply.status) \(reply.text)", sourceLocation: sourceLocation)
-            return Session(reply.json)
+            return Session(reply.json, run: run)
         }
 
         func isGone(_ id: String) async throws -> Bool {
@@ -117,8 +119,11 @@ struct TestCorral {
         let isGroupLeader: Bool
         let status: String
         let containment: String
+        /// The tag of the run that started it, when known (see `nothingLeft`).
+        let run: String?
 
-        init(_ json: [String: Any]) {
+        init(_ json: [String: Any], run: String? = nil) {
+            self.run = run
             id = json["session_id"] as? String ?? ""
             pid = Int32(json["pid"] as? Int ?? 0)
             pgid = Int32(json["pgid"] as? Int ?? 0)
@@ -130,8 +135,9 @@ struct TestCorral {
 }
 
 extension TestCorral.Session {
-    /// Nothing of the session is left: no live process carries its id, its group is empty.
+    /// Nothing of the session is left: no live process carries its id (but another run's agents
+    /// of the same id), its group is empty.
     func nothingLeft() async -> Bool {
-        await ProcessProbe.sessionProcesses(id).isEmpty && !ProcessProbe.groupExists(pgid)
+        await ProcessProbe.sessionProcesses(id, run: run).isEmpty && !ProcessProbe.groupExists(pgid)
     }
 }

@@ -30,11 +30,16 @@ public enum ProcessProbe {
     /// threads), whose two threads on this machine must stay free for the timers and actors of
     /// the corrals under test.
     public static func processes(withEnvironment name: String, value: String) async -> [Int32] {
+        await descendants { ProcFS.environmentValue($0, name) == value }
+    }
+
+    /// The test process's live descendants that `belongs` accepts, read on a thread of its own.
+    private static func descendants(where belongs: @escaping @Sendable (Int32) -> Bool) async -> [Int32] {
         await withCheckedContinuation { continuation in
             Thread.detachNewThread {
                 let table = ProcessTable.read()
                 let pids = table.withDescendants(of: [getpid()]).dropFirst().filter { pid in
-                    table.processes[pid]?.isZombie == false && ProcFS.environmentValue(pid, name) == value
+                    table.processes[pid]?.isZombie == false && belongs(pid)
                 }
                 continuation.resume(returning: Array(pids))
             }
@@ -55,8 +60,15 @@ public enum ProcessProbe {
     }
 
     /// Live processes of a corral session, found by the `CORRAL_SESSION_ID` corral gives them.
-    public static func sessionProcesses(_ id: String) async -> [Int32] {
-        await processes(withEnvironment: "CORRAL_SESSION_ID", value: id).filter { isAlive($0) }
+    ///
+    /// Tests run at once and some use the same session ids (`call-1`, `e1`): with `run`, a process
+    /// tagged with another test's run (`CORRAL_TEST_RUN`) is not counted, an untagged one still is.
+    public static func sessionProcesses(_ id: String, run: String? = nil) async -> [Int32] {
+        await descendants { pid in
+            guard ProcFS.environmentValue(pid, "CORRAL_SESSION_ID") == id else { return false }
+            guard let run, let tag = ProcFS.environmentValue(pid, "CORRAL_TEST_RUN") else { return true }
+            return tag == run
+        }.filter { isAlive($0) }
     }
 
     /// SIGKILLs each pid (a test's own leftovers, found by a tag only that test uses).
