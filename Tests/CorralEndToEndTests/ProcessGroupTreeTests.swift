@@ -22,13 +22,7 @@ struct ProcessGroupTreeTests {
         let id = "walk-\(UUID().uuidString.prefix(8))"
         let output = AgentSpawnerTests.Output()
         let script = "setsid sleep 1000 & (setsid sleep 1000 &); sleep 1000 & echo END; wait"
-        let launch = AgentLaunch(
-            sessionID: SessionID(id)!, executable: "/bin/sh", arguments: ["sh", "-c", script],
-            environment: ["PATH=/usr/bin:/bin", "CORRAL_SESSION_ID=\(id)"], outputFD: output.fd, limits: ResourceLimits()
-        )
-        let tree = try await OwnThread.run { () throws -> any ContainedTree in
-            try ProcessGroupContainment().launch(launch, monitor: monitor) { _ throws(CorralError) in }
-        }
+        let tree = try await ProcessGroupContainment().launchShell(script, id: id, output: output.fd, monitor: monitor)
         defer { tree.release() }
         let settled = await ProcessProbe.waitUntil { await ProcessProbe.sessionProcesses(id).count == 4 }
         let expected = Set(await ProcessProbe.sessionProcesses(id))

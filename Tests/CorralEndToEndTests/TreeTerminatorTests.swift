@@ -100,13 +100,7 @@ struct TreeTerminatorTests {
         defer { close(output) }
         let containment: any Containment = testRoot?.containment ?? ProcessGroupContainment()
         let id = "list-and-signal-\(kind.rawValue)"
-        let launch = AgentLaunch(
-            sessionID: SessionID(id)!, executable: "/bin/sh", arguments: ["sh", "-c", "setsid sleep 1000 & sleep 1000 & wait"],
-            environment: ["PATH=/usr/bin:/bin", "CORRAL_SESSION_ID=\(id)"], outputFD: output, limits: ResourceLimits()
-        )
-        let tree = try await OwnThread.run { () throws -> any ContainedTree in
-            try containment.launch(launch, monitor: monitor) { _ throws(CorralError) in }
-        }
+        let tree = try await containment.launchShell("setsid sleep 1000 & sleep 1000 & wait", id: id, output: output, monitor: monitor)
         defer { tree.release() }
         let settled = await ProcessProbe.waitUntil {
             let groups = tree.memberGroups()
