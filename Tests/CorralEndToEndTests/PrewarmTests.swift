@@ -89,9 +89,8 @@ struct PrewarmTests {
                 // The agent carries its idle id; what it starts after taking the session, the session's.
                 let idleID = ProcFS.environment(pid)?["CORRAL_SESSION_ID"] ?? "-"
                 let id = session["session_id"] as? String ?? ""
-                // Tests running beside this one may have sessions of the same id: this run's only.
-                let children = (await ProcessProbe.processes(withEnvironment: "CORRAL_SESSION_ID", value: idleID) + ProcessProbe.sessionProcesses(id))
-                    .filter { ProcFS.environment($0)?["CORRAL_TEST_RUN"] == tag }
+                // Tests running beside this one may have sessions of the same id: not theirs.
+                let children = await ProcessProbe.sessionProcesses(idleID, run: tag) + ProcessProbe.sessionProcesses(id, run: tag)
                 #expect(children.count >= 2, "the agent and its child")
                 let ended = try await client.request(.delete, "/api/sessions/\(session["session_id"] as? String ?? "")")
                 #expect(ended.status == .ok, "\(ended.text)")
