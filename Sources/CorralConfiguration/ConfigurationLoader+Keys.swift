@@ -45,7 +45,7 @@ extension ConfigurationLoader {
             doc: "the URL other nodes reach this one at (null: made from `listen`)"
         ),
         .key(
-            "heartbeat_interval_seconds", .positive, \.heartbeatIntervalSeconds,
+            "heartbeat_interval_seconds", .interval, \.heartbeatIntervalSeconds,
             doc: "how often this node says it is alive (with Redis); three missed beats and it is lost"
         ),
         .key(
@@ -68,14 +68,14 @@ extension ConfigurationLoader {
             doc: "a session's default lifetime; a request may ask for `timeout_seconds` up to `max_session_timeout_seconds`"
         ),
         .key("max_session_timeout_seconds", .positive, \.maxSessionTimeoutSeconds, doc: "the longest lifetime a request may ask for"),
-        .key("grace_seconds", .number(minimum: 0), \.graceSeconds, doc: "time between SIGTERM and SIGKILL when a session ends"),
+        .key("grace_seconds", .seconds, \.graceSeconds, doc: "time between SIGTERM and SIGKILL when a session ends"),
         .key("startup_timeout_seconds", .positive, \.startupTimeoutSeconds, doc: "how long a `ready: notify` agent has to send `READY=1`"),
         .key(
             "assign_timeout_seconds", .positive, \.assignTimeoutSeconds,
             doc: "how long a prewarmed agent has to acknowledge the session it is handed (see [prewarmed agents](prewarm.md))"
         ),
         .key("max_sessions", .integer(minimum: 1), \.maxSessions, doc: "sessions beyond this get 503; prewarmed idle agents count toward it"),
-        .key("sweep_interval_seconds", .positive, \.sweepIntervalSeconds, doc: "how often the sweeper looks for expired sessions and stale records"),
+        .key("sweep_interval_seconds", .interval, \.sweepIntervalSeconds, doc: "how often the sweeper looks for expired sessions and stale records"),
         .key(
             "containment", .oneOf(), \.containment,
             doc: "`auto` (a cgroup per session where the host allows it, else a pid namespace per session where one can be made, else "
@@ -97,7 +97,7 @@ extension ConfigurationLoader {
                 + "one corral per root"
         ),
         .key(
-            "watch_interval_seconds", .positive, \.watchIntervalSeconds,
+            "watch_interval_seconds", .interval, \.watchIntervalSeconds,
             doc: "how often limits are checked (and, with process groups, escaped processes recorded)"
         ),
         .key(
@@ -106,7 +106,7 @@ extension ConfigurationLoader {
                 + "sessions with 503, keep serving, wait up to `drain_timeout_seconds` for sessions to end, then end the rest), `detach` (exit "
                 + "and leave them running for the next corral to re-adopt: zero-downtime upgrades)"
         ),
-        .key("drain_timeout_seconds", .number(minimum: 0), \.drainTimeoutSeconds, doc: "how long `drain` waits"),
+        .key("drain_timeout_seconds", .seconds, \.drainTimeoutSeconds, doc: "how long `drain` waits"),
     ]
 
     private static let agentKeys: [Key] = [
@@ -179,7 +179,7 @@ extension ConfigurationLoader {
             doc: "event streams and followed logs open at once per token; past it, 429"
         ),
         .key(
-            "session_starts_per_second", .positive, \.sessionStartsPerSecond,
+            "session_starts_per_second", .number(minimum: 0, exclusive: true, maximum: 1_000_000), \.sessionStartsPerSecond,
             doc: "session starts per second allowed per token (bursts of twice that); past it, 429"
         ),
         .key("idle_timeout_seconds", .positive, \.idleTimeoutSeconds, doc: "a connection with nothing to read or write for this long is closed"),

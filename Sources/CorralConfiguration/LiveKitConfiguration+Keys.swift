@@ -23,7 +23,7 @@ extension LiveKitConfiguration {
             ),
             .key("sessions_per_room", .integer(minimum: 1), \.sessionsPerRoom, orNull: true, doc: "sessions of one profile a room may have at once"),
             .key(
-                "token_margin_seconds", .number(minimum: 0), \.tokenMarginSeconds, orNull: true,
+                "token_margin_seconds", .seconds, \.tokenMarginSeconds, orNull: true,
                 doc: "how long an agent's token stays valid past its session's deadline"
             ),
         ]

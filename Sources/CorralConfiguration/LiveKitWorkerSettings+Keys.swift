@@ -23,6 +23,11 @@ extension LiveKitWorkerSettings {
                 doc: "the load at which the worker says it is full and declines jobs"
             ),
             .key(
+                "assignment_timeout_seconds", .positive, \.assignmentTimeoutSeconds, orNull: true,
+                doc: "how long an accepted job's place is held (counted toward `max_sessions`) for LiveKit's assignment; "
+                    + "past it the place is given up, and a later assignment runs only if there is room"
+            ),
+            .key(
                 "participant_identity", .nonEmptyString, \.participantIdentity, orNull: true,
                 check: { $0.count > 256 ? "at most 256 characters" : nil },
                 doc: "the agent's identity in its room; `{job_id}` is replaced by the job's id"

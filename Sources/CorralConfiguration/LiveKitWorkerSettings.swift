@@ -23,6 +23,8 @@ public struct LiveKitWorkerSettings: Sendable, Equatable {
     public var load = Load.jobs
     /// The load at which the worker says it is full (and declines jobs).
     public var loadThreshold = 1.0
+    /// How long an accepted job's place is held waiting for its assignment.
+    public var assignmentTimeoutSeconds = 10.0
     /// The agent's identity in the room; `{job_id}` is replaced by the job's id.
     public var participantIdentity = "agent-{job_id}"
 

@@ -9,12 +9,19 @@ import Testing
 @Suite("LiveKit worker: places held for accepted jobs", .enabled(if: livekitAgentsPython != nil, "\(livekitAgentsSkipped)"))
 struct LiveKitHeldPlaceTests {
     static let sleeper = ["sleep", "1000"]
+    /// How long an accepted job's place is held here (`assignment_timeout_seconds`): long enough
+    /// that a busy host sees each step before it runs out.
+    static let hold = 20
+
+    static func addVoiceWorker(_ lk: LiveKitWorkerBed) {
+        lk.addWorker("voice", command: sleeper, agentName: "voice", worker: ["assignment_timeout_seconds": hold])
+    }
 
     @Test func anAcceptedJobHoldsItsPlaceInMaxSessionsUntilItsAssignment() async throws {
         try await LiveKitWorkerBed.run(extra: ["max_sessions": 1]) { lk in
-            lk.addWorker("voice", command: Self.sleeper, agentName: "voice")
+            Self.addVoiceWorker(lk)
             let corral = try await lk.startCorrals(workers: 1)[0]
-            // The server holds the assignment back after the worker accepted (less than the 10 s
+            // The server holds the assignment back after the worker accepted (less than the 20 s
             // the place is held for).
             try await lk.server.configure(["assignment_delay": 8])
             let dispatch = Task { try await lk.server.dispatch(agentName: "voice", room: "held")["outcome"] as? String }
@@ -45,9 +52,9 @@ struct LiveKitHeldPlaceTests {
     /// is given back then, not given up when the wait for its assignment runs out.
     @Test func aJobEndedBeforeItsAssignmentGivesItsPlaceBack() async throws {
         try await LiveKitWorkerBed.run(extra: ["max_sessions": 1]) { lk in
-            lk.addWorker("voice", command: Self.sleeper, agentName: "voice")
+            Self.addVoiceWorker(lk)
             let corral = try await lk.startCorrals(workers: 1)[0]
-            try await lk.server.configure(["assignment_delay": 15])
+            try await lk.server.configure(["assignment_delay": Self.hold + 10])
             let dispatched = ContinuousClock.now
             let dispatch = Task { try await lk.server.dispatch(agentName: "voice", room: "called-off")["outcome"] as? String }
             let jobID = try await Self.acceptedJob(lk)
@@ -55,15 +62,15 @@ struct LiveKitHeldPlaceTests {
 
             try await lk.server.terminate(jobID)
             // The acceptance came after the dispatch, so a termination sent within the place's
-            // 10 s from the dispatch came before the wait for the assignment could run out.
-            let terminatedInTime = ContinuousClock.now - dispatched < .seconds(10)
+            // hold from the dispatch came before the wait for the assignment could run out.
+            let terminatedInTime = ContinuousClock.now - dispatched < .seconds(Self.hold)
             #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30), every: .milliseconds(250)) {
                 try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper", "session_id": "walk-in"}"#).status == 201
             })
             if terminatedInTime {
                 #expect(!corral.log.contains("its assignment did not come"), "the place was given up by the wait running out, not by the termination")
             } else {
-                Issue.record("inconclusive: the termination was sent 10 s or more after the dispatch (a busy host)", severity: .warning)
+                Issue.record("inconclusive: the termination was sent \(Self.hold) s or more after the dispatch (a busy host)", severity: .warning)
             }
             #expect(try await dispatch.value == "terminated")
             #expect(try await corral.sessions().map(\.sessionID) == ["walk-in"])
@@ -76,7 +83,7 @@ struct LiveKitHeldPlaceTests {
     /// again once the job ends.
     @Test func aJobOfferedAgainIsAcceptedOnTheSamePlace() async throws {
         try await LiveKitWorkerBed.run(extra: ["max_sessions": 1]) { lk in
-            lk.addWorker("voice", command: Self.sleeper, agentName: "voice")
+            Self.addVoiceWorker(lk)
             let corral = try await lk.startCorrals(workers: 1)[0]
             try await lk.server.configure(["repeat_offers": true])
             let answer = try await lk.server.dispatch(agentName: "voice", room: "asked-twice")
@@ -92,20 +99,21 @@ struct LiveKitHeldPlaceTests {
         }
     }
 
-    /// An accepted job's place is held for 10 s: an assignment that comes later finds it given
-    /// up, and with no room left the job is reported failed rather than run over max_sessions.
+    /// An accepted job's place is held for `assignment_timeout_seconds`: an assignment that comes
+    /// later finds it given up, and with no room left the job is reported failed rather than run
+    /// over max_sessions.
     @Test func aPlaceWhoseAssignmentDoesNotComeIsGivenUp() async throws {
         try await LiveKitWorkerBed.run(extra: ["max_sessions": 1]) { lk in
-            lk.addWorker("voice", command: Self.sleeper, agentName: "voice")
+            Self.addVoiceWorker(lk)
             let corral = try await lk.startCorrals(workers: 1)[0]
-            try await lk.server.configure(["assignment_delay": 18])
+            try await lk.server.configure(["assignment_delay": Self.hold + 10])
             let dispatch = Task { try await lk.server.dispatch(agentName: "voice", room: "late")["job_id"] as? String }
             _ = try await Self.acceptedJob(lk)
             #expect(try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper", "session_id": "walk-in"}"#).status == 503)
 
             // Given up: the place is free for another session.
             var walkIn = 0
-            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30), every: .milliseconds(250)) {
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(Self.hold + 30), every: .milliseconds(250)) {
                 walkIn = try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper", "session_id": "walk-in"}"#).status
                 return walkIn == 201
             })

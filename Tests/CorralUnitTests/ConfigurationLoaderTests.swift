@@ -3,7 +3,8 @@ import CorralPlatform
 import CorralSecurity
 import Foundation
 import Testing
-import CorralConfiguration
+
+@testable import CorralConfiguration
 
 @Suite("Configuration")
 struct ConfigurationLoaderTests {
@@ -224,6 +225,50 @@ struct ConfigurationLoaderTests {
     func hugeNumbersAreRefusedByName(json: String, key: String) {
         let message = message(json)
         #expect(message?.contains(key) == true, "\(message ?? "loaded without error")")
+    }
+
+    /// Every span of time is at most about 31 years: past about 10^20 s, `Duration.seconds` traps,
+    /// and 1e30 in `sweep_interval_seconds`, `grace_seconds` or `idle_timeout_seconds` stopped
+    /// corral with a crash, at start-up or at the first end. Each `*_seconds` key is tried, so a
+    /// key added later is covered.
+    @Test func everySpanOfTimeHasACeiling() throws {
+        let keys = ConfigurationReference.rows(ConfigurationLoader.keys).map(\.key).filter { $0.hasSuffix("_seconds") }
+        #expect(keys.count >= 16, "\(keys)")
+        for key in keys {
+            let path = key.replacingOccurrences(of: "*", with: "a")
+            let huge = try Self.configuration(setting: path, to: 1e30)
+            let message = message(huge)
+            #expect(message?.contains(path + ": must be at most 1000000000") == true, "\(key): \(message ?? "loaded without error")")
+            let longest = self.message(try Self.configuration(setting: path, to: 1e9))
+            #expect(longest?.contains("must be at most") != true, "\(key): 1e9 is allowed: \(longest ?? "")")
+        }
+    }
+
+    /// How often something recurring runs: a pause too short to measure would be a busy loop.
+    @Test(arguments: ["heartbeat_interval_seconds", "sweep_interval_seconds", "watch_interval_seconds"])
+    func intervalsHaveAFloor(key: String) throws {
+        let message = message(try Self.configuration(setting: key, to: 1e-9))
+        #expect(message?.contains(key + ": must be at least 0.01") == true, "\(message ?? "loaded without error")")
+    }
+
+    /// A configuration with `value` at `path` (dots between keys), with what the key's object
+    /// needs to load otherwise: a profile's command, LiveKit's credentials.
+    static func configuration(setting path: String, to value: Double) throws -> String {
+        var root: [String: Any] = [:]
+        if path.contains("livekit") { root["livekit"] = ["url": "wss://lk", "api_key": "k", "api_secret": "s"] }
+        if path.hasPrefix("agents.") { root["agents"] = ["a": ["command": ["a"]]] }
+        func set(_ keys: ArraySlice<Substring>, in object: inout [String: Any]) {
+            guard let first = keys.first.map(String.init) else { return }
+            if keys.count == 1 {
+                object[first] = value
+                return
+            }
+            var inner = object[first] as? [String: Any] ?? [:]
+            set(keys.dropFirst(), in: &inner)
+            object[first] = inner
+        }
+        set(path.split(separator: ".")[...], in: &root)
+        return String(decoding: try JSONSerialization.data(withJSONObject: root), as: UTF8.self)
     }
 
     @Test func templateSettingsLoad() throws {

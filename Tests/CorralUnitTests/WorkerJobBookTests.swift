@@ -51,6 +51,14 @@ struct WorkerJobBookTests {
         #expect(book.assigned("J2", Self.open) != .start(WorkerJobBook.sessionID(forJob: "J2")!, reserved: false))
     }
 
+    /// `assignment_timeout_seconds` sets the hold.
+    @Test func theHoldIsTheConfiguredOne() {
+        var book = WorkerJobBook(limits: .init(maxJobs: 1, loadThreshold: 1.0, assignmentWait: .seconds(30)))
+        _ = book.offered("J1", now: Self.now, Self.open)
+        #expect(book.expire(now: Self.now + .seconds(29)) == [])
+        #expect(book.expire(now: Self.now + .seconds(30)) == [WorkerJobBook.sessionID(forJob: "J1")!])
+    }
+
     @Test func aTerminationBeforeTheAssignmentGivesThePlaceUpAtOnce() {
         var book = WorkerJobBook(limits: .init(maxJobs: 1, loadThreshold: 1.0))
         _ = book.offered("J1", now: Self.now, Self.open)

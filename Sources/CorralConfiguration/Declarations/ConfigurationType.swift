@@ -110,7 +110,12 @@ extension ConfigurationType where Value == Double {
     static func number(minimum: Double, exclusive: Bool = false, maximum: Double? = nil) -> Self {
         let bound = json(minimum)
         let summary =
-            if let maximum { "number from \(bound) to \(json(maximum))" } else { exclusive ? "number > \(bound)" : "number ≥ \(bound)" }
+            switch (maximum, exclusive) {
+            case (let maximum?, true): "number > \(bound) and ≤ \(json(maximum))"
+            case (let maximum?, false): "number from \(bound) to \(json(maximum))"
+            case (nil, true): "number > \(bound)"
+            case (nil, false): "number ≥ \(bound)"
+            }
         return Self(summary: summary, environment: .number, show: { json($0) }) { value, context throws(CorralError) in
             guard case .number(let number) = value, number.isFinite else {
                 throw context.error("expected a number, got \(value.typeName)")
@@ -127,8 +132,18 @@ extension ConfigurationType where Value == Double {
         }
     }
 
+    /// The longest span of time a key takes: about 31 years, "never" in practice. Longer spans
+    /// overflow the `Duration`s and whole-second counts corral turns them into.
+    static var secondsCeiling: Double { 1_000_000_000 }
+
     /// A number of seconds greater than 0.
-    static var positive: Self { number(minimum: 0, exclusive: true) }
+    static var positive: Self { number(minimum: 0, exclusive: true, maximum: secondsCeiling) }
+
+    /// A number of seconds, 0 included.
+    static var seconds: Self { number(minimum: 0, maximum: secondsCeiling) }
+
+    /// The pause between two runs of something recurring: a shorter one would be a busy loop.
+    static var interval: Self { number(minimum: 0.01, maximum: secondsCeiling) }
 }
 
 extension ConfigurationType where Value == Int {

@@ -65,7 +65,8 @@ final class StartRateLimiter: Sendable {
             return nil
         }
         if let wait {
-            let seconds = max(1, Int(wait.rounded(.up)))
+            // A rate near 0 makes the wait astronomical: Retry-After says at most a day.
+            let seconds = max(1, Int(min(wait, 86_400).rounded(.up)))
             throw APIError(
                 .tooManyRequests,
                 "too many session starts for '\(caller)' (session_starts_per_second \(rate)); retry in \(seconds) s",

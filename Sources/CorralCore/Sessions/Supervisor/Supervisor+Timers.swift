@@ -11,7 +11,7 @@ extension Supervisor {
     }
 
     func setTimer(_ kind: SessionTimers.Kind, for entry: SessionTable.Entry, at date: Date) {
-        let instant = ContinuousClock.now + .seconds(max(0, date.timeIntervalSinceNow))
+        let instant = ContinuousClock.now + .seconds(clamping: date.timeIntervalSinceNow)
         timers.schedule(SessionTimers.Key(id: entry.id, instance: entry.instance, kind: kind), at: instant)
         armTimers()
     }

@@ -74,7 +74,12 @@ actor LiveKitWorker: WorkerConnectionDelegate {
         self.statusInterval = statusInterval
         self.connection = connection
         self.pressure = settings.load == .jobsAndCPU ? HostCPUPressure() : nil
-        self.book = WorkerJobBook(limits: .init(maxJobs: settings.maxJobs, loadThreshold: settings.loadThreshold))
+        self.book = WorkerJobBook(
+            limits: .init(
+                maxJobs: settings.maxJobs, loadThreshold: settings.loadThreshold,
+                assignmentWait: .seconds(settings.assignmentTimeoutSeconds)
+            )
+        )
     }
 
     var snapshot: Snapshot {

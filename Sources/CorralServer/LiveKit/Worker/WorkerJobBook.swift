@@ -21,10 +21,12 @@ struct WorkerJobBook {
         let session: SessionID
     }
 
-    /// What the worker may take on: its own `max_jobs` and `load_threshold`.
+    /// What the worker may take on (its own `max_jobs` and `load_threshold`), and how long an
+    /// accepted job's place is held without its assignment (`assignment_timeout_seconds`).
     struct Limits: Equatable {
         let maxJobs: Int
         let loadThreshold: Double
+        var assignmentWait = Duration.seconds(10)
     }
 
     /// What the rest of corral says right now.
@@ -49,9 +51,6 @@ struct WorkerJobBook {
         case success
         case failed(String)
     }
-
-    /// How long an accepted job's place is held without its assignment.
-    static let assignmentWait = Duration.seconds(10)
 
     let limits: Limits
     private(set) var jobs: [String: Job] = [:]
@@ -90,7 +89,7 @@ struct WorkerJobBook {
         guard conditions.hasRoom else { return .decline("corral is at max_sessions") }
         guard activeJobs < limits.maxJobs else { return .decline("the worker is at max_jobs (\(limits.maxJobs))") }
         guard load(conditions) < limits.loadThreshold else { return .decline("the worker's load is at its threshold") }
-        jobs[jobID] = Job(state: .reserved(until: now + Self.assignmentWait), session: session)
+        jobs[jobID] = Job(state: .reserved(until: now + limits.assignmentWait), session: session)
         return .accept
     }
 
