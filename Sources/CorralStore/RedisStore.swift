@@ -150,6 +150,23 @@ public final class RedisStore: SessionStore {
         _ = try await run("ping") { () throws(RedisError) in try await client.send(["PING"]) }
     }
 
+    /// The mark of a node's writes. It expires a day after the node last looked (a node gone for
+    /// good leaves nothing for ever); a node back after longer writes its records again.
+    static func writesMark(_ node: String) -> String { "corral:node:\(node):writes" }
+
+    private static let markScript = """
+        if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 1 end
+        redis.call('EXPIRE', KEYS[1], ARGV[1])
+        return 0
+        """
+
+    public func lostWrites(of node: String) async throws(CorralError) -> Bool {
+        let answer = try await run("check the mark of \(node)'s writes") { () throws(RedisError) in
+            try await client.send(["EVAL", Self.markScript, "1", Self.writesMark(node), "86400"])
+        }
+        return answer.integer == 1
+    }
+
     private func ttl(_ record: SessionRecord) -> Int {
         max(1, Int((record.expiresAt.timeIntervalSinceNow + expiryMargin).rounded(.up)))
     }

@@ -40,6 +40,37 @@ struct ClusterTests {
         } }
     }
 
+    /// Redis loses everything between two of corral's requests (restarted empty, or flushed), so
+    /// corral never sees it down: it still finds out, writes its live sessions' records again,
+    /// and a crash after that loses nothing. Without them, corral restarted killed its own
+    /// running sessions as orphans, and another node could take their ids.
+    @Test func recordsFlushedWhileRedisAnswersAreWrittenAgain() async throws {
+        try await RedisServer.with { (redis: RedisServer) async throws in
+            try await CrashTestBed.run(containment: .processGroup, extra: ["store": redis.url, "node_id": "flushed", "heartbeat_interval_seconds": 0.5]) { bed in
+                let corral = try await bed.startCorral()
+                let kept = try await corral.start(#"{"agent": "sleeper", "session_id": "kept"}"#)
+                let client = try RedisClient(redis.url)
+                defer { client.close() }
+                #expect(try await client.send("HGET", "session:kept", "agentPid").string == String(kept.pid))
+                #expect(try await client.send("EXISTS", "corral:node:flushed:writes").integer == 1, "the mark is left at start-up")
+
+                _ = try await client.send("FLUSHALL")
+                #expect(try await ProcessProbe.waitUntil(timeout: .seconds(60)) {
+                    try await client.send("HGET", "session:kept", "agentPid").string == String(kept.pid)
+                })
+                #expect(try await client.send("SISMEMBER", "corral:sessions", "kept").integer == 1)
+                #expect(corral.log.contains("the session store lost this node's records"), "\(corral.log.suffix(2000))")
+
+                await bed.crash()
+                let again = try await bed.startCorral()
+                #expect(ProcessProbe.isAlive(kept.pid), "the re-adopted session was not killed as an orphan")
+                #expect(try await again.session("kept")?.pid == kept.pid, "\(again.log.suffix(2000))")
+                #expect(try await again.request(.DELETE, "/api/sessions/kept").status == 200)
+                #expect(!ProcessProbe.isAlive(kept.pid))
+            }
+        }
+    }
+
     @Test func threeNodesShareTheWork() async throws {
         try await RedisServer.with { (redis: RedisServer) async throws in try await threeNodes(redis) }
     }

@@ -19,6 +19,7 @@ extension Supervisor {
         do {
             records = try await store.allRecords()
             reconciliationPending = false
+            writesMarked = (try? await store.lostWrites(of: configuration.nodeID)) != nil
         } catch {
             metrics.storeFailed()
             storeReachable = false
@@ -63,13 +64,20 @@ extension Supervisor {
 
     /// Retries failed store writes until the store answers; then, since the store may have lost
     /// what was written while it was away (a Redis restarted empty), writes every live session's
-    /// record again and removes this node's records of sessions that are gone.
+    /// record again and removes this node's records of sessions that are gone. While the store
+    /// answers, it is asked every `heartbeat_interval_seconds` whether it lost this node's
+    /// records all the same (a Redis restarted between two requests, or flushed).
     func storeRecoveryLoop() async {
         var delay = Duration.milliseconds(250)
+        var nextLossCheck = ContinuousClock.now
         while !Task.isCancelled {
             do { try await Task.sleep(for: delay) } catch { return }
             guard !storeReachable || !unsynced.withLock(\.isEmpty) || reconciliationPending else {
                 delay = .milliseconds(250)
+                if ContinuousClock.now >= nextLossCheck {
+                    nextLossCheck = .now + .seconds(configuration.heartbeatIntervalSeconds)
+                    await checkForLostRecords()
+                }
                 continue
             }
             do {
@@ -85,8 +93,28 @@ extension Supervisor {
             }
             let wasDown = !storeReachable
             storeReachable = true
+            if wasDown { writesMarked = (try? await store.lostWrites(of: configuration.nodeID)) != nil }
             await resynchronize(everything: wasDown)
         }
+    }
+
+    /// Without their records, other nodes may take these sessions' ids, and this node, restarted,
+    /// would kill its own sessions as orphans.
+    private func checkForLostRecords() async {
+        let lost: Bool
+        do {
+            lost = try await store.lostWrites(of: configuration.nodeID)
+        } catch {
+            // Once it answers again, every record is written again.
+            metrics.storeFailed()
+            storeReachable = false
+            logger.error("the session store does not answer", metadata: [LogKey.error: "\(error)"])
+            return
+        }
+        defer { writesMarked = true }
+        guard lost, writesMarked else { return }
+        logger.warning("the session store lost this node's records (a Redis restarted empty, or flushed); writing them again")
+        await resynchronize(everything: true)
     }
 
     /// Each write goes into the session's own write order, decided and queued with no suspension

@@ -69,6 +69,9 @@ public actor Supervisor: Service {
     var storeReachable = true
     /// Start-up reconciliation could not read the store; it runs once the store answers.
     var reconciliationPending = false
+    /// The store holds the mark of this node's writes, left when its records were read or last
+    /// written in full: from then on, a store found without it lost them (`checkForLostRecords`).
+    var writesMarked = false
     /// When log sizes were last looked at (see `watchSessions`).
     var lastLogCheck = ContinuousClock.now
     var notifySocket: NotifySocket?
