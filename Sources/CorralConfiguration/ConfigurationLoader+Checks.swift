@@ -26,8 +26,11 @@ extension ConfigurationLoader {
         if isGiven("cluster_secret_file"), let secret = configuration.clusterSecret, !secret.isEmpty, secret.utf8.count < ClusterSecret.minimumLength {
             throw configurationError("\(label("cluster_secret_file")): the secret must be at least \(ClusterSecret.minimumLength) characters")
         }
-        guard isGiven("tls_cert_file") == isGiven("tls_key_file") else {
-            throw configurationError("tls_cert_file and tls_key_file: set both, or neither")
+        // Worded so that redaction, which masks the word after `tls_key_file:`, leaves it whole.
+        switch (isGiven("tls_cert_file"), isGiven("tls_key_file")) {
+        case (true, false): throw configurationError("tls_key_file: required with tls_cert_file (set both, or neither)")
+        case (false, true): throw configurationError("tls_cert_file: required with tls_key_file (set both, or neither)")
+        default: break
         }
         if configuration.livekit != nil {
             switch (isGiven("livekit.api_secret"), isGiven("livekit.api_secret_file")) {

@@ -49,7 +49,7 @@ public enum ConfigurationLoader {
         let given = try givenValues(file: file, environment: environment)
         let names = keys.names
         if let unknown = given.keys.filter({ !names.contains($0) }).sorted().first {
-            throw configurationError("\(unknown): unknown configuration key (known keys: \(names.joined(separator: ", ")))")
+            throw configurationError("\(unknown): \(UnknownKey.message(unknown, known: names, what: "configuration key"))")
         }
         let reading = ConfigurationReading<CorralConfiguration>(workingDirectory: workingDirectory, readsPastHostProblems: readingPastHostProblems)
         var configuration = try keys.read { key in

@@ -193,6 +193,27 @@ struct CheckCommandTests {
         #expect(!served.errors.contains("SECRET"), "\(served.errors)")
     }
 
+    /// Redaction masks the word after a secret's name and a colon; the errors that name keys with
+    /// such names must still read whole (`known keys: listen` printed `[redacted]` for `listen`,
+    /// `tls_key_file: set both` `[redacted] both`). An unknown key is answered with the declared
+    /// one it most likely misspells.
+    @Test func errorsThatNameKeysReadWholeThroughRedaction() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let misspelled = try await scratch.check(#"{"grace_second": 1, "agents": {"a": {"command": ["/bin/true"]}}}"#)
+        #expect(misspelled.status == 2, "\(misspelled.output)")
+        #expect(misspelled.output.contains("grace_second: unknown configuration key; did you mean grace_seconds? (known: listen, store,"), "\(misspelled.output)")
+        #expect(!misspelled.output.contains("[redacted]"), "\(misspelled.output)")
+        let nested = try await scratch.check(#"{"agents": {"a": {"command": ["/bin/true"], "memory_limit": 5}}}"#)
+        #expect(nested.output.contains("agents.a.memory_limit: unknown key; did you mean memory_limit_mb?"), "\(nested.output)")
+        let certificate = try scratch.write("not a certificate\n", to: "cert.pem")
+        let halfTLS = try await scratch.check(#"{"tls_cert_file": "\#(certificate)", "agents": {"a": {"command": ["/bin/true"]}}}"#)
+        #expect(halfTLS.status == 2, "\(halfTLS.output)")
+        #expect(halfTLS.output.contains("tls_key_file: required with tls_cert_file (set both, or neither)"), "\(halfTLS.output)")
+        let served = try await scratch.serve(#"{"tls_cert_file": "\#(certificate)", "agents": {"a": {"command": ["/bin/true"]}}}"#)
+        #expect(served.status == 2 && served.errors.contains("required with tls_cert_file (set both"), "\(served.errors)")
+    }
+
     /// The check starts nothing and writes nothing: run in an empty directory with a relative
     /// data directory, an SQLite store, prewarmed agents whose program would leave a mark, and a
     /// cgroup root of its own where the host has cgroups, it leaves the directory empty, the

@@ -296,7 +296,8 @@ struct ConfigurationLoaderTests {
     /// The checks across keys, once every key is read.
     @Test(arguments: [
         (#"{"api_token": "a", "api_token_file": "/etc/hostname"}"#, "api_token_file: set either api_token or api_token_file"),
-        (#"{"tls_cert_file": "/etc/hostname"}"#, "tls_cert_file and tls_key_file: set both"),
+        (#"{"tls_cert_file": "/etc/hostname"}"#, "tls_key_file: required with tls_cert_file (set both, or neither)"),
+        (#"{"tls_key_file": "/etc/hostname"}"#, "tls_cert_file: required with tls_key_file (set both, or neither)"),
         (#"{"livekit": {"url": "wss://lk", "api_key": "k"}}"#, "livekit: api_secret or api_secret_file is required"),
         (#"{"livekit": {"url": "wss://lk", "api_key": "k", "api_secret": "s", "api_secret_file": "/etc/hostname"}}"#, "livekit: set api_secret or api_secret_file, not both"),
         (#"{"agents": {"a": {"command": ["a"], "livekit": true}}}"#, "agents.a.livekit: a LiveKit agent needs the livekit configuration"),

@@ -184,6 +184,9 @@ def serve_template(warm_up, session, setup=None):
 
     Cold: ``warm_up()``, ``setup()`` and ``session(job)`` in this process; returns what
     ``session`` returns.
+
+    With ``"ready": "notify"``, ``session`` calls ``ready()`` once it can take the call (forked or
+    cold); only idle forks are said ready here, when loaded.
     """
     dispositions = _signal_dispositions()
     if not is_template():

@@ -17,7 +17,7 @@ package struct ConfigurationObject<Root, Object: Sendable>: Sendable {
     func read(_ fields: [String: JSONValue], _ context: ConfigurationContext<Root, Object>) throws(CorralError) -> Object {
         let names = self.names
         if let unknown = fields.keys.filter({ !names.contains($0) }).sorted().first {
-            throw context.member(unknown, place: context.place).error("unknown key (known: \(names.joined(separator: ", ")))")
+            throw context.member(unknown, place: context.place).error(UnknownKey.message(unknown, known: names))
         }
         return try read { key in (fields[key.name], context.member(key.name, place: context.place)) }
     }
