@@ -171,6 +171,10 @@ extension ConfigurationLoader {
 
     private static let limits: [Key] = [
         .key(
+            "max_connections", .integer(minimum: 1, maximum: 1_000_000), \.maxConnections,
+            doc: "connections open at once (before any authentication); past it, new ones wait in the kernel's listen queue until one closes"
+        ),
+        .key(
             "max_concurrent_requests", .integer(minimum: 1), \.maxConcurrentRequests,
             doc: "requests served at once; past it, 503 with Retry-After (see [security](security.md#limits))"
         ),

@@ -103,6 +103,8 @@ public struct CorralConfiguration: Sendable {
     public var redactPatterns = Redactor.defaultPatterns
     /// Requests served at once; past it, 503 with Retry-After.
     public var maxConcurrentRequests = 256
+    /// Connections open at once; past it new ones wait in the kernel's listen queue.
+    public var maxConnections = 1024
     /// Event streams and followed logs open at once per token; past it, 429.
     public var maxStreamsPerToken = 16
     /// Session starts per second allowed per token (bursts of twice that); past it, 429.

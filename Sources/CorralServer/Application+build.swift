@@ -111,7 +111,8 @@ public enum CorralApp {
             server: try serverBuilder(configuration),
             configuration: .init(
                 address: .hostname(configuration.listen.host, port: configuration.listen.port),
-                serverName: "corral"
+                serverName: "corral",
+                availableConnectionsDelegate: ConnectionCap(limit: configuration.maxConnections, logger: logger)
             ),
             onServerRunning: { channel in
                 await services.cluster?.serverStarted(port: channel.localAddress?.port)

@@ -58,6 +58,34 @@ struct SlowClientTests {
 
     /// A request answered before its body is in (401 from its header) still has to finish
     /// arriving by its deadline, and then the connection is closed, with no second answer.
+    /// Connections are capped before any authentication (a client opening thousands ran corral
+    /// out of descriptors, and its accept loop spun a core): past `max_connections` a new one
+    /// waits in the listen queue, unanswered, and is served once another closes.
+    @Test func connectionsPastTheCapWaitForOneToClose() async throws {
+        try await CrashTestBed.run(containment: .processGroup, extra: ["max_connections": 4]) { bed in
+            let corral = try await bed.startCorral()
+            let health = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+            var held: [RawConnection] = []
+            for _ in 0..<4 {
+                // Answered, so accepted; kept open (HTTP/1.1 keeps it alive).
+                let connection = try RawConnection(port: corral.port)
+                connection.send(health)
+                let answer = await connection.read(timeout: .seconds(30))
+                #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer)")
+                held.append(connection)
+            }
+            let waiting = try RawConnection(port: corral.port)
+            waiting.send(health)
+            let early = await waiting.read(timeout: .seconds(2))
+            #expect(early.isEmpty, "answered past the cap: \(early)")
+            held[0].close()
+            let answer = await waiting.read(timeout: .seconds(30))
+            #expect(answer.hasPrefix("HTTP/1.1 200"), "not served once a connection closed: \(answer)")
+            #expect(corral.log.contains("max_connections connections are open"), "\(corral.log.suffix(2000))")
+            for connection in held + [waiting] { connection.close() }
+        }
+    }
+
     @Test func anAnsweredRequestGetsNoSecondAnswerAtItsDeadline() async throws {
         try await CrashTestBed.run(
             containment: .processGroup,
