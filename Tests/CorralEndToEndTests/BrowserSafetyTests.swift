@@ -77,6 +77,7 @@ struct BrowserSafetyTests {
             }
             let start = try await corral.request(.POST, "/api/sessions", body: "{}", headers: ["Host": "attacker.example"])
             #expect(start.status == 421)
+            #expect(start.json["code"] as? String == "misdirected_request", "a client error, not corral's: \(start.text)")
             #expect(try await corral.request(.DELETE, "/api/sessions/rebound", headers: ["Host": "attacker.example"]).status == 421)
             // Probes answer whatever name they are sent with.
             #expect(try await corral.request(.GET, "/healthz", headers: ["Host": "attacker.example"]).status == 200)

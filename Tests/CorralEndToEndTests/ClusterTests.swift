@@ -17,6 +17,7 @@ struct ClusterTests {
 
             await redis.stop()
             #expect(try await ProcessProbe.waitUntil { try await corral.request(.GET, "/readyz").status == 503 })
+            #expect(try await corral.request(.GET, "/readyz").json["code"] as? String == "unavailable")
             #expect(try await corral.request(.GET, "/healthz").status == 200)
             let refused = try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper"}"#)
             #expect(refused.status == 503, "no agent runs without a record: \(refused.text)")

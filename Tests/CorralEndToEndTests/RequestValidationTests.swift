@@ -57,6 +57,21 @@ struct RequestValidationTests {
         }
     }
 
+    /// Each refusal says what is wrong with the value ("expected a string, got a string" did not).
+    @Test(arguments: [
+        (#"{"metadata": {"a": "b\u0000c"}}"#, "metadata.a: must not contain NUL"),
+        (#"{"metadata": {"k\u0000": "v"}}"#, "metadata: keys must not contain NUL"),
+        (#"{"agent": ""}"#, "agent: must not be empty"),
+        (#"{"agent": 5}"#, "agent: expected a non-empty string, got a number"),
+    ])
+    func refusalsNameTheProblem(body: String, says: String) async throws {
+        try await TestCorral().run { client in
+            let reply = try await client.request(.post, "/api/sessions", body: body)
+            #expect(reply.status == .badRequest)
+            #expect((reply.json["error"] as? String)?.contains(says) == true, "\(reply.text)")
+        }
+    }
+
     @Test func idInUseIsAConflict() async throws {
         try await TestCorral().run { client in
             let session = try await client.start(#"{"session_id": "call-42", "agent": "sleeper"}"#)

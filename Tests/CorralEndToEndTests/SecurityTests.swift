@@ -337,6 +337,28 @@ struct SecurityTests {
         }
     }
 
+    /// What the HTTP parser refuses is answered 400 with a JSON error that says so (it was a bare
+    /// 400, no body), and so is a second Host header (only the first was checked); the
+    /// connection is closed and nothing of the request acted on.
+    @Test(arguments: [
+        ("GARBAGE\r\n\r\n", "not valid HTTP/1.1"),
+        ("POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}", "not valid HTTP/1.1"),
+        ("POST /api/sessions HTTP/1.1\r\nHost : 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}", "not valid HTTP/1.1"),
+        ("POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: attacker.example\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+         "more than one Host header"),
+    ])
+    func requestsThatAreNotHTTPAreAnsweredInJSON(request: String, says: String) async throws {
+        try await CrashTestBed.run(containment: .processGroup) { bed in
+            let corral = try await bed.startCorral()
+            let raw = try RawConnection(port: corral.port)
+            raw.send(request)
+            let answer = await raw.read(timeout: .seconds(30))
+            #expect(answer.hasPrefix("HTTP/1.1 400") && answer.contains(#""code":"invalid_input""#) && answer.contains(says), "\(answer)")
+            #expect(await raw.closedByServer(within: .seconds(30)))
+            #expect(try await corral.sessions().isEmpty, "nothing of the request was acted on")
+        }
+    }
+
     @Test func slowClientsAreDisconnected() async throws {
         try await CrashTestBed.run(containment: .processGroup, extra: ["idle_timeout_seconds": 1]) { bed in
             let corral = try await bed.startCorral()

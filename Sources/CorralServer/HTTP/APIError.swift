@@ -49,6 +49,7 @@ struct APIError: HTTPResponseError {
         case 409: "conflict"
         case 413: "too_large"
         case 415: "unsupported_media_type"
+        case 421: "misdirected_request"
         case 429: "too_many_requests"
         case 431: "headers_too_large"
         case 503: "unavailable"

@@ -60,6 +60,7 @@ final class RequestReceptionHandler: ChannelDuplexHandler, RemovableChannelHandl
         case answering
     }
 
+    static let host = HTTPField.Name("Host")!
     private let timeout: TimeAmount
     private let timeoutSeconds: Int64
     private var phase = Phase.idle
@@ -87,10 +88,15 @@ final class RequestReceptionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard let parseError = error as? HTTPParserError, parseError == .headerOverflow else { return context.fireErrorCaught(error) }
+        guard let parseError = error as? HTTPParserError else { return context.fireErrorCaught(error) }
         deadline?.cancel()
         deadline = nil
-        answer(context, .requestHeaderFieldsTooLarge, "request headers too large (at most 100 fields, 16 KiB each and 32 KiB in all)")
+        if parseError == .headerOverflow {
+            answer(context, .requestHeaderFieldsTooLarge, "request headers too large (at most 100 fields, 16 KiB each and 32 KiB in all)")
+        } else {
+            // Hummingbird answers these with a bare 400: no body, no word of what was wrong.
+            answer(context, .badRequest, "the request is not valid HTTP/1.1 (\(parseError)); nothing of it was acted on")
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -99,8 +105,16 @@ final class RequestReceptionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closed else { return }
         switch unwrapInboundIn(data) {
-        case .head:
+        case .head(let head):
+            // The first Host is the request's authority; another is ambiguous (RFC 9112: 400),
+            // and only the first would have been checked.
+            if head.headerFields.contains(Self.host) {
+                deadline?.cancel()
+                deadline = nil
+                return answer(context, .badRequest, "more than one Host header")
+            }
             // A pipelined request's bytes may have come in while the previous one was answered.
             if deadline == nil { startReceiving(context) }
         case .body:

@@ -23,6 +23,7 @@ enum StartSessionBody {
         switch object["agent"] {
         case nil, .null?: break
         case .string(let agent)? where !agent.isEmpty: request.agent = agent
+        case .string?: throw APIError(.badRequest, "agent: must not be empty (leave it out for the default agent)")
         case let other?: throw APIError(.badRequest, "agent: expected a non-empty string, got \(other.typeName)")
         }
         switch object["session_id"] {
@@ -41,12 +42,15 @@ enum StartSessionBody {
                 throw APIError(.badRequest, "metadata: at most \(maxMetadataEntries) entries")
             }
             for (key, value) in entries {
-                guard !key.isEmpty, key.utf8.count <= maxMetadataKeyLength, !key.contains("\0") else {
+                guard !key.isEmpty, key.utf8.count <= maxMetadataKeyLength else {
                     throw APIError(.badRequest, "metadata: keys must be 1 to \(maxMetadataKeyLength) bytes")
                 }
-                guard case .string(let text) = value, !text.contains("\0") else {
+                // A NUL would cut the C strings metadata reaches agents and tools through.
+                guard !key.contains("\0") else { throw APIError(.badRequest, "metadata: keys must not contain NUL (\\u0000)") }
+                guard case .string(let text) = value else {
                     throw APIError(.badRequest, "metadata.\(key): expected a string, got \(value.typeName)")
                 }
+                guard !text.contains("\0") else { throw APIError(.badRequest, "metadata.\(key): must not contain NUL (\\u0000)") }
                 request.metadata[key] = text
             }
         case let other?: throw APIError(.badRequest, "metadata: expected an object of strings, got \(other.typeName)")

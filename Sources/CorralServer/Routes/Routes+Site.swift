@@ -24,7 +24,12 @@ extension Routes {
                     .init(
                         status: .serviceUnavailable, description: "corral is draining or stopping, or the store cannot be reached",
                         content: [
-                            ("application/json", .json(#"{"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}, "error": {"type": "string"}}}"#))
+                            (
+                                "application/json",
+                                .json(
+                                    #"{"type": "object", "required": ["status", "error", "code"], "properties": {"status": {"type": "string"}, "error": {"type": "string"}, "code": {"const": "unavailable"}}}"#
+                                )
+                            )
                         ]
                     )
                 ]

@@ -17,10 +17,14 @@ struct SiteRoutes: Sendable {
     /// balancer, a Kubernetes Service, stops sending starts at once) and the store answers.
     @Sendable func readyz(_ request: Request, context: CorralRequestContext) async throws -> Response {
         guard await supervisor.isAccepting else {
-            return JSONBody.response(["status": "unavailable", "error": "corral is stopping (draining) and takes no new sessions"], status: .serviceUnavailable)
+            return JSONBody.response(
+                ["status": "unavailable", "error": "corral is stopping (draining) and takes no new sessions", "code": "unavailable"], status: .serviceUnavailable
+            )
         }
         guard await supervisor.storeIsReachable() else {
-            return JSONBody.response(["status": "unavailable", "error": "the session store cannot be reached"], status: .serviceUnavailable)
+            return JSONBody.response(
+                ["status": "unavailable", "error": "the session store cannot be reached", "code": "unavailable"], status: .serviceUnavailable
+            )
         }
         return JSONBody.response(["status": "ready"])
     }
