@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CorralSecurity
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -47,7 +48,9 @@ struct APIClient {
                     }
                 return "\(message) [HTTP \(status)]\(hint)"
             case .unreachable(let reason):
-                return "\(reason). Is `corral serve` running? Point --url or CORRAL_URL at it."
+                // It quotes the URL (a password, a `?token=` in it) and the client's error (which
+                // may quote a header it refused, the token in it).
+                return "\(Redactor().text(reason)). Is `corral serve` running? Point --url or CORRAL_URL at it."
             case .unreadable(let request, let problem):
                 return "cannot read corral's answer to \(request): \(problem). Is the server the same version as this CLI?"
             }

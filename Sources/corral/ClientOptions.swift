@@ -20,14 +20,28 @@ struct ClientOptions: ParsableArguments {
         guard let parsed = URL(string: base), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
             throw ValidationError("--url: expected http://HOST:PORT, got '\(base)'")
         }
-        var token = environment["CORRAL_TOKEN"]
+        var token = environment["CORRAL_TOKEN"]?.trimmingCharacters(in: .whitespacesAndNewlines)
+        var source = "CORRAL_TOKEN"
         if let tokenFile {
             guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8) else {
                 throw ValidationError("--token-file: cannot read \(tokenFile)")
             }
             token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            source = "--token-file \(tokenFile)"
+        }
+        if let token, let position = Self.unsendable(in: token) {
+            // Never the token itself: this lands in terminals, logs and CI output.
+            throw ValidationError(
+                "\(source): the token has a character an HTTP header cannot carry at position \(position) (a control character, a space or "
+                    + "a non-ASCII letter); only visible ASCII characters can be sent"
+            )
         }
         return APIClient(baseURL: base, token: token?.isEmpty == true ? nil : token)
+    }
+
+    /// The 1-based position of the first character of `token` that is not visible ASCII.
+    static func unsendable(in token: String) -> Int? {
+        token.unicodeScalars.firstIndex { !(0x21...0x7E).contains($0.value) }.map { token.unicodeScalars.distance(from: token.unicodeScalars.startIndex, to: $0) + 1 }
     }
 }
 

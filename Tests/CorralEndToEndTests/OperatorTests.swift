@@ -101,6 +101,18 @@ struct OperatorTests {
             try "s3cret\n".write(toFile: file, atomically: true, encoding: .utf8)
             #expect(try await cli(corral, "sessions", "--token-file", file).status == 0)
             #expect(try await cli(corral, "sessions", "--token-file", bed.directory + "/missing").status == 2)
+            // A token from a file saved on Windows ($(cat file) keeps its \r): trimmed, and sent.
+            #expect(try await cli(corral, "sessions", environment: ["CORRAL_TOKEN": "s3cret\r"]).status == 0)
+            // A character no header can carry: a usage error that names where the token came
+            // from, never the token (it printed the client's error, the token in it).
+            let unsendable = try await cli(corral, "sessions", environment: ["CORRAL_TOKEN": "s3c\u{1}ret"])
+            #expect(unsendable.status == 2)
+            #expect(unsendable.errors.contains("CORRAL_TOKEN: the token has a character an HTTP header cannot carry at position 4"), "\(unsendable.errors)")
+            #expect(!unsendable.errors.contains("s3c"), "\(unsendable.errors)")
+            // A URL's password and query are not printed either.
+            let secretURL = try await cli(corral, "sessions", environment: ["CORRAL_URL": "http://user:url-SECRET@127.0.0.1:1/?token=qs-SECRET"])
+            #expect(secretURL.status == 3)
+            #expect(!secretURL.errors.contains("SECRET") && secretURL.errors.contains("nothing listens at"), "\(secretURL.errors)")
         }
     }
 
