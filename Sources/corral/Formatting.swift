@@ -28,6 +28,25 @@ enum Formatting {
         return try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }
 
+    /// `text` with every character that could move the cursor, start an escape sequence, end a
+    /// line or turn text around shown as an escape (`\x1b`, `\u{202e}`): a process names itself
+    /// (`exec -a`), and that name must not reach the operator's terminal as a command or as a
+    /// line of its own.
+    static func printable(_ text: String) -> String {
+        var shown = ""
+        for scalar in text.unicodeScalars {
+            switch scalar.value {
+            case 0x00..<0x20, 0x7F, 0x80..<0xA0:
+                shown += "\\x" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
+            case 0x2028, 0x2029, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069:
+                shown += "\\u{" + String(scalar.value, radix: 16) + "}"
+            default:
+                shown.unicodeScalars.append(scalar)
+            }
+        }
+        return shown
+    }
+
     /// Columns padded to their widest cell.
     static func table(_ header: [String], _ rows: [[String]]) -> String {
         let all = [header] + rows

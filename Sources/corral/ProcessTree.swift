@@ -25,7 +25,7 @@ struct ProcessTree {
         var lines: [String] = []
         func draw(_ process: SessionProcessJSON, prefix: String, connector: String, childPrefix: String) {
             let outside = process.pgid != sessionPGID ? "  [left the group: pgid \(process.pgid)]" : ""
-            lines.append("\(prefix)\(connector)\(process.pid) \(process.cmd)\(outside)")
+            lines.append("\(prefix)\(connector)\(process.pid) \(Formatting.printable(process.cmd))\(outside)")
             let kids = children[process.pid] ?? []
             for (index, child) in kids.enumerated() {
                 let last = index == kids.count - 1

@@ -92,6 +92,29 @@ struct OperatorTests {
         }
     }
 
+    /// A process names itself: `inspect` shows its name with control characters escaped, so it
+    /// cannot colour, retitle or clear the operator's terminal, or forge a line of the tree.
+    @Test func inspectEscapesWhatAProcessCallsItself() async throws {
+        try await CrashTestBed.run(containment: .processGroup) { bed in
+            var agents = bed.config["agents"] as? [String: Any] ?? [:]
+            agents["named"] = [
+                "command": ["bash", "-c", #"exec -a $'\e[31mEVIL\e]0;title\a\nFAKE 99999 sshd' sleep 1000"#], "env": ["CORRAL_TEST_RUN": bed.tag],
+            ]
+            bed.config["agents"] = agents
+            let corral = try await bed.startCorral()
+            _ = try await corral.start(#"{"agent": "named", "session_id": "named"}"#)
+            var output = ""
+            #expect(try await ProcessProbe.waitUntil {
+                output = try await cli(corral, "inspect", "named").output
+                return output.contains("EVIL")
+            })
+            #expect(!output.contains("\u{1b}") && !output.contains("\u{7}"), "\(output.debugDescription)")
+            #expect(output.contains(#"\x1b[31mEVIL\x1b]0;title\x07\x0aFAKE 99999 sshd"#), "\(output)")
+            #expect(!output.split(separator: "\n").contains { $0.hasPrefix("FAKE") }, "\(output)")
+            #expect(try await corral.request(.DELETE, "/api/sessions/named").status == 200)
+        }
+    }
+
     @Test func cliSendsTheTokenFromTheEnvironmentOrAFile() async throws {
         try await CrashTestBed.run(containment: .processGroup, extra: ["api_token": "s3cret"]) { bed in
             let corral = try await bed.startCorral()
