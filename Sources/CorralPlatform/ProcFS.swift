@@ -64,10 +64,18 @@ public enum ProcFS {
         return nil
     }
 
-    /// Whether `pid` is in the cgroup v2 directory `cgroupPath` (an absolute path under the v2 mount).
+    /// Whether `pid` is in the cgroup v2 directory `cgroupPath` (an absolute path under the v2
+    /// mount) or in one below it.
     public static func isInCgroup(_ pid: Int32, cgroupPath: String) -> Bool {
         guard let relative = cgroupV2(of: pid) else { return false }
-        return cgroupPath.hasSuffix(relative) && !relative.isEmpty && relative != "/"
+        // In it, or in a cgroup below it: an agent running as root may move itself into one it
+        // made inside its session's.
+        var candidate = Substring(relative)
+        while !candidate.isEmpty, candidate != "/" {
+            if cgroupPath.hasSuffix(candidate) { return true }
+            candidate = candidate[..<(candidate.lastIndex(of: "/") ?? candidate.startIndex)]
+        }
+        return false
     }
 
     /// The process's cgroup in the v2 hierarchy, as `/proc/PID/cgroup` shows it (relative to the

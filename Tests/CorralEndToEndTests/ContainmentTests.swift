@@ -146,7 +146,10 @@ struct ContainmentSelectionTests {
     /// Without cgroups, `auto` gives a pid namespace per session where one can be made, else
     /// process groups.
     @Test func autoFallsBackToPidNamespacesOrProcessGroups() async throws {
-        try await TestCorral(containment: .auto, configure: { $0.cgroupRoot = "/proc/not-a-cgroup/corral" }).run { client in
+        // A name of its own: the check for what is left after the run looks for v1 cgroups of
+        // this name, and the test beside it makes `corral`'s.
+        let root = "/proc/not-a-cgroup/corral-\(UUID().uuidString)"
+        try await TestCorral(containment: .auto, configure: { $0.cgroupRoot = root }).run { client in
             let session = try await client.start(#"{"agent": "setsid-child"}"#)
             #expect(session.containment == (pidNamespaceCases.isEmpty ? "process-group" : "pid-namespace"))
             #expect(try await client.request(.delete, "/api/sessions/\(session.id)").status == .ok)

@@ -13,6 +13,27 @@ import Glibc
 
 @Suite("Nothing lost when corral dies", .serialized)
 struct RecoveryTests {
+    /// An agent may move itself into a cgroup it made inside its session's: it is still the
+    /// session's leader, and re-adopted after a crash (it was refused as "no longer in the
+    /// session's cgroup", and its session killed).
+    @Test(.enabled(if: CgroupSupport.available, "\(CgroupSupport.unavailableReason)"))
+    func aLeaderInACgroupBelowItsSessionsIsReadopted() async throws {
+        try await CrashTestBed.run(containment: .cgroup) { bed in
+            var agents = bed.config["agents"] as? [String: Any] ?? [:]
+            agents["nested-leader"] = ["command": [TestAgents.path("nested-leader.sh")], "env": ["CORRAL_TEST_RUN": bed.tag]]
+            bed.config["agents"] = agents
+            let corral = try await bed.startCorral()
+            let session = try await corral.start(#"{"agent": "nested-leader", "session_id": "nested"}"#)
+            #expect(await ProcessProbe.waitUntil { (ProcFS.cgroupV2(of: session.pid) ?? "").hasSuffix("/inner") })
+            await bed.crash()
+            let restarted = try await bed.startCorral()
+            #expect(try await restarted.sessions().map(\.pid) == [session.pid], "\(restarted.log.suffix(2000))")
+            #expect(ProcessProbe.isAlive(session.pid))
+            #expect(try await restarted.request(.DELETE, "/api/sessions/nested").status == 200)
+            #expect(!ProcessProbe.isAlive(session.pid))
+        }
+    }
+
     @Test(arguments: testedModes.filter { $0 != .cgroupAttach })
     func liveSessionsAreReadoptedAfterSIGKILL(mode: CorralConfiguration.ContainmentMode) async throws {
         try await CrashTestBed.run(containment: mode) { bed in
