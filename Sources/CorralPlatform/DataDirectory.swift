@@ -31,7 +31,11 @@ public final class DataDirectory: Sendable {
         self.path = path
         for (directory, mode) in [(path, Self.mode), (path + "/logs", 0o700)] {
             if mkdir(directory, mode) != 0 && errno != EEXIST {
-                throw CorralError(.configuration, "cannot create the data directory \(directory)", underlying: SystemError("mkdir", errno: errno))
+                throw CorralError(
+                    .configuration,
+                    "data_dir: cannot create the data directory \(directory); make its parent directory, or set data_dir to a directory corral may create",
+                    underlying: SystemError("mkdir", errno: errno)
+                )
             }
             chmod(directory, mode)
         }
@@ -45,7 +49,7 @@ public final class DataDirectory: Sendable {
             Glibc.close(lockFD)
             throw CorralError(
                 .configuration,
-                "another corral is already running with the data directory \(path); stop it or set data_dir to another directory",
+                "data_dir: another corral is already running with the data directory \(path); stop it or set data_dir to another directory",
                 underlying: SystemError("flock", errno: code)
             )
         }

@@ -41,7 +41,14 @@ public enum CorralApp {
         var redis: RedisStore?
         switch configuration.store {
         case .memory: store = MemoryStore()
-        case .sqlite: store = try SQLiteStore(path: configuration.resolvedStorePath!)
+        case .sqlite:
+            do {
+                store = try SQLiteStore(path: configuration.resolvedStorePath!)
+            } catch {
+                throw CorralError(
+                    error.code, "store: \(error.message); its directory must exist and be writable by corral, or set store to another path", underlying: error.underlying
+                )
+            }
         case .redis(let url):
             let client: RedisClient
             do {

@@ -31,6 +31,10 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardError.write(Data("corral: \(refusal)\n".utf8))
             throw ExitCode(2)
         }
+        if let problem = ListenProbe.problem(host: configuration.listen.host, port: configuration.listen.port) {
+            FileHandle.standardError.write(Data("corral: listen: cannot listen on \(configuration.listen): \(problem)\n".utf8))
+            throw ExitCode(2)
+        }
         let level = configuration.logLevel
         let format = configuration.logFormat
         // Both escape control characters in what they log: a value from outside must not forge a line.

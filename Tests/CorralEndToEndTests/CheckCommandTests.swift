@@ -193,6 +193,37 @@ struct CheckCommandTests {
         #expect(!served.errors.contains("SECRET"), "\(served.errors)")
     }
 
+    /// What stops serve at start-up names the key to change: a port another program holds (it
+    /// failed after the supervisor had started, with NIO's bind error), a data directory that
+    /// cannot be made, an SQLite file whose directory is missing.
+    @Test func startUpFailuresNameTheirKey() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let holder = try TrapListener()
+        let agents = #""agents": {"a": {"command": ["/bin/true"]}}, "containment": "process-group""#
+        let taken = try await scratch.serve(#"{"listen": "127.0.0.1:\#(holder.port)", \#(agents)}"#)
+        #expect(taken.status == 2, "\(taken.errors)")
+        #expect(taken.errors.contains("corral: listen: cannot listen on 127.0.0.1:\(holder.port): another program listens there"), "\(taken.errors)")
+        #expect(!taken.errors.contains("supervisor ready"), "refused before anything started: \(taken.errors)")
+        withExtendedLifetime(holder) {}
+
+        let noParent = try await scratch.serve(#"{"listen": "127.0.0.1:0", "data_dir": "no-such-parent/data", \#(agents)}"#)
+        #expect(noParent.status != 0 && noParent.errors.contains("data_dir: cannot create the data directory"), "\(noParent.errors)")
+        let noStoreDirectory = try await scratch.serve(#"{"listen": "127.0.0.1:0", "store": "sqlite:/no-such-directory/corral.db", \#(agents)}"#)
+        #expect(noStoreDirectory.status != 0 && noStoreDirectory.errors.contains("store: cannot open the SQLite store"), "\(noStoreDirectory.errors)")
+    }
+
+    /// The embedded defaults name the demo agent's script, which serve writes into the data
+    /// directory at start-up: the check does not call it missing (`--strict` refused the
+    /// defaults in a fresh directory).
+    @Test func theDemoAgentsScriptIsNotMissing() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let result = try await scratch.check("{}", ["--strict"])
+        #expect(!result.output.contains("agents.demo.command:"), "\(result.output)")
+        #expect(!result.output.contains("which does not exist"), "\(result.output)")
+    }
+
     /// Redaction masks the word after a secret's name and a colon; the errors that name keys with
     /// such names must still read whole (`known keys: listen` printed `[redacted]` for `listen`,
     /// `tls_key_file: set both` `[redacted] both`). An unknown key is answered with the declared

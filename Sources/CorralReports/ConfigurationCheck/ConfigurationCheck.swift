@@ -76,7 +76,9 @@ public struct ConfigurationCheck: Sendable {
                 profile, agentPath: profile.environment["PATH"] ?? environment["PATH"], workingDirectory: workingDirectory
             )
             agents[name] = resolution
-            if let problem = resolution.problem {
+            // The embedded demo agent's script is written by serve at start-up.
+            let isDemo = name == DemoAgent.profileName && profile == DemoAgent.profile(dataDirectory: configuration.dataDirectory)
+            if let problem = resolution.problem, !isDemo {
                 problems.append(ConfigurationFinding(key: label("agents.\(name).command"), message: problem))
             }
         }
