@@ -69,8 +69,14 @@ public enum ConfigurationLoader {
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw configurationError("cannot read configuration file \(file)")
             }
-            guard case .object(let object)? = JSONValue.parse(data) else {
-                throw configurationError("\(file) is not a JSON object")
+            let document: JSONValue
+            do {
+                document = try JSONParser.parse(data)
+            } catch {
+                throw configurationError("\(file) is not valid JSON: \(error)")
+            }
+            guard case .object(let object) = document else {
+                throw configurationError("\(file) is not a JSON object (it holds \(document.typeName))")
             }
             for (key, value) in object { given[key] = (value, key) }
         }
@@ -104,10 +110,11 @@ public enum ConfigurationLoader {
             default: throw configurationError("\(variable): expected true or false (or 1/0, yes/no, on/off), got '\(raw)'")
             }
         case .json:
-            guard let value = JSONValue.parse(Array(raw.utf8)) else {
-                throw configurationError("\(variable): expected JSON")
+            do {
+                return try JSONParser.parse(Array(raw.utf8))
+            } catch {
+                throw configurationError("\(variable): expected JSON (\(error))")
             }
-            return value
         }
     }
 

@@ -104,10 +104,19 @@ struct ConfigurationCheckTests {
         let missing = ConfigurationCheck(file: scratch.path + "/none.json", environment: scratch.environment, workingDirectory: scratch.path)
         #expect(missing.exitStatus == 2)
         #expect(missing.errors.first?.message.contains("cannot read configuration file") == true, "\(missing.errors)")
-        for text in ["[1, 2]", "{\"listen\": ", ""] {
+        // Where the syntax goes wrong is said (it said "not a JSON object" of all of them), and
+        // what Foundation's parser let through (a trailing comma, a key twice) is refused.
+        for (text, says) in [
+            ("[1, 2]", "is not a JSON object (it holds an array)"),
+            ("{\"listen\": ", "is not valid JSON: line 1, column 12: the document ends where a value should be"),
+            ("", "is not valid JSON: line 1, column 1: the document is empty"),
+            ("{\"max_sessions\": 5,}", "is not valid JSON: line 1, column 20: a trailing comma before '}'"),
+            ("{\"agents\": {},\n  \"agents\": {}}", "is not valid JSON: line 2, column 3: duplicate key 'agents'"),
+            ("{// a comment\n}", "is not valid JSON: line 1, column 2: expected a key in double quotes, found '/'"),
+        ] {
             let check = try scratch.check(text)
             #expect(check.exitStatus == 2, "\(text)")
-            #expect(check.errors.first?.message.contains("is not a JSON object") == true, "\(check.errors)")
+            #expect(check.errors.first?.message.contains(says) == true, "\(text): \(check.errors)")
         }
     }
 

@@ -63,6 +63,9 @@ struct RequestValidationTests {
         (#"{"metadata": {"k\u0000": "v"}}"#, "metadata: keys must not contain NUL"),
         (#"{"agent": ""}"#, "agent: must not be empty"),
         (#"{"agent": 5}"#, "agent: expected a non-empty string, got a number"),
+        // Ambiguous: the first was taken.
+        (#"{"session_id": "dup1", "session_id": "dup2"}"#, "not valid JSON: line 1, column 24: duplicate key 'session_id'"),
+        (#"{"timeout_seconds": 1e999}"#, "the number 1e999 is out of range"),
     ])
     func refusalsNameTheProblem(body: String, says: String) async throws {
         try await TestCorral().run { client in

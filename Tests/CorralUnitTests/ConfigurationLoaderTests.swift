@@ -122,7 +122,7 @@ struct ConfigurationLoaderTests {
             "livekit.auto_dispatch_agent"
         ),
         ("[1]", "JSON object"),
-        ("{", "JSON object"),
+        ("{", "not valid JSON: line 1, column 2"),
     ])
     func badValuesNameTheKey(json: String, key: String) {
         let message = message(json)

@@ -39,9 +39,9 @@ public enum JSONValue: Sendable, Equatable, Codable {
         }
     }
 
-    /// Parses a JSON document; nil if it is not valid JSON.
+    /// Parses a JSON document; nil if it is not JSON (`JSONParser` says why).
     public static func parse(_ bytes: some Collection<UInt8>) -> JSONValue? {
-        try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        try? JSONParser.parse(bytes)
     }
 
     /// A short name of the value's type, for error messages.

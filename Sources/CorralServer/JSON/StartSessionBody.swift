@@ -10,8 +10,11 @@ enum StartSessionBody {
 
     static func parse(_ bytes: [UInt8]) throws(APIError) -> StartRequest {
         if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return StartRequest() }
-        guard let value = JSONValue.parse(bytes) else {
-            throw APIError(.badRequest, "the request body is not valid JSON")
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(bytes)
+        } catch {
+            throw APIError(.badRequest, "the request body is not valid JSON: \(error)")
         }
         guard case .object(let object) = value else {
             throw APIError(.badRequest, "the request body must be a JSON object, got \(value.typeName)")
