@@ -359,6 +359,24 @@ struct SecurityTests {
         }
     }
 
+    /// A declared length over the limit is refused before a byte of the body is read (it waited
+    /// for the request deadline, then said 408); a chunk size that is not hexadecimal is a 400,
+    /// not "too large".
+    @Test func bodiesAreRefusedByTheirFraming() async throws {
+        try await CrashTestBed.run(containment: .processGroup, extra: ["request_timeout_seconds": 300]) { bed in
+            let corral = try await bed.startCorral()
+            let declared = try RawConnection(port: corral.port)
+            declared.send("POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 99999999999\r\n\r\n{}")
+            let tooLarge = await declared.read(timeout: .seconds(60))
+            #expect(tooLarge.hasPrefix("HTTP/1.1 413") && tooLarge.contains("larger than 64 KiB"), "\(tooLarge)")
+            let chunked = try RawConnection(port: corral.port)
+            chunked.send("POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n")
+            let malformed = await chunked.read(timeout: .seconds(60))
+            #expect(malformed.hasPrefix("HTTP/1.1 400"), "\(malformed)")
+            #expect(try await corral.sessions().isEmpty)
+        }
+    }
+
     @Test func slowClientsAreDisconnected() async throws {
         try await CrashTestBed.run(containment: .processGroup, extra: ["idle_timeout_seconds": 1]) { bed in
             let corral = try await bed.startCorral()

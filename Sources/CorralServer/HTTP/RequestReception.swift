@@ -96,6 +96,10 @@ final class RequestReceptionHandler: ChannelDuplexHandler, RemovableChannelHandl
         } else {
             // Hummingbird answers these with a bare 400: no body, no word of what was wrong.
             answer(context, .badRequest, "the request is not valid HTTP/1.1 (\(parseError)); nothing of it was acted on")
+            // Passed on all the same: a request whose head was taken is failed by it, where its
+            // body, cut short, would otherwise read as complete (a broken chunk started a
+            // session with an empty body). What it answers is not written: the answer is sent.
+            context.fireErrorCaught(error)
         }
     }
 

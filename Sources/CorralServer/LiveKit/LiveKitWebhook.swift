@@ -41,12 +41,7 @@ struct LiveKitWebhook: Sendable {
         // request slot is taken or a byte of the body is read.
         let token = try verifyToken(request, configuration, context)
         return try await slots.withSlot {
-            let body: ByteBuffer
-            do {
-                body = try await request.body.collect(upTo: Self.maxBodyBytes)
-            } catch {
-                throw APIError(.contentTooLarge, "the webhook body is larger than \(Self.maxBodyBytes / 1024) KiB")
-            }
+            let body = try await RequestBodyReader.collect(request, limit: Self.maxBodyBytes, what: "the webhook body")
             let bytes = Array(body.readableBytesView)
             guard token.sha256 == Data(SHA256.hash(data: bytes)) else { throw refuse("the body does not match the signed sha256", context) }
             guard let event = LiveKitEvent(bytes) else { throw APIError(.badRequest, "the webhook body is not a LiveKit event") }

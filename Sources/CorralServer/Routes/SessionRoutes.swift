@@ -36,13 +36,8 @@ struct SessionRoutes {
         var traceLabel: String?
         defer { trace?.finish(as: traceLabel) }
         let caller = context.caller
-        let bytes: [UInt8]
-        do {
-            let buffer = try await request.body.collect(upTo: maxBodyBytes)
-            bytes = Array(buffer.readableBytesView)
-        } catch {
-            throw APIError(.contentTooLarge, "the request body is larger than \(maxBodyBytes / 1024) KiB")
-        }
+        let buffer = try await RequestBodyReader.collect(request, limit: maxBodyBytes, what: "the request body")
+        let bytes = Array(buffer.readableBytesView)
         let startRequest = try StartSessionBody.parse(bytes)
         if trace != nil { traceLabel = startRequest.sessionID.map { "start " + PhaseTrace.kind(of: $0.rawValue) } }
         try startLimiter.admit(caller.name)
