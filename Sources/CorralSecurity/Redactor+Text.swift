@@ -69,7 +69,8 @@ struct SecretScanner {
         let dashes = raw.prefix { $0 == UInt8(ascii: "-") }.count
         let key = Self.percentDecoded(raw.dropFirst(dashes)).map { $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") ? $0 - 0x20 : $0 }
         guard !key.isEmpty else { return nil }
-        if key.elementsEqual("BEARER".utf8), raw.first == UInt8(ascii: "B") {
+        // In any case: corral takes `Authorization: bearer …`, and so do most servers.
+        if key.elementsEqual("BEARER".utf8), dashes == 0 {
             let start = skipSpaces(name.upperBound)
             return start > name.upperBound && start < bytes.count ? value(at: start, insideQuote: enclosingQuote(at: name.lowerBound)) : nil
         }
@@ -95,6 +96,14 @@ struct SecretScanner {
     /// right after a closing quote (`"abc"def`, `''secret`, `"a"'b'c`) is the value too, as in a
     /// shell: then the whole word goes, quotes and all.
     private func value(at index: Int, insideQuote: UInt8?) -> Range<Int>? {
+        // A list (`"X-Auth-Token": ["…"]`, a header's values as JSON): all of it, up to its
+        // bracket on the same line; only the bracket went.
+        if bytes[index] == UInt8(ascii: "["),
+            let close = bytes[(index + 1)...].firstIndex(where: { $0 == UInt8(ascii: "]") || $0 == UInt8(ascii: "\n") }),
+            bytes[close] == UInt8(ascii: "]"), close > index + 1
+        {
+            return index + 1..<close
+        }
         guard let quote = quote(at: index) else { return word(from: index, insideQuote: insideQuote) }
         let start = index + quote.count
         let end = closing(quote, from: start)

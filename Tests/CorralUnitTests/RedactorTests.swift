@@ -88,6 +88,11 @@ struct RedactorTests {
         ),
         (#"{"Authorization": "Bearer V4LUE-s3cr3t"}"#, #"{"Authorization": "[redacted]"}"#),
         ("sent Bearer V4LUE-s3cr3t upstream", "sent Bearer [redacted] upstream"),
+        // Any case, as corral takes the header; and a list of values.
+        ("sent bearer V4LUE-s3cr3t upstream", "sent bearer [redacted] upstream"),
+        ("BEARER V4LUE-s3cr3t", "BEARER [redacted]"),
+        (#"{"X-Auth-Token": ["V4LUE-s3cr3t"], "room": "lobby"}"#, #"{"X-Auth-Token": [[redacted]], "room": "lobby"}"#),
+        (#"headers {'x-api-key': ['V4LUE', 's3cr3t']}"#, #"headers {'x-api-key': [[redacted]]}"#),
         ("X-Api-Key: V4LUE-s3cr3t", "X-Api-Key: [redacted]"),
         // Cookies: every pair of the header's value.
         ("Cookie: session=V4LUE-s3cr3t; theme=dark", "Cookie: [redacted]"),
