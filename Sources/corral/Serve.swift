@@ -45,6 +45,9 @@ struct Serve: AsyncParsableCommand {
             return EscapingLogHandler(handler)
         }
         let logger = Logger(label: "corral")
+        for (variable, meant) in MisspelledVariables.find(in: environment) {
+            logger.warning("\(variable) is set, but corral reads no such variable; did you mean \(meant)?")
+        }
         if ![.processGroup, .pidNamespace].contains(configuration.containment) { takeDelegatedCgroup(root: configuration.cgroupRoot, logger: logger) }
         let services: CorralServices
         do throws(CorralError) {

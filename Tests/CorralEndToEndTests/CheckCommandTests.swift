@@ -213,6 +213,23 @@ struct CheckCommandTests {
         #expect(noStoreDirectory.status != 0 && noStoreDirectory.errors.contains("store: cannot open the SQLite store"), "\(noStoreDirectory.errors)")
     }
 
+    /// A `CORRAL_` variable one typo away from a key's is said to be one (corral ran on the
+    /// default without a word); other `CORRAL_` names (the CLI's, agents', tools') are not.
+    @Test func aMisspelledVariableIsAWarning() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let json = #"{"agents": {"a": {"command": ["/bin/true"]}}}"#
+        let result = try await scratch.check(json, environment: ["CORRAL_GRACE_SECOND": "5", "CORRAL_TEST_RUN": "x", "CORRAL_URL": "http://h:1"])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("warning: CORRAL_GRACE_SECOND: corral reads no such variable; did you mean CORRAL_GRACE_SECONDS?"), "\(result.output)")
+        #expect(!result.output.contains("CORRAL_TEST_RUN") && !result.output.contains("warning: CORRAL_URL"), "\(result.output)")
+        let served = try await scratch.serve(
+            #"{"listen": "127.0.0.1:0", "data_dir": "no-such-parent/data", "agents": {"a": {"command": ["/bin/true"]}}}"#,
+            environment: ["CORRAL_GRACE_SECOND": "5"]
+        )
+        #expect(served.errors.contains("CORRAL_GRACE_SECOND is set, but corral reads no such variable; did you mean CORRAL_GRACE_SECONDS?"), "\(served.errors)")
+    }
+
     /// The embedded defaults name the demo agent's script, which serve writes into the data
     /// directory at start-up: the check does not call it missing (`--strict` refused the
     /// defaults in a fresh directory).

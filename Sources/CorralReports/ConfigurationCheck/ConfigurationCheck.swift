@@ -86,6 +86,9 @@ public struct ConfigurationCheck: Sendable {
         self.configuration = configuration
         plan = ConfigurationPlan(configuration, agents: agents, containment: containment.plan, redactor: redactor)
         for problem in problems + containment.problems { add(problem, .warning) }
+        for (variable, meant) in MisspelledVariables.find(in: environment) {
+            add(ConfigurationFinding(key: variable, message: "corral reads no such variable; did you mean \(meant)?"), .warning)
+        }
     }
 
     /// Adds what a caller checks itself (serve's own refusals, in CorralServer), redacted.
