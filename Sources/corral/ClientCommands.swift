@@ -220,10 +220,26 @@ struct Logs: AsyncParsableCommand {
 
     func run() async throws {
         let client = try options.client()
+        let id = id
         try await runClient { () throws(APIClient.Failure) in
+            // With --json, one object per line of the log (JSON Lines, followed too); a line the
+            // log ends without a newline is the last.
+            var pending: [UInt8] = []
             try await client.stream("/api/sessions/\(End.escape(id))/logs?tail=\(tail)&follow=\(follow)") { chunk in
-                FileHandle.standardOutput.write(Data(buffer: chunk))
+                guard options.json else { return FileHandle.standardOutput.write(Data(buffer: chunk)) }
+                pending += chunk.readableBytesView
+                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                    Self.printLine(pending[..<newline], of: id)
+                    pending.removeSubrange(...newline)
+                }
             }
+            if !pending.isEmpty { Self.printLine(pending[...], of: id) }
         }
+    }
+
+    static func printLine(_ bytes: ArraySlice<UInt8>, of id: String) {
+        let object: [String: Any] = ["session_id": id, "line": String(decoding: bytes, as: UTF8.self)]
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
+        print(String(decoding: data, as: UTF8.self))
     }
 }

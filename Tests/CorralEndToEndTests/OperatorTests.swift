@@ -47,6 +47,11 @@ struct OperatorTests {
             let logs = try await cli(corral, "logs", "call-1", "--tail", "1")
             #expect(logs.status == 0)
             #expect(logs.output.contains("cooperative agent"))
+            // --json: one object per line (it printed the text).
+            let jsonLines = try await cli(corral, "logs", "call-1", "--json")
+            let objects = jsonLines.output.split(separator: "\n").map { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String] }
+            #expect(!objects.isEmpty && objects.allSatisfy { $0?["session_id"] == "call-1" && $0?["line"] != nil }, "\(jsonLines.output)")
+            #expect(objects.contains { $0?["line"]?.contains("cooperative agent") == true }, "\(jsonLines.output)")
 
             let ended = try await cli(corral, "end", "call-1", "call-2")
             #expect(ended.status == 0, "\(ended.errors)")
