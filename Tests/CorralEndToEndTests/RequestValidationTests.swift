@@ -66,6 +66,7 @@ struct RequestValidationTests {
         // Ambiguous: the first was taken.
         (#"{"session_id": "dup1", "session_id": "dup2"}"#, "not valid JSON: line 1, column 24: duplicate key 'session_id'"),
         (#"{"timeout_seconds": 1e999}"#, "the number 1e999 is out of range"),
+        (#"{"livekit": {"room": "r\n1"}}"#, "livekit.room: must not contain control characters"),
     ])
     func refusalsNameTheProblem(body: String, says: String) async throws {
         try await TestCorral().run { client in

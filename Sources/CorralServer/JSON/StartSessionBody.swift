@@ -70,18 +70,24 @@ enum StartSessionBody {
             if let unknown = binding.keys.filter({ !["room", "identity"].contains($0) }).sorted().first {
                 throw APIError(.badRequest, "livekit.\(unknown): unknown field; expected room, identity")
             }
-            guard case .string(let room)? = binding["room"], !room.isEmpty, room.utf8.count <= 256, !room.contains("\0") else {
+            guard case .string(let room)? = binding["room"], !room.isEmpty, room.utf8.count <= 256 else {
                 throw APIError(.badRequest, "livekit.room: expected the room's name (1 to 256 bytes)")
             }
+            // Names, shown in listings, logs and terminals: no control character.
+            guard !Self.hasControlCharacter(room) else { throw APIError(.badRequest, "livekit.room: must not contain control characters") }
             request.livekitRoom = room
             switch binding["identity"] {
             case nil, .null?: break
-            case .string(let identity)? where !identity.isEmpty && identity.utf8.count <= 256 && !identity.contains("\0"):
+            case .string(let identity)? where !identity.isEmpty && identity.utf8.count <= 256 && !Self.hasControlCharacter(identity):
                 request.livekitIdentity = identity
-            default: throw APIError(.badRequest, "livekit.identity: expected a string of 1 to 256 bytes")
+            default: throw APIError(.badRequest, "livekit.identity: expected a string of 1 to 256 bytes, without control characters")
             }
         case let other?: throw APIError(.badRequest, "livekit: expected an object {room, identity?}, got \(other.typeName)")
         }
         return request
+    }
+
+    static func hasControlCharacter(_ text: String) -> Bool {
+        text.unicodeScalars.contains { $0.value < 0x20 || (0x7F..<0xA0).contains($0.value) }
     }
 }
