@@ -26,7 +26,8 @@ extension ConfigurationLoader {
         if isGiven("cluster_secret_file"), let secret = configuration.clusterSecret, !secret.isEmpty, secret.utf8.count < ClusterSecret.minimumLength {
             throw configurationError("\(label("cluster_secret_file")): the secret must be at least \(ClusterSecret.minimumLength) characters")
         }
-        // Worded so that redaction, which masks the word after `tls_key_file:`, leaves it whole.
+        // The key first, as a finding takes it apart from the message (`corral check` redacts
+        // the message only: `tls_key_file: set both` lost `set`).
         switch (isGiven("tls_cert_file"), isGiven("tls_key_file")) {
         case (true, false): throw configurationError("tls_key_file: required with tls_cert_file (set both, or neither)")
         case (false, true): throw configurationError("tls_cert_file: required with tls_key_file (set both, or neither)")

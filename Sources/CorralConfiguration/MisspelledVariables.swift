@@ -8,7 +8,10 @@ public enum MisspelledVariables {
         let knownNames = Set(known + others)
         return environment.keys.sorted().compactMap { name in
             guard name.hasPrefix("CORRAL_"), !knownNames.contains(name) else { return nil }
-            return UnknownKey.nearest(to: name, among: known).map { (name, $0) }
+            // Compared without the prefix every name shares (it made CORRAL_SECRET look close to
+            // CORRAL_STORE).
+            let bare = known.map { String($0.dropFirst("CORRAL_".count)) }
+            return UnknownKey.nearest(to: String(name.dropFirst("CORRAL_".count)), among: bare).map { (name, "CORRAL_" + $0) }
         }
     }
 

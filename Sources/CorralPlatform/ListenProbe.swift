@@ -28,7 +28,7 @@ package enum ListenProbe {
         guard bind(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) != 0 else { return nil }
         let code = errno
         switch code {
-        case EADDRINUSE: return "another program listens there (address already in use); stop it, or set listen to a free port"
+        case EADDRINUSE: return "another program (another corral?) listens there; stop it, or set listen to a free port"
         case EACCES: return "permission denied: ports below 1024 need root or CAP_NET_BIND_SERVICE"
         case EADDRNOTAVAIL: return "no interface of this host has that address"
         default: return String(cString: strerror(code))

@@ -98,10 +98,7 @@ struct SecretScanner {
     private func value(at index: Int, insideQuote: UInt8?) -> Range<Int>? {
         // A list (`"X-Auth-Token": ["…"]`, a header's values as JSON): all of it, up to its
         // bracket on the same line; only the bracket went.
-        if bytes[index] == UInt8(ascii: "["),
-            let close = bytes[(index + 1)...].firstIndex(where: { $0 == UInt8(ascii: "]") || $0 == UInt8(ascii: "\n") }),
-            bytes[close] == UInt8(ascii: "]"), close > index + 1
-        {
+        if bytes[index] == UInt8(ascii: "["), let close = listEnd(after: index), close > index + 1 {
             return index + 1..<close
         }
         guard let quote = quote(at: index) else { return word(from: index, insideQuote: insideQuote) }
@@ -111,6 +108,32 @@ struct SecretScanner {
             return index..<rest.upperBound
         }
         return start < end ? start..<end : nil
+    }
+
+    /// The `]` that closes the list opened at `open`, on the same line, quoted elements skipped
+    /// (`["a]b"]`). A credential list is short: the search stops after 256 bytes, so a line of
+    /// `token=[` over and over costs no more than a line of words.
+    private func listEnd(after open: Int) -> Int? {
+        var index = open + 1
+        let limit = min(bytes.count, open + 257)
+        var inQuote: UInt8?
+        while index < limit {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\n") { return nil }
+            if let quote = inQuote {
+                if byte == UInt8(ascii: "\\") {
+                    index += 2
+                    continue
+                }
+                if byte == quote { inQuote = nil }
+            } else if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "'") {
+                inQuote = byte
+            } else if byte == UInt8(ascii: "]") {
+                return index
+            }
+            index += 1
+        }
+        return nil
     }
 
     /// The quote of the string `position` stands in, if any, counted from the start of the text

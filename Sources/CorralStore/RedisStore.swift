@@ -150,8 +150,8 @@ public final class RedisStore: SessionStore {
         _ = try await run("ping") { () throws(RedisError) in try await client.send(["PING"]) }
     }
 
-    /// The mark of a node's writes. It expires a day after the node last looked (a node gone for
-    /// good leaves nothing for ever); a node back after longer writes its records again.
+    /// The mark of a node's writes. It expires a while after the node last looked (a node gone
+    /// for good leaves nothing for ever); a node back after longer writes its records again.
     static func writesMark(_ node: String) -> String { "corral:node:\(node):writes" }
 
     private static let markScript = """
@@ -160,9 +160,9 @@ public final class RedisStore: SessionStore {
         return 0
         """
 
-    public func lostWrites(of node: String) async throws(CorralError) -> Bool {
+    public func lostWrites(of node: String, markedFor seconds: Int) async throws(CorralError) -> Bool {
         let answer = try await run("check the mark of \(node)'s writes") { () throws(RedisError) in
-            try await client.send(["EVAL", Self.markScript, "1", Self.writesMark(node), "86400"])
+            try await client.send(["EVAL", Self.markScript, "1", Self.writesMark(node), String(seconds)])
         }
         return answer.integer == 1
     }

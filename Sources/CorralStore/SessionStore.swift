@@ -21,14 +21,15 @@ public protocol SessionStore: Sendable {
     /// Whether the store lost what `node` wrote since the last call: the mark each call leaves is
     /// gone (a Redis restarted empty between two requests, or flushed). The node's live records
     /// must then be written again. The first call of a store that never had the mark says true.
-    func lostWrites(of node: String) async throws(CorralError) -> Bool
+    /// The mark lasts `markedFor` seconds past each call.
+    func lostWrites(of node: String, markedFor seconds: Int) async throws(CorralError) -> Bool
 }
 
 extension SessionStore {
     public func ping() async throws(CorralError) {}
 
     /// A store on this host's disk, or in corral's memory, loses nothing while corral runs.
-    public func lostWrites(of node: String) async throws(CorralError) -> Bool { false }
+    public func lostWrites(of node: String, markedFor seconds: Int) async throws(CorralError) -> Bool { false }
 
     public func records(excluding known: Set<SessionID>) async throws(CorralError) -> [SessionRecord] {
         try await allRecords().filter { !known.contains($0.id) }

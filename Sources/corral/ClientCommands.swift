@@ -227,11 +227,17 @@ struct Logs: AsyncParsableCommand {
             var pending: [UInt8] = []
             try await client.stream("/api/sessions/\(End.escape(id))/logs?tail=\(tail)&follow=\(follow)") { chunk in
                 guard options.json else { return FileHandle.standardOutput.write(Data(buffer: chunk)) }
+                // Only the new bytes are searched, and what was printed is dropped once a chunk.
+                let searched = pending.count
                 pending += chunk.readableBytesView
-                while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                    Self.printLine(pending[..<newline], of: id)
-                    pending.removeSubrange(...newline)
+                var lineStart = 0
+                var index = searched
+                while let newline = pending[index...].firstIndex(of: UInt8(ascii: "\n")) {
+                    Self.printLine(pending[lineStart..<newline], of: id)
+                    lineStart = newline + 1
+                    index = lineStart
                 }
+                pending.removeFirst(lineStart)
             }
             if !pending.isEmpty { Self.printLine(pending[...], of: id) }
         }

@@ -38,7 +38,10 @@ enum Formatting {
             switch scalar.value {
             case 0x00..<0x20, 0x7F, 0x80..<0xA0:
                 shown += "\\x" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
-            case 0x2028, 0x2029, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069:
+            case 0x5C:
+                // Doubled, so that a name holding `\x1b` as text reads apart from an escaped one.
+                shown += "\\\\"
+            case 0x061C, 0x2028, 0x2029, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069:
                 shown += "\\u{" + String(scalar.value, radix: 16) + "}"
             default:
                 shown.unicodeScalars.append(scalar)

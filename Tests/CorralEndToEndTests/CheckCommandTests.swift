@@ -203,7 +203,7 @@ struct CheckCommandTests {
         let agents = #""agents": {"a": {"command": ["/bin/true"]}}, "containment": "process-group""#
         let taken = try await scratch.serve(#"{"listen": "127.0.0.1:\#(holder.port)", \#(agents)}"#)
         #expect(taken.status == 2, "\(taken.errors)")
-        #expect(taken.errors.contains("corral: listen: cannot listen on 127.0.0.1:\(holder.port): another program listens there"), "\(taken.errors)")
+        #expect(taken.errors.contains("corral: listen: cannot listen on 127.0.0.1:\(holder.port): another program (another corral?) listens there"), "\(taken.errors)")
         #expect(!taken.errors.contains("supervisor ready"), "refused before anything started: \(taken.errors)")
         withExtendedLifetime(holder) {}
 

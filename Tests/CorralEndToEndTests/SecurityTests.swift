@@ -359,6 +359,30 @@ struct SecurityTests {
         }
     }
 
+    /// Bytes that are not HTTP right behind a request (pipelined) do not cost that request its
+    /// answer: it was acted on, and its answer comes whole; then the connection closes. (The 400
+    /// for the bad bytes was written in its place, saying nothing was acted on.)
+    @Test func aRequestPipelinedBeforeGarbageIsAnswered() async throws {
+        try await CrashTestBed.run(containment: .processGroup) { bed in
+            let corral = try await bed.startCorral()
+            let raw = try RawConnection(port: corral.port)
+            let body = #"{"agent": "sleeper", "session_id": "pipelined-one"}"#
+            raw.send(
+                "POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+                    + "\u{1}GARBAGE\r\n\r\n"
+            )
+            var answer = ""
+            #expect(await ProcessProbe.waitUntil(timeout: .seconds(30), every: .milliseconds(50)) {
+                answer += await raw.read(timeout: .milliseconds(200))
+                return raw.endSeen
+            })
+            #expect(answer.hasPrefix("HTTP/1.1 201") && answer.contains("pipelined-one"), "\(answer)")
+            #expect(!answer.contains("nothing of it was acted on"), "\(answer)")
+            #expect(try await corral.sessions().map(\.sessionID) == ["pipelined-one"])
+            #expect(try await corral.request(.DELETE, "/api/sessions/pipelined-one").status == 200)
+        }
+    }
+
     /// A declared length over the limit is refused before a byte of the body is read (it waited
     /// for the request deadline, then said 408); a chunk size that is not hexadecimal is a 400,
     /// not "too large".

@@ -35,7 +35,9 @@ struct JSONParserTests {
         ("[-]", "line 1, column 3: a number needs digits"),
         ("\"a\u{1}b\"", "line 1, column 3: a control character (\\u0001) inside a string; write it escaped"),
         ("\"\\ud800\"", "a lone surrogate \\ud800"),
-        ("\"\\x41\"", "line 1, column 3: an unknown escape '\\x'"),
+        ("\"\\x41\"", "line 1, column 3: an unknown escape: a backslash before x"),
+        ("\"\\\u{e9}\"", "line 1, column 3: an unknown escape: a backslash before byte 0xc3"),
+        ("{\"\(String(repeating: "k", count: 100))\": 1, \"\(String(repeating: "k", count: 100))\": 2}", "duplicate key '\(String(repeating: "k", count: 64))…'"),
         ("\"abc", "line 1, column 1: a string that never ends"),
         ("{} {}", "line 1, column 4: unexpected '{' after the document"),
         ("NaN", "line 1, column 1: unexpected 'N' where a value should be"),
@@ -47,6 +49,12 @@ struct JSONParserTests {
         } catch {
             #expect(error.description.contains(says), "\(error)")
         }
+    }
+
+    /// Text and escapes alternating (each run was appended to the string's scalars: quadratic).
+    @Test func longStringsWithEscapesRead() throws {
+        let text = String(repeating: #"é\t"#, count: 50_000)
+        #expect(try JSONParser.parse(Array("\"\(text)\"".utf8)) == .string(String(repeating: "é\t", count: 50_000)))
     }
 
     @Test func invalidUTF8AndDeepNestingAreRefused() {

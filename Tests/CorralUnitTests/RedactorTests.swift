@@ -93,6 +93,7 @@ struct RedactorTests {
         ("BEARER V4LUE-s3cr3t", "BEARER [redacted]"),
         (#"{"X-Auth-Token": ["V4LUE-s3cr3t"], "room": "lobby"}"#, #"{"X-Auth-Token": [[redacted]], "room": "lobby"}"#),
         (#"headers {'x-api-key': ['V4LUE', 's3cr3t']}"#, #"headers {'x-api-key': [[redacted]]}"#),
+        (#"{"X-Auth-Token": ["V4LUE]s3cr3t"]}"#, #"{"X-Auth-Token": [[redacted]]}"#),
         ("X-Api-Key: V4LUE-s3cr3t", "X-Api-Key: [redacted]"),
         // Cookies: every pair of the header's value.
         ("Cookie: session=V4LUE-s3cr3t; theme=dark", "Cookie: [redacted]"),

@@ -64,10 +64,10 @@ public struct JSONParser {
             let key = try string()
             guard members[key] == nil else {
                 index = keyStart
-                throw error("duplicate key '\(key)'")
+                throw error("duplicate key '\(Self.quoted(key))'")
             }
             skipWhitespace()
-            guard peek == UInt8(ascii: ":") else { throw error("expected ':' after the key '\(key)', found \(shown)") }
+            guard peek == UInt8(ascii: ":") else { throw error("expected ':' after the key '\(Self.quoted(key))', found \(shown)") }
             index += 1
             skipWhitespace()
             members[key] = try value(depth: depth + 1)
@@ -112,18 +112,13 @@ public struct JSONParser {
         }
     }
 
+    /// Its bytes are gathered (escapes written as UTF-8) and made a `String` once: appending to a
+    /// string's scalars run by run was quadratic where text and escapes alternate.
     private mutating func string() throws(SyntaxError) -> String {
         let start = index
         index += 1
-        var scalars = String.UnicodeScalarView()
+        var utf8: [UInt8] = []
         var runStart = index
-        func flushRun(_ parser: JSONParser, upTo end: Int) throws(SyntaxError) {
-            guard runStart < end else { return }
-            guard let text = String(validating: parser.bytes[runStart..<end], as: UTF8.self) else {
-                throw JSONParser.SyntaxError(problem: "a string that is not valid UTF-8", at: runStart, in: parser.bytes)
-            }
-            scalars.append(contentsOf: text.unicodeScalars)
-        }
         while true {
             guard let byte = peek else {
                 index = start
@@ -131,13 +126,17 @@ public struct JSONParser {
             }
             switch byte {
             case UInt8(ascii: "\""):
-                try flushRun(self, upTo: index)
+                utf8 += bytes[runStart..<index]
                 index += 1
-                return String(scalars)
+                guard let text = String(validating: utf8, as: UTF8.self) else {
+                    index = start
+                    throw error("a string that is not valid UTF-8")
+                }
+                return text
             case UInt8(ascii: "\\"):
-                try flushRun(self, upTo: index)
+                utf8 += bytes[runStart..<index]
                 index += 1
-                scalars.append(try escape())
+                utf8 += String(try escape()).utf8
                 runStart = index
             case 0..<0x20:
                 throw error("a control character (\\u\(hex4(UInt32(byte)))) inside a string; write it escaped")
@@ -173,7 +172,8 @@ public struct JSONParser {
             return scalar
         default:
             index -= 1
-            throw error("an unknown escape '\\\(shown.dropFirst().dropLast())'")
+            let shown = (0x21..<0x7F).contains(byte) ? String(Character(Unicode.Scalar(byte))) : "byte 0x" + String(byte, radix: 16)
+            throw error("an unknown escape: a backslash before \(shown)")
         }
     }
 
@@ -209,7 +209,7 @@ public struct JSONParser {
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
         guard let number = Double(text), number.isFinite else {
             index = start
-            throw error("the number \(text) is out of range")
+            throw error("the number \(Self.quoted(text)) is out of range")
         }
         return .number(number)
     }
@@ -237,6 +237,13 @@ public struct JSONParser {
         guard let byte = peek else { return "the end" }
         if (0x21..<0x7F).contains(byte) { return "'\(Character(Unicode.Scalar(byte)))'" }
         return "byte 0x\(String(byte, radix: 16))"
+    }
+
+    /// Text from the document as a message quotes it: at most 64 characters, control characters
+    /// escaped (a message may reach a log or a 400's body).
+    static func quoted(_ text: String) -> String {
+        let escaped = text.prefix(64).unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
+        return text.count > 64 ? escaped + "…" : escaped
     }
 
     private func hex4(_ value: UInt32) -> String {

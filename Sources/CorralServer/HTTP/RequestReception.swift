@@ -69,6 +69,8 @@ final class RequestReceptionHandler: ChannelDuplexHandler, RemovableChannelHandl
     private var responding = false
     /// The request being received was answered already (before its body was in: a 401, a 413).
     private var answered = false
+    /// Bytes that are not HTTP came while a request was being answered: close after its answer.
+    private var closeAfterResponse = false
     private var closed = false
 
     init(timeout: Duration) {
@@ -91,6 +93,14 @@ final class RequestReceptionHandler: ChannelDuplexHandler, RemovableChannelHandl
         guard let parseError = error as? HTTPParserError else { return context.fireErrorCaught(error) }
         deadline?.cancel()
         deadline = nil
+        if phase == .answering || responding {
+            // Pipelined: the bad bytes follow a request that is being answered (and was acted
+            // on). Its answer goes out whole first; then the connection closes. A head of the
+            // bad request that went on is failed.
+            closeAfterResponse = true
+            if phase != .answering { context.fireErrorCaught(error) }
+            return
+        }
         if parseError == .headerOverflow {
             answer(context, .requestHeaderFieldsTooLarge, "request headers too large (at most 100 fields, 16 KiB each and 32 KiB in all)")
         } else {
@@ -143,6 +153,11 @@ final class RequestReceptionHandler: ChannelDuplexHandler, RemovableChannelHandl
         case .end:
             responding = false
             if phase == .answering { phase = .idle }
+            guard closeAfterResponse else { break }
+            closed = true
+            context.writeAndFlush(data, promise: promise)
+            context.close(promise: nil)
+            return
         default:
             break
         }

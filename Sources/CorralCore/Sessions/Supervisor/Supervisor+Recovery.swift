@@ -19,7 +19,7 @@ extension Supervisor {
         do {
             records = try await store.allRecords()
             reconciliationPending = false
-            writesMarked = (try? await store.lostWrites(of: configuration.nodeID)) != nil
+            writesMarked = (try? await store.lostWrites(of: configuration.nodeID, markedFor: markSeconds)) != nil
         } catch {
             metrics.storeFailed()
             storeReachable = false
@@ -93,8 +93,8 @@ extension Supervisor {
             }
             let wasDown = !storeReachable
             storeReachable = true
-            if wasDown { writesMarked = (try? await store.lostWrites(of: configuration.nodeID)) != nil }
-            await resynchronize(everything: wasDown)
+            if wasDown { writesMarked = (try? await store.lostWrites(of: configuration.nodeID, markedFor: markSeconds)) != nil }
+            await resynchronize(everything: wasDown, after: "unreachable")
         }
     }
 
@@ -103,7 +103,7 @@ extension Supervisor {
     private func checkForLostRecords() async {
         let lost: Bool
         do {
-            lost = try await store.lostWrites(of: configuration.nodeID)
+            lost = try await store.lostWrites(of: configuration.nodeID, markedFor: markSeconds)
         } catch {
             // Once it answers again, every record is written again.
             metrics.storeFailed()
@@ -114,13 +114,19 @@ extension Supervisor {
         defer { writesMarked = true }
         guard lost, writesMarked else { return }
         logger.warning("the session store lost this node's records (a Redis restarted empty, or flushed); writing them again")
-        await resynchronize(everything: true)
+        await resynchronize(everything: true, after: "lost")
     }
 
     /// Each write goes into the session's own write order, decided and queued with no suspension
     /// in between: a session that ends meanwhile queues its delete behind this write, never
     /// before it, so a deleted record cannot come back.
-    private func resynchronize(everything: Bool) async {
+    /// How long the mark of this node's writes outlives its last look: a day, or three
+    /// heartbeats where those are longer (it must not expire between two looks).
+    private var markSeconds: Int {
+        Int(max(86_400, (configuration.heartbeatIntervalSeconds * 3).rounded(.up)))
+    }
+
+    private func resynchronize(everything: Bool, after cause: String) async {
         let failed = unsynced.withLock { $0 }
         let pending = everything ? Set(table.entries.keys).union(failed) : failed
         for id in pending {
@@ -136,7 +142,8 @@ extension Supervisor {
                 _ = await enqueueDelete(record.id).value
             }
         }
-        logger.notice("the session store answers again; records re-synchronised", metadata: ["sessions": "\(table.entries.count)"])
+        let what = cause == "lost" ? "this node's records written again" : "the session store answers again; records re-synchronised"
+        logger.notice("\(what)", metadata: ["sessions": "\(table.entries.count)"])
     }
 
     /// A pidfd for the record's leader if it is still the session's process. The pidfd is opened
