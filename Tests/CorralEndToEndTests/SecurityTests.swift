@@ -245,11 +245,12 @@ struct SecurityTests {
     @Test func concurrentRequestsAreBounded() async throws {
         try await TestCorral(configure: { configuration in
             configuration.maxConcurrentRequests = 1
-            configuration.graceSeconds = 3
+            // The slow end holds the only slot for its grace: long enough for a busy host to see it.
+            configuration.graceSeconds = 15
         }).run { base in
             _ = try await base.start(#"{"agent": "ignore-term", "session_id": "slow-end"}"#)
             let slow = Task { try await base.request(.delete, "/api/sessions/slow-end") }
-            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(5)) {
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(15)) {
                 let reply = try await base.request(.get, "/api/sessions")
                 return reply.status == .serviceUnavailable && reply.headers[.retryAfter] == "1"
             })
