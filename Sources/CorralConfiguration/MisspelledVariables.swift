@@ -4,13 +4,13 @@
 public enum MisspelledVariables {
     /// Each misspelled variable and the one it likely means, sorted.
     public static func find(in environment: [String: String]) -> [(variable: String, meant: String)] {
-        let known = ConfigurationLoader.keys.keys.flatMap { ["CORRAL_" + $0.name.uppercased()] + $0.aliases }
-        let knownNames = Set(known + others)
+        let keys = ConfigurationLoader.keys.keys
+        let knownNames = Set(keys.flatMap { ["CORRAL_" + $0.name.uppercased()] + $0.aliases } + others)
+        // Compared without the prefix every name shares (it made CORRAL_SECRET look close to
+        // CORRAL_STORE).
+        let bare = keys.map { $0.name.uppercased() }
         return environment.keys.sorted().compactMap { name in
             guard name.hasPrefix("CORRAL_"), !knownNames.contains(name) else { return nil }
-            // Compared without the prefix every name shares (it made CORRAL_SECRET look close to
-            // CORRAL_STORE).
-            let bare = known.map { String($0.dropFirst("CORRAL_".count)) }
             return UnknownKey.nearest(to: String(name.dropFirst("CORRAL_".count)), among: bare).map { (name, "CORRAL_" + $0) }
         }
     }

@@ -360,17 +360,19 @@ struct SecurityTests {
         }
     }
 
-    /// Bytes that are not HTTP right behind a request (pipelined) do not cost that request its
-    /// answer: it was acted on, and its answer comes whole; then the connection closes. (The 400
-    /// for the bad bytes was written in its place, saying nothing was acted on.)
-    @Test func aRequestPipelinedBeforeGarbageIsAnswered() async throws {
+    /// Bytes that are not HTTP right behind a request (pipelined), or a request refused at its head
+    /// (a second Host), do not cost that request its answer: it was acted on, and its answer
+    /// comes whole; then the connection closes. (The 400 for the bad bytes was written in its
+    /// place, saying nothing was acted on.)
+    @Test(arguments: ["\u{1}GARBAGE\r\n\r\n", "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: attacker.example\r\n\r\n"])
+    func aRequestPipelinedBeforeGarbageIsAnswered(garbage: String) async throws {
         try await CrashTestBed.run(containment: .processGroup) { bed in
             let corral = try await bed.startCorral()
             let raw = try RawConnection(port: corral.port)
             let body = #"{"agent": "sleeper", "session_id": "pipelined-one"}"#
             raw.send(
                 "POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
-                    + "\u{1}GARBAGE\r\n\r\n"
+                    + garbage
             )
             var answer = ""
             #expect(await ProcessProbe.waitUntil(timeout: .seconds(30), every: .milliseconds(50)) {

@@ -119,7 +119,8 @@ final class RequestReceptionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !closed else { return }
+        // Closing, or about to once the answer under way is out: nothing more goes on.
+        guard !closed, !closeAfterResponse else { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
             // The first Host is the request's authority; another is ambiguous (RFC 9112: 400),
@@ -127,7 +128,9 @@ final class RequestReceptionHandler: ChannelDuplexHandler, RemovableChannelHandl
             if head.headerFields.contains(Self.host) {
                 deadline?.cancel()
                 deadline = nil
-                return answer(context, .badRequest, "more than one Host header")
+                // Pipelined behind a request being answered: that answer first, then the close.
+                if phase == .answering || responding { closeAfterResponse = true } else { answer(context, .badRequest, "more than one Host header") }
+                return
             }
             // A pipelined request's bytes may have come in while the previous one was answered.
             if deadline == nil { startReceiving(context) }

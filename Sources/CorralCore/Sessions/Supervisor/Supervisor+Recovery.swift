@@ -94,7 +94,7 @@ extension Supervisor {
             let wasDown = !storeReachable
             storeReachable = true
             if wasDown { writesMarked = (try? await store.lostWrites(of: configuration.nodeID, markedFor: markSeconds)) != nil }
-            await resynchronize(everything: wasDown, after: "unreachable")
+            await resynchronize(everything: wasDown, done: "the session store answers again; records re-synchronised")
         }
     }
 
@@ -114,19 +114,19 @@ extension Supervisor {
         defer { writesMarked = true }
         guard lost, writesMarked else { return }
         logger.warning("the session store lost this node's records (a Redis restarted empty, or flushed); writing them again")
-        await resynchronize(everything: true, after: "lost")
+        await resynchronize(everything: true, done: "this node's records written again")
     }
 
-    /// Each write goes into the session's own write order, decided and queued with no suspension
-    /// in between: a session that ends meanwhile queues its delete behind this write, never
-    /// before it, so a deleted record cannot come back.
     /// How long the mark of this node's writes outlives its last look: a day, or three
     /// heartbeats where those are longer (it must not expire between two looks).
     private var markSeconds: Int {
         Int(max(86_400, (configuration.heartbeatIntervalSeconds * 3).rounded(.up)))
     }
 
-    private func resynchronize(everything: Bool, after cause: String) async {
+    /// Each write goes into the session's own write order, decided and queued with no suspension
+    /// in between: a session that ends meanwhile queues its delete behind this write, never
+    /// before it, so a deleted record cannot come back. `done` is logged once all is written.
+    private func resynchronize(everything: Bool, done: String) async {
         let failed = unsynced.withLock { $0 }
         let pending = everything ? Set(table.entries.keys).union(failed) : failed
         for id in pending {
@@ -142,8 +142,7 @@ extension Supervisor {
                 _ = await enqueueDelete(record.id).value
             }
         }
-        let what = cause == "lost" ? "this node's records written again" : "the session store answers again; records re-synchronised"
-        logger.notice("\(what)", metadata: ["sessions": "\(table.entries.count)"])
+        logger.notice("\(done)", metadata: ["sessions": "\(table.entries.count)"])
     }
 
     /// A pidfd for the record's leader if it is still the session's process. The pidfd is opened
