@@ -71,18 +71,7 @@ public struct JSONParser {
             index += 1
             skipWhitespace()
             members[key] = try value(depth: depth + 1)
-            skipWhitespace()
-            switch peek {
-            case UInt8(ascii: ","):
-                index += 1
-                skipWhitespace()
-                if peek == UInt8(ascii: "}") { throw error("a trailing comma before '}'") }
-            case UInt8(ascii: "}"):
-                index += 1
-                return .object(members)
-            default:
-                throw error("expected ',' or '}' in an object, found \(shown)")
-            }
+            if try closes("}", in: "an object") { return .object(members) }
         }
     }
 
@@ -97,19 +86,24 @@ public struct JSONParser {
         while true {
             skipWhitespace()
             elements.append(try value(depth: depth + 1))
-            skipWhitespace()
-            switch peek {
-            case UInt8(ascii: ","):
-                index += 1
-                skipWhitespace()
-                if peek == UInt8(ascii: "]") { throw error("a trailing comma before ']'") }
-            case UInt8(ascii: "]"):
-                index += 1
-                return .array(elements)
-            default:
-                throw error("expected ',' or ']' in an array, found \(shown)")
-            }
+            if try closes("]", in: "an array") { return .array(elements) }
         }
+    }
+
+    /// After a member or an element: true at the container's closing bracket, false after a
+    /// comma (either taken); anything else, or a comma right before the bracket, is refused.
+    private mutating func closes(_ bracket: Unicode.Scalar, in container: String) throws(SyntaxError) -> Bool {
+        skipWhitespace()
+        let close = UInt8(ascii: bracket)
+        if peek == close {
+            index += 1
+            return true
+        }
+        guard peek == UInt8(ascii: ",") else { throw error("expected ',' or '\(bracket)' in \(container), found \(shown)") }
+        index += 1
+        skipWhitespace()
+        if peek == close { throw error("a trailing comma before '\(bracket)'") }
+        return false
     }
 
     /// Its bytes are gathered (escapes written as UTF-8) and made a `String` once: appending to a
