@@ -56,10 +56,12 @@ final class PodmanBed: @unchecked Sendable {
     /// is reachable, no base image can be pulled).
     func makeBaseImage(for binary: String) async throws -> String {
         let root = directory + "/base-root"
-        let made = try await CommandRunner.run(Self.repository + "/Tests/Fixtures/container/make-base-root.sh", [root, binary])
+        // Copies of python's library and of the debug binary: minutes on a loaded host (60 s ran out
+        // with the other tests and three busy loops beside it).
+        let made = try await CommandRunner.run(Self.repository + "/Tests/Fixtures/container/make-base-root.sh", [root, binary], timeout: .seconds(300))
         try #require(made.status == 0, "make-base-root.sh: \(made.errors)")
         let archive = directory + "/base-root.tar"
-        let packed = try await CommandRunner.run("/bin/tar", ["-C", root, "-cf", archive, "."])
+        let packed = try await CommandRunner.run("/bin/tar", ["-C", root, "-cf", archive, "."], timeout: .seconds(300))
         try #require(packed.status == 0, "tar: \(packed.errors)")
         let tag = "localhost/\(name)-base:latest"
         images.append(tag)
@@ -75,7 +77,7 @@ final class PodmanBed: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: context, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: binary, toPath: context + "/corral")
         // Smaller layers: the symbols are not needed to run.
-        _ = try await CommandRunner.run("/usr/bin/strip", [context + "/corral"])
+        _ = try await CommandRunner.run("/usr/bin/strip", [context + "/corral"], timeout: .seconds(300))
         try FileManager.default.copyItem(atPath: Self.repository + "/deploy/container/corral.json", toPath: context + "/corral.json")
         let tag = "localhost/\(name):latest"
         images.append(tag)

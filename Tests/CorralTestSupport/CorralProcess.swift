@@ -192,11 +192,14 @@ public final class CorralProcess: @unchecked Sendable {
     }
 }
 
-/// The tests' HTTP client: a refused connection (a corral that was just killed) fails at once.
+/// The tests' HTTP client: a refused connection (a corral that was just killed) fails at once,
+/// and a body that stops arriving fails after 2 minutes (a request's deadline covers only its
+/// head: a body that never ended held its test, and the whole run, forever; an event stream
+/// sends a keep-alive every 15 s).
 public enum TestHTTP {
     public static let client: HTTPClient = {
         var configuration = HTTPClient.Configuration()
-        configuration.timeout = .init(connect: .seconds(5))
+        configuration.timeout = .init(connect: .seconds(5), read: .seconds(120))
         configuration.connectionPool.retryConnectionEstablishment = false
         return HTTPClient(eventLoopGroup: .singletonMultiThreadedEventLoopGroup, configuration: configuration)
     }()
