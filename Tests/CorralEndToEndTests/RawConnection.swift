@@ -14,6 +14,10 @@ final class RawConnection: @unchecked Sendable {
     /// `receiveBuffer`: a small one makes a client that does not read fall behind at once.
     init(port: Int, receiveBuffer: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        // connect and send block a thread of the test's concurrency pool (two on this machine):
+        // bounded, so that a server that stops reading costs a test, not the whole run.
+        var sendTimeout = timeval(tv_sec: 30, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &sendTimeout, socklen_t(MemoryLayout<timeval>.size))
         if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
