@@ -167,6 +167,32 @@ public final class RedisStore: SessionStore {
         return answer.integer == 1
     }
 
+    /// The positions (1-based) of the ids in ARGV whose hash (KEYS[2...]) is gone or which the
+    /// index (KEYS[1]) no longer lists: either way `allRecords` would not return the record.
+    private static let missingScript = """
+        local missing = {}
+        for i = 2, #KEYS do
+            if redis.call('EXISTS', KEYS[i]) == 0 or redis.call('SISMEMBER', KEYS[1], ARGV[i - 1]) == 0 then
+                missing[#missing + 1] = i - 1
+            end
+        end
+        return missing
+        """
+
+    public func missingRecords(_ ids: [SessionID]) async throws(CorralError) -> [SessionID] {
+        var missing: [SessionID] = []
+        // A script runs alone on the server: a thousand ids at a time keeps each run short.
+        for start in stride(from: 0, to: ids.count, by: 1000) {
+            let batch = Array(ids[start..<min(start + 1000, ids.count)])
+            let keys = [Self.index] + batch.map(Self.sessionKey)
+            let answer = try await run("look for \(batch.count) records") { () throws(RedisError) in
+                try await client.send(["EVAL", Self.missingScript, String(keys.count)] + keys + batch.map(\.rawValue))
+            }
+            missing += (answer.array ?? []).compactMap { $0.integer.map { Int($0) - 1 } }.filter(batch.indices.contains).map { batch[$0] }
+        }
+        return missing
+    }
+
     private func ttl(_ record: SessionRecord) -> Int {
         max(1, Int((record.expiresAt.timeIntervalSinceNow + expiryMargin).rounded(.up)))
     }

@@ -23,6 +23,10 @@ public protocol SessionStore: Sendable {
     /// must then be written again. The first call of a store that never had the mark says true.
     /// The mark lasts `markedFor` seconds past each call.
     func lostWrites(of node: String, markedFor seconds: Int) async throws(CorralError) -> Bool
+    /// Of `ids`, those whose record the store does not hold: losses that leave the mark of
+    /// `lostWrites` in place (a key evicted, a restore from an older snapshot, a failover to a
+    /// replica that lagged).
+    func missingRecords(_ ids: [SessionID]) async throws(CorralError) -> [SessionID]
 }
 
 extension SessionStore {
@@ -30,6 +34,8 @@ extension SessionStore {
 
     /// A store on this host's disk, or in corral's memory, loses nothing while corral runs.
     public func lostWrites(of node: String, markedFor seconds: Int) async throws(CorralError) -> Bool { false }
+
+    public func missingRecords(_ ids: [SessionID]) async throws(CorralError) -> [SessionID] { [] }
 
     public func records(excluding known: Set<SessionID>) async throws(CorralError) -> [SessionRecord] {
         try await allRecords().filter { !known.contains($0.id) }

@@ -70,6 +70,15 @@ struct SessionLifecycle: Sendable, Equatable {
         }
     }
 
+    /// Its record is in the store: written before the spawn (`launching` may still be writing
+    /// it), and not yet being deleted (`ended` has queued the delete).
+    var isRecorded: Bool {
+        switch state {
+        case .starting, .running, .stopping: true
+        case .launching, .ended: false
+        }
+    }
+
     mutating func handle(_ event: Event) -> [Action] {
         switch (state, event) {
         case (.launching, .leaderExited(let status)):

@@ -105,16 +105,45 @@ extension Supervisor {
         do {
             lost = try await store.lostWrites(of: configuration.nodeID, markedFor: markSeconds)
         } catch {
-            // Once it answers again, every record is written again.
-            metrics.storeFailed()
-            storeReachable = false
-            logger.error("the session store does not answer", metadata: [LogKey.error: "\(error)"])
-            return
+            return storeStoppedAnswering(error)
         }
         defer { writesMarked = true }
-        guard lost, writesMarked else { return }
+        guard lost, writesMarked else { return await rewriteMissingRecords() }
         logger.warning("the session store lost this node's records (a Redis restarted empty, or flushed); writing them again")
         await resynchronize(everything: true, done: "this node's records written again")
+    }
+
+    /// A loss that keeps the mark (keys evicted, a restore from an older snapshot, a failover to
+    /// a replica that lagged) is found by asking for this node's records themselves. Those gone
+    /// are written again; each write is decided and queued with no suspension in between, so a
+    /// session that ended while the store answered keeps its delete last. An idle agent being
+    /// handed a session is left out: its record is being replaced.
+    private func rewriteMissingRecords() async {
+        let expected = table.entries.values.filter { $0.lifecycle.isRecorded && !$0.assigning }.map(\.id)
+        guard !expected.isEmpty else { return }
+        let missing: [SessionID]
+        do {
+            missing = try await store.missingRecords(expected)
+        } catch {
+            return storeStoppedAnswering(error)
+        }
+        let rewritten = missing.compactMap { id -> (SessionID, StoreWrite)? in
+            guard let entry = table.entries[id], entry.lifecycle.isRecorded, !entry.assigning else { return nil }
+            return (id, enqueueWrite(entry))
+        }
+        guard !rewritten.isEmpty else { return }
+        logger.warning(
+            "the session store lost records of this node's sessions (evicted, or restored from an older copy); writing them again",
+            metadata: ["sessions": "\(rewritten.prefix(20).map(\.0.rawValue).joined(separator: ", "))\(rewritten.count > 20 ? ", …" : "")"]
+        )
+        for (_, write) in rewritten { _ = await write.value }
+    }
+
+    /// Once it answers again, every record is written again (`storeRecoveryLoop`).
+    private func storeStoppedAnswering(_ error: CorralError) {
+        metrics.storeFailed()
+        storeReachable = false
+        logger.error("the session store does not answer", metadata: [LogKey.error: "\(error)"])
     }
 
     /// How long the mark of this node's writes outlives its last look: a day, or three
