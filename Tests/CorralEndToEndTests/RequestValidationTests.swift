@@ -41,6 +41,8 @@ struct RequestValidationTests {
         Case(method: .put, path: "/api/sessions", body: "{}", status: .methodNotAllowed),
         Case(method: .patch, path: "/api/sessions/some-id", body: "{}", status: .methodNotAllowed),
         Case(method: .get, path: "/api/sessions?usage=maybe", body: nil, status: .badRequest),
+        // The OpenAPI document lists the values in lower case (schemathesis found TRUE taken).
+        Case(method: .get, path: "/api/sessions?usage=TRUE", body: nil, status: .badRequest),
     ]
 
     @Test(arguments: cases)

@@ -150,11 +150,13 @@ struct StreamingRoutes {
         }
     }
 
+    /// The values the OpenAPI document lists (`OpenAPIOperation.Parameter.flag`), exactly:
+    /// `TRUE` was taken too, which the document says is refused.
     static func flag(_ value: String?, name: String) throws(APIError) -> Bool {
-        switch value?.lowercased() {
+        switch value {
         case nil, "0", "false", "no": return false
         case "", "1", "true", "yes": return true
-        default: throw APIError(.badRequest, "\(name): expected true or false")
+        default: throw APIError(.badRequest, "\(name): expected true or false (or 1, 0, yes, no), in lower case")
         }
     }
 }
