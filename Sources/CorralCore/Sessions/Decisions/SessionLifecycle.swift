@@ -70,8 +70,9 @@ struct SessionLifecycle: Sendable, Equatable {
         }
     }
 
-    /// Its record is in the store: written before the spawn (`launching` may still be writing
-    /// it), and not yet being deleted (`ended` has queued the delete).
+    /// Past the insert of its record and before its delete: `launching` may still be inserting
+    /// it, `ended` has queued the delete. (A session ended while launching is `stopping` before
+    /// its spawn, its insert perhaps under way: whether it was spawned tells.)
     var isRecorded: Bool {
         switch state {
         case .starting, .running, .stopping: true

@@ -76,6 +76,8 @@ extension Supervisor {
     /// idle id, never under an id another node may hold. Returns nil if it ended meanwhile.
     private func handOver(_ idle: SessionTable.Entry, to record: SessionRecord) async throws(CorralError) -> SessionRecord? {
         let idleID = idle.id
+        handingOver.insert(idleID)
+        defer { handingOver.remove(idleID) }
         let replaced = writes.enqueue(for: [idleID, record.id]) { [store] () -> CorralError? in
             do throws(CorralError) {
                 try await store.replace(idleID, with: record)

@@ -116,10 +116,9 @@ extension Supervisor {
     /// A loss that keeps the mark (keys evicted, a restore from an older snapshot, a failover to
     /// a replica that lagged) is found by asking for this node's records themselves. Those gone
     /// are written again; each write is decided and queued with no suspension in between, so a
-    /// session that ended while the store answered keeps its delete last. An idle agent being
-    /// handed a session is left out: its record is being replaced.
+    /// session that ended while the store answered keeps its delete last.
     private func rewriteMissingRecords() async {
-        let expected = table.entries.values.filter { $0.lifecycle.isRecorded && !$0.assigning }.map(\.id)
+        let expected = table.entries.values.filter(mayBeWrittenAgain).map(\.id)
         guard !expected.isEmpty else { return }
         let missing: [SessionID]
         do {
@@ -128,7 +127,7 @@ extension Supervisor {
             return storeStoppedAnswering(error)
         }
         let rewritten = missing.compactMap { id -> (SessionID, StoreWrite)? in
-            guard let entry = table.entries[id], entry.lifecycle.isRecorded, !entry.assigning else { return nil }
+            guard let entry = table.entries[id], mayBeWrittenAgain(entry) else { return nil }
             return (id, enqueueWrite(entry))
         }
         guard !rewritten.isEmpty else { return }
@@ -137,6 +136,14 @@ extension Supervisor {
             metadata: ["sessions": "\(rewritten.prefix(20).map(\.0.rawValue).joined(separator: ", "))\(rewritten.count > 20 ? ", …" : "")"]
         )
         for (_, write) in rewritten { _ = await write.value }
+    }
+
+    /// Whether the entry's record is in the store for certain, and no change of it is under way:
+    /// spawned (its record was inserted before: a session ended while launching may still be
+    /// inserting it, or failing to), not ended (its delete is queued), and not an idle agent being
+    /// handed a session (asked, or its record being replaced by the session's).
+    private func mayBeWrittenAgain(_ entry: SessionTable.Entry) -> Bool {
+        entry.handles.tree != nil && entry.lifecycle.isRecorded && !entry.assigning && !handingOver.contains(entry.id)
     }
 
     /// Once it answers again, every record is written again (`storeRecoveryLoop`).

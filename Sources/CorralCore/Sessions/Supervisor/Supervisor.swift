@@ -72,6 +72,9 @@ public actor Supervisor: Service {
     /// The store holds the mark of this node's writes, left when its records were read or last
     /// written in full: from then on, a store found without it lost them (`checkForLostRecords`).
     var writesMarked = false
+    /// Idle agents whose record is being replaced by their session's (`handOver`): between the
+    /// replace and the table's change their idle record is gone from the store on purpose.
+    var handingOver: Set<SessionID> = []
     /// When log sizes were last looked at (see `watchSessions`).
     var lastLogCheck = ContinuousClock.now
     var notifySocket: NotifySocket?
