@@ -166,8 +166,7 @@ public struct JSONParser {
             return scalar
         default:
             index -= 1
-            let shown = (0x21..<0x7F).contains(byte) ? String(Character(Unicode.Scalar(byte))) : "byte 0x" + String(byte, radix: 16)
-            throw error("an unknown escape: a backslash before \(shown)")
+            throw error("an unknown escape: a backslash before \(Self.describe(byte, quoting: false))")
         }
     }
 
@@ -228,9 +227,15 @@ public struct JSONParser {
 
     /// What is at `index`, as a message quotes it.
     private var shown: String {
-        guard let byte = peek else { return "the end" }
-        if (0x21..<0x7F).contains(byte) { return "'\(Character(Unicode.Scalar(byte)))'" }
-        return "byte 0x\(String(byte, radix: 16))"
+        peek.map { Self.describe($0, quoting: true) } ?? "the end"
+    }
+
+    /// A byte as a message shows it: a printable character as itself (in quotes if `quoting`),
+    /// anything else by its value.
+    private static func describe(_ byte: UInt8, quoting: Bool) -> String {
+        guard (0x21..<0x7F).contains(byte) else { return "byte 0x\(String(byte, radix: 16))" }
+        let character = String(Character(Unicode.Scalar(byte)))
+        return quoting ? "'\(character)'" : character
     }
 
     /// Text from the document as a message quotes it: at most 64 characters, control characters
