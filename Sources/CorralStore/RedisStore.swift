@@ -150,6 +150,8 @@ public final class RedisStore: SessionStore {
         _ = try await run("ping") { () throws(RedisError) in try await client.send(["PING"]) }
     }
 
+    public var canLoseRecords: Bool { true }
+
     /// The mark of a node's writes. It expires a while after the node last looked (a node gone
     /// for good leaves nothing for ever); a node back after longer writes its records again.
     static func writesMark(_ node: String) -> String { "corral:node:\(node):writes" }

@@ -23,6 +23,9 @@ public protocol SessionStore: Sendable {
     /// must then be written again. The first call of a store that never had the mark says true.
     /// The mark lasts `markedFor` seconds past each call.
     func lostWrites(of node: String, markedFor seconds: Int) async throws(CorralError) -> Bool
+    /// Whether records can go missing while corral runs and answers (a Redis flushed, evicting,
+    /// restored): only then do `lostWrites` and `missingRecords` need asking.
+    var canLoseRecords: Bool { get }
     /// Of `ids`, those whose record the store does not hold: losses that leave the mark of
     /// `lostWrites` in place (a key evicted, a restore from an older snapshot, a failover to a
     /// replica that lagged).
@@ -33,6 +36,8 @@ extension SessionStore {
     public func ping() async throws(CorralError) {}
 
     /// A store on this host's disk, or in corral's memory, loses nothing while corral runs.
+    public var canLoseRecords: Bool { false }
+
     public func lostWrites(of node: String, markedFor seconds: Int) async throws(CorralError) -> Bool { false }
 
     public func missingRecords(_ ids: [SessionID]) async throws(CorralError) -> [SessionID] { [] }

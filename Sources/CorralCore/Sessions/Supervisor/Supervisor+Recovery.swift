@@ -74,7 +74,8 @@ extension Supervisor {
             do { try await Task.sleep(for: delay) } catch { return }
             guard !storeReachable || !unsynced.withLock(\.isEmpty) || reconciliationPending else {
                 delay = .milliseconds(250)
-                if ContinuousClock.now >= nextLossCheck {
+                // Only a store that can lose records is asked: the look scans every session.
+                if store.canLoseRecords, ContinuousClock.now >= nextLossCheck {
                     nextLossCheck = .now + .seconds(configuration.heartbeatIntervalSeconds)
                     await checkForLostRecords()
                 }
