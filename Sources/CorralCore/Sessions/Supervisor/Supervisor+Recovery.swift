@@ -143,7 +143,7 @@ extension Supervisor {
     /// spawned (its record was inserted before: a session ended while launching may still be
     /// inserting it, or failing to), not ended (its delete is queued), and not an idle agent being
     /// handed a session (asked, or its record being replaced by the session's).
-    private func mayBeWrittenAgain(_ entry: SessionTable.Entry) -> Bool {
+    func mayBeWrittenAgain(_ entry: SessionTable.Entry) -> Bool {
         entry.handles.tree != nil && entry.lifecycle.isRecorded && !entry.assigning && !handingOver.contains(entry.id)
     }
 
@@ -162,12 +162,17 @@ extension Supervisor {
 
     /// Each write goes into the session's own write order, decided and queued with no suspension
     /// in between: a session that ends meanwhile queues its delete behind this write, never
-    /// before it, so a deleted record cannot come back. `done` is logged once all is written.
+    /// before it, so a deleted record cannot come back. Entries whose record is being changed
+    /// are left to that change (`mayBeWrittenAgain`): an ended session stays in the table until
+    /// its queued delete is written, and an update queued behind that delete would bring the
+    /// record back. Those left out and still missing once settled are found by the next look
+    /// (`rewriteMissingRecords`). `done` is logged once all is written.
     private func resynchronize(everything: Bool, done: String) async {
         let failed = unsynced.withLock { $0 }
         let pending = everything ? Set(table.entries.keys).union(failed) : failed
         for id in pending {
             if let entry = table.entries[id] {
+                guard mayBeWrittenAgain(entry) else { continue }
                 guard await enqueueWrite(entry).value else { return }
             } else {
                 guard await enqueueDelete(id).value else { return }
@@ -175,7 +180,9 @@ extension Supervisor {
         }
         guard everything else { return }
         if let records = try? await store.allRecords() {
-            for record in records where isOwn(record) && table.entries[record.id] == nil {
+            // By id, former id or leader: an idle agent's hand-over may have written the session's
+            // record while the table still knows it by its idle id.
+            for record in records where isOwn(record) && !isSupervised(record) {
                 _ = await enqueueDelete(record.id).value
             }
         }
