@@ -88,6 +88,11 @@ public final class SQLiteStore: SessionStore {
             }
         }
         registerDeliveries(&migrator)
+        migrator.registerMigration("v8: sightings") { db in
+            try db.alter(table: "sessions") { table in
+                table.add(column: "sightings", .text)
+            }
+        }
         return migrator
     }
 

@@ -37,6 +37,7 @@ final class CrashTestBed: @unchecked Sendable {
             "agents": [
                 "cooperative": agent("cooperative.sh"),
                 "setsid-child": agent("setsid-child.sh"),
+                "sighted-escape": agent("sighted-escape.sh"),
                 "ignore-term": agent("ignore-term.sh"),
                 "sleeper": ["command": ["sleep", "1000"], "env": environment],
             ],

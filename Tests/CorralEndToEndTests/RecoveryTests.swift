@@ -139,6 +139,52 @@ struct RecoveryTests {
         }
     }
 
+    /// Process groups: a process that left the group with an empty environment is known by
+    /// ancestry while its parent lives; that parent dies while corral is down, and only what
+    /// corral saw of the process (its pid and start time, in the record) is left to find it by.
+    /// The restarted corral lists it and ends it with the session; or, if the agent died too
+    /// meanwhile, kills it with what is left of the session.
+    @Test(arguments: [false, true])
+    func escapeeSeenBeforeACrashIsEndedAfterIt(agentDiesMeanwhile: Bool) async throws {
+        try await CrashTestBed.run(containment: .processGroup, extra: ["watch_interval_seconds": 0.2]) { bed in
+            let corral = try await bed.startCorral()
+            let session = try await corral.start(#"{"agent": "sighted-escape", "session_id": "sighted"}"#)
+            var pids: [String: Int32] = [:]
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) {
+                let log = try await corral.request(.GET, "/api/sessions/sighted/logs?tail=20").text
+                for line in log.split(separator: "\n") {
+                    let words = line.split(separator: " ")
+                    if words.count == 2, ["escapee", "parent"].contains(words[0]), let pid = Int32(words[1]) { pids[String(words[0])] = pid }
+                }
+                return pids.count == 2
+            })
+            let escapee = try #require(pids["escapee"]), parent = try #require(pids["parent"])
+            let escapeeStart = try #require(ProcFS.stat(escapee)?.startTime)
+            // It carries nothing of the session's: only the bed's clean-up by pid can find it.
+            defer { if ProcessProbe.isAlive(escapee, startTime: escapeeStart) { Glibc.kill(escapee, SIGKILL) } }
+            let store = try SQLiteStore(path: bed.dataDirectory + "/corral.db")
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) {
+                try await store.record(SessionID("sighted")!)?.sightings.contains(ProcessSighting(pid: escapee, startTime: escapeeStart)) == true
+            }, "the sighting is recorded")
+
+            await bed.crash()
+            #expect(await ProcessProbe.killAndWait(agentDiesMeanwhile ? [parent, session.pid] : [parent]))
+            #expect(ProcessProbe.isAlive(escapee, startTime: escapeeStart))
+
+            let restarted = try await bed.startCorral()
+            if agentDiesMeanwhile {
+                #expect(await ProcessProbe.waitUntil { !ProcessProbe.isAlive(escapee, startTime: escapeeStart) }, "\(restarted.log.suffix(2000))")
+                #expect(try await restarted.sessions().isEmpty)
+                return
+            }
+            let report = try await restarted.request(.GET, "/api/debug/session/sighted/processes").json
+            let listed = (report["child_processes"] as? [[String: Any]] ?? []).compactMap { ($0["pid"] as? NSNumber)?.int32Value }
+            #expect(listed.contains(escapee), "\(report) \(restarted.log.suffix(3000))")
+            #expect(try await restarted.request(.DELETE, "/api/sessions/sighted").status == 200)
+            #expect(!ProcessProbe.isAlive(escapee, startTime: escapeeStart), "\(restarted.log.suffix(2000))")
+        }
+    }
+
     @Test func recycledPIDIsNeverSignalled() async throws {
         try await CrashTestBed.run(containment: .processGroup, extra: ["sweep_interval_seconds": 0.5]) { bed in
             try await bed.startCorral()

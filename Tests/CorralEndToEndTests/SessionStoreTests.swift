@@ -67,6 +67,7 @@ struct SessionStoreTests {
         record.livekitJobID = "AJ_x1"
         record.livekitDispatchID = "AD_y2"
         record.livekitAgentName = "receptionist"
+        record.sightings = [ProcessSighting(pid: 4242, startTime: UInt64.max - 3), ProcessSighting(pid: Int32.max, startTime: 0)]
         record.status = .stopping
         return record
     }

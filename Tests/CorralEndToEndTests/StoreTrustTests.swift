@@ -44,6 +44,12 @@ struct StoreTrustTests {
         RedisStore(client: try RedisClient(url), secret: ClusterSecret(secret), logger: Logger(label: "test-writer"))
     }
 
+    /// Clock ticks since boot, the unit of a process's start time.
+    static func uptimeTicks() -> UInt64 {
+        let seconds = (try? String(contentsOfFile: "/proc/uptime", encoding: .utf8)).flatMap { $0.split(separator: " ").first.flatMap { Double($0) } } ?? 0
+        return UInt64(seconds * Double(sysconf(Int32(_SC_CLK_TCK))))
+    }
+
     static func record(_ id: String, node: String?, pid: Int32? = nil, startTime: UInt64? = nil, logPath: String, cgroup: String? = nil) -> SessionRecord {
         let now = Date()
         return SessionRecord(
@@ -154,9 +160,17 @@ struct StoreTrustTests {
                 let tagged = try spawnTagged(["CORRAL_TEST_RUN=\(bed.tag)", "CORRAL_INSTANCE_ID=\(instance)", "CORRAL_SESSION_ID=log-thief"])
                 let taggedStart = try #require(ProcFS.stat(tagged)?.startTime)
                 let logs = bed.dataDirectory + "/logs/"
+                // One of corral's own, younger than the bystander, whose record names the
+                // bystander as a process seen leaving its group: no descendant is older.
+                #expect(await ProcessProbe.waitUntil { Self.uptimeTicks() > bystanderStart })
+                let leader = try spawnTagged(["CORRAL_TEST_RUN=\(bed.tag)", "CORRAL_INSTANCE_ID=\(instance)", "CORRAL_SESSION_ID=sighting-thief"])
+                let leaderStart = try #require(ProcFS.stat(leader)?.startTime)
+                var sightingThief = Self.record("sighting-thief", node: "node-a", pid: leader, startTime: leaderStart, logPath: logs + "sighting-thief.log")
+                sightingThief.sightings = [ProcessSighting(pid: bystander, startTime: bystanderStart)]
                 let records = [
                     Self.record("log-thief", node: "node-a", pid: tagged, startTime: taggedStart, logPath: secretFile),
                     Self.record("pid-thief", node: "node-a", pid: bystander, startTime: bystanderStart, logPath: logs + "pid-thief.log"),
+                    sightingThief,
                 ]
                 let store: any SessionStore =
                     if let redisURL { try Self.store(redisURL, secret: Self.secret) } else { try SQLiteStore(path: bed.dataDirectory + "/corral.db") }
@@ -167,6 +181,8 @@ struct StoreTrustTests {
                 let logsReply = try await corral.request(.GET, "/api/sessions/log-thief/logs")
                 #expect(logsReply.status == 404 && !logsReply.text.contains("TOP SECRET"), "\(logsReply.status) \(logsReply.text)")
                 #expect(try await corral.request(.DELETE, "/api/sessions/pid-thief").status == 404)
+                #expect(try await corral.request(.DELETE, "/api/sessions/sighting-thief").status == 404)
+                #expect(corral.log.contains("cannot be its agent's descendants"), "\(corral.log.suffix(3000))")
                 #expect(corral.log.contains("could not have written"), "\(corral.log.suffix(3000))")
                 #expect(corral.log.contains("does not carry this session's tags"), "\(corral.log.suffix(3000))")
                 // A live session whose log is rotated: the watch that would have rotated the other ran.
@@ -175,7 +191,7 @@ struct StoreTrustTests {
                 #expect((try? String(contentsOfFile: secretFile, encoding: .utf8)) == content, "root's file was changed")
                 #expect(ProcessProbe.isAlive(bystander, startTime: bystanderStart), "a process corral never started was signalled")
                 #expect(try await corral.request(.DELETE, "/api/sessions/chatty").status == 200)
-                #expect(await ProcessProbe.killAndWait([bystander, tagged]))
+                #expect(await ProcessProbe.killAndWait([bystander, tagged, leader]))
             }
         }
     }

@@ -111,6 +111,9 @@ public protocol ContainedTree: Sendable {
     func proportionalMemory(in table: ProcessTable?) -> UInt64
     /// Records what only a /proc snapshot can tell (process-group trees: their escapees).
     func track(_ table: ProcessTable)
+    /// The processes `track` saw outside the group and still alive then, for the record (at
+    /// most `ProcessSighting.recordedLimit`, in pid order).
+    var sightings: [ProcessSighting] { get }
     /// Whether `usage` and `track` need a /proc snapshot.
     var needsProcessTable: Bool { get }
     /// Releases what the tree holds (pidfd, cgroup); call once it is empty.
@@ -144,6 +147,9 @@ extension ContainedTree {
     public var agentGroup: Int32 { pgid }
 
     public var isKnownNonEmpty: Bool { false }
+
+    /// A cgroup or a pid namespace holds every process: nothing is seen leaving.
+    public var sightings: [ProcessSighting] { [] }
 }
 
 /// What a session uses, across all of its processes.

@@ -12,7 +12,8 @@ import Musl
 /// leads its own session and process group, and the group is signalled as a whole. Descendants
 /// that leave the group (`setsid()`, a double-forked daemon) are found by ancestry, by their
 /// kernel session, by the `CORRAL_SESSION_ID` in their environment (corral is their subreaper
-/// once their parent dies) and by a record kept as they appear; they are signalled one by one
+/// once their parent dies) and by sightings kept as they appear (in the session's record too, for
+/// a restarted corral); they are signalled one by one
 /// through pidfds. Ending a session and listing it read only its own processes and corral's
 /// orphans (`SessionTreeWalk`), not every process on the host; only a session adopted from an
 /// earlier corral needs the full scan. What it cannot catch: a process that leaves the group, clears its environment
@@ -45,13 +46,26 @@ public struct ProcessGroupContainment: Containment {
     }
 
     public func adopt(_ record: SessionRecord, leader: PidFD, limits: ResourceLimits, monitor: ProcessMonitor) -> any ContainedTree {
-        let tree = ProcessGroupTree(sessionID: record.tag, leader: leader, leaderStartTime: record.leaderStartTime, monitor: monitor, adopted: true)
+        let tree = ProcessGroupTree(
+            sessionID: record.tag, leader: leader, leaderStartTime: record.leaderStartTime, monitor: monitor, adopted: true,
+            sightings: record.sightings
+        )
         tree.recognise(record.id)
         return tree
     }
 
+    /// What carries the session's id, and what was seen outside its group and is still that
+    /// process (its pid and start time): one that dropped its environment and lost its parent is
+    /// known only by the sighting.
     public func cleanUpRemains(of record: SessionRecord, instanceID: String) {
         TaggedProcesses.kill(instanceID: instanceID) { $0 == record.tag.rawValue || $0 == record.id.rawValue }
+        for sighting in record.sightings {
+            guard let pidFD = try? PidFD.open(pid: sighting.pid) else { continue }
+            defer { pidFD.close() }
+            // Opened first, checked after: the pidfd cannot name a process that took the pid since.
+            guard ProcFS.stat(sighting.pid)?.startTime == sighting.startTime else { continue }
+            _ = try? pidFD.signal(SIGKILL)
+        }
     }
 }
 
@@ -71,14 +85,18 @@ final class ProcessGroupTree: AbandonableTree {
     private let escapees = Mutex<[Int32: PidFD]>([:])
     /// Processes of the session seen outside its group (pid → start time), recorded as they
     /// appear so that one that later loses every other trace is still known.
-    private let sightings = Mutex<[Int32: UInt64]>([:])
+    private let seen: Mutex<[Int32: UInt64]>
     /// The `CORRAL_SESSION_ID` values its processes carry.
     private let tags: Mutex<Set<String>>
 
     private let leaderWatch: LeaderWatch
     private let monitor: ProcessMonitor
 
-    init(sessionID: SessionID, leader: PidFD, leaderStartTime: UInt64?, monitor: ProcessMonitor, adopted: Bool = false) {
+    /// `sightings`: those an earlier corral recorded, for an adopted session.
+    init(
+        sessionID: SessionID, leader: PidFD, leaderStartTime: UInt64?, monitor: ProcessMonitor, adopted: Bool = false,
+        sightings: [ProcessSighting] = []
+    ) {
         self.sessionID = sessionID
         self.monitor = monitor
         self.leaderWatch = LeaderWatch(monitor: monitor)
@@ -86,6 +104,7 @@ final class ProcessGroupTree: AbandonableTree {
         self.leader = leader
         self.leaderStartTime = leaderStartTime
         self.adopted = adopted
+        self.seen = Mutex(Dictionary(sightings.map { ($0.pid, $0.startTime) }) { first, _ in first })
     }
 
     private var scannerSession: SessionProcessScanner.Session {
@@ -162,13 +181,18 @@ final class ProcessGroupTree: AbandonableTree {
         SessionProcessScanner.proportionalBytes(of: table.map(memberPIDs(in:)) ?? currentMembers().map(\.pid))
     }
 
-    /// Records the session's processes outside its group as they appear in `table`.
+    /// Records the session's processes outside its group as they appear in `table`, and
+    /// forgets those that are gone from it (the pid is no longer that process).
     func track(_ table: ProcessTable) {
         let outside = SessionProcessScanner.members(of: scannerSession, in: table).filter { table.processes[$0]?.pgid != pgid }
-        guard !outside.isEmpty else { return }
-        sightings.withLock { sightings in
+        seen.withLock { sightings in
+            sightings = sightings.filter { table.processes[$0.key]?.startTime == $0.value }
             for pid in outside { sightings[pid] = table.processes[pid]?.startTime }
         }
+    }
+
+    var sightings: [ProcessSighting] {
+        seen.withLock { $0 }.map { ProcessSighting(pid: $0.key, startTime: $0.value) }.sorted().prefix(ProcessSighting.recordedLimit).map(\.self)
     }
 
     func release() { detach() }
@@ -195,13 +219,13 @@ final class ProcessGroupTree: AbandonableTree {
             let table = ProcessTable.read()
             return memberPIDs(in: table).compactMap { pid in table.processes[pid].map { .init(pid: pid, stat: $0) } }
         }
-        return SessionTreeWalk(session: scannerSession, leaders: monitor.leaderPIDs(), sightings: sightings.withLock { $0 }).members()
+        return SessionTreeWalk(session: scannerSession, leaders: monitor.leaderPIDs(), sightings: seen.withLock { $0 }).members()
     }
 
     private func memberPIDs(in table: ProcessTable) -> [Int32] {
         var pids = SessionProcessScanner.members(of: scannerSession, in: table)
         let known = Set(pids)
-        for (pid, start) in sightings.withLock({ $0 }) where !known.contains(pid) && table.processes[pid]?.startTime == start {
+        for (pid, start) in seen.withLock({ $0 }) where !known.contains(pid) && table.processes[pid]?.startTime == start {
             pids.append(pid)
         }
         return pids

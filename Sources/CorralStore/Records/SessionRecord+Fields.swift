@@ -118,6 +118,16 @@ extension SessionRecord {
         .optionalText("livekit_job_id", redis: "livekitJobId", \.livekitJobID) { $0.livekitJobID = $1 },
         .optionalText("livekit_dispatch_id", redis: "livekitDispatchId", \.livekitDispatchID) { $0.livekitDispatchID = $1 },
         .optionalText("livekit_agent_name", redis: "livekitAgentName", \.livekitAgentName) { $0.livekitAgentName = $1 },
+        Field("sightings", redis: "sightings", kind: .text, get: { ProcessSighting.text($0.sightings).map(StoredValue.text) ?? .null }) { record, value in
+            switch value {
+            case .text(let text):
+                guard let sightings = ProcessSighting.list(text) else { return false }
+                record.sightings = sightings
+            case .null: record.sightings = []
+            default: return false
+            }
+            return true
+        },
     ]
 
     /// The record the fields describe; nil if a required one is missing or a value is not

@@ -58,6 +58,9 @@ public struct SessionRecord: Sendable, Equatable, Codable {
     public var livekitJobID: String?
     public var livekitDispatchID: String?
     public var livekitAgentName: String?
+    /// Its processes seen outside its process group (process-group containment), at most
+    /// `ProcessSighting.recordedLimit`, in pid order.
+    public var sightings: [ProcessSighting] = []
 
     /// The LiveKit job, from its three fields.
     public var livekitJob: LiveKitJob? {

@@ -21,6 +21,10 @@ struct StoredRecordCheck: Sendable {
         if record.cgroupPath == nil, record.pid != nil, record.start == .template || record.start == .fork {
             return "it is a \(record.start.rawValue) without a cgroup, which corral never starts"
         }
+        // Sightings are of descendants, found outside the group: younger than the leader.
+        if !record.sightings.isEmpty, record.containment != .processGroup || record.sightings.contains(where: { $0.startTime < (record.leaderStartTime ?? .max) }) {
+            return "it names processes seen outside its process group that cannot be its agent's descendants"
+        }
         return nil
     }
 

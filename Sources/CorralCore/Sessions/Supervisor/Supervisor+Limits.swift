@@ -37,17 +37,25 @@ extension Supervisor {
             return Watched(id: entry.id, instance: entry.instance, tree: tree, limits: handles.limits)
         }
         guard !watched.isEmpty || !logs.isEmpty else { return }
-        let readings = await Blocking.run { () -> [(Watched, ResourceUsage?, LimitViolation?)] in
+        let readings = await Blocking.run { () -> [(Watched, [ProcessSighting], ResourceUsage?, LimitViolation?)] in
             for log in logs { _ = dataDirectory.rotateIfLarge(log, maxBytes: maxBytes) }
             let table = watched.contains { $0.tree.needsProcessTable } ? ProcessTable.read() : nil
             return watched.map { item in
-                if let table, item.tree.needsProcessTable { item.tree.track(table) }
-                guard item.limits.memoryBytes != nil || item.limits.pids != nil else { return (item, nil, nil) }
-                return (item, item.tree.usage(in: table), item.tree.limitViolation())
+                var sightings: [ProcessSighting] = []
+                if let table, item.tree.needsProcessTable {
+                    item.tree.track(table)
+                    sightings = item.tree.sightings
+                }
+                guard item.limits.memoryBytes != nil || item.limits.pids != nil else { return (item, sightings, nil, nil) }
+                return (item, sightings, item.tree.usage(in: table), item.tree.limitViolation())
             }
         }
-        for (item, usage, kernelViolation) in readings {
-            guard let session = table.resolve(item.id, instance: item.instance), let usage else { continue }
+        for (item, sightings, usage, kernelViolation) in readings {
+            guard var session = table.resolve(item.id, instance: item.instance) else { continue }
+            if sightings != session.record.sightings, !session.isStopping, mayBeWrittenAgain(session) {
+                session = recordSightings(sightings, of: session)
+            }
+            guard let usage else { continue }
             if let violation = kernelViolation ?? exceeded(item.limits, usage, enforced: item.tree.enforcedLimits) {
                 logger.about(session.record).warning(
                     "session over its limit; ending it",
@@ -66,6 +74,15 @@ extension Supervisor {
                 events.publish(.limit(warning), session: session.record)
             }
         }
+    }
+
+    /// A process that leaves the group, drops its environment and loses its parent is known
+    /// only by its sighting: the record keeps them, so that a restarted corral ends them too.
+    private func recordSightings(_ sightings: [ProcessSighting], of session: SessionTable.Entry) -> SessionTable.Entry {
+        table.update(session.id, instance: session.instance) { $0.sightings = sightings }
+        guard let updated = table.resolve(session.id, instance: session.instance) else { return session }
+        enqueueWrite(updated)
+        return updated
     }
 
     /// A limit the kernel does not enforce for this tree and the session went over.
