@@ -360,6 +360,36 @@ struct SecurityTests {
         }
     }
 
+    /// A client that sends `Expect: 100-continue` waits for the 100 before its body (curl for a
+    /// second, others for ever): it comes at once, and the request is served; a body declared
+    /// over the limit gets its 413 instead, without being sent.
+    @Test func aClientThatExpectsContinueIsToldToGoOn() async throws {
+        try await CrashTestBed.run(containment: .processGroup) { bed in
+            let corral = try await bed.startCorral()
+            let raw = try RawConnection(port: corral.port)
+            let body = #"{"agent": "sleeper", "session_id": "continued"}"#
+            raw.send(
+                "POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+                    + "Content-Length: \(body.utf8.count)\r\n\r\n"
+            )
+            let interim = await raw.read(timeout: .seconds(30))
+            #expect(interim == "HTTP/1.1 100 Continue\r\n\r\n", "\(interim)")
+            raw.send(body)
+            let answer = await raw.read(timeout: .seconds(30))
+            #expect(answer.hasPrefix("HTTP/1.1 201"), "\(answer)")
+            #expect(try await corral.sessions().map(\.sessionID) == ["continued"])
+            #expect(try await corral.request(.DELETE, "/api/sessions/continued").status == 200)
+
+            let large = try RawConnection(port: corral.port)
+            large.send(
+                "POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+                    + "Content-Length: 10000000\r\n\r\n"
+            )
+            let refusal = await large.read(timeout: .seconds(30))
+            #expect(refusal.hasPrefix("HTTP/1.1 413") && !refusal.contains("100 Continue"), "\(refusal)")
+        }
+    }
+
     /// Bytes that are not HTTP right behind a request (pipelined), or a request refused at its head
     /// (a second Host), do not cost that request its answer: it was acted on, and its answer
     /// comes whole; then the connection closes. (The 400 for the bad bytes was written in its

@@ -133,7 +133,13 @@ final class RequestReceptionHandler: ChannelDuplexHandler, RemovableChannelHandl
                 return
             }
             // A pipelined request's bytes may have come in while the previous one was answered.
+            // Its 100 would go out ahead of that answer: it is not sent (a client that pipelines
+            // does not wait for it).
+            let pipelined = phase == .answering || responding
             if deadline == nil { startReceiving(context) }
+            if !pipelined, Self.waitsForContinue(head) {
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
+            }
         case .body:
             break
         case .end:
@@ -165,6 +171,15 @@ final class RequestReceptionHandler: ChannelDuplexHandler, RemovableChannelHandl
             break
         }
         context.write(data, promise: promise)
+    }
+
+    /// A client that sends `Expect: 100-continue` holds its body back until told to go on (or
+    /// until a timeout of its own: curl's second, others' never). Told at once, unless the body
+    /// it declares is over every route's limit: its 413 comes without the body.
+    private static func waitsForContinue(_ head: HTTPRequest) -> Bool {
+        guard head.headerFields[.expect]?.lowercased() == "100-continue" else { return false }
+        guard let declared = head.headerFields[.contentLength] else { return true }
+        return Int(declared).map { $0 <= CorralApp.maxBodyBytes } ?? false
     }
 
     private func startReceiving(_ context: ChannelHandlerContext) {
