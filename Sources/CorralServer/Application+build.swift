@@ -63,7 +63,7 @@ public enum CorralApp {
                     metadata: ["path": "\(path)"]
                 )
             }
-            redis = RedisStore(client: client, secret: secret, logger: logger)
+            redis = RedisStore(client: client, secret: secret, node: configuration.nodeID, logger: logger)
             store = redis!
         }
         let registry = PrometheusCollectorRegistry()

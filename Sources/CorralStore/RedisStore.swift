@@ -19,6 +19,8 @@ import RedisClient
 public final class RedisStore: SessionStore {
     public let client: RedisClient
     public let secret: ClusterSecret
+    /// This node (`node_id`): it changes and deletes only records that are its own or nobody's.
+    let node: String?
     let logger: Logger
     /// Kept past the deadline, so that a record outlives the end of its session.
     let expiryMargin: TimeInterval = 300
@@ -27,9 +29,10 @@ public final class RedisStore: SessionStore {
     /// The unverified hashes already logged (by key and signature).
     private let reported = FirstSighting()
 
-    public init(client: RedisClient, secret: ClusterSecret, logger: Logger) {
+    public init(client: RedisClient, secret: ClusterSecret, node: String? = nil, logger: Logger) {
         self.client = client
         self.secret = secret
+        self.node = node
         self.logger = logger
     }
 
@@ -54,16 +57,31 @@ public final class RedisStore: SessionStore {
         guard answer.integer == 1 else { throw CorralError.sessionIDInUse(record.id) }
     }
 
+    /// A hash that names another node than ARGV[1] is that node's: a record this node lost
+    /// (Redis restarted empty, a key evicted) may have been taken by another node's start of the
+    /// same id before this node wrote it again. `0` then, and nothing is changed. (An empty
+    /// ARGV[1]: a store that is no node's, as in tools and tests, changes any record.)
+    private static let ownerCheck = """
+        local owner = redis.call('HGET', KEYS[1], 'node')
+        if owner and ARGV[1] ~= '' and owner ~= ARGV[1] then return 0 end
+        """
+
+    private static let updateScript = ownerCheck + "\n" + """
+        redis.call('DEL', KEYS[1])
+        redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+        redis.call('EXPIRE', KEYS[1], ARGV[2])
+        redis.call('SADD', KEYS[3], ARGV[4])
+        if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[2]) else redis.call('DEL', KEYS[2]) end
+        return 1
+        """
+
     public func update(_ record: SessionRecord) async throws(CorralError) {
-        let ttl = String(ttl(record))
-        var commands: [[String]] = [
-            ["DEL", Self.sessionKey(record.id)],
-            ["HSET", Self.sessionKey(record.id)] + signedFields(record),
-            ["EXPIRE", Self.sessionKey(record.id), ttl],
-            ["SADD", Self.index, record.id.rawValue],
-        ]
-        commands.append(record.pid.map { ["SET", Self.pidKey(record.id), String($0), "EX", ttl] } ?? ["DEL", Self.pidKey(record.id)])
-        _ = try await run("update \(record.id)") { () throws(RedisError) in try await client.transaction(commands) }
+        let keys = [Self.sessionKey(record.id), Self.pidKey(record.id), Self.index]
+        let arguments = [record.node ?? node ?? "", String(ttl(record)), record.pid.map(String.init) ?? "", record.id.rawValue] + signedFields(record)
+        let answer = try await run("update \(record.id)") { () throws(RedisError) in
+            try await client.send(["EVAL", Self.updateScript, String(keys.count)] + keys + arguments)
+        }
+        guard answer.integer == 1 else { throw Self.anotherNodes(record.id) }
     }
 
     private static let replaceScript = """
@@ -86,10 +104,22 @@ public final class RedisStore: SessionStore {
         guard answer.integer == 1 else { throw CorralError.sessionIDInUse(record.id) }
     }
 
+    private static let deleteScript = ownerCheck + "\n" + """
+        redis.call('DEL', KEYS[1], KEYS[2])
+        redis.call('SREM', KEYS[3], ARGV[2])
+        return 1
+        """
+
     public func delete(_ id: SessionID) async throws(CorralError) {
-        _ = try await run("delete \(id)") { () throws(RedisError) in
-            try await client.transaction([["DEL", Self.sessionKey(id), Self.pidKey(id)], ["SREM", Self.index, id.rawValue]])
+        let keys = [Self.sessionKey(id), Self.pidKey(id), Self.index]
+        let answer = try await run("delete \(id)") { () throws(RedisError) in
+            try await client.send(["EVAL", Self.deleteScript, String(keys.count)] + keys + [node ?? "", id.rawValue])
         }
+        guard answer.integer == 1 else { throw Self.anotherNodes(id) }
+    }
+
+    private static func anotherNodes(_ id: SessionID) -> CorralError {
+        CorralError(.conflict, "the store's record of session '\(id)' is another node's: this node's record of it was lost, and another node started a session with that id; that record is left as it is")
     }
 
     public func record(_ id: SessionID) async throws(CorralError) -> SessionRecord? {

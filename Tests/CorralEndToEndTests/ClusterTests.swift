@@ -106,6 +106,52 @@ struct ClusterTests {
         }
     }
 
+    /// Redis loses a node's records, and another node starts a session with one of those ids
+    /// before the first node has written them again: the first node's rewrite, and its end of
+    /// its own session later, leave the other node's record alone (the rewrite wrote over it:
+    /// the other node's session was listed as the first's, and the first one's end deleted it).
+    @Test func aLostRecordTakenByAnotherNodeIsLeftToIt() async throws {
+        try await RedisServer.with { (redis: RedisServer) async throws in
+            func node(_ name: String, heartbeat: Double) -> [String: Any] {
+                ["store": redis.url, "node_id": name, "heartbeat_interval_seconds": heartbeat, "cluster_secret": StoreTrustTests.secret]
+            }
+            // The second node does not look for its own lost records while the test runs.
+            try await CrashTestBed.run(containment: .processGroup, extra: node("first", heartbeat: 3)) { a in
+                try await CrashTestBed.run(containment: .processGroup, extra: node("second", heartbeat: 3600)) { b in
+                    let first = try await a.startCorral()
+                    let second = try await b.startCorral()
+                    let client = try RedisClient(redis.url)
+                    defer { client.close() }
+                    var contested: (id: String, first: Int32, second: Int32)?
+                    // The first node may write its records again before the second starts its
+                    // session (then refused, 409): again, with another id.
+                    for attempt in 0..<5 where contested == nil {
+                        let id = "contested-\(attempt)"
+                        let own = try await first.start(#"{"agent": "sleeper", "session_id": "\#(id)"}"#)
+                        _ = try await client.send("FLUSHALL")
+                        let taken = try await second.request(.POST, "/api/sessions", body: #"{"agent": "sleeper", "session_id": "\#(id)"}"#)
+                        if taken.status == 201, let pid = (taken.json["pid"] as? NSNumber)?.int32Value { contested = (id, own.pid, pid) }
+                    }
+                    let (id, firstPID, secondPID) = try #require(contested)
+                    #expect(try await ProcessProbe.waitUntil(timeout: .seconds(60)) { first.log.contains("this node's records written again") }, "\(first.log.suffix(2000))")
+                    #expect(try await client.send("HGET", "session:\(id)", "node").string == "second")
+                    #expect(try await client.send("HGET", "session:\(id)", "agentPid").string == String(secondPID))
+                    #expect(first.log.contains("is another node's"), "\(first.log.suffix(2000))")
+
+                    // Each node ends its own agent; only the second's end removes the record.
+                    #expect(try await first.request(.DELETE, "/api/sessions/\(id)").status == 200)
+                    #expect(!ProcessProbe.isAlive(firstPID) && ProcessProbe.isAlive(secondPID))
+                    #expect(try await client.send("HGET", "session:\(id)", "node").string == "second")
+                    #expect(try await second.request(.DELETE, "/api/sessions/\(id)").status == 200)
+                    #expect(try await client.send("EXISTS", "session:\(id)").integer == 0)
+                    for session in try await first.sessions() {
+                        #expect(try await first.request(.DELETE, "/api/sessions/\(session.sessionID)").status == 200)
+                    }
+                }
+            }
+        }
+    }
+
     @Test func threeNodesShareTheWork() async throws {
         try await RedisServer.with { (redis: RedisServer) async throws in try await threeNodes(redis) }
     }

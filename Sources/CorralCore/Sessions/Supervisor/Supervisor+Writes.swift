@@ -130,6 +130,13 @@ extension Supervisor {
                     }
                     _ = self.unsynced.withLock { $0.remove(id) }
                     return true
+                } catch where error.code == .conflict {
+                    // Another node's record stands; retrying would never change that. This node's
+                    // session goes on unrecorded (a restart of this node ends it as an orphan).
+                    self.metrics.storeFailed()
+                    log.error("session store write refused", metadata: [LogKey.error: "\(error)"])
+                    _ = self.unsynced.withLock { $0.remove(id) }
+                    return true
                 } catch {
                     self.writeFailed(id, log: log, error)
                     await self.storeFailed()
