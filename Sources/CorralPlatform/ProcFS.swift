@@ -14,6 +14,13 @@ public enum ProcFS {
         return ProcStat(parsing: bytes)
     }
 
+    /// The user that owns the process's `/proc` directory: its effective user.
+    public static func owner(_ pid: Int32) -> uid_t? {
+        var info = Glibc.stat()
+        guard lstat("/proc/\(pid)", &info) == 0 else { return nil }
+        return info.st_uid
+    }
+
     /// The argument vector; empty for zombies and kernel threads.
     public static func commandLine(_ pid: Int32) -> [String]? {
         guard let bytes = readFile("/proc/\(pid)/cmdline", limit: 64 * 1024) else { return nil }

@@ -77,7 +77,7 @@ package enum Syscall {
     }
 
     /// Whether process `pid` exists (zombies included).
-    static func processExists(_ pid: Int32) -> Bool {
+    package static func processExists(_ pid: Int32) -> Bool {
         guard pid > 0 else { return false }
         if Glibc.kill(pid, 0) == 0 { return true }
         return errno == EPERM

@@ -77,11 +77,22 @@ public final class RedisStore: SessionStore {
 
     public func update(_ record: SessionRecord) async throws(CorralError) {
         let keys = [Self.sessionKey(record.id), Self.pidKey(record.id), Self.index]
-        let arguments = [record.node ?? node ?? "", String(ttl(record)), record.pid.map(String.init) ?? "", record.id.rawValue] + signedFields(record)
-        let answer = try await run("update \(record.id)") { () throws(RedisError) in
-            try await client.send(["EVAL", Self.updateScript, String(keys.count)] + keys + arguments)
+        let arguments = [String(ttl(record)), record.pid.map(String.init) ?? "", record.id.rawValue] + signedFields(record)
+        try await ownerChecked("update \(record.id)", record.id, script: Self.updateScript, keys: keys, arguments: arguments)
+    }
+
+    /// Runs a script that begins with `ownerCheck`. A hash that names another node but whose
+    /// signature does not verify is nobody's (written by someone without the cluster secret):
+    /// it is written over, as it was before the check, rather than leave the session unrecorded.
+    private func ownerChecked(_ action: String, _ id: SessionID, script: String, keys: [String], arguments: [String]) async throws(CorralError) {
+        for owner in [node ?? "", ""] {
+            let answer = try await run(action) { () throws(RedisError) in
+                try await client.send(["EVAL", script, String(keys.count)] + keys + [owner] + arguments)
+            }
+            if answer.integer == 1 { return }
+            guard !owner.isEmpty, case .unverified = try await stored(id) else { break }
         }
-        guard answer.integer == 1 else { throw Self.anotherNodes(record.id) }
+        throw Self.anotherNodes(id)
     }
 
     private static let replaceScript = """
@@ -112,10 +123,7 @@ public final class RedisStore: SessionStore {
 
     public func delete(_ id: SessionID) async throws(CorralError) {
         let keys = [Self.sessionKey(id), Self.pidKey(id), Self.index]
-        let answer = try await run("delete \(id)") { () throws(RedisError) in
-            try await client.send(["EVAL", Self.deleteScript, String(keys.count)] + keys + [node ?? "", id.rawValue])
-        }
-        guard answer.integer == 1 else { throw Self.anotherNodes(id) }
+        try await ownerChecked("delete \(id)", id, script: Self.deleteScript, keys: keys, arguments: [id.rawValue])
     }
 
     private static func anotherNodes(_ id: SessionID) -> CorralError {

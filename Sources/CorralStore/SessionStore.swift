@@ -4,9 +4,10 @@ import CorralPlatform
 public protocol SessionStore: Sendable {
     /// Adds a record; throws `CorralError.Code.conflict` if the id is taken.
     func insert(_ record: SessionRecord) async throws(CorralError)
-    /// Replaces an existing record (inserting it if it is missing).
+    /// Replaces an existing record (inserting it if it is missing); a shared store throws
+    /// `conflict` if the record there is another node's, changing nothing.
     func update(_ record: SessionRecord) async throws(CorralError)
-    /// Removes a record; removing a missing one is not an error.
+    /// Removes a record; removing a missing one is not an error; `conflict` as `update`.
     func delete(_ id: SessionID) async throws(CorralError)
     /// Atomically removes `oldID`'s record and adds `record` under its own id (a prewarmed agent
     /// taking a session); throws `conflict` if `record.id` is taken, changing nothing.

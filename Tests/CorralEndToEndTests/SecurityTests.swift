@@ -362,7 +362,9 @@ struct SecurityTests {
 
     /// A client that sends `Expect: 100-continue` waits for the 100 before its body (curl for a
     /// second, others for ever): it comes at once, and the request is served; a body declared
-    /// over the limit gets its 413 instead, without being sent.
+    /// over the limit gets its 413 instead, without being sent, and the connection is closed
+    /// (the body it did not send cannot be told from a next request). An HTTP/1.0 client's
+    /// expectation is ignored (no 1xx may reach it).
     @Test func aClientThatExpectsContinueIsToldToGoOn() async throws {
         try await CrashTestBed.run(containment: .processGroup) { bed in
             let corral = try await bed.startCorral()
@@ -387,6 +389,19 @@ struct SecurityTests {
             )
             let refusal = await large.read(timeout: .seconds(30))
             #expect(refusal.hasPrefix("HTTP/1.1 413") && !refusal.contains("100 Continue"), "\(refusal)")
+            #expect(refusal.lowercased().contains("connection: close"), "\(refusal)")
+            #expect(await large.closedByServer(within: .seconds(30)))
+
+            // Head and body at once: a 100 would come before the answer.
+            let old = try RawConnection(port: corral.port)
+            let oldBody = #"{"agent": "sleeper", "session_id": "http10"}"#
+            old.send(
+                "POST /api/sessions HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+                    + "Content-Length: \(oldBody.utf8.count)\r\n\r\n\(oldBody)"
+            )
+            let oldAnswer = await old.read(timeout: .seconds(30))
+            #expect(oldAnswer.contains(" 201 ") && !oldAnswer.contains("100 Continue"), "\(oldAnswer)")
+            #expect(try await corral.request(.DELETE, "/api/sessions/http10").status == 200)
         }
     }
 

@@ -167,10 +167,15 @@ struct StoreTrustTests {
                 let leaderStart = try #require(ProcFS.stat(leader)?.startTime)
                 var sightingThief = Self.record("sighting-thief", node: "node-a", pid: leader, startTime: leaderStart, logPath: logs + "sighting-thief.log")
                 sightingThief.sightings = [ProcessSighting(pid: bystander, startTime: bystanderStart)]
+                // A leader that is gone, said to have started at boot: nothing vouches for the
+                // sighting, which must not be killed with the session's remains.
+                var remainsThief = Self.record("remains-thief", node: "node-a", pid: 4_194_000, startTime: 0, logPath: logs + "remains-thief.log")
+                remainsThief.sightings = [ProcessSighting(pid: bystander, startTime: bystanderStart)]
                 let records = [
                     Self.record("log-thief", node: "node-a", pid: tagged, startTime: taggedStart, logPath: secretFile),
                     Self.record("pid-thief", node: "node-a", pid: bystander, startTime: bystanderStart, logPath: logs + "pid-thief.log"),
                     sightingThief,
+                    remainsThief,
                 ]
                 let store: any SessionStore =
                     if let redisURL { try Self.store(redisURL, secret: Self.secret) } else { try SQLiteStore(path: bed.dataDirectory + "/corral.db") }

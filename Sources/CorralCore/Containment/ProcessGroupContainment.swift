@@ -48,24 +48,31 @@ public struct ProcessGroupContainment: Containment {
     public func adopt(_ record: SessionRecord, leader: PidFD, limits: ResourceLimits, monitor: ProcessMonitor) -> any ContainedTree {
         let tree = ProcessGroupTree(
             sessionID: record.tag, leader: leader, leaderStartTime: record.leaderStartTime, monitor: monitor, adopted: true,
-            sightings: record.sightings
+            sightings: Self.believable(record.sightings, of: record, leader: leader.pid)
         )
         tree.recognise(record.id)
         return tree
     }
 
-    /// What carries the session's id, and what was seen outside its group and is still that
-    /// process (its pid and start time): one that dropped its environment and lost its parent is
-    /// known only by the sighting.
+    /// The record's sightings that can still be the session's processes. A record is data (a
+    /// file, a Redis hash signed with a secret that may have leaked): a sighting names no mark a
+    /// process carries, so it is believed only beside a leader that was verified (pid, start
+    /// time and tags), of a process started after that leader, run by the leader's user, and
+    /// carrying no other session's id. Without a verified leader (it died while corral was
+    /// down) sightings are not acted on at all.
+    static func believable(_ sightings: [ProcessSighting], of record: SessionRecord, leader: Int32) -> [ProcessSighting] {
+        guard !sightings.isEmpty, let leaderStart = record.leaderStartTime, let user = ProcFS.owner(leader) else { return [] }
+        return sightings.filter { sighting in
+            guard sighting.startTime >= leaderStart, let stat = ProcFS.stat(sighting.pid), !stat.isZombie, stat.startTime == sighting.startTime,
+                ProcFS.owner(sighting.pid) == user
+            else { return false }
+            let carried = ProcFS.environmentValue(sighting.pid, "CORRAL_SESSION_ID")
+            return carried == nil || carried == record.tag.rawValue || carried == record.id.rawValue
+        }
+    }
+
     public func cleanUpRemains(of record: SessionRecord, instanceID: String) {
         TaggedProcesses.kill(instanceID: instanceID) { $0 == record.tag.rawValue || $0 == record.id.rawValue }
-        for sighting in record.sightings {
-            guard let pidFD = try? PidFD.open(pid: sighting.pid) else { continue }
-            defer { pidFD.close() }
-            // Opened first, checked after: the pidfd cannot name a process that took the pid since.
-            guard ProcFS.stat(sighting.pid)?.startTime == sighting.startTime else { continue }
-            _ = try? pidFD.signal(SIGKILL)
-        }
     }
 }
 
@@ -182,11 +189,14 @@ final class ProcessGroupTree: AbandonableTree {
     }
 
     /// Records the session's processes outside its group as they appear in `table`, and
-    /// forgets those that are gone from it (the pid is no longer that process).
+    /// forgets those that are gone. Gone by the kernel's word, each alone: a table read short
+    /// (out of descriptors) would have wiped every sighting, in memory and in the record.
     func track(_ table: ProcessTable) {
         let outside = SessionProcessScanner.members(of: scannerSession, in: table).filter { table.processes[$0]?.pgid != pgid }
         seen.withLock { sightings in
-            sightings = sightings.filter { table.processes[$0.key]?.startTime == $0.value }
+            sightings = sightings.filter { pid, start in
+                table.processes[pid]?.startTime == start || (Syscall.processExists(pid) && ProcFS.stat(pid).map { $0.startTime == start } ?? true)
+            }
             for pid in outside { sightings[pid] = table.processes[pid]?.startTime }
         }
     }

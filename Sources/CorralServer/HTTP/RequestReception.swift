@@ -17,6 +17,13 @@ struct CorralHTTP1Channel: ServerChildChannel {
             try channel.pipeline.syncOperations.addHandler(RequestBytesObserver())
         }.flatMap {
             base.setup(channel: channel, logger: logger)
+        }.flatMapThrowing { value in
+            // Right after the decoder, where the request's HTTP version is still known (HTTP types
+            // drop it).
+            let operations = channel.pipeline.syncOperations
+            let decoder = try operations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try operations.addHandler(HTTP10ExpectationFilter(), position: .after(decoder))
+            return value
         }
     }
 
@@ -36,6 +43,21 @@ final class RequestBytesObserver: ChannelInboundHandler, RemovableChannelHandler
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         context.fireUserInboundEventTriggered(BytesArrived())
         context.fireChannelRead(data)
+    }
+}
+
+/// An HTTP/1.0 request's `Expect` is ignored, as RFC 9110 asks: no 1xx answer may go to an
+/// HTTP/1.0 client.
+final class HTTP10ExpectationFilter: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .head(var head) = unwrapInboundIn(data), head.version.major == 1, head.version.minor == 0, head.headers.contains(name: "expect") else {
+            return context.fireChannelRead(data)
+        }
+        head.headers.remove(name: "expect")
+        context.fireChannelRead(wrapInboundOut(.head(head)))
     }
 }
 
@@ -137,15 +159,23 @@ final class RequestReceptionHandler: ChannelDuplexHandler, RemovableChannelHandl
             // does not wait for it).
             let pipelined = phase == .answering || responding
             if deadline == nil { startReceiving(context) }
-            if !pipelined, Self.waitsForContinue(head) {
-                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
+            if !pipelined, let goOn = Self.continues(head) {
+                if goOn {
+                    context.writeAndFlush(wrapOutboundOut(.head(HTTPResponse(status: .continue))), promise: nil)
+                } else {
+                    // Its body will not come: once its 413 is out, the connection closes (the next
+                    // request's bytes would be read as that body).
+                    closeAfterResponse = true
+                }
             }
         case .body:
             break
         case .end:
             deadline?.cancel()
             deadline = nil
-            phase = .answering
+            // Answered before its body was in, and that answer is out: the next bytes are a new
+            // request, not one pipelined behind an answer.
+            phase = answered && !responding ? .idle : .answering
         }
         context.fireChannelRead(data)
     }
@@ -156,9 +186,14 @@ final class RequestReceptionHandler: ChannelDuplexHandler, RemovableChannelHandl
             return
         }
         switch unwrapOutboundIn(data) {
-        case .head(let head) where head.status.kind != .informational:
+        case .head(var head) where head.status.kind != .informational:
             responding = true
             if phase == .receiving { answered = true }
+            if closeAfterResponse {
+                head.headerFields[.connection] = "close"
+                context.write(wrapOutboundOut(.head(head)), promise: promise)
+                return
+            }
         case .end:
             responding = false
             if phase == .answering { phase = .idle }
@@ -174,10 +209,11 @@ final class RequestReceptionHandler: ChannelDuplexHandler, RemovableChannelHandl
     }
 
     /// A client that sends `Expect: 100-continue` holds its body back until told to go on (or
-    /// until a timeout of its own: curl's second, others' never). Told at once, unless the body
-    /// it declares is over every route's limit: its 413 comes without the body.
-    private static func waitsForContinue(_ head: HTTPRequest) -> Bool {
-        guard head.headerFields[.expect]?.lowercased() == "100-continue" else { return false }
+    /// until a timeout of its own: curl's second, others' never). Told at once (true), unless
+    /// the body it declares is over every route's limit (false): its 413 comes without the body.
+    /// Nil without the expectation.
+    private static func continues(_ head: HTTPRequest) -> Bool? {
+        guard head.headerFields[.expect]?.lowercased() == "100-continue" else { return nil }
         guard let declared = head.headerFields[.contentLength] else { return true }
         return Int(declared).map { $0 <= CorralApp.maxBodyBytes } ?? false
     }
