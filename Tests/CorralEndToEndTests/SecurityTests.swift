@@ -405,6 +405,29 @@ struct SecurityTests {
         }
     }
 
+    /// A request answered from its head (401) whose body then comes in full leaves the
+    /// connection ready for the next request, which is not taken for one pipelined behind an
+    /// answer: it gets its 100.
+    @Test func aRequestAfterAnEarlyAnswerIsToldToGoOn() async throws {
+        try await CrashTestBed.run(containment: .processGroup, extra: ["api_token": "early-token"]) { bed in
+            let corral = try await bed.startCorral()
+            let raw = try RawConnection(port: corral.port)
+            let body = #"{"agent": "sleeper", "session_id": "early"}"#
+            let head = "POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
+            raw.send(head + "\r\n")
+            let refused = await raw.read(timeout: .seconds(30))
+            #expect(refused.hasPrefix("HTTP/1.1 401"), "\(refused)")
+            raw.send(body)
+            raw.send(head + "Authorization: Bearer early-token\r\nExpect: 100-continue\r\n\r\n")
+            let interim = await raw.read(timeout: .seconds(30))
+            #expect(interim == "HTTP/1.1 100 Continue\r\n\r\n", "\(interim)")
+            raw.send(body)
+            let answer = await raw.read(timeout: .seconds(30))
+            #expect(answer.hasPrefix("HTTP/1.1 201"), "\(answer)")
+            #expect(try await corral.request(.DELETE, "/api/sessions/early", headers: ["Authorization": "Bearer early-token"]).status == 200)
+        }
+    }
+
     /// Bytes that are not HTTP right behind a request (pipelined), or a request refused at its head
     /// (a second Host), do not cost that request its answer: it was acted on, and its answer
     /// comes whole; then the connection closes. (The 400 for the bad bytes was written in its
