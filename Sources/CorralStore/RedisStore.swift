@@ -207,28 +207,49 @@ public final class RedisStore: SessionStore {
         return answer.integer == 1
     }
 
-    /// The positions (1-based) of the ids in ARGV whose hash (KEYS[2...]) is gone or which the
-    /// index (KEYS[1]) no longer lists: either way `allRecords` would not return the record.
+    /// For the records whose keys are KEYS[2...] (ARGV: their ids, then their signatures), two
+    /// lists of positions (1-based): those whose hash is gone or which the index (KEYS[1]) no
+    /// longer lists (`allRecords` would not return them), and those whose hash is there but is
+    /// not the one last written (its signature differs).
     private static let missingScript = """
-        local missing = {}
-        for i = 2, #KEYS do
-            if redis.call('EXISTS', KEYS[i]) == 0 or redis.call('SISMEMBER', KEYS[1], ARGV[i - 1]) == 0 then
-                missing[#missing + 1] = i - 1
+        local missing, differing = {}, {}
+        local count = #KEYS - 1
+        for i = 1, count do
+            if redis.call('EXISTS', KEYS[i + 1]) == 0 or redis.call('SISMEMBER', KEYS[1], ARGV[i]) == 0 then
+                missing[#missing + 1] = i
+            elseif redis.call('HGET', KEYS[i + 1], 'mac') ~= ARGV[count + i] then
+                differing[#differing + 1] = i
             end
         end
-        return missing
+        return {missing, differing}
         """
 
-    public func missingRecords(_ ids: [SessionID]) async throws(CorralError) -> [SessionID] {
+    public func missingRecords(_ records: [SessionRecord]) async throws(CorralError) -> [SessionID] {
         var missing: [SessionID] = []
-        // A script runs alone on the server: a thousand ids at a time keeps each run short.
-        for start in stride(from: 0, to: ids.count, by: 1000) {
-            let batch = Array(ids[start..<min(start + 1000, ids.count)])
-            let keys = [Self.index] + batch.map(Self.sessionKey)
+        var differing: [SessionRecord] = []
+        // A script runs alone on the server: a thousand records at a time keeps each run short.
+        for start in stride(from: 0, to: records.count, by: 1000) {
+            let batch = Array(records[start..<min(start + 1000, records.count)])
+            let keys = [Self.index] + batch.map { Self.sessionKey($0.id) }
+            let arguments = batch.map(\.id.rawValue) + batch.map { signedFields($0).last ?? "" }
             let answer = try await run("look for \(batch.count) records") { () throws(RedisError) in
-                try await client.send(["EVAL", Self.missingScript, String(keys.count)] + keys + batch.map(\.rawValue))
+                try await client.send(["EVAL", Self.missingScript, String(keys.count)] + keys + arguments)
             }
-            missing += (answer.array ?? []).compactMap { $0.integer.map { Int($0) - 1 } }.filter(batch.indices.contains).map { batch[$0] }
+            func positions(_ list: RESPValue?) -> [SessionRecord] {
+                (list?.array ?? []).compactMap { $0.integer.map { Int($0) - 1 } }.filter(batch.indices.contains).map { batch[$0] }
+            }
+            missing += positions(answer.array?.first).map(\.id)
+            differing += positions(answer.array?.dropFirst().first)
+        }
+        // Not the hash last written: one written without the cluster secret (read as nothing) is
+        // as good as gone; another node's (its start of a lost id) stays its own; this node's own
+        // is written again unless it is the record as given by now (a write under way landed).
+        for record in differing {
+            switch try await stored(record.id) {
+            case .missing, .unverified: missing.append(record.id)
+            case .verified(let stored):
+                if stored != record, stored.node == nil || stored.node == node { missing.append(record.id) }
+            }
         }
         return missing
     }

@@ -27,10 +27,11 @@ public protocol SessionStore: Sendable {
     /// Whether records can go missing while corral runs and answers (a Redis flushed, evicting,
     /// restored): only then do `lostWrites` and `missingRecords` need asking.
     var canLoseRecords: Bool { get }
-    /// Of `ids`, those whose record the store does not hold: losses that leave the mark of
-    /// `lostWrites` in place (a key evicted, a restore from an older snapshot, a failover to a
-    /// replica that lagged).
-    func missingRecords(_ ids: [SessionID]) async throws(CorralError) -> [SessionID]
+    /// Of `records` (each as last written), the ids of those the store does not hold as written:
+    /// losses that leave the mark of `lostWrites` in place (a key evicted, a restore from an
+    /// older snapshot, a failover to a replica that lagged), and records written over by someone
+    /// without the cluster secret; not those another node has written since.
+    func missingRecords(_ records: [SessionRecord]) async throws(CorralError) -> [SessionID]
 }
 
 extension SessionStore {
@@ -41,7 +42,7 @@ extension SessionStore {
 
     public func lostWrites(of node: String, markedFor seconds: Int) async throws(CorralError) -> Bool { false }
 
-    public func missingRecords(_ ids: [SessionID]) async throws(CorralError) -> [SessionID] { [] }
+    public func missingRecords(_ records: [SessionRecord]) async throws(CorralError) -> [SessionID] { [] }
 
     public func records(excluding known: Set<SessionID>) async throws(CorralError) -> [SessionRecord] {
         try await allRecords().filter { !known.contains($0.id) }

@@ -74,17 +74,25 @@ struct ClusterTests {
 
     /// Redis loses some records and keeps the mark (a key evicted, a restore from an older
     /// snapshot, a failover to a replica that lagged): corral finds a session's record gone, or
-    /// gone from the index, and writes it again; a crash after that loses nothing.
+    /// gone from the index, or written over by someone without the cluster secret (a hash that
+    /// does not verify reads as nothing, whatever node it names), and writes it again; a crash
+    /// after that loses nothing.
     @Test func recordsLostOneByOneAreWrittenAgain() async throws {
         try await RedisServer.with { (redis: RedisServer) async throws in
             try await CrashTestBed.run(containment: .processGroup, extra: ["store": redis.url, "node_id": "partial", "heartbeat_interval_seconds": 0.5]) { bed in
                 let corral = try await bed.startCorral()
                 let evicted = try await corral.start(#"{"agent": "sleeper", "session_id": "evicted"}"#)
                 let unlisted = try await corral.start(#"{"agent": "sleeper", "session_id": "unlisted"}"#)
+                let forged = try await corral.start(#"{"agent": "sleeper", "session_id": "forged"}"#)
                 let client = try RedisClient(redis.url)
                 defer { client.close() }
                 _ = try await client.send("DEL", "session:evicted", "agent:evicted:pid")
                 _ = try await client.send("SREM", "corral:sessions", "unlisted")
+                _ = try await client.send("HSET", "session:forged", "node", "elsewhere", "agentPid", "1", "mac", "forged")
+                #expect(try await ProcessProbe.waitUntil(timeout: .seconds(60)) {
+                    try await client.send("HGET", "session:forged", "agentPid").string == String(forged.pid)
+                })
+                #expect(try await client.send("HGET", "session:forged", "node").string == "partial")
                 #expect(try await ProcessProbe.waitUntil(timeout: .seconds(60)) {
                     try await client.send("HGET", "session:evicted", "agentPid").string == String(evicted.pid)
                 })
@@ -99,9 +107,11 @@ struct ClusterTests {
                 let again = try await bed.startCorral()
                 #expect(try await again.session("evicted")?.pid == evicted.pid, "\(again.log.suffix(2000))")
                 #expect(try await again.session("unlisted")?.pid == unlisted.pid, "\(again.log.suffix(2000))")
-                #expect(try await again.request(.DELETE, "/api/sessions/evicted").status == 200)
-                #expect(try await again.request(.DELETE, "/api/sessions/unlisted").status == 200)
-                #expect(!ProcessProbe.isAlive(evicted.pid) && !ProcessProbe.isAlive(unlisted.pid))
+                #expect(try await again.session("forged")?.pid == forged.pid, "\(again.log.suffix(2000))")
+                for id in ["evicted", "unlisted", "forged"] {
+                    #expect(try await again.request(.DELETE, "/api/sessions/\(id)").status == 200)
+                }
+                #expect(!ProcessProbe.isAlive(evicted.pid) && !ProcessProbe.isAlive(unlisted.pid) && !ProcessProbe.isAlive(forged.pid))
             }
         }
     }

@@ -119,7 +119,7 @@ extension Supervisor {
     /// are written again; each write is decided and queued with no suspension in between, so a
     /// session that ended while the store answered keeps its delete last.
     private func rewriteMissingRecords() async {
-        let expected = table.entries.values.filter(mayBeWrittenAgain).map(\.id)
+        let expected = table.entries.values.filter(mayBeWrittenAgain).map(\.record)
         guard !expected.isEmpty else { return }
         let missing: [SessionID]
         do {
