@@ -3,6 +3,7 @@ import CorralSecurity
 import Foundation
 import Logging
 import RedisClient
+import Synchronization
 
 /// Records in Redis, for several corral nodes sharing the work. The layout:
 /// - `session:{id}`: a hash with the record (`agentPid`, `agentPgid`, `node`, …);
@@ -28,6 +29,9 @@ public final class RedisStore: SessionStore {
     static let signatureField = "mac"
     /// The unverified hashes already logged (by key and signature).
     private let reported = FirstSighting()
+    /// The signature of each of this node's records as last written (or read back verified):
+    /// what the partial-loss look expects to find, without signing every record at every beat.
+    private let signatures = Mutex<[SessionID: String]>([:])
 
     public init(client: RedisClient, secret: ClusterSecret, node: String? = nil, logger: Logger) {
         self.client = client
@@ -50,11 +54,18 @@ public final class RedisStore: SessionStore {
 
     public func insert(_ record: SessionRecord) async throws(CorralError) {
         let keys = [Self.sessionKey(record.id), Self.pidKey(record.id), Self.index]
-        let arguments = [String(ttl(record)), record.pid.map(String.init) ?? "", record.id.rawValue] + signedFields(record)
+        let fields = signedFields(record)
+        let arguments = [String(ttl(record)), record.pid.map(String.init) ?? "", record.id.rawValue] + fields
         let answer = try await run("insert \(record.id)") { () throws(RedisError) in
             try await client.send(["EVAL", Self.insertScript, String(keys.count)] + keys + arguments)
         }
         guard answer.integer == 1 else { throw CorralError.sessionIDInUse(record.id) }
+        remember(fields, of: record.id)
+    }
+
+    /// The signature just written (the last of the signed fields), or none once deleted.
+    private func remember(_ fields: [String]?, of id: SessionID) {
+        signatures.withLock { $0[id] = fields?.last }
     }
 
     /// A hash that names another node than ARGV[1] is that node's: a record this node lost
@@ -77,8 +88,10 @@ public final class RedisStore: SessionStore {
 
     public func update(_ record: SessionRecord) async throws(CorralError) {
         let keys = [Self.sessionKey(record.id), Self.pidKey(record.id), Self.index]
-        let arguments = [String(ttl(record)), record.pid.map(String.init) ?? "", record.id.rawValue] + signedFields(record)
+        let fields = signedFields(record)
+        let arguments = [String(ttl(record)), record.pid.map(String.init) ?? "", record.id.rawValue] + fields
         try await ownerChecked("update \(record.id)", record.id, script: Self.updateScript, keys: keys, arguments: arguments)
+        remember(fields, of: record.id)
     }
 
     /// Runs a script that begins with `ownerCheck`. A hash that names another node but whose
@@ -108,11 +121,14 @@ public final class RedisStore: SessionStore {
 
     public func replace(_ oldID: SessionID, with record: SessionRecord) async throws(CorralError) {
         let keys = [Self.sessionKey(record.id), Self.pidKey(record.id), Self.index, Self.sessionKey(oldID), Self.pidKey(oldID)]
-        let arguments = [String(ttl(record)), record.pid.map(String.init) ?? "", record.id.rawValue, oldID.rawValue] + signedFields(record)
+        let fields = signedFields(record)
+        let arguments = [String(ttl(record)), record.pid.map(String.init) ?? "", record.id.rawValue, oldID.rawValue] + fields
         let answer = try await run("record \(record.id) in place of \(oldID)") { () throws(RedisError) in
             try await client.send(["EVAL", Self.replaceScript, String(keys.count)] + keys + arguments)
         }
         guard answer.integer == 1 else { throw CorralError.sessionIDInUse(record.id) }
+        remember(nil, of: oldID)
+        remember(fields, of: record.id)
     }
 
     private static let deleteScript = ownerCheck + "\n" + """
@@ -124,6 +140,7 @@ public final class RedisStore: SessionStore {
     public func delete(_ id: SessionID) async throws(CorralError) {
         let keys = [Self.sessionKey(id), Self.pidKey(id), Self.index]
         try await ownerChecked("delete \(id)", id, script: Self.deleteScript, keys: keys, arguments: [id.rawValue])
+        remember(nil, of: id)
     }
 
     private static func anotherNodes(_ id: SessionID) -> CorralError {
@@ -231,7 +248,8 @@ public final class RedisStore: SessionStore {
         for start in stride(from: 0, to: records.count, by: 1000) {
             let batch = Array(records[start..<min(start + 1000, records.count)])
             let keys = [Self.index] + batch.map { Self.sessionKey($0.id) }
-            let arguments = batch.map(\.id.rawValue) + batch.map { signedFields($0).last ?? "" }
+            let known = signatures.withLock { known in batch.map { known[$0.id] } }
+            let arguments = batch.map(\.id.rawValue) + zip(batch, known).map { record, signature in signature ?? signedFields(record).last ?? "" }
             let answer = try await run("look for \(batch.count) records") { () throws(RedisError) in
                 try await client.send(["EVAL", Self.missingScript, String(keys.count)] + keys + arguments)
             }
@@ -310,6 +328,7 @@ public final class RedisStore: SessionStore {
             reportUnverified(key: key, signature: given, claimedNode: hash["node"])
             return .unverified(claimedNode: hash["node"])
         }
+        if record.node == node { signatures.withLock { $0[id] = given } }
         return .verified(record)
     }
 
