@@ -29,8 +29,10 @@ public final class RedisStore: SessionStore {
     static let signatureField = "mac"
     /// The unverified hashes already logged (by key and signature).
     private let reported = FirstSighting()
-    /// The signature of each of this node's records as last written (or read back verified):
-    /// what the partial-loss look expects to find, without signing every record at every beat.
+    /// The signature of each of this node's records as last written (or found as signed by the
+    /// partial-loss look): what that look expects to find, without signing every record at every
+    /// beat. Not from other reads: one made while Redis held an older copy would make that copy
+    /// the one expected.
     private let signatures = Mutex<[SessionID: String]>([:])
 
     public init(client: RedisClient, secret: ClusterSecret, node: String? = nil, logger: Logger) {
@@ -244,30 +246,53 @@ public final class RedisStore: SessionStore {
     public func missingRecords(_ records: [SessionRecord]) async throws(CorralError) -> [SessionID] {
         var missing: [SessionID] = []
         var differing: [SessionRecord] = []
+        var confirmed: [SessionID: String] = [:]
         // A script runs alone on the server: a thousand records at a time keeps each run short.
         for start in stride(from: 0, to: records.count, by: 1000) {
             let batch = Array(records[start..<min(start + 1000, records.count)])
             let keys = [Self.index] + batch.map { Self.sessionKey($0.id) }
+            // A record adopted, or one whose signature was dropped, is signed once; found as
+            // signed, its signature is kept.
             let known = signatures.withLock { known in batch.map { known[$0.id] } }
-            let arguments = batch.map(\.id.rawValue) + zip(batch, known).map { record, signature in signature ?? signedFields(record).last ?? "" }
+            let expected = zip(batch, known).map { record, signature in signature ?? signedFields(record).last ?? "" }
             let answer = try await run("look for \(batch.count) records") { () throws(RedisError) in
-                try await client.send(["EVAL", Self.missingScript, String(keys.count)] + keys + arguments)
+                try await client.send(["EVAL", Self.missingScript, String(keys.count)] + keys + batch.map(\.id.rawValue) + expected)
             }
-            func positions(_ list: RESPValue?) -> [SessionRecord] {
-                (list?.array ?? []).compactMap { $0.integer.map { Int($0) - 1 } }.filter(batch.indices.contains).map { batch[$0] }
+            func positions(_ list: RESPValue?) -> [Int] {
+                (list?.array ?? []).compactMap { $0.integer.map { Int($0) - 1 } }.filter(batch.indices.contains)
             }
-            missing += positions(answer.array?.first).map(\.id)
-            differing += positions(answer.array?.dropFirst().first)
+            let gone = positions(answer.array?.first)
+            let other = positions(answer.array?.dropFirst().first)
+            missing += gone.map { batch[$0].id }
+            differing += other.map { batch[$0] }
+            for index in Set(batch.indices).subtracting(gone).subtracting(other) where known[index] == nil {
+                confirmed[batch[index].id] = expected[index]
+            }
         }
         // Not the hash last written: one written without the cluster secret (read as nothing) is
         // as good as gone; another node's (its start of a lost id) stays its own; this node's own
-        // is written again unless it is the record as given by now (a write under way landed).
-        for record in differing {
-            switch try await stored(record.id) {
-            case .missing, .unverified: missing.append(record.id)
-            case .verified(let stored):
-                if stored != record, stored.node == nil || stored.node == node { missing.append(record.id) }
+        // is written again unless it is the record as given (a write of it landed meanwhile).
+        if !differing.isEmpty {
+            let answers = try await run("read \(differing.count) records") { () throws(RedisError) in
+                try await client.pipeline(differing.map { ["HGETALL", Self.sessionKey($0.id)] })
             }
+            for (record, answer) in zip(differing, answers) {
+                switch read(answer, id: record.id) {
+                case .missing, .unverified: missing.append(record.id)
+                case .verified(let stored):
+                    if stored == record {
+                        confirmed[record.id] = signedFields(record).last
+                    } else if stored.node == nil || stored.node == node {
+                        missing.append(record.id)
+                    }
+                }
+            }
+        }
+        // Only the given records' signatures are kept: one of a session gone, or refused as
+        // another node's, goes.
+        let given = Set(records.map(\.id))
+        signatures.withLock { known in
+            known = known.filter { given.contains($0.key) }.merging(confirmed) { current, _ in current }
         }
         return missing
     }
@@ -328,7 +353,6 @@ public final class RedisStore: SessionStore {
             reportUnverified(key: key, signature: given, claimedNode: hash["node"])
             return .unverified(claimedNode: hash["node"])
         }
-        if record.node == node { signatures.withLock { $0[id] = given } }
         return .verified(record)
     }
 

@@ -27,7 +27,7 @@ public protocol SessionStore: Sendable {
     /// Whether records can go missing while corral runs and answers (a Redis flushed, evicting,
     /// restored): only then do `lostWrites` and `missingRecords` need asking.
     var canLoseRecords: Bool { get }
-    /// Of `records` (each as last written), the ids of those the store does not hold as written:
+    /// Of `records` (each as it should be stored), the ids of those the store does not hold so:
     /// losses that leave the mark of `lostWrites` in place (a key evicted, a restore from an
     /// older snapshot, a failover to a replica that lagged), and records written over by someone
     /// without the cluster secret; not those another node has written since.
