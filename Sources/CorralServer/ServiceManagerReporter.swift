@@ -20,6 +20,11 @@ public final class ServiceManagerReporter: Sendable {
     let logger: Logger
     private let stopping = Mutex(false)
     private let failing = Mutex(false)
+    /// `READY=1` is said with every message until one reaches the manager: its queue may be full
+    /// when corral first says it (Linux keeps ten datagrams; a slow start under a short watchdog
+    /// sends more beats than that first), and systemd ends a `Type=notify` service it never hears
+    /// it from.
+    private let readyUntold = Mutex(false)
     /// Where the API listens, once it does (`listen` may ask for any free port).
     private let address = Mutex("")
 
@@ -39,7 +44,8 @@ public final class ServiceManagerReporter: Sendable {
     /// corral serves: its API listens and every session it found is adopted or ended.
     public func serving(port: Int?) async {
         address.withLock { $0 = port.map { "\(host):\($0)" } ?? host }
-        send(["READY=1", await status()])
+        readyUntold.withLock { $0 = true }
+        send([await status()])
     }
 
     func beat() async {
@@ -62,7 +68,9 @@ public final class ServiceManagerReporter: Sendable {
     }
 
     private func send(_ fields: [String]) {
-        let error = manager.notify(fields)
+        let ready = readyUntold.withLock { $0 } && !stopping.withLock { $0 }
+        let error = manager.notify((ready ? ["READY=1"] : []) + fields)
+        if ready, error == nil { readyUntold.withLock { $0 = false } }
         // Said once when it starts failing and once when it works again, not every beat.
         let changed = failing.withLock { failing in
             defer { failing = error != nil }

@@ -77,6 +77,24 @@ struct ServiceManagerTests {
         }
     }
 
+    /// The manager's queue is full when corral says `READY=1` (Linux keeps ten datagrams by
+    /// default; a short watchdog's beats can fill them before corral serves, as seen once in CI):
+    /// it is said again until heard. It was said once and lost, and systemd ends a `Type=notify`
+    /// service that never says it.
+    @Test func readyIsSaidUntilTheManagerHearsIt() async throws {
+        try await CrashTestBed.run(containment: .processGroup) { bed in
+            let address = "@corral-test-manager-\(UUID().uuidString)"
+            let inbox = ManagerInbox(socket: try NotifySocket(path: address))
+            // The queue filled by the test itself, up to the kernel's limit, before corral starts.
+            let filler = ServiceManager(environment: ["NOTIFY_SOCKET": address])
+            var queued = 0
+            while filler.notify(["FILLER=\(queued)"]) == nil, queued < 10_000 { queued += 1 }
+            let corral = try await bed.startCorral(environment: ["NOTIFY_SOCKET": address, "WATCHDOG_USEC": "400000"])
+            #expect(await ProcessProbe.waitUntil(timeout: .seconds(60)) { corral.log.contains("cannot notify the service manager") }, "the queue was full: \(corral.log)")
+            #expect(await inbox.first(from: corral.pid, containing: "READY=1") != nil, "\(inbox.all.suffix(5)) \(corral.log)")
+        }
+    }
+
     @Test func withoutAWatchdogOnlyStatusIsSent() async throws {
         try await CrashTestBed.run(containment: .processGroup) { bed in
             let manager = try NotifySocket(path: bed.directory + "/manager")
