@@ -57,12 +57,18 @@ public final class RedisStore: SessionStore {
     public func insert(_ record: SessionRecord) async throws(CorralError) {
         let keys = [Self.sessionKey(record.id), Self.pidKey(record.id), Self.index]
         let fields = signedFields(record)
-        let arguments = [String(ttl(record)), record.pid.map(String.init) ?? "", record.id.rawValue] + fields
+        let arguments = placement(record) + fields
         let answer = try await run("insert \(record.id)") { () throws(RedisError) in
             try await client.send(["EVAL", Self.insertScript, String(keys.count)] + keys + arguments)
         }
         guard answer.integer == 1 else { throw CorralError.sessionIDInUse(record.id) }
         remember(fields, of: record.id)
+    }
+
+    /// What every write script takes before the fields: the keys' expiry, the leader's pid (empty
+    /// for none) and the id the index lists.
+    private func placement(_ record: SessionRecord) -> [String] {
+        [String(ttl(record)), record.pid.map(String.init) ?? "", record.id.rawValue]
     }
 
     /// The signature just written (the last of the signed fields), or none once deleted.
@@ -91,7 +97,7 @@ public final class RedisStore: SessionStore {
     public func update(_ record: SessionRecord) async throws(CorralError) {
         let keys = [Self.sessionKey(record.id), Self.pidKey(record.id), Self.index]
         let fields = signedFields(record)
-        let arguments = [String(ttl(record)), record.pid.map(String.init) ?? "", record.id.rawValue] + fields
+        let arguments = placement(record) + fields
         try await ownerChecked("update \(record.id)", record.id, script: Self.updateScript, keys: keys, arguments: arguments)
         remember(fields, of: record.id)
     }
@@ -124,7 +130,7 @@ public final class RedisStore: SessionStore {
     public func replace(_ oldID: SessionID, with record: SessionRecord) async throws(CorralError) {
         let keys = [Self.sessionKey(record.id), Self.pidKey(record.id), Self.index, Self.sessionKey(oldID), Self.pidKey(oldID)]
         let fields = signedFields(record)
-        let arguments = [String(ttl(record)), record.pid.map(String.init) ?? "", record.id.rawValue, oldID.rawValue] + fields
+        let arguments = placement(record) + [oldID.rawValue] + fields
         let answer = try await run("record \(record.id) in place of \(oldID)") { () throws(RedisError) in
             try await client.send(["EVAL", Self.replaceScript, String(keys.count)] + keys + arguments)
         }
@@ -184,15 +190,20 @@ public final class RedisStore: SessionStore {
         (members.array ?? []).compactMap { $0.string.flatMap(SessionID.init) }
     }
 
-    private func records(_ ids: [SessionID]) async throws(CorralError) -> [SessionRecord] {
+    /// What Redis holds under each id, read in one pipeline.
+    private func stored(_ ids: [SessionID]) async throws(CorralError) -> [Stored] {
         guard !ids.isEmpty else { return [] }
         let answers = try await run("read sessions") { () throws(RedisError) in
             try await client.pipeline(ids.map { ["HGETALL", Self.sessionKey($0)] })
         }
+        return zip(ids, answers).map { read($1, id: $0) }
+    }
+
+    private func records(_ ids: [SessionID]) async throws(CorralError) -> [SessionRecord] {
         var records: [SessionRecord] = []
         var expired: [String] = []
-        for (id, answer) in zip(ids, answers) {
-            switch read(answer, id: id) {
+        for (id, stored) in zip(ids, try await stored(ids)) {
+            switch stored {
             case .verified(let record): records.append(record)
             case .missing: expired.append(id.rawValue)
             case .unverified: break
@@ -272,19 +283,14 @@ public final class RedisStore: SessionStore {
         // Not the hash last written: one written without the cluster secret (read as nothing) is
         // as good as gone; another node's (its start of a lost id) stays its own; this node's own
         // is written again unless it is the record as given (a write of it landed meanwhile).
-        if !differing.isEmpty {
-            let answers = try await run("read \(differing.count) records") { () throws(RedisError) in
-                try await client.pipeline(differing.map { ["HGETALL", Self.sessionKey($0.id)] })
-            }
-            for (record, answer) in zip(differing, answers) {
-                switch read(answer, id: record.id) {
-                case .missing, .unverified: missing.append(record.id)
-                case .verified(let stored):
-                    if stored == record {
-                        confirmed[record.id] = signedFields(record).last
-                    } else if stored.node == nil || stored.node == node {
-                        missing.append(record.id)
-                    }
+        for (record, stored) in zip(differing, try await stored(differing.map(\.id))) {
+            switch stored {
+            case .missing, .unverified: missing.append(record.id)
+            case .verified(let stored):
+                if stored == record {
+                    confirmed[record.id] = signedFields(record).last
+                } else if stored.node == nil || stored.node == node {
+                    missing.append(record.id)
                 }
             }
         }
