@@ -360,6 +360,12 @@ struct SecurityTests {
         }
     }
 
+    /// A session start's head that expects `100 Continue`, for a body of `length` bytes.
+    static func expectingHead(version: String = "1.1", length: Int) -> String {
+        "POST /api/sessions HTTP/\(version)\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+            + "Content-Length: \(length)\r\n\r\n"
+    }
+
     /// A client that sends `Expect: 100-continue` waits for the 100 before its body (curl for a
     /// second, others for ever): it comes at once, and the request is served; a body declared
     /// over the limit gets its 413 instead, without being sent, and the connection is closed
@@ -370,10 +376,7 @@ struct SecurityTests {
             let corral = try await bed.startCorral()
             let raw = try RawConnection(port: corral.port)
             let body = #"{"agent": "sleeper", "session_id": "continued"}"#
-            raw.send(
-                "POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
-                    + "Content-Length: \(body.utf8.count)\r\n\r\n"
-            )
+            raw.send(Self.expectingHead(length: body.utf8.count))
             let interim = await raw.read(timeout: .seconds(30))
             #expect(interim == "HTTP/1.1 100 Continue\r\n\r\n", "\(interim)")
             raw.send(body)
@@ -383,10 +386,7 @@ struct SecurityTests {
             #expect(try await corral.request(.DELETE, "/api/sessions/continued").status == 200)
 
             let large = try RawConnection(port: corral.port)
-            large.send(
-                "POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
-                    + "Content-Length: 10000000\r\n\r\n"
-            )
+            large.send(Self.expectingHead(length: 10_000_000))
             let refusal = await large.read(timeout: .seconds(30))
             #expect(refusal.hasPrefix("HTTP/1.1 413") && !refusal.contains("100 Continue"), "\(refusal)")
             #expect(refusal.lowercased().contains("connection: close"), "\(refusal)")
@@ -395,10 +395,7 @@ struct SecurityTests {
             // Head and body at once: a 100 would come before the answer.
             let old = try RawConnection(port: corral.port)
             let oldBody = #"{"agent": "sleeper", "session_id": "http10"}"#
-            old.send(
-                "POST /api/sessions HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
-                    + "Content-Length: \(oldBody.utf8.count)\r\n\r\n\(oldBody)"
-            )
+            old.send(Self.expectingHead(version: "1.0", length: oldBody.utf8.count) + oldBody)
             let oldAnswer = await old.read(timeout: .seconds(30))
             #expect(oldAnswer.contains(" 201 ") && !oldAnswer.contains("100 Continue"), "\(oldAnswer)")
             #expect(try await corral.request(.DELETE, "/api/sessions/http10").status == 200)
