@@ -25,7 +25,7 @@ struct CgroupContainmentTests {
         try monitor.start()
         let output = AgentSpawnerTests.Output()
         let launch = AgentLaunch(
-            sessionID: SessionID("own-cgroup")!, executable: "/bin/sleep", arguments: ["sleep", "30"],
+            sessionID: SessionID("own-cgroup")!, executable: "/bin/sleep", arguments: ["sleep", "1000"],
             environment: [], outputFD: output.fd, limits: ResourceLimits()
         )
         let tree = try await OwnThread.run { () throws -> any ContainedTree in
