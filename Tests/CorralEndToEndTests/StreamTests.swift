@@ -51,6 +51,42 @@ struct StreamTests {
         }
     }
 
+    /// A followed log of a quiet agent writes nothing for as long as the session runs: a client
+    /// that leaves it must not hold its stream slot until then. Nor one that leaves an event
+    /// stream (else held until its next heartbeat).
+    @Test func aStreamWhoseClientLeftNoLongerCounts() async throws {
+        let ops = ["name": "ops", "role": "operate", "sha256": Self.tokens("ops")[0]["sha256"]!]
+        try await CrashTestBed.run(containment: .processGroup, extra: ["tokens": Self.tokens("alice") + [ops], "max_streams_per_token": 1]) { bed in
+            let corral = try await bed.startCorral()
+            let started = try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper", "session_id": "quiet"}"#, headers: ["Authorization": "Bearer ops-token"])
+            #expect(started.status == 201, "\(started.text)")
+            /// `path` opened once the token's one slot is free (the last stream, closed by the
+            /// client, has let it go); nil if it never is.
+            func openOnceFree(_ path: String) async throws -> RawConnection? {
+                var opened: RawConnection?
+                var answers: [String] = []
+                // Nothing is written to a followed log meanwhile (the agent is silent, and no
+                // session starts or ends): only the client's going can free its slot.
+                _ = try await ProcessProbe.waitUntil(timeout: .seconds(60), every: .milliseconds(250)) {
+                    let (connection, head) = try await Self.open(path, port: corral.port, token: "alice-token")
+                    answers.append(String(head.prefix(12)))
+                    if head.hasPrefix("HTTP/1.1 200") { opened = connection }
+                    return opened != nil
+                }
+                if opened == nil { Issue.record("\(path): the slot is still taken after \(answers.count) tries: \(answers.suffix(3))") }
+                return opened
+            }
+            let log = "/api/sessions/quiet/logs?follow=true&tail=0"
+            for (path, next) in [(log, "/api/events"), ("/api/events", log)] {
+                let stream = try #require(try await openOnceFree(path))
+                let (_, refused) = try await Self.open(next, port: corral.port, token: "alice-token")
+                #expect(refused.hasPrefix("HTTP/1.1 429"), "\(next) beside \(path): \(refused)")
+                stream.close()
+                try #require(try await openOnceFree(next)).close()
+            }
+        }
+    }
+
     /// A client that stopped reading a stream: its response can never be written to the end, and
     /// corral must exit all the same.
     @Test func aStreamNobodyReadsDoesNotHoldCorralsExit() async throws {

@@ -1,6 +1,7 @@
 import CorralCore
 import CorralSecurity
 import Hummingbird
+import NIOCore
 
 /// The request context of corral's routes: who is calling (set by `AuthMiddleware`) and from
 /// where (for the audit log).
@@ -13,9 +14,12 @@ public struct CorralRequestContext: RequestContext {
     public let remoteAddress: String?
     /// The address without its port: what refusals are counted by.
     public let remoteHost: String?
+    /// The connection, for what a long response watches on it (`ClientHangUp`).
+    let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        channel = source.channel
         let address = source.channel.remoteAddress
         remoteHost = address.map { $0.ipAddress ?? "\($0)" }
         remoteAddress = address.map { address in

@@ -6,7 +6,8 @@ import NIOHTTP1
 import NIOHTTPTypes
 
 /// Hummingbird's HTTP/1.1 channel with corral's request reception on top: `RequestBytesObserver`
-/// at the front of the pipeline (after TLS), `RequestReceptionHandler` after the HTTP decoder.
+/// and `ClientHangUpHandler` at the front of the pipeline (after TLS), `RequestReceptionHandler`
+/// after the HTTP decoder.
 struct CorralHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
 
@@ -14,7 +15,7 @@ struct CorralHTTP1Channel: ServerChildChannel {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.addHandler(RequestBytesObserver())
+            try channel.pipeline.syncOperations.addHandlers(RequestBytesObserver(), ClientHangUpHandler())
         }.flatMap {
             base.setup(channel: channel, logger: logger)
         }.flatMapThrowing { value in

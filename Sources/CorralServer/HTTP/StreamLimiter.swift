@@ -3,8 +3,7 @@ import Synchronization
 /// Long-lived responses (event streams, followed logs) open at once per token
 /// (`max_streams_per_token`; callers without a token share one count). They take no request slot,
 /// since they last for hours, so they are bounded here instead: past the limit, 429. A stream
-/// counts until its response ends; one whose client went away is noticed at its next write (the
-/// event stream's heartbeat, every 15 s; a followed log's next line or end).
+/// counts until its response ends, which it does as soon as its client goes (`ClientHangUp`).
 final class StreamLimiter: Sendable {
     /// One open stream; the count goes down when it is released.
     final class Lease: Sendable {

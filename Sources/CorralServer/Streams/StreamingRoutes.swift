@@ -50,12 +50,15 @@ struct StreamingRoutes {
             }
         }
         sink.onTermination = { _ in producer.cancel() }
+        let hangUp = await ClientHangUp.of(context.channel)
         return Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
             body: ResponseBody { writer in
+                let watch = hangUp?.onHangUp { sink.finish() }
                 defer {
                     producer.cancel()
+                    if let watch { hangUp?.remove(watch) }
                     withExtendedLifetime(lease) {}
                 }
                 try await withGracefulShutdownHandler {
@@ -102,6 +105,7 @@ struct StreamingRoutes {
         let lease = try streams.acquire(caller.name)
         let supervisor = self.supervisor
         let interval = followPollInterval
+        let hangUp = await ClientHangUp.of(context.channel)
         return Response(
             status: .ok,
             headers: headers,
@@ -111,6 +115,8 @@ struct StreamingRoutes {
                 try await writer.write(ByteBuffer(bytes: filter.complete(tail)))
                 var position = end
                 let stopping = StopFlag()
+                let watch = hangUp?.onHangUp { stopping.set() }
+                defer { if let watch { hangUp?.remove(watch) } }
                 try await withGracefulShutdownHandler {
                     while true {
                         let stillLive = await supervisor.isLive(id) && !stopping.isSet
