@@ -360,6 +360,30 @@ static int shared_child_main(void *argument) {
 
 enum { SHARED_CHILD_STACK = 64 * 1024 };
 
+// The vfork-style child's stack, one per spawning thread, kept for the thread's life: the parent
+// resumes only once the child has called execve or exited, so the next spawn may use it again.
+// An mmap and munmap per spawn cost a TLB shootdown on every CPU running one of corral's threads.
+static pthread_key_t child_stack_key;
+static pthread_once_t child_stack_once = PTHREAD_ONCE_INIT;
+
+static void child_stack_release(void *stack) { munmap(stack, SHARED_CHILD_STACK); }
+
+static void child_stack_key_create(void) { pthread_key_create(&child_stack_key, child_stack_release); }
+
+static void *child_stack(void) {
+    pthread_once(&child_stack_once, child_stack_key_create);
+    void *stack = pthread_getspecific(child_stack_key);
+    if (stack) return stack;
+    stack = mmap(NULL, SHARED_CHILD_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return NULL;
+    if (pthread_setspecific(child_stack_key, stack) != 0) {
+        munmap(stack, SHARED_CHILD_STACK);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return stack;
+}
+
 #if defined(__x86_64__)
 #define CORRAL_HAVE_CLONE3_SHARED 1
 // clone3 with its own stack for the child. The child comes back from the syscall on that stack,
@@ -411,8 +435,8 @@ static pid_t clone_shared_with(struct shared_child *child, int share_files, enum
         return -1;
     }
 #endif
-    void *stack = mmap(NULL, SHARED_CHILD_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    if (stack == MAP_FAILED) return -1;
+    void *stack = child_stack();
+    if (!stack) return -1;
     pid_t pid = -1;
     int clone3_errno = 0;
 #ifdef CORRAL_HAVE_CLONE3_SHARED
@@ -448,9 +472,6 @@ static pid_t clone_shared_with(struct shared_child *child, int share_files, enum
         int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD | (share_files ? CLONE_FILES : 0);
         pid = clone(shared_child_main, (char *)stack + SHARED_CHILD_STACK, flags, child, pidfd);
     }
-    int saved = errno;
-    munmap(stack, SHARED_CHILD_STACK);
-    errno = saved;
     return pid;
 }
 

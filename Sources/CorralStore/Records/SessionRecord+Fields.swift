@@ -144,7 +144,9 @@ extension SessionRecord {
     }
 
     static func encode(_ metadata: [String: String]) -> String {
-        String(decoding: (try? JSONEncoder().encode(metadata)) ?? Data("{}".utf8), as: UTF8.self)
+        // Most sessions have none, and a record is written several times in a session's life.
+        guard !metadata.isEmpty else { return "{}" }
+        return String(decoding: (try? JSONEncoder().encode(metadata)) ?? Data("{}".utf8), as: UTF8.self)
     }
 }
 

@@ -33,7 +33,7 @@ extension Supervisor {
     @discardableResult
     func enqueueWrite(_ entry: SessionTable.Entry, delete: Bool = false) -> StoreWrite {
         let record = entry.record
-        return write(delete ? .delete(record.id) : .update(record), log: logger.about(record), inline: delete || !entry.isStopping)
+        return write(delete ? .delete(record.id) : .update(record), about: record, inline: delete || !entry.isStopping)
     }
 
     /// Waits for the session's queued writes; whether they reached the store (false while one
@@ -48,7 +48,7 @@ extension Supervisor {
     /// Deletes a record that belongs to no live session, at once or in its order.
     @discardableResult
     func enqueueDelete(_ id: SessionID) -> StoreWrite {
-        write(.delete(id), log: logger.about(id))
+        write(.delete(id), about: nil)
     }
 
     /// A new record, at once or in its order; the error, if it could not be written.
@@ -99,9 +99,13 @@ extension Supervisor {
     /// Made at once where the store allows it and no write is under way (so none of this id;
     /// every enqueue is made on the actor, so none can come between); else queued behind every
     /// earlier write of this id, detached: a task that ran on the actor would wait for it to start
-    /// and again to finish (a start waits for its status write).
-    private func write(_ write: Write, log: Logger, inline: Bool = true) -> StoreWrite {
+    /// and again to finish (a start waits for its status write). The logger that names the
+    /// session (`about`) is made only for a failure: made for every write, its metadata was a few
+    /// percent of corral's CPU in a burst of starts.
+    private func write(_ write: Write, about record: SessionRecord?, inline: Bool = true) -> StoreWrite {
         let id = write.id
+        let logger = self.logger
+        let log: @Sendable () -> Logger = { record.map(logger.about) ?? logger.about(id) }
         let trace = PhaseTrace.current
         if inline, let inlineStore, writes.isEmpty {
             trace?.mark(write.name + " begin")
@@ -114,7 +118,7 @@ extension Supervisor {
                 _ = unsynced.withLock { $0.remove(id) }
                 return .made(true)
             } catch {
-                writeFailed(id, log: log, error)
+                writeFailed(id, log: log(), error)
                 storeReachable = false
                 return .made(false)
             }
@@ -134,11 +138,11 @@ extension Supervisor {
                     // Another node's record stands; retrying would never change that. This node's
                     // session goes on unrecorded (a restart of this node ends it as an orphan).
                     self.metrics.storeFailed()
-                    log.error("session store write refused", metadata: [LogKey.error: "\(error)"])
+                    log().error("session store write refused", metadata: [LogKey.error: "\(error)"])
                     _ = self.unsynced.withLock { $0.remove(id) }
                     return true
                 } catch {
-                    self.writeFailed(id, log: log, error)
+                    self.writeFailed(id, log: log(), error)
                     await self.storeFailed()
                     return false
                 }
