@@ -86,52 +86,30 @@ final class RequestReceptionHandler: ChannelDuplexHandler, RemovableChannelHandl
     static let host = HTTPField.Name("Host")!
     private let timeout: TimeAmount
     private let timeoutSeconds: Int64
-    /// Told what this connection is doing, for `max_connections` (`ConnectionCap`).
-    private let connections: ConnectionRegistry
-    private var channel: (any Channel)?
-    private var phase = Phase.idle {
-        didSet { reportActivity() }
-    }
+    private var phase = Phase.idle
     private var deadline: Scheduled<Void>?
     /// A response has begun and not ended: nothing else may be written into it.
-    private var responding = false {
-        didSet { reportActivity() }
-    }
+    private var responding = false
     /// The request being received was answered already (before its body was in: a 401, a 413).
     private var answered = false
     /// Bytes that are not HTTP came while a request was being answered: close after its answer.
     private var closeAfterResponse = false
     private var closed = false
 
-    init(timeout: Duration, connections: ConnectionRegistry) {
+    init(timeout: Duration) {
         self.timeout = .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
         self.timeoutSeconds = max(1, timeout.components.seconds)
-        self.connections = connections
-    }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        channel = context.channel
-        connections.opened(context.channel)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         deadline?.cancel()
         deadline = nil
-        connections.closed(context.channel)
-        channel = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         deadline?.cancel()
         deadline = nil
-        connections.closed(context.channel)
-        channel = nil
         context.fireChannelInactive()
-    }
-
-    private func reportActivity() {
-        guard let channel else { return }
-        connections.update(channel, responding || phase == .answering ? .answering : phase == .receiving ? .receiving : .idle)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
