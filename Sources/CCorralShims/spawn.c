@@ -363,24 +363,24 @@ enum { SHARED_CHILD_STACK = 64 * 1024 };
 // The vfork-style child's stack, one per spawning thread, kept for the thread's life: the parent
 // resumes only once the child has called execve or exited, so the next spawn may use it again.
 // An mmap and munmap per spawn cost a TLB shootdown on every CPU running one of corral's threads.
+// Without a key (the process has used them all up), each spawn maps a stack and unmaps it.
 static pthread_key_t child_stack_key;
+static int child_stack_keyed;
 static pthread_once_t child_stack_once = PTHREAD_ONCE_INIT;
 
 static void child_stack_release(void *stack) { munmap(stack, SHARED_CHILD_STACK); }
 
-static void child_stack_key_create(void) { pthread_key_create(&child_stack_key, child_stack_release); }
+static void child_stack_key_create(void) { child_stack_keyed = pthread_key_create(&child_stack_key, child_stack_release) == 0; }
 
-static void *child_stack(void) {
+// The stack for the next child; `*owned`: the caller unmaps it once the clone has returned.
+static void *child_stack(int *owned) {
     pthread_once(&child_stack_once, child_stack_key_create);
-    void *stack = pthread_getspecific(child_stack_key);
+    void *stack = child_stack_keyed ? pthread_getspecific(child_stack_key) : NULL;
+    *owned = 0;
     if (stack) return stack;
     stack = mmap(NULL, SHARED_CHILD_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (stack == MAP_FAILED) return NULL;
-    if (pthread_setspecific(child_stack_key, stack) != 0) {
-        munmap(stack, SHARED_CHILD_STACK);
-        errno = ENOMEM;
-        return NULL;
-    }
+    if (!child_stack_keyed || pthread_setspecific(child_stack_key, stack) != 0) *owned = 1;
     return stack;
 }
 
@@ -435,7 +435,8 @@ static pid_t clone_shared_with(struct shared_child *child, int share_files, enum
         return -1;
     }
 #endif
-    void *stack = child_stack();
+    int stack_owned = 0;
+    void *stack = child_stack(&stack_owned);
     if (!stack) return -1;
     pid_t pid = -1;
     int clone3_errno = 0;
@@ -471,6 +472,11 @@ static pid_t clone_shared_with(struct shared_child *child, int share_files, enum
     } else if (pid < 0) {
         int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD | (share_files ? CLONE_FILES : 0);
         pid = clone(shared_child_main, (char *)stack + SHARED_CHILD_STACK, flags, child, pidfd);
+    }
+    if (stack_owned) {
+        int saved = errno;
+        munmap(stack, SHARED_CHILD_STACK);
+        errno = saved;
     }
     return pid;
 }

@@ -39,6 +39,11 @@ final class RawConnection: @unchecked Sendable {
         fd = -1
     }
 
+    /// Sends nothing more (a FIN), reading on.
+    func shutdownSending() {
+        if fd >= 0 { Glibc.shutdown(fd, Int32(SHUT_WR)) }
+    }
+
     /// False once the server has closed the connection.
     @discardableResult
     func send(_ text: String) -> Bool {

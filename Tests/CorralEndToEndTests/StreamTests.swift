@@ -87,6 +87,31 @@ struct StreamTests {
         }
     }
 
+    /// A client that shuts down its sending side and reads on (`nc -N`) looks like one that has
+    /// gone, until a write to it fails: its event stream goes on.
+    @Test func anEventStreamWhoseClientOnlyStopsSendingGoesOn() async throws {
+        try await CrashTestBed.run(containment: .processGroup) { bed in
+            let corral = try await bed.startCorral()
+            let (stream, head) = try await Self.open("/api/events", port: corral.port)
+            #expect(head.hasPrefix("HTTP/1.1 200"), "\(head)")
+            stream.shutdownSending()
+            // The probe's comments come, then the stream's events.
+            var seen = ""
+            let probed = await ProcessProbe.waitUntil(timeout: .seconds(30), every: .milliseconds(100)) {
+                seen += await stream.read(timeout: .milliseconds(100))
+                return seen.components(separatedBy: ": keep-alive").count >= 3
+            }
+            #expect(probed, "\(seen)")
+            _ = try await corral.start(#"{"agent": "sleeper", "session_id": "after-fin"}"#)
+            let told = await ProcessProbe.waitUntil(timeout: .seconds(30), every: .milliseconds(100)) {
+                seen += await stream.read(timeout: .milliseconds(100))
+                return seen.contains("after-fin")
+            }
+            #expect(told, "the stream of a client that only stopped sending ended: \(seen)")
+            stream.close()
+        }
+    }
+
     /// A client that stopped reading a stream: its response can never be written to the end, and
     /// corral must exit all the same.
     @Test func aStreamNobodyReadsDoesNotHoldCorralsExit() async throws {

@@ -3,16 +3,13 @@ import Logging
 import CorralStore
 
 extension Logger {
-    /// A logger whose lines all name the session. Its metadata is set in one go: each key set on
-    /// its own copies the handler's metadata (and escapes it) once more.
+    /// A logger whose lines all name the session. Key by key: the handler's `metadata` comes back
+    /// escaped (`EscapingLogHandler`), and set again it would be escaped twice.
     func about(_ record: SessionRecord) -> Logger {
-        var metadata = handler.metadata
-        metadata[LogKey.session] = "\(record.id)"
-        metadata[LogKey.agent] = "\(record.agent)"
-        if let pid = record.pid { metadata[LogKey.pid] = "\(pid)" }
-        if let pgid = record.pgid { metadata[LogKey.pgid] = "\(pgid)" }
-        var logger = self
-        logger.handler.metadata = metadata
+        var logger = about(record.id)
+        logger[metadataKey: LogKey.agent] = "\(record.agent)"
+        if let pid = record.pid { logger[metadataKey: LogKey.pid] = "\(pid)" }
+        if let pgid = record.pgid { logger[metadataKey: LogKey.pgid] = "\(pgid)" }
         return logger
     }
 }

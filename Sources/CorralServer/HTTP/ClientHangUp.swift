@@ -5,29 +5,34 @@ import Synchronization
 /// response that writes nothing for long (a followed log of a quiet agent, an event stream
 /// between heartbeats) would otherwise learn it only at its next write, holding the caller's
 /// `max_streams_per_token` slot until then: for a quiet agent's log, until the session ends.
-/// A client that only half-closes (shuts down its sending side, reading on) counts as gone too:
-/// an HTTP/1.1 client does not do that while it waits for an answer.
+/// TCP does not tell a client that has closed from one that has only shut down its sending side
+/// and reads on (`nc -N`): both are `sendingSide` until a write fails (`whole`), so a response
+/// that can write something harmless (an event stream's comment) probes with it.
 final class ClientHangUp: Sendable {
+    enum Going: Sendable {
+        /// The client sends nothing more: it has closed, or it reads on.
+        case sendingSide
+        /// The connection is closed.
+        case whole
+    }
+
     private struct State {
-        var gone = false
+        var gone: Going?
         var nextKey = 0
-        var actions: [Int: @Sendable () -> Void] = [:]
+        var actions: [Int: @Sendable (Going) -> Void] = [:]
     }
 
     private let state = Mutex(State())
 
-    /// Runs `action` once the client has gone (at once if it has); the key given back removes it.
-    func onHangUp(_ action: @escaping @Sendable () -> Void) -> Int {
-        let key: Int? = state.withLock { state in
-            guard !state.gone else { return nil }
+    /// Runs `action` when the client's side closes, and again when the connection does (at once
+    /// with what has happened, if anything has); the key given back removes it.
+    func onHangUp(_ action: @escaping @Sendable (Going) -> Void) -> Int {
+        let (key, gone) = state.withLock { state -> (Int, Going?) in
             state.nextKey += 1
-            state.actions[state.nextKey] = action
-            return state.nextKey
+            if state.gone != .whole { state.actions[state.nextKey] = action }
+            return (state.nextKey, state.gone)
         }
-        guard let key else {
-            action()
-            return 0
-        }
+        if let gone { action(gone) }
         return key
     }
 
@@ -35,13 +40,14 @@ final class ClientHangUp: Sendable {
         _ = state.withLock { $0.actions.removeValue(forKey: key) }
     }
 
-    fileprivate func hungUp() {
-        let actions = state.withLock { state in
-            state.gone = true
-            defer { state.actions = [:] }
+    fileprivate func hungUp(_ going: Going) {
+        let actions = state.withLock { state -> [@Sendable (Going) -> Void] in
+            guard state.gone != .whole, state.gone != going else { return [] }
+            state.gone = going
+            defer { if going == .whole { state.actions = [:] } }
             return Array(state.actions.values)
         }
-        for action in actions { action() }
+        for action in actions { action(going) }
     }
 
     /// The hang-up of the connection `channel` serves; nil where no `ClientHangUpHandler` watches
@@ -62,12 +68,12 @@ final class ClientHangUpHandler: ChannelInboundHandler, RemovableChannelHandler 
     let hangUp = ClientHangUp()
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let event = event as? ChannelEvent, event == .inputClosed { hangUp.hungUp() }
+        if let event = event as? ChannelEvent, event == .inputClosed { hangUp.hungUp(.sendingSide) }
         context.fireUserInboundEventTriggered(event)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        hangUp.hungUp()
+        hangUp.hungUp(.whole)
         context.fireChannelInactive()
     }
 }

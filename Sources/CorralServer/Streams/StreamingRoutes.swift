@@ -55,7 +55,19 @@ struct StreamingRoutes {
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
             body: ResponseBody { writer in
-                let watch = hangUp?.onHangUp { sink.finish() }
+                let watch = hangUp?.onHangUp { going in
+                    switch going {
+                    case .whole: sink.finish()
+                    case .sendingSide:
+                        // A client that has closed answers the first comment with a reset, and the
+                        // second fails; one that reads on gets both and the stream goes on.
+                        sink.yield(ByteBuffer(string: ": keep-alive\n\n"))
+                        Task {
+                            try? await Task.sleep(for: .seconds(1))
+                            sink.yield(ByteBuffer(string: ": keep-alive\n\n"))
+                        }
+                    }
+                }
                 defer {
                     producer.cancel()
                     if let watch { hangUp?.remove(watch) }
@@ -115,7 +127,9 @@ struct StreamingRoutes {
                 try await writer.write(ByteBuffer(bytes: filter.complete(tail)))
                 var position = end
                 let stopping = StopFlag()
-                let watch = hangUp?.onHangUp { stopping.set() }
+                // A log has no harmless bytes to probe with: a client that only shuts down its
+                // sending side ends it too.
+                let watch = hangUp?.onHangUp { _ in stopping.set() }
                 defer { if let watch { hangUp?.remove(watch) } }
                 try await withGracefulShutdownHandler {
                     while true {
