@@ -103,7 +103,8 @@ public struct CorralConfiguration: Sendable {
     public var redactPatterns = Redactor.defaultPatterns
     /// Requests served at once; past it, 503 with Retry-After.
     public var maxConcurrentRequests = 256
-    /// Connections open at once; past it new ones wait in the kernel's listen queue.
+    /// Connections open at once; past it the one idle longest is closed for room, or new ones
+    /// wait in the kernel's listen queue.
     public var maxConnections = 1024
     /// Event streams and followed logs open at once per token; past it, 429.
     public var maxStreamsPerToken = 16

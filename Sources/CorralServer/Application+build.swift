@@ -113,13 +113,14 @@ public enum CorralApp {
         onServing: @escaping @Sendable (_ port: Int?) async -> Void = { _ in }
     ) throws(CorralError) -> some ApplicationProtocol {
         let router = buildRouter(configuration: configuration, services: services, logger: logger)
+        let connections = ConnectionRegistry()
         var app = Application(
             router: router,
-            server: try serverBuilder(configuration),
+            server: try serverBuilder(configuration, connections: connections),
             configuration: .init(
                 address: .hostname(configuration.listen.host, port: configuration.listen.port),
                 serverName: "corral",
-                availableConnectionsDelegate: ConnectionCap(limit: configuration.maxConnections, logger: logger)
+                availableConnectionsDelegate: ConnectionCap(limit: configuration.maxConnections, registry: connections, logger: logger)
             ),
             onServerRunning: { channel in
                 await services.cluster?.serverStarted(port: channel.localAddress?.port)
@@ -190,10 +191,12 @@ public enum CorralApp {
     /// HTTP/1.1, with TLS when a certificate is configured; idle connections (slow clients) are
     /// closed after `idle_timeout_seconds`, a request must arrive whole within
     /// `request_timeout_seconds` (slower ones), and headers are bounded.
-    static func serverBuilder(_ configuration: CorralConfiguration) throws(CorralError) -> HTTPServerBuilder {
+    static func serverBuilder(_ configuration: CorralConfiguration, connections: ConnectionRegistry = ConnectionRegistry()) throws(CorralError) -> HTTPServerBuilder {
         let requestTimeout = Duration.milliseconds(Int64((configuration.requestTimeoutSeconds * 1000).rounded(.up)))
         let channel = HTTP1Channel.Configuration(
-            additionalChannelHandlers: [RequestReceptionHandler(timeout: requestTimeout)],
+            // The activity handler before the reception's: it sees the bytes' arrival, and every
+            // answer, the reception's own (408, 431) too.
+            additionalChannelHandlers: [ConnectionActivityHandler(registry: connections), RequestReceptionHandler(timeout: requestTimeout)],
             idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds.rounded(.up))),
             httpDecoderConfiguration: .init(maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 32 * 1024, maxHeaderFieldCount: 100)
         )

@@ -56,36 +56,68 @@ struct SlowClientTests {
         }
     }
 
-    /// A request answered before its body is in (401 from its header) still has to finish
-    /// arriving by its deadline, and then the connection is closed, with no second answer.
     /// Connections are capped before any authentication (a client opening thousands ran corral
-    /// out of descriptors, and its accept loop spun a core): past `max_connections` a new one
-    /// waits in the listen queue, unanswered, and is served once another closes.
-    @Test func connectionsPastTheCapWaitForOneToClose() async throws {
-        try await CrashTestBed.run(containment: .processGroup, extra: ["max_connections": 4]) { bed in
+    /// out of descriptors, and its accept loop spun a core). Past `max_connections`, corral closes
+    /// the connection idle longest to make room: a client holding connections open without using
+    /// them keeps nobody out. Connections answering a request (event streams here) are never closed
+    /// for room; with only those open (and the one more accepted while room is sought), a new one
+    /// waits in the listen queue, unanswered, and is served once one of them ends.
+    @Test func connectionsPastTheCapMakeRoomOrWait() async throws {
+        try await CrashTestBed.run(containment: .processGroup, extra: ["max_connections": 4, "idle_timeout_seconds": 600]) { bed in
             let corral = try await bed.startCorral()
             let health = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
             var held: [RawConnection] = []
             for _ in 0..<4 {
-                // Answered, so accepted; kept open (HTTP/1.1 keeps it alive).
+                // Answered, so accepted; kept open (HTTP/1.1 keeps it alive), and idle from then on.
                 let connection = try RawConnection(port: corral.port)
                 connection.send(health)
                 let answer = await connection.read(timeout: .seconds(30))
                 #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer)")
                 held.append(connection)
             }
+            // Each newcomer is served, the connections idle longest closed to make room for it
+            // (without that, they would hold their places for idle_timeout_seconds).
+            var served: [RawConnection] = []
+            for index in 0..<3 {
+                let newcomer = try RawConnection(port: corral.port)
+                newcomer.send(health)
+                let answer = await newcomer.read(timeout: .seconds(30))
+                #expect(answer.hasPrefix("HTTP/1.1 200"), "newcomer \(index) not served past the cap: \(answer)")
+                served.append(newcomer)
+            }
+            #expect(await held[0].closedByServer(within: .seconds(30)), "the connection idle longest was not closed for room")
+            #expect(corral.log.contains("max_connections connections are open"), "\(corral.log.suffix(2000))")
+            for connection in held + served { connection.close() }
+            // Only event streams open, the cap's and one more: nothing may be closed, so the next
+            // connection waits its turn.
+            var streams: [RawConnection] = []
+            for index in 0..<5 {
+                var head = ""
+                let opened = try await ProcessProbe.waitUntil(timeout: .seconds(60), every: .milliseconds(200)) {
+                    let (stream, answer) = try await StreamTests.open("/api/events", port: corral.port)
+                    head = answer
+                    guard answer.hasPrefix("HTTP/1.1 200") else { return false }
+                    streams.append(stream)
+                    return true
+                }
+                #expect(opened, "event stream \(index) not opened: \(head)")
+            }
             let waiting = try RawConnection(port: corral.port)
             waiting.send(health)
             let early = await waiting.read(timeout: .seconds(2))
-            #expect(early.isEmpty, "answered past the cap: \(early)")
-            held[0].close()
+            #expect(early.isEmpty, "answered past the cap with every connection answering: \(early)")
+            for (index, stream) in streams.enumerated() {
+                #expect(!(await stream.closedByServer(within: .milliseconds(100))), "event stream \(index) was closed for room")
+            }
+            streams[0].close()
             let answer = await waiting.read(timeout: .seconds(30))
             #expect(answer.hasPrefix("HTTP/1.1 200"), "not served once a connection closed: \(answer)")
-            #expect(corral.log.contains("max_connections connections are open"), "\(corral.log.suffix(2000))")
-            for connection in held + [waiting] { connection.close() }
+            for connection in streams + [waiting] { connection.close() }
         }
     }
 
+    /// A request answered before its body is in (401 from its header) still has to finish
+    /// arriving by its deadline, and then the connection is closed, with no second answer.
     @Test func anAnsweredRequestGetsNoSecondAnswerAtItsDeadline() async throws {
         try await CrashTestBed.run(
             containment: .processGroup,
