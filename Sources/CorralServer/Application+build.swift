@@ -203,10 +203,14 @@ public enum CorralApp {
         let http = HTTPServerBuilder { responder in CorralHTTP1Channel(base: HTTP1Channel(responder: responder, configuration: channel)) }
         guard let certificate = configuration.tlsCertificateFile, let key = configuration.tlsKeyFile else { return http }
         do {
-            let tls = TLSConfiguration.makeServerConfiguration(
+            var tls = TLSConfiguration.makeServerConfiguration(
                 certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
                 privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
             )
+            // A close waits this long for the client's close_notify (5 s by default), its
+            // connection counted open meanwhile: one closed for room past max_connections would
+            // hold the next newcomer that long. HTTP/1.1's own framing says where answers end.
+            tls.shutdownTimeout = .milliseconds(500)
             return try .tls(http, tlsConfiguration: tls)
         } catch {
             throw CorralError(.configuration, "cannot set up TLS with \(certificate) and \(key): \(error)")

@@ -16,8 +16,11 @@ final class ConnectionActivityHandler: ChannelDuplexHandler, RemovableChannelHan
     private let registry: ConnectionRegistry
     /// Requests whose head has come and whose answer has not been written out.
     private var underWay = 0
-    /// Bytes have come since the last head (or since the connection opened).
+    /// Bytes have come since the last request was read whole (or since the connection opened):
+    /// the next one's head is arriving.
     private var bytesSinceHead = false
+    /// A request's head has come and its end not yet: its body's bytes are not a new head.
+    private var readingRequest = false
     private var answeredAny = false
     private var report = ConnectionRegistry.Report(activity: .idle(used: false), since: .now, generation: 0)
     private var registered = false
@@ -48,7 +51,7 @@ final class ConnectionActivityHandler: ChannelDuplexHandler, RemovableChannelHan
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is RequestBytesObserver.BytesArrived, !bytesSinceHead {
+        if event is RequestBytesObserver.BytesArrived, !bytesSinceHead, !readingRequest {
             bytesSinceHead = true
             changed(context)
         }
@@ -56,10 +59,16 @@ final class ConnectionActivityHandler: ChannelDuplexHandler, RemovableChannelHan
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head = unwrapInboundIn(data) {
+        switch unwrapInboundIn(data) {
+        case .head:
             underWay += 1
+            readingRequest = true
             bytesSinceHead = false
             changed(context)
+        case .end:
+            readingRequest = false
+        case .body:
+            break
         }
         context.fireChannelRead(data)
     }
@@ -77,7 +86,7 @@ final class ConnectionActivityHandler: ChannelDuplexHandler, RemovableChannelHan
 
     private func changed(_ context: ChannelHandlerContext) {
         let activity: ConnectionRegistry.Activity =
-            underWay > 0 ? .answering : bytesSinceHead ? .receiving : .idle(used: answeredAny)
+            underWay > 0 ? .answering : readingRequest || bytesSinceHead ? .receiving : .idle(used: answeredAny)
         guard activity != report.activity, registered else { return }
         report = .init(activity: activity, since: .now, generation: report.generation &+ 1)
         registry.update(context.channel, report)
@@ -85,8 +94,10 @@ final class ConnectionActivityHandler: ChannelDuplexHandler, RemovableChannelHan
 
     private func closeForRoom(_ context: ChannelHandlerContext, generation: UInt64) {
         guard registered else { return }
-        guard generation == report.generation, report.activity != .answering else {
-            return registry.declined(context.channel)
+        // Not if it has changed since it was chosen, nor once the newcomer it was chosen for has
+        // gone (corral back at the cap).
+        guard generation == report.generation, report.activity != .answering, registry.isOverCap else {
+            return registry.declined(context.channel, generation: generation)
         }
         context.close(promise: nil)
     }

@@ -37,6 +37,7 @@ struct ConnectionCap: AvailableConnectionsDelegate {
 
     mutating func connectionClosed() {
         open -= 1
+        registry.closeCounted()
         if open == limit { registry.overCap(false) }
         if open <= limit * 3 / 4 { reported = false }
     }

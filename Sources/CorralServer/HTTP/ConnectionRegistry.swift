@@ -45,14 +45,26 @@ final class ConnectionRegistry: Sendable {
 
     private let entries = Mutex<[ObjectIdentifier: Entry]>([:])
     private let over = Mutex<(overCap: Bool, looking: Bool)>((false, false))
+    /// A connection closed for room is gone from `entries` before `ConnectionCap` has counted its
+    /// close (on the server's event loop): until then no other is chosen, for a second at most
+    /// (should the count come first, this is not left set).
+    private let uncounted = Mutex<ContinuousClock.Instant?>(nil)
 
     func opened(_ channel: any Channel, _ report: Report, close: @escaping Closer) {
         entries.withLock { $0[ObjectIdentifier(channel)] = Entry(report: report, close: close) }
     }
 
     func closed(_ channel: any Channel) {
-        _ = entries.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
+        let wasChosen = entries.withLock { $0.removeValue(forKey: ObjectIdentifier(channel))?.closing ?? false }
+        if wasChosen { uncounted.withLock { $0 = .now } }
     }
+
+    /// `ConnectionCap` has counted a close.
+    func closeCounted() {
+        uncounted.withLock { $0 = nil }
+    }
+
+    var isOverCap: Bool { over.withLock { $0.overCap } }
 
     func update(_ channel: any Channel, _ report: Report) {
         entries.withLock { entries in
@@ -63,9 +75,14 @@ final class ConnectionRegistry: Sendable {
         }
     }
 
-    /// The connection did not close when asked (its report had changed): it may be asked again.
-    func declined(_ channel: any Channel) {
-        entries.withLock { $0[ObjectIdentifier(channel)]?.closing = false }
+    /// The connection did not close when asked for `generation` (its report had changed, or
+    /// corral was back at the cap): it may be asked again.
+    func declined(_ channel: any Channel, generation: UInt64) {
+        entries.withLock { entries in
+            let key = ObjectIdentifier(channel)
+            guard entries[key]?.report.generation == generation else { return }
+            entries[key]?.closing = false
+        }
     }
 
     /// Whether more connections are open than `max_connections` (`ConnectionCap`). While so, the
@@ -95,6 +112,7 @@ final class ConnectionRegistry: Sendable {
 
     private func makeRoom() {
         let now = ContinuousClock.now
+        guard isOverCap, uncounted.withLock({ $0.map { now - $0 >= .seconds(1) } ?? true }) else { return }
         let chosen: (Closer, UInt64)? = entries.withLock { entries in
             // One at a time: the next only once this one has closed or declined.
             guard !entries.values.contains(where: \.closing) else { return nil }
