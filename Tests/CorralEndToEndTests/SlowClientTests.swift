@@ -66,42 +66,28 @@ struct SlowClientTests {
         try await CrashTestBed.run(containment: .processGroup, extra: ["max_connections": 4, "idle_timeout_seconds": 600]) { bed in
             let corral = try await bed.startCorral()
             let health = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-            var held: [RawConnection] = []
-            for _ in 0..<4 {
-                // Answered, so accepted; kept open (HTTP/1.1 keeps it alive), and idle from then on.
+            /// A new connection, once its `GET /healthz` is answered 200; kept open (HTTP/1.1
+            /// keeps it alive), and idle from then on.
+            func served(_ what: String) async throws -> RawConnection {
                 let connection = try RawConnection(port: corral.port)
                 connection.send(health)
                 let answer = await connection.read(timeout: .seconds(30))
-                #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer)")
-                held.append(connection)
+                #expect(answer.hasPrefix("HTTP/1.1 200"), "\(what) not served: \(answer)")
+                return connection
             }
+            var held: [RawConnection] = []
+            for index in 0..<4 { held.append(try await served("connection \(index) under the cap")) }
             // Each newcomer is served, the connections idle longest closed to make room for it
             // (without that, they would hold their places for idle_timeout_seconds).
-            var served: [RawConnection] = []
-            for index in 0..<3 {
-                let newcomer = try RawConnection(port: corral.port)
-                newcomer.send(health)
-                let answer = await newcomer.read(timeout: .seconds(30))
-                #expect(answer.hasPrefix("HTTP/1.1 200"), "newcomer \(index) not served past the cap: \(answer)")
-                served.append(newcomer)
-            }
+            var newcomers: [RawConnection] = []
+            for index in 0..<3 { newcomers.append(try await served("newcomer \(index) past the cap")) }
             #expect(await held[0].closedByServer(within: .seconds(30)), "the connection idle longest was not closed for room")
             #expect(corral.log.contains("max_connections connections are open"), "\(corral.log.suffix(2000))")
-            for connection in held + served { connection.close() }
+            for connection in held + newcomers { connection.close() }
             // Only event streams open, the cap's and one more: nothing may be closed, so the next
             // connection waits its turn.
             var streams: [RawConnection] = []
-            for index in 0..<5 {
-                var head = ""
-                let opened = try await ProcessProbe.waitUntil(timeout: .seconds(60), every: .milliseconds(200)) {
-                    let (stream, answer) = try await StreamTests.open("/api/events", port: corral.port)
-                    head = answer
-                    guard answer.hasPrefix("HTTP/1.1 200") else { return false }
-                    streams.append(stream)
-                    return true
-                }
-                #expect(opened, "event stream \(index) not opened: \(head)")
-            }
+            for _ in 0..<5 { streams.append(try #require(try await StreamTests.openWhenAdmitted("/api/events", port: corral.port))) }
             let waiting = try RawConnection(port: corral.port)
             waiting.send(health)
             let early = await waiting.read(timeout: .seconds(2))

@@ -20,6 +20,21 @@ struct StreamTests {
         return (connection, await connection.read(timeout: .seconds(10)))
     }
 
+    /// `GET path` opened once it is answered 200 (a stream slot or a connection freed), tried
+    /// again for up to a minute; nil, with an issue recorded, if it never is.
+    static func openWhenAdmitted(_ path: String, port: Int, token: String? = nil) async throws -> RawConnection? {
+        var opened: RawConnection?
+        var answers: [String] = []
+        _ = try await ProcessProbe.waitUntil(timeout: .seconds(60), every: .milliseconds(250)) {
+            let (connection, head) = try await open(path, port: port, token: token)
+            answers.append(String(head.prefix(12)))
+            if head.hasPrefix("HTTP/1.1 200") { opened = connection }
+            return opened != nil
+        }
+        if opened == nil { Issue.record("\(path) not admitted after \(answers.count) tries: \(answers.suffix(3))") }
+        return opened
+    }
+
     @Test func streamsAreLimitedPerToken() async throws {
         try await CrashTestBed.run(
             containment: .processGroup,
@@ -60,29 +75,15 @@ struct StreamTests {
             let corral = try await bed.startCorral()
             let started = try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper", "session_id": "quiet"}"#, headers: ["Authorization": "Bearer ops-token"])
             #expect(started.status == 201, "\(started.text)")
-            /// `path` opened once the token's one slot is free (the last stream, closed by the
-            /// client, has let it go); nil if it never is.
-            func openOnceFree(_ path: String) async throws -> RawConnection? {
-                var opened: RawConnection?
-                var answers: [String] = []
-                // Nothing is written to a followed log meanwhile (the agent is silent, and no
-                // session starts or ends): only the client's going can free its slot.
-                _ = try await ProcessProbe.waitUntil(timeout: .seconds(60), every: .milliseconds(250)) {
-                    let (connection, head) = try await Self.open(path, port: corral.port, token: "alice-token")
-                    answers.append(String(head.prefix(12)))
-                    if head.hasPrefix("HTTP/1.1 200") { opened = connection }
-                    return opened != nil
-                }
-                if opened == nil { Issue.record("\(path): the slot is still taken after \(answers.count) tries: \(answers.suffix(3))") }
-                return opened
-            }
             let log = "/api/sessions/quiet/logs?follow=true&tail=0"
             for (path, next) in [(log, "/api/events"), ("/api/events", log)] {
-                let stream = try #require(try await openOnceFree(path))
+                // Nothing is written to a followed log meanwhile (the agent is silent, and no
+                // session starts or ends): only the client's going can free the token's one slot.
+                let stream = try #require(try await Self.openWhenAdmitted(path, port: corral.port, token: "alice-token"))
                 let (_, refused) = try await Self.open(next, port: corral.port, token: "alice-token")
                 #expect(refused.hasPrefix("HTTP/1.1 429"), "\(next) beside \(path): \(refused)")
                 stream.close()
-                try #require(try await openOnceFree(next)).close()
+                try #require(try await Self.openWhenAdmitted(next, port: corral.port, token: "alice-token")).close()
             }
         }
     }
