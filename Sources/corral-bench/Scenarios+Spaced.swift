@@ -6,9 +6,10 @@ extension Scenarios {
     static func spacedStart(_ corral: BenchCorral, cycles: Int, every: Duration) async throws -> Distribution {
         var samples: [Double] = []
         for index in 0..<cycles {
-            let next = ContinuousClock.now + every
+            // Idle before the start too: right behind the last cycle's end, its caches were warm.
+            try await Task.sleep(for: every)
             samples.append(try await corral.timed(.POST, "/api/sessions", body: #"{"agent": "trivial", "session_id": "spaced-\#(index)"}"#, expect: 201))
-            try await Task.sleep(until: next, clock: .continuous)
+            try await Task.sleep(for: every)
             _ = try await corral.request(.DELETE, "/api/sessions/spaced-\(index)")
         }
         return Distribution(samples)
