@@ -1,13 +1,21 @@
 /// Tokens recognisable by their shape alone, masked wherever they stand, so that a secret with no
 /// name before it (`using sk-proj-…`, a JWT in a message) is hidden too: a well-known prefix at
-/// the start of a word, then at least 16 token characters.
+/// the start of a word, then at least 16 token characters that look random (a digit, or both
+/// cases: `hf_transfer_enabled` is a setting's name, not a token); and a private key's body, a
+/// line of base64 alone.
 enum KnownSecretShapes {
-    /// OpenAI and Anthropic (`sk-`), Stripe, GitHub, GitLab, Slack, AWS access key ids, Google
-    /// API keys, Hugging Face, and JWTs (`eyJ`: base64 of `{"`).
+    /// OpenAI and Anthropic (`sk-`), ElevenLabs and Stripe (`sk_`), GitHub, GitLab, Slack, AWS
+    /// access key ids, Google API keys and OAuth tokens and client secrets, Hugging Face, Groq,
+    /// xAI, SendGrid, Replicate, webhook signing secrets, npm and PyPI tokens, and JWTs (`eyJ`:
+    /// base64 of `{"`).
     static let prefixes: [[UInt8]] = [
-        "sk-", "sk_live_", "sk_test_", "rk_live_", "rk_test_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-",
-        "xoxb-", "xoxp-", "xoxa-", "xoxr-", "xapp-", "AKIA", "ASIA", "AIza", "hf_", "eyJ",
+        "sk-", "sk_", "rk_live_", "rk_test_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "xoxb-", "xoxp-",
+        "xoxa-", "xoxr-", "xapp-", "AKIA", "ASIA", "AIza", "ya29.", "GOCSPX-", "hf_", "gsk_", "xai-", "SG.", "r8_", "whsec_", "npm_",
+        "pypi-", "eyJ",
     ].map { Array($0.utf8) }
+
+    /// AWS key ids: 16 upper-case letters and digits after the prefix, nothing else.
+    private static let awsPrefixes: [[UInt8]] = ["AKIA", "ASIA"].map { Array($0.utf8) }
 
     static let minimumLength = 16
 
@@ -19,6 +27,7 @@ enum KnownSecretShapes {
     }()
 
     static func masked(_ bytes: [UInt8]) -> [UInt8] {
+        if isBase64Line(bytes) { return SecretScanner.mask }
         var output: [UInt8] = []
         output.reserveCapacity(bytes.count)
         var index = 0
@@ -42,9 +51,39 @@ enum KnownSecretShapes {
             while end < bytes.count, isTokenByte(bytes[end]) || bytes[end] == UInt8(ascii: ".") { end += 1 }
             // A full stop after a token ends the sentence; it is not part of it.
             while bytes[end - 1] == UInt8(ascii: ".") { end -= 1 }
-            if end - start - prefix.count >= minimumLength { return end }
+            let body = bytes[(start + prefix.count)..<end]
+            guard body.count >= minimumLength else { continue }
+            if awsPrefixes.contains(prefix) {
+                if body.allSatisfy({ isDigit($0) || ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z")) }) { return end }
+            } else if looksRandom(body) {
+                return end
+            }
         }
         return nil
+    }
+
+    /// A digit, or letters of both cases: what a generated token has and a name does not.
+    private static func looksRandom(_ body: ArraySlice<UInt8>) -> Bool {
+        body.contains(where: isDigit)
+            || (body.contains { $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") } && body.contains { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") })
+    }
+
+    /// A line that is base64 alone, 40 characters or more of it, looking random: a private key's
+    /// body (`-----BEGIN … PRIVATE KEY-----` is a line of its own, and a log read may start
+    /// after it), a certificate's, or a secret encoded whole. A hex digest has one case only
+    /// and stays.
+    static func isBase64Line(_ bytes: [UInt8]) -> Bool {
+        let body = bytes.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }.prefix { $0 != UInt8(ascii: "\r") }
+        guard body.count >= 40 else { return false }
+        let alphabet = body.allSatisfy {
+            SecretScanner.isLetter($0) || isDigit($0) || $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "=")
+        }
+        let bothCases = body.contains { $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") } && body.contains { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }
+        return alphabet && bothCases
+    }
+
+    private static func isDigit(_ byte: UInt8) -> Bool {
+        byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
     }
 
     private static func has(_ prefix: [UInt8], at start: Int, in bytes: [UInt8]) -> Bool {

@@ -10,10 +10,11 @@ extension Redactor {
     /// - the word after an option with a secret's name (`--api-key …`);
     /// - the credentials after `Authorization:` (the scheme stays) and after `Bearer`, and the
     ///   whole value of a `Cookie:` or `Set-Cookie:` header (session ids, every pair of them);
-    /// - URL passwords and tokens of well-known shapes (`KnownSecretShapes`).
+    /// - URL passwords, with a scheme or without (`user:pw@host`), and tokens of well-known
+    ///   shapes (`KnownSecretShapes`).
     /// A name is matched with its leading dashes dropped and its percent-escapes decoded.
     public func text(_ line: String) -> String {
-        var scanner = SecretScanner(bytes: Array(urls(in: line).utf8), redactor: self)
+        var scanner = SecretScanner(bytes: Array(bareUserInformation(in: urls(in: line)).utf8), redactor: self)
         return String(decoding: KnownSecretShapes.masked(scanner.masked()), as: UTF8.self)
     }
 }
@@ -67,7 +68,7 @@ struct SecretScanner {
     private mutating func secretValue(name: Range<Int>) -> Range<Int>? {
         let raw = bytes[name]
         let dashes = raw.prefix { $0 == UInt8(ascii: "-") }.count
-        let key = Self.percentDecoded(raw.dropFirst(dashes)).map { $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") ? $0 - 0x20 : $0 }
+        let key = Self.decodedName(raw.dropFirst(dashes)).map { $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") ? $0 - 0x20 : $0 }
         guard !key.isEmpty else { return nil }
         // In any case: corral takes `Authorization: bearer …`, and so do most servers.
         if key.elementsEqual("BEARER".utf8), dashes == 0 {
@@ -77,19 +78,95 @@ struct SecretScanner {
         let authorization = Self.credentialHeaders.contains { key.elementsEqual($0.utf8) }
         guard authorization || (redactor.isSecret(uppercased: key) && !isExceptionName(name)) else { return nil }
         var index = name.upperBound
+        let quoted = name.lowerBound > 0 && Self.isQuote(bytes[name.lowerBound - 1]) && index < bytes.count && Self.isQuote(bytes[index])
         // The closing quote of a quoted name: `"api_key": …`, `\"api_key\": …`, `'key' => …`.
-        if let quote = quote(at: index) { index += quote.count }
+        if let quote = quote(at: index) {
+            index += quote.count
+        } else if index < bytes.count, let encoded = percentEscape(at: index), Self.isQuote(encoded) {
+            index += 3
+        }
         let beforeSpaces = index
         index = skipSpaces(index)
+        var separator: UInt8?
         if let separatorEnd = separatorEnd(at: index) {
+            separator = bytes[index]
             index = skipSpaces(separatorEnd)
+        } else if quoted, index < bytes.count, bytes[index] == UInt8(ascii: ",") {
+            // A pair as a tuple or list: `('x-api-key', b'…')`, Node's `rawHeaders`.
+            return pairedElement(after: index + 1)
         } else if dashes == 0 || index == beforeSpaces {
             return nil
         }
         guard index < bytes.count else { return nil }
         let insideQuote = enclosingQuote(at: name.lowerBound)
         if authorization, quote(at: index) == nil { return headerCredentials(from: index, insideQuote: insideQuote) }
+        if dashes == 0, insideQuote == nil, let separator, startsLine(name.lowerBound), let rest = restOfLine(from: index, after: separator) {
+            return rest
+        }
         return value(at: index, insideQuote: insideQuote)
+    }
+
+    /// The string after a secret's quoted name and a comma, unless it names a secret itself (a
+    /// list of names: `['OPENAI_API_KEY', 'DEEPGRAM_API_KEY']`).
+    private func pairedElement(after comma: Int) -> Range<Int>? {
+        let start = skipSpaces(comma)
+        guard start < bytes.count else { return nil }
+        let opening = start + Self.stringPrefixLength(bytes, at: start)
+        guard opening < bytes.count, Self.isQuote(bytes[opening]) else { return nil }
+        let end = closing([bytes[opening]], from: opening + 1)
+        let element = bytes[(opening + 1)..<end]
+        if element.allSatisfy(Self.isNameByte), redactor.isSecret(uppercased: element.map { $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") ? $0 - 0x20 : $0 }) {
+            return nil
+        }
+        return element.isEmpty ? nil : element.startIndex..<element.endIndex
+    }
+
+    /// Whether `position` starts its line, after spaces and an `export `: where an environment's
+    /// dump (`NAME=value`) or a configuration's (`name: value`) puts a variable.
+    private func startsLine(_ position: Int) -> Bool {
+        var index = position
+        while index > 0, bytes[index - 1] == UInt8(ascii: " ") || bytes[index - 1] == UInt8(ascii: "\t") { index -= 1 }
+        if index < position, index >= 6, bytes[(index - 6)..<index].elementsEqual("export".utf8) {
+            index -= 6
+            while index > 0, bytes[index - 1] == UInt8(ascii: " ") || bytes[index - 1] == UInt8(ascii: "\t") { index -= 1 }
+        }
+        return index == 0 || bytes[index - 1] == UInt8(ascii: "\n")
+    }
+
+    /// An unquoted value of a variable that starts its line: it is all of the line after a `:`
+    /// (`password: correct horse battery staple`), all of the word after a `=` whatever it holds
+    /// (`DB_PASSWORD=Xy7&k9)Lp`; a space still ends it, as in `TOKEN=x python agent.py`, and so
+    /// does a delimiter before the next pair, as in `API_KEY=x,MODE=fast`).
+    private func restOfLine(from start: Int, after separator: UInt8) -> Range<Int>? {
+        guard quote(at: start) == nil, bytes[start] != UInt8(ascii: "["), percentEscape(at: start) == nil,
+            Self.stringPrefixLength(bytes, at: start) == 0
+        else { return nil }
+        var end = start
+        if separator == UInt8(ascii: ":") {
+            while end < bytes.count, bytes[end] != UInt8(ascii: "\n") { end += 1 }
+            while end > start, Self.isSpace(bytes[end - 1]) { end -= 1 }
+        } else {
+            while end < bytes.count, !Self.isSpace(bytes[end]), !startsPair(afterDelimiterAt: end) {
+                end += bytes[end] == UInt8(ascii: "\\") ? 2 : 1
+            }
+            end = min(end, bytes.count)
+        }
+        return start < end ? start..<end : nil
+    }
+
+    /// Whether a delimiter between pairs (`&`, `;`, `,`) stands at `index` with a `name=` after it.
+    private func startsPair(afterDelimiterAt index: Int) -> Bool {
+        guard [UInt8(ascii: "&"), UInt8(ascii: ";"), UInt8(ascii: ",")].contains(bytes[index]) else { return false }
+        let end = nameEnd(from: index + 1)
+        return end > index + 1 && end < bytes.count && bytes[end] == UInt8(ascii: "=")
+    }
+
+    /// The length of a Python string's prefix at `index` (`b'`, `rb"`, `f'`), 0 if none.
+    static func stringPrefixLength(_ bytes: [UInt8], at index: Int) -> Int {
+        let letters = "bBrRuUfF".utf8
+        var length = 0
+        while length < 2, index + length < bytes.count, letters.contains(bytes[index + length]) { length += 1 }
+        return length > 0 && index + length < bytes.count && (bytes[index + length] == UInt8(ascii: "'") || bytes[index + length] == UInt8(ascii: "\"")) ? length : 0
     }
 
     /// The value starting at `index`: a quoted one without its quotes, or a word. More of the word
@@ -101,6 +178,21 @@ struct SecretScanner {
         if bytes[index] == UInt8(ascii: "["), let close = listEnd(after: index), close > index + 1 {
             return index + 1..<close
         }
+        // A percent-encoded quote (`token%3D%22…%22`, a value in a URL's query): up to the same
+        // encoded quote on the line, or to the end of the word if none closes it.
+        if let encoded = percentEscape(at: index), Self.isQuote(encoded) {
+            let start = index + 3
+            var end = start
+            while end < bytes.count, percentEscape(at: end) != encoded, bytes[end] != UInt8(ascii: "\n") { end += 1 }
+            if end == bytes.count || bytes[end] == UInt8(ascii: "\n") {
+                end = start
+                while end < bytes.count, !Self.isSpace(bytes[end]) { end += 1 }
+            }
+            return start < end ? start..<end : nil
+        }
+        // A Python bytes or raw string (`b'…'`, `rb"…"`): its quoted part; the prefix stays.
+        let prefix = Self.stringPrefixLength(bytes, at: index)
+        if prefix > 0 { return value(at: index + prefix, insideQuote: insideQuote) }
         guard let quote = quote(at: index) else { return word(from: index, insideQuote: insideQuote) }
         let start = index + quote.count
         let end = closing(quote, from: start)
@@ -227,6 +319,8 @@ struct SecretScanner {
                 index += 1
             } else if let decoded = percentEscape(at: index), Self.isNameByte(decoded) {
                 index += 3
+            } else if let decoded = unicodeEscape(at: index), Self.isNameByte(decoded) {
+                index += 6
             } else {
                 break
             }
@@ -297,21 +391,42 @@ struct SecretScanner {
     }
 
     private func percentEscape(at index: Int) -> UInt8? {
-        guard bytes[index] == UInt8(ascii: "%"), index + 2 < bytes.count,
-            let high = Self.hexValue(bytes[index + 1]), let low = Self.hexValue(bytes[index + 2])
+        Self.percentEscape(in: bytes, at: index)
+    }
+
+    private func unicodeEscape(at index: Int) -> UInt8? {
+        Self.unicodeEscape(in: bytes, at: index)
+    }
+
+    static func percentEscape<Bytes: RandomAccessCollection<UInt8>>(in bytes: Bytes, at index: Int) -> UInt8? where Bytes.Index == Int {
+        guard bytes[index] == UInt8(ascii: "%"), index + 2 < bytes.endIndex,
+            let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2])
         else { return nil }
         return high << 4 | low
     }
 
-    static func percentDecoded(_ name: ArraySlice<UInt8>) -> [UInt8] {
+    /// JSON's escape of an ASCII character (`\u0077`), which a name written by a JSON encoder
+    /// may hold (`"pass\u0077ord"`).
+    static func unicodeEscape<Bytes: RandomAccessCollection<UInt8>>(in bytes: Bytes, at index: Int) -> UInt8? where Bytes.Index == Int {
+        guard bytes[index] == UInt8(ascii: "\\"), index + 5 < bytes.endIndex, bytes[index + 1] == UInt8(ascii: "u"),
+            bytes[index + 2] == UInt8(ascii: "0"), bytes[index + 3] == UInt8(ascii: "0"),
+            let high = hexValue(bytes[index + 4]), let low = hexValue(bytes[index + 5]), high < 8
+        else { return nil }
+        return high << 4 | low
+    }
+
+    /// A name as its writer meant it: percent-escapes (`api%5Fkey`) and JSON's escapes of ASCII
+    /// (`pass\u0077ord`) decoded.
+    static func decodedName(_ name: ArraySlice<UInt8>) -> [UInt8] {
         var decoded: [UInt8] = []
         var index = name.startIndex
         while index < name.endIndex {
-            if name[index] == UInt8(ascii: "%"), index + 2 < name.endIndex,
-                let high = hexValue(name[index + 1]), let low = hexValue(name[index + 2])
-            {
-                decoded.append(high << 4 | low)
+            if let byte = percentEscape(in: name, at: index) {
+                decoded.append(byte)
                 index += 3
+            } else if let byte = unicodeEscape(in: name, at: index) {
+                decoded.append(byte)
+                index += 6
             } else {
                 decoded.append(name[index])
                 index += 1
@@ -335,8 +450,9 @@ struct SecretScanner {
             className.allSatisfy({ Self.isLetter($0) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) }),
             className.contains(where: { $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") })
         else { return false }
-        return (className.count > 5 && className.suffix(5).elementsEqual("Error".utf8))
-            || (className.count > 9 && className.suffix(9).elementsEqual("Exception".utf8))
+        return ["Error", "Exception", "Interrupt", "Warning"].contains { suffix in
+            className.count > suffix.utf8.count && className.suffix(suffix.utf8.count).elementsEqual(suffix.utf8)
+        }
     }
 
     static func isNameByte(_ byte: UInt8) -> Bool {
@@ -350,6 +466,10 @@ struct SecretScanner {
 
     private static func isQuote(_ byte: UInt8) -> Bool {
         byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "'") || byte == UInt8(ascii: "`")
+    }
+
+    private static func isSpace(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\n")
     }
 
     private static func isTerminator(_ byte: UInt8) -> Bool {

@@ -32,6 +32,84 @@ extension Redactor {
         return result + rest
     }
 
+    /// Replaces the password of every `user:password@host` that has no scheme: a Go MySQL DSN
+    /// (`root:pw@tcp(db:3306)/app`), a proxy or Redis setting (`user:pw@proxy:3128`), a log's
+    /// "connecting to app:pw@db.internal". The word must start with the user (letters, digits,
+    /// `._~-`), and what follows the `@` must be a host (with a dot or a port, localhost, `[…]`) or
+    /// a DSN's `tcp(`/`unix(`; the password ends at the last such `@` of the word, so it may hold
+    /// `@` itself. `git@github.com:o/r`, `image:tag@sha256:…`, `mailto:a@b.c` and `from:a@b.c` stay.
+    public func bareUserInformation(in text: String) -> String {
+        guard text.utf8.contains(UInt8(ascii: "@")), text.utf8.contains(UInt8(ascii: ":")) else { return text }
+        let bytes = Array(text.utf8)
+        var output: [UInt8] = []
+        output.reserveCapacity(bytes.count)
+        var index = 0
+        var wordStarts = true
+        while index < bytes.count {
+            if wordStarts, let password = Self.barePassword(in: bytes, wordAt: index) {
+                output += bytes[index..<password.lowerBound]
+                output += Array(Self.mask.utf8)
+                index = password.upperBound
+                wordStarts = false
+                continue
+            }
+            wordStarts = Self.startsWord(after: bytes[index])
+            output.append(bytes[index])
+            index += 1
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    /// The password of the `user:password@host` word at `start`, if it is one.
+    private static func barePassword(in bytes: [UInt8], wordAt start: Int) -> Range<Int>? {
+        var colon = start
+        while colon < bytes.count, isUserByte(bytes[colon]) { colon += 1 }
+        guard colon > start, colon + 1 < bytes.count, bytes[colon] == UInt8(ascii: ":") else { return nil }
+        let user = String(decoding: bytes[start..<colon], as: UTF8.self).lowercased()
+        guard !nonHierarchicalSchemes.contains(user) else { return nil }
+        let passwordStart = colon + 1
+        guard ![UInt8(ascii: ":"), UInt8(ascii: "/"), UInt8(ascii: "@")].contains(bytes[passwordStart]) else { return nil }
+        // A password and its host are short: looking no further than this keeps a line of
+        // `a:b=a:b=…` (a word start at every `=`) linear.
+        var wordEnd = passwordStart
+        while wordEnd < min(bytes.count, passwordStart + 256), !endsBareWord(bytes[wordEnd]) { wordEnd += 1 }
+        var at = wordEnd
+        while at > passwordStart + 1 {
+            at -= 1
+            guard bytes[at] == UInt8(ascii: "@") else { continue }
+            var hostEnd = at + 1
+            while hostEnd < wordEnd, !"/?#(,;)@".utf8.contains(bytes[hostEnd]) { hostEnd += 1 }
+            let host = Substring(decoding: bytes[(at + 1)..<hostEnd], as: UTF8.self)
+            let dsn = hostEnd < wordEnd && bytes[hostEnd] == UInt8(ascii: "(") && (host == "tcp" || host == "unix")
+            guard dsn || (!host.isEmpty && isHostName(host)) else { continue }
+            let password = Substring(decoding: bytes[passwordStart..<at], as: UTF8.self)
+            // `db.internal:5432@…` is a host and its port.
+            if isPort(password), isHostName(Substring(user)) { return nil }
+            return passwordStart..<at
+        }
+        return nil
+    }
+
+    /// URI schemes written without `//` whose `scheme:name@host` names no password, and the
+    /// names of mail fields (`from:ann@example.com`), whose value is an address.
+    private static let nonHierarchicalSchemes: Set<String> = [
+        "mailto", "sip", "sips", "xmpp", "im", "pres", "acct", "news", "email", "e-mail", "mail", "from", "to", "cc", "bcc", "reply-to",
+        "sender", "recipient",
+    ]
+
+    private static func isUserByte(_ byte: UInt8) -> Bool {
+        SecretScanner.isNameByte(byte) || byte == UInt8(ascii: "~") || byte == UInt8(ascii: "%")
+    }
+
+    private static func startsWord(after byte: UInt8) -> Bool {
+        !isUserByte(byte) && byte != UInt8(ascii: ":") && byte != UInt8(ascii: "/") && byte != UInt8(ascii: "@")
+    }
+
+    private static func endsBareWord(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\n")
+            || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "'") || byte == UInt8(ascii: "`")
+    }
+
     /// A URL's user that is a credential rather than a name.
     static func looksLikeToken(_ user: Substring) -> Bool {
         user.count >= 16 && user.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.~".contains($0)) }

@@ -1,11 +1,11 @@
 /// Hides secrets in what corral shows: environment values and command-line arguments whose name
-/// matches a pattern (`*TOKEN*`, `*SECRET*`, `*KEY*`, `*PASSWORD*` by default; `*` is the only
-/// wildcard, case is ignored), and, inside any text (a log line, a `sh -c` string, a variable's
-/// value), what follows such a name (`Redactor+Text.swift`), credentials after `Authorization:`
-/// and `Bearer`, passwords in URLs (`scheme://user:password@host`, `Redactor+URLs.swift`) and
-/// tokens of well-known shapes (`KnownSecretShapes`).
+/// matches a pattern (`defaultPatterns`; `*` is the only wildcard, case is ignored), and, inside
+/// any text (a log line, a `sh -c` string, a variable's value), what follows such a name
+/// (`Redactor+Text.swift`), credentials after `Authorization:` and `Bearer`, passwords in URLs
+/// (`scheme://user:password@host`, and `user:password@host` without a scheme,
+/// `Redactor+URLs.swift`) and tokens of well-known shapes (`KnownSecretShapes`).
 public struct Redactor: Sendable {
-    public static let defaultPatterns = ["*TOKEN*", "*SECRET*", "*KEY*", "*PASSWORD*"]
+    public static let defaultPatterns = ["*TOKEN*", "*SECRET*", "*KEY*", "*PASSWORD*", "*PASSWD*", "*PASSPHRASE*", "*CREDENTIAL*"]
     public static let mask = "[redacted]"
 
     public let patterns: [String]
@@ -23,7 +23,28 @@ public struct Redactor: Sendable {
     }
 
     func isSecret(uppercased name: [UInt8]) -> Bool {
-        globs.contains { Self.glob($0, matches: name) }
+        guard globs.contains(where: { Self.glob($0, matches: name) }) else { return false }
+        // Counts of a model's tokens (`prompt_tokens`, `MAX_TOKENS`) and its tokenizer are no
+        // secrets: the name is one only if it still matches without those words.
+        let counts = Self.withoutTokenCounts(name)
+        return counts.count == name.count || globs.contains { Self.glob($0, matches: counts) }
+    }
+
+    private static let tokenCountWords = ["TOKENS", "TOKENIZ"].map { Array($0.utf8) }
+
+    private static func withoutTokenCounts(_ name: [UInt8]) -> [UInt8] {
+        var result: [UInt8] = []
+        var index = 0
+        while index < name.count {
+            if let word = tokenCountWords.first(where: { occurs($0, in: name, at: index) }) {
+                result.append(UInt8(ascii: "_"))
+                index += word.count
+            } else {
+                result.append(name[index])
+                index += 1
+            }
+        }
+        return result
     }
 
     public func environment(_ variables: [String: String]) -> [String: String] {

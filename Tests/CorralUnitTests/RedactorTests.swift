@@ -109,6 +109,32 @@ struct RedactorTests {
         ("postgres://app:V4LUE-s3cr3t@db/calls", "postgres://app:[redacted]@db/calls"),
         ("GET /cb?api%5Fkey=V4LUE-s3cr3t", "GET /cb?api%5Fkey=[redacted]"),
         ("next=https%3A%2F%2Fx%2Fcb%3Ftoken%3DV4LUE-s3cr3t%26room%3Dlobby", "next=https%3A%2F%2Fx%2Fcb%3Ftoken%3D[redacted]%26room%3Dlobby"),
+        // Percent-encoded quotes around the value or the name (JSON in a query string).
+        ("GET /cb?q=token%3D%22V4LUE s3cr3t%22&room=lobby", "GET /cb?q=token%3D%22[redacted]%22&room=lobby"),
+        ("GET /cb?state=%7B%22api_key%22%3A%22V4LUE-s3cr3t%22%2C%22room%22%3A%22lobby%22%7D",
+         "GET /cb?state=%7B%22api_key%22%3A%22[redacted]%22%2C%22room%22%3A%22lobby%22%7D"),
+        ("GET /cb?token%3D%27V4LUE-s3cr3t%27", "GET /cb?token%3D%27[redacted]%27"),
+        // Names with JSON's escapes of ASCII letters.
+        (#"{"pass\u0077ord": "V4LUE-s3cr3t", "room": "lobby"}"#, #"{"pass\u0077ord": "[redacted]", "room": "lobby"}"#),
+        (#"{"\u0074oken":"V4LUE-s3cr3t"}"#, #"{"\u0074oken":"[redacted]"}"#),
+        // Python bytes and tuples, header lists as pairs (ASGI, Werkzeug, Node's rawHeaders).
+        ("{'x-api-key': b'V4LUE-s3cr3t', 'host': b'example.com'}", "{'x-api-key': b'[redacted]', 'host': b'example.com'}"),
+        ("[(b'x-api-key', b'V4LUE-s3cr3t'), (b'host', b'example.com')]", "[(b'x-api-key', b'[redacted]'), (b'host', b'example.com')]"),
+        ("EnvironHeaders([('Authorization', 'Basic V4LUE-s3cr3t')])", "EnvironHeaders([('Authorization', '[redacted]')])"),
+        ("rawHeaders: ['x-api-key', 'V4LUE-s3cr3t', 'host', 'example.com']", "rawHeaders: ['x-api-key', '[redacted]', 'host', 'example.com']"),
+        // An environment's or a configuration's dump: the variable starts the line.
+        ("DB_PASSWORD=Xy7&V4LUE)s3cr3t", "DB_PASSWORD=[redacted]"),
+        ("export SECRET=V4LUE;s3cr3t", "export SECRET=[redacted]"),
+        ("  password: correct horse V4LUE s3cr3t  ", "  password: [redacted]  "),
+        // Shapes: ElevenLabs, Groq, a private key's body alone on its line.
+        ("xi-api-key sk_0123456789abcdef0123456789abcdef0123456789abcdef", "xi-api-key [redacted]"),
+        ("client = Groq(gsk_Ab12Cd34Ef56Gh78Ij90Kl12)", "client = Groq([redacted])"),
+        ("MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7V4LUEs3cr3tAbCd", "[redacted]"),
+        // A user and password without a scheme: Go's MySQL DSN, a proxy, a log line.
+        ("dsn root:V4LUE-s3cr3t@tcp(db:3306)/calls", "dsn root:[redacted]@tcp(db:3306)/calls"),
+        ("HTTPS_PROXY=ops:V4LUE-s3cr3t@proxy.internal:3128", "HTTPS_PROXY=ops:[redacted]@proxy.internal:3128"),
+        ("connecting to app:V4LUE@s3cr3t@db.internal:5432/calls", "connecting to app:[redacted]@db.internal:5432/calls"),
+        ("redis app:V4LUE-s3cr3t@localhost", "redis app:[redacted]@localhost"),
         // Well-known shapes, with no name before them.
         ("using sk-proj-Ab12Cd34Ef56Gh78Ij90 for the call.", "using [redacted] for the call."),
         ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJlLXZhbHVl ok", "jwt [redacted] ok"),
@@ -120,6 +146,16 @@ struct RedactorTests {
         for fragment in ["V4LUE", "s3cr3t", "sk-", "Ab12Cd34", "eyJ", "dXNlcjpWNExVRQ", "ghp_"] where !expected.contains(fragment) {
             #expect(!redacted.contains(fragment), "\(fragment) left in \(redacted)")
         }
+    }
+
+    /// Neighbours of a password without a scheme that are not one.
+    @Test(arguments: [
+        "git@github.com:owner/repo.git", "nginx:1.27@sha256:0123456789abcdef", "mailto:ann@example.com", "from:ann@example.com",
+        "listening on db.internal:5432@primary", "time 12:30 at ann@example.com", "ipv6 fe80::1@eth0", "https://example.com/a@b.c",
+        "C:\\Users\\unicode\\u0041 x=1",
+    ])
+    func notPasswords(_ line: String) {
+        #expect(redactor.text(line) == line)
     }
 
     /// What slipped through in issue 26, and its neighbours: a quoted part followed directly by
@@ -194,6 +230,15 @@ struct RedactorTests {
         "http://[::1]:8080/@fs/app.js and https://medium.com/@author",
         #"quoted "a" and 'b'c and empty '' here"#,
         "",
+        // A model's token counts, a tokenizer, names that only look like tokens, a digest, a
+        // list of the secrets' names (what an agent says is missing).
+        "usage prompt_tokens=123 completion_tokens=45 total_tokens=168 max_tokens: 4096",
+        #"{"prompt_tokens": 123, "tokens_per_second": 41.5}"#,
+        "tokenizer: loaded 3 sentences",
+        "KeyboardInterrupt: Ctrl-C pressed",
+        "hf_transfer_enabled_for_download=true region ASIA_PACIFIC_SOUTHEAST_2",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "missing: ['OPENAI_API_KEY', 'DEEPGRAM_API_KEY']",
     ])
     func ordinaryTextIsKept(_ line: String) {
         #expect(redactor.text(line) == line)
