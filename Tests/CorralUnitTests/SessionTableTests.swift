@@ -40,6 +40,25 @@ struct SessionTableTests {
         #expect(table.occupied == 2)
     }
 
+    /// A stored record names a leader's pid: it is the table's only if that pid's start time is
+    /// the held leader's too (the pid may have been taken by a leader spawned since).
+    @Test func aRecordIsHeldByItsLeaderOnlyWithTheLeadersStartTime() {
+        var table = SessionTable(capacity: 10)
+        var live = Self.record("live")
+        live.pid = 4242
+        live.leaderStartTime = 1000
+        _ = Self.insert(&table, live)
+        var stale = Self.record("stale")
+        stale.pid = 4242
+        stale.leaderStartTime = 900
+        #expect(!table.holds(stale), "a dead leader's pid, taken since by another leader")
+        stale.leaderStartTime = 1000
+        #expect(table.holds(stale), "the same process under an id the table does not know")
+        stale.leaderStartTime = nil
+        #expect(table.holds(stale), "without a start time, the pid decides")
+        #expect(table.holds(live))
+    }
+
     @Test func idsOfSessionsStartsAndFormerIdleAgentsAreTaken() throws {
         var table = SessionTable(capacity: 10)
         let idle = Self.insert(&table, Self.record("idle-1", start: .idle))

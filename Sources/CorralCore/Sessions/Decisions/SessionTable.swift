@@ -292,9 +292,15 @@ struct SessionTable {
         leaders[pid].flatMap { entries[$0] }
     }
 
-    /// Whether a stored record is already one of this table's, by id, former id or leader.
+    /// Whether a stored record is already one of this table's, by id, former id or leader. A
+    /// leader is matched by its pid and, where both are known, its start time: a record whose
+    /// leader died while corral was down may name a pid that a leader spawned since has taken,
+    /// and that record is not this table's (its remains are cleaned up, by cgroup or tag).
     func holds(_ record: SessionRecord) -> Bool {
-        entries[record.id] != nil || aliases[record.id] != nil || record.pid.map { leaders[$0] != nil } == true
+        if entries[record.id] != nil || aliases[record.id] != nil { return true }
+        guard let pid = record.pid, let id = leaders[pid] else { return false }
+        guard let stored = record.leaderStartTime, let held = entries[id]?.record.leaderStartTime else { return true }
+        return stored == held
     }
 
     /// Sessions (not idle agents or templates), oldest first.
