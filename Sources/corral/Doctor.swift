@@ -33,6 +33,8 @@ struct Doctor: AsyncParsableCommand {
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            // snake_case, as `corral check --json` and the HTTP API write their keys.
+            encoder.keyEncodingStrategy = .convertToSnakeCase
             print(String(decoding: try encoder.encode(Output(host: report, livekitWorkers: livekit)), as: UTF8.self))
         } else {
             print(report.text)

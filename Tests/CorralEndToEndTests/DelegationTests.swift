@@ -27,9 +27,9 @@ struct DelegationTests {
             // corral doctor, run from elsewhere, sees it so.
             let doctor = try await CommandRunner.run(CorralProcess.executable, ["doctor", "--json", "--config", corral.configFile])
             let report = try JSONSerialization.jsonObject(with: Data(doctor.output.utf8)) as? [String: Any]
-            let seen = (report?["runningCorrals"] as? [[String: Any]])?.first { $0["pid"] as? Int == Int(corral.pid) }
-            #expect(seen?["delegatedCgroup"] as? String == unit.path, "\(doctor.output)")
-            #expect(seen?["systemdUnit"] as? String == String(unit.path.split(separator: "/").last!), "\(doctor.output)")
+            let seen = (report?["running_corrals"] as? [[String: Any]])?.first { $0["pid"] as? Int == Int(corral.pid) }
+            #expect(seen?["delegated_cgroup"] as? String == unit.path, "\(doctor.output)")
+            #expect(seen?["systemd_unit"] as? String == String(unit.path.split(separator: "/").last!), "\(doctor.output)")
             // What the delegated cgroup offers of the limit controllers is handed down to the
             // sessions (nothing may be offered on a host whose controllers are all in v1).
             let offered = Set(unit.read("cgroup.controllers")).intersection(["memory", "pids", "cpu"])

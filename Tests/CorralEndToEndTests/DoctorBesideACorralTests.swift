@@ -34,7 +34,7 @@ struct DoctorBesideACorralTests {
 
             let json = try await CommandRunner.run(CorralProcess.executable, ["doctor", "--json", "--config", corral.configFile])
             let report = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any], "\(json.output)")
-            let held = try #require(report["heldCgroupRoot"] as? [String: Any], "\(json.output)")
+            let held = try #require(report["held_cgroup_root"] as? [String: Any], "\(json.output)")
             #expect(held["pid"] as? Int == Int(corral.pid) && held["path"] as? String == root && held["sessions"] as? Int == 1)
             #expect(report["mode"] as? String == second)
 
