@@ -31,32 +31,49 @@ enum KnownSecretShapes {
         var output: [UInt8] = []
         output.reserveCapacity(bytes.count)
         var index = 0
+        // The end of the run of token characters (and dots) a word start stands in, found once
+        // per run: every word start inside it (`hf_a.hf_a.…`) shares it, and looking for it
+        // again from each would be quadratic in the run's length.
+        var run = (end: 0, trimmed: 0)
         while index < bytes.count {
-            if index == 0 || !isTokenByte(bytes[index - 1]), let end = tokenEnd(at: index, in: bytes) {
-                output += SecretScanner.mask
-                index = end
-            } else {
-                output.append(bytes[index])
-                index += 1
+            if index == 0 || !isTokenByte(bytes[index - 1]), startsPrefix[Int(bytes[index])] {
+                if index >= run.end { run = Self.run(from: index, in: bytes) }
+                if let end = tokenEnd(at: index, runEnd: run.trimmed, in: bytes) {
+                    output += SecretScanner.mask
+                    index = end
+                    continue
+                }
             }
+            output.append(bytes[index])
+            index += 1
         }
         return output
     }
 
-    /// The end of a token of a known shape starting at `start`, if one does.
-    private static func tokenEnd(at start: Int, in bytes: [UInt8]) -> Int? {
-        guard startsPrefix[Int(bytes[start])] else { return nil }
+    /// Where the run of token characters and dots from `start` ends, and where it ends without
+    /// its trailing dots (a full stop after a token ends the sentence; it is not part of it).
+    private static func run(from start: Int, in bytes: [UInt8]) -> (end: Int, trimmed: Int) {
+        var end = start
+        while end < bytes.count, isTokenByte(bytes[end]) || bytes[end] == UInt8(ascii: ".") { end += 1 }
+        var trimmed = end
+        while trimmed > start, bytes[trimmed - 1] == UInt8(ascii: ".") { trimmed -= 1 }
+        return (end, trimmed)
+    }
+
+    /// The end of a token of a known shape starting at `start`, if one does, in a run of token
+    /// characters that ends at `runEnd`. Only the body's first characters are looked at for
+    /// randomness, so each word start costs the same however long its run.
+    private static func tokenEnd(at start: Int, runEnd: Int, in bytes: [UInt8]) -> Int? {
         for prefix in prefixes where has(prefix, at: start, in: bytes) {
-            var end = start + prefix.count
-            while end < bytes.count, isTokenByte(bytes[end]) || bytes[end] == UInt8(ascii: ".") { end += 1 }
-            // A full stop after a token ends the sentence; it is not part of it.
-            while bytes[end - 1] == UInt8(ascii: ".") { end -= 1 }
-            let body = bytes[(start + prefix.count)..<end]
-            guard body.count >= minimumLength else { continue }
+            let bodyStart = start + prefix.count
+            guard runEnd - bodyStart >= minimumLength else { continue }
+            let body = bytes[bodyStart..<runEnd]
             if awsPrefixes.contains(prefix) {
-                if body.allSatisfy({ isDigit($0) || ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z")) }) { return end }
-            } else if looksRandom(body) {
-                return end
+                // An AWS key id is its prefix and 16 upper-case letters and digits; what follows
+                // them (`…EXAMPLE_suffix`) is not looked at.
+                if body.prefix(16).allSatisfy({ isDigit($0) || ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z")) }) { return runEnd }
+            } else if looksRandom(body.prefix(64)) {
+                return runEnd
             }
         }
         return nil

@@ -14,8 +14,10 @@ extension Redactor {
     ///   shapes (`KnownSecretShapes`).
     /// A name is matched with its leading dashes dropped and its percent-escapes decoded.
     public func text(_ line: String) -> String {
-        var scanner = SecretScanner(bytes: Array(bareUserInformation(in: urls(in: line)).utf8), redactor: self)
-        return String(decoding: KnownSecretShapes.masked(scanner.masked()), as: UTF8.self)
+        // Passwords without a scheme after the names' values: a secret's value holding one
+        // (`API_KEY=k1:abc@host`) goes whole.
+        var scanner = SecretScanner(bytes: Array(urls(in: line).utf8), redactor: self)
+        return String(decoding: KnownSecretShapes.masked(bareUserInformation(in: scanner.masked())), as: UTF8.self)
     }
 }
 
@@ -77,6 +79,14 @@ struct SecretScanner {
         }
         let authorization = Self.credentialHeaders.contains { key.elementsEqual($0.utf8) }
         guard authorization || (redactor.isSecret(uppercased: key) && !isExceptionName(name)) else { return nil }
+        guard let value = secretValue(afterName: name, dashes: dashes, authorization: authorization) else { return nil }
+        // A count of tokens (`prompt_tokens=123`) shows its number.
+        if !authorization, redactor.countsTokens(uppercased: key), Redactor.isNumber(bytes[value]) { return nil }
+        return value
+    }
+
+    /// What to mask after a secret's name.
+    private mutating func secretValue(afterName name: Range<Int>, dashes: Int, authorization: Bool) -> Range<Int>? {
         var index = name.upperBound
         let quoted = name.lowerBound > 0 && Self.isQuote(bytes[name.lowerBound - 1]) && index < bytes.count && Self.isQuote(bytes[index])
         // The closing quote of a quoted name: `"api_key": …`, `\"api_key\": …`, `'key' => …`.
@@ -146,8 +156,15 @@ struct SecretScanner {
             while end < bytes.count, bytes[end] != UInt8(ascii: "\n") { end += 1 }
             while end > start, Self.isSpace(bytes[end - 1]) { end -= 1 }
         } else {
+            // Quotes and backslashes join the parts of the word, as in a shell (`Xy7'k9 tail'`).
             while end < bytes.count, !Self.isSpace(bytes[end]), !startsPair(afterDelimiterAt: end) {
-                end += bytes[end] == UInt8(ascii: "\\") ? 2 : 1
+                if bytes[end] == UInt8(ascii: "\\") {
+                    end += 2
+                } else if Self.isQuote(bytes[end]) {
+                    end = closing([bytes[end]], from: end + 1) + 1
+                } else {
+                    end += 1
+                }
             }
             end = min(end, bytes.count)
         }
@@ -192,7 +209,10 @@ struct SecretScanner {
         }
         // A Python bytes or raw string (`b'…'`, `rb"…"`): its quoted part; the prefix stays.
         let prefix = Self.stringPrefixLength(bytes, at: index)
-        if prefix > 0 { return value(at: index + prefix, insideQuote: insideQuote) }
+        if prefix > 0, let quoted = value(at: index + prefix, insideQuote: insideQuote) {
+            // Quotes and all when more of the word follows (`f"x"tail` is a shell's word `fxtail`).
+            return quoted.lowerBound == index + prefix ? index..<quoted.upperBound : quoted
+        }
         guard let quote = quote(at: index) else { return word(from: index, insideQuote: insideQuote) }
         let start = index + quote.count
         let end = closing(quote, from: start)

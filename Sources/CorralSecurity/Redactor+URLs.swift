@@ -39,8 +39,11 @@ extension Redactor {
     /// a DSN's `tcp(`/`unix(`; the password ends at the last such `@` of the word, so it may hold
     /// `@` itself. `git@github.com:o/r`, `image:tag@sha256:…`, `mailto:a@b.c` and `from:a@b.c` stay.
     public func bareUserInformation(in text: String) -> String {
-        guard text.utf8.contains(UInt8(ascii: "@")), text.utf8.contains(UInt8(ascii: ":")) else { return text }
-        let bytes = Array(text.utf8)
+        String(decoding: bareUserInformation(in: Array(text.utf8)), as: UTF8.self)
+    }
+
+    func bareUserInformation(in bytes: [UInt8]) -> [UInt8] {
+        guard bytes.contains(UInt8(ascii: "@")), bytes.contains(UInt8(ascii: ":")) else { return bytes }
         var output: [UInt8] = []
         output.reserveCapacity(bytes.count)
         var index = 0
@@ -48,7 +51,7 @@ extension Redactor {
         while index < bytes.count {
             if wordStarts, let password = Self.barePassword(in: bytes, wordAt: index) {
                 output += bytes[index..<password.lowerBound]
-                output += Array(Self.mask.utf8)
+                output += SecretScanner.mask
                 index = password.upperBound
                 wordStarts = false
                 continue
@@ -57,37 +60,48 @@ extension Redactor {
             output.append(bytes[index])
             index += 1
         }
-        return String(decoding: output, as: UTF8.self)
+        return output
     }
 
-    /// The password of the `user:password@host` word at `start`, if it is one.
+    /// The password of the `user:password@host` word at `start`, if it is one. Bytes are looked
+    /// at in place: a line may hold a word start and an `@` every few bytes.
     private static func barePassword(in bytes: [UInt8], wordAt start: Int) -> Range<Int>? {
         var colon = start
         while colon < bytes.count, isUserByte(bytes[colon]) { colon += 1 }
         guard colon > start, colon + 1 < bytes.count, bytes[colon] == UInt8(ascii: ":") else { return nil }
-        let user = String(decoding: bytes[start..<colon], as: UTF8.self).lowercased()
-        guard !nonHierarchicalSchemes.contains(user) else { return nil }
+        if colon - start <= 9, nonHierarchicalSchemes.contains(String(decoding: bytes[start..<colon], as: UTF8.self).lowercased()) { return nil }
         let passwordStart = colon + 1
         guard ![UInt8(ascii: ":"), UInt8(ascii: "/"), UInt8(ascii: "@")].contains(bytes[passwordStart]) else { return nil }
         // A password and its host are short: looking no further than this keeps a line of
         // `a:b=a:b=…` (a word start at every `=`) linear.
         var wordEnd = passwordStart
-        while wordEnd < min(bytes.count, passwordStart + 256), !endsBareWord(bytes[wordEnd]) { wordEnd += 1 }
+        while wordEnd < min(bytes.count, passwordStart + 128), !endsBareWord(bytes[wordEnd]) { wordEnd += 1 }
         var at = wordEnd
         while at > passwordStart + 1 {
             at -= 1
             guard bytes[at] == UInt8(ascii: "@") else { continue }
             var hostEnd = at + 1
             while hostEnd < wordEnd, !"/?#(,;)@".utf8.contains(bytes[hostEnd]) { hostEnd += 1 }
-            let host = Substring(decoding: bytes[(at + 1)..<hostEnd], as: UTF8.self)
-            let dsn = hostEnd < wordEnd && bytes[hostEnd] == UInt8(ascii: "(") && (host == "tcp" || host == "unix")
-            guard dsn || (!host.isEmpty && isHostName(host)) else { continue }
-            let password = Substring(decoding: bytes[passwordStart..<at], as: UTF8.self)
+            let host = bytes[(at + 1)..<hostEnd]
+            let dsn = hostEnd < wordEnd && bytes[hostEnd] == UInt8(ascii: "(") && (host.elementsEqual("tcp".utf8) || host.elementsEqual("unix".utf8))
+            guard dsn || isHost(host) else { continue }
             // `db.internal:5432@…` is a host and its port.
-            if isPort(password), isHostName(Substring(user)) { return nil }
+            if isPort(bytes[passwordStart..<at]), isHost(bytes[start..<colon]) { return nil }
             return passwordStart..<at
         }
         return nil
+    }
+
+    /// `isHostName` on bytes: a dot, a port, `[…]` or localhost.
+    private static func isHost(_ host: ArraySlice<UInt8>) -> Bool {
+        guard let first = host.first else { return false }
+        if first == UInt8(ascii: "[") || host.contains(UInt8(ascii: ".")) { return true }
+        if let colon = host.lastIndex(of: UInt8(ascii: ":")), isPort(host[(colon + 1)...]) { return true }
+        return host.count == 9 && host.map { $0 | 0x20 }.elementsEqual("localhost".utf8)
+    }
+
+    private static func isPort(_ text: ArraySlice<UInt8>) -> Bool {
+        (1...5).contains(text.count) && text.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
     }
 
     /// URI schemes written without `//` whose `scheme:name@host` names no password, and the

@@ -22,23 +22,44 @@ public struct Redactor: Sendable {
         isSecret(uppercased: Array(name.uppercased().utf8))
     }
 
+    /// A tokenizer is no secret: a name is one only if it still matches with the `TOKEN` of
+    /// `TOKENIZ…` taken out (`tokenizer` does not, `TOKENIZER_SECRET` does).
     func isSecret(uppercased name: [UInt8]) -> Bool {
-        guard globs.contains(where: { Self.glob($0, matches: name) }) else { return false }
-        // Counts of a model's tokens (`prompt_tokens`, `MAX_TOKENS`) and its tokenizer are no
-        // secrets: the name is one only if it still matches without those words.
-        let counts = Self.withoutTokenCounts(name)
-        return counts.count == name.count || globs.contains { Self.glob($0, matches: counts) }
+        matches(name) && matches(Self.neutralized(name, before: "IZ"))
     }
 
-    private static let tokenCountWords = ["TOKENS", "TOKENIZ"].map { Array($0.utf8) }
+    /// Whether a secret's name matches only for a `TOKENS` in it: a count of a model's tokens
+    /// (`prompt_tokens`, `maxTokens`), whose value is hidden only if it is not a number
+    /// (`AUTH_TOKENS=…` still goes; `accessTokenSecret` is a secret's name by its `SECRET`).
+    func countsTokens(uppercased name: [UInt8]) -> Bool {
+        !matches(Self.neutralized(name, before: "S"))
+    }
 
-    private static func withoutTokenCounts(_ name: [UInt8]) -> [UInt8] {
+    /// Whether `value`, named `name`, is hidden.
+    func hides(_ name: String, value: some Collection<UInt8>) -> Bool {
+        let name = Array(name.uppercased().utf8)
+        return isSecret(uppercased: name) && !(countsTokens(uppercased: name) && Self.isNumber(value))
+    }
+
+    /// A number as a count or a rate is written: digits, with a sign, a point or an exponent.
+    static func isNumber(_ value: some Collection<UInt8>) -> Bool {
+        value.contains { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+            && value.allSatisfy { ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) || "+-.eE".utf8.contains($0) }
+    }
+
+    private func matches(_ name: [UInt8]) -> Bool {
+        globs.contains { Self.glob($0, matches: name) }
+    }
+
+    /// `name` with each `TOKEN` that `suffix` follows replaced by `_`.
+    private static func neutralized(_ name: [UInt8], before suffix: String) -> [UInt8] {
+        let word = Array(("TOKEN" + suffix).utf8)
         var result: [UInt8] = []
         var index = 0
         while index < name.count {
-            if let word = tokenCountWords.first(where: { occurs($0, in: name, at: index) }) {
+            if occurs(word, in: name, at: index) {
                 result.append(UInt8(ascii: "_"))
-                index += word.count
+                index += 5
             } else {
                 result.append(name[index])
                 index += 1
@@ -50,7 +71,7 @@ public struct Redactor: Sendable {
     public func environment(_ variables: [String: String]) -> [String: String] {
         var redacted: [String: String] = [:]
         for (name, value) in variables {
-            redacted[name] = isSecret(name) ? Self.mask : text(value)
+            redacted[name] = hides(name, value: value.utf8) ? Self.mask : text(value)
         }
         return redacted
     }
@@ -60,22 +81,24 @@ public struct Redactor: Sendable {
     /// other element is redacted as text, so a `sh -c` string is covered too.
     public func arguments(_ arguments: [String]) -> [String] {
         var result: [String] = []
-        var hideNext = false
+        // The secret option the next element is the value of.
+        var secretOption: String?
         for argument in arguments {
-            if hideNext {
-                result.append(Self.mask)
-                hideNext = false
-                continue
+            if let option = secretOption {
+                secretOption = nil
+                if hides(option, value: argument.utf8) {
+                    result.append(Self.mask)
+                    continue
+                }
             }
             let option = argument.drop { $0 == "-" }
-            if let equals = option.firstIndex(of: "="), option[..<equals].utf8.allSatisfy(SecretScanner.isNameByte),
-                isSecret(String(option[..<equals]))
-            {
-                result.append(argument[...equals] + Self.mask)
+            if let equals = option.firstIndex(of: "="), option[..<equals].utf8.allSatisfy(SecretScanner.isNameByte) {
+                let hidden = hides(String(option[..<equals]), value: option[option.index(after: equals)...].utf8)
+                result.append(hidden ? argument[...equals] + Self.mask : text(argument))
                 continue
             }
             if option.count < argument.count, isSecret(String(option)) {
-                hideNext = true
+                secretOption = String(option)
             }
             result.append(text(argument))
         }

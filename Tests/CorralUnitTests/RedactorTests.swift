@@ -18,6 +18,11 @@ struct RedactorTests {
         #expect(redactor.environment([name: "value"]) == [name: expected])
     }
 
+    @Test func argumentsWithTokenCounts() {
+        #expect(redactor.arguments(["agent", "--max-tokens", "4096", "--max-tokens=512", "--auth-tokens", "V4LUE"]) == ["agent", "--max-tokens", "4096", "--max-tokens=512", "--auth-tokens", "[redacted]"])
+        #expect(redactor.environment(["MAX_TOKENS": "4096", "AUTH_TOKENS": "V4LUE", "TOKENIZER": "bpe"]) == ["MAX_TOKENS": "4096", "AUTH_TOKENS": "[redacted]", "TOKENIZER": "bpe"])
+    }
+
     @Test func argumentsWithSecretNames() {
         #expect(redactor.arguments(["agent", "--token=abc", "--api-key", "xyz", "--room", "lobby"]) == ["agent", "--token=[redacted]", "--api-key", "[redacted]", "--room", "lobby"])
         #expect(redactor.arguments(["env", "DB_PASSWORD=hunter2", "python3"]) == ["env", "DB_PASSWORD=[redacted]", "python3"])
@@ -130,6 +135,19 @@ struct RedactorTests {
         ("xi-api-key sk_0123456789abcdef0123456789abcdef0123456789abcdef", "xi-api-key [redacted]"),
         ("client = Groq(gsk_Ab12Cd34Ef56Gh78Ij90Kl12)", "client = Groq([redacted])"),
         ("MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7V4LUEs3cr3tAbCd", "[redacted]"),
+        // Found by review: names with TOKEN and SECRET, plural token names with secrets, shell
+        // quotes in a variable that starts its line, a Python prefix on a shell word, a secret's
+        // value holding a password, an AWS key id with more after it.
+        (#"{"accessTokenSecret": "V4LUE-s3cr3t"}"#, #"{"accessTokenSecret": "[redacted]"}"#),
+        ("x oauthTokenSecret=V4LUE-s3cr3t", "x oauthTokenSecret=[redacted]"),
+        ("x AUTH_TOKENS=V4LUE-s3cr3t", "x AUTH_TOKENS=[redacted]"),
+        (#"{"tokens": ["V4LUE", "s3cr3t"]}"#, #"{"tokens": [[redacted]]}"#),
+        ("DB_PASSWORD=Xy7'k9 V4LUE s3cr3t", "DB_PASSWORD=[redacted]"),
+        (#"export PGPASSWORD=pre"fix V4LUE s3cr3t""#, "export PGPASSWORD=[redacted]"),
+        ("TOKEN=$'V4LUE s3cr3t'", "TOKEN=[redacted]"),
+        (#"x PASSWORD=f"V4LUE"s3cr3t"#, "x PASSWORD=[redacted]"),
+        ("x API_KEY=k1:V4LUE@s3cr3t.example", "x API_KEY=[redacted]"),
+        ("AKIAIOSFODNN7EXAMPLE_V4LUE", "[redacted]"),
         // A user and password without a scheme: Go's MySQL DSN, a proxy, a log line.
         ("dsn root:V4LUE-s3cr3t@tcp(db:3306)/calls", "dsn root:[redacted]@tcp(db:3306)/calls"),
         ("HTTPS_PROXY=ops:V4LUE-s3cr3t@proxy.internal:3128", "HTTPS_PROXY=ops:[redacted]@proxy.internal:3128"),
@@ -239,6 +257,8 @@ struct RedactorTests {
         "hf_transfer_enabled_for_download=true region ASIA_PACIFIC_SOUTHEAST_2",
         "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         "missing: ['OPENAI_API_KEY', 'DEEPGRAM_API_KEY']",
+        // Prefixes of known shapes that end in a dot, with nothing after them (they crashed).
+        "Country: SG. Done", "SG..", "SG.,", "ya29..", "ya29.",
     ])
     func ordinaryTextIsKept(_ line: String) {
         #expect(redactor.text(line) == line)
