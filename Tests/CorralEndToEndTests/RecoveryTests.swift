@@ -34,6 +34,36 @@ struct RecoveryTests {
         }
     }
 
+    /// corral restarted without cgroups (its configuration changed, or a restart found none to
+    /// take) takes back the sessions a corral with cgroups started, by their process groups and
+    /// tags; their records were refused as naming cgroups corral could not have made, and every
+    /// live call was killed as an orphan. Their cgroups are left to the next corral with cgroups.
+    @Test(.enabled(if: CgroupSupport.available, "\(CgroupSupport.unavailableReason)"), arguments: [CorralConfiguration.ContainmentMode.processGroup, .pidNamespace])
+    func sessionsStartedWithCgroupsAreReadoptedWithout(mode: CorralConfiguration.ContainmentMode) async throws {
+        try await CrashTestBed.run(containment: .cgroup) { bed in
+            let corral = try await bed.startCorral()
+            let session = try await corral.start(#"{"session_id": "switched", "agent": "cooperative"}"#)
+            // The agent and its child.
+            #expect(await ProcessProbe.waitUntil { await bed.taggedProcesses().count == 2 })
+            await bed.crash()
+
+            bed.config["containment"] = mode.rawValue
+            let restarted = try await bed.startCorral()
+            #expect(try await restarted.sessions().map(\.pid) == [session.pid], "\(restarted.log.suffix(2000))")
+            #expect(!restarted.log.contains("killed an orphan"), "\(restarted.log.suffix(2000))")
+            let ended = try await restarted.request(.DELETE, "/api/sessions/switched")
+            #expect(ended.status == 200)
+            #expect(!ProcessProbe.isAlive(session.pid))
+            #expect(await bed.taggedProcesses().isEmpty)
+            await bed.crash()
+
+            // The next corral with cgroups removes the session's cgroup, now empty.
+            bed.config["containment"] = CorralConfiguration.ContainmentMode.cgroup.rawValue
+            let third = try await bed.startCorral()
+            #expect(try await third.sessions().isEmpty)
+        }
+    }
+
     @Test(arguments: testedModes.filter { $0 != .cgroupAttach })
     func liveSessionsAreReadoptedAfterSIGKILL(mode: CorralConfiguration.ContainmentMode) async throws {
         try await CrashTestBed.run(containment: mode) { bed in

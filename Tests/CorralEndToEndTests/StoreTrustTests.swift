@@ -219,13 +219,22 @@ struct StoreTrustTests {
                 // The same under the root's name with a path that climbs out of it.
                 let root = try #require(bed.cgroupRoot)
                 try await store.insert(Self.record("climber", node: "node-a", logPath: bed.dataDirectory + "/logs/d.log", cgroup: root + "/s-x/../../" + URL(fileURLWithPath: foreign).lastPathComponent))
+                // Named as a session's cgroup, below another root (as one of a corral configured
+                // otherwise before): the record is taken, and that cgroup is not acted on.
+                let shaped = foreign + "/s-shaped-thief"
+                try FileManager.default.createDirectory(atPath: shaped, withIntermediateDirectories: false)
+                let inShaped = try spawnTagged(["CORRAL_TEST_RUN=\(bed.tag)"])
+                try String(inShaped).write(toFile: shaped + "/cgroup.procs", atomically: false, encoding: .utf8)
+                try await store.insert(Self.record("shaped-thief", node: "node-a", logPath: bed.dataDirectory + "/logs/e.log", cgroup: shaped))
 
                 let corral = try await bed.startCorral()
                 #expect(try await corral.sessions().isEmpty)
                 #expect(ProcessProbe.isAlive(bystander), "a process in a cgroup corral did not make was killed")
+                #expect(ProcessProbe.isAlive(inShaped), "a process in a session-named cgroup below another root was killed")
                 #expect(FileManager.default.fileExists(atPath: foreign), "a cgroup corral did not make was removed")
-                #expect(corral.log.contains("not a session cgroup below corral's cgroup root"))
-                #expect(await ProcessProbe.killAndWait([bystander]))
+                #expect(FileManager.default.fileExists(atPath: shaped), "a session-named cgroup below another root was removed")
+                #expect(corral.log.contains("its cgroup \(foreign) is not a session cgroup"))
+                #expect(await ProcessProbe.killAndWait([bystander, inShaped]))
             }
         }
     }

@@ -82,6 +82,16 @@ public final class SessionCgroup: Sendable {
 
     /// Whether `path` names a session cgroup directly below `root`: the only cgroups corral may
     /// signal or remove on a record's word (a path from the store could name any other).
+    /// Whether `path` is shaped as corral names a session's cgroup (`…/s-<session id>`, absolute,
+    /// no `..`), below whatever root: what a record names that a corral with another cgroup root
+    /// wrote (or one with cgroups, read by one without). Such a cgroup is never acted on (every
+    /// action takes one `isSession` below this corral's root); it only says where the leader was.
+    package static func isSessionShaped(_ path: String) -> Bool {
+        let parts = path.split(separator: "/")
+        guard path.hasPrefix("/"), !parts.contains(".."), let name = parts.last, name.hasPrefix(prefix) else { return false }
+        return SessionID(String(name.dropFirst(prefix.count))) != nil
+    }
+
     package static func isSession(_ path: String, below root: CgroupRoot) -> Bool {
         guard path.hasPrefix(root.path + "/") else { return false }
         let name = path.dropFirst(root.path.count + 1)

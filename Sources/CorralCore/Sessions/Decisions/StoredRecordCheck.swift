@@ -1,3 +1,4 @@
+import CorralPlatform
 import CorralStore
 /// What corral checks of a record read back from the store before it acts on it, whatever the
 /// store: a record names a log file, a cgroup and processes, and the store may hold what someone
@@ -13,8 +14,11 @@ struct StoredRecordCheck: Sendable {
         if !record.logPath.isEmpty, !isSessionLog(record.logPath) {
             return "its log \(record.logPath) is not a session log in \(logsPath)"
         }
-        if let cgroup = record.cgroupPath, !containment.accepts(cgroupPath: cgroup) {
-            return "its cgroup \(cgroup) is not a session cgroup below corral's cgroup root"
+        // One below another root, or read without cgroups (the configuration changed since),
+        // is never acted on: the session is held by its process group, its leader known by its
+        // tags (`Supervisor.verifiedLeader`).
+        if let cgroup = record.cgroupPath, !containment.accepts(cgroupPath: cgroup), !SessionCgroup.isSessionShaped(cgroup) {
+            return "its cgroup \(cgroup) is not a session cgroup"
         }
         // A template and its forks carry the template's environment, not a mark of their own:
         // only their cgroup tells them apart, and corral never makes one without it.

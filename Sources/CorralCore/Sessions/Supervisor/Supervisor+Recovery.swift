@@ -226,11 +226,13 @@ extension Supervisor {
             log.warning("pid \(pid) is not the init of a pid namespace; it is not signalled, and the session's record is removed")
             return nil
         }
-        // Without a cgroup, the mark is the tags corral put in the agent's environment (in the
-        // init's, with a pid namespace): a pid and start time alone could be copied from any
-        // process into a record.
+        // Without a cgroup below corral's root (none, or one of a corral configured otherwise
+        // before), the mark is the tags corral put in the agent's environment (in the init's,
+        // with a pid namespace): a pid and start time alone could be copied from any process
+        // into a record.
         let carried = TaggedProcesses.session(of: pid, instanceID: dataDirectory.instanceID)
-        if record.cgroupPath == nil, carried != record.tag.rawValue, carried != record.id.rawValue {
+        let cgroupVouches = record.cgroupPath.map(containment.accepts(cgroupPath:)) ?? false
+        if !cgroupVouches, carried != record.tag.rawValue, carried != record.id.rawValue {
             pidFD.close()
             log.warning("pid \(pid) does not carry this session's tags (CORRAL_INSTANCE_ID, CORRAL_SESSION_ID); it is not signalled, and the session's record is removed")
             return nil
