@@ -14,12 +14,3 @@ package enum LogKey {
     package static let error = "error"
     package static let containment = "containment"
 }
-
-extension Logger {
-    /// A logger whose lines name a session known only by its id (a record being removed).
-    package func about(_ id: SessionID) -> Logger {
-        var logger = self
-        logger[metadataKey: LogKey.session] = "\(id)"
-        return logger
-    }
-}

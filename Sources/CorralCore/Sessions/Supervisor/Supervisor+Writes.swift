@@ -105,7 +105,7 @@ extension Supervisor {
     private func write(_ write: Write, about record: SessionRecord?, inline: Bool = true) -> StoreWrite {
         let id = write.id
         let logger = self.logger
-        let log: @Sendable () -> Logger = { record.map(logger.about) ?? logger.about(id) }
+        let log: @Sendable () -> SessionLog = { record.map(logger.about) ?? logger.about(id) }
         let trace = PhaseTrace.current
         if inline, let inlineStore, writes.isEmpty {
             trace?.mark(write.name + " begin")
@@ -149,7 +149,7 @@ extension Supervisor {
             })
     }
 
-    private nonisolated func writeFailed(_ id: SessionID, log: Logger, _ error: CorralError) {
+    private nonisolated func writeFailed(_ id: SessionID, log: SessionLog, _ error: CorralError) {
         metrics.storeFailed()
         log.error("session store write failed; it is retried until the store answers", metadata: [LogKey.error: "\(error)"])
         _ = unsynced.withLock { $0.insert(id) }
