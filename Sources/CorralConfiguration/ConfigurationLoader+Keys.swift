@@ -113,7 +113,11 @@ extension ConfigurationLoader {
         .key(
             "agents", .map(of: .object(AgentProfile.keys, "an agent profile"), "an object of agent profiles"), \.agents,
             default: .derived("the demo agent, `demo`") { [DemoAgent.profileName: DemoAgent.profile(dataDirectory: $0.dataDirectory)] },
-            check: { $0.isEmpty ? "at least one agent profile is needed" : nil },
+            check: { agents in
+                if agents.isEmpty { return "at least one agent profile is needed" }
+                // No request can name it: an empty `agent` is refused (400).
+                return agents.keys.contains("") ? "an agent profile's name cannot be empty" : nil
+            },
             doc: "the agent profiles, by name"
         ),
         .key(

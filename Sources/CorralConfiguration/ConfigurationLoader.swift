@@ -98,8 +98,10 @@ public enum ConfigurationLoader {
         case .text:
             return raw.isEmpty && acceptsNull ? .null : .string(raw)
         case .number:
-            guard let number = Double(raw.trimmingCharacters(in: .whitespaces)) else {
-                throw configurationError("\(variable): expected a number, got '\(raw)'")
+            // Written as in the file, in JSON (`30`, `0.5`, `1e3`): `Double` would also take
+            // `0x10`, `inf` and `nan`, which the file refuses.
+            guard case .number(let number)? = try? JSONParser.parse(Array(raw.trimmingCharacters(in: .whitespaces).utf8)), number.isFinite else {
+                throw configurationError("\(variable): expected a number written in decimal, as in JSON (30, 0.5, 1e3), got '\(raw)'")
             }
             return .number(number)
         case .flag:

@@ -60,7 +60,8 @@ struct Start: AsyncParsableCommand {
     @Option(name: .customLong("meta"), help: ArgumentHelp("Metadata as key=value; repeatable.", valueName: "key=value"))
     var metadata: [String] = []
 
-    @Option(help: ArgumentHelp("Seconds until the session is ended.", valueName: "seconds"))
+    // Unconditional: `--timeout -1` is a bad value to name, not a missing one.
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds until the session is ended.", valueName: "seconds"))
     var timeout: Double?
 
     @OptionGroup var options: ClientOptions
@@ -206,7 +207,7 @@ struct Logs: AsyncParsableCommand {
     @Argument(help: "The session id.")
     var id: String
 
-    @Option(help: "How many of the last lines to print.")
+    @Option(parsing: .unconditional, help: "How many of the last lines to print.")
     var tail = 100
 
     @Flag(help: "Keep printing what the agent writes until its session ends.")

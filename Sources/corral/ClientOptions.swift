@@ -27,6 +27,8 @@ struct ClientOptions: ParsableArguments {
                 throw ValidationError("--token-file: cannot read \(tokenFile)")
             }
             token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            // An empty file is a mistake (a secret not mounted yet), not a request to send none.
+            guard token?.isEmpty == false else { throw ValidationError("--token-file: \(tokenFile) is empty") }
             source = "--token-file \(tokenFile)"
         }
         if let token, let position = Self.unsendable(in: token) {

@@ -32,7 +32,7 @@ struct Doctor: AsyncParsableCommand {
         let livekit = await LiveKitProbe.check(configuration)
         if json {
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             // snake_case, as `corral check --json` and the HTTP API write their keys.
             encoder.keyEncodingStrategy = .convertToSnakeCase
             print(String(decoding: try encoder.encode(Output(host: report, livekitWorkers: livekit)), as: UTF8.self))

@@ -129,6 +129,16 @@ struct OperatorTests {
             try "s3cret\n".write(toFile: file, atomically: true, encoding: .utf8)
             #expect(try await cli(corral, "sessions", "--token-file", file).status == 0)
             #expect(try await cli(corral, "sessions", "--token-file", bed.directory + "/missing").status == 2)
+            // A negative number is a bad value, named as such (it read as an option: "Missing value").
+            let negative = try await cli(corral, "start", "--timeout", "-1")
+            #expect(negative.status == 2 && negative.errors.contains("--timeout: must be greater than 0"), "\(negative.errors)")
+            let negativeTail = try await cli(corral, "logs", "x", "--tail", "-3")
+            #expect(negativeTail.status == 2 && negativeTail.errors.contains("--tail: must be 0 or more"), "\(negativeTail.errors)")
+            // An empty file (a secret not mounted yet) is a usage error, not a request without a token.
+            let empty = bed.directory + "/empty-token"
+            try "\n".write(toFile: empty, atomically: true, encoding: .utf8)
+            let withEmpty = try await cli(corral, "sessions", "--token-file", empty)
+            #expect(withEmpty.status == 2 && withEmpty.errors.contains("is empty"), "\(withEmpty.errors)")
             // A token from a file saved on Windows ($(cat file) keeps its \r): trimmed, and sent.
             #expect(try await cli(corral, "sessions", environment: ["CORRAL_TOKEN": "s3cret\r"]).status == 0)
             // A character no header can carry: a usage error that names where the token came

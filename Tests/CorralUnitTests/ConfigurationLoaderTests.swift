@@ -136,6 +136,24 @@ struct ConfigurationLoaderTests {
         #expect(try load(nil).agents.values.allSatisfy { $0.prewarm == 0 })
     }
 
+    /// Numbers in variables are read as the file's are: hexadecimal, infinities and overflows
+    /// are refused, not taken as 16 or reported as "expected a number, got a number".
+    @Test(arguments: ["0x10", "0x1p3", "inf", "nan", "1e400", "+5", "5 s"])
+    func numbersInVariablesAreDecimal(_ raw: String) {
+        let text = message(nil, environment: ["CORRAL_GRACE_SECONDS": raw])
+        #expect(text?.contains("CORRAL_GRACE_SECONDS: expected a number written in decimal") == true, "\(text ?? "loaded")")
+        #expect(text?.contains("'\(raw)'") == true)
+    }
+
+    @Test func anAgentProfileNeedsAName() {
+        #expect(message(#"{"agents": {"": {"command": ["sleep", "5"]}}}"#)?.contains("an agent profile's name cannot be empty") == true)
+    }
+
+    @Test func decimalNumbersInVariablesLoad() throws {
+        let configuration = try load(nil, environment: ["CORRAL_GRACE_SECONDS": " 1.5e0 ", "CORRAL_MAX_SESSIONS": "16"])
+        #expect(configuration.graceSeconds == 1.5 && configuration.maxSessions == 16)
+    }
+
     @Test func badEnvironmentValuesNameTheVariable() {
         #expect(message(nil, environment: ["CORRAL_GRACE_SECONDS": "soon"])?.contains("CORRAL_GRACE_SECONDS") == true)
         #expect(message(nil, environment: ["SESSION_TIMEOUT": "x"])?.contains("SESSION_TIMEOUT") == true)
