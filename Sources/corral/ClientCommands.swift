@@ -186,7 +186,7 @@ struct Inspect: AsyncParsableCommand {
             if options.json { return printJSON(reply.body) }
             let report = try reply.decode(ProcessReportWire.self)
             print("session \(id): pid \(report.pid ?? 0), pgid \(report.pgid ?? 0), leader alive: \(report.isProcessAlive), group alive: \(report.isGroupAlive)")
-            print(ProcessTree(report.childProcesses, sessionPGID: report.pgid ?? 0).rendered)
+            print(ProcessTree(report.childProcesses, sessionPGID: report.containment == "pid-namespace" ? nil : report.pgid ?? 0).rendered)
             for error in report.errors { print("! \(Formatting.printable(error))") }
         }
     }

@@ -1,12 +1,14 @@
 import CorralServer
 
 /// A session's processes drawn as a tree (by parent pid), the leader at the root; processes
-/// whose parent is not in the session are roots of their own, marked when outside the group.
+/// whose parent is not in the session are roots of their own, marked when outside the group
+/// (`sessionPGID`; nil where the group is not what holds the session: a pid namespace's init
+/// and its agent lead groups of their own).
 struct ProcessTree {
     let processes: [SessionProcessJSON]
-    let sessionPGID: Int32
+    let sessionPGID: Int32?
 
-    init(_ processes: [SessionProcessJSON], sessionPGID: Int32) {
+    init(_ processes: [SessionProcessJSON], sessionPGID: Int32?) {
         self.processes = processes
         self.sessionPGID = sessionPGID
     }
@@ -24,7 +26,7 @@ struct ProcessTree {
         }
         var lines: [String] = []
         func draw(_ process: SessionProcessJSON, prefix: String, connector: String, childPrefix: String) {
-            let outside = process.pgid != sessionPGID ? "  [left the group: pgid \(process.pgid)]" : ""
+            let outside = sessionPGID.map { process.pgid != $0 } == true ? "  [left the group: pgid \(process.pgid)]" : ""
             lines.append("\(prefix)\(connector)\(process.pid) \(Formatting.printable(process.cmd))\(outside)")
             let kids = children[process.pid] ?? []
             for (index, child) in kids.enumerated() {

@@ -120,6 +120,21 @@ struct OperatorTests {
         }
     }
 
+    /// In a pid namespace the init and its agent lead groups of their own: `inspect` marked every
+    /// process, the agent too, as having left the group.
+    @Test(.enabled(if: !pidNamespaceCases.isEmpty, "pid namespaces cannot be made here"))
+    func inspectMarksNoGroupInAPidNamespace() async throws {
+        try await CrashTestBed.run(containment: .pidNamespace) { bed in
+            let corral = try await bed.startCorral()
+            #expect(try await cli(corral, "start", "cooperative", "--id", "in-ns").status == 0)
+            #expect(await ProcessProbe.waitUntil { await ProcessProbe.sessionProcesses("in-ns", run: bed.tag).count >= 2 })
+            let tree = try await cli(corral, "inspect", "in-ns")
+            #expect(tree.status == 0 && tree.output.contains("cooperative"), "\(tree.output)")
+            #expect(!tree.output.contains("left the group"), "\(tree.output)")
+            #expect(try await cli(corral, "end", "in-ns").status == 0)
+        }
+    }
+
     @Test func cliSendsTheTokenFromTheEnvironmentOrAFile() async throws {
         try await CrashTestBed.run(containment: .processGroup, extra: ["api_token": "s3cret"]) { bed in
             let corral = try await bed.startCorral()

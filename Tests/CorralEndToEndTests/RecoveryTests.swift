@@ -38,7 +38,7 @@ struct RecoveryTests {
     /// take) takes back the sessions a corral with cgroups started, by their process groups and
     /// tags; their records were refused as naming cgroups corral could not have made, and every
     /// live call was killed as an orphan. Their cgroups are left to the next corral with cgroups.
-    @Test(.enabled(if: CgroupSupport.available, "\(CgroupSupport.unavailableReason)"), arguments: [CorralConfiguration.ContainmentMode.processGroup, .pidNamespace])
+    @Test(.enabled(if: CgroupSupport.available, "\(CgroupSupport.unavailableReason)"), arguments: [CorralConfiguration.ContainmentMode.processGroup] + (pidNamespaceCases.isEmpty ? [] : [.pidNamespace]))
     func sessionsStartedWithCgroupsAreReadoptedWithout(mode: CorralConfiguration.ContainmentMode) async throws {
         try await CrashTestBed.run(containment: .cgroup) { bed in
             let corral = try await bed.startCorral()

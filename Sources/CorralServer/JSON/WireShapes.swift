@@ -51,7 +51,7 @@ public struct SessionProcessJSON: Codable, Sendable {
 }
 
 /// `GET /api/debug/session/{id}/processes`, as `ProcessReportJSON` writes it: what a client
-/// shows (the stored record in `session_data` is left out).
+/// shows (of the stored record in `session_data`, only the containment).
 public struct ProcessReportWire: Decodable, Sendable {
     public let pid: Int32?
     public let pgid: Int32?
@@ -59,8 +59,26 @@ public struct ProcessReportWire: Decodable, Sendable {
     public let isGroupAlive: Bool
     public let childProcesses: [SessionProcessJSON]
     public let errors: [String]
+    /// `cgroup`, `pid-namespace` or `process-group`; nil for a record no longer stored.
+    public let containment: String?
 
     enum CodingKeys: String, CodingKey {
         case pid, pgid, isProcessAlive = "is_process_alive", isGroupAlive = "is_group_alive", childProcesses = "child_processes", errors
+        case sessionData = "session_data"
+    }
+
+    private struct StoredRecord: Decodable {
+        let containment: String?
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        pid = try container.decodeIfPresent(Int32.self, forKey: .pid)
+        pgid = try container.decodeIfPresent(Int32.self, forKey: .pgid)
+        isProcessAlive = try container.decode(Bool.self, forKey: .isProcessAlive)
+        isGroupAlive = try container.decode(Bool.self, forKey: .isGroupAlive)
+        childProcesses = try container.decode([SessionProcessJSON].self, forKey: .childProcesses)
+        errors = try container.decode([String].self, forKey: .errors)
+        containment = try container.decodeIfPresent(StoredRecord.self, forKey: .sessionData)?.containment
     }
 }

@@ -166,7 +166,7 @@ function drawTree(processes, pgid) {
   }
   const lines = [];
   const draw = (p, prefix, connector, childPrefix) => {
-    lines.push(prefix + connector + p.pid + " " + p.cmd + (p.pgid !== pgid ? "   [left the group]" : ""));
+    lines.push(prefix + connector + p.pid + " " + p.cmd + (pgid !== null && p.pgid !== pgid ? "   [left the group]" : ""));
     const kids = children.get(p.pid) || [];
     kids.forEach((kid, i) => {
       const last = i === kids.length - 1;
@@ -189,7 +189,9 @@ async function select(id) {
   if (selected !== id) return;
   if (processes.ok) {
     const report = await processes.json();
-    $("tree").textContent = drawTree(report.child_processes, report.pgid);
+    // In a pid namespace, the init and its agent lead groups of their own: no group to leave.
+    const containment = report.session_data && report.session_data.containment;
+    $("tree").textContent = drawTree(report.child_processes, containment === "pid-namespace" ? null : report.pgid);
   } else {
     $("tree").textContent = "(ended)";
   }
