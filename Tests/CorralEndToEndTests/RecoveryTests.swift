@@ -64,6 +64,24 @@ struct RecoveryTests {
         }
     }
 
+    /// A session whose agent exited while corral was down is cleaned up at the restart and
+    /// counted among the sessions ended (it was not counted at all).
+    @Test func aSessionEndedWhileCorralWasDownIsCounted() async throws {
+        try await CrashTestBed.run(containment: .processGroup) { bed in
+            let corral = try await bed.startCorral()
+            _ = try await corral.start(#"{"session_id": "gone", "agent": "cooperative"}"#)
+            #expect(await ProcessProbe.waitUntil { await bed.taggedProcesses().count == 2 })
+            await bed.crash()
+            #expect(await ProcessProbe.killAndWait(await bed.taggedProcesses()))
+
+            let restarted = try await bed.startCorral()
+            #expect(try await restarted.sessions().isEmpty)
+            let metrics = try await restarted.request(.GET, "/metrics").text
+            let ended = metrics.split(separator: "\n").filter { $0.hasPrefix("corral_sessions_ended_total{") }
+            #expect(ended.contains { $0.contains(#"agent="cooperative""#) && $0.contains(#"reason="exited""#) && $0.hasSuffix(" 1") }, "\(ended)")
+        }
+    }
+
     @Test(arguments: testedModes.filter { $0 != .cgroupAttach })
     func liveSessionsAreReadoptedAfterSIGKILL(mode: CorralConfiguration.ContainmentMode) async throws {
         try await CrashTestBed.run(containment: mode) { bed in

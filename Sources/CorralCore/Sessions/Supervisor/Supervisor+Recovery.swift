@@ -46,6 +46,12 @@ extension Supervisor {
                 await launcher.executor.run { containment.cleanUpRemains(of: record, instanceID: instanceID) }
                 guard !isSupervised(record) else { continue }
                 _ = await enqueueDelete(record.id).value
+                // It ended while corral was down (its agent exited, or is no longer the one
+                // recorded): counted among the sessions ended, its status unknown.
+                if record.isSession {
+                    let lasted = Duration.seconds(max(0, Date().timeIntervalSince(record.createdAt)))
+                    metrics.sessionEnded(agent: record.agent, reason: record.pid == nil ? .failedToStart : .exited(.unknown), after: lasted)
+                }
             }
         }
         await killOrphans()
