@@ -227,6 +227,42 @@ struct RecoveryTests {
         }
     }
 
+    /// A session started with cgroups, taken back without them: a process that left its group
+    /// with an empty environment and lost its parent while corral was down is still in the old
+    /// cgroup, read from there, and ended with the session (nothing else led to it).
+    @Test(.enabled(if: CgroupSupport.available, "\(CgroupSupport.unavailableReason)"))
+    func anEscapeeInTheOldCgroupIsEndedWithoutCgroups() async throws {
+        try await CrashTestBed.run(containment: .cgroup) { bed in
+            let corral = try await bed.startCorral()
+            let session = try await corral.start(#"{"agent": "sighted-escape", "session_id": "switched-escape"}"#)
+            var pids: [String: Int32] = [:]
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) {
+                let log = try await corral.request(.GET, "/api/sessions/switched-escape/logs?tail=20").text
+                for line in log.split(separator: "\n") {
+                    let words = line.split(separator: " ")
+                    if words.count == 2, ["escapee", "parent"].contains(words[0]), let pid = Int32(words[1]) { pids[String(words[0])] = pid }
+                }
+                return pids.count == 2
+            })
+            let escapee = try #require(pids["escapee"]), parent = try #require(pids["parent"])
+            let escapeeStart = try #require(ProcFS.stat(escapee)?.startTime)
+            defer { if ProcessProbe.isAlive(escapee, startTime: escapeeStart) { Glibc.kill(escapee, SIGKILL) } }
+
+            await bed.crash()
+            #expect(await ProcessProbe.killAndWait([parent]))
+            bed.config["containment"] = CorralConfiguration.ContainmentMode.processGroup.rawValue
+            let restarted = try await bed.startCorral()
+            #expect(try await restarted.sessions().map(\.pid) == [session.pid], "\(restarted.log.suffix(2000))")
+            #expect(try await restarted.request(.DELETE, "/api/sessions/switched-escape").status == 200)
+            #expect(!ProcessProbe.isAlive(escapee, startTime: escapeeStart), "\(restarted.log.suffix(2000))")
+            await bed.crash()
+
+            // The next corral with cgroups removes the session's cgroup, now empty.
+            bed.config["containment"] = CorralConfiguration.ContainmentMode.cgroup.rawValue
+            try await bed.startCorral()
+        }
+    }
+
     @Test func recycledPIDIsNeverSignalled() async throws {
         try await CrashTestBed.run(containment: .processGroup, extra: ["sweep_interval_seconds": 0.5]) { bed in
             try await bed.startCorral()

@@ -21,9 +21,13 @@ struct StoredRecordCheck: Sendable {
             return "its cgroup \(cgroup) is not a session cgroup"
         }
         // A template and its forks carry the template's environment, not a mark of their own:
-        // only their cgroup tells them apart, and corral never makes one without it.
-        if record.cgroupPath == nil, record.pid != nil, record.start == .template || record.start == .fork {
-            return "it is a \(record.start.rawValue) without a cgroup, which corral never starts"
+        // only their cgroup tells them apart, and corral never makes one without it. Nor can it
+        // hold one by a cgroup it does not act on (another root's, or none now).
+        if record.pid != nil, record.start == .template || record.start == .fork {
+            guard let cgroup = record.cgroupPath else { return "it is a \(record.start.rawValue) without a cgroup, which corral never starts" }
+            if !containment.accepts(cgroupPath: cgroup) {
+                return "it is a \(record.start.rawValue) whose cgroup \(cgroup) is not below this corral's cgroup root (forked sessions are told apart by their cgroup only, and do not outlive a change of containment or of cgroup_root)"
+            }
         }
         // Sightings are of descendants, found outside the group: younger than the leader.
         if !record.sightings.isEmpty, record.containment != .processGroup || record.sightings.contains(where: { $0.startTime < (record.leaderStartTime ?? .max) }) {

@@ -195,6 +195,22 @@ extension Supervisor {
         logger.notice("\(done)", metadata: ["sessions": "\(table.entries.count)"])
     }
 
+    /// A session started in a cgroup this corral does not act on (it runs without cgroups now,
+    /// or under another root) is held by its process group: what its cgroup holds besides the
+    /// leader (a process that left the group and lost its parent when the corral before died)
+    /// is taken as sighted, as a process group's escapees are, so that its end reaches them too.
+    /// The cgroup is only read.
+    static func heldWithoutItsCgroup(_ record: SessionRecord, leader: Int32, containment: any Containment) -> SessionRecord {
+        guard let cgroup = record.cgroupPath, !containment.accepts(cgroupPath: cgroup), record.containment == .cgroup else { return record }
+        var held = record
+        held.containment = .processGroup
+        let sighted = CgroupFS.pids(cgroup + "/cgroup.procs").filter { $0 != leader }.compactMap { pid in
+            ProcFS.stat(pid).map { ProcessSighting(pid: pid, startTime: $0.startTime) }
+        }
+        held.sightings = Array(Set(record.sightings + sighted).sorted().prefix(ProcessSighting.recordedLimit))
+        return held
+    }
+
     /// A pidfd for the record's leader if it is still the session's process. The pidfd is opened
     /// first and the identity checked after, so the pidfd cannot name a process that took the
     /// pid in between.
@@ -256,6 +272,7 @@ extension Supervisor {
     }
 
     private func adopt(_ record: SessionRecord, leader: PidFD, profile: AgentProfile) {
+        let record = Self.heldWithoutItsCgroup(record, leader: leader.pid, containment: containment)
         let limits = record.isTemplate ? profile.template?.limits ?? ResourceLimits() : profile.limits
         let tree = containment.adopt(record, leader: leader, limits: limits, monitor: monitor)
         let handles = SessionHandles(limits: limits)
