@@ -278,3 +278,40 @@ struct RedactorTests {
         #expect(custom.environment(["PATIENT_NAME": "Jane", "API_TOKEN": "t"]) == ["PATIENT_NAME": Redactor.mask, "API_TOKEN": "t"])
     }
 }
+
+/// Lines made of the pieces the redactor looks for, at random (seeded): none may crash it (a
+/// backwards range on `SG. ` did, taking the server down with the log read), and what it gives
+/// back is text again. Arguments too, since they go through their own paths.
+@Suite("Redaction: random lines")
+struct RedactorRandomLinesTests {
+    static let pieces = [
+        "token", "TOKEN", "api_key", "password", "tokens", "Bearer", "Authorization", "Cookie", ":", "=", "=>", ":=", "%3D", "%22",
+        "%27", "%", "\"", "'", "`", "\\", "\\\"", "\\u0077", "\\u00", "b'", "f\"", "[", "]", "(", ")", "{", "}", ",", ";", "&",
+        " ", "\t", "\n", ".", "..", "SG.", "ya29.", "sk_", "sk-", "AKIA", "ASIA", "hf_", "eyJ", "a", "Z", "0", "9", "@", "://",
+        "tcp(", "localhost", "db.internal", "5432", "-", "--", "export ", "é", "東", "+", "/", "==", "KeyError", "Warning",
+    ]
+
+    struct Generator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    @Test func randomLinesNeverCrashTheRedactor() {
+        let redactor = Redactor()
+        var random = Generator(state: 20261207)
+        for _ in 0..<20_000 {
+            let count = Int.random(in: 0...24, using: &random)
+            let line = (0..<count).map { _ in Self.pieces.randomElement(using: &random)! }.joined()
+            let redacted = redactor.text(line)
+            #expect(redacted.utf8.count <= line.utf8.count + 10 * (line.utf8.count + 1), "\(line)")
+            _ = redactor.arguments(line.split(separator: " ").map(String.init))
+            _ = redactor.environment(["X": line, line: line])
+        }
+    }
+}
