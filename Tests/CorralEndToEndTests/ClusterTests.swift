@@ -167,6 +167,9 @@ struct ClusterTests {
 
                     // Each node ends its own agent; only the second's end removes the record.
                     #expect(try await first.request(.DELETE, "/api/sessions/\(id)").status == 200)
+                    // Its end's writes were refused too: said once, not at each write.
+                    let refusals = first.log.components(separatedBy: "session store write refused").count - 1
+                    #expect(refusals == 1, "\(first.log.suffix(3000))")
                     #expect(!ProcessProbe.isAlive(firstPID) && ProcessProbe.isAlive(secondPID))
                     #expect(try await client.send("HGET", "session:\(id)", "node").string == "second")
                     #expect(try await second.request(.DELETE, "/api/sessions/\(id)").status == 200)

@@ -138,7 +138,13 @@ extension Supervisor {
                     // Another node's record stands; retrying would never change that. This node's
                     // session goes on unrecorded (a restart of this node ends it as an orphan).
                     self.metrics.storeFailed()
-                    log().error("session store write refused", metadata: [LogKey.error: "\(error)"])
+                    let first = self.refusedRecords.withLock { refused in
+                        guard case .delete = write else { return refused.insert(id).inserted }
+                        return refused.remove(id) == nil
+                    }
+                    if first {
+                        log().error("session store write refused; this session's later writes are refused too, and not logged again", metadata: [LogKey.error: "\(error)"])
+                    }
                     _ = self.unsynced.withLock { $0.remove(id) }
                     return true
                 } catch {

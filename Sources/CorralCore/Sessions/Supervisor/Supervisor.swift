@@ -65,6 +65,9 @@ public actor Supervisor: Service {
     /// Sessions whose last store write failed: written again (or deleted) once the store
     /// answers. Under a lock, so that a write that succeeds ends without a hop to the actor.
     let unsynced = Mutex<Set<SessionID>>([])
+    /// Sessions whose record in the store is another node's (`conflict`): their later writes
+    /// are refused too, and logged once, not at each. Left at the session's delete.
+    let refusedRecords = Mutex<Set<SessionID>>([])
     /// False from a failed store operation until one succeeds again.
     var storeReachable = true
     /// Start-up reconciliation could not read the store; it runs once the store answers.
