@@ -67,7 +67,7 @@ struct SecretScanner {
     }
 
     /// What to mask after the name in `name`, if it is a secret's and a value follows.
-    private mutating func secretValue(name: Range<Int>) -> Range<Int>? {
+    mutating func secretValue(name: Range<Int>) -> Range<Int>? {
         let raw = bytes[name]
         let dashes = raw.prefix { $0 == UInt8(ascii: "-") }.count
         let key = Self.decodedName(raw.dropFirst(dashes)).map { $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") ? $0 - 0x20 : $0 }
@@ -86,7 +86,7 @@ struct SecretScanner {
     }
 
     /// What to mask after a secret's name.
-    private mutating func secretValue(afterName name: Range<Int>, dashes: Int, authorization: Bool) -> Range<Int>? {
+    mutating func secretValue(afterName name: Range<Int>, dashes: Int, authorization: Bool) -> Range<Int>? {
         var index = name.upperBound
         let quoted = name.lowerBound > 0 && Self.isQuote(bytes[name.lowerBound - 1]) && index < bytes.count && Self.isQuote(bytes[index])
         // The closing quote of a quoted name: `"api_key": …`, `\"api_key\": …`, `'key' => …`.
@@ -116,80 +116,10 @@ struct SecretScanner {
         return value(at: index, insideQuote: insideQuote)
     }
 
-    /// The string after a secret's quoted name and a comma, unless it names a secret itself (a
-    /// list of names: `['OPENAI_API_KEY', 'DEEPGRAM_API_KEY']`).
-    private func pairedElement(after comma: Int) -> Range<Int>? {
-        let start = skipSpaces(comma)
-        guard start < bytes.count else { return nil }
-        let opening = start + Self.stringPrefixLength(bytes, at: start)
-        guard opening < bytes.count, Self.isQuote(bytes[opening]) else { return nil }
-        let end = closing([bytes[opening]], from: opening + 1)
-        let element = bytes[(opening + 1)..<end]
-        if element.allSatisfy(Self.isNameByte), redactor.isSecret(uppercased: element.map { $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") ? $0 - 0x20 : $0 }) {
-            return nil
-        }
-        return element.isEmpty ? nil : element.startIndex..<element.endIndex
-    }
-
-    /// Whether `position` starts its line, after spaces and an `export `: where an environment's
-    /// dump (`NAME=value`) or a configuration's (`name: value`) puts a variable.
-    private func startsLine(_ position: Int) -> Bool {
-        var index = position
-        while index > 0, bytes[index - 1] == UInt8(ascii: " ") || bytes[index - 1] == UInt8(ascii: "\t") { index -= 1 }
-        if index < position, index >= 6, bytes[(index - 6)..<index].elementsEqual("export".utf8) {
-            index -= 6
-            while index > 0, bytes[index - 1] == UInt8(ascii: " ") || bytes[index - 1] == UInt8(ascii: "\t") { index -= 1 }
-        }
-        return index == 0 || bytes[index - 1] == UInt8(ascii: "\n")
-    }
-
-    /// An unquoted value of a variable that starts its line: it is all of the line after a `:`
-    /// (`password: correct horse battery staple`), all of the word after a `=` whatever it holds
-    /// (`DB_PASSWORD=Xy7&k9)Lp`; a space still ends it, as in `TOKEN=x python agent.py`, and so
-    /// does a delimiter before the next pair, as in `API_KEY=x,MODE=fast`).
-    private func restOfLine(from start: Int, after separator: UInt8) -> Range<Int>? {
-        guard quote(at: start) == nil, bytes[start] != UInt8(ascii: "["), percentEscape(at: start) == nil,
-            Self.stringPrefixLength(bytes, at: start) == 0
-        else { return nil }
-        var end = start
-        if separator == UInt8(ascii: ":") {
-            while end < bytes.count, bytes[end] != UInt8(ascii: "\n") { end += 1 }
-            while end > start, Self.isSpace(bytes[end - 1]) { end -= 1 }
-        } else {
-            // Quotes and backslashes join the parts of the word, as in a shell (`Xy7'k9 tail'`).
-            while end < bytes.count, !Self.isSpace(bytes[end]), !startsPair(afterDelimiterAt: end) {
-                if bytes[end] == UInt8(ascii: "\\") {
-                    end += 2
-                } else if Self.isQuote(bytes[end]) {
-                    end = closing([bytes[end]], from: end + 1) + 1
-                } else {
-                    end += 1
-                }
-            }
-            end = min(end, bytes.count)
-        }
-        return start < end ? start..<end : nil
-    }
-
-    /// Whether a delimiter between pairs (`&`, `;`, `,`) stands at `index` with a `name=` after it.
-    private func startsPair(afterDelimiterAt index: Int) -> Bool {
-        guard [UInt8(ascii: "&"), UInt8(ascii: ";"), UInt8(ascii: ",")].contains(bytes[index]) else { return false }
-        let end = nameEnd(from: index + 1)
-        return end > index + 1 && end < bytes.count && bytes[end] == UInt8(ascii: "=")
-    }
-
-    /// The length of a Python string's prefix at `index` (`b'`, `rb"`, `f'`), 0 if none.
-    static func stringPrefixLength(_ bytes: [UInt8], at index: Int) -> Int {
-        let letters = "bBrRuUfF".utf8
-        var length = 0
-        while length < 2, index + length < bytes.count, letters.contains(bytes[index + length]) { length += 1 }
-        return length > 0 && index + length < bytes.count && (bytes[index + length] == UInt8(ascii: "'") || bytes[index + length] == UInt8(ascii: "\"")) ? length : 0
-    }
-
     /// The value starting at `index`: a quoted one without its quotes, or a word. More of the word
     /// right after a closing quote (`"abc"def`, `''secret`, `"a"'b'c`) is the value too, as in a
     /// shell: then the whole word goes, quotes and all.
-    private func value(at index: Int, insideQuote: UInt8?) -> Range<Int>? {
+    func value(at index: Int, insideQuote: UInt8?) -> Range<Int>? {
         // A list (`"X-Auth-Token": ["…"]`, a header's values as JSON): all of it, up to its
         // bracket on the same line; only the bracket went.
         if bytes[index] == UInt8(ascii: "["), let close = listEnd(after: index), close > index + 1 {
@@ -225,7 +155,7 @@ struct SecretScanner {
     /// The `]` that closes the list opened at `open`, on the same line, quoted elements skipped
     /// (`["a]b"]`). A credential list is short: the search stops after 256 bytes, so a line of
     /// `token=[` over and over costs no more than a line of words.
-    private func listEnd(after open: Int) -> Int? {
+    func listEnd(after open: Int) -> Int? {
         var index = open + 1
         let limit = min(bytes.count, open + 257)
         var inQuote: UInt8?
@@ -250,7 +180,7 @@ struct SecretScanner {
 
     /// The quote of the string `position` stands in, if any, counted from the start of the text
     /// as a shell would (a backslash escapes outside single quotes).
-    private mutating func enclosingQuote(at position: Int) -> UInt8? {
+    mutating func enclosingQuote(at position: Int) -> UInt8? {
         var (index, open) = quotes
         defer { quotes = (index, open) }
         while index < position {
@@ -274,7 +204,7 @@ struct SecretScanner {
     /// An `Authorization` value: its scheme stays if it is a known one; the rest of the value (it
     /// may hold spaces, commas and quotes: `Digest username="…", response="…"`) goes, up to the
     /// end of the line or of the string the header stands in (`-H "Authorization: …"`).
-    private func headerCredentials(from start: Int, insideQuote: UInt8?) -> Range<Int>? {
+    func headerCredentials(from start: Int, insideQuote: UInt8?) -> Range<Int>? {
         var index = start
         while index < bytes.count, Self.isNameByte(bytes[index]) { index += 1 }
         let scheme = String(decoding: bytes[start..<index], as: UTF8.self).lowercased()
@@ -304,7 +234,7 @@ struct SecretScanner {
     /// part before it), other than the one that closes the string the name stands in
     /// (`insideQuote`), continues the word as in a shell: `TOKEN=abc"def"ghi` is one value, and
     /// goes whole.
-    private func word(from start: Int, insideQuote: UInt8? = nil, afterQuote: Bool = false) -> Range<Int>? {
+    func word(from start: Int, insideQuote: UInt8? = nil, afterQuote: Bool = false) -> Range<Int>? {
         var index = start
         while index < bytes.count {
             if terminatorLength(at: index) == 0 || continuesWord(escapedQuoteAt: index, insideQuote: insideQuote) {
@@ -325,14 +255,14 @@ struct SecretScanner {
     /// `abc\"def`, rather than the end of a string of escaped JSON (`\"x=abc\"}`, `\"x=abc\", …`):
     /// it is one unless a terminator other than a new quote, the string the name stands in, or
     /// the end of the text follows it.
-    private func continuesWord(escapedQuoteAt index: Int, insideQuote: UInt8?) -> Bool {
+    func continuesWord(escapedQuoteAt index: Int, insideQuote: UInt8?) -> Bool {
         guard bytes[index] == UInt8(ascii: "\\"), index + 1 < bytes.count, Self.isQuote(bytes[index + 1]) else { return false }
         let next = index + 2
         guard next < bytes.count, bytes[next] != insideQuote else { return false }
         return Self.isQuote(bytes[next]) || terminatorLength(at: next) == 0
     }
 
-    private func nameEnd(from start: Int) -> Int {
+    func nameEnd(from start: Int) -> Int {
         var index = start
         while index < bytes.count {
             if Self.isNameByte(bytes[index]) {
@@ -348,7 +278,7 @@ struct SecretScanner {
         return index
     }
 
-    private func separatorEnd(at index: Int) -> Int? {
+    func separatorEnd(at index: Int) -> Int? {
         guard index < bytes.count else { return nil }
         let next = index + 1 < bytes.count ? bytes[index + 1] : 0
         switch bytes[index] {
@@ -369,7 +299,7 @@ struct SecretScanner {
     }
 
     /// An opening or closing quote at `index`: `"`, `'`, or one escaped with a backslash.
-    private func quote(at index: Int) -> [UInt8]? {
+    func quote(at index: Int) -> [UInt8]? {
         guard index < bytes.count else { return nil }
         let byte = bytes[index]
         if Self.isQuote(byte) { return [byte] }
@@ -379,7 +309,7 @@ struct SecretScanner {
 
     /// Where the quoted value starting at `start` ends: its closing quote, or the end of the text
     /// (a value cut short is masked to the end).
-    private func closing(_ quote: [UInt8], from start: Int) -> Int {
+    func closing(_ quote: [UInt8], from start: Int) -> Int {
         var index = start
         while index < bytes.count {
             if quote.count == 1, quote[0] == UInt8(ascii: "\""), bytes[index] == UInt8(ascii: "\\") {
@@ -396,7 +326,7 @@ struct SecretScanner {
 
     /// How many bytes end an unquoted value here: a space, a delimiter between pairs, a quote,
     /// a closing bracket, an escaped quote, or the percent-encoding of one of them; 0 for none.
-    private func terminatorLength(at index: Int) -> Int {
+    func terminatorLength(at index: Int) -> Int {
         let byte = bytes[index]
         if Self.isTerminator(byte) { return 1 }
         if byte == UInt8(ascii: "\\"), index + 1 < bytes.count, Self.isQuote(bytes[index + 1]) { return 2 }
@@ -404,63 +334,12 @@ struct SecretScanner {
         return 0
     }
 
-    private func skipSpaces(_ start: Int) -> Int {
-        var index = start
-        while index < bytes.count, bytes[index] == UInt8(ascii: " ") || bytes[index] == UInt8(ascii: "\t") { index += 1 }
-        return index
-    }
-
-    private func percentEscape(at index: Int) -> UInt8? {
-        Self.percentEscape(in: bytes, at: index)
-    }
-
-    private func unicodeEscape(at index: Int) -> UInt8? {
-        Self.unicodeEscape(in: bytes, at: index)
-    }
-
-    static func percentEscape<Bytes: RandomAccessCollection<UInt8>>(in bytes: Bytes, at index: Int) -> UInt8? where Bytes.Index == Int {
-        guard bytes[index] == UInt8(ascii: "%"), index + 2 < bytes.endIndex,
-            let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2])
-        else { return nil }
-        return high << 4 | low
-    }
-
-    /// JSON's escape of an ASCII character (`\u0077`), which a name written by a JSON encoder
-    /// may hold (`"pass\u0077ord"`).
-    static func unicodeEscape<Bytes: RandomAccessCollection<UInt8>>(in bytes: Bytes, at index: Int) -> UInt8? where Bytes.Index == Int {
-        guard bytes[index] == UInt8(ascii: "\\"), index + 5 < bytes.endIndex, bytes[index + 1] == UInt8(ascii: "u"),
-            bytes[index + 2] == UInt8(ascii: "0"), bytes[index + 3] == UInt8(ascii: "0"),
-            let high = hexValue(bytes[index + 4]), let low = hexValue(bytes[index + 5]), high < 8
-        else { return nil }
-        return high << 4 | low
-    }
-
-    /// A name as its writer meant it: percent-escapes (`api%5Fkey`) and JSON's escapes of ASCII
-    /// (`pass\u0077ord`) decoded.
-    static func decodedName(_ name: ArraySlice<UInt8>) -> [UInt8] {
-        var decoded: [UInt8] = []
-        var index = name.startIndex
-        while index < name.endIndex {
-            if let byte = percentEscape(in: name, at: index) {
-                decoded.append(byte)
-                index += 3
-            } else if let byte = unicodeEscape(in: name, at: index) {
-                decoded.append(byte)
-                index += 6
-            } else {
-                decoded.append(name[index])
-                index += 1
-            }
-        }
-        return decoded
-    }
-
     /// `KeyError: 'room'`, `jwt.exceptions.InvalidTokenError: Signature has expired`: in a
     /// traceback, an exception's class names what went wrong, and what follows it is a message,
     /// not a secret. Only a class's name counts (its last dotted part capitalised, in camel case,
     /// without `_` or `-`, ending in `Error` or `Exception`), followed by `: ` as a traceback
     /// writes it: `SECRET_KEY_ERROR=…`, `"tokenError": …` or `SecretKeyError=…` name secrets.
-    private func isExceptionName(_ name: Range<Int>) -> Bool {
+    func isExceptionName(_ name: Range<Int>) -> Bool {
         let colon = name.upperBound
         guard colon < bytes.count, bytes[colon] == UInt8(ascii: ":"), colon + 1 == bytes.count || bytes[colon + 1] == UInt8(ascii: " ")
         else { return false }
@@ -472,42 +351,6 @@ struct SecretScanner {
         else { return false }
         return ["Error", "Exception", "Interrupt", "Warning"].contains { suffix in
             className.count > suffix.utf8.count && className.suffix(suffix.utf8.count).elementsEqual(suffix.utf8)
-        }
-    }
-
-    static func isNameByte(_ byte: UInt8) -> Bool {
-        isLetter(byte) || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
-            || byte == UInt8(ascii: ".")
-    }
-
-    static func isLetter(_ byte: UInt8) -> Bool {
-        (byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "z")
-    }
-
-    private static func isQuote(_ byte: UInt8) -> Bool {
-        byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "'") || byte == UInt8(ascii: "`")
-    }
-
-    private static func isSpace(_ byte: UInt8) -> Bool {
-        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\n")
-    }
-
-    private static func isTerminator(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r"), UInt8(ascii: "\n"), UInt8(ascii: "&"), UInt8(ascii: ";"),
-            UInt8(ascii: ","), UInt8(ascii: ")"), UInt8(ascii: "]"), UInt8(ascii: "}"), UInt8(ascii: "<"), UInt8(ascii: ">"),
-            UInt8(ascii: "|"):
-            true
-        default: isQuote(byte)
-        }
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
         }
     }
 }
