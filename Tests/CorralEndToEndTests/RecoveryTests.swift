@@ -195,16 +195,7 @@ struct RecoveryTests {
         try await CrashTestBed.run(containment: .processGroup, extra: ["watch_interval_seconds": 0.2]) { bed in
             let corral = try await bed.startCorral()
             let session = try await corral.start(#"{"agent": "sighted-escape", "session_id": "sighted"}"#)
-            var pids: [String: Int32] = [:]
-            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) {
-                let log = try await corral.request(.GET, "/api/sessions/sighted/logs?tail=20").text
-                for line in log.split(separator: "\n") {
-                    let words = line.split(separator: " ")
-                    if words.count == 2, ["escapee", "parent"].contains(words[0]), let pid = Int32(words[1]) { pids[String(words[0])] = pid }
-                }
-                return pids.count == 2
-            })
-            let escapee = try #require(pids["escapee"]), parent = try #require(pids["parent"])
+            let (escapee, parent) = try await Self.escapeeAndParent(of: "sighted", in: corral)
             let escapeeStart = try #require(ProcFS.stat(escapee)?.startTime)
             // It carries nothing of the session's: only the bed's clean-up by pid can find it.
             defer { if ProcessProbe.isAlive(escapee, startTime: escapeeStart) { Glibc.kill(escapee, SIGKILL) } }
@@ -235,16 +226,7 @@ struct RecoveryTests {
         try await CrashTestBed.run(containment: .cgroup) { bed in
             let corral = try await bed.startCorral()
             let session = try await corral.start(#"{"agent": "sighted-escape", "session_id": "switched-escape"}"#)
-            var pids: [String: Int32] = [:]
-            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) {
-                let log = try await corral.request(.GET, "/api/sessions/switched-escape/logs?tail=20").text
-                for line in log.split(separator: "\n") {
-                    let words = line.split(separator: " ")
-                    if words.count == 2, ["escapee", "parent"].contains(words[0]), let pid = Int32(words[1]) { pids[String(words[0])] = pid }
-                }
-                return pids.count == 2
-            })
-            let escapee = try #require(pids["escapee"]), parent = try #require(pids["parent"])
+            let (escapee, parent) = try await Self.escapeeAndParent(of: "switched-escape", in: corral)
             let escapeeStart = try #require(ProcFS.stat(escapee)?.startTime)
             defer { if ProcessProbe.isAlive(escapee, startTime: escapeeStart) { Glibc.kill(escapee, SIGKILL) } }
 
@@ -261,6 +243,20 @@ struct RecoveryTests {
             bed.config["containment"] = CorralConfiguration.ContainmentMode.cgroup.rawValue
             try await bed.startCorral()
         }
+    }
+
+    /// The pids the `sighted-escape` agent prints: its escapee's and the escapee's parent's.
+    static func escapeeAndParent(of session: String, in corral: CorralProcess) async throws -> (escapee: Int32, parent: Int32) {
+        var pids: [String: Int32] = [:]
+        #expect(try await ProcessProbe.waitUntil(timeout: .seconds(30)) {
+            let log = try await corral.request(.GET, "/api/sessions/\(session)/logs?tail=20").text
+            for line in log.split(separator: "\n") {
+                let words = line.split(separator: " ")
+                if words.count == 2, ["escapee", "parent"].contains(words[0]), let pid = Int32(words[1]) { pids[String(words[0])] = pid }
+            }
+            return pids.count == 2
+        })
+        return (try #require(pids["escapee"]), try #require(pids["parent"]))
     }
 
     @Test func recycledPIDIsNeverSignalled() async throws {

@@ -108,19 +108,6 @@ private actor ChurnLedger {
     func random(_ range: ClosedRange<Int>) -> Int { range.lowerBound + Int(generator.next() % UInt64(range.count)) }
 }
 
-/// A small seeded generator, so a failing churn can be replayed from its printed seed.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 @Suite("Chaos", .serialized)
 struct ChurnTests {
     /// 300 starts and as many ends, a few dozen sessions alive at a time, corral SIGKILLed at 10

@@ -1,5 +1,6 @@
 import CorralCore
 import CorralSecurity
+import CorralTestSupport
 import Testing
 
 @Suite("Redaction")
@@ -291,20 +292,9 @@ struct RedactorRandomLinesTests {
         "tcp(", "localhost", "db.internal", "5432", "-", "--", "export ", "é", "東", "+", "/", "==", "KeyError", "Warning",
     ]
 
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     @Test func randomLinesNeverCrashTheRedactor() {
         let redactor = Redactor()
-        var random = Generator(state: 20261207)
+        var random = SplitMix(seed: 20261207)
         for _ in 0..<20_000 {
             let count = Int.random(in: 0...24, using: &random)
             let line = (0..<count).map { _ in Self.pieces.randomElement(using: &random)! }.joined()
