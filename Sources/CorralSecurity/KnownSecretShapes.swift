@@ -81,8 +81,11 @@ enum KnownSecretShapes {
 
     /// A digit, or letters of both cases: what a generated token has and a name does not.
     private static func looksRandom(_ body: ArraySlice<UInt8>) -> Bool {
-        body.contains(where: isDigit)
-            || (body.contains { $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") } && body.contains { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") })
+        body.contains(where: isDigit) || hasBothCases(body)
+    }
+
+    private static func hasBothCases(_ text: some Collection<UInt8>) -> Bool {
+        text.contains { $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") } && text.contains { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }
     }
 
     /// A line that is base64 alone, 40 characters or more of it, looking random: a private key's
@@ -95,8 +98,7 @@ enum KnownSecretShapes {
         let alphabet = body.allSatisfy {
             SecretScanner.isLetter($0) || isDigit($0) || $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "=")
         }
-        let bothCases = body.contains { $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") } && body.contains { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }
-        return alphabet && bothCases
+        return alphabet && hasBothCases(body)
     }
 
     private static func isDigit(_ byte: UInt8) -> Bool {
