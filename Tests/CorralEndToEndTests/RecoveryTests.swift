@@ -220,15 +220,22 @@ struct RecoveryTests {
 
     /// A session started with cgroups, taken back without them: a process that left its group
     /// with an empty environment and lost its parent while corral was down is still in the old
-    /// cgroup, read from there, and ended with the session (nothing else led to it).
-    @Test(.enabled(if: CgroupSupport.available, "\(CgroupSupport.unavailableReason)"))
-    func anEscapeeInTheOldCgroupIsEndedWithoutCgroups() async throws {
+    /// cgroup, read from there (or from a cgroup made below it), and ended with the session
+    /// (nothing else led to it).
+    @Test(.enabled(if: CgroupSupport.available, "\(CgroupSupport.unavailableReason)"), arguments: [false, true])
+    func anEscapeeInTheOldCgroupIsEndedWithoutCgroups(nested: Bool) async throws {
         try await CrashTestBed.run(containment: .cgroup) { bed in
             let corral = try await bed.startCorral()
             let session = try await corral.start(#"{"agent": "sighted-escape", "session_id": "switched-escape"}"#)
             let (escapee, parent) = try await Self.escapeeAndParent(of: "switched-escape", in: corral)
             let escapeeStart = try #require(ProcFS.stat(escapee)?.startTime)
             defer { if ProcessProbe.isAlive(escapee, startTime: escapeeStart) { Glibc.kill(escapee, SIGKILL) } }
+            if nested {
+                // What an agent running as root may do inside its session's cgroup.
+                let inner = try #require(CgroupHost.discover().v2Mount) + (try #require(ProcFS.cgroupV2(of: escapee))) + "/inner"
+                #expect(mkdir(inner, 0o755) == 0)
+                try "\(escapee)".write(toFile: inner + "/cgroup.procs", atomically: false, encoding: .utf8)
+            }
 
             await bed.crash()
             #expect(await ProcessProbe.killAndWait([parent]))

@@ -41,6 +41,11 @@ package enum CgroupFS {
         return found
     }
 
+    /// The processes in `path` and in every cgroup below it.
+    package static func processes(inSubtree path: String) -> [Int32] {
+        subtree(path).flatMap { pids($0 + "/cgroup.procs") }
+    }
+
     /// `key value` lines (cgroup.events, memory.events, pids.events, memory.oom_control).
     static func keyValues(_ path: String) -> [String: Int64] {
         var values: [String: Int64] = [:]

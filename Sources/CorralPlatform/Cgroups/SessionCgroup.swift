@@ -190,7 +190,7 @@ public final class SessionCgroup: Sendable {
 
     /// Its processes, and those of the cgroups an agent made inside it (one running as root can):
     /// `populated` and `cgroup.kill` take them in, and so must signals and listings.
-    package var processes: [Int32] { CgroupFS.subtree(path).flatMap { CgroupFS.pids($0 + "/cgroup.procs") } }
+    package var processes: [Int32] { CgroupFS.processes(inSubtree: path) }
 
     package var isPopulated: Bool {
         // If the file cannot be read the cgroup is gone, and so is everything in it.

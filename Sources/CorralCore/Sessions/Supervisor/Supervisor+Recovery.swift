@@ -197,14 +197,14 @@ extension Supervisor {
 
     /// A session started in a cgroup this corral does not act on (it runs without cgroups now,
     /// or under another root) is held by its process group: what its cgroup holds besides the
-    /// leader (a process that left the group and lost its parent when the corral before died)
-    /// is taken as sighted, as a process group's escapees are, so that its end reaches them too.
+    /// leader, in cgroups below it too (a process that left the group and lost its parent when the
+    /// corral before died) is taken as sighted, as a process group's escapees are, so that its end reaches them too.
     /// The cgroup is only read.
     static func heldWithoutItsCgroup(_ record: SessionRecord, leader: Int32, containment: any Containment) -> SessionRecord {
         guard let cgroup = record.cgroupPath, !containment.accepts(cgroupPath: cgroup), record.containment == .cgroup else { return record }
         var held = record
         held.containment = .processGroup
-        let sighted = CgroupFS.pids(cgroup + "/cgroup.procs").filter { $0 != leader }.compactMap { pid in
+        let sighted = CgroupFS.processes(inSubtree: cgroup).filter { $0 != leader }.compactMap { pid in
             ProcFS.stat(pid).map { ProcessSighting(pid: pid, startTime: $0.startTime) }
         }
         held.sightings = Array(Set(record.sightings + sighted).sorted().prefix(ProcessSighting.recordedLimit))
