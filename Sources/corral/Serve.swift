@@ -72,6 +72,7 @@ struct Serve: AsyncParsableCommand {
         try await CorralApp.run(
             configuration: configuration, services: services, manager: ServiceManager(environment: environment), logger: logger
         )
+        logger.info("corral stopped")
     }
 
     /// Under systemd with `Delegate=yes`: corral into its leaf, the controllers to the sessions,

@@ -19,6 +19,17 @@ struct ShutdownTests {
         }
     }
 
+    /// An operator reading the log sees the stop begin and end, with no session to end too.
+    @Test func theStopIsLoggedWithoutSessions() async throws {
+        try await CrashTestBed.run(containment: testedModes.first!) { bed in
+            let corral = try await bed.startCorral()
+            #expect(await corral.terminate() == 0)
+            bed.corral = nil
+            #expect(corral.log.contains("corral stopping"), "\(corral.log.suffix(2000))")
+            #expect(corral.log.contains("corral stopped"), "\(corral.log.suffix(2000))")
+        }
+    }
+
     @Test func drainRefusesNewSessionsAndWaitsForTheRest() async throws {
         try await CrashTestBed.run(containment: testedModes.first!, extra: ["shutdown": "drain", "drain_timeout_seconds": 10]) { bed in
             // 10 s: the requests below must come before the drain ends, even on a busy host.
