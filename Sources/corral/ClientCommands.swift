@@ -100,7 +100,8 @@ struct End: AsyncParsableCommand {
         discussion: """
             Returns once nothing of each session is left. Exit status 1 if any could not be ended. \
             With --all, every live session is ended, one after another; one that ended by itself \
-            meanwhile is not a failure.
+            meanwhile is not a failure. --json prints one array: the server's answer for each \
+            session ended, {"session_id", "error", "status"} for each it refused.
 
             Examples:
               corral end call-42
@@ -148,7 +149,12 @@ struct End: AsyncParsableCommand {
                     if !options.json { print("\(id): already gone") }
                     continue
                 }
-                results.append(["session_id": id, "error": "\(error)"])
+                // For a script: the server's own message and status, without the CLI's hints.
+                if case .refused(let status, let message, _) = error {
+                    results.append(["session_id": id, "error": message, "status": status] as [String: Any])
+                } else {
+                    results.append(["session_id": id, "error": "\(error)"])
+                }
                 if !options.json { FileHandle.standardError.write(Data("corral: \(id): \(error)\n".utf8)) }
                 failure = error
             }

@@ -62,6 +62,12 @@ struct OperatorTests {
             #expect(missing.status == 1)
             #expect(missing.errors.contains("no session 'call-1'"))
             #expect(missing.errors.contains("`corral sessions` lists the live sessions"), "\(missing.errors)")
+            // With --json, the refusal is in the array as the server gave it.
+            let missingJSON = try await cli(corral, "end", "call-1", "--json")
+            #expect(missingJSON.status == 1)
+            let refusal = (try? JSONSerialization.jsonObject(with: Data(missingJSON.output.utf8))) as? [[String: Any]]
+            #expect(refusal?.count == 1 && refusal?.first?["status"] as? Int == 404, "\(missingJSON.output)")
+            #expect((refusal?.first?["error"] as? String)?.hasPrefix("no session 'call-1'") == true, "\(missingJSON.output)")
             // An unknown agent: the server names the profiles; no hint about sessions.
             let unknownAgent = try await cli(corral, "start", "no-such-agent")
             #expect(unknownAgent.status == 1)
