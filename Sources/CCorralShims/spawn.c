@@ -43,7 +43,6 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -135,7 +134,6 @@ static void child_exec(const corral_spawn_request *request, int pipe_fd, int hol
     if (sigprocmask(SIG_SETMASK, &empty, NULL) != 0) child_fail(pipe_fd, CORRAL_SPAWN_STEP_SETUP);
 
     if (setsid() < 0) child_fail(pipe_fd, CORRAL_SPAWN_STEP_SETUP);
-    if (request->child_subreaper && syscall(SYS_prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) child_fail(pipe_fd, CORRAL_SPAWN_STEP_SETUP);
 
     // Every source is first moved off the numbers the child installs (0-2, the inherited
     // descriptor's target), since any of them may be one of those numbers: a dup2 onto it would

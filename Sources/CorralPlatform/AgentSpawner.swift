@@ -23,9 +23,6 @@ package struct SpawnRequest {
     package var user: AgentUser?
     /// A descriptor the agent inherits, and the number it gets there.
     package var inheritedFD: (fd: Int32, target: Int32)?
-    /// The agent becomes the child subreaper of its own descendants (process-group containment,
-    /// which finds them by ancestry: a double-forked daemon then stays below the agent).
-    package var adoptsOrphans = false
     /// How the child is created: `.automatic` but in tests, which force each strategy in turn
     /// (one that cannot be had on this host fails with ENOSYS).
     package var strategy: SpawnStrategy = .automatic
@@ -130,7 +127,6 @@ package enum AgentSpawner {
                     gid: request.user?.gid ?? 0,
                     groups: groupList.baseAddress,
                     group_count: Int32(groupList.count),
-                    child_subreaper: request.adoptsOrphans ? 1 : 0,
                     strategy: request.strategy
                 )
                 return body(&spec)

@@ -4,7 +4,6 @@ import CorralTestSupport
 import Foundation
 import Testing
 import CorralConfiguration
-import CorralStore
 
 #if canImport(Glibc)
 import Glibc
@@ -256,9 +255,10 @@ struct PidNamespaceTests {
     }
 }
 
-@Suite("The traceless orphan against cgroups and process groups", .serialized)
+@Suite("The traceless orphan against the cgroup modes", .serialized)
 struct TracelessOrphanTests {
-    /// A cgroup holds it wherever it goes.
+    /// What process groups cannot hold (their tracking loses a setsid() orphan without an
+    /// environment), a cgroup holds.
     @Test(
         .enabled(if: CgroupSupport.available, "\(CgroupSupport.unavailableReason)"),
         arguments: testedModes.filter { $0 != .processGroup }
@@ -268,42 +268,6 @@ struct TracelessOrphanTests {
             let session = try await client.start(#"{"agent": "orphan-setsid"}"#)
             #expect(await PidNamespaceTests.waitUntilSettled(session, agent: "orphan-setsid"))
             #expect(try await client.request(.delete, "/api/sessions/\(session.id)").status == .ok)
-            await PidNamespaceTests.expectNothingLeft(session)
-        }
-    }
-
-    /// Process groups hold it while the agent lives: the agent is the child subreaper of its
-    /// descendants, so the orphan is re-parented to it and found below it, by a deletion and
-    /// by a timeout.
-    @Test(arguments: [false, true])
-    func processGroupEndsTheOrphanBelowItsAgent(byTimeout: Bool) async throws {
-        try await TestCorral(containment: .processGroup).run { client in
-            let session = try await client.start(#"{"agent": "orphan-setsid"\#(byTimeout ? ", \"timeout_seconds\": 5" : "")}"#)
-            #expect(await PidNamespaceTests.waitUntilSettled(session, agent: "orphan-setsid"))
-            let orphans = await ProcessProbe.processes(withArgument: TestAgents.orphanName(session: session.id))
-            #expect(orphans.allSatisfy { ProcFS.stat($0)?.ppid == session.pid }, "re-parented to the agent")
-            if byTimeout {
-                #expect(try await ProcessProbe.waitUntil { try await client.isGone(session.id) })
-            } else {
-                #expect(try await client.request(.delete, "/api/sessions/\(session.id)").status == .ok)
-            }
-            await PidNamespaceTests.expectNothingLeft(session)
-        }
-    }
-
-    /// Once a watch pass has seen the orphan below the agent, the agent's own exit (which hands
-    /// the orphan on to corral, with nothing of the session's left on it) ends it too.
-    @Test func processGroupEndsASightedOrphanWhenItsAgentDies() async throws {
-        try await TestCorral(containment: .processGroup) { $0.watchIntervalSeconds = 0.1 }.run { client in
-            let session = try await client.start(#"{"agent": "orphan-setsid"}"#)
-            #expect(await PidNamespaceTests.waitUntilSettled(session, agent: "orphan-setsid"))
-            let orphan = try #require(await ProcessProbe.processes(withArgument: TestAgents.orphanName(session: session.id)).first)
-            let start = try #require(ProcFS.stat(orphan)?.startTime)
-            #expect(try await ProcessProbe.waitUntil {
-                try await client.services.store.record(SessionID(session.id)!)?.sightings.contains(ProcessSighting(pid: orphan, startTime: start)) == true
-            }, "the orphan is sighted")
-            #expect(kill(session.pid, SIGKILL) == 0)
-            #expect(try await ProcessProbe.waitUntil { try await client.isGone(session.id) })
             await PidNamespaceTests.expectNothingLeft(session)
         }
     }

@@ -90,11 +90,6 @@ typedef struct {
     /// NULL when `group_count` is 0.
     const gid_t *_Nullable groups;
     int group_count;
-    /// When non-zero, the child becomes a child subreaper (the flag outlives execve): what its
-    /// descendants orphan is re-parented to it rather than to corral, so a double-forked daemon
-    /// that also drops its environment stays below the agent, where process-group containment
-    /// looks for it.
-    int child_subreaper;
     /// `CORRAL_SPAWN_AUTOMATIC` but in tests. A held child is always forked (EINVAL otherwise).
     /// A forced strategy that cannot be had here fails (ENOSYS), it does not fall back.
     corral_spawn_strategy strategy;

@@ -66,7 +66,7 @@ public enum ContainmentSelector {
         case .processGroup(let reason):
             if let reason {
                 logger.warning(
-                    "cgroups are not available; sessions get process-group containment (a setsid() orphan that clears its environment escapes if its agent exits first, limits are watched rather than enforced)",
+                    "cgroups are not available; sessions get process-group containment (a setsid() child that clears its environment can escape, limits are watched rather than enforced)",
                     metadata: ["reason": "\(reason)"]
                 )
             }

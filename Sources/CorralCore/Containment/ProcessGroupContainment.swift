@@ -10,14 +10,14 @@ import Musl
 
 /// Containment by process group, for hosts without a usable cgroup v2 hierarchy. Each agent
 /// leads its own session and process group, and the group is signalled as a whole. Descendants
-/// that leave the group (`setsid()`, a double-forked daemon) are found by ancestry (the agent is
-/// the child subreaper of its descendants, so an orphan stays below it), by their kernel session,
-/// by the `CORRAL_SESSION_ID` in their environment (corral, a subreaper too, gets what the agent
-/// leaves when it exits) and by sightings kept as they appear (in the session's record too, for
-/// a restarted corral); they are signalled one by one through pidfds. Ending a session and listing it read only its own processes and corral's
+/// that leave the group (`setsid()`, a double-forked daemon) are found by ancestry, by their
+/// kernel session, by the `CORRAL_SESSION_ID` in their environment (corral is their subreaper
+/// once their parent dies) and by sightings kept as they appear (in the session's record too, for
+/// a restarted corral); they are signalled one by one
+/// through pidfds. Ending a session and listing it read only its own processes and corral's
 /// orphans (`SessionTreeWalk`), not every process on the host; only a session adopted from an
-/// earlier corral needs the full scan. What it cannot catch: a process that leaves the group and clears its environment,
-/// when the agent exits before a tracking pass has seen it; limits are only watched, not enforced.
+/// earlier corral needs the full scan. What it cannot catch: a process that leaves the group, clears its environment
+/// and loses its parent between two tracking passes; limits are only watched, not enforced.
 public struct ProcessGroupContainment: Containment {
     public var kind: ContainmentKind { .processGroup }
 
@@ -31,9 +31,7 @@ public struct ProcessGroupContainment: Containment {
         try monitor.withSpawnGate { () throws(CorralError) -> any ContainedTree in
             let spawned: SpawnedProcess
             do throws(AgentSpawner.Failure) {
-                var request = SpawnRequest(launch, cgroupFD: nil)
-                request.adoptsOrphans = true
-                spawned = try AgentSpawner.spawn(request)
+                spawned = try AgentSpawner.spawn(SpawnRequest(launch, cgroupFD: nil))
             } catch {
                 throw error.asCorralError(launch)
             }

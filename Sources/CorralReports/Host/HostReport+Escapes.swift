@@ -8,7 +8,7 @@ extension HostReport {
                 Escape(name: "child that calls setsid()", contained: true, how: "found by ancestry, kernel session and CORRAL_SESSION_ID; killed by pidfd"),
                 Escape(
                     name: "double-forked daemon", contained: true,
-                    how: "re-parented to the agent (a child subreaper) and found below it; after the agent exits, by CORRAL_SESSION_ID or a sighting: one that clears its environment is missed if the agent exits before a pass sees it"),
+                    how: "found as an orphan re-parented to corral carrying CORRAL_SESSION_ID, or by a sighting; one that clears its environment and detaches between two passes is missed"),
                 Escape(name: "process ignoring SIGTERM", contained: true, how: "SIGKILL after grace_seconds"),
                 Escape(name: "fork bomb", contained: false, how: "not capped: the session is ended once over pids_limit, checked every watch_interval_seconds"),
                 Escape(name: "memory hog", contained: false, how: "not capped: the session is ended once its processes' RSS is over memory_limit_mb"),
