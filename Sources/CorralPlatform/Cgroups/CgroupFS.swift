@@ -29,21 +29,23 @@ package enum CgroupFS {
         DirectoryEntries.read(path).filter(\.isDirectory).map(\.name)
     }
 
-    /// `path` and every cgroup below it, each before the cgroups below it.
-    static func subtree(_ path: String) -> [String] {
+    /// `path` and every cgroup below it (the first `limit` of them), each before the cgroups
+    /// below it.
+    static func subtree(_ path: String, limit: Int = .max) -> [String] {
         var found = [path]
         var index = 0
-        while index < found.count {
+        while index < found.count, found.count < limit {
             let parent = found[index]
-            found += subdirectories(parent).map { parent + "/" + $0 }
+            found += subdirectories(parent).prefix(limit - found.count).map { parent + "/" + $0 }
             index += 1
         }
         return found
     }
 
-    /// The processes in `path` and in every cgroup below it.
-    package static func processes(inSubtree path: String) -> [Int32] {
-        subtree(path).flatMap { pids($0 + "/cgroup.procs") }
+    /// The processes in `path` and in every cgroup below it (the first `cgroupLimit` cgroups,
+    /// breadth first).
+    package static func processes(inSubtree path: String, cgroupLimit: Int = .max) -> [Int32] {
+        subtree(path, limit: cgroupLimit).flatMap { pids($0 + "/cgroup.procs") }
     }
 
     /// `key value` lines (cgroup.events, memory.events, pids.events, memory.oom_control).

@@ -199,17 +199,25 @@ extension Supervisor {
     /// or under another root) is held by its process group: what its cgroup holds besides the
     /// leader, in cgroups below it too (a process that left the group and lost its parent when the
     /// corral before died) is taken as sighted, as a process group's escapees are, so that its end reaches them too.
-    /// The cgroup is only read.
+    /// The cgroup is only read, and only if the kernel places the leader in it or below it: the
+    /// recorded path is data, and what it names could be any directory (a FIFO for a file).
     static func heldWithoutItsCgroup(_ record: SessionRecord, leader: Int32, containment: any Containment) -> SessionRecord {
         guard let cgroup = record.cgroupPath, !containment.accepts(cgroupPath: cgroup), record.containment == .cgroup else { return record }
         var held = record
         held.containment = .processGroup
-        let sighted = CgroupFS.processes(inSubtree: cgroup).filter { $0 != leader }.compactMap { pid in
+        guard let mount = CgroupHost.discover().v2Mount, let placed = ProcFS.cgroupV2(of: leader).map({ mount + $0 }),
+            placed == cgroup || placed.hasPrefix(cgroup + "/")
+        else { return held }
+        let sighted = CgroupFS.processes(inSubtree: cgroup, cgroupLimit: Self.foreignCgroupLimit).filter { $0 != leader }.compactMap { pid in
             ProcFS.stat(pid).map { ProcessSighting(pid: pid, startTime: $0.startTime) }
         }
         held.sightings = Array(Set(record.sightings + sighted).sorted().prefix(ProcessSighting.recordedLimit))
         return held
     }
+
+    /// How many cgroups of a foreign session cgroup's subtree are read (an agent running as root
+    /// may make any number below its own).
+    static let foreignCgroupLimit = 256
 
     /// A pidfd for the record's leader if it is still the session's process. The pidfd is opened
     /// first and the identity checked after, so the pidfd cannot name a process that took the

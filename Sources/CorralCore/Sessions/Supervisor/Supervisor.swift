@@ -202,7 +202,7 @@ public actor Supervisor: Service {
     /// (`detach`). New sessions are refused from the start.
     public func shutdown() async {
         accepting = false
-        logger.info("corral stopping", metadata: ["shutdown": "\(configuration.shutdown.rawValue)", "sessions": "\(table.entries.count)"])
+        logger.info("corral stopping", metadata: ["shutdown": "\(configuration.shutdown.rawValue)", "sessions": "\(table.entries.values.count(where: \.isSession))"])
         switch configuration.shutdown {
         case .terminate:
             await endAll()
