@@ -207,6 +207,7 @@ struct RecoveryTests {
             await bed.crash()
             #expect(await ProcessProbe.killAndWait([parent]))
             #expect(ProcessProbe.isAlive(escapee, startTime: escapeeStart))
+            #expect(ProcFS.stat(escapee)?.ppid != session.pid, "nothing but the sighting leads to it")
 
             let restarted = try await bed.startCorral()
             #expect(try await restarted.sessions().map(\.pid) == [session.pid])
@@ -249,6 +250,32 @@ struct RecoveryTests {
             // The next corral with cgroups removes the session's cgroup, now empty.
             bed.config["containment"] = CorralConfiguration.ContainmentMode.cgroup.rawValue
             try await bed.startCorral()
+        }
+    }
+
+    /// corral crashes while an agent loads: the agent's `READY=1` reaches no one, and the Python
+    /// client says it again until the restarted corral hears it. The session runs; it is not
+    /// ended at its startup timeout.
+    @Test func readinessSaidWhileCorralIsDownIsHeardAfterIt() async throws {
+        try await CrashTestBed.run(containment: testedModes.first!, extra: ["startup_timeout_seconds": 300]) { bed in
+            var agents = bed.config["agents"] as? [String: Any] ?? [:]
+            agents["loads"] = ["command": [TestAgents.path("ready-after-delay.py")], "env": ["CORRAL_TEST_RUN": bed.tag], "ready": "notify"]
+            bed.config["agents"] = agents
+            let corral = try await bed.startCorral()
+            let readyFile = bed.directory + "/loaded"
+            let session = try await corral.start(
+                #"{"agent": "loads", "session_id": "loading", "metadata": {"ready_file": "\#(readyFile)", "client": "yes"}}"#)
+            #expect(session["status"] as? String == "starting")
+            await bed.crash()
+            #expect(FileManager.default.createFile(atPath: readyFile, contents: nil))
+            let log = bed.dataDirectory + "/logs/loading.log"
+            #expect(await ProcessProbe.waitUntil { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("ready heard: False") })
+
+            let restarted = try await bed.startCorral()
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(60)) {
+                try await restarted.request(.GET, "/api/sessions/loading").json["status"] as? String == "running"
+            }, "\(restarted.log.suffix(2000))")
+            #expect(ProcessProbe.isAlive(session.pid))
         }
     }
 

@@ -28,6 +28,7 @@ The same agent runs cold too (spawned for one session, everything in its environ
 """
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -36,6 +37,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import traceback
 
 __all__ = ["Assignment", "notify", "ready", "status", "watchdog", "stopping", "prewarmed", "wait_for_assignment",
@@ -46,7 +48,32 @@ def notify(*lines):
     """Sends ``KEY=VALUE`` lines to ``$NOTIFY_SOCKET`` as one datagram. Returns False when the
     agent was started without a notify socket, or when nobody listens on it: corral restarting
     after a crash is not a reason for its agents to fail (as sd_notify, this never raises)."""
-    address = os.environ.get("NOTIFY_SOCKET")
+    return _send_datagram(lines, os.environ.get("NOTIFY_SOCKET")) is None
+
+
+# What sending to a socket nobody listens on fails with: corral is down (its socket file is
+# there, unbound, or gone) and is expected back.
+_NOBODY_LISTENS = (errno.ECONNREFUSED, errno.ENOENT)
+# How often and for how long an undelivered READY=1 is said again.
+_RESEND_INTERVAL_SECONDS = 0.2
+_RESEND_FOR_SECONDS = 3600.0
+_resend_lock = threading.Lock()
+_resend_state = {"lines": None, "thread": None}
+
+
+def _forget_resend_in_child():
+    # A fork (a template's session) copies the lock as it was, perhaps held by the resending
+    # thread, which the fork does not have.
+    global _resend_lock
+    _resend_lock = threading.Lock()
+    _resend_state.update(lines=None, thread=None)
+
+
+os.register_at_fork(after_in_child=_forget_resend_in_child)
+
+
+def _send_datagram(lines, address):
+    """None once sent; else why not: False without a socket, or the OSError."""
     if not address:
         return False
     if address.startswith("@"):
@@ -54,17 +81,49 @@ def notify(*lines):
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
             sock.sendto("\n".join(lines).encode(), address)
-    except OSError:
-        return False
-    return True
+    except OSError as error:
+        return error
+    return None
 
 
 def ready(status_text=None):
-    """Tells corral the agent has loaded and can serve."""
+    """Tells corral the agent has loaded and can serve. Returns whether corral heard it now.
+
+    If nobody listens (corral crashed and is restarting), it is said again in the background
+    every 0.2 s until the restarted corral hears it, for up to an hour: a session still starting
+    when corral went down would otherwise be ended at its startup timeout, ready as it is."""
     lines = ["READY=1"]
     if status_text is not None:
         lines.append("STATUS=" + status_text)
-    return notify(*lines)
+    address = os.environ.get("NOTIFY_SOCKET")
+    failure = _send_datagram(lines, address)
+    with _resend_lock:
+        if failure is None or not isinstance(failure, OSError) or failure.errno not in _NOBODY_LISTENS:
+            _resend_state["lines"] = None
+            return failure is None
+        _resend_state["lines"] = (lines, address)
+        thread = _resend_state["thread"]
+        if thread is None or not thread.is_alive():
+            thread = threading.Thread(target=_resend, name="corral-ready", daemon=True)
+            _resend_state["thread"] = thread
+            thread.start()
+    return False
+
+
+def _resend():
+    deadline = time.monotonic() + _RESEND_FOR_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(_RESEND_INTERVAL_SECONDS)
+        with _resend_lock:
+            pending = _resend_state["lines"]
+            if pending is None:
+                return
+            failure = _send_datagram(*pending)
+            if failure is None or not isinstance(failure, OSError) or failure.errno not in _NOBODY_LISTENS:
+                _resend_state["lines"] = None
+                return
+    with _resend_lock:
+        _resend_state["lines"] = None
 
 
 def status(text):

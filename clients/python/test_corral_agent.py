@@ -1,5 +1,6 @@
 """Tests of corral_agent against real sockets (run: python3 -m unittest discover -s clients/python)."""
 
+import contextlib
 import json
 import os
 import signal
@@ -51,6 +52,35 @@ class NotifyTests(unittest.TestCase):
                 with mock.patch.dict(os.environ, {"NOTIFY_SOCKET": address}):
                     self.assertFalse(corral_agent.watchdog(), address)
                     self.assertFalse(corral_agent.ready(), address)
+
+
+    def test_ready_unheard_is_said_again_once_corral_listens(self):
+        # corral crashed while the agent was loading: its READY=1 reaches the restarted corral.
+        with tempfile.TemporaryDirectory() as directory:
+            path = os.path.join(directory, "notify.sock")
+            with mock.patch.dict(os.environ, {"NOTIFY_SOCKET": path}):
+                self.assertFalse(corral_agent.ready("loaded"))
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+                server.bind(path)
+                server.settimeout(10)
+                self.assertEqual(server.recv(4096).decode(), "READY=1\nSTATUS=loaded")
+
+    def test_a_later_ready_heard_at_once_stops_the_resending(self):
+        with tempfile.TemporaryDirectory() as directory:
+            path = os.path.join(directory, "notify.sock")
+            with mock.patch.dict(os.environ, {"NOTIFY_SOCKET": path}):
+                self.assertFalse(corral_agent.ready("first"))
+                with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+                    server.bind(path)
+                    server.settimeout(10)
+                    # The resending thread may have got there first, with the first status.
+                    self.assertTrue(corral_agent.ready("second"))
+                    messages = [server.recv(4096).decode()]
+                    server.settimeout(0.5)
+                    with contextlib.suppress(socket.timeout):
+                        while True:
+                            messages.append(server.recv(4096).decode())
+                    self.assertEqual(messages[-1], "READY=1\nSTATUS=second", messages)
 
 
 class AssignmentTests(unittest.TestCase):
