@@ -47,4 +47,24 @@ struct ProcessGroupTreeTests {
         #expect(survivors.isEmpty, "processes survived: \(survivors)")
         #expect(scans.value == 0, "the end path read every process \(scans.value) times")
     }
+
+    /// A child the agent never waits for is listed as `ps` shows it, exited: `[sleep] <defunct>`.
+    @Test func anUnreapedChildIsListedAsDefunct() async throws {
+        let monitor = ProcessMonitor.shared
+        try monitor.start()
+        let id = "defunct-\(UUID().uuidString.prefix(8))"
+        let output = AgentSpawnerTests.Output()
+        let tree = try await ProcessGroupContainment().launchShell("sleep 0 & exec sleep 1000", id: id, output: output.fd, monitor: monitor)
+        defer {
+            tree.killAll()
+            _ = OwnThread.poll { tree.isEmpty }
+            tree.release()
+        }
+        let leader = tree.leader.pid
+        #expect(await ProcessProbe.waitUntil {
+            ProcFS.children(of: leader).contains { ProcFS.stat($0)?.isZombie == true }
+        }, "a zombie below the agent")
+        let commands = tree.members().entries.map(\.command)
+        #expect(commands == ["sleep 1000", "[sleep] <defunct>"], "\(commands)")
+    }
 }

@@ -179,11 +179,16 @@ public struct ProcessListing: Sendable {
         public let arguments: [String]
         /// The command name from /proc/PID/stat, for processes without arguments.
         public let name: String
+        /// Exited, not yet reaped by its parent: it runs nothing.
+        public var isZombie = false
         /// Filled in only when asked for (admins): the initial environment.
         public var environment: [String: String]?
 
         /// The command line as `ps` would show it.
-        public var command: String { arguments.isEmpty ? "[\(name)]" : arguments.joined(separator: " ") }
+        public var command: String {
+            guard !isZombie else { return "[\(name)] <defunct>" }
+            return arguments.isEmpty ? "[\(name)]" : arguments.joined(separator: " ")
+        }
     }
 
     public var entries: [Entry] = []

@@ -41,7 +41,7 @@ enum SessionProcessScanner {
                 listing.errors.append("process \(pid) vanished while it was being read")
                 continue
             }
-            listing.entries.append(.init(pid: pid, ppid: stat.ppid, pgid: stat.pgid, sid: stat.sid, arguments: arguments, name: stat.name))
+            listing.entries.append(.init(pid: pid, ppid: stat.ppid, pgid: stat.pgid, sid: stat.sid, arguments: arguments, name: stat.name, isZombie: stat.isZombie))
         }
         return listing
     }
@@ -55,7 +55,7 @@ enum SessionProcessScanner {
                 continue
             }
             let stat = member.stat
-            listing.entries.append(.init(pid: member.pid, ppid: stat.ppid, pgid: stat.pgid, sid: stat.sid, arguments: arguments, name: stat.name))
+            listing.entries.append(.init(pid: member.pid, ppid: stat.ppid, pgid: stat.pgid, sid: stat.sid, arguments: arguments, name: stat.name, isZombie: stat.isZombie))
         }
         return listing
     }
