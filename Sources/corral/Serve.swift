@@ -32,8 +32,10 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(2)
         }
         if let problem = ListenProbe.problem(host: configuration.listen.host, port: configuration.listen.port) {
+            // Status 1, as every start-up failure of this host's (the data directory, the store):
+            // 2 is for a configuration refused as it is written.
             FileHandle.standardError.write(Data("corral: listen: cannot listen on \(configuration.listen): \(problem)\n".utf8))
-            throw ExitCode(2)
+            throw ExitCode(1)
         }
         let level = configuration.logLevel
         let format = configuration.logFormat

@@ -202,15 +202,15 @@ struct CheckCommandTests {
         let holder = try TrapListener()
         let agents = #""agents": {"a": {"command": ["/bin/true"]}}, "containment": "process-group""#
         let taken = try await scratch.serve(#"{"listen": "127.0.0.1:\#(holder.port)", \#(agents)}"#)
-        #expect(taken.status == 2, "\(taken.errors)")
+        #expect(taken.status == 1, "\(taken.errors)")
         #expect(taken.errors.contains("corral: listen: cannot listen on 127.0.0.1:\(holder.port): another program (another corral?) listens there"), "\(taken.errors)")
         #expect(!taken.errors.contains("supervisor ready"), "refused before anything started: \(taken.errors)")
         withExtendedLifetime(holder) {}
 
         let noParent = try await scratch.serve(#"{"listen": "127.0.0.1:0", "data_dir": "no-such-parent/data", \#(agents)}"#)
-        #expect(noParent.status != 0 && noParent.errors.contains("data_dir: cannot create the data directory"), "\(noParent.errors)")
+        #expect(noParent.status == 1 && noParent.errors.contains("data_dir: cannot create the data directory"), "\(noParent.errors)")
         let noStoreDirectory = try await scratch.serve(#"{"listen": "127.0.0.1:0", "store": "sqlite:/no-such-directory/corral.db", \#(agents)}"#)
-        #expect(noStoreDirectory.status != 0 && noStoreDirectory.errors.contains("store: cannot open the SQLite store"), "\(noStoreDirectory.errors)")
+        #expect(noStoreDirectory.status == 1 && noStoreDirectory.errors.contains("store: cannot open the SQLite store"), "\(noStoreDirectory.errors)")
     }
 
     /// A `CORRAL_` variable one typo away from a key's is said to be one (corral ran on the
