@@ -198,9 +198,9 @@ extension Supervisor {
     /// A session started in a cgroup this corral does not act on (it runs without cgroups now,
     /// or under another root) is held by its process group: what its cgroup holds besides the
     /// leader, in cgroups below it too (a process that left the group and lost its parent when the
-    /// corral before died) is taken as sighted, as a process group's escapees are, so that its end reaches them too.
-    /// The cgroup is only read, and only if the kernel places the leader in it or below it: the
-    /// recorded path is data, and what it names could be any directory (a FIFO for a file).
+    /// corral before died) is taken as sighted, as a process group's escapees are, so that its
+    /// end reaches them too. The cgroup is only read, and only if the kernel places the leader in
+    /// it or below it: the recorded path is data, and could name any directory (a FIFO for a file).
     static func heldWithoutItsCgroup(_ record: SessionRecord, leader: Int32, containment: any Containment) -> SessionRecord {
         guard let cgroup = record.cgroupPath, !containment.accepts(cgroupPath: cgroup), record.containment == .cgroup else { return record }
         var held = record
