@@ -98,6 +98,7 @@ let package = Package(
                 "CorralPlatform",
                 "CorralSecurity",
                 "RedisClient",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]

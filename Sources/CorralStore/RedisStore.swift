@@ -1,5 +1,6 @@
 import CorralPlatform
 import CorralSecurity
+import Crypto
 import Foundation
 import Logging
 import RedisClient
@@ -29,7 +30,7 @@ public final class RedisStore: SessionStore {
     static let signatureField = "mac"
     /// The unverified hashes already logged (by key and signature).
     private let reported = FirstSighting()
-    /// The signature of each of this node's records as last written (or found as signed by the
+    /// The digest of each of this node's records as last written (or found as signed by the
     /// partial-loss look): what that look expects to find, without signing every record at every
     /// beat. Not from other reads: one made while Redis held an older copy would make that copy
     /// the one expected.
@@ -71,9 +72,10 @@ public final class RedisStore: SessionStore {
         [String(ttl(record)), record.pid.map(String.init) ?? "", record.id.rawValue]
     }
 
-    /// The signature just written (the last of the signed fields), or none once deleted.
+    /// The digest of the hash just written, or none once deleted.
     private func remember(_ fields: [String]?, of id: SessionID) {
-        signatures.withLock { $0[id] = fields?.last }
+        let digest = fields.map(Self.digest)
+        signatures.withLock { $0[id] = digest }
     }
 
     /// A hash that names another node than ARGV[1] is that node's: a record this node lost
@@ -237,22 +239,44 @@ public final class RedisStore: SessionStore {
         return answer.integer == 1
     }
 
-    /// For the records whose keys are KEYS[2...] (ARGV: their ids, then their signatures), two
+    /// For the records whose keys are KEYS[2...] (ARGV: their ids, then their digests), two
     /// lists of positions (1-based): those whose hash is gone or which the index (KEYS[1]) no
     /// longer lists (`allRecords` would not return them), and those whose hash is there but is
-    /// not the one last written (its signature differs).
+    /// not the one last written (its digest differs: any field, not only the signature, since a
+    /// field written over without the secret leaves the signature as it was).
     private static let missingScript = """
+        local function digest(key)
+            local flat, pairs, text = redis.call('HGETALL', key), {}, {}
+            for j = 1, #flat, 2 do pairs[#pairs + 1] = {flat[j], flat[j + 1]} end
+            table.sort(pairs, function(a, b) return a[1] < b[1] end)
+            for _, pair in ipairs(pairs) do
+                text[#text + 1] = #pair[1] .. ':' .. pair[1] .. #pair[2] .. ':' .. pair[2]
+            end
+            return redis.sha1hex(table.concat(text))
+        end
         local missing, differing = {}, {}
         local count = #KEYS - 1
         for i = 1, count do
             if redis.call('EXISTS', KEYS[i + 1]) == 0 or redis.call('SISMEMBER', KEYS[1], ARGV[i]) == 0 then
                 missing[#missing + 1] = i
-            elseif redis.call('HGET', KEYS[i + 1], 'mac') ~= ARGV[count + i] then
+            elseif digest(KEYS[i + 1]) ~= ARGV[count + i] then
                 differing[#differing + 1] = i
             end
         end
         return {missing, differing}
         """
+
+    /// What `missingScript` computes of a hash, from its fields and values as `HSET` takes them:
+    /// SHA-1 (Redis scripts have no other) of each field and value, length-prefixed, in name
+    /// order. Not a signature: the cluster secret's is `mac`, one of the fields.
+    static func digest(_ fields: [String]) -> String {
+        let pairs = stride(from: 0, to: fields.count - 1, by: 2).map { (name: fields[$0], value: fields[$0 + 1]) }
+        var text = ""
+        for pair in pairs.sorted(by: { Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8)) }) {
+            text += "\(pair.name.utf8.count):\(pair.name)\(pair.value.utf8.count):\(pair.value)"
+        }
+        return Hex.string(Insecure.SHA1.hash(data: Array(text.utf8)))
+    }
 
     public func missingRecords(_ records: [SessionRecord]) async throws(CorralError) -> [SessionID] {
         var missing: [SessionID] = []
@@ -265,7 +289,7 @@ public final class RedisStore: SessionStore {
             // A record adopted, or one whose signature was dropped, is signed once; found as
             // signed, its signature is kept.
             let known = signatures.withLock { known in batch.map { known[$0.id] } }
-            let expected = zip(batch, known).map { record, signature in signature ?? signedFields(record).last ?? "" }
+            let expected = zip(batch, known).map { record, digest in digest ?? Self.digest(signedFields(record)) }
             let answer = try await run("look for \(batch.count) records") { () throws(RedisError) in
                 try await client.send(["EVAL", Self.missingScript, String(keys.count)] + keys + batch.map(\.id.rawValue) + expected)
             }
@@ -288,7 +312,7 @@ public final class RedisStore: SessionStore {
             case .missing, .unverified: missing.append(record.id)
             case .verified(let stored):
                 if stored == record {
-                    confirmed[record.id] = signedFields(record).last
+                    confirmed[record.id] = Self.digest(signedFields(record))
                 } else if stored.node == nil || stored.node == node {
                     missing.append(record.id)
                 }

@@ -76,8 +76,9 @@ struct ClusterTests {
     /// Redis loses some records and keeps the mark (a key evicted, a restore from an older
     /// snapshot, a failover to a replica that lagged): corral finds a session's record gone, or
     /// gone from the index, or written over by someone without the cluster secret (a hash that
-    /// does not verify reads as nothing, whatever node it names), and writes it again; a crash
-    /// after that loses nothing.
+    /// does not verify reads as nothing, whatever node it names; one field changed and the
+    /// signature left as it was does not verify either), and writes it again; a crash after that
+    /// loses nothing.
     @Test func recordsLostOneByOneAreWrittenAgain() async throws {
         try await RedisServer.with { (redis: RedisServer) async throws in
             let extra: [String: Any] = ["store": redis.url, "node_id": "partial", "heartbeat_interval_seconds": 0.5, "cluster_secret": StoreTrustTests.secret]
@@ -87,6 +88,7 @@ struct ClusterTests {
                 let unlisted = try await corral.start(#"{"agent": "sleeper", "session_id": "unlisted"}"#)
                 let forged = try await corral.start(#"{"agent": "sleeper", "session_id": "forged"}"#)
                 let replayed = try await corral.start(#"{"agent": "sleeper", "session_id": "replayed"}"#)
+                let altered = try await corral.start(#"{"agent": "sleeper", "session_id": "altered"}"#)
                 let client = try RedisClient(redis.url)
                 defer { client.close() }
                 // An older copy of the node's own record, signed (restored, or replayed by whoever
@@ -102,6 +104,11 @@ struct ClusterTests {
                 _ = try await client.send("DEL", "session:evicted", "agent:evicted:pid")
                 _ = try await client.send("SREM", "corral:sessions", "unlisted")
                 _ = try await client.send("HSET", "session:forged", "node", "elsewhere", "agentPid", "1", "mac", "forged")
+                let metadata = try await client.send("HGET", "session:altered", "metadata").string
+                _ = try await client.send("HSET", "session:altered", "metadata", #"{"tampered":"1"}"#)
+                #expect(try await ProcessProbe.waitUntil(timeout: .seconds(60)) {
+                    try await client.send("HGET", "session:altered", "metadata").string == metadata
+                }, "a field written over, the signature kept")
                 #expect(try await ProcessProbe.waitUntil(timeout: .seconds(60)) {
                     try await client.send("HGET", "session:forged", "agentPid").string == String(forged.pid)
                 })
@@ -122,10 +129,11 @@ struct ClusterTests {
                 #expect(try await again.session("unlisted")?.pid == unlisted.pid, "\(again.log.suffix(2000))")
                 #expect(try await again.session("forged")?.pid == forged.pid, "\(again.log.suffix(2000))")
                 #expect(try await again.session("replayed")?.pid == replayed.pid, "\(again.log.suffix(2000))")
-                for id in ["evicted", "unlisted", "forged", "replayed"] {
+                #expect(try await again.session("altered")?.pid == altered.pid, "\(again.log.suffix(2000))")
+                for id in ["evicted", "unlisted", "forged", "replayed", "altered"] {
                     #expect(try await again.request(.DELETE, "/api/sessions/\(id)").status == 200)
                 }
-                #expect(![evicted.pid, unlisted.pid, forged.pid, replayed.pid].contains { ProcessProbe.isAlive($0) })
+                #expect(![evicted.pid, unlisted.pid, forged.pid, replayed.pid, altered.pid].contains { ProcessProbe.isAlive($0) })
             }
         }
     }
