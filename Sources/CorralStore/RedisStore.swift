@@ -244,16 +244,7 @@ public final class RedisStore: SessionStore {
     /// longer lists (`allRecords` would not return them), and those whose hash is there but is
     /// not the one last written (its digest differs: any field, not only the signature, since a
     /// field written over without the secret leaves the signature as it was).
-    private static let missingScript = """
-        local function digest(key)
-            local flat, pairs, text = redis.call('HGETALL', key), {}, {}
-            for j = 1, #flat, 2 do pairs[#pairs + 1] = {flat[j], flat[j + 1]} end
-            table.sort(pairs, function(a, b) return a[1] < b[1] end)
-            for _, pair in ipairs(pairs) do
-                text[#text + 1] = #pair[1] .. ':' .. pair[1] .. #pair[2] .. ':' .. pair[2]
-            end
-            return redis.sha1hex(table.concat(text))
-        end
+    private static let missingScript = digestFunction + "\n" + """
         local missing, differing = {}, {}
         local count = #KEYS - 1
         for i = 1, count do
@@ -266,10 +257,23 @@ public final class RedisStore: SessionStore {
         return {missing, differing}
         """
 
+    /// `digest(key)` in a script: what `digest(_:)` computes, of the hash Redis holds at `key`.
+    package static let digestFunction = """
+        local function digest(key)
+            local flat, pairs, text = redis.call('HGETALL', key), {}, {}
+            for j = 1, #flat, 2 do pairs[#pairs + 1] = {flat[j], flat[j + 1]} end
+            table.sort(pairs, function(a, b) return a[1] < b[1] end)
+            for _, pair in ipairs(pairs) do
+                text[#text + 1] = #pair[1] .. ':' .. pair[1] .. #pair[2] .. ':' .. pair[2]
+            end
+            return redis.sha1hex(table.concat(text))
+        end
+        """
+
     /// What `missingScript` computes of a hash, from its fields and values as `HSET` takes them:
     /// SHA-1 (Redis scripts have no other) of each field and value, length-prefixed, in name
     /// order. Not a signature: the cluster secret's is `mac`, one of the fields.
-    static func digest(_ fields: [String]) -> String {
+    package static func digest(_ fields: [String]) -> String {
         let pairs = stride(from: 0, to: fields.count - 1, by: 2).map { (name: fields[$0], value: fields[$0 + 1]) }
         var text = ""
         for pair in pairs.sorted(by: { Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8)) }) {
@@ -354,7 +358,7 @@ public final class RedisStore: SessionStore {
     }
 
     /// The fields to write, with their signature.
-    func signedFields(_ record: SessionRecord) -> [String] {
+    package func signedFields(_ record: SessionRecord) -> [String] {
         let fields = Self.fields(record)
         let hash = stride(from: 0, to: fields.count - 1, by: 2).map { (fields[$0], fields[$0 + 1]) }
         return fields + [Self.signatureField, secret.sign(Self.signed(hash, key: Self.sessionKey(record.id)))]

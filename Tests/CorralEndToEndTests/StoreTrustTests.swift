@@ -50,6 +50,26 @@ struct StoreTrustTests {
         return UInt64(seconds * Double(sysconf(Int32(_SC_CLK_TCK))))
     }
 
+    /// The partial-loss look finds a hash written over by comparing a digest Redis computes with
+    /// the one the node computed when it wrote it: the two must agree on a record as written
+    /// (metadata with quotes, colons and non-ASCII text), or every record would be read again at
+    /// every beat.
+    @Test func redisComputesTheDigestTheNodeExpects() async throws {
+        try await RedisServer.with { (redis: RedisServer) async throws in
+            let store = try Self.store(redis.url, secret: Self.secret)
+            var record = Self.record("digest", node: "node-a", pid: 4242, startTime: 77, logPath: "/tmp/corral-digest.log")
+            record.metadata = ["room": "salle-à-manger", "caller": #"{"x": "1:2"}"#]
+            try await store.insert(record)
+            let client = try RedisClient(redis.url)
+            defer { client.close() }
+            let computed = try await client.send(["EVAL", RedisStore.digestFunction + "\nreturn digest(KEYS[1])", "1", "session:digest"]).string
+            #expect(computed == RedisStore.digest(store.signedFields(record)))
+            _ = try await client.send("HSET", "session:digest", "metadata", "{}")
+            let altered = try await client.send(["EVAL", RedisStore.digestFunction + "\nreturn digest(KEYS[1])", "1", "session:digest"]).string
+            #expect(altered != computed)
+        }
+    }
+
     static func record(_ id: String, node: String?, pid: Int32? = nil, startTime: UInt64? = nil, logPath: String, cgroup: String? = nil) -> SessionRecord {
         let now = Date()
         return SessionRecord(
