@@ -190,6 +190,31 @@ struct ClusterTests {
         }
     }
 
+    /// A second corral given a node_id a live node already has (it defaults to the host name)
+    /// does not start: it would remove that node's records as ones it could not have written.
+    @Test func aNodeIDInUseIsRefused() async throws {
+        try await RedisServer.with { (redis: RedisServer) async throws in
+            let twin: [String: Any] = ["store": redis.url, "node_id": "twin", "heartbeat_interval_seconds": 0.5, "cluster_secret": StoreTrustTests.secret]
+            try await CrashTestBed.run(containment: .processGroup, extra: twin) { a in
+                try await CrashTestBed.run(containment: .processGroup, extra: twin) { b in
+                    let first = try await a.startCorral()
+                    let session = try await first.start(#"{"agent": "sleeper", "session_id": "twin-call"}"#)
+                    var config = b.config
+                    config["listen"] = "127.0.0.1:0"
+                    let file = b.directory + "/second.json"
+                    try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: file))
+                    let second = try await CommandRunner.run(CorralProcess.executable, ["serve", "--config", file], timeout: .seconds(60))
+                    #expect(second.status == 1, "\(second.errors)")
+                    #expect(second.errors.contains("another corral is node 'twin' of this cluster"), "\(second.errors)")
+                    let client = try RedisClient(redis.url)
+                    defer { client.close() }
+                    #expect(try await client.send("HGET", "session:twin-call", "agentPid").string == String(session.pid))
+                    #expect(try await first.request(.DELETE, "/api/sessions/twin-call").status == 200)
+                }
+            }
+        }
+    }
+
     @Test func threeNodesShareTheWork() async throws {
         try await RedisServer.with { (redis: RedisServer) async throws in try await threeNodes(redis) }
     }
