@@ -143,11 +143,20 @@ extension SessionRecord {
         }
     }
 
+    /// The same text for the same metadata, whenever it is encoded: keys in order. (Unsorted, two
+    /// encodings of one record could differ, a dictionary's order being its own, and Redis's copy
+    /// of a record then never matched the one this node expected: read again at every beat.)
     static func encode(_ metadata: [String: String]) -> String {
         // Most sessions have none, and a record is written several times in a session's life.
         guard !metadata.isEmpty else { return "{}" }
-        return String(decoding: (try? JSONEncoder().encode(metadata)) ?? Data("{}".utf8), as: UTF8.self)
+        return String(decoding: (try? sortedKeys.encode(metadata)) ?? Data("{}".utf8), as: UTF8.self)
     }
+
+    private static let sortedKeys = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return encoder
+    }()
 }
 
 extension SessionRecord.Field {
