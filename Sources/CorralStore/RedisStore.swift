@@ -224,7 +224,7 @@ public final class RedisStore: SessionStore {
 
     /// The mark of a node's writes. It expires a while after the node last looked (a node gone
     /// for good leaves nothing for ever); a node back after longer writes its records again.
-    static func writesMark(_ node: String) -> String { "corral:node:\(node):writes" }
+    package static func writesMark(_ node: String) -> String { "corral:node:\(node):writes" }
 
     private static let markScript = """
         if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 1 end

@@ -215,6 +215,31 @@ struct ClusterTests {
         }
     }
 
+    /// The list of nodes keeps only those that may come back: one that stops cleanly takes
+    /// itself out, and one gone for a day (no announcement, no mark of its writes) is taken out
+    /// by the others.
+    @Test func departedNodesLeaveTheList() async throws {
+        try await RedisServer.with { (redis: RedisServer) async throws in
+            let client = try RedisClient(redis.url)
+            defer { client.close() }
+            _ = try await client.send("SADD", "corral:nodes", "ghost", "resting")
+            _ = try await client.send("SET", "corral:node:resting:writes", "1", "EX", "600")
+            let node: [String: Any] = ["store": redis.url, "node_id": "leaving", "heartbeat_interval_seconds": 0.5, "cluster_secret": StoreTrustTests.secret]
+            try await CrashTestBed.run(containment: .processGroup, extra: node) { bed in
+                let corral = try await bed.startCorral()
+                #expect(try await ProcessProbe.waitUntil {
+                    try await client.send("SISMEMBER", "corral:nodes", "ghost").integer == 0
+                }, "\(corral.log.suffix(2000))")
+                #expect(try await client.send("SISMEMBER", "corral:nodes", "resting").integer == 1, "its writes were marked within a day")
+                #expect(try await client.send("SISMEMBER", "corral:nodes", "leaving").integer == 1)
+                #expect(await corral.terminate() == 0)
+                bed.corral = nil
+                #expect(try await client.send("SISMEMBER", "corral:nodes", "leaving").integer == 0)
+                #expect(try await client.send("EXISTS", "corral:node:leaving").integer == 0)
+            }
+        }
+    }
+
     @Test func threeNodesShareTheWork() async throws {
         try await RedisServer.with { (redis: RedisServer) async throws in try await threeNodes(redis) }
     }

@@ -80,13 +80,32 @@ public final class Cluster: Service {
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
+            var nextPrune = ContinuousClock.now
             while !Task.isCancelled {
                 await self.beat()
+                if ContinuousClock.now >= nextPrune {
+                    nextPrune = .now + .seconds(3600)
+                    await self.forgetDepartedNodes()
+                }
                 try? await Task.sleep(for: self.interval)
             }
         }
-        // Leaving cleanly: the others should not wait for the key to expire.
-        _ = try? await client.send(["DEL", Self.key(nodeID)])
+        // Leaving cleanly: the others should not wait for the key to expire, nor list it.
+        _ = try? await client.transaction([["DEL", Self.key(nodeID)], ["SREM", Self.members, nodeID]])
+    }
+
+    /// Takes out of the list of nodes those gone for a day: no announcement, and no mark of their
+    /// writes (`RedisStore.writesMark`, renewed at every beat of a node and kept a day). Nodes
+    /// named for short-lived hosts (pods) would otherwise make it grow for ever, and every
+    /// listing reads each one.
+    func forgetDepartedNodes() async {
+        guard let ids = try? await client.send(["SMEMBERS", Self.members]).array?.compactMap(\.string), !ids.isEmpty,
+            let answers = try? await client.pipeline(ids.map { ["EXISTS", Self.key($0), RedisStore.writesMark($0)] })
+        else { return }
+        let departed = zip(ids, answers).filter { $0.1.integer == 0 }.map(\.0)
+        guard !departed.isEmpty else { return }
+        _ = try? await client.send(["SREM", Self.members] + departed)
+        logger.info("nodes gone for a day taken out of the cluster's list", metadata: ["nodes": "\(departed.joined(separator: ","))"])
     }
 
     private func beat() async {
