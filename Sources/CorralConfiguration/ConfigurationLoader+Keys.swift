@@ -20,7 +20,7 @@ extension ConfigurationLoader {
         .key(
             "store", .storeLocation, \.store,
             doc: "the session store: SQLite (a path relative to `data_dir`), in memory, or Redis "
-                + "(`redis://[:password@]host:port[/db]`, for several nodes)"
+                + "(`redis://[:password@]host[:port][/db]`, port 6379 unless given, for several nodes)"
         ),
         .key(
             "data_dir", .path, \.dataDirectory, settle: { directory, settling in directory = settling.absolute(directory) },

@@ -20,15 +20,8 @@ public struct RedisURL: Sendable, Equatable {
         }
         guard text.hasPrefix("redis://") else { throw RedisError(.invalidURL, "expected redis://[:password@]host:port[/db], got '\(Self.quoted(text))'") }
         var rest = Substring(text.dropFirst("redis://".count))
-        var database = 0
-        if let slash = rest.firstIndex(of: "/") {
-            let path = rest[rest.index(after: slash)...]
-            if !path.isEmpty {
-                guard let number = Int(path), number >= 0 else { throw RedisError(.invalidURL, "'\(Self.quoted(String(path)))' is not a database number") }
-                database = number
-            }
-            rest = rest[..<slash]
-        }
+        // The credentials first, up to the last `@`: a password may hold `/` and `@` (the host and
+        // the database number cannot).
         var user: String?
         var password: String?
         if let at = rest.lastIndex(of: "@") {
@@ -42,6 +35,15 @@ public struct RedisURL: Sendable, Equatable {
                 password = String(credentials).removingPercentEncoding
             }
         }
+        var database = 0
+        if let slash = rest.firstIndex(of: "/") {
+            let path = rest[rest.index(after: slash)...]
+            if !path.isEmpty {
+                guard let number = Int(path), number >= 0 else { throw RedisError(.invalidURL, "'\(path)' is not a database number") }
+                database = number
+            }
+            rest = rest[..<slash]
+        }
         var host = String(rest)
         var port = 6379
         if let colon = rest.lastIndex(of: ":"), !rest.hasPrefix("[") || rest[..<colon].hasSuffix("]") {
@@ -53,6 +55,11 @@ public struct RedisURL: Sendable, Equatable {
         }
         host = host.trimmingCharacters(in: ["[", "]"])
         guard !host.isEmpty else { throw RedisError(.invalidURL, "no host in '\(Self.quoted(text))'") }
+        // A name or an address: a space or a stray character is a typo, found here rather than by
+        // a name lookup that fails at every connection.
+        guard host.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || ".-_:%".unicodeScalars.contains($0)) }) else {
+            throw RedisError(.invalidURL, "'\(host)' is not a host name or address")
+        }
         self.init(host: host, port: port, database: database, user: user, password: password)
     }
 

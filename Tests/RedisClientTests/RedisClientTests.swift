@@ -211,6 +211,9 @@ struct RedisClientTests {
         ("redis://localhost", "localhost", 6379, 0, nil as String?),
         ("redis://:secret@db.internal:6380/3", "db.internal", 6380, 3, "secret"),
         ("redis://user:pw@127.0.0.1:7000", "127.0.0.1", 7000, 0, "pw"),
+        // A password with `/` and `@` as generated ones have, not percent-encoded.
+        ("redis://user:p/w@x+y@127.0.0.1:7000/2", "127.0.0.1", 7000, 2, "p/w@x+y"),
+        ("redis://[::1]:7001", "::1", 7001, 0, nil),
     ])
     func urls(text: String, host: String, port: Int, database: Int, password: String?) throws {
         let url = try RedisURL(parsing: text)
@@ -223,6 +226,9 @@ struct RedisClientTests {
         #expect(throws: RedisError.self) { try RedisURL(parsing: "http://host") }
         #expect(throws: RedisError.self) { try RedisURL(parsing: "redis://host:99999") }
         #expect(throws: RedisError.self) { try RedisURL(parsing: "redis://host/x") }
+        let spaced = #expect(throws: RedisError.self) { try RedisURL(parsing: "redis:// 127.0.0.1:7380") }
+        #expect(spaced?.message.contains("not a host name or address") == true)
+        #expect(throws: RedisError.self) { try RedisURL(parsing: "redis://host;rm:6379") }
     }
 }
 
