@@ -54,6 +54,7 @@ struct Serve: AsyncParsableCommand {
         let services: CorralServices
         do throws(CorralError) {
             services = try CorralApp.makeServices(configuration: configuration, logger: logger)
+            try await services.cluster?.ensureStoreAdmitsThisNode()
             try await services.cluster?.ensureNodeIDIsFree()
         } catch {
             FileHandle.standardError.write(Data("corral: \(error.redacted(by: Redactor(patterns: configuration.redactPatterns)))\n".utf8))

@@ -240,6 +240,29 @@ struct ClusterTests {
         }
     }
 
+    /// A Redis that answers but will not let the node in (a wrong password, none, a database it
+    /// does not have) stops start-up with what Redis said; retrying would not change it.
+    @Test func aRedisThatRefusesTheNodeStopsStartUp() async throws {
+        try await RedisServer.with(password: "the-right-one") { (redis: RedisServer) async throws in
+            for (url, said) in [
+                ("redis://:the-wrong-one@127.0.0.1:\(redis.port)", "WRONGPASS"), ("redis://127.0.0.1:\(redis.port)", "NOAUTH"),
+                ("redis://:the-right-one@127.0.0.1:\(redis.port)/99", "DB index"),
+            ] {
+                let node: [String: Any] = ["store": url, "node_id": "refused", "cluster_secret": StoreTrustTests.secret]
+                try await CrashTestBed.run(containment: .processGroup, extra: node) { bed in
+                    var config = bed.config
+                    config["listen"] = "127.0.0.1:0"
+                    let file = bed.directory + "/refused.json"
+                    try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: file))
+                    let served = try await CommandRunner.run(CorralProcess.executable, ["serve", "--config", file], timeout: .seconds(60))
+                    #expect(served.status == 1, "\(url): \(served.errors)")
+                    #expect(served.errors.contains("store: Redis refuses this node") && served.errors.contains(said), "\(url): \(served.errors)")
+                    #expect(!served.errors.contains("the-wrong-one") && !served.errors.contains("the-right-one"), "\(served.errors)")
+                }
+            }
+        }
+    }
+
     @Test func threeNodesShareTheWork() async throws {
         try await RedisServer.with { (redis: RedisServer) async throws in try await threeNodes(redis) }
     }

@@ -30,4 +30,17 @@ extension Cluster {
             try? await Task.sleep(for: .milliseconds(100))
         }
     }
+
+    /// Refuses to start against a Redis that answers but will not let this node in: a wrong
+    /// password, a user without the rights, a password missing, a database number it does not
+    /// have. Retrying would not change that; a Redis that does not answer yet may come.
+    public func ensureStoreAdmitsThisNode() async throws(CorralError) {
+        do {
+            _ = try await client.send(["PING"])
+        } catch where error.kind == .server {
+            throw CorralError(.configuration, "store: Redis refuses this node: \(error.message); check the user, password and database in the store's URL")
+        } catch {
+            return
+        }
+    }
 }
