@@ -263,6 +263,30 @@ struct ClusterTests {
         }
     }
 
+    /// Redis stalls (stopped, not gone): an end waits out the store's timeout once, for its
+    /// status write; its delete, queued behind that, is not tried while Redis has not answered
+    /// since, and is made once it does.
+    @Test func anEndDuringAStallWaitsForTheStoreOnce() async throws {
+        try await RedisServer.with { (redis: RedisServer) async throws in
+            let node: [String: Any] = ["store": redis.url, "node_id": "stalled", "heartbeat_interval_seconds": 0.5, "cluster_secret": StoreTrustTests.secret]
+            try await CrashTestBed.run(containment: .processGroup, extra: node) { bed in
+                let corral = try await bed.startCorral()
+                let session = try await corral.start(#"{"agent": "sleeper", "session_id": "stalled-call"}"#)
+                #expect(kill(redis.pid, SIGSTOP) == 0)
+                let ended = try await corral.request(.DELETE, "/api/sessions/stalled-call", timeout: .seconds(60))
+                #expect(kill(redis.pid, SIGCONT) == 0)
+                #expect(ended.status == 200, "\(ended.text)")
+                #expect(!ProcessProbe.isAlive(session.pid))
+                #expect(corral.log.contains("not tried: the session store has not answered since its last failure"), "\(corral.log.suffix(3000))")
+                let client = try RedisClient(redis.url)
+                defer { client.close() }
+                #expect(try await ProcessProbe.waitUntil(timeout: .seconds(60)) {
+                    try await client.send("EXISTS", "session:stalled-call").integer == 0
+                }, "the record is deleted once Redis answers")
+            }
+        }
+    }
+
     @Test func threeNodesShareTheWork() async throws {
         try await RedisServer.with { (redis: RedisServer) async throws in try await threeNodes(redis) }
     }

@@ -125,6 +125,14 @@ extension Supervisor {
         }
         return .queued(
             writes.enqueue(for: [id]) { [store] () -> Bool in
+                // The store failed and has not answered since: the write is made again once it
+                // does (`storeRecoveryLoop`), not tried now, where each try would wait out the
+                // store's timeout (a Redis that stalls: an end waited for its status write's and
+                // then its delete's).
+                guard self.storeAnswers.load(ordering: .relaxed) else {
+                    self.writeFailed(id, log: log(), CorralError(.store, "not tried: the session store has not answered since its last failure"))
+                    return false
+                }
                 do throws(CorralError) {
                     trace?.mark(write.name + " begin")
                     defer { trace?.mark(write.name + " end") }
