@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import CorralCore
+import CorralServer
 import CorralPlatform
 import CorralTestSupport
 import Foundation
@@ -285,6 +286,20 @@ struct ClusterTests {
                 }, "the record is deleted once Redis answers")
             }
         }
+    }
+
+    /// What Redis says while it loads or is busy passes; what it says of a wrong user, password
+    /// or database does not.
+    @Test(arguments: [
+        ("WRONGPASS invalid username-password pair or user is disabled.", true), ("NOAUTH Authentication required.", true),
+        ("NOPERM this user has no permissions to run the 'ping' command", true), ("ERR DB index is out of range", true),
+        ("ERR AUTH <password> called without any password configured for the default user.", true), ("ERR invalid password", true),
+        ("LOADING Redis is loading the dataset in memory", false), ("BUSY Redis is busy running a script.", false),
+        ("MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk.", false),
+        ("READONLY You can't write against a read only replica.", false),
+    ])
+    func whatRedisSaysOfThisNode(message: String, refuses: Bool) {
+        #expect(Cluster.refusesThisNode(message) == refuses)
     }
 
     @Test func threeNodesShareTheWork() async throws {

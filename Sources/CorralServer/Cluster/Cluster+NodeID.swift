@@ -37,10 +37,18 @@ extension Cluster {
     public func ensureStoreAdmitsThisNode() async throws(CorralError) {
         do {
             _ = try await client.send(["PING"])
-        } catch where error.kind == .server {
+        } catch where error.kind == .server && Self.refusesThisNode(error.message) {
             throw CorralError(.configuration, "store: Redis refuses this node: \(error.message); check the user, password and database in the store's URL")
         } catch {
+            // Not answering yet, or busy for a while (LOADING, BUSY, MISCONF…): it may come.
             return
         }
+    }
+
+    /// Redis's answers to a connection's AUTH and SELECT that no retry changes.
+    package static func refusesThisNode(_ message: String) -> Bool {
+        let word = message.prefix { !$0.isWhitespace }
+        return ["WRONGPASS", "NOAUTH", "NOPERM"].contains(word)
+            || (word == "ERR" && ["DB index is out of range", "invalid password", "AUTH"].contains { message.contains($0) })
     }
 }
