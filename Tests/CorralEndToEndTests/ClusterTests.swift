@@ -274,16 +274,23 @@ struct ClusterTests {
                 let corral = try await bed.startCorral()
                 let session = try await corral.start(#"{"agent": "sleeper", "session_id": "stalled-call"}"#)
                 #expect(kill(redis.pid, SIGSTOP) == 0)
+                var resumed = false
+                defer { if !resumed { kill(redis.pid, SIGCONT) } }
                 let ended = try await corral.request(.DELETE, "/api/sessions/stalled-call", timeout: .seconds(60))
                 #expect(kill(redis.pid, SIGCONT) == 0)
+                resumed = true
                 #expect(ended.status == 200, "\(ended.text)")
                 #expect(!ProcessProbe.isAlive(session.pid))
-                #expect(corral.log.contains("not tried: the session store has not answered since its last failure"), "\(corral.log.suffix(3000))")
+                #expect(corral.log.contains("not tried: the session store stalls and has not answered since"), "\(corral.log.suffix(3000))")
                 let client = try RedisClient(redis.url)
                 defer { client.close() }
                 #expect(try await ProcessProbe.waitUntil(timeout: .seconds(60)) {
                     try await client.send("EXISTS", "session:stalled-call").integer == 0
                 }, "the record is deleted once Redis answers")
+                // Starts are taken as soon as Redis answers again.
+                let next = try await corral.request(.POST, "/api/sessions", body: #"{"agent": "sleeper", "session_id": "after-stall"}"#, timeout: .seconds(60))
+                #expect(next.status == 201, "\(next.text)")
+                #expect(try await corral.request(.DELETE, "/api/sessions/after-stall").status == 200)
             }
         }
     }

@@ -100,6 +100,7 @@ extension Supervisor {
             }
             let wasDown = !storeReachable
             storeReachable = true
+            storeStalls.store(false, ordering: .relaxed)
             if wasDown { writesMarked = (try? await store.lostWrites(of: configuration.nodeID, markedFor: markSeconds)) != nil }
             await resynchronize(everything: wasDown, done: "the session store answers again; records re-synchronised")
         }

@@ -59,6 +59,7 @@ extension Supervisor {
             defer { trace?.mark("insert end") }
             do throws(CorralError) {
                 try inlineStore.insertNow(record)
+                storeStalls.store(false, ordering: .relaxed)
                 return nil
             } catch {
                 return error
@@ -69,6 +70,7 @@ extension Supervisor {
                 trace?.mark("insert begin")
                 try await store.insert(record)
                 trace?.mark("insert end")
+                self.storeStalls.store(false, ordering: .relaxed)
                 return nil
             } catch {
                 return error
@@ -125,14 +127,16 @@ extension Supervisor {
         }
         return .queued(
             writes.enqueue(for: [id]) { [store] () -> Bool in
-                // The store failed and has not answered since: the write is made again once it
-                // does (`storeRecoveryLoop`), not tried now, where each try would wait out the
-                // store's timeout (a Redis that stalls: an end waited for its status write's and
-                // then its delete's).
-                guard self.storeAnswers.load(ordering: .relaxed) else {
-                    self.writeFailed(id, log: log(), CorralError(.store, "not tried: the session store has not answered since its last failure"))
+                // The store stalls (a write failed after waiting out its timeout, none has
+                // succeeded since): the write is made again once it answers
+                // (`storeRecoveryLoop`), not tried now, where it would wait out the timeout too (an
+                // end waited for its status write's and then its delete's). A store that refuses
+                // fails at once, and is tried as before.
+                guard !self.storeStalls.load(ordering: .relaxed) else {
+                    self.writeFailed(id, log: log(), CorralError(.store, "not tried: the session store stalls and has not answered since"))
                     return false
                 }
+                let began = ContinuousClock.now
                 do throws(CorralError) {
                     trace?.mark(write.name + " begin")
                     defer { trace?.mark(write.name + " end") }
@@ -141,6 +145,7 @@ extension Supervisor {
                     case .delete(let id): try await store.delete(id)
                     }
                     _ = self.unsynced.withLock { $0.remove(id) }
+                    self.storeStalls.store(false, ordering: .relaxed)
                     return true
                 } catch where error.code == .conflict {
                     // Another node's record stands; retrying would never change that. This node's
@@ -157,11 +162,16 @@ extension Supervisor {
                     return true
                 } catch {
                     self.writeFailed(id, log: log(), error)
+                    if ContinuousClock.now - began >= Self.stallingFailure { self.storeStalls.store(true, ordering: .relaxed) }
                     await self.storeFailed()
                     return false
                 }
             })
     }
+
+    /// A write that fails after this long waited out a timeout: the store stalls. (One that is
+    /// refused, or answered with an error, fails within milliseconds.)
+    static let stallingFailure = Duration.seconds(1)
 
     private nonisolated func writeFailed(_ id: SessionID, log: SessionLog, _ error: CorralError) {
         metrics.storeFailed()

@@ -68,13 +68,11 @@ public actor Supervisor: Service {
     /// Sessions whose record in the store is another node's (`conflict`): their later writes
     /// are refused too, and logged once, not at each. Left at the session's delete.
     let refusedRecords = Mutex<Set<SessionID>>([])
-    /// False from a failed store operation until one succeeds again. Queued writes read it off
-    /// the actor (`storeAnswers`).
-    var storeReachable: Bool {
-        get { storeAnswers.load(ordering: .relaxed) }
-        set { storeAnswers.store(newValue, ordering: .relaxed) }
-    }
-    let storeAnswers = Atomic<Bool>(true)
+    /// False from a failed store operation until one succeeds again.
+    var storeReachable = true
+    /// A store write failed only after waiting (a store that stalls rather than refuses), and
+    /// none has succeeded since: queued writes are not tried meanwhile (`write(_:about:inline:)`).
+    let storeStalls = Atomic<Bool>(false)
     /// Start-up reconciliation could not read the store; it runs once the store answers.
     var reconciliationPending = false
     /// The store holds the mark of this node's writes, left when its records were read or last
