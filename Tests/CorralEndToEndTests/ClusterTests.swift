@@ -90,6 +90,7 @@ struct ClusterTests {
                 let forged = try await corral.start(#"{"agent": "sleeper", "session_id": "forged"}"#)
                 let replayed = try await corral.start(#"{"agent": "sleeper", "session_id": "replayed"}"#)
                 let altered = try await corral.start(#"{"agent": "sleeper", "session_id": "altered"}"#)
+                let capitals = try await corral.start(#"{"agent": "sleeper", "session_id": "capitals"}"#)
                 let client = try RedisClient(redis.url)
                 defer { client.close() }
                 // An older copy of the node's own record, signed (restored, or replayed by whoever
@@ -110,6 +111,13 @@ struct ClusterTests {
                 #expect(try await ProcessProbe.waitUntil(timeout: .seconds(60)) {
                     try await client.send("HGET", "session:altered", "metadata").string == metadata
                 }, "a field written over, the signature kept")
+                // The same record in another form (its signature in capitals still verifies) is
+                // written again once, not read again at every beat.
+                let mac = try #require(try await client.send("HGET", "session:capitals", "mac").string)
+                _ = try await client.send("HSET", "session:capitals", "mac", mac.uppercased())
+                #expect(try await ProcessProbe.waitUntil(timeout: .seconds(60)) {
+                    try await client.send("HGET", "session:capitals", "mac").string == mac
+                }, "the record in another form is written again")
                 #expect(try await ProcessProbe.waitUntil(timeout: .seconds(60)) {
                     try await client.send("HGET", "session:forged", "agentPid").string == String(forged.pid)
                 })
@@ -131,10 +139,11 @@ struct ClusterTests {
                 #expect(try await again.session("forged")?.pid == forged.pid, "\(again.log.suffix(2000))")
                 #expect(try await again.session("replayed")?.pid == replayed.pid, "\(again.log.suffix(2000))")
                 #expect(try await again.session("altered")?.pid == altered.pid, "\(again.log.suffix(2000))")
-                for id in ["evicted", "unlisted", "forged", "replayed", "altered"] {
+                #expect(try await again.session("capitals")?.pid == capitals.pid, "\(again.log.suffix(2000))")
+                for id in ["evicted", "unlisted", "forged", "replayed", "altered", "capitals"] {
                     #expect(try await again.request(.DELETE, "/api/sessions/\(id)").status == 200)
                 }
-                #expect(![evicted.pid, unlisted.pid, forged.pid, replayed.pid, altered.pid].contains { ProcessProbe.isAlive($0) })
+                #expect(![evicted.pid, unlisted.pid, forged.pid, replayed.pid, altered.pid, capitals.pid].contains { ProcessProbe.isAlive($0) })
             }
         }
     }

@@ -62,11 +62,15 @@ struct StoreTrustTests {
             try await store.insert(record)
             let client = try RedisClient(redis.url)
             defer { client.close() }
-            let computed = try await client.send(["EVAL", RedisStore.digestFunction + "\nreturn digest(KEYS[1])", "1", "session:digest"]).string
+            let script = RedisStore.digestFunction + "\nreturn digest(KEYS[1], ARGV)"
+            let computed = try await client.send(["EVAL", script, "1", "session:digest"] + RedisStore.digestedFields).string
             #expect(computed == RedisStore.digest(store.signedFields(record)))
             _ = try await client.send("HSET", "session:digest", "metadata", "{}")
-            let altered = try await client.send(["EVAL", RedisStore.digestFunction + "\nreturn digest(KEYS[1])", "1", "session:digest"]).string
+            let altered = try await client.send(["EVAL", script, "1", "session:digest"] + RedisStore.digestedFields).string
             #expect(altered != computed)
+            _ = try await client.send("HSET", "session:digest", "extra", "1")
+            let extended = try await client.send(["EVAL", script, "1", "session:digest"] + RedisStore.digestedFields).string
+            #expect(extended != altered, "a field added counts too")
         }
     }
 

@@ -140,7 +140,7 @@ extension Supervisor {
         }
         guard !rewritten.isEmpty else { return }
         logger.warning(
-            "the session store lost records of this node's sessions (evicted, restored from an older copy, or written over without the cluster secret); writing them again",
+            "the session store lost records of this node's sessions (evicted, restored from an older copy, written over without the cluster secret, or kept in an older form); writing them again",
             metadata: ["sessions": "\(rewritten.prefix(20).map(\.0.rawValue).joined(separator: ", "))\(rewritten.count > 20 ? ", …" : "")"]
         )
         for (_, write) in rewritten { _ = await write.value }
