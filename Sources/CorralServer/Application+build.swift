@@ -94,7 +94,7 @@ public enum CorralApp {
             containment: containment,
             metricsRegistry: registry,
             auditLog: try AuditLog(path: configuration.resolvedAuditLogPath, maxBytes: configuration.auditLogMaxBytes, logger: logger),
-            cluster: redis.map { Cluster(configuration: configuration, store: $0, supervisor: supervisor, logger: logger) },
+            cluster: redis.map { Cluster(configuration: configuration, store: $0, supervisor: supervisor, instanceID: dataDirectory.instanceID, logger: logger) },
             livekitWorkers: try LiveKitWorkers.make(
                 configuration: configuration, supervisor: supervisor, metrics: LiveKitWorkerMetrics(factory: factory), logger: logger
             ),

@@ -204,7 +204,11 @@ struct ClusterTests {
     /// does not start: it would remove that node's records as ones it could not have written.
     @Test func aNodeIDInUseIsRefused() async throws {
         try await RedisServer.with { (redis: RedisServer) async throws in
-            let twin: [String: Any] = ["store": redis.url, "node_id": "twin", "heartbeat_interval_seconds": 0.5, "cluster_secret": StoreTrustTests.secret]
+            // One URL announced by both, as two hosts of one name would without advertise_url.
+            let twin: [String: Any] = [
+                "store": redis.url, "node_id": "twin", "heartbeat_interval_seconds": 0.5, "cluster_secret": StoreTrustTests.secret,
+                "advertise_url": "http://twin.invalid:8080",
+            ]
             try await CrashTestBed.run(containment: .processGroup, extra: twin) { a in
                 try await CrashTestBed.run(containment: .processGroup, extra: twin) { b in
                     let first = try await a.startCorral()

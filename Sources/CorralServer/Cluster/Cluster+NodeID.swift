@@ -7,17 +7,18 @@ extension Cluster {
     /// Refuses to start as a node another live corral already is. Two nodes with one `node_id`
     /// (it defaults to the host name) take each other's records for ones they could not have
     /// written and remove them, and overwrite each other's announcement, so requests passed on
-    /// to that node reach either. The announcement under this id, if it verifies and names
-    /// another URL, is watched until it expires (a node that died) or is renewed (its time to
-    /// live goes up: a node that lives). Run before the sessions are re-adopted. A Redis that does
-    /// not answer is left to the checks that follow.
+    /// to that node reach either. The announcement under this id, if it verifies and is another
+    /// corral's (another instance id; from a node without one, another URL), is watched until it
+    /// expires (a node that died) or is renewed (its time to live goes up: a node that lives).
+    /// Run before the sessions are re-adopted. A Redis that does not answer is left to the checks
+    /// that follow.
     public func ensureNodeIDIsFree() async throws(CorralError) {
         var lastTTL: Int64?
         while true {
             guard let answers = try? await client.pipeline([["GET", Self.key(nodeID)], ["PTTL", Self.key(nodeID)]]),
                 answers.count == 2, let text = answers[0].string,
                 let node = try? JSONDecoder().decode(Node.self, from: Data(text.utf8)),
-                node.id == nodeID, secret.verify(node.mac ?? "", node.signed), node.url != url,
+                node.id == nodeID, secret.verify(node.mac ?? "", node.signed), node.instance.map({ $0 != instanceID }) ?? (node.url != url),
                 let ttl = answers[1].integer, ttl > 0
             else { return }
             if let lastTTL, ttl > lastTTL {

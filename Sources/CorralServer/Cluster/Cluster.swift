@@ -19,12 +19,17 @@ public final class Cluster: Service {
         public let url: String
         public let sessions: Int
         public let capacity: Int
+        /// The announcing corral's `CORRAL_INSTANCE_ID` (its data directory's): two corrals
+        /// with one `node_id` are told apart by it, whatever URL they announce. Not signed, so
+        /// that nodes from before it still verify each other's announcements; forged, it could
+        /// only keep a node from starting (`ensureNodeIDIsFree`).
+        var instance: String?
         /// Set by the reader: the heartbeat key exists.
         public var live: Bool = true
         /// The cluster secret's signature of the fields above.
         var mac: String?
 
-        enum CodingKeys: String, CodingKey { case id, url, sessions, capacity, mac }
+        enum CodingKeys: String, CodingKey { case id, url, sessions, capacity, instance, mac }
 
         /// What the signature covers.
         var signed: [String] { ["corral-node-v1", id, url, String(sessions), String(capacity)] }
@@ -50,9 +55,12 @@ public final class Cluster: Service {
     let logger: Logger
     /// Node records already reported as unverified, by id and content.
     private let reported = FirstSighting()
+    /// This corral's `CORRAL_INSTANCE_ID`, announced with it.
+    let instanceID: String
 
-    init(configuration: CorralConfiguration, store: RedisStore, supervisor: Supervisor, logger: Logger) {
+    init(configuration: CorralConfiguration, store: RedisStore, supervisor: Supervisor, instanceID: String, logger: Logger) {
         nodeID = configuration.nodeID
+        self.instanceID = instanceID
         advertised = Mutex(configuration.resolvedAdvertiseURL)
         urlConfigured = configuration.advertiseURL != nil
         capacity = configuration.maxSessions
@@ -111,6 +119,7 @@ public final class Cluster: Service {
     private func beat() async {
         guard announceable else { return }
         var node = Node(id: nodeID, url: url, sessions: await supervisor.sessionCount, capacity: capacity)
+        node.instance = instanceID
         node.mac = secret.sign(node.signed)
         guard let data = try? JSONEncoder().encode(node) else { return }
         let seconds = String(max(1, Int((Double(interval.components.seconds) * 3).rounded(.up))))
