@@ -246,6 +246,8 @@ struct ClusterTests {
                 }, "\(corral.log.suffix(2000))")
                 #expect(try await client.send("SISMEMBER", "corral:nodes", "resting").integer == 1, "its writes were marked within a day")
                 #expect(try await client.send("SISMEMBER", "corral:nodes", "leaving").integer == 1)
+                // Kept three beats of 0.5 s (it was 1 s: the fraction was dropped).
+                #expect((try await client.send("PTTL", "corral:node:leaving").integer ?? 0) > 1000)
                 #expect(await corral.terminate() == 0)
                 bed.corral = nil
                 #expect(try await client.send("SISMEMBER", "corral:nodes", "leaving").integer == 0)

@@ -122,7 +122,8 @@ public final class Cluster: Service {
         node.instance = instanceID
         node.mac = secret.sign(node.signed)
         guard let data = try? JSONEncoder().encode(node) else { return }
-        let seconds = String(max(1, Int((Double(interval.components.seconds) * 3).rounded(.up))))
+        // Three beats; a fraction of a second counts (0.9 s beats are kept 3 s, not 1).
+        let seconds = String(max(1, Int((interval / .seconds(1) * 3).rounded(.up))))
         do {
             _ = try await client.transaction([
                 ["SET", Self.key(nodeID), String(decoding: data, as: UTF8.self), "EX", seconds],
