@@ -141,16 +141,25 @@ extension RedisStore {
         }
         // Not the hash last written: one written without the cluster secret (read as nothing) is
         // as good as gone; another node's (its start of a lost id) stays its own; this node's own
-        // is written again, even when it reads as the record given (kept in an older form, its
-        // metadata's keys in another order, its signature in capitals): left, it would differ
-        // again at every look.
+        // is written again unless it reads as the record given. That one is taken as it is the
+        // first time (a write of it landed while the look ran), and written again the next
+        // (kept in another form, an older encoding or its signature in capitals: left, it would
+        // differ at every look).
+        var stillSettling: Set<SessionID> = []
         for (record, stored) in zip(differing, try await stored(differing.map(\.id))) {
             switch stored {
             case .missing, .unverified: missing.append(record.id)
             case .verified(let stored):
-                if stored.node == nil || stored.node == node { missing.append(record.id) }
+                guard stored.node == nil || stored.node == node else { continue }
+                if stored == record, !settling.withLock({ $0.contains(record.id) }) {
+                    confirmed[record.id] = Expected(signedFields(record))
+                    stillSettling.insert(record.id)
+                } else {
+                    missing.append(record.id)
+                }
             }
         }
+        settling.withLock { $0 = stillSettling }
         // Only the given records' signatures are kept: one of a session gone, or refused as
         // another node's, goes.
         let given = Set(records.map(\.id))

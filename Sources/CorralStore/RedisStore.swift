@@ -36,6 +36,9 @@ public final class RedisStore: SessionStore {
     let signatures = Mutex<[SessionID: Expected]>([:])
     /// Looks made so far (`missingRecords`), to take the records' whole hashes in turn.
     let looks = Mutex<UInt64>(0)
+    /// This node's records found at the last look in another form than expected but reading as
+    /// the record: written again if so found again (`missingRecords`).
+    let settling = Mutex<Set<SessionID>>([])
 
     public init(client: RedisClient, secret: ClusterSecret, node: String? = nil, logger: Logger) {
         self.client = client
