@@ -213,11 +213,7 @@ struct ClusterTests {
                 try await CrashTestBed.run(containment: .processGroup, extra: twin) { b in
                     let first = try await a.startCorral()
                     let session = try await first.start(#"{"agent": "sleeper", "session_id": "twin-call"}"#)
-                    var config = b.config
-                    config["listen"] = "127.0.0.1:0"
-                    let file = b.directory + "/second.json"
-                    try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: file))
-                    let second = try await CommandRunner.run(CorralProcess.executable, ["serve", "--config", file], timeout: .seconds(60))
+                    let second = try await b.serveExpectingRefusal()
                     #expect(second.status == 1, "\(second.errors)")
                     #expect(second.errors.contains("another corral is node 'twin' of this cluster"), "\(second.errors)")
                     let client = try RedisClient(redis.url)
@@ -266,11 +262,7 @@ struct ClusterTests {
             ] {
                 let node: [String: Any] = ["store": url, "node_id": "refused", "cluster_secret": StoreTrustTests.secret]
                 try await CrashTestBed.run(containment: .processGroup, extra: node) { bed in
-                    var config = bed.config
-                    config["listen"] = "127.0.0.1:0"
-                    let file = bed.directory + "/refused.json"
-                    try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: file))
-                    let served = try await CommandRunner.run(CorralProcess.executable, ["serve", "--config", file], timeout: .seconds(60))
+                    let served = try await bed.serveExpectingRefusal()
                     #expect(served.status == 1, "\(url): \(served.errors)")
                     #expect(served.errors.contains("store: Redis refuses this node") && served.errors.contains(said), "\(url): \(served.errors)")
                     #expect(!served.errors.contains("the-wrong-one") && !served.errors.contains("the-right-one"), "\(served.errors)")

@@ -47,6 +47,16 @@ final class CrashTestBed: @unchecked Sendable {
     }
 
     var dataDirectory: String { directory + "/data" }
+
+    /// `corral serve` on the bed's configuration (listening on a free port), for one that is
+    /// expected to stop by itself at start-up: its exit status and output.
+    func serveExpectingRefusal() async throws -> CommandRunner.Result {
+        var config = config
+        config["listen"] = "127.0.0.1:0"
+        let file = directory + "/refused-\(UUID().uuidString).json"
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: file))
+        return try await CommandRunner.run(CorralProcess.executable, ["serve", "--config", file], timeout: .seconds(60))
+    }
     var instanceID: String? {
         (try? String(contentsOfFile: dataDirectory + "/instance-id", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
     }

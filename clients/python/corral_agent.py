@@ -72,6 +72,11 @@ def _forget_resend_in_child():
 os.register_at_fork(after_in_child=_forget_resend_in_child)
 
 
+def _nobody_listens(failure):
+    """Whether `_send_datagram` failed for want of a listener (worth saying again later)."""
+    return isinstance(failure, OSError) and failure.errno in _NOBODY_LISTENS
+
+
 def _send_datagram(lines, address):
     """None once sent; else why not: False without a socket, or the OSError."""
     if not address:
@@ -98,7 +103,7 @@ def ready(status_text=None):
     address = os.environ.get("NOTIFY_SOCKET")
     failure = _send_datagram(lines, address)
     with _resend_lock:
-        if failure is None or not isinstance(failure, OSError) or failure.errno not in _NOBODY_LISTENS:
+        if not _nobody_listens(failure):
             _resend_state["lines"] = None
             return failure is None
         _resend_state["lines"] = (lines, address)
@@ -119,7 +124,7 @@ def _resend():
             if pending is None:
                 return
             failure = _send_datagram(*pending)
-            if failure is None or not isinstance(failure, OSError) or failure.errno not in _NOBODY_LISTENS:
+            if not _nobody_listens(failure):
                 _resend_state["lines"] = None
                 return
     with _resend_lock:
