@@ -29,21 +29,24 @@ public struct SpawnFailure: Error, CustomStringConvertible {
 
 /// Starts `arguments[0]` (a path) with `arguments` as its argv, as a child of this process with a
 /// clean signal state (see `withCleanSpawnAttributes`), its standard input on `/dev/null`, and
-/// none of this process's descriptors above 2: SwiftNIO opens its sockets without close-on-exec,
-/// and a child holding a copy keeps a connection or a listening port open after its owner closed
-/// it. Returns its pid; the caller reaps it (`stopChild`, `waitForChild`).
+/// none of this process's descriptors above 2 but the one it is passed: SwiftNIO opens its
+/// sockets without close-on-exec, and a child holding a copy keeps a connection or a listening
+/// port open after its owner closed it. Returns its pid; the caller reaps it (`stopChild`,
+/// `waitForChild`).
 ///
 /// - Parameters:
 ///   - environment: exactly the child's environment; nil: this process's own.
 ///   - workingDirectory: where it runs; nil: this process's working directory.
 ///   - newSession: in a kernel session (and process group) of its own (`setsid`).
+///   - passing: a descriptor of this process the child gets as its descriptor 3.
 public func spawnChild(
     _ arguments: [String],
     environment: [String: String]? = nil,
     workingDirectory: String? = nil,
     output: ChildOutput = .discarded,
     errors: ChildOutput = .discarded,
-    newSession: Bool = false
+    newSession: Bool = false,
+    passing descriptor: Int32? = nil
 ) throws(SpawnFailure) -> Int32 {
     precondition(!arguments.isEmpty, "spawnChild needs at least the program's path")
     let program = arguments[0]
@@ -60,8 +63,10 @@ public func spawnChild(
         case .inherited: break
         }
     }
+    // A descriptor dup2'ed onto itself loses its close-on-exec flag (glibc 2.29+).
+    if let descriptor { posix_spawn_file_actions_adddup2(&actions, descriptor, 3) }
     // glibc 2.34+; without it the child keeps this process's descriptors.
-    _ = addCloseFrom?(&actions, 3)
+    _ = addCloseFrom?(&actions, descriptor == nil ? 3 : 4)
     if let workingDirectory {
         guard let addChdir else { throw SpawnFailure(program: program, errno: ENOSYS, step: "posix_spawn_file_actions_addchdir_np (glibc 2.29+)") }
         let added = addChdir(&actions, workingDirectory)

@@ -15,4 +15,17 @@ struct LiveKitTestServerTests {
         let result = try await CommandRunner.run(livekitAgentsPython!, [script], timeout: .seconds(600))
         #expect(result.status == 0, "\(result.output)\n\(result.errors)")
     }
+
+    /// A restart is on the same port, which no other process can take while the server is down
+    /// (a busy host's other tests once did, between a stop and a start).
+    @Test func aRestartKeepsItsPortFromOthers() async throws {
+        try await LiveKitTestServer.with { server in
+            let port = server.port
+            await server.stop()
+            #expect(throws: (any Error).self) { close(try LiveKitTestServer.bindLoopback(port).descriptor) }
+            try await server.start()
+            #expect(server.port == port)
+            #expect(try await server.workers().isEmpty)
+        }
+    }
 }

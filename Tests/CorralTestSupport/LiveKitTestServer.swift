@@ -10,7 +10,10 @@ import Glibc
 
 /// `Tests/Fixtures/livekit_test_server.py` (the agent side of a LiveKit server, with a control
 /// API), or another such script, as a child of the test, run by the LiveKit venv's python and
-/// stopped by its pid. `stop()` then `start()` again is a server restart on the same port.
+/// stopped by its pid. `stop()` then `start()` again is a server restart on the same port: the
+/// test binds the port and passes the socket to each run (`--listen-fd`), so that no other
+/// process can take it while the server is down (connections made meanwhile wait in its backlog
+/// for the next run).
 public final class LiveKitTestServer: @unchecked Sendable {
     public static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures").path
@@ -31,6 +34,8 @@ public final class LiveKitTestServer: @unchecked Sendable {
     public private(set) var tlsPort: Int?
     private let directory: String
     private var runs = 0
+    /// Bound at the first start, closed by `remove()`.
+    private var listener: Int32 = -1
 
     public var url: String { "ws://127.0.0.1:\(port)" }
 
@@ -58,10 +63,11 @@ public final class LiveKitTestServer: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         runs += 1
         let output = directory + "/out-\(runs)", errors = directory + "/err-\(runs)"
-        let arguments = [python, script, "--port", String(port), "--api-key", apiKey, "--api-secret", apiSecret] + extraArguments
+        if listener < 0 { (listener, port) = try Self.bindLoopback(port) }
+        let arguments = [python, script, "--listen-fd", "3", "--api-key", apiKey, "--api-secret", apiSecret] + extraArguments
         let child: Int32
         do {
-            child = try spawnChild(arguments, output: .file(output), errors: .file(errors))
+            child = try spawnChild(arguments, output: .file(output), errors: .file(errors), passing: listener)
         } catch {
             throw SystemErrorDescription("cannot start \(script): \(error)")
         }
@@ -97,10 +103,36 @@ public final class LiveKitTestServer: @unchecked Sendable {
         pid = 0
     }
 
-    /// Stops it and removes its files.
+    /// Stops it, gives up its port and removes its files.
     public func remove() async {
         await stop()
+        if listener >= 0 { close(listener) }
+        listener = -1
         try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// A TCP socket bound to 127.0.0.1:`port` (0: any free port), not listening yet, and its port.
+    public static func bindLoopback(_ port: Int) throws -> (descriptor: Int32, port: Int) {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { throw SystemErrorDescription("socket: \(String(cString: strerror(errno)))") }
+        var reuse: Int32 = 1
+        _ = setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                Glibc.bind(descriptor, address, length) == 0 && getsockname(descriptor, address, &length) == 0
+            }
+        }
+        guard bound else {
+            let reason = String(cString: strerror(errno))
+            close(descriptor)
+            throw SystemErrorDescription("cannot bind 127.0.0.1:\(port) for the LiveKit test server: \(reason)")
+        }
+        return (descriptor, Int(UInt16(bigEndian: address.sin_port)))
     }
 
     /// Runs `body` with a started server, always stopping it.

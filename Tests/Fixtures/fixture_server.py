@@ -4,13 +4,25 @@ where on stdout, and running until SIGTERM or SIGINT. The Swift tests read the r
 import asyncio
 import json
 import signal
+import socket
 
 
-async def listen(runner, host, port, ssl_context=None):
-    """Serves the set-up aiohttp ``runner`` on ``host:port``; returns the port it listens on."""
+def add_port_arguments(parser):
+    """``--port`` (0 for any free one) and ``--listen-fd``, a bound socket to serve on instead."""
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--listen-fd", type=int, default=None)
+
+
+async def listen(runner, host, port, ssl_context=None, fd=None):
+    """Serves the set-up aiohttp ``runner`` on ``host:port``, or on the bound socket inherited as
+    descriptor ``fd``; returns the port it listens on. A socket the test holds keeps its port
+    across a restart of the server: the port cannot be taken meanwhile by another process."""
     from aiohttp import web
 
-    site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context)
+    if fd is not None:
+        site = web.SockSite(runner, socket.socket(fileno=fd), ssl_context=ssl_context)
+    else:
+        site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context)
     await site.start()
     return site._server.sockets[0].getsockname()[1]
 

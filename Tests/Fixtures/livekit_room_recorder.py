@@ -23,7 +23,7 @@ import fixture_server
 
 async def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--port", type=int, default=0)
+    fixture_server.add_port_arguments(parser)
     parser.add_argument("--record", required=True)
     parser.add_argument("--api-key")
     parser.add_argument("--api-secret")
@@ -40,7 +40,7 @@ async def main(argv):
     app.router.add_route("*", "/{tail:.*}", record)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
-    fixture_server.say_ready("127.0.0.1", await fixture_server.listen(runner, "127.0.0.1", arguments.port))
+    fixture_server.say_ready("127.0.0.1", await fixture_server.listen(runner, "127.0.0.1", arguments.port, fd=arguments.listen_fd))
     await fixture_server.stopped()
     await runner.cleanup()
 

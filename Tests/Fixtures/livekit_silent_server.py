@@ -21,7 +21,7 @@ import fixture_server
 
 async def main(argv):
     parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, default=0)
+    fixture_server.add_port_arguments(parser)
     parser.add_argument("--api-key")
     parser.add_argument("--api-secret")
     arguments = parser.parse_args(argv)
@@ -50,7 +50,7 @@ async def main(argv):
     app.add_routes([web.get("/agent", handle_agent), web.get("/control/connections", connections)])
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
-    fixture_server.say_ready("127.0.0.1", await fixture_server.listen(runner, "127.0.0.1", arguments.port))
+    fixture_server.say_ready("127.0.0.1", await fixture_server.listen(runner, "127.0.0.1", arguments.port, fd=arguments.listen_fd))
     await fixture_server.stopped()
     await runner.cleanup()
 

@@ -3,7 +3,7 @@
 worker) meets at ``<url>/agent``, built on LiveKit's generated protobufs (``livekit-protocol``) and
 server SDK (``livekit-api``), with an HTTP control API for the test that drives it.
 
-    python livekit_test_server.py --port 0 --api-key K --api-secret S [--host 127.0.0.1]
+    python livekit_test_server.py (--port 0 | --listen-fd N) --api-key K --api-secret S [--host 127.0.0.1]
         [--availability-timeout 10] [--assignment-url ws://...] [--register-timeout 10]
         [--tls-port 0 --tls-cert CERT.pem --tls-key KEY.pem]
 
@@ -12,7 +12,9 @@ prints one line of JSON once it listens, ``{"event": "ready", "port": P, "url": 
 worker connection (1012 "service restart") and exits. With ``--tls-port`` the same
 server also listens there with TLS (for ``wss://``), and the ready line adds ``"tls_port"`` and
 ``"tls_url"``; the control API stays on the plain port too. The same port can be taken
-again at once by a new process (a server restart, as a test plays it).
+again at once by a new process (a server restart, as a test plays it). ``--listen-fd N`` serves
+on a bound socket inherited as descriptor N instead of ``--port``: a test that holds it keeps
+the port across a restart, where another process could take a port given up.
 
 What it does, as LiveKit server does (pkg/service/agentservice.go, pkg/agent/worker.go):
 
@@ -782,11 +784,11 @@ def build_app(server):
     return app
 
 
-async def start(server, host, port, tls_port=None, tls_context=None):
+async def start(server, host, port, tls_port=None, tls_context=None, listen_fd=None):
     """Starts serving; returns the runner, the port it listens on and the TLS port (or None)."""
     runner = web.AppRunner(build_app(server), handle_signals=False, access_log=None)
     await runner.setup()
-    bound = await fixture_server.listen(runner, host, port)
+    bound = await fixture_server.listen(runner, host, port, fd=listen_fd)
     tls_bound = None
     if tls_context is not None:
         tls_bound = await fixture_server.listen(runner, host, tls_port or 0, ssl_context=tls_context)
@@ -796,7 +798,7 @@ async def start(server, host, port, tls_port=None, tls_context=None):
 async def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
+    fixture_server.add_port_arguments(parser)
     parser.add_argument("--api-key", required=True)
     parser.add_argument("--api-secret", required=True)
     parser.add_argument("--availability-timeout", type=float, default=10.0)
@@ -819,7 +821,7 @@ async def main(argv):
             parser.error("--tls-port needs --tls-cert and --tls-key")
         tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls_context.load_cert_chain(arguments.tls_cert, arguments.tls_key)
-    runner, port, tls_port = await start(server, arguments.host, arguments.port, arguments.tls_port, tls_context)
+    runner, port, tls_port = await start(server, arguments.host, arguments.port, arguments.tls_port, tls_context, arguments.listen_fd)
     tls = {} if tls_port is None else {"tls_port": tls_port, "tls_url": "wss://%s:%d" % (arguments.host, tls_port)}
     fixture_server.say_ready(arguments.host, port, **tls)
     await fixture_server.stopped()
