@@ -312,10 +312,12 @@ public final class ProcessMonitor: Sendable {
         _ = corral_epoll_remove(epollFD, pidFD.descriptor)
     }
 
+    /// The handler runs before the pulse: whoever the pulse wakes to see whether a tree is empty
+    /// finds its leader's exit told.
     private func finishLeader(token: UInt64, status: ExitStatus, handler: ExitHandler) {
         unwatch(token)
-        reaped.pulse()
         handler(status)
+        reaped.pulse()
     }
 
     /// Reaps every exited child that belongs to a session: leaders (reported) and orphans

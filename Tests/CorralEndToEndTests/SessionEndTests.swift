@@ -1,3 +1,4 @@
+import CorralConfiguration
 import CorralCore
 import CorralPlatform
 import CorralTestSupport
@@ -62,6 +63,47 @@ struct SessionEndTests {
                 }
             }
         } }
+    }
+
+    /// An end corral asks for tells how the leader exited, though the end can be over before the
+    /// supervisor hears of the exit: the tree keeps the status its watch was told.
+    @Test(arguments: testedModes)
+    func everyEndTellsHowTheLeaderExited(mode: CorralConfiguration.ContainmentMode) async throws {
+        try await TestCorral(containment: mode).run { client in
+            let events = client.services.supervisor.events.subscribe()
+            let sessions = try await withThrowingTaskGroup(of: TestCorral.Session.self) { group in
+                for _ in 0..<8 { group.addTask { try await client.start() } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for session in sessions {
+                    group.addTask {
+                        let end = try await client.request(.delete, "/api/sessions/\(session.id)")
+                        #expect(end.status == .ok)
+                    }
+                }
+                try await group.waitForAll()
+            }
+            // Published before each DELETE was answered; the wait is bounded all the same.
+            let reading = Task { () -> [String: CorralPlatform.ExitStatus?] in
+                var exits: [String: CorralPlatform.ExitStatus?] = [:]
+                for await event in events {
+                    if case .ended(let ended) = event.payload { exits[event.sessionID.rawValue] = ended.exit }
+                    if exits.count == sessions.count { break }
+                }
+                return exits
+            }
+            let bound = Task {
+                try? await Task.sleep(for: .seconds(15))
+                reading.cancel()
+            }
+            let exits = await reading.value
+            bound.cancel()
+            #expect(exits.count == sessions.count)
+            // Exit 0, or SIGTERM when it came before the agent's trap was set.
+            #expect(exits.values.allSatisfy { $0 == .exited(code: 0) || $0 == .signaled(signal: SIGTERM, coreDumped: false) }, "\(exits)")
+            for session in sessions { #expect(await session.nothingLeft()) }
+        }
     }
 
     @Test(arguments: testedStores)

@@ -43,6 +43,7 @@ struct TreeTerminatorTests {
             tree.killAll()
         }
         var isEmpty: Bool { tree.isEmpty }
+        var leaderExit: CorralPlatform.ExitStatus? { tree.leaderExit }
         func members() -> ProcessListing { tree.members() }
         func memberGroups() -> [(pid: Int32, pgid: Int32)] { tree.memberGroups() }
         var enforcedLimits: Set<LimitViolation> { tree.enforcedLimits }

@@ -146,6 +146,9 @@ public final class FakeTree: ContainedTree {
 
     public var isEmpty: Bool { state.withLock { !$0.alive } }
 
+    /// Told only through the handler (`exit(_:)`).
+    public var leaderExit: ExitStatus? { nil }
+
     public func members() -> ProcessListing { ProcessListing() }
 
     public func memberGroups() -> [(pid: Int32, pgid: Int32)] { [] }

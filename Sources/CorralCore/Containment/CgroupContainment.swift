@@ -245,8 +245,10 @@ final class CgroupTree: AbandonableTree {
     /// reaped by its template, which corral does not wait for.
     var isEmpty: Bool {
         guard !cgroup.isPopulated else { return false }
-        return adopted || forkedFrom != nil || !Syscall.processGroupExists(pgid)
+        return adopted || forkedFrom != nil || (!Syscall.processGroupExists(pgid) && !leaderWatch.awaitingExit)
     }
+
+    var leaderExit: ExitStatus? { leaderWatch.exitStatus }
 
     func members() -> ProcessListing {
         var pids = cgroup.processes

@@ -87,8 +87,11 @@ public protocol ContainedTree: Sendable {
     func signalAll(_ signal: Int32)
     /// SIGKILL to every process of the session (atomically where the kernel can).
     func killAll()
-    /// True once no process of the session is left.
+    /// True once no process of the session is left, and the exit of a leader corral reaps has
+    /// been told (`leaderExit`).
     var isEmpty: Bool { get }
+    /// How the leader exited, once its watch has told it; nil before, or if not watched.
+    var leaderExit: ExitStatus? { get }
     /// Every process of the session, the leader first.
     func members() -> ProcessListing
     /// Every process of the session with its process group, without reading command lines.

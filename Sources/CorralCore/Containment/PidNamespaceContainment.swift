@@ -107,8 +107,10 @@ final class PidNamespaceTree: AbandonableTree {
     /// process group is gone when the end is answered.
     var isEmpty: Bool {
         guard leader.hasExited else { return false }
-        return adopted || !Syscall.processGroupExists(pgid)
+        return adopted || (!Syscall.processGroupExists(pgid) && !leaderWatch.awaitingExit)
     }
+
+    var leaderExit: ExitStatus? { leaderWatch.exitStatus }
 
     var isKnownNonEmpty: Bool { !leader.hasExited }
 

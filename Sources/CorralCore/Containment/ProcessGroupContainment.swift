@@ -157,10 +157,13 @@ final class ProcessGroupTree: AbandonableTree {
             // init, which on some hosts never reaps them.
             guard adopted, leader.hasExited, !ProcessTable.read().hasLiveMember(ofGroup: pgid) else { return false }
         }
+        guard adopted || !leaderWatch.awaitingExit else { return false }
         guard escapees.withLock({ $0.values.allSatisfy(\.hasExited) }) else { return false }
         refreshEscapees(from: currentMembers())
         return escapees.withLock { $0.values.allSatisfy(\.hasExited) }
     }
+
+    var leaderExit: ExitStatus? { leaderWatch.exitStatus }
 
     var isKnownNonEmpty: Bool {
         (Syscall.processGroupExists(pgid) && !(adopted && leader.hasExited))

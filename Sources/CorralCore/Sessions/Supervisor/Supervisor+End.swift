@@ -108,6 +108,9 @@ extension Supervisor {
         let released = handles.tree.map { tree in Task.immediate { await executor.run { tree.release() } } }
         let write = enqueueWrite(entry, delete: true)
         let duration = handles.endBegan.map { .now - $0 } ?? .zero
+        // The tree has the leader's exit once it is empty; its event may not have reached the
+        // actor yet.
+        handles.leaderExit = handles.leaderExit ?? handles.tree?.leaderExit
         let result = EndResult(
             sessionID: entry.id,
             agent: entry.record.agent,
