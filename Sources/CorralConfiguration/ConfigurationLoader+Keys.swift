@@ -98,7 +98,7 @@ extension ConfigurationLoader {
         ),
         .key(
             "watch_interval_seconds", .interval, \.watchIntervalSeconds,
-            doc: "how often limits are checked (and, with process groups, escaped processes recorded)"
+            doc: "how often limits and log sizes are checked (and, with process groups, escaped processes recorded)"
         ),
         .key(
             "shutdown", .oneOf(), \.shutdown,
@@ -136,7 +136,7 @@ extension ConfigurationLoader {
     private static let logging: [Key] = [
         .key("log_level", .oneOf(lowercased: true), \.logLevel, doc: "corral's own log level"),
         .key("log_format", .oneOf(), \.logFormat, doc: "`text`, or `json` (one JSON object per line) for corral's own log"),
-        .key("log_max_bytes", .bytes, \.logMaxBytes, doc: "a session log over this size is rotated, one older copy kept (0: no cap)"),
+        .key("log_max_bytes", .bytes, \.logMaxBytes, doc: "a session log over this size is rotated at the next `watch_interval_seconds`, its last `log_max_bytes` kept as the one older copy (0: no cap)"),
         .key("log_retention_seconds", .positive, \.logRetentionSeconds, doc: "logs of ended sessions are removed this long after their last write"),
         .key(
             "events_webhook_url", .url(["http", "https"], expected: "expected an http:// or https:// URL"), \.eventsWebhookURL,

@@ -159,31 +159,48 @@ public final class DataDirectory: Sendable {
     /// Where `rotateIfLarge` keeps the previous content of the log at `path`.
     public static func rotatedCopy(of path: String) -> String { path + ".1" }
 
-    /// Caps a live session's log: once it is over `maxBytes`, its content moves to `NAME.1` (a
-    /// new file, replacing the previous one) and the log starts again empty. The agent keeps
+    /// Caps a live session's log: once it is over `maxBytes`, its last `maxBytes` move to `NAME.1`
+    /// (a new file, replacing the previous one) and the log starts again empty. The agent keeps
     /// writing to the same open file (O_APPEND), so nothing has to be reopened. An exclusive
     /// flock on the log is held throughout: a reader holding it shared (`LogTail`) sees a
     /// rotation done or not begun, never a half-copied `NAME.1` beside a log not yet emptied.
+    ///
+    /// Only the last `maxBytes` are copied: an agent that writes faster than the log is looked at
+    /// (as fast as the disk takes) must not make the copy as large and as slow as the log again.
+    /// A copy that cannot be written (the disk is full) is dropped, and the log emptied all the
+    /// same.
     package func rotateIfLarge(_ path: String, maxBytes: UInt64) -> Bool {
         guard maxBytes > 0 else { return false }
+        // Most looks find the log under its cap: a stat, without opening it.
+        var info = stat()
+        guard lstat(path, &info) == 0, UInt64(info.st_size) > maxBytes else { return false }
         let source = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard source >= 0 else { return false }
         defer { Glibc.close(source) }
-        var info = stat()
         guard fstat(source, &info) == 0, UInt64(info.st_size) > maxBytes, (try? Syscall.libc("flock", { flock(source, LOCK_EX) })) != nil
         else { return false }
         let rotated = Self.rotatedCopy(of: path)
         unlink(rotated)
-        let target = open(rotated, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        if !Self.copy(source, from: off_t(info.st_size) - off_t(maxBytes), bytes: Int(maxBytes), to: rotated) { unlink(rotated) }
+        return truncate(path, 0) == 0
+    }
+
+    /// Copies `bytes` of `source` from `offset` into a new file at `path`; false if a read or a
+    /// write failed.
+    private static func copy(_ source: Int32, from offset: off_t, bytes: Int, to path: String) -> Bool {
+        let target = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard target >= 0 else { return false }
         defer { Glibc.close(target) }
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        while true {
-            let got = buffer.withUnsafeMutableBytes { read(source, $0.baseAddress, $0.count) }
-            if got <= 0 { break }
-            _ = buffer.withUnsafeBytes { write(target, $0.baseAddress, got) }
+        var copied = 0
+        while copied < bytes {
+            let got = buffer.withUnsafeMutableBytes { pread(source, $0.baseAddress, min($0.count, bytes - copied), offset + off_t(copied)) }
+            guard got > 0 else { return got == 0 }
+            let written = buffer.withUnsafeBytes { write(target, $0.baseAddress, got) }
+            guard written == got else { return false }
+            copied += got
         }
-        return truncate(path, 0) == 0
+        return true
     }
 
     /// Removes logs (and rotated logs) last written more than `age` ago, except `keep`.

@@ -22,13 +22,9 @@ extension Supervisor {
             let tree: any ContainedTree
             let limits: ResourceLimits
         }
-        // Logs grow slowly next to the limits: their sizes are looked at every 15 intervals. By
-        // the clock, not by counting passes: a pass over a large process table can take longer
-        // than the interval, and rotation must not fall behind with it.
-        let now = ContinuousClock.now
-        let logsDue = configuration.logMaxBytes > 0 && now - lastLogCheck >= .seconds(configuration.watchIntervalSeconds * 15)
-        if logsDue { lastLogCheck = now }
-        let logs = logsDue ? table.entries.values.map(\.record.logPath) : []
+        // Every pass looks at the logs' sizes (a stat each): an agent can write as fast as the
+        // disk takes, and fill it between two looks far apart.
+        let logs = configuration.logMaxBytes > 0 ? table.entries.values.map(\.record.logPath) : []
         let maxBytes = configuration.logMaxBytes
         let dataDirectory = dataDirectory
         let watched = table.entries.values.compactMap { entry -> Watched? in

@@ -81,8 +81,6 @@ public actor Supervisor: Service {
     /// Idle agents whose record is being replaced by their session's (`handOver`): between the
     /// replace and the table's change their idle record is gone from the store on purpose.
     var handingOver: Set<SessionID> = []
-    /// When log sizes were last looked at (see `watchSessions`).
-    var lastLogCheck = ContinuousClock.now
     var notifySocket: NotifySocket?
     private var notifyToken: UInt64?
     private var prepared = false
