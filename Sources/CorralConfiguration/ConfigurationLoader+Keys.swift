@@ -176,7 +176,7 @@ extension ConfigurationLoader {
     private static let limits: [Key] = [
         .key(
             "max_connections", .integer(minimum: 1, maximum: 1_000_000), \.maxConnections,
-            doc: "connections open at once (before any authentication); past it, the one idle longest is closed for room (never one with a request under way), and with none idle new ones wait in the kernel's listen queue until one closes"
+            doc: "connections open at once (before any authentication); past it, those idle longest are closed for room (never one with a request under way), and with none idle new ones wait in the kernel's listen queue until one closes"
         ),
         .key(
             "max_concurrent_requests", .integer(minimum: 1), \.maxConcurrentRequests,

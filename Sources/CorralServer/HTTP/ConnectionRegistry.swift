@@ -4,8 +4,8 @@ import Synchronization
 /// Every open connection and what it is doing, so that room can be made past `max_connections`:
 /// without it, whoever holds that many connections open without using them (or sends requests a
 /// byte at a time) keeps every other client in the listen queue until `idle_timeout_seconds` (or
-/// `request_timeout_seconds`) closes them, and opens as many again. `ConnectionCap` accepts one
-/// connection over the cap and asks for room while over it; `ConnectionActivityHandler` reports
+/// `request_timeout_seconds`) closes them, and opens as many again. `ConnectionCap` accepts a few
+/// connections over the cap and asks for room while over it; `ConnectionActivityHandler` reports
 /// what each connection is doing and closes it only if it is still as reported.
 final class ConnectionRegistry: Sendable {
     enum Activity: Sendable, Equatable {
@@ -36,35 +36,28 @@ final class ConnectionRegistry: Sendable {
         var closing = false
     }
 
-    /// How long a connection must have been so before it is closed for room: a client reusing a
-    /// connection sends its next request within a second, and a new one its first; a request's
-    /// head that takes seconds is sent a byte at a time.
+    /// How long a connection must have been so before it is closed for room: a new connection
+    /// sends its first request at once, and one reused its next within a second; a request's head
+    /// that takes seconds is sent a byte at a time.
+    static let neverUsedFor: Duration = .milliseconds(500)
     static let idleFor: Duration = .seconds(1)
     static let receivingFor: Duration = .seconds(5)
     static let retryInterval: Duration = .milliseconds(250)
 
     private let entries = Mutex<[ObjectIdentifier: Entry]>([:])
-    private let over = Mutex<(overCap: Bool, looking: Bool)>((false, false))
-    /// A connection closed for room is gone from `entries` before `ConnectionCap` has counted its
-    /// close (on the server's event loop): until then no other is chosen, for a second at most
-    /// (should the count come first, this is not left set).
-    private let uncounted = Mutex<ContinuousClock.Instant?>(nil)
+    /// How many connections are open past the cap (`ConnectionCap`), and whether a task looks
+    /// for room while there are.
+    private let over = Mutex<(excess: Int, looking: Bool)>((0, false))
 
     func opened(_ channel: any Channel, _ report: Report, close: @escaping Closer) {
         entries.withLock { $0[ObjectIdentifier(channel)] = Entry(report: report, close: close) }
     }
 
     func closed(_ channel: any Channel) {
-        let wasChosen = entries.withLock { $0.removeValue(forKey: ObjectIdentifier(channel))?.closing ?? false }
-        if wasChosen { uncounted.withLock { $0 = .now } }
+        _ = entries.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
     }
 
-    /// `ConnectionCap` has counted a close.
-    func closeCounted() {
-        uncounted.withLock { $0 = nil }
-    }
-
-    var isOverCap: Bool { over.withLock { $0.overCap } }
+    var isOverCap: Bool { over.withLock { $0.excess > 0 } }
 
     func update(_ channel: any Channel, _ report: Report) {
         entries.withLock { entries in
@@ -85,24 +78,24 @@ final class ConnectionRegistry: Sendable {
         }
     }
 
-    /// Whether more connections are open than `max_connections` (`ConnectionCap`). While so, the
-    /// connection idle longest (or never used, or receiving a head, for long enough) is asked to
-    /// close, one at a time, again every `retryInterval`.
-    func overCap(_ isOver: Bool) {
+    /// How many more connections are open than `max_connections` (`ConnectionCap`). While there
+    /// are, as many of the connections idle longest (or never used, or receiving a head, for long
+    /// enough) as are not already closing are asked to close, and again every `retryInterval`.
+    func overCap(by excess: Int) {
         let startLooking = over.withLock { over in
-            over.overCap = isOver
-            guard isOver, !over.looking else { return false }
+            over.excess = excess
+            guard excess > 0, !over.looking else { return false }
             over.looking = true
             return true
         }
-        if isOver { makeRoom() }
+        if excess > 0 { makeRoom() }
         guard startLooking else { return }
         Task {
             while true {
                 try? await Task.sleep(for: Self.retryInterval)
                 let stop = over.withLock { over in
-                    if !over.overCap { over.looking = false }
-                    return !over.overCap
+                    if over.excess == 0 { over.looking = false }
+                    return over.excess == 0
                 }
                 if stop { return }
                 makeRoom()
@@ -112,27 +105,28 @@ final class ConnectionRegistry: Sendable {
 
     private func makeRoom() {
         let now = ContinuousClock.now
-        guard isOverCap, uncounted.withLock({ $0.map { now - $0 >= .seconds(1) } ?? true }) else { return }
-        let chosen: (Closer, UInt64)? = entries.withLock { entries in
-            // One at a time: the next only once this one has closed or declined.
-            guard !entries.values.contains(where: \.closing) else { return nil }
-            var oldest: (key: ObjectIdentifier, report: Report)?
-            for (key, entry) in entries {
-                let report = entry.report
-                let eligible =
-                    switch report.activity {
-                    case .idle: now - report.since >= Self.idleFor
-                    case .receiving: now - report.since >= Self.receivingFor
-                    case .answering: false
-                    }
-                guard eligible else { continue }
-                if let best = oldest, best.report.since <= report.since { continue }
-                oldest = (key, report)
-            }
-            guard let oldest, let entry = entries[oldest.key] else { return nil }
-            entries[oldest.key]?.closing = true
-            return (entry.close, oldest.report.generation)
+        let excess = over.withLock { $0.excess }
+        guard excess > 0 else { return }
+        let chosen: [(Closer, UInt64)] = entries.withLock { entries in
+            // A close counted by the cap only later may be asked for one more: a connection
+            // idle for long enough, closed a moment early.
+            let wanted = excess - entries.values.count(where: \.closing)
+            guard wanted > 0 else { return [] }
+            let oldest = entries.filter { !$0.value.closing && Self.mayBeClosed($0.value.report, now: now) }
+                .sorted { $0.value.report.since < $1.value.report.since }
+                .prefix(wanted)
+            for (key, _) in oldest { entries[key]?.closing = true }
+            return oldest.map { ($0.value.close, $0.value.report.generation) }
         }
-        if let (close, generation) = chosen { close(generation) }
+        for (close, generation) in chosen { close(generation) }
+    }
+
+    private static func mayBeClosed(_ report: Report, now: ContinuousClock.Instant) -> Bool {
+        switch report.activity {
+        case .idle(used: false): now - report.since >= neverUsedFor
+        case .idle(used: true): now - report.since >= idleFor
+        case .receiving: now - report.since >= receivingFor
+        case .answering: false
+        }
     }
 }
