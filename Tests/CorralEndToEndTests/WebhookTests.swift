@@ -5,6 +5,10 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Collects what the webhook receives; fails the first delivery to make corral retry.
 private actor Receiver {
     var bodies: [[String: Any]] = []
@@ -42,6 +46,21 @@ struct WebhookTests {
                 #expect(await receiver.types == ["session.started", "session.status", "session.ended"])
                 #expect(await receiver.sessionIDs == ["w1"])
             }
+        }
+    }
+
+    /// A receiver that does not answer (its port refuses connections) does not hold corral's stop:
+    /// what is left is tried for the shutdown's budget, then given up. (Each event was tried six
+    /// times, and each try waited out a 10 s timeout: minutes before corral exited.)
+    @Test func aReceiverThatDoesNotAnswerDoesNotHoldTheStop() async throws {
+        let (refusing, port) = try LiveKitTestServer.bindLoopback(0)
+        defer { close(refusing) }
+        try await CrashTestBed.run(containment: .processGroup, extra: ["events_webhook_url": "http://127.0.0.1:\(port)/hook"]) { bed in
+            let corral = try await bed.startCorral()
+            _ = try await corral.start(#"{"agent": "sleeper", "session_id": "h1"}"#)
+            _ = try await corral.start(#"{"agent": "sleeper", "session_id": "h2"}"#)
+            #expect(await corral.terminate(timeout: .seconds(90)) == 0, "corral did not stop in 90 s: \(corral.log.suffix(3000))")
+            #expect(corral.log.contains("events not delivered before corral stopped"), "\(corral.log.suffix(3000))")
         }
     }
 
