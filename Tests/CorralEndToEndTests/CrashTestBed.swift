@@ -100,6 +100,8 @@ final class CrashTestBed: @unchecked Sendable {
         if let corral {
             let status = await corral.terminate()
             #expect(status == 0, "corral did not exit cleanly: \(corral.log.suffix(2000))", sourceLocation: sourceLocation)
+            // Not stopped in time: it must not outlive the test.
+            if status == nil { await corral.kill() }
         }
         corral = nil
         let leftovers = await taggedProcesses()
