@@ -31,6 +31,16 @@ struct LineRedactorTests {
         #expect(filter.complete(Array("more of it\nnext line\n".utf8)) == Array("next line\n".utf8))
     }
 
+    /// Output that only returns the carriage (ffmpeg's or tqdm's progress): read mid-line (after
+    /// a rotation), only the part before the first carriage return is left out, and followed, it
+    /// comes as it goes. (It was left out whole, and held back until a megabyte had come.)
+    @Test func aProgressBarIsShownAfterARotationAndAsItGoes() {
+        #expect(LineRedactor(redactor: Self.redactor, startsMidLine: true).all(Array("1%\r2%\r3%".utf8)) == Array("2%\r3%".utf8))
+        var filter = LineRedactor(redactor: Self.redactor, startsMidLine: true)
+        #expect(filter.complete(Array("KEN=s3cr3t\r4%\r5".utf8)) == Array("4%\r".utf8))
+        #expect(filter.complete(Array("%\rTOKEN=s3cr3t-value\r".utf8)) == Array("5%\rTOKEN=[redacted]\r".utf8))
+    }
+
     /// A rotation cut the line being read: its start is sent redacted on a line of its own, and
     /// the new log's first partial line (the rest, where the secret stands without its name) is
     /// left out; the lines after it come through.

@@ -7,7 +7,9 @@ struct LineRedactor {
     let redactor: Redactor?
     private var pending: [UInt8] = []
     /// Dropping bytes up to the first line start: the stream began mid-line, where the rest of a
-    /// secret could stand without the name that marks it.
+    /// secret could stand without the name that marks it. A carriage return ends that line too:
+    /// output that only ever returns the carriage (a progress bar) has no other line end, and
+    /// was left out whole.
     private var skippingPartialLine: Bool
 
     init(redactor: Redactor?, startsMidLine: Bool = false) {
@@ -20,15 +22,16 @@ struct LineRedactor {
     /// an agent writing without newlines cannot make a reader's stream hold all it writes.
     static let longestLine = 1 << 20
 
-    /// The complete lines of what has arrived so far, redacted; a partial last line waits.
+    /// The complete lines of what has arrived so far (up to the last line end, a carriage return
+    /// too: a progress bar is shown as it goes), redacted; a partial last line waits.
     mutating func complete(_ bytes: [UInt8]) -> [UInt8] {
         guard let redactor else { return bytes }
         pending += bytes
         dropPartialFirstLine()
         var output: [UInt8] = []
-        if let lastNewline = pending.lastIndex(of: UInt8(ascii: "\n")) {
-            output = Self.redact(Array(pending[...lastNewline]), redactor)
-            pending.removeFirst(lastNewline + 1)
+        if let lastEnd = pending.lastIndex(where: Self.endsLine) {
+            output = Self.redact(Array(pending[...lastEnd]), redactor)
+            pending.removeFirst(lastEnd + 1)
         }
         if pending.count > Self.longestLine {
             output += Self.redact(pending, redactor) + [UInt8(ascii: "\n")]
@@ -63,18 +66,27 @@ struct LineRedactor {
     func all(_ bytes: [UInt8]) -> [UInt8] {
         guard let redactor else { return bytes }
         guard skippingPartialLine else { return Self.redact(bytes, redactor) }
-        guard let newline = bytes.firstIndex(of: UInt8(ascii: "\n")) else { return [] }
-        return Self.redact(Array(bytes[(newline + 1)...]), redactor)
+        guard let end = Self.firstLineEnd(in: bytes) else { return [] }
+        return Self.redact(Array(bytes[(end + 1)...]), redactor)
     }
 
     private mutating func dropPartialFirstLine() {
         guard skippingPartialLine else { return }
-        guard let newline = pending.firstIndex(of: UInt8(ascii: "\n")) else {
+        guard let end = Self.firstLineEnd(in: pending) else {
             pending.removeAll()
             return
         }
-        pending.removeFirst(newline + 1)
+        pending.removeFirst(end + 1)
         skippingPartialLine = false
+    }
+
+    private static func firstLineEnd(in bytes: [UInt8]) -> Int? {
+        bytes.firstIndex(where: endsLine)
+    }
+
+    /// A carriage return ends a line for the stream's cuts: a secret's value holds none.
+    private static func endsLine(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r")
     }
 
     private static func redact(_ bytes: [UInt8], _ redactor: Redactor) -> [UInt8] {

@@ -72,7 +72,10 @@ enum LogTail {
             guard size > 0, lines >= 0 else {
                 return Window(text: [], end: Position(offset: max(size, 0), rotation: mark), startsMidLine: size == 0 && continuesRotatedLine(path))
             }
-            var collected: [UInt8] = []
+            // Read backwards a chunk at a time, kept in reverse order and joined once.
+            var chunks: [ArraySlice<UInt8>] = []
+            var collectedBytes = 0
+            func collected() -> [UInt8] { Array(chunks.reversed().joined()) }
             var position = size
             var newlines = 0
             // The last line, partial or not, counts as one; with 0 lines asked for, only a partial
@@ -82,12 +85,16 @@ enum LogTail {
             // A trailing newline ends the last line; it does not start another.
             var skipTrailing = true
             scan: while position > 0 {
+                guard collectedBytes < windowBytes else {
+                    // Lines longer than the window: it starts mid-line.
+                    return window(collected(), lines: lines, size: size, start: position, mark: mark, midLine: true)
+                }
                 let length = min(chunk, position)
                 var buffer = [UInt8](repeating: 0, count: length)
                 let got = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, length, off_t(position - length)) }
                 guard got == length else {
                     // Short read: what was collected starts at an arbitrary byte.
-                    return window(collected, lines: lines, size: size, start: position, mark: mark, midLine: true)
+                    return window(collected(), lines: lines, size: size, start: position, mark: mark, midLine: true)
                 }
                 position -= length
                 for index in stride(from: length - 1, through: 0, by: -1) where buffer[index] == UInt8(ascii: "\n") {
@@ -97,17 +104,23 @@ enum LogTail {
                     }
                     newlines += 1
                     if newlines == wanted {
-                        collected = Array(buffer[(index + 1)...]) + collected
+                        chunks.append(buffer[(index + 1)...])
                         position += index + 1
                         break scan
                     }
                 }
                 skipTrailing = false
-                collected = buffer + collected
+                chunks.append(buffer[...])
+                collectedBytes += length
             }
-            return window(collected, lines: lines, size: size, start: position, mark: mark, midLine: position == 0 && continuesRotatedLine(path))
+            return window(collected(), lines: lines, size: size, start: position, mark: mark, midLine: position == 0 && continuesRotatedLine(path))
         }
     }
+
+    /// The most of a log `last` reads back: lines asked for beyond it are not shown (a hundred
+    /// thousand long lines, or one line of 50 MB, took a minute to gather, and held a thread of
+    /// the pool that answers every request).
+    static let windowBytes = 1 << 20
 
     private static func window(_ collected: [UInt8], lines: Int, size: Int, start: Int, mark: RotationMark?, midLine: Bool) -> Window {
         lines == 0

@@ -105,7 +105,7 @@ struct StreamingRoutes {
         if let cluster, !ClusterRouting.isForwarded(context), await !supervisor.isLive(id), let remote = try await cluster.locate(id) {
             return try await cluster.forward(request, to: remote, caller: context.caller)
         }
-        guard let (path, live) = await supervisor.logPath(for: id), let window = try await Self.read({ LogTail.last(lines, of: path) }) else {
+        guard let (path, live) = await supervisor.logPath(for: id), let window = try await Self.read({ [lines] in await Blocking.run { LogTail.last(lines, of: path) } }) else {
             throw APIError(.notFound, "no log for session '\(id)'")
         }
         let (tail, end) = (window.text, window.end)
@@ -157,10 +157,10 @@ struct StreamingRoutes {
 
     /// A log's read, once a rotation under way (a copy of at most `log_max_bytes`) is done; nil
     /// for a missing log.
-    static func read<Value>(_ attempt: () -> LogTail.Reading<Value>) async throws -> Value? {
+    static func read<Value>(_ attempt: () async -> LogTail.Reading<Value>) async throws -> Value? {
         let deadline = ContinuousClock.now + .seconds(10)
         while true {
-            switch attempt() {
+            switch await attempt() {
             case .read(let value): return value
             case .missing: return nil
             case .busy:
