@@ -214,16 +214,30 @@ final class CgroupTree: AbandonableTree {
         send([signal], to: cgroup.processes)
     }
 
-    /// One read of the cgroup's processes serves both the listing and the signals.
+    /// A read of the cgroup's processes serves both the listing and the signals. A process forked
+    /// between the read and the signal to its parent is not in it, and would sit out the grace
+    /// period to be killed (an agent forking every few milliseconds was, at most ends): the
+    /// cgroup is read again, and the newcomers signalled, until a read finds none (a few times at
+    /// most; what a fork storm goes on making is killed after the grace period).
     func listAndSignal(_ signals: [Int32]) -> [(pid: Int32, pgid: Int32)] {
-        let pids = cgroup.processes
-        let members = Self.groups(of: pids)
+        var pids = cgroup.processes
+        var members = Self.groups(of: pids)
         send(signals, to: pids)
+        var signalled = Set(pids)
+        for _ in 0..<8 {
+            pids = cgroup.processes.filter { !signalled.contains($0) }
+            guard !pids.isEmpty else { break }
+            members += Self.groups(of: pids)
+            send(signals, to: pids, leaderToo: false)
+            signalled.formUnion(pids)
+        }
         return members
     }
 
-    private func send(_ signals: [Int32], to pids: [Int32]) {
-        for signal in signals { _ = try? leader.signal(signal) }
+    private func send(_ signals: [Int32], to pids: [Int32], leaderToo: Bool = true) {
+        if leaderToo {
+            for signal in signals { _ = try? leader.signal(signal) }
+        }
         for pid in pids where pid != leader.pid {
             // The pid may have been recycled since cgroup.procs was read: open a pidfd first,
             // then check that the process it names is still in this cgroup.
