@@ -8,11 +8,14 @@ extension Redactor {
     /// `pa/ss`, unless what follows the `:` is a port (`localhost:5173/@vite`,
     /// `example.com:8443/?email=a@b`); and `user:p@ss/w@db` loses `p@ss/w`, as `ss` is no host
     /// name (one has a dot or a port, or is localhost).
+    ///
+    /// In JSON a `/` may be written `\/` (PHP's, Java's and Foundation's encoders do): a scheme's
+    /// `:\/\/` counts as `://`, and a backslash ends the authority as a `/` does.
     public func urls(in text: String) -> String {
-        guard text.contains("://"), text.contains("@") else { return text }
+        guard text.contains("://") || text.contains(#":\/\/"#), text.contains("@") else { return text }
         var result = ""
         var rest = Substring(text)
-        while let scheme = rest.range(of: "://") {
+        while let scheme = Self.schemeSeparator(in: rest) {
             result += rest[..<scheme.upperBound]
             rest = rest[scheme.upperBound...]
             let authorityEnd = rest.firstIndex(where: Self.endsAuthority) ?? rest.endIndex
@@ -154,7 +157,15 @@ extension Redactor {
     }
 
     private static func endsAuthority(_ character: Character) -> Bool {
-        character == "/" || character == "?" || character == "#" || character.isWhitespace
+        character == "/" || character == "?" || character == "#" || character == "\\" || character.isWhitespace
+    }
+
+    /// The first `://`, or `:\/\/` as JSON may escape it.
+    private static func schemeSeparator(in text: Substring) -> Range<Substring.Index>? {
+        let plain = text.range(of: "://")
+        guard let escaped = text.range(of: #":\/\/"#) else { return plain }
+        guard let plain else { return escaped }
+        return plain.lowerBound < escaped.lowerBound ? plain : escaped
     }
 
     /// `db.internal`, `localhost`, `[::1]`, or anything with a port (`db:5432`).

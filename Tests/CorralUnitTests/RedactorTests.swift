@@ -32,6 +32,12 @@ struct RedactorTests {
 
     @Test func urlPasswords() {
         #expect(redactor.urls(in: "postgres://app:s3cr3t@db.internal:5432/calls") == "postgres://app:[redacted]@db.internal:5432/calls")
+        // As JSON encoders that escape slashes write them (an attacker's review found these shown).
+        #expect(redactor.urls(in: #"{"database_url":"postgres:\/\/admin:S3cretA1@db:5432\/app"}"#) == #"{"database_url":"postgres:\/\/admin:[redacted]@db:5432\/app"}"#)
+        #expect(redactor.urls(in: #"{"cache":"redis:\/\/:S3cretA3@cache:6379\/0"}"#) == #"{"cache":"redis:\/\/:[redacted]@cache:6379\/0"}"#)
+        #expect(redactor.urls(in: #"{"broker":"amqp:\/\/guest:S3cretA4@rabbitmq:5672\/"}"#) == #"{"broker":"amqp:\/\/guest:[redacted]@rabbitmq:5672\/"}"#)
+        #expect(redactor.urls(in: #"{"u":"https:\/\/u:metapw@h\/","v":"x://a"}"#) == #"{"u":"https:\/\/u:[redacted]@h\/","v":"x://a"}"#)
+        #expect(!redactor.text(#"{"database_url":"postgres:\/\/admin:S3cretA1@db:5432\/app"}"#).contains("S3cretA1"))
         // A token as the user, as git and many APIs take it; a plain name stays.
         #expect(redactor.urls(in: "git clone https://0123456789abcdef0123456789abcdef01234567@github.com/o/r") == "git clone https://[redacted]@github.com/o/r")
         #expect(redactor.urls(in: "https://sk_live_51HxYzAbCdEfGhIj@api.example.com/v1") == "https://[redacted]@api.example.com/v1")
