@@ -465,6 +465,17 @@ struct SecurityTests {
             chunked.send("POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n")
             let malformed = await chunked.read(timeout: .seconds(60))
             #expect(malformed.hasPrefix("HTTP/1.1 400"), "\(malformed)")
+            // A coding besides chunked (an attacker's review: read as chunked, a session started).
+            for codings in ["gzip, chunked", "gzip"] {
+                let coded = try RawConnection(port: corral.port)
+                coded.send("POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: \(codings)\r\n\r\n2\r\n{}\r\n0\r\n\r\n")
+                let refused = await coded.read(timeout: .seconds(60))
+                #expect(refused.hasPrefix("HTTP/1.1 501") && refused.contains("only chunked"), "\(codings): \(refused)")
+            }
+            let plain = try RawConnection(port: corral.port)
+            plain.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: Chunked\r\n\r\n0\r\n\r\n")
+            let answered = await plain.read(timeout: .seconds(60))
+            #expect(answered.hasPrefix("HTTP/1.1 200"), "\(answered)")
             #expect(try await corral.sessions().isEmpty)
         }
     }

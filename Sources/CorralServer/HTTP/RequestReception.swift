@@ -155,6 +155,18 @@ final class RequestReceptionHandler: ChannelDuplexHandler, RemovableChannelHandl
                 if phase == .answering || responding { closeAfterResponse = true } else { answer(context, .badRequest, "more than one Host header") }
                 return
             }
+            // A coding other than chunked alone (RFC 9112: 501): the parser reads `gzip, chunked`
+            // as chunked, where a proxy in front may have read another body.
+            if let codings = Self.unsupportedCodings(head) {
+                deadline?.cancel()
+                deadline = nil
+                if phase == .answering || responding {
+                    closeAfterResponse = true
+                } else {
+                    answer(context, .notImplemented, "Transfer-Encoding '\(codings)' is not supported: only chunked; nothing of the request was acted on")
+                }
+                return
+            }
             // A pipelined request's bytes may have come in while the previous one was answered.
             // Its 100 would go out ahead of that answer: it is not sent (a client that pipelines
             // does not wait for it).
@@ -213,6 +225,14 @@ final class RequestReceptionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// until a timeout of its own: curl's second, others' never). Told at once (true), unless
     /// the body it declares is over every route's limit (false): its 413 comes without the body.
     /// Nil without the expectation.
+    /// The request's transfer codings, unless they are `chunked` alone (or there are none).
+    private static func unsupportedCodings(_ head: HTTPRequest) -> String? {
+        let values = head.headerFields[values: .transferEncoding]
+        guard !values.isEmpty else { return nil }
+        let codings = values.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        return codings == ["chunked"] ? nil : values.joined(separator: ", ")
+    }
+
     private static func continues(_ head: HTTPRequest) -> Bool? {
         guard head.headerFields[.expect]?.lowercased() == "100-continue" else { return nil }
         guard let declared = head.headerFields[.contentLength] else { return true }
