@@ -79,6 +79,10 @@ struct BrowserSafetyTests {
             #expect(start.status == 421)
             #expect(start.json["code"] as? String == "misdirected_request", "a client error, not corral's: \(start.text)")
             #expect(try await corral.request(.DELETE, "/api/sessions/rebound", headers: ["Host": "attacker.example"]).status == 421)
+            // A loopback name followed by what is not a port is no name of corral's.
+            for host in ["127.0.0.1:80@attacker.example", "localhost:attacker.example", "[::1]junk"] {
+                #expect(try await corral.request(.GET, "/api/sessions/rebound", headers: ["Host": host]).status == 421, "Host \(host)")
+            }
             // Probes answer whatever name they are sent with.
             #expect(try await corral.request(.GET, "/healthz", headers: ["Host": "attacker.example"]).status == 200)
             #expect(try await corral.request(.GET, "/readyz", headers: ["Host": "attacker.example"]).status == 200)

@@ -35,7 +35,7 @@ struct HostCheck: RouterMiddleware {
     }
 
     func allows(_ authority: String) -> Bool {
-        let host = Self.hostname(Self.stripPort(authority))
+        guard let host = Self.stripPort(authority).map(Self.hostname) else { return false }
         return names.contains(host) || Self.isLoopback(host)
     }
 
@@ -46,13 +46,25 @@ struct HostCheck: RouterMiddleware {
     }
 
     /// `[::1]:8080` → `[::1]`, `localhost:8080` → `localhost`.
-    private static func stripPort(_ authority: String) -> Substring {
+    /// Nil where what follows the host is not a port (`localhost:evil.com`, `127.0.0.1:80@evil.com`,
+    /// `[::1]junk`): no browser sends such a name, and it is not one of corral's.
+    private static func stripPort(_ authority: String) -> Substring? {
+        let host: Substring
+        let rest: Substring
         if authority.hasPrefix("[") {
-            guard let close = authority.firstIndex(of: "]") else { return Substring(authority) }
-            return authority[...close]
+            guard let close = authority.firstIndex(of: "]") else { return nil }
+            host = authority[...close]
+            rest = authority[authority.index(after: close)...]
+        } else if let colon = authority.firstIndex(of: ":") {
+            host = authority[..<colon]
+            rest = authority[colon...]
+        } else {
+            return Substring(authority)
         }
-        guard let colon = authority.lastIndex(of: ":") else { return Substring(authority) }
-        return authority[..<colon]
+        guard rest.isEmpty || (rest.first == ":" && (1...6).contains(rest.count) && rest.dropFirst().allSatisfy { $0.isASCII && $0.isNumber }) else {
+            return nil
+        }
+        return host
     }
 
     /// Lower case, without IPv6 brackets or a trailing dot.
