@@ -1,4 +1,3 @@
-import CleanSpawn
 import CorralCore
 import CorralTestSupport
 import Crypto
@@ -100,35 +99,6 @@ struct SlowClientTests {
             let answer = await waiting.read(timeout: .seconds(30))
             #expect(answer.hasPrefix("HTTP/1.1 200"), "not served once a connection closed: \(answer)")
             for connection in streams + [waiting] { connection.close() }
-        }
-    }
-
-    /// One client opening idle connections by the hundred a second keeps nobody out: room is made
-    /// for several newcomers side by side. (Made one at a time, at 35-70 a second, a client opening
-    /// 150 a second held the listen queue, and every other request went unanswered for 20 s and
-    /// more.) The rate is kept to what a debug build does with ease on a loaded host: 300 a second
-    /// was too many once beside the whole suite.
-    @Test func aFloodOfIdleConnectionsKeepsNobodyOut() async throws {
-        try await CrashTestBed.run(containment: .processGroup, extra: ["max_connections": 256, "idle_timeout_seconds": 600]) { bed in
-            let corral = try await bed.startCorral()
-            let flood = try spawnChild(
-                [TestAgents.directory + "/../connection_flood.py", String(corral.port), "300", "120", "2000"],
-                errors: .file(bed.directory + "/flood.err")
-            )
-            do {
-                #expect(await ProcessProbe.waitUntil(timeout: .seconds(30)) { corral.log.contains("max_connections connections are open") })
-                for index in 0..<6 {
-                    let connection = try RawConnection(port: corral.port)
-                    connection.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-                    let answer = await connection.read(timeout: .seconds(20))
-                    connection.close()
-                    #expect(answer.hasPrefix("HTTP/1.1 200"), "request \(index) in the flood was not answered: \(answer)")
-                }
-            } catch {
-                await stopChild(flood)
-                throw error
-            }
-            await stopChild(flood)
         }
     }
 

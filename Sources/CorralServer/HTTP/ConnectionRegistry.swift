@@ -50,7 +50,11 @@ final class ConnectionRegistry: Sendable {
     private let over = Mutex<(excess: Int, looking: Bool)>((0, false))
 
     func opened(_ channel: any Channel, _ report: Report, close: @escaping Closer) {
-        entries.withLock { $0[ObjectIdentifier(channel)] = Entry(report: report, close: close) }
+        opened(ObjectIdentifier(channel), report, close: close)
+    }
+
+    func opened(_ connection: ObjectIdentifier, _ report: Report, close: @escaping Closer) {
+        entries.withLock { $0[connection] = Entry(report: report, close: close) }
     }
 
     func closed(_ channel: any Channel) {
