@@ -177,7 +177,7 @@ struct ClusterTests {
                     let (id, firstPID, secondPID) = try #require(contested)
                     // The first node's rewrite of this id was refused (an earlier attempt's rewrite
                     // left nothing of the kind: its id was the first node's alone).
-                    #expect(try await ProcessProbe.waitUntil(timeout: .seconds(60)) {
+                    #expect(await ProcessProbe.waitUntil(timeout: .seconds(60)) {
                         first.log.contains("session '\(id)' is another node's")
                     }, "\(first.log.suffix(2000))")
                     #expect(try await client.send("HGET", "session:\(id)", "node").string == "second")
