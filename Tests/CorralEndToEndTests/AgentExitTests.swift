@@ -72,4 +72,20 @@ struct AgentExitTests {
             #expect(try await client.services.store.allRecords().isEmpty)
         }
     }
+
+    /// A script that is there, whose `#!` interpreter is not: the error names the interpreter (it
+    /// said only "execve(script): No such file or directory").
+    @Test func aScriptsMissingInterpreterIsNamed() async throws {
+        let script = NSTemporaryDirectory() + "corral-no-interpreter-\(UUID().uuidString)"
+        #expect(FileManager.default.createFile(atPath: script, contents: Data("#!/nonexistent/interpreter -u\necho\n".utf8), attributes: [.posixPermissions: 0o755]))
+        defer { try? FileManager.default.removeItem(atPath: script) }
+        try await TestCorral(configure: { configuration in
+            configuration.agents["orphaned-script"] = AgentProfile(command: [script])
+        }).run { client in
+            let reply = try await client.request(.post, "/api/sessions", body: #"{"agent": "orphaned-script", "session_id": "i1"}"#)
+            #expect(reply.status == .internalServerError)
+            #expect((reply.json["error"] as? String)?.contains("the interpreter its #! line names, /nonexistent/interpreter, was not found") == true, "\(reply.text)")
+            #expect(try await client.isGone("i1"))
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import CorralPlatform
+import Foundation
 
 extension SpawnRequest {
     package init(_ launch: AgentLaunch, cgroupFD: Int32?, placeBeforeExec: ((Int32) throws(CorralError) -> Void)? = nil) {
@@ -21,7 +22,14 @@ extension AgentSpawner.Failure {
     func asCorralError(_ launch: AgentLaunch) -> CorralError {
         switch self {
         case .childFailed(.exec, let cause):
-            CorralError(.spawnFailed, "could not execute \(launch.executable)", underlying: cause)
+            if cause.errno == ENOENT, let interpreter = Self.interpreter(of: launch.executable) {
+                CorralError(
+                    .spawnFailed, "could not execute \(launch.executable): the interpreter its #! line names, \(interpreter), was not found",
+                    underlying: cause
+                )
+            } else {
+                CorralError(.spawnFailed, "could not execute \(launch.executable)", underlying: cause)
+            }
         case .childFailed(.chdir, let cause):
             CorralError(.spawnFailed, "could not enter the working directory \(launch.workingDirectory ?? "")", underlying: cause)
         case .childFailed(_, let cause), .cgroupRefused(let cause), .system(let cause):
@@ -29,5 +37,15 @@ extension AgentSpawner.Failure {
         case .placementFailed(let cause):
             cause
         }
+    }
+
+    /// The interpreter a script's `#!` line names, where the script is there (execve's ENOENT then
+    /// means the interpreter is missing, not the script).
+    private static func interpreter(of path: String) -> String? {
+        guard let file = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? file.close() }
+        guard let head = try? file.read(upToCount: 256), head.starts(with: Array("#!".utf8)) else { return nil }
+        let line = head.dropFirst(2).prefix { $0 != UInt8(ascii: "\n") }
+        return String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespaces).split(separator: " ").first.map(String.init)
     }
 }

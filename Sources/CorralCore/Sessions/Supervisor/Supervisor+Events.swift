@@ -23,10 +23,13 @@ extension Supervisor {
         guard let entry = table.resolve(id, instance: instance) else { return }
         entry.handles.leaderExit = status
         guard !entry.isStopping else { return }
-        // An agent killed by the kernel for going over a limit did not just exit.
+        // An agent killed by the kernel for going over its memory, or that exited once a fork was
+        // refused at its pids limit (most do, with EAGAIN), did not just exit.
         if let violation = entry.handles.tree?.limitViolation() {
             logger.about(entry.record).warning(
-                "agent was killed for going over its limit; ending its session",
+                violation == .memory
+                    ? "agent was killed by the kernel for going over its memory limit; ending its session"
+                    : "agent exited after the kernel refused it a process over its pids limit; ending its session",
                 metadata: [LogKey.exit: "\(status)", "limit": "\(EndReason(violation).name)"]
             )
             handle(.limitExceeded(violation), for: entry)
