@@ -202,7 +202,9 @@ struct Logs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a session's log (its agent's stdout and stderr).",
         discussion: """
-            Logs outlive their sessions (log_retention_seconds).
+            Logs outlive their sessions (log_retention_seconds). On a terminal, control \
+            characters an agent wrote (escape sequences, carriage returns) are shown escaped \
+            (\\x1b), as `inspect` shows names; piped, or with --raw, the log is written as it is.
 
             Examples:
               corral logs call-42
@@ -219,6 +221,9 @@ struct Logs: AsyncParsableCommand {
     @Flag(help: "Keep printing what the agent writes until its session ends.")
     var follow = false
 
+    @Flag(help: "Write the log as it is, control characters and all, also to a terminal.")
+    var raw = false
+
     @OptionGroup var options: ClientOptions
 
     func validate() throws {
@@ -232,7 +237,16 @@ struct Logs: AsyncParsableCommand {
             // With --json, one object per line of the log (JSON Lines, followed too); a line the
             // log ends without a newline is the last.
             var pending: [UInt8] = []
+            // An agent's escape sequences must not reach the operator's terminal as commands.
+            let escaping = !options.json && !raw && isatty(STDOUT_FILENO) == 1
             try await client.stream("/api/sessions/\(End.escape(id))/logs?tail=\(tail)&follow=\(follow)") { chunk in
+                if escaping {
+                    pending += chunk.readableBytesView
+                    let whole = Formatting.wholeCharacters(pending)
+                    Self.printEscaped(pending[..<whole])
+                    pending.removeFirst(whole)
+                    return
+                }
                 guard options.json else { return FileHandle.standardOutput.write(Data(buffer: chunk)) }
                 // Only the new bytes are searched, and what was printed is dropped once a chunk.
                 let searched = pending.count
@@ -246,8 +260,12 @@ struct Logs: AsyncParsableCommand {
                 }
                 pending.removeFirst(lineStart)
             }
-            if !pending.isEmpty { Self.printLine(pending[...], of: id) }
+            if !pending.isEmpty { escaping ? Self.printEscaped(pending[...]) : Self.printLine(pending[...], of: id) }
         }
+    }
+
+    static func printEscaped(_ bytes: ArraySlice<UInt8>) {
+        FileHandle.standardOutput.write(Data(Formatting.printable(String(decoding: bytes, as: UTF8.self), keepingLines: true).utf8))
     }
 
     static func printLine(_ bytes: ArraySlice<UInt8>, of id: String) {

@@ -32,10 +32,13 @@ enum Formatting {
     /// line or turn text around shown as an escape (`\x1b`, `\u{202e}`): a process names itself
     /// (`exec -a`), and that name must not reach the operator's terminal as a command or as a
     /// line of its own.
-    static func printable(_ text: String) -> String {
+    /// With `keepingLines`, line feeds and tabs pass (a log's lines stay lines).
+    static func printable(_ text: String, keepingLines: Bool = false) -> String {
         var shown = ""
         for scalar in text.unicodeScalars {
             switch scalar.value {
+            case 0x0A where keepingLines, 0x09 where keepingLines:
+                shown.unicodeScalars.append(scalar)
             case 0x00..<0x20, 0x7F, 0x80..<0xA0:
                 shown += "\\x" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
             case 0x5C:
@@ -48,6 +51,18 @@ enum Formatting {
             }
         }
         return shown
+    }
+
+    /// How many of `bytes` end with a whole UTF-8 character: the rest may be completed by what
+    /// comes next.
+    static func wholeCharacters(_ bytes: [UInt8]) -> Int {
+        var start = bytes.count
+        // The last character's first byte: at most 3 continuation bytes back.
+        while start > 0, bytes.count - start < 3, bytes[start - 1] & 0xC0 == 0x80 { start -= 1 }
+        guard start > 0 else { return bytes.count }
+        let lead = bytes[start - 1]
+        let length = lead < 0xC0 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4
+        return bytes.count - (start - 1) >= length ? bytes.count : start - 1
     }
 
     /// Columns padded to their widest cell.

@@ -126,6 +126,36 @@ struct OperatorTests {
         }
     }
 
+    /// An agent's escape sequences (a title change, a clear screen, colours, a carriage return
+    /// that hides what came before it) reach an operator's terminal escaped, as `inspect` shows
+    /// names; piped, or with `--raw`, the log is as written. (They were written raw to the
+    /// terminal, an exploratory tester found.)
+    @Test func logsOnATerminalAreEscaped() async throws {
+        try await CrashTestBed.run(containment: .processGroup) { bed in
+            var agents = bed.config["agents"] as? [String: Any] ?? [:]
+            agents["loud"] = [
+                "command": ["bash", "-c", #"printf '\e]0;title\a\e[2J\e[31mred\e[0m hidden\rshown\nnext é\n'; exec sleep 1000"#],
+                "env": ["CORRAL_TEST_RUN": bed.tag],
+            ]
+            bed.config["agents"] = agents
+            let corral = try await bed.startCorral()
+            _ = try await corral.start(#"{"agent": "loud", "session_id": "loud"}"#)
+            #expect(try await ProcessProbe.waitUntil { try await corral.request(.GET, "/api/sessions/loud/logs").text.contains("next") })
+            let environment = ["CORRAL_URL": "http://127.0.0.1:\(corral.port)"]
+            // `script` runs the command on a terminal of its own.
+            let onTerminal = try await CommandRunner.run("/usr/bin/script", ["-qec", "\(CorralProcess.executable) logs loud", "/dev/null"], environment: environment)
+            #expect(onTerminal.status == 0, "\(onTerminal.errors)")
+            #expect(!onTerminal.output.contains("\u{1b}") && !onTerminal.output.contains("\u{7}"), "\(onTerminal.output.debugDescription)")
+            #expect(onTerminal.output.contains(#"\x1b]0;title\x07\x1b[2J\x1b[31mred\x1b[0m hidden\x0dshown"#), "\(onTerminal.output.debugDescription)")
+            #expect(onTerminal.output.contains("next é"), "\(onTerminal.output.debugDescription)")
+            let raw = try await CommandRunner.run("/usr/bin/script", ["-qec", "\(CorralProcess.executable) logs loud --raw", "/dev/null"], environment: environment)
+            #expect(raw.output.contains("\u{1b}]0;title\u{7}"), "\(raw.output.debugDescription)")
+            let piped = try await cli(corral, "logs", "loud")
+            #expect(piped.output == "\u{1b}]0;title\u{7}\u{1b}[2J\u{1b}[31mred\u{1b}[0m hidden\rshown\nnext é\n", "\(piped.output.debugDescription)")
+            #expect(try await corral.request(.DELETE, "/api/sessions/loud").status == 200)
+        }
+    }
+
     /// In a pid namespace the init and its agent lead groups of their own: `inspect` marked every
     /// process, the agent too, as having left the group.
     @Test(.enabled(if: !pidNamespaceCases.isEmpty, "pid namespaces cannot be made here"))
