@@ -140,7 +140,7 @@ extension ConfigurationLoader {
         .key("log_retention_seconds", .positive, \.logRetentionSeconds, doc: "logs of ended sessions are removed this long after their last write"),
         .key(
             "events_webhook_url", .url(["http", "https"], expected: "expected an http:// or https:// URL"), \.eventsWebhookURL,
-            doc: "where session events are POSTed"
+            doc: "where session events are POSTed (a `user:password@` in it is sent as `Authorization: Basic`)"
         ),
     ]
 

@@ -13,6 +13,9 @@ import Glibc
 private actor Receiver {
     var bodies: [[String: Any]] = []
     var failedOnce = false
+    var authorizations: Set<String> = []
+
+    func authorized(_ value: String?) { authorizations.insert(value ?? "none") }
 
     func receive(_ bytes: [UInt8]) -> Bool {
         guard failedOnce else {
@@ -34,17 +37,20 @@ struct WebhookTests {
         let router = Router()
         router.post("hook") { request, _ -> HTTPResponse.Status in
             let body = try await request.body.collect(upTo: 1 << 20)
+            await receiver.authorized(request.headers[.authorization])
             return await receiver.receive(Array(body.readableBytesView)) ? .ok : .internalServerError
         }
         try await Application(router: router).test(.live) { client in
             let port = try #require(client.port)
-            try await CrashTestBed.run(containment: .processGroup, extra: ["events_webhook_url": "http://127.0.0.1:\(port)/hook"]) { bed in
+            // The URL's credentials go as Basic authorization (they were not sent at all).
+            try await CrashTestBed.run(containment: .processGroup, extra: ["events_webhook_url": "http://hook:s%40cret@127.0.0.1:\(port)/hook"]) { bed in
                 let corral = try await bed.startCorral()
                 _ = try await corral.start(#"{"agent": "sleeper", "session_id": "w1"}"#)
                 #expect(try await corral.request(.DELETE, "/api/sessions/w1").status == 200)
                 #expect(await ProcessProbe.waitUntil(timeout: .seconds(20)) { await receiver.types.count >= 3 })
                 #expect(await receiver.types == ["session.started", "session.status", "session.ended"])
                 #expect(await receiver.sessionIDs == ["w1"])
+                #expect(await receiver.authorizations == ["Basic " + Data("hook:s@cret".utf8).base64EncodedString()])
             }
         }
     }

@@ -24,10 +24,23 @@ public struct WebhookService: Service {
     var requestTimeout: Duration = .seconds(10)
     var shutdownBudget: Duration = .seconds(10)
 
+    /// `Authorization: Basic` for the URL's `user:password@`, which the URL itself does not carry
+    /// to the receiver (the HTTP client sends no user information).
+    let authorization: String?
+
     public init(url: String, events: EventBus, logger: Logger) {
-        self.url = url
         self.events = events
         self.logger = logger
+        if var components = URLComponents(string: url), let user = components.user {
+            let credentials = user.removingPercentEncoding.map { $0 + ":" + (components.password?.removingPercentEncoding ?? "") } ?? ""
+            authorization = "Basic " + Data(credentials.utf8).base64EncodedString()
+            components.user = nil
+            components.password = nil
+            self.url = components.string ?? url
+        } else {
+            authorization = nil
+            self.url = url
+        }
     }
 
     /// Where delivery stands while corral stops.
@@ -79,6 +92,7 @@ public struct WebhookService: Service {
                 request.method = .POST
                 request.headers.add(name: "Content-Type", value: "application/json")
                 request.headers.add(name: "User-Agent", value: "corral")
+                if let authorization { request.headers.add(name: "Authorization", value: authorization) }
                 request.body = .bytes(ByteBuffer(data: body))
                 let response = try await HTTPClient.shared.execute(request, timeout: .init(timeout))
                 _ = try? await response.body.collect(upTo: 64 * 1024)
