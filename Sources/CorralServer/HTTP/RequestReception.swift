@@ -146,25 +146,11 @@ final class RequestReceptionHandler: ChannelDuplexHandler, RemovableChannelHandl
         guard !closed, !closeAfterResponse else { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
-            // The first Host is the request's authority; another is ambiguous (RFC 9112: 400),
-            // and only the first would have been checked.
-            if head.headerFields.contains(Self.host) {
+            if let (status, message) = Self.refusal(of: head) {
                 deadline?.cancel()
                 deadline = nil
                 // Pipelined behind a request being answered: that answer first, then the close.
-                if phase == .answering || responding { closeAfterResponse = true } else { answer(context, .badRequest, "more than one Host header") }
-                return
-            }
-            // A coding other than chunked alone (RFC 9112: 501): the parser reads `gzip, chunked`
-            // as chunked, where a proxy in front may have read another body.
-            if let codings = Self.unsupportedCodings(head) {
-                deadline?.cancel()
-                deadline = nil
-                if phase == .answering || responding {
-                    closeAfterResponse = true
-                } else {
-                    answer(context, .notImplemented, "Transfer-Encoding '\(codings)' is not supported: only chunked; nothing of the request was acted on")
-                }
+                if phase == .answering || responding { closeAfterResponse = true } else { answer(context, status, message) }
                 return
             }
             // A pipelined request's bytes may have come in while the previous one was answered.
@@ -221,18 +207,26 @@ final class RequestReceptionHandler: ChannelDuplexHandler, RemovableChannelHandl
         context.write(data, promise: promise)
     }
 
+    /// Why a request is refused from its head, before any of it is acted on (the connection is
+    /// closed after the answer):
+    /// - a second Host: the first is the request's authority, another is ambiguous (RFC 9112:
+    ///   400), and only the first would have been checked;
+    /// - a transfer coding other than chunked alone (RFC 9112: 501): the parser reads
+    ///   `gzip, chunked` as chunked, where a proxy in front may have read another body.
+    private static func refusal(of head: HTTPRequest) -> (HTTPResponse.Status, String)? {
+        if head.headerFields.contains(Self.host) { return (.badRequest, "more than one Host header") }
+        let values = head.headerFields[values: .transferEncoding]
+        let codings = values.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard values.isEmpty || codings == ["chunked"] else {
+            return (.notImplemented, "Transfer-Encoding '\(values.joined(separator: ", "))' is not supported: only chunked; nothing of the request was acted on")
+        }
+        return nil
+    }
+
     /// A client that sends `Expect: 100-continue` holds its body back until told to go on (or
     /// until a timeout of its own: curl's second, others' never). Told at once (true), unless
     /// the body it declares is over every route's limit (false): its 413 comes without the body.
     /// Nil without the expectation.
-    /// The request's transfer codings, unless they are `chunked` alone (or there are none).
-    private static func unsupportedCodings(_ head: HTTPRequest) -> String? {
-        let values = head.headerFields[values: .transferEncoding]
-        guard !values.isEmpty else { return nil }
-        let codings = values.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-        return codings == ["chunked"] ? nil : values.joined(separator: ", ")
-    }
-
     private static func continues(_ head: HTTPRequest) -> Bool? {
         guard head.headerFields[.expect]?.lowercased() == "100-continue" else { return nil }
         guard let declared = head.headerFields[.contentLength] else { return true }

@@ -66,22 +66,18 @@ struct LineRedactor {
     func all(_ bytes: [UInt8]) -> [UInt8] {
         guard let redactor else { return bytes }
         guard skippingPartialLine else { return Self.redact(bytes, redactor) }
-        guard let end = Self.firstLineEnd(in: bytes) else { return [] }
+        guard let end = bytes.firstIndex(where: Self.endsLine) else { return [] }
         return Self.redact(Array(bytes[(end + 1)...]), redactor)
     }
 
     private mutating func dropPartialFirstLine() {
         guard skippingPartialLine else { return }
-        guard let end = Self.firstLineEnd(in: pending) else {
+        guard let end = pending.firstIndex(where: Self.endsLine) else {
             pending.removeAll()
             return
         }
         pending.removeFirst(end + 1)
         skippingPartialLine = false
-    }
-
-    private static func firstLineEnd(in bytes: [UInt8]) -> Int? {
-        bytes.firstIndex(where: endsLine)
     }
 
     /// A carriage return ends a line for the stream's cuts: a secret's value holds none.
