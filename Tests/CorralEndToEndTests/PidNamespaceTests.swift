@@ -145,19 +145,7 @@ struct PidNamespaceTests {
             let events = client.services.supervisor.events.subscribe()
             let session = try await client.start(#"{"agent": "crash"}"#)
             #expect(try await ProcessProbe.waitUntil { try await client.isGone(session.id) })
-            // The end was published before the session went; the wait is bounded all the same.
-            let reading = Task { () -> CorralEvent.Ended? in
-                for await event in events where event.sessionID.rawValue == session.id {
-                    if case .ended(let ended) = event.payload { return ended }
-                }
-                return nil
-            }
-            let bound = Task {
-                try? await Task.sleep(for: .seconds(15))
-                reading.cancel()
-            }
-            let ended = await reading.value
-            bound.cancel()
+            let ended = await events.ends(of: [session.id])[session.id]
             #expect(ended?.exit == .exited(code: 3))
             #expect(ended?.reason.name == "exited")
             await Self.expectNothingLeft(session)

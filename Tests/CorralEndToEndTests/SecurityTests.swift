@@ -457,24 +457,23 @@ struct SecurityTests {
     @Test func bodiesAreRefusedByTheirFraming() async throws {
         try await CrashTestBed.run(containment: .processGroup, extra: ["request_timeout_seconds": 300]) { bed in
             let corral = try await bed.startCorral()
-            let declared = try RawConnection(port: corral.port)
-            declared.send("POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 99999999999\r\n\r\n{}")
-            let tooLarge = await declared.read(timeout: .seconds(60))
+            /// The answer to `request` on a connection of its own.
+            func answer(_ request: String) async throws -> String {
+                let connection = try RawConnection(port: corral.port)
+                connection.send(request)
+                return await connection.read(timeout: .seconds(60))
+            }
+            let post = "POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            let tooLarge = try await answer(post + "Content-Length: 99999999999\r\n\r\n{}")
             #expect(tooLarge.hasPrefix("HTTP/1.1 413") && tooLarge.contains("larger than 64 KiB"), "\(tooLarge)")
-            let chunked = try RawConnection(port: corral.port)
-            chunked.send("POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n")
-            let malformed = await chunked.read(timeout: .seconds(60))
+            let malformed = try await answer(post + "Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n")
             #expect(malformed.hasPrefix("HTTP/1.1 400"), "\(malformed)")
             // A coding besides chunked (an attacker's review: read as chunked, a session started).
             for codings in ["gzip, chunked", "gzip"] {
-                let coded = try RawConnection(port: corral.port)
-                coded.send("POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: \(codings)\r\n\r\n2\r\n{}\r\n0\r\n\r\n")
-                let refused = await coded.read(timeout: .seconds(60))
+                let refused = try await answer(post + "Transfer-Encoding: \(codings)\r\n\r\n2\r\n{}\r\n0\r\n\r\n")
                 #expect(refused.hasPrefix("HTTP/1.1 501") && refused.contains("only chunked"), "\(codings): \(refused)")
             }
-            let plain = try RawConnection(port: corral.port)
-            plain.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: Chunked\r\n\r\n0\r\n\r\n")
-            let answered = await plain.read(timeout: .seconds(60))
+            let answered = try await answer("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: Chunked\r\n\r\n0\r\n\r\n")
             #expect(answered.hasPrefix("HTTP/1.1 200"), "\(answered)")
             #expect(try await corral.sessions().isEmpty)
         }

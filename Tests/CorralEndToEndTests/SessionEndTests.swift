@@ -84,21 +84,7 @@ struct SessionEndTests {
                 }
                 try await group.waitForAll()
             }
-            // Published before each DELETE was answered; the wait is bounded all the same.
-            let reading = Task { () -> [String: CorralPlatform.ExitStatus?] in
-                var exits: [String: CorralPlatform.ExitStatus?] = [:]
-                for await event in events {
-                    if case .ended(let ended) = event.payload { exits[event.sessionID.rawValue] = ended.exit }
-                    if exits.count == sessions.count { break }
-                }
-                return exits
-            }
-            let bound = Task {
-                try? await Task.sleep(for: .seconds(15))
-                reading.cancel()
-            }
-            let exits = await reading.value
-            bound.cancel()
+            let exits = await events.ends(of: Set(sessions.map(\.id))).mapValues(\.exit)
             #expect(exits.count == sessions.count)
             // Exit 0, or SIGTERM when it came before the agent's trap was set.
             #expect(exits.values.allSatisfy { $0 == .exited(code: 0) || $0 == .signaled(signal: SIGTERM, coreDumped: false) }, "\(exits)")
