@@ -55,7 +55,15 @@ public final class NotifySocket: Sendable {
 
     /// Every datagram queued now, with its sender's pid (0 if unknown).
     public func receiveAll() -> [(senderPID: Int32, message: String)] {
-        var received: [(Int32, String)] = []
+        var received: [(senderPID: Int32, message: String)] = []
+        receiveEach { received.append(($0, $1)) }
+        return received
+    }
+
+    /// Hands over each datagram queued now, with its sender's pid (0 if unknown), before the next
+    /// is received: a descriptor the next carries (a `BARRIER=1`) is closed only once `body` has
+    /// returned, and a sender waiting on it is still there while `body` reads about it.
+    public func receiveEach(_ body: (_ senderPID: Int32, _ message: String) -> Void) {
         var buffer = [CChar](repeating: 0, count: 4096)
         while true {
             var length = 0
@@ -64,11 +72,11 @@ public final class NotifySocket: Sendable {
                 corral_notify_socket_receive(descriptor, raw.baseAddress!, raw.count, &length, &sender)
             }
             if result == EINTR { continue }
-            guard result == 0 else { return received }
+            guard result == 0 else { return }
             let message = buffer[0..<length].withUnsafeBufferPointer { raw in
                 String(decoding: UnsafeRawBufferPointer(raw), as: UTF8.self)
             }
-            received.append((sender, message))
+            body(sender, message)
         }
     }
 

@@ -12,8 +12,8 @@ extension Supervisor {
             table.leaderStarted(pid, for: id, instance: instance)
         case .leaderExited(let id, let instance, let status):
             leaderExited(id, instance: instance, status: status)
-        case .notification(let pid, let message):
-            notification(from: pid, message: message)
+        case .notification(let sender, let message):
+            notification(from: sender, message: message)
         case .templateFailed(let id, let instance, let failure):
             templateChannelFailed(id, instance: instance, failure)
         }
@@ -44,13 +44,14 @@ extension Supervisor {
     /// leader's pid for every process the agent starts; in a session with a pid namespace of its
     /// own (whose leader is the namespace's init), by the namespace it is in (the kernel gives the
     /// sender's pid as corral sees it, from whatever namespace it sent); for a fork whose pid corral
-    /// has not heard yet (it may speak before its template answers), by the cgroup it placed itself in.
-    private func notification(from pid: Int32, message: String) {
+    /// has not heard yet (it may speak before its template answers), by the cgroup it placed itself
+    /// in. All but the pid were read as the datagram arrived (`NotifySender`).
+    private func notification(from sender: NotifySender, message: String) {
         guard
-            let entry = table.owner(ofLeader: pid) ?? ProcFS.stat(pid).flatMap({ table.owner(ofLeader: $0.sid) })
-                ?? ProcFS.sessionNamespaceInit(of: pid).flatMap({ table.owner(ofLeader: $0) }) ?? forking(pid)
+            let entry = table.owner(ofLeader: sender.pid) ?? sender.sessionLeader.flatMap({ table.owner(ofLeader: $0) })
+                ?? sender.namespaceInit.flatMap({ table.owner(ofLeader: $0) }) ?? forking(sender.cgroup)
         else {
-            logger.debug("notify message from a process that belongs to no session; ignored", metadata: [LogKey.pid: "\(pid)"])
+            logger.debug("notify message from a process that belongs to no session; ignored", metadata: [LogKey.pid: "\(sender.pid)"])
             return
         }
         for line in message.split(whereSeparator: \.isNewline) {
@@ -80,9 +81,9 @@ extension Supervisor {
         }
     }
 
-    /// The fork under way whose cgroup `pid` is in (the cgroup is named for the session).
-    private func forking(_ pid: Int32) -> SessionTable.Entry? {
-        guard let cgroup = ProcFS.cgroupV2(of: pid), let name = cgroup.split(separator: "/").last, name.hasPrefix(SessionCgroup.prefix),
+    /// The fork under way whose cgroup this is (the cgroup is named for the session).
+    private func forking(_ cgroup: String?) -> SessionTable.Entry? {
+        guard let cgroup, let name = cgroup.split(separator: "/").last, name.hasPrefix(SessionCgroup.prefix),
             let id = SessionID(String(name.dropFirst(SessionCgroup.prefix.count))), let entry = table.entries[id],
             let expected = entry.handles.forkCgroup, cgroup == expected
         else { return nil }

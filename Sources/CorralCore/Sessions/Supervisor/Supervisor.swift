@@ -16,7 +16,7 @@ public actor Supervisor: Service {
         /// A spawned leader is known by its pid from now on (before it can say anything).
         case leaderStarted(SessionID, instance: UInt64, pid: Int32)
         case leaderExited(SessionID, instance: UInt64, ExitStatus)
-        case notification(senderPID: Int32, message: String)
+        case notification(NotifySender, message: String)
         /// A template's control channel failed (garbage, closed): the template is replaced.
         case templateFailed(SessionID, instance: UInt64, TemplateChannel.Failure)
     }
@@ -148,8 +148,8 @@ public actor Supervisor: Service {
                 let socket = try NotifySocket(path: path)
                 let sink = inboxSink
                 notifyToken = try monitor.watchReadable(socket.descriptor) {
-                    for (sender, message) in socket.receiveAll() {
-                        sink.yield(.notification(senderPID: sender, message: message))
+                    socket.receiveEach { sender, message in
+                        sink.yield(.notification(NotifySender.read(sender), message: message))
                     }
                 }
                 notifySocket = socket
