@@ -210,6 +210,30 @@ struct ConfigurationCheckTests {
         #expect(elsewhere.warnings.first?.message == "\(env) runs 'voice-agent', which is not in PATH (/nonexistent-corral)", "\(elsewhere.warnings)")
     }
 
+    /// A script's `#!` line: the interpreter it names must be there, and so must what it has env
+    /// run (every start failed with "could not execute", and the check said nothing).
+    @Test func whatAScriptsInterpreterLineNamesIsLookedUpToo() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let script = scratch.path + "/agent-script"
+        let path = scratch.bin + ":/bin:/usr/bin"
+        let cases: [(String, String?)] = [
+            ("#!/nonexistent/python3 -u", "\(script) names /nonexistent/python3 on its #! line, which does not exist or is not an executable file"),
+            (
+                "#! /usr/bin/env  corral-no-such-interpreter",
+                "the #! line of \(script) (/usr/bin/env) runs 'corral-no-such-interpreter', which is not in PATH (\(path))"
+            ),
+            ("#!/bin/sh -e", nil),
+            ("#!/usr/bin/env sh", nil),
+        ]
+        for (line, says) in cases {
+            try scratch.write(line + "\nexit 0\n", to: script)
+            chmod(script, 0o755)
+            let check = try scratch.check(#"{"agents": {"a": {"command": ["\#(script)", "--x"]}}}"#, environment: ["PATH": path])
+            #expect(check.warnings.map(\.message) == (says.map { [$0] } ?? []), "\(line)")
+        }
+    }
+
     /// `python3 agent.py` with no agent.py: the interpreter resolves, every start would fail.
     @Test func aScriptAnInterpreterWouldRunMustBeThere() throws {
         let scratch = try Scratch()

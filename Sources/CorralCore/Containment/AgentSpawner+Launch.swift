@@ -22,9 +22,9 @@ extension AgentSpawner.Failure {
     func asCorralError(_ launch: AgentLaunch) -> CorralError {
         switch self {
         case .childFailed(.exec, let cause):
-            if cause.errno == ENOENT, let interpreter = Self.interpreter(of: launch.executable) {
+            if cause.errno == ENOENT, let interpreter = ScriptInterpreter(ofScript: launch.executable) {
                 CorralError(
-                    .spawnFailed, "could not execute \(launch.executable): the interpreter its #! line names, \(interpreter), was not found",
+                    .spawnFailed, "could not execute \(launch.executable): the interpreter its #! line names, \(interpreter.path), was not found",
                     underlying: cause
                 )
             } else {
@@ -37,15 +37,5 @@ extension AgentSpawner.Failure {
         case .placementFailed(let cause):
             cause
         }
-    }
-
-    /// The interpreter a script's `#!` line names, where the script is there (execve's ENOENT then
-    /// means the interpreter is missing, not the script).
-    private static func interpreter(of path: String) -> String? {
-        guard let file = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? file.close() }
-        guard let head = try? file.read(upToCount: 256), head.starts(with: Array("#!".utf8)) else { return nil }
-        let line = head.dropFirst(2).prefix { $0 != UInt8(ascii: "\n") }
-        return String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespaces).split(separator: " ").first.map(String.init)
     }
 }
