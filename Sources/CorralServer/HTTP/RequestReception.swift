@@ -212,13 +212,20 @@ final class RequestReceptionHandler: ChannelDuplexHandler, RemovableChannelHandl
     /// - a second Host: the first is the request's authority, another is ambiguous (RFC 9112:
     ///   400), and only the first would have been checked;
     /// - a transfer coding other than chunked alone (RFC 9112: 501): the parser reads
-    ///   `gzip, chunked` as chunked, where a proxy in front may have read another body.
+    ///   `gzip, chunked` as chunked, where a proxy in front may have read another body;
+    /// - a content coding (RFC 9110: 415): corral decodes none, and a compressed body read as
+    ///   JSON would be refused as garbage, or worse, taken for what it is not.
     private static func refusal(of head: HTTPRequest) -> (HTTPResponse.Status, String)? {
         if head.headerFields.contains(Self.host) { return (.badRequest, "more than one Host header") }
         let values = head.headerFields[values: .transferEncoding]
         let codings = values.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         guard values.isEmpty || codings == ["chunked"] else {
             return (.notImplemented, "Transfer-Encoding '\(values.joined(separator: ", "))' is not supported: only chunked; nothing of the request was acted on")
+        }
+        let contentCodings = head.headerFields[values: .contentEncoding]
+        let coded = contentCodings.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard coded.allSatisfy({ $0 == "identity" }) else {
+            return (.unsupportedMediaType, "Content-Encoding '\(contentCodings.joined(separator: ", "))' is not supported: send the body uncompressed; nothing of the request was acted on")
         }
         return nil
     }
