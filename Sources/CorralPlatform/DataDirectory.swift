@@ -203,6 +203,14 @@ public final class DataDirectory: Sendable {
         return true
     }
 
+    /// Bytes free on the directory's filesystem for corral (root may also use the blocks kept
+    /// for it), nil if that cannot be told.
+    package func availableBytes() -> UInt64? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return nil }
+        return UInt64(geteuid() == 0 ? info.f_bfree : info.f_bavail) * UInt64(info.f_frsize)
+    }
+
     /// Removes logs (and rotated logs) last written more than `age` ago, except `keep`.
     package func removeLogs(olderThan age: TimeInterval, keeping keep: Set<String>) -> Int {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: logsPath)) ?? []

@@ -36,6 +36,18 @@ public final class SQLiteStore: SessionStore {
 
     static let backstopPages = 8000
 
+    /// A write, as a start's would be (`/readyz`, and the retries after a failed write): on a full
+    /// disk or a read-only one, reads still answer and every record written fails.
+    public func ping() async throws(CorralError) {
+        do {
+            try await pool.write { db in
+                try db.execute(sql: "INSERT OR REPLACE INTO write_probe (id, at) VALUES (1, ?)", arguments: [Date().timeIntervalSince1970])
+            }
+        } catch {
+            throw Self.failure("write", error)
+        }
+    }
+
     /// The last background checkpoint that succeeded (tests, diagnostics).
     public var lastCheckpoint: CheckpointPass? { checkpointer.lastPass }
 
@@ -91,6 +103,12 @@ public final class SQLiteStore: SessionStore {
         migrator.registerMigration("v8: sightings") { db in
             try db.alter(table: "sessions") { table in
                 table.add(column: "sightings", .text)
+            }
+        }
+        migrator.registerMigration("v9: write probe") { db in
+            try db.create(table: "write_probe") { table in
+                table.primaryKey("id", .integer)
+                table.column("at", .double).notNull()
             }
         }
         return migrator

@@ -15,14 +15,14 @@ extension Routes {
         Route(
             .get, "/readyz", access: .probe, limit: .none,
             operation: .init(
-                summary: "Readiness: corral takes new sessions (not draining or stopping) and the session store answers",
+                summary: "Readiness: corral takes new sessions (not draining or stopping), the session store takes a write and the data directory's filesystem is not full",
                 response: .init(
                     description: "ready",
                     content: [("application/json", .json(#"{"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}"#))]
                 ),
                 otherResponses: [
                     .init(
-                        status: .serviceUnavailable, description: "corral is draining or stopping, or the store cannot be reached",
+                        status: .serviceUnavailable, description: "corral is draining or stopping, the store does not take a write, or the data directory's filesystem is full",
                         content: [
                             (
                                 "application/json",

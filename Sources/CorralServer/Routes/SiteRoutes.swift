@@ -14,17 +14,16 @@ struct SiteRoutes: Sendable {
     }
 
     /// Ready to take sessions: corral accepts them (it is not draining or stopping: a load
-    /// balancer, a Kubernetes Service, stops sending starts at once) and the store answers.
+    /// balancer, a Kubernetes Service, stops sending starts at once), the store takes a write
+    /// and the data directory's filesystem is not full.
     @Sendable func readyz(_ request: Request, context: CorralRequestContext) async throws -> Response {
         guard await supervisor.isAccepting else {
             return JSONBody.response(
                 ["status": "unavailable", "error": "corral is stopping (draining) and takes no new sessions", "code": "unavailable"], status: .serviceUnavailable
             )
         }
-        guard await supervisor.storeIsReachable() else {
-            return JSONBody.response(
-                ["status": "unavailable", "error": "the session store cannot be reached", "code": "unavailable"], status: .serviceUnavailable
-            )
+        if let problem = await supervisor.readinessProblem() {
+            return JSONBody.response(["status": "unavailable", "error": problem, "code": "unavailable"], status: .serviceUnavailable)
         }
         return JSONBody.response(["status": "ready"])
     }

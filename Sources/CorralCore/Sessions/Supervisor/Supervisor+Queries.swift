@@ -59,7 +59,29 @@ extension Supervisor {
     /// Whether new sessions are taken: prepared, and not draining or stopping (`/readyz`).
     public var isAccepting: Bool { accepting }
 
-    /// Whether the store answers now (`/readyz`).
+    /// Why a session started now would fail, or nil (`/readyz`): the data directory's filesystem
+    /// is full (no log, no record could be written), or the store does not take a write. The
+    /// store's answer is kept a second: the probe needs no token, and each is a write.
+    public func readinessProblem() async -> String? {
+        if let free = dataDirectory.availableBytes(), free < Self.leastFreeBytes {
+            return "the data directory's filesystem is full (\(free) bytes free for \(dataDirectory.path)): session logs and records cannot be written"
+        }
+        if let last = lastStoreProbe, ContinuousClock.now - last.at < .seconds(1) { return last.problem }
+        var problem: String?
+        do {
+            try await store.ping()
+        } catch {
+            storeReachable = false
+            problem = error.message
+        }
+        lastStoreProbe = (.now, problem)
+        return problem
+    }
+
+    /// Below this, the data directory's filesystem is full for `/readyz`.
+    static let leastFreeBytes: UInt64 = 1 << 20
+
+    /// Whether the store answers now.
     public func storeIsReachable() async -> Bool {
         do {
             try await store.ping()

@@ -70,6 +70,8 @@ public actor Supervisor: Service {
     let refusedRecords = Mutex<Set<SessionID>>([])
     /// False from a failed store operation until one succeeds again.
     var storeReachable = true
+    /// The last write probe `/readyz` made, kept a second (`readinessProblem`).
+    var lastStoreProbe: (at: ContinuousClock.Instant, problem: String?)?
     /// A store write failed only after waiting (a store that stalls rather than refuses), and
     /// none has succeeded since: queued writes are not tried meanwhile (`write(_:about:inline:)`).
     let storeStalls = Atomic<Bool>(false)
