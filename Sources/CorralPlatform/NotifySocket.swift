@@ -56,16 +56,19 @@ public final class NotifySocket: Sendable {
     /// Every datagram queued now, with its sender's pid (0 if unknown).
     public func receiveAll() -> [(senderPID: Int32, message: String)] {
         var received: [(senderPID: Int32, message: String)] = []
-        receiveEach { received.append(($0, $1)) }
+        receiveEach(atMost: .max) { received.append(($0, $1)) }
         return received
     }
 
-    /// Hands over each datagram queued now, with its sender's pid (0 if unknown), before the next
-    /// is received: a descriptor the next carries (a `BARRIER=1`) is closed only once `body` has
-    /// returned, and a sender waiting on it is still there while `body` reads about it.
-    public func receiveEach(_ body: (_ senderPID: Int32, _ message: String) -> Void) {
+    /// Hands over each datagram queued now, up to `limit`, with its sender's pid (0 if unknown),
+    /// before the next is received: a descriptor the next carries (a `BARRIER=1`) is closed only
+    /// once `body` has returned, and a sender waiting on it is still there while `body` reads
+    /// about it. The limit keeps an agent that sends without pause from holding the caller for
+    /// ever (the socket stays readable, and is read again at the next wake).
+    public func receiveEach(atMost limit: Int, _ body: (_ senderPID: Int32, _ message: String) -> Void) {
         var buffer = [CChar](repeating: 0, count: 4096)
-        while true {
+        var received = 0
+        while received < limit {
             var length = 0
             var sender: Int32 = 0
             let result = buffer.withUnsafeMutableBufferPointer { raw in
@@ -77,6 +80,7 @@ public final class NotifySocket: Sendable {
                 String(decoding: UnsafeRawBufferPointer(raw), as: UTF8.self)
             }
             body(sender, message)
+            received += 1
         }
     }
 

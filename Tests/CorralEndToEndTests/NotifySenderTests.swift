@@ -3,15 +3,16 @@ import CorralCore
 import CorralPlatform
 import CorralTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Readiness said by a process that is gone a moment later: the session it belongs to is known by
-/// what was read of it as its datagram arrived.
-@Suite("Readiness from short-lived notifiers")
+/// Who sends to the notify socket: a process gone a moment later is placed in its session by what
+/// was read of it as its datagram arrived; one that never stops sending holds nobody up.
+@Suite("The notify socket's senders")
 struct NotifySenderTests {
     /// `systemd-notify --ready` in a shell agent of another user sends with its own pid (only a
     /// privileged sender may give its parent's), waits until its `BARRIER=1` is read, and exits;
@@ -39,6 +40,39 @@ struct NotifySenderTests {
             for session in sessions {
                 _ = try await client.request(.delete, "/api/sessions/\(session.id)")
                 #expect(await session.nothingLeft())
+            }
+        }
+    }
+
+    /// The socket is read on the thread that reaps. An agent sending without pause kept that
+    /// thread reading (placing each sender takes longer than sending), and no exit was reaped.
+    @Test func anAgentThatNeverStopsSendingHoldsNobodyUp() async throws {
+        var corral = TestCorral()
+        let flood = "import os, socket\ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\ns.connect(os.environ['NOTIFY_SOCKET'])\n"
+            + "s.send(b'READY=1')\nfor _ in range(3):\n    if os.fork() == 0: break\nwhile True:\n    s.send(b'STATUS=flooding')\n"
+        corral.configuration.agents["flooder"] = AgentProfile(
+            command: ["/usr/bin/python3", "-c", flood], environment: ["CORRAL_TEST_RUN": corral.tag], readiness: .notify
+        )
+        try await corral.run { client in
+            let flooders = [try await client.start(#"{"agent": "flooder"}"#), try await client.start(#"{"agent": "flooder"}"#)]
+            for flooder in flooders {
+                #expect(try await ProcessProbe.waitUntil {
+                    try await client.request(.get, "/api/sessions/\(flooder.id)").json["status"] as? String == "running"
+                })
+            }
+            let done = Mutex(false)
+            let cycle = Task {
+                for _ in 0..<3 {
+                    let session = try await client.start()
+                    #expect(try await client.request(.delete, "/api/sessions/\(session.id)").status == .ok)
+                }
+                done.withLock { $0 = true }
+            }
+            #expect(await ProcessProbe.waitUntil(timeout: .seconds(60)) { done.withLock { $0 } }, "starts and ends waited behind the datagrams")
+            try await cycle.value
+            for flooder in flooders {
+                #expect(try await client.request(.delete, "/api/sessions/\(flooder.id)").status == .ok)
+                #expect(await flooder.nothingLeft())
             }
         }
     }

@@ -149,8 +149,9 @@ public actor Supervisor: Service {
             if let path = configuration.notifySocketPath {
                 let socket = try NotifySocket(path: path)
                 let sink = inboxSink
+                // On the monitor's thread, which reaps: a few datagrams at a time.
                 notifyToken = try monitor.watchReadable(socket.descriptor) {
-                    socket.receiveEach { sender, message in
+                    socket.receiveEach(atMost: 64) { sender, message in
                         sink.yield(.notification(NotifySender.read(sender), message: message))
                     }
                 }
