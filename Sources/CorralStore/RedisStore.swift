@@ -220,9 +220,16 @@ public final class RedisStore: SessionStore {
         return records.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
     }
 
+    /// A write, as a start's would be: a Redis out of memory (`noeviction`), or refusing writes
+    /// after a failed save (`MISCONF`) or for want of replicas, still answers PING.
     public func ping() async throws(CorralError) {
-        _ = try await run("ping") { () throws(RedisError) in try await client.send(["PING"]) }
+        _ = try await run("write") { () throws(RedisError) in
+            try await client.send(["SET", Self.writeProbe, String(Int(Date().timeIntervalSince1970)), "EX", "60"])
+        }
     }
+
+    /// The key `ping` writes (for a minute).
+    static let writeProbe = "corral:write-probe"
 
     public var canLoseRecords: Bool { true }
 

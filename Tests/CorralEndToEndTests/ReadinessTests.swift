@@ -1,6 +1,10 @@
+import CorralPlatform
+import CorralSecurity
 import CorralTestSupport
 import Foundation
 import GRDB
+import Logging
+import RedisClient
 import Testing
 
 @testable import CorralStore
@@ -11,7 +15,7 @@ import Glibc
 
 /// `/readyz` says whether a session started now could be kept: not while the data directory's
 /// filesystem is full (it said "ready", and every start failed), nor while the store takes no
-/// write (`SQLiteStoreTests` for its probe).
+/// write (its probe is one).
 @Suite("Readiness of the host")
 struct ReadinessTests {
     @Test(.enabled(if: geteuid() == 0, "the data directory is on a small tmpfs of its own, mounted"))
@@ -50,6 +54,22 @@ struct ReadinessTests {
         try await store.ping()
         let written = try await store.pool.read { db in try Double.fetchAll(db, sql: "SELECT at FROM write_probe") }
         #expect(written.count == 1 && written[0] >= before.rounded(.down), "\(written)")
+    }
+
+    /// So is the Redis store's: a Redis out of memory under `noeviction` refuses every write and
+    /// still answers PING (the probe it was).
+    @Test func theRedisStoresProbeIsAWrite() async throws {
+        try await RedisServer.with { (server: RedisServer) async throws in
+            let client = try RedisClient(server.url)
+            defer { client.close() }
+            let store = RedisStore(client: client, secret: ClusterSecret(String(repeating: "s", count: 32)), logger: Logger(label: "test"))
+            try await store.ping()
+            try await client.send(["CONFIG", "SET", "maxmemory-policy", "noeviction"])
+            try await client.send(["CONFIG", "SET", "maxmemory", "1"])
+            await #expect(throws: CorralError.self) { try await store.ping() }
+            try await client.send(["CONFIG", "SET", "maxmemory", "0"])
+            try await store.ping()
+        }
     }
 
     /// Writes zeros to `path` until the filesystem refuses more.
