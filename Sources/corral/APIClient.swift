@@ -27,10 +27,13 @@ struct APIClient {
         /// The server's answer to `request` (`GET /api/sessions`) is not the shape this CLI reads
         /// (exit 1): `problem` names the field.
         case unreadable(request: String, problem: String)
+        /// The request's body cannot be written as JSON (exit 2): nothing was sent.
+        case unsendable(request: String)
 
         var exitCode: Int32 {
             switch self {
             case .refused, .unreadable: 1
+            case .unsendable: 2
             case .unreachable: 3
             }
         }
@@ -53,6 +56,8 @@ struct APIClient {
                 return "\(Redactor().text(reason)). Is `corral serve` running? Point --url or CORRAL_URL at it."
             case .unreadable(let request, let problem):
                 return "cannot read corral's answer to \(request): \(problem). Is the server the same version as this CLI?"
+            case .unsendable(let request):
+                return "cannot send \(request): a value of its body cannot be written as JSON (a number that is not finite?); nothing was sent"
             }
         }
 
@@ -94,7 +99,11 @@ struct APIClient {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        if let body, let data = try? JSONSerialization.data(withJSONObject: body) {
+        if let body {
+            // A body dropped here was a request without it: the server's defaults, another session.
+            guard JSONSerialization.isValidJSONObject(body), let data = try? JSONSerialization.data(withJSONObject: body) else {
+                throw .unsendable(request: "\(method) \(path)")
+            }
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(data: data))
         }

@@ -70,7 +70,8 @@ struct Start: AsyncParsableCommand {
         for entry in metadata where !entry.contains("=") || entry.hasPrefix("=") {
             throw ValidationError("--meta: expected key=value, got '\(entry)'")
         }
-        if let timeout, timeout <= 0 { throw ValidationError("--timeout: must be greater than 0") }
+        // NaN is not <= 0, and `inf`, `1e400` parse: none is a number of seconds JSON can carry.
+        if let timeout, !(timeout.isFinite && timeout > 0) { throw ValidationError("--timeout: must be a number of seconds greater than 0") }
     }
 
     func run() async throws {

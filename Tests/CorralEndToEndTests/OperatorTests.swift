@@ -182,7 +182,14 @@ struct OperatorTests {
             #expect(try await cli(corral, "sessions", "--token-file", bed.directory + "/missing").status == 2)
             // A negative number is a bad value, named as such (it read as an option: "Missing value").
             let negative = try await cli(corral, "start", "--timeout", "-1")
-            #expect(negative.status == 2 && negative.errors.contains("--timeout: must be greater than 0"), "\(negative.errors)")
+            #expect(negative.status == 2 && negative.errors.contains("--timeout: must be a number of seconds greater than 0"), "\(negative.errors)")
+            // Not finite: the body could not be written, and was dropped; a session of the default
+            // agent started, under a generated id (an outside review).
+            for value in ["nan", "inf", "1e400"] {
+                let notFinite = try await cli(corral, "start", "--id", "not-finite", "--timeout", value)
+                #expect(notFinite.status == 2 && notFinite.errors.contains("--timeout: must be a number"), "\(value): \(notFinite.errors)")
+            }
+            #expect(try await corral.sessions().isEmpty)
             let negativeTail = try await cli(corral, "logs", "x", "--tail", "-3")
             #expect(negativeTail.status == 2 && negativeTail.errors.contains("--tail: must be 0 or more"), "\(negativeTail.errors)")
             // An empty file (a secret not mounted yet) is a usage error, not a request without a token.
@@ -247,6 +254,25 @@ struct OperatorTests {
             let sequences = events.compactMap { $0["sequence"] as? Int }
             #expect(sequences == sequences.sorted())
             stream.close()
+        }
+    }
+
+    /// A log written past `log_max_bytes` between two looks, by an agent that then exits, is
+    /// capped at its session's end (an outside review: it kept its size, and filled a small data
+    /// directory, until `log_retention_seconds`).
+    @Test func aLogWrittenPastItsCapByAnAgentThatExitedIsCapped() async throws {
+        try await CrashTestBed.run(containment: .processGroup, extra: ["log_max_bytes": 65536, "watch_interval_seconds": 600]) { bed in
+            var config = bed.config
+            var agents = config["agents"] as! [String: Any]
+            agents["burst"] = ["command": ["/bin/sh", "-c", "head -c 2000000 /dev/zero | tr '\\0' x | fold -w 99"], "env": ["CORRAL_TEST_RUN": bed.tag]]
+            config["agents"] = agents
+            bed.config = config
+            let corral = try await bed.startCorral()
+            _ = try await corral.start(#"{"agent": "burst", "session_id": "burst"}"#)
+            let logPath = bed.dataDirectory + "/logs/burst.log"
+            func size(_ path: String) -> Int { (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1 }
+            #expect(try await ProcessProbe.waitUntil(timeout: .seconds(60)) { try await corral.request(.GET, "/api/sessions/burst").status == 404 })
+            #expect(await ProcessProbe.waitUntil(timeout: .seconds(30)) { size(logPath) == 0 && size(logPath + ".1") == 65536 }, "\(size(logPath)), \(size(logPath + ".1"))")
         }
     }
 

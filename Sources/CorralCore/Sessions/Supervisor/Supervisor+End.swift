@@ -136,6 +136,7 @@ extension Supervisor {
             )
             events.publish(.ended(ended), session: entry.record)
         }
+        capLog(of: entry)
         let id = entry.id
         let instance = entry.instance
         PhaseTrace.current?.mark("removing")
@@ -161,5 +162,15 @@ extension Supervisor {
         entry.handles.templateChannel?.close()
         entry.handles.templateChannel = nil
         entry.handles.answerEndWaiters(result)
+    }
+
+    /// A log is looked at while its session lives (`watchSessions`); one written past
+    /// `log_max_bytes` since the last look, by an agent that then exited, would keep its size
+    /// until `log_retention_seconds`. Off the actor, and off the end's way.
+    private func capLog(of entry: SessionTable.Entry) {
+        let maxBytes = configuration.logMaxBytes
+        guard maxBytes > 0 else { return }
+        let (dataDirectory, log) = (dataDirectory, entry.record.logPath)
+        Task { await Blocking.run { _ = dataDirectory.rotateIfLarge(log, maxBytes: maxBytes) } }
     }
 }
