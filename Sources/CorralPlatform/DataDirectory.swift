@@ -1,5 +1,6 @@
 import CCorralShims
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -22,9 +23,9 @@ public final class DataDirectory: Sendable {
     /// `CORRAL_INSTANCE_ID`, so after a crash corral knows which orphans are its own and never
     /// touches another corral's.
     public let instanceID: String
-    private let logsFD: Int32
     private let lockFD: Int32
-    private let logSpares: LogSpares
+    /// Replaced when `logs` is no longer the directory it was (`currentLogs`).
+    private let logs: Mutex<LogsDirectory>
 
     /// Creates the directories if needed and takes the lock.
     public init(path: String) throws(CorralError) {
@@ -53,12 +54,11 @@ public final class DataDirectory: Sendable {
                 underlying: SystemError("flock", errno: code)
             )
         }
-        logsFD = open(path + "/logs", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard logsFD >= 0 else {
+        guard let logs = LogsDirectory(path: path + "/logs") else {
             throw CorralError(.configuration, "cannot open \(path)/logs", underlying: SystemError("open", errno: errno))
         }
-        logSpares = LogSpares(directoryFD: logsFD, path: path + "/logs")
-        logSpares.refill()
+        self.logs = Mutex(logs)
+        logs.spares.refill()
         let stored = (try? String(contentsOfFile: path + "/instance-id", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
         if let stored, !stored.isEmpty, stored.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" }) {
             instanceID = stored
@@ -84,19 +84,29 @@ public final class DataDirectory: Sendable {
     }
 
     deinit {
-        logSpares.discardAll()
-        Glibc.close(logsFD)
         Glibc.close(lockFD)  // releases the lock
+    }
+
+    /// The logs directory, opened again (and made again) if it was removed or moved away.
+    private func currentLogs() -> LogsDirectory {
+        let held = logs.withLock { $0 }
+        if held.isCurrent(at: logsPath) { return held }
+        return logs.withLock { current in
+            guard current === held, let fresh = LogsDirectory(path: logsPath) else { return current }
+            current = fresh
+            return fresh
+        }
     }
 
     /// Creates a new log file for the session (mode 0600, never an existing file): `ID.log`, or
     /// `ID~N.log` when an earlier session with the same id left its log. A spare made earlier
     /// is renamed to it if one is ready (`LogSpares`; `makeLogSpares` makes them again).
     package func createLog(for id: SessionID) throws(CorralError) -> (fd: Int32, path: String) {
-        var spare = logSpares.take()
+        let logs = currentLogs()
+        var spare = logs.spares.take()
         for name in Self.logNames(of: id) {
             if let taken = spare {
-                let code = corral_rename_noreplace(logsFD, taken.name, logsFD, name)
+                let code = corral_rename_noreplace(logs.fd, taken.name, logs.fd, name)
                 if code == 0 {
                     // Made earlier: its times are the session's own from now (`latestLog`
                     // picks the newest of an id's logs by them).
@@ -104,16 +114,16 @@ public final class DataDirectory: Sendable {
                     return (taken.fd, logsPath + "/" + name)
                 }
                 if code == EEXIST { continue }
-                logSpares.discard(taken)
+                logs.spares.discard(taken)
                 spare = nil
             }
-            let fd = Self.openNewLog(name, in: logsFD)
+            let fd = Self.openNewLog(name, in: logs.fd)
             if fd >= 0 { return (fd, logsPath + "/" + name) }
             if errno != EEXIST {
                 throw CorralError(.spawnFailed, "cannot create the session log \(logsPath)/\(name)", underlying: SystemError("openat", errno: errno))
             }
         }
-        if let spare { logSpares.discard(spare) }
+        if let spare { logs.spares.discard(spare) }
         throw CorralError(.spawnFailed, "too many old logs for session \(id) in \(logsPath)")
     }
 
@@ -131,17 +141,18 @@ public final class DataDirectory: Sendable {
 
     /// Makes the spare logs the next starts take (`createLog`), off a start's path.
     package func makeLogSpares() {
-        logSpares.refill()
+        currentLogs().spares.refill()
     }
 
     /// Renames a prewarmed agent's log to the session it took (it keeps writing to the same
     /// open file). Returns the new path, or nil if the log stays where it is.
     package func moveLog(_ path: String, to id: SessionID) -> String? {
         let source = (path as NSString).lastPathComponent
+        let logs = currentLogs()
         for name in Self.logNames(of: id) {
             // link + unlink: a rename that never replaces an existing log.
-            if linkat(logsFD, source, logsFD, name, 0) == 0 {
-                unlinkat(logsFD, source, 0)
+            if linkat(logs.fd, source, logs.fd, name, 0) == 0 {
+                unlinkat(logs.fd, source, 0)
                 return logsPath + "/" + name
             }
             if errno != EEXIST { return nil }

@@ -42,6 +42,29 @@ struct LogSpareTests {
         #expect(place.spares.count == 2)
     }
 
+    /// The logs directory removed, or moved away, while corral runs: the next log is made in a
+    /// `logs` made again (an outside review: every start failed until a restart, even once the
+    /// directory was made again by hand; moved, the logs went on into it, where no one reads).
+    @Test func aLogsDirectoryRemovedOrMovedIsMadeAgain() throws {
+        let place = Place()
+        let directory = try DataDirectory(path: place.path)
+        try FileManager.default.removeItem(atPath: place.logs)
+        let afterRemoval = try directory.createLog(for: try #require(SessionID("after-removal")))
+        close(afterRemoval.fd)
+        #expect(afterRemoval.path == place.logs + "/after-removal.log")
+        #expect(FileManager.default.fileExists(atPath: afterRemoval.path))
+        var info = stat()
+        #expect(stat(place.logs, &info) == 0 && info.st_mode & 0o777 == 0o700)
+
+        try FileManager.default.moveItem(atPath: place.logs, toPath: place.path + "/logs.old")
+        let afterMove = try directory.createLog(for: try #require(SessionID("after-move")))
+        close(afterMove.fd)
+        #expect(FileManager.default.fileExists(atPath: place.logs + "/after-move.log"))
+        #expect(!FileManager.default.fileExists(atPath: place.path + "/logs.old/after-move.log"))
+        directory.makeLogSpares()
+        #expect(place.spares.count == 2)
+    }
+
     /// An id's older log is never replaced, and the new log is the newest of the id's logs by
     /// its time (a spare may have been made long before).
     @Test func aReusedIdGetsANewLogThatIsItsNewest() throws {
