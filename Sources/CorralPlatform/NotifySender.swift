@@ -22,9 +22,20 @@ public struct NotifySender: Sendable, Equatable {
         self.cgroup = cgroup
     }
 
+    /// The pid alone, nothing read: a sender placed only if it is a session's leader.
+    public init(pid: Int32) {
+        self.init(pid: pid, sessionLeader: nil, namespaceInit: nil, cgroup: nil)
+    }
+
+    /// Whether `message` says READY=1 (a line of its own): only then is the sender worth placing
+    /// beyond its pid.
+    public static func saysReady(_ message: String) -> Bool {
+        message.split(whereSeparator: \.isNewline).contains("READY=1")
+    }
+
     /// Reads `pid`'s session, namespace and cgroup now.
     public static func read(_ pid: Int32) -> NotifySender {
-        guard pid > 0 else { return NotifySender(pid: pid, sessionLeader: nil, namespaceInit: nil, cgroup: nil) }
+        guard pid > 0 else { return NotifySender(pid: pid) }
         return NotifySender(
             pid: pid, sessionLeader: ProcFS.stat(pid)?.sid, namespaceInit: ProcFS.sessionNamespaceInit(of: pid), cgroup: ProcFS.cgroupV2(of: pid)
         )

@@ -24,6 +24,8 @@ public final class NotifySocket: Sendable {
 
     /// The socket's name in the data directory.
     public static let fileName = "notify"
+    /// The largest datagram read whole.
+    static let largestDatagram = 64 * 1024
     /// The longest path a Unix socket can be bound at: `sun_path` (108 bytes) less its NUL.
     public static let maximumPathLength = 107
 
@@ -66,7 +68,9 @@ public final class NotifySocket: Sendable {
     /// about it. The limit keeps an agent that sends without pause from holding the caller for
     /// ever (the socket stays readable, and is read again at the next wake).
     public func receiveEach(atMost limit: Int, _ body: (_ senderPID: Int32, _ message: String) -> Void) {
-        var buffer = [CChar](repeating: 0, count: 4096)
+        // systemd takes 4 KiB; agents send more (a long STATUS= before READY=1), which the kernel
+        // would cut here, READY=1 and all.
+        var buffer = [CChar](repeating: 0, count: Self.largestDatagram)
         var received = 0
         while received < limit {
             var length = 0

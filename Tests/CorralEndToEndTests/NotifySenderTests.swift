@@ -44,6 +44,42 @@ struct NotifySenderTests {
         }
     }
 
+    /// Noise on the socket does not drown a READY=1: with three agents sending long datagrams
+    /// without pause (a 4 KB STATUS= and a READY=1 each), sessions that say READY=1 once become
+    /// running (an outside review: 4 of 5 were ended at a 3 s startup timeout, each sender placed
+    /// by reading /proc, and a datagram over 4 KiB cut, its READY=1 lost).
+    @Test func aReadyIsHeardThroughOthersNoise() async throws {
+        var corral = TestCorral(configure: { $0.startupTimeoutSeconds = 20 })
+        let noise = "import os, socket\ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\ns.connect(os.environ['NOTIFY_SOCKET'])\n"
+            + "m = b'STATUS=' + b's' * 4000 + b'\\nREADY=1'\nwhile True:\n    s.send(m)\n"
+        corral.configuration.agents["noisy"] = AgentProfile(
+            command: ["/usr/bin/python3", "-c", noise], environment: ["CORRAL_TEST_RUN": corral.tag], readiness: .notify
+        )
+        let long = "import os, socket\ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\ns.connect(os.environ['NOTIFY_SOCKET'])\n"
+            + "s.send(b'STATUS=' + b'l' * 6000 + b'\\nREADY=1')\nimport time\ntime.sleep(1000)\n"
+        corral.configuration.agents["long-status"] = AgentProfile(
+            command: ["/usr/bin/python3", "-c", long], environment: ["CORRAL_TEST_RUN": corral.tag], readiness: .notify
+        )
+        try await corral.run { client in
+            var noisy: [TestCorral.Session] = []
+            for _ in 0..<3 { noisy.append(try await client.start(#"{"agent": "noisy"}"#)) }
+            var quiet: [TestCorral.Session] = []
+            for _ in 0..<5 { quiet.append(try await client.start(#"{"agent": "ready-after-delay"}"#)) }
+            quiet.append(try await client.start(#"{"agent": "long-status"}"#))
+            for session in quiet {
+                let settled = await ProcessProbe.waitUntil(timeout: .seconds(60)) {
+                    (try? await client.request(.get, "/api/sessions/\(session.id)").json["status"] as? String) != "starting"
+                }
+                let status = try await client.request(.get, "/api/sessions/\(session.id)").json["status"] as? String
+                #expect(settled && status == "running", "\(session.id): \(status ?? "gone")")
+            }
+            for session in noisy + quiet {
+                _ = try await client.request(.delete, "/api/sessions/\(session.id)")
+                #expect(await session.nothingLeft())
+            }
+        }
+    }
+
     /// The socket is read on the thread that reaps. An agent sending without pause kept that
     /// thread reading (placing each sender takes longer than sending), and no exit was reaped.
     @Test func anAgentThatNeverStopsSendingHoldsNobodyUp() async throws {

@@ -45,7 +45,8 @@ extension Supervisor {
     /// own (whose leader is the namespace's init), by the namespace it is in (the kernel gives the
     /// sender's pid as corral sees it, from whatever namespace it sent); for a fork whose pid corral
     /// has not heard yet (it may speak before its template answers), by the cgroup it placed itself
-    /// in. All but the pid were read as the datagram arrived (`NotifySender`).
+    /// in. All but the pid were read as the datagram arrived (`NotifySender`), for a READY=1 only:
+    /// another message (a STATUS=) is heard from a session's leader alone.
     private func notification(from sender: NotifySender, message: String) {
         guard
             let entry = table.owner(ofLeader: sender.pid) ?? sender.sessionLeader.flatMap({ table.owner(ofLeader: $0) })

@@ -149,10 +149,18 @@ public actor Supervisor: Service {
             if let path = configuration.notifySocketPath {
                 let socket = try NotifySocket(path: path)
                 let sink = inboxSink
-                // On the monitor's thread, which reaps: a few datagrams at a time.
+                // On the monitor's thread, which reaps: a few datagrams at a time, and /proc read
+                // only for a READY=1, once a wake per sender (agents, or anyone, may send without
+                // pause: their noise must not keep the READY=1 of others from being heard).
                 notifyToken = try monitor.watchReadable(socket.descriptor) {
-                    socket.receiveEach(atMost: 64) { sender, message in
-                        sink.yield(.notification(NotifySender.read(sender), message: message))
+                    var placed: [Int32: NotifySender] = [:]
+                    socket.receiveEach(atMost: 64) { pid, message in
+                        var sender = NotifySender(pid: pid)
+                        if NotifySender.saysReady(message) {
+                            sender = placed[pid] ?? NotifySender.read(pid)
+                            placed[pid] = sender
+                        }
+                        sink.yield(.notification(sender, message: message))
                     }
                 }
                 notifySocket = socket
