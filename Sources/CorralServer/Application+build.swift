@@ -45,9 +45,7 @@ public enum CorralApp {
             do {
                 store = try SQLiteStore(path: configuration.resolvedStorePath!)
             } catch {
-                throw CorralError(
-                    error.code, "store: \(error.message); its directory must exist and be writable by corral, or set store to another path", underlying: error.underlying
-                )
+                throw CorralError(error.code, "store: \(error.message)", underlying: error.underlying)
             }
         case .redis(let url):
             let client: RedisClient

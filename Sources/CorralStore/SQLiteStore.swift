@@ -11,7 +11,10 @@ public final class SQLiteStore: SessionStore {
     public init(path: String) throws(CorralError) {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
-            throw CorralError(.store, "cannot open the SQLite store at \(path)", underlying: SystemError("open", errno: errno))
+            throw CorralError(
+                .store, "cannot open the SQLite store at \(path): its directory must exist and be writable by corral, or set store to another path",
+                underlying: SystemError("open", errno: errno)
+            )
         }
         close(fd)
         do {
@@ -29,8 +32,12 @@ public final class SQLiteStore: SessionStore {
             pool = try DatabasePool(path: path, configuration: configuration)
             try Self.migrator.migrate(pool)
             checkpointer = try WALCheckpointer(path: path)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_NOTADB || error.resultCode == .SQLITE_CORRUPT {
+            throw CorralError(
+                .store, "the SQLite store at \(path) is not an SQLite database, or is damaged (\(Self.describe(error))): move it aside, or set store to another path"
+            )
         } catch {
-            throw CorralError(.store, "cannot open the SQLite store at \(path): \(error)")
+            throw CorralError(.store, "cannot open the SQLite store at \(path): \(Self.describe(error))")
         }
     }
 
@@ -238,6 +245,13 @@ public final class SQLiteStore: SessionStore {
     }
 
     static func failure(_ action: String, _ error: any Error) -> CorralError {
-        CorralError(.store, "the session store could not \(action): \(error)")
+        CorralError(.store, "the session store could not \(action): \(describe(error))")
+    }
+
+    /// SQLite's code and message, without the statement GRDB quotes (an insert's names every
+    /// column, and reached the API's answers).
+    static func describe(_ error: any Error) -> String {
+        guard let error = error as? DatabaseError else { return "\(error)" }
+        return "SQLite error \(error.resultCode.rawValue): \(error.message ?? "\(error.resultCode)")"
     }
 }

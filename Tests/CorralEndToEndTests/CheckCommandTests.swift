@@ -211,6 +211,12 @@ struct CheckCommandTests {
         #expect(noParent.status == 1 && noParent.errors.contains("data_dir: cannot create the data directory"), "\(noParent.errors)")
         let noStoreDirectory = try await scratch.serve(#"{"listen": "127.0.0.1:0", "store": "sqlite:/no-such-directory/corral.db", \#(agents)}"#)
         #expect(noStoreDirectory.status == 1 && noStoreDirectory.errors.contains("store: cannot open the SQLite store"), "\(noStoreDirectory.errors)")
+        #expect(noStoreDirectory.errors.contains("its directory must exist"), "\(noStoreDirectory.errors)")
+        // Not a database: said so, without the advice about its directory, which was no help.
+        let notADatabase = try scratch.write(String(repeating: "not sqlite\n", count: 500), to: "notes.txt")
+        let damaged = try await scratch.serve(#"{"listen": "127.0.0.1:0", "store": "sqlite:\#(notADatabase)", \#(agents)}"#)
+        #expect(damaged.status == 1 && damaged.errors.contains("is not an SQLite database, or is damaged (SQLite error 26"), "\(damaged.errors)")
+        #expect(!damaged.errors.contains("its directory must exist"), "\(damaged.errors)")
     }
 
     /// A `CORRAL_` variable one typo away from a key's is said to be one (corral ran on the
