@@ -85,10 +85,18 @@ struct LineRedactor {
         byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r")
     }
 
+    /// Line by line; a line with nothing to redact is sent as it was written, bytes that are not
+    /// UTF-8 and all (decoded, they came out as U+FFFD to all but admins: `corral logs --raw` is
+    /// the bytes as written).
     private static func redact(_ bytes: [UInt8], _ redactor: Redactor) -> [UInt8] {
-        Array(
-            String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-                .map { redactor.text(String($0)) }.joined(separator: "\n").utf8
-        )
+        var output: [UInt8] = []
+        output.reserveCapacity(bytes.count)
+        for (index, line) in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
+            if index > 0 { output.append(UInt8(ascii: "\n")) }
+            let text = String(decoding: line, as: UTF8.self)
+            let redacted = redactor.text(text)
+            if redacted == text { output += line } else { output += redacted.utf8 }
+        }
+        return output
     }
 }
