@@ -1,3 +1,5 @@
+import Foundation
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -53,6 +55,17 @@ package enum PathProbe {
         case .directory: return workingDirectoryProblem(path, writes: true)
         case .file, .other: return "\(path) is not a directory"
         }
+    }
+
+    /// An existing, non-empty file that is not an SQLite database: its first 16 bytes are not
+    /// SQLite's header (`corral serve` refuses it: "file is not a database"). Read, not opened for
+    /// writing.
+    package static func sqliteDatabaseProblem(_ path: String) -> String? {
+        guard kind(path) == .file, let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        guard let head = try? handle.read(upToCount: 16), !head.isEmpty else { return nil }
+        return head.elementsEqual(Array("SQLite format 3\0".utf8))
+            ? nil : "\(path) is not an SQLite database (its first bytes are not SQLite's header); corral serve would refuse it"
     }
 
     /// A file corral opens for writing, creating it if need be (a database, a log); its

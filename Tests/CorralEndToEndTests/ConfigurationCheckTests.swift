@@ -287,6 +287,25 @@ struct ConfigurationCheckTests {
         #expect(EnvInvocation(["/opt/environment", "x"], agentPath: nil) == nil)
     }
 
+    /// A store file that is there but is not an SQLite database: found, as `corral serve` would
+    /// refuse it (the check said "ok", an outside review); an empty one is a new database.
+    @Test func aStoreThatIsNotADatabaseIsFound() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try scratch.program("a")
+        let store = scratch.path + "/notes.txt"
+        try scratch.write("these are notes\n", to: store)
+        let json = #"{"data_dir": "\#(scratch.path)/state", "store": "sqlite:\#(store)", "agents": {"a": {"command": ["a"]}}}"#
+        let check = try scratch.check(json)
+        #expect(
+            check.warnings == [
+                ConfigurationFinding(key: "store", message: "\(store) is not an SQLite database (its first bytes are not SQLite's header); corral serve would refuse it")
+            ], "\(check.warnings)"
+        )
+        try scratch.write("", to: store)
+        #expect(try scratch.check(json).warnings.isEmpty)
+    }
+
     /// Every file and directory the keys name, when this host does not have it: a warning naming
     /// the key (the variable, for a value from the environment), an error when strict. With
     /// them there, none.

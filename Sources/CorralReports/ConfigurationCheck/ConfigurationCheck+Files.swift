@@ -5,8 +5,9 @@ import CorralConfiguration
 extension ConfigurationCheck {
     /// The directories and files the keys name that corral makes or uses (the data directory,
     /// the database, the audit log, agents' working directories, the way to the notify socket
-    /// for agents running as another user), looked at without making or opening any. The files the loader reads itself (tokens, secrets, TLS) are its own host
-    /// problems.
+    /// for agents running as another user), looked at without making any or opening one for
+    /// writing (an existing database's first bytes are read). The files the loader reads itself
+    /// (tokens, secrets, TLS) are its own host problems.
     static func fileProblems(_ configuration: CorralConfiguration, workingDirectory: String, label: (String) -> String) -> [ConfigurationFinding] {
         var problems: [ConfigurationFinding] = []
         let dataDirectory = configuration.dataDirectory
@@ -27,7 +28,9 @@ extension ConfigurationCheck {
             let path = URL(fileURLWithPath: path).standardizedFileURL.path
             // One in the data directory has its problem told already.
             if dataProblem != nil && PathProbe.parent(of: path) == dataDirectory { continue }
-            if let problem = PathProbe.writableFileProblem(path, createdDirectory: dataDirectory) {
+            if let problem = PathProbe.writableFileProblem(path, createdDirectory: dataDirectory)
+                ?? (key == "store" ? PathProbe.sqliteDatabaseProblem(path) : nil)
+            {
                 problems.append(ConfigurationFinding(key: label(key), message: problem))
             }
         }
