@@ -116,7 +116,11 @@ extension ConfigurationLoader {
             check: { agents in
                 if agents.isEmpty { return "at least one agent profile is needed" }
                 // No request can name it: an empty `agent` is refused (400).
-                return agents.keys.contains("") ? "an agent profile's name cannot be empty" : nil
+                if agents.keys.contains("") { return "an agent profile's name cannot be empty" }
+                // A name is shown in tables, log lines and metrics' labels: a newline broke the
+                // rows of `corral sessions`.
+                let controlled = agents.keys.sorted().first { $0.unicodeScalars.contains { $0.properties.generalCategory == .control } }
+                return controlled.map { "the agent profile name \($0.debugDescription) holds a control character (a newline, a tab); name it with printable characters" }
             },
             doc: "the agent profiles, by name"
         ),

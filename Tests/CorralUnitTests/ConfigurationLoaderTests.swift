@@ -147,6 +147,9 @@ struct ConfigurationLoaderTests {
 
     @Test func anAgentProfileNeedsAName() {
         #expect(message(#"{"agents": {"": {"command": ["sleep", "5"]}}}"#)?.contains("an agent profile's name cannot be empty") == true)
+        // A newline in a name broke the rows of `corral sessions` (an outside review).
+        #expect(message(#"{"agents": {"a\nb": {"command": ["sleep", "5"]}}}"#)?.contains(#"the agent profile name "a\nb" holds a control character"#) == true)
+        #expect(message(#"{"agents": {"voice agent é": {"command": ["sleep", "5"]}}}"#) == nil)
     }
 
     @Test func decimalNumbersInVariablesLoad() throws {
