@@ -36,6 +36,7 @@ struct ReadinessTests {
             let full = try await client.request(.get, "/readyz")
             #expect(full.status == .serviceUnavailable)
             #expect((full.json["error"] as? String)?.contains("filesystem is full") == true, "\(full.text)")
+            #expect(!full.text.contains(mountPoint), "the probe needs no token: it names no path")
             // A start refused for it says SQLite's code and message, not the statement (an insert
             // quoted all 23 columns). It may be taken, where the store's log has room left.
             let start = try await client.request(.post, "/api/sessions", body: #"{"session_id": "on-a-full-disk"}"#)

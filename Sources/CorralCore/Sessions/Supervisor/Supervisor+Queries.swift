@@ -61,10 +61,11 @@ extension Supervisor {
 
     /// Why a session started now would fail, or nil (`/readyz`): the data directory's filesystem
     /// is full (no log, no record could be written), or the store does not take a write. The
-    /// store's answer is kept a second: the probe needs no token, and each is a write.
+    /// store's answer is kept a second: the probe needs no token, and each is a write. What the
+    /// probe is told (paths, the store's own words) goes to the log, not to whoever asked.
     public func readinessProblem() async -> String? {
         if let free = dataDirectory.availableBytes(), free < Self.leastFreeBytes {
-            return "the data directory's filesystem is full (\(free) bytes free for \(dataDirectory.path)): session logs and records cannot be written"
+            return "the data directory's filesystem is full: session logs and records cannot be written"
         }
         if let last = lastStoreProbe, ContinuousClock.now - last.at < .seconds(1) { return last.problem }
         var problem: String?
@@ -72,7 +73,10 @@ extension Supervisor {
             try await store.ping()
         } catch {
             storeReachable = false
-            problem = error.message
+            problem = "the session store does not take writes"
+            if lastStoreProbe?.problem == nil {
+                logger.warning("not ready: the session store does not take writes", metadata: [LogKey.error: "\(error.message)"])
+            }
         }
         lastStoreProbe = (.now, problem)
         return problem
