@@ -48,6 +48,13 @@ final class CrashTestBed: @unchecked Sendable {
 
     var dataDirectory: String { directory + "/data" }
 
+    /// Adds the agent profile `name` running `command`, tagged as the bed's own agents are.
+    func addAgent(_ name: String, command: [String]) {
+        var agents = config["agents"] as? [String: Any] ?? [:]
+        agents[name] = ["command": command, "env": ["CORRAL_TEST_RUN": tag]]
+        config["agents"] = agents
+    }
+
     /// `corral serve` on the bed's configuration (listening on a free port), for one that is
     /// expected to stop by itself at start-up: its exit status and output.
     func serveExpectingRefusal() async throws -> CommandRunner.Result {

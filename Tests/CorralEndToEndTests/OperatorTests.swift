@@ -262,11 +262,7 @@ struct OperatorTests {
     /// directory, until `log_retention_seconds`).
     @Test func aLogWrittenPastItsCapByAnAgentThatExitedIsCapped() async throws {
         try await CrashTestBed.run(containment: .processGroup, extra: ["log_max_bytes": 65536, "watch_interval_seconds": 600]) { bed in
-            var config = bed.config
-            var agents = config["agents"] as! [String: Any]
-            agents["burst"] = ["command": ["/bin/sh", "-c", "head -c 2000000 /dev/zero | tr '\\0' x | fold -w 99"], "env": ["CORRAL_TEST_RUN": bed.tag]]
-            config["agents"] = agents
-            bed.config = config
+            bed.addAgent("burst", command: ["/bin/sh", "-c", "head -c 2000000 /dev/zero | tr '\\0' x | fold -w 99"])
             let corral = try await bed.startCorral()
             _ = try await corral.start(#"{"agent": "burst", "session_id": "burst"}"#)
             let logPath = bed.dataDirectory + "/logs/burst.log"
@@ -281,11 +277,7 @@ struct OperatorTests {
             containment: .processGroup,
             extra: ["log_max_bytes": 4096, "watch_interval_seconds": 0.2, "log_retention_seconds": 60, "sweep_interval_seconds": 0.5]
         ) { bed in
-            var config = bed.config
-            var agents = config["agents"] as! [String: Any]
-            agents["chatty"] = ["command": ["/bin/sh", "-c", "i=0; while :; do for j in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do echo line $i; i=$((i+1)); done; sleep 0.05; done"], "env": ["CORRAL_TEST_RUN": bed.tag]]
-            config["agents"] = agents
-            bed.config = config
+            bed.addAgent("chatty", command: ["/bin/sh", "-c", "i=0; while :; do for j in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do echo line $i; i=$((i+1)); done; sleep 0.05; done"])
             let corral = try await bed.startCorral()
             _ = try await corral.start(#"{"agent": "chatty", "session_id": "chat"}"#)
             let logPath = bed.dataDirectory + "/logs/chat.log"

@@ -118,11 +118,7 @@ struct StreamTests {
     @Test func aStreamNobodyReadsDoesNotHoldCorralsExit() async throws {
         let chatty = ["/bin/sh", "-c", "while :; do head -c 500000 /dev/zero | tr '\\0' x | fold -w 99; sleep 0.1; done"]
         try await CrashTestBed.run(containment: .processGroup, extra: ["log_max_bytes": 4_000_000]) { bed in
-            var config = bed.config
-            var agents = config["agents"] as! [String: Any]
-            agents["chatty"] = ["command": chatty, "env": ["CORRAL_TEST_RUN": bed.tag]]
-            config["agents"] = agents
-            bed.config = config
+            bed.addAgent("chatty", command: chatty)
             let corral = try await bed.startCorral()
             _ = try await corral.start(#"{"agent": "chatty", "session_id": "chatty"}"#)
             let follower = try RawConnection(port: corral.port, receiveBuffer: 4096)
