@@ -51,26 +51,26 @@ struct BoundedShutdown: Service {
         }
     }
 
-    /// How the inner group ended, told once: its own end, or the backstop giving up on it.
+    /// How the inner group ended, told once: its own end, or the backstop giving up on it. `run`
+    /// alone waits for it, once.
     private final class Outcome: Sendable {
         private enum State {
-            case running([CheckedContinuation<Void, any Error>])
+            case running(waiter: CheckedContinuation<Void, any Error>?)
             case settled((any Error)?)
         }
-        private let state = Mutex(State.running([]))
+        private let state = Mutex(State.running(waiter: nil))
 
         /// False if it had been told already (the group ended as the backstop gave up on it).
         @discardableResult
         func settle(_ error: (any Error)?) -> Bool {
-            let waiting = state.withLock { state -> [CheckedContinuation<Void, any Error>]? in
-                guard case .running(let waiting) = state else { return nil }
+            let told = state.withLock { state -> CheckedContinuation<Void, any Error>?? in
+                guard case .running(let waiter) = state else { return nil }
                 state = .settled(error)
-                return waiting
+                return .some(waiter)
             }
-            for continuation in waiting ?? [] {
-                if let error { continuation.resume(throwing: error) } else { continuation.resume() }
-            }
-            return waiting != nil
+            guard let told else { return false }
+            told.map { Self.resume($0, error) }
+            return true
         }
 
         /// True if the group had not ended: it is given up on.
@@ -79,17 +79,18 @@ struct BoundedShutdown: Service {
         func wait() async throws {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let settled = state.withLock { state -> ((any Error)?)? in
-                    switch state {
-                    case .running(let waiting):
-                        state = .running(waiting + [continuation])
+                    guard case .settled(let error) = state else {
+                        state = .running(waiter: continuation)
                         return nil
-                    case .settled(let error):
-                        return .some(error)
                     }
+                    return .some(error)
                 }
-                guard let settled else { return }
-                if let settled { continuation.resume(throwing: settled) } else { continuation.resume() }
+                if let settled { Self.resume(continuation, settled) }
             }
+        }
+
+        private static func resume(_ continuation: CheckedContinuation<Void, any Error>, _ error: (any Error)?) {
+            if let error { continuation.resume(throwing: error) } else { continuation.resume() }
         }
     }
 }
