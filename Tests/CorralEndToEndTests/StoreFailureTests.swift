@@ -102,7 +102,7 @@ struct StoreFailureTests {
             let id = SessionID("resync-race")!
             _ = try await supervisor.start(StartRequest(sessionID: id))
             store.fail(.ping)
-            #expect(await supervisor.storeIsReachable() == false)
+            #expect(await supervisor.readinessProblem() != nil)
             store.holdNext(.update)
             store.succeed(.ping)
             // The store answers again: the recovery loop writes the session's record (held).

@@ -85,17 +85,6 @@ extension Supervisor {
     /// Below this, the data directory's filesystem is full for `/readyz`.
     static let leastFreeBytes: UInt64 = 1 << 20
 
-    /// Whether the store answers now.
-    public func storeIsReachable() async -> Bool {
-        do {
-            try await store.ping()
-            return true
-        } catch {
-            storeReachable = false
-            return false
-        }
-    }
-
     /// Every process of the session, read from /proc (off the actor: it may take a while on a
     /// busy host).
     public func processes(_ id: SessionID, withEnvironments: Bool = false) async throws(CorralError) -> ProcessReport {
